@@ -1,0 +1,112 @@
+"""Typed layer arguments: what a rule accepts, checked with Keras-style messages.
+
+Each `Arg` names its type; `check` turns an expanded YAML value into the
+Python value a rule computes with, or raises ValueError saying what was
+expected and what was received.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from .source import describe
+
+MAX_INT = 10**9  # no real layer has a billion filters; bigger is a typo or an attack
+
+_FLOAT_TEXT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
+
+
+@dataclass(frozen=True)
+class Arg:
+    """One argument of a layer kind."""
+
+    name: str
+    type: str  # a key of _CHECKERS
+    default: Any = None
+    doc: str = ""
+    required: bool = False
+    choices: tuple[str, ...] = ()
+
+    def check(self, value: Any) -> Any:
+        checker = _CHECKERS[self.type]
+        return checker(self, value)
+
+
+def _int(arg: Arg, value: Any, low: int = 0) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        hint = " (YAML reads yes/no/on/off as booleans)" if isinstance(value, bool) else ""
+        raise ValueError(f"expected an integer for '{arg.name}'; received {describe(value)}{hint}")
+    if value < low:
+        raise ValueError(f"expected an integer ≥ {low} for '{arg.name}'; received {arg.name}={value}")
+    if value > MAX_INT:
+        raise ValueError(f"'{arg.name}' is limited to {MAX_INT:,}; received {arg.name}={value}")
+    return value
+
+
+def _pair(arg: Arg, value: Any, low: int) -> tuple[int, int]:
+    if isinstance(value, list):
+        if len(value) != 2:
+            raise ValueError(f"expected an integer or [height, width] for '{arg.name}'; received a list of {len(value)}")
+        return (_int(arg, value[0], low), _int(arg, value[1], low))
+    number = _int(arg, value, low)
+    return (number, number)
+
+
+def _padding(arg: Arg, value: Any) -> tuple[int, int] | str:
+    if value in ("same", "valid"):
+        return value
+    if isinstance(value, str):
+        raise ValueError(f"expected an integer, [height, width], 'same' or 'valid' for '{arg.name}'; received {describe(value)}")
+    return _pair(arg, value, 0)
+
+
+def _float(arg: Arg, value: Any) -> float:
+    if isinstance(value, str) and _FLOAT_TEXT.fullmatch(value.strip()):
+        return float(value)  # PyYAML reads 1e-5 (no dot) as text
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"expected a number for '{arg.name}'; received {describe(value)}")
+    return float(value)
+
+
+def _bool(arg: Arg, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError(f"expected true or false for '{arg.name}'; received {describe(value)}")
+    return value
+
+
+def _text(arg: Arg, value: Any) -> str:
+    if not isinstance(value, str):
+        hint = " (YAML reads no/off as false; quote it)" if isinstance(value, bool) else ""
+        raise ValueError(f"expected text for '{arg.name}'; received {describe(value)}{hint}")
+    if arg.choices and value not in arg.choices:
+        raise ValueError(f"expected one of {', '.join(arg.choices)} for '{arg.name}'; received '{value}'")
+    return value
+
+
+def _table(arg: Arg, value: Any) -> tuple[tuple[int, ...], ...]:
+    """A connection table: for each output map, the input maps it reads."""
+    if not isinstance(value, list) or not value or not all(isinstance(row, list) and row for row in value):
+        raise ValueError(f"expected a list of non-empty lists of input-map indices for '{arg.name}'; received {describe(value)}")
+    return tuple(tuple(_int(arg, index) for index in row) for row in value)
+
+
+def _ints(arg: Arg, value: Any) -> tuple[int, ...]:
+    if not isinstance(value, list) or not value:
+        raise ValueError(f"expected a non-empty list of integers for '{arg.name}'; received {describe(value)}")
+    return tuple(_int(arg, item, 1) for item in value)
+
+
+_CHECKERS = {
+    "int": _int,
+    "pos": lambda arg, value: _int(arg, value, 1),
+    "pair": lambda arg, value: _pair(arg, value, 1),
+    "pair0": lambda arg, value: _pair(arg, value, 0),
+    "pad": _padding,
+    "float": _float,
+    "bool": _bool,
+    "str": _text,
+    "table": _table,
+    "ints": _ints,
+}

@@ -1,0 +1,56 @@
+"""Errors archcalc reports to its user, each with where it happened."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Mark:
+    """A place in a spec file, 1-based as editors count."""
+
+    file: str
+    line: int
+    col: int
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.col}"
+
+
+class ArchcalcError(Exception):
+    """Base of every error the CLI turns into one clean line (exit 1)."""
+
+
+class SpecError(ArchcalcError):
+    """A spec that cannot be read, expanded or analysed.
+
+    `mark` says where in the file, `path` which layer (`layers[3].conv`).
+    """
+
+    def __init__(self, message: str, mark: Mark | None = None, path: str = ""):
+        super().__init__(message)
+        self.message = message
+        self.mark = mark
+        self.path = path
+
+    def __str__(self) -> str:
+        where = f"{self.mark}: " if self.mark else ""
+        layer = f"{self.path}: " if self.path else ""
+        return f"{where}{layer}{self.message}"
+
+
+class ShapeError(SpecError):
+    """A layer whose output shape is impossible (empty, mismatched, inexact under --strict)."""
+
+
+def did_you_mean(word: str, known: list[str] | tuple[str, ...]) -> str:
+    """' did you mean 'x'?' for the closest known word, or ''."""
+    import difflib
+
+    close = difflib.get_close_matches(word, list(known), n=1, cutoff=0.6)
+    return f"; did you mean '{close[0]}'?" if close else ""
+
+
+def unknown(what: str, word: str, known: list[str] | tuple[str, ...]) -> str:
+    """The message for an unknown key or kind: what, did-you-mean, the known ones."""
+    return f"unknown {what} '{word}'{did_you_mean(word, known)} (known: {', '.join(sorted(known))})"

@@ -1,0 +1,377 @@
+"""Spec data → graph IR: blocks, repeats, branches, references and expressions.
+
+Every layer item is a mapping with one kind key (a rule from the table or a
+block of the spec) and optional `name`, `repeat` and `from`. Blocks are
+parameterised sub-networks whose body is `layers:` (in sequence) or
+`add:` / `concat:` (branches merged by sum or channel concatenation).
+Names are hierarchical: a block instance or branch opens a scope, and an
+unnamed layer is called after its kind and its count in that scope (conv3);
+a named layer that repeats is numbered as the papers do (conv3_1, conv3_2).
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import expr
+from .errors import Mark, SpecError, did_you_mean, unknown
+from .ir import INPUT, Layer, Network, Origin
+from .rules import RULES, Rule
+from .source import YList, YMap, describe, mark_of
+
+VERSION = 1
+TOP_KEYS = ("version", "name", "title", "source", "input", "vars", "blocks", "layers", "budget")
+ITEM_KEYS = ("name", "repeat", "from")
+BLOCK_KEYS = ("args", "layers", "add", "concat", "act", "doc")
+BLOCK_BODIES = ("layers", "add", "concat")
+BUDGET_KEYS = ("params", "macs", "activation_memory", "inference_memory", "train_memory", "batch")
+MAX_REPEAT = 10_000
+MAX_LAYERS = 200_000
+_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_\-]*")
+_INT_TYPES = ("int", "pos", "pair", "pair0", "pad", "table", "ints")
+
+
+@dataclass
+class Scope:
+    """Names visible while expanding one block instance or branch."""
+
+    prefix: str  # "stage2.bottleneck1." — prepended to every layer name inside
+    names: dict[str, Any]  # block arguments and vars, for expressions
+    blocks: tuple[str, ...] = ()  # blocks being expanded, outermost first (cycle check)
+    counts: Counter = field(default_factory=Counter)
+
+    def child(self, local: str, names: dict[str, Any] | None = None, block: str | None = None) -> Scope:
+        return Scope(self.prefix + local + ".", self.names if names is None else names,
+                     self.blocks + ((block,) if block else ()))
+
+
+def build(data: Any, file: str, default_name: str) -> Network:
+    """Check a loaded spec and expand it into a Network."""
+    if not isinstance(data, YMap):
+        raise SpecError(f"a spec is a mapping with 'input' and 'layers'; received {describe(data)}", mark_of(data) or Mark(file, 1, 1))
+    _check_keys(data, TOP_KEYS, "top-level key", "")
+    for required in ("input", "layers"):
+        if required not in data:
+            raise SpecError(f"missing '{required}' (a spec needs input: [C, H, W] and layers: [...])", data.mark)
+    version = data.get("version", VERSION)
+    if version != VERSION:
+        raise SpecError(f"unsupported spec version {version!r}; this archcalc reads version {VERSION}", mark_of(data, "version"))
+    texts = {key: _text(data, key, default) for key, default in (("name", default_name), ("title", ""), ("source", ""))}
+    names = _vars(data.get("vars", YMap()), mark_of(data, "vars"))
+    expander = _Expander(file, _blocks(data.get("blocks")), names)
+    layers = data["layers"]
+    if not isinstance(layers, YList) or not layers:
+        raise SpecError(f"'layers' must be a non-empty list of layers; received {describe(layers)}", mark_of(data, "layers"))
+    expander.sequence(layers, Scope("", names), INPUT, "layers")
+    return Network(texts["name"], texts["title"], texts["source"], _input(data), tuple(expander.layers), file,
+                   _budget(data.get("budget"), mark_of(data, "budget")))
+
+
+def _check_keys(mapping: YMap, known: tuple[str, ...], what: str, path: str) -> None:
+    for key in mapping:
+        if key not in known:
+            raise SpecError(unknown(what, key, known), mapping.key_marks[key], path)
+
+
+def _text(data: YMap, key: str, default: str) -> str:
+    value = data.get(key, default)
+    if not isinstance(value, str):
+        raise SpecError(f"expected text for '{key}'; received {describe(value)}", mark_of(data, key))
+    return value
+
+
+def _input(data: YMap) -> tuple[int, ...]:
+    value = data["input"]
+    ok = isinstance(value, list) and len(value) in (1, 3) and all(
+        isinstance(v, int) and not isinstance(v, bool) and 0 < v <= 10**6 for v in value)
+    if not ok:
+        raise SpecError(f"expected input: [C, H, W] (or [features]) of positive integers; received {describe(value)}"
+                        + (f" {list(value)}" if isinstance(value, list) else ""), mark_of(data, "input"))
+    return tuple(value)
+
+
+def _vars(data: Any, mark: Mark | None) -> dict[str, Any]:
+    if not isinstance(data, YMap):
+        raise SpecError(f"'vars' must map names to integers; received {describe(data)}", mark)
+    names: dict[str, Any] = {}
+    for key, value in data.items():
+        names[key] = _integer(value, names, mark_of(data, key), f"vars.{key}")
+    return names
+
+
+def _budget(data: Any, mark: Mark | None) -> dict[str, Any]:
+    if data is None:
+        return {}
+    if not isinstance(data, YMap):
+        raise SpecError(f"'budget' must be a mapping such as {{params: 25M, macs: 4G}}; received {describe(data)}", mark)
+    _check_keys(data, BUDGET_KEYS, "budget key", "budget")
+    return dict(data)
+
+
+def _blocks(data: Any) -> dict[str, YMap]:
+    if data is None:
+        return {}
+    if not isinstance(data, YMap):
+        raise SpecError(f"'blocks' must map block names to definitions; received {describe(data)}", mark_of(data))
+    for name, block in data.items():
+        path = f"blocks.{name}"
+        if name in RULES:
+            raise SpecError(f"block '{name}' has the name of a layer kind; rename it", data.key_marks[name], path)
+        if not isinstance(block, YMap):
+            raise SpecError(f"a block is a mapping with args and layers (or add / concat); received {describe(block)}",
+                            mark_of(data, name), path)
+        _check_keys(block, BLOCK_KEYS, "block key", path)
+        bodies = [key for key in BLOCK_BODIES if key in block]
+        if len(bodies) != 1:
+            raise SpecError("a block needs exactly one of layers, add, concat", block.mark, path)
+        args = block.get("args", YList())
+        if not isinstance(args, list) or not all(isinstance(a, str) and _NAME.fullmatch(a) for a in args):
+            raise SpecError(f"'args' must be a list of argument names; received {describe(args)}", mark_of(block, "args"), path)
+    return dict(data)
+
+
+def _integer(value: Any, names: dict[str, Any], mark: Mark | None, path: str) -> int:
+    """An integer, or an expression of names bound to integers."""
+    if isinstance(value, str):
+        ints = {k: v for k, v in names.items() if isinstance(v, int) and not isinstance(v, bool)}
+        try:
+            return expr.evaluate(value, ints)
+        except expr.ExprError as err:
+            raise SpecError(f"in '{value}': {err}", mark, path) from None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise SpecError(f"expected an integer or an expression; received {describe(value)}", mark, path)
+    return value
+
+
+class _Expander:
+    """Walks layer items, appending primitive Layers in run order."""
+
+    def __init__(self, file: str, blocks: dict[str, YMap], names: dict[str, Any]):
+        self.file, self.blocks, self.top_names = file, blocks, names
+        self.layers: list[Layer] = []
+        self.outputs: dict[str, str] = {INPUT: INPUT}  # name (layer, block or branch) → layer producing it
+
+    def sequence(self, items: Any, scope: Scope, current: str, path: str) -> str:
+        if isinstance(items, YMap):
+            items = [items]  # a branch of one layer may skip the list
+        if not isinstance(items, list):
+            raise SpecError(f"expected a list of layers; received {describe(items)}", mark_of(items), path)
+        for index, item in enumerate(items):
+            current = self.item(item, scope, current, f"{path}[{index}]", mark_of(items, index))
+        return current
+
+    def item(self, item: Any, scope: Scope, current: str, path: str, mark: Mark | None) -> str:
+        if not isinstance(item, YMap):
+            raise SpecError(f"a layer is a mapping like '- conv: {{out: 64, k: 3}}'; received {describe(item)}", mark, path)
+        kinds = [key for key in item if key not in ITEM_KEYS]
+        if len(kinds) != 1:
+            found = ", ".join(kinds) or "none"
+            raise SpecError(f"a layer needs exactly one kind (a layer kind or a block); found {found}", item.mark, path)
+        kind = kinds[0]
+        path = f"{path}.{kind}"
+        value = item[kind]
+        name, refs = item.get("name"), item.get("from")
+        for key in ("name", "from"):
+            if isinstance(value, YMap) and key in value:
+                if key in item:
+                    raise SpecError(f"'{key}' given twice, on the layer and in its arguments", value.key_marks[key], path)
+                name, refs = (value[key], refs) if key == "name" else (name, value[key])
+        repeat = _integer(item.get("repeat", 1), scope.names, mark_of(item, "repeat"), path)
+        if not 0 <= repeat <= MAX_REPEAT:
+            raise SpecError(f"repeat must be between 0 and {MAX_REPEAT:,}; received {repeat}", mark_of(item, "repeat"), path)
+        if name is not None and (not isinstance(name, str) or not _NAME.fullmatch(name)):
+            raise SpecError(f"a name is letters, digits, '_' or '-' (no dots); received {describe(name)}", mark_of(item, "name"), path)
+        inputs = (current,) if refs is None else self.resolve(refs, scope, mark_of(item, "from") or item.mark, path)
+        for copy in range(repeat):
+            local = f"{name}_{copy + 1}" if name is not None and "repeat" in item else name
+            current = self.one(kind, value, scope, inputs, local, path, item.mark)
+            inputs = (current,)
+        return current
+
+    def one(self, kind: str, value: Any, scope: Scope, inputs: tuple[str, ...], local: str | None, path: str, mark: Mark) -> str:
+        if kind in RULES:
+            rule = RULES[kind]
+            if rule.inputs == "many" and isinstance(value, list):
+                return self.branches(kind, value, scope, inputs, local, path, {}, mark)
+            return self.layer(rule, value, scope, inputs, local, path, mark)
+        if kind in self.blocks:
+            return self.block(kind, value, scope, inputs, local, path, mark)
+        known = [*RULES, *self.blocks]
+        raise SpecError(unknown("layer kind", kind, known), mark, path)
+
+    def claim(self, scope: Scope, kind: str, local: str | None, mark: Mark, path: str) -> str:
+        """A fresh full name in this scope: the given one, or kind + count."""
+        if local is None:
+            scope.counts[kind] += 1
+            local = f"{kind}{scope.counts[kind]}"
+        full = scope.prefix + local
+        if full in self.outputs:
+            raise SpecError(f"duplicate layer name '{full}'", mark, path)
+        if len(self.layers) >= MAX_LAYERS:
+            raise SpecError(f"network expands past {MAX_LAYERS:,} layers", mark, path)
+        return full
+
+    def add(self, layer: Layer) -> str:
+        self.layers.append(layer)
+        self.outputs[layer.name] = layer.name
+        return layer.name
+
+    def layer(self, rule: Rule, value: Any, scope: Scope, inputs: tuple[str, ...], local: str | None, path: str, mark: Mark) -> str:
+        if rule.inputs == "many" and len(inputs) < 2:
+            raise SpecError(f"{rule.kind} merges layers: give 'from: [a, b]' or a list of branches", mark, path)
+        if rule.inputs == "one" and len(inputs) != 1:
+            raise SpecError(f"{rule.kind} takes one input; 'from' names {len(inputs)}", mark, path)
+        args = _Arguments(rule, scope, path).read(value, mark)
+        name = self.claim(scope, rule.kind, local, mark, path)
+        return self.add(Layer(name, rule.kind, args, inputs, Origin(mark, path)))
+
+    def block(self, kind: str, value: Any, scope: Scope, inputs: tuple[str, ...], local: str | None, path: str, mark: Mark) -> str:
+        if kind in scope.blocks:
+            chain = " → ".join((*scope.blocks[scope.blocks.index(kind):], kind))
+            raise SpecError(f"block '{kind}' uses itself: {chain}", mark, path)
+        if len(inputs) != 1:
+            raise SpecError(f"a block takes one input; 'from' names {len(inputs)}", mark, path)
+        definition = self.blocks[kind]
+        names = {**self.top_names, **self.bind(kind, definition, value, scope, mark, path)}
+        name = self.claim(scope, kind, local, mark, path)
+        inner = scope.child(name[len(scope.prefix):], names, kind)
+        body_path = f"{path} > blocks.{kind}"
+        act = definition.get("act")
+        if "layers" in definition:
+            out = self.sequence(definition["layers"], inner, inputs[0], f"{body_path}.layers")
+        else:
+            body = "add" if "add" in definition else "concat"
+            merge_args = {"act": act} if body == "add" and act is not None else {}
+            out = self.branches(body, definition[body], inner, inputs, None, f"{body_path}.{body}", merge_args, definition.mark)
+            act = None if merge_args else act
+        if act is not None:
+            out = self.layer(self.act_rule(act, definition, body_path), None,
+                             inner, (out,), None, f"{body_path}.act", mark_of(definition, "act"))
+        self.outputs[name] = out
+        return out
+
+    def act_rule(self, act: Any, definition: YMap, path: str) -> Rule:
+        if not isinstance(act, str) or act not in RULES or not RULES[act].fused:
+            known = [k for k, r in RULES.items() if r.fused and k != "dropout"]
+            raise SpecError(f"expected an activation for 'act'; received {describe(act)}"
+                            + (did_you_mean(act, known) if isinstance(act, str) else ""), mark_of(definition, "act"), path)
+        return RULES[act]
+
+    def bind(self, kind: str, definition: YMap, value: Any, scope: Scope, mark: Mark, path: str) -> dict[str, Any]:
+        """The block's arguments, from a list (in order) or a mapping (by name)."""
+        params = list(definition.get("args", []))
+        if value is None:
+            given: dict[str, Any] = {}
+            marks: dict[str, Mark | None] = {}
+        elif isinstance(value, YList):
+            if len(value) != len(params):
+                raise SpecError(f"block '{kind}' takes {len(params)} arguments ({', '.join(params)}); received {len(value)}",
+                                value.mark, path)
+            given = dict(zip(params, value))
+            marks = dict(zip(params, value.item_marks))
+        elif isinstance(value, YMap):
+            given = {k: v for k, v in value.items() if k not in ("name", "from")}
+            marks = dict(value.value_marks)
+            for key in given:
+                if key not in params:
+                    raise SpecError(unknown(f"argument of block '{kind}'", key, params), value.key_marks[key], path)
+        else:
+            raise SpecError(f"block '{kind}' takes [args] or {{name: value}}; received {describe(value)}", mark, path)
+        missing = [p for p in params if p not in given]
+        if missing:
+            raise SpecError(f"block '{kind}' is missing argument(s) {', '.join(missing)}", mark, path)
+        return {key: _bound_value(v, scope, marks.get(key) or mark, path) for key, v in given.items()}
+
+    def branches(self, kind: str, value: Any, scope: Scope, inputs: tuple[str, ...], local: str | None,
+                 path: str, merge_args: dict[str, Any], mark: Mark) -> str:
+        if not isinstance(value, YList) or len(value) < 2:
+            raise SpecError(f"{kind} needs a list of at least two branches; received {describe(value)}", mark_of(value) or mark, path)
+        if len(inputs) != 1:
+            raise SpecError(f"{kind} branches start from one input; 'from' names {len(inputs)}", mark, path)
+        outs = []
+        for index, branch in enumerate(value):
+            inner = scope.child(f"branch{index + 1}")
+            branch_path = f"{path}[{index}]"
+            out = self.sequence(branch, inner, inputs[0], branch_path)
+            self.outputs[inner.prefix[:-1]] = out
+            outs.append(out)
+        return self.layer(RULES[kind], merge_args or None, scope, tuple(outs), local, path, mark)
+
+    def resolve(self, refs: Any, scope: Scope, mark: Mark, path: str) -> tuple[str, ...]:
+        """Layer names for `from:`, looked up from the innermost scope outwards."""
+        names = [refs] if isinstance(refs, str) else refs
+        if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
+            raise SpecError(f"'from' takes a layer name or a list of names; received {describe(refs)}", mark, path)
+        found = []
+        for ref in names:
+            prefixes = [scope.prefix[: i + 1] for i, ch in enumerate(scope.prefix) if ch == "."][::-1] + [""]
+            hit = next((self.outputs[p + ref] for p in prefixes if p + ref in self.outputs), None)
+            if hit is None:
+                raise SpecError(f"'from' names '{ref}', which is not an earlier layer{did_you_mean(ref, list(self.outputs))}",
+                                mark, path)
+            found.append(hit)
+        return tuple(found)
+
+
+def _bound_value(value: Any, scope: Scope, mark: Mark | None, path: str) -> Any:
+    """A block argument's value in the caller's scope: a number, a flag, or a word."""
+    if isinstance(value, str):
+        if value in scope.names:
+            return scope.names[value]
+        if _NAME.fullmatch(value) and not value[0].isdigit():
+            return value  # a word such as an activation's name
+    if isinstance(value, bool):
+        return value
+    return _integer(value, scope.names, mark, path)
+
+
+class _Arguments:
+    """Reads one rule's arguments: shorthand, names, expressions, types, defaults."""
+
+    def __init__(self, rule: Rule, scope: Scope, path: str):
+        self.rule, self.scope, self.path = rule, scope, path
+
+    def read(self, value: Any, mark: Mark) -> dict[str, Any]:
+        rule = self.rule
+        if value is None:
+            given: dict[str, Any] = {}
+        elif isinstance(value, dict):
+            given = {k: v for k, v in value.items() if k not in ("name", "from")}
+            for key in given:
+                if rule.arg(key) is None:
+                    known = [a.name for a in rule.args] + ["name", "from"]
+                    raise SpecError(unknown(f"argument of {rule.kind}", key, known), mark_of(value, key, of_key=True), self.path)
+        elif isinstance(value, str) and (arg := rule.arg(value)) is not None and arg.type == "bool":
+            given = {value: True}  # `avgpool: global`
+        elif rule.shorthand is not None and not isinstance(value, (dict, list)):
+            given = {rule.shorthand: value}
+        else:
+            raise SpecError(f"{rule.kind} takes a mapping of arguments ({', '.join(a.name for a in rule.args) or 'none'});"
+                            f" received {describe(value)}", mark_of(value) or mark, self.path)
+        args = {}
+        for arg in rule.args:
+            where = (mark_of(value, arg.name) if isinstance(value, dict) else None) or mark
+            if arg.name not in given:
+                if arg.required:
+                    needed = ", ".join(a.name for a in rule.args if a.required)
+                    raise SpecError(f"{rule.kind} is missing '{arg.name}' (required: {needed})", mark, self.path)
+                args[arg.name] = arg.default if arg.default is None else arg.check(arg.default)
+                continue
+            try:
+                args[arg.name] = arg.check(self.substitute(given[arg.name], arg.type, where))
+            except ValueError as err:
+                raise SpecError(str(err), where, self.path) from None
+        return args
+
+    def substitute(self, value: Any, type_: str, mark: Mark | None) -> Any:
+        """Replace names bound in scope, and evaluate expressions where integers belong."""
+        if isinstance(value, list):
+            return [self.substitute(v, type_, mark) for v in value]
+        if isinstance(value, str) and value in self.scope.names:
+            return self.scope.names[value]
+        if isinstance(value, str) and type_ in _INT_TYPES and value not in ("same", "valid"):
+            return _integer(value, self.scope.names, mark, self.path)
+        return value

@@ -1,0 +1,116 @@
+"""A small, safe evaluator of integer expressions used in spec arguments.
+
+Grammar (no `eval`, no attribute access, no calls):
+
+    expr   := term (('+' | '-') term)*
+    term   := unary (('*' | '//' | '/' | '%') unary)*
+    unary  := '-' unary | atom
+    atom   := INT | NAME | '(' expr ')'
+
+`/` must divide exactly; `//` floors. Names come from block arguments and
+the spec's `vars:`. Results are bounded so no expression can run away.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+
+MAX_MAGNITUDE = 10**15
+MAX_LENGTH = 200
+
+_TOKEN = re.compile(r"\s*(?:(\d+)|([A-Za-z_][A-Za-z0-9_]*)|(//|[-+*/%()]))")
+
+
+class ExprError(ValueError):
+    """An expression that cannot be evaluated; the message says why."""
+
+
+def evaluate(text: str, names: Mapping[str, int]) -> int:
+    """The integer value of `text` with `names` bound."""
+    if len(text) > MAX_LENGTH:
+        raise ExprError(f"expression longer than {MAX_LENGTH} characters")
+    parser = _Parser(_tokens(text), names)
+    value = parser.expr()
+    if parser.peek() is not None:
+        raise ExprError(f"unexpected '{parser.peek()}' in '{text}'")
+    return value
+
+
+def _tokens(text: str) -> list[str]:
+    tokens, pos = [], 0
+    text = text.rstrip()
+    while pos < len(text):
+        match = _TOKEN.match(text, pos)
+        if not match:
+            raise ExprError(f"unexpected character '{text[pos:].strip()[0]}' in '{text}'")
+        tokens.append(match.group(match.lastindex))
+        pos = match.end()
+    return tokens
+
+
+class _Parser:
+    def __init__(self, tokens: list[str], names: Mapping[str, int]):
+        self.tokens, self.pos, self.names = tokens, 0, names
+
+    def peek(self) -> str | None:
+        return self.tokens[self.pos] if self.pos < len(self.tokens) else None
+
+    def take(self) -> str:
+        token = self.peek()
+        if token is None:
+            raise ExprError("expression ends too early")
+        self.pos += 1
+        return token
+
+    def expr(self) -> int:
+        value = self.term()
+        while self.peek() in ("+", "-"):
+            op, rhs = self.take(), self.term()
+            value = _bounded(value + rhs if op == "+" else value - rhs)
+        return value
+
+    def term(self) -> int:
+        value = self.unary()
+        while self.peek() in ("*", "/", "//", "%"):
+            op, rhs = self.take(), self.unary()
+            value = _bounded(_apply(op, value, rhs))
+        return value
+
+    def unary(self) -> int:
+        if self.peek() == "-":
+            self.take()
+            return -self.unary()
+        return self.atom()
+
+    def atom(self) -> int:
+        token = self.take()
+        if token == "(":
+            value = self.expr()
+            if self.take() != ")":
+                raise ExprError("missing ')'")
+            return value
+        if token.isdigit():
+            return _bounded(int(token))
+        if token[0].isalpha() or token[0] == "_":
+            if token not in self.names:
+                known = ", ".join(sorted(self.names)) or "none"
+                raise ExprError(f"unknown name '{token}' (known here: {known})")
+            return self.names[token]
+        raise ExprError(f"unexpected '{token}'")
+
+
+def _apply(op: str, lhs: int, rhs: int) -> int:
+    if op == "*":
+        return lhs * rhs
+    if rhs == 0:
+        raise ExprError("division by zero")
+    if op == "/" and lhs % rhs:
+        raise ExprError(f"{lhs} / {rhs} is not a whole number; use // to floor")
+    return lhs % rhs if op == "%" else lhs // rhs
+
+
+def _bounded(value: int) -> int:
+    if abs(value) > MAX_MAGNITUDE:
+        raise ExprError(f"value {value} is beyond ±{MAX_MAGNITUDE:,}")
+    return value

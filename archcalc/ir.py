@@ -1,0 +1,56 @@
+"""The graph IR: a network as a DAG of frozen, named layer nodes in run order."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+from .errors import Mark
+
+INPUT = "input"  # the name by which layers refer to the network's input
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where a node was written: file position and spec path (`layers[3].conv`)."""
+
+    mark: Mark | None
+    path: str
+
+
+@dataclass(frozen=True)
+class Layer:
+    """One primitive layer: a kind from the rule table, checked arguments, inputs by name."""
+
+    name: str  # hierarchical: stage2.bottleneck1.conv2
+    kind: str
+    args: Mapping[str, Any]
+    inputs: tuple[str, ...]
+    origin: Origin
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "args", MappingProxyType(dict(self.args)))
+
+
+@dataclass(frozen=True)
+class Network:
+    """A whole network: input shape (no batch) and layers in topological order."""
+
+    name: str
+    title: str
+    source: str
+    input: tuple[int, ...]
+    layers: tuple[Layer, ...]
+    file: str = ""
+    budget: Mapping[str, Any] = field(default_factory=dict)
+
+    def consumers(self) -> dict[str, list[str]]:
+        """For each tensor (layer name or `input`), the layers that read it."""
+        readers: dict[str, list[str]] = {INPUT: []}
+        for layer in self.layers:
+            readers.setdefault(layer.name, [])
+            for source in layer.inputs:
+                readers[source].append(layer.name)
+        return readers

@@ -1,0 +1,119 @@
+"""Reports as a rich table, JSON, CSV or Markdown. Formats figures, computes none."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from rich import box
+from rich.console import Console
+from rich.table import Table
+
+from .report import Report, Row
+from .units import format_bytes
+
+FORMATS = ("table", "json", "csv", "markdown")
+
+
+@dataclass(frozen=True)
+class Column:
+    header: str
+    text: Callable[[Report, Row], str]
+    numeric: bool = True
+
+
+def _shape(shape: tuple[int, ...]) -> str:
+    return "×".join(str(d) for d in shape)
+
+
+def _rf(field: tuple[int, int]) -> str:
+    h, w = field
+    return str(h) if h == w else f"{h}×{w}"
+
+
+COLUMNS = (
+    Column("Layer", lambda r, row: row.name + (" ⚠" if row.flags else ""), numeric=False),
+    Column("Kind", lambda r, row: row.kind, numeric=False),
+    Column("Output", lambda r, row: _shape(row.output)),
+    Column("Params", lambda r, row: f"{row.params:,}"),
+    Column("MACs", lambda r, row: f"{row.macs:,}"),
+    Column("Activations", lambda r, row: format_bytes(row.activations * r.itemsize * r.batch)),
+    Column("RF", lambda r, row: _rf(row.receptive_field)),
+)
+
+
+def totals_lines(report: Report) -> list[str]:
+    """The footer: totals with their units and the conventions behind them."""
+    t = report.totals
+    per = f"{report.dtype}, batch {report.batch}"
+    return [
+        f"{report.name}: {t.params:,} parameters ({t.trainable_params:,} trainable)"
+        + (f", {t.buffers:,} buffer values" if t.buffers else "") + f"; {t.depth} weight layers",
+        f"MACs {t.macs:,} (multiply-accumulates of conv and fc, per sample); FLOPs = 2 × MACs = {t.flops:,}",
+        f"Activations {t.activations:,} per sample = {format_bytes(t.activation_bytes)} ({per}); "
+        f"× 2 for forward + backward = {format_bytes(t.forward_backward_bytes)}",
+        f"Parameters {format_bytes(t.param_bytes)} ({report.dtype}); inference peak {format_bytes(t.inference_peak_bytes)}; "
+        f"training {format_bytes(report.train_total_bytes)} ({report.optimizer}, {per})",
+        "Units: MiB = 2²⁰ bytes. Activation functions and dropout are fused into the layer before; "
+        "bias adds, BN, pooling and sums count 0 MACs.",
+    ]
+
+
+def flag_lines(report: Report) -> list[str]:
+    return [f"⚠ {row.name}: {flag} (as PyTorch does; --strict makes it an error)"
+            for row in report.rows for flag in row.flags]
+
+
+def table(report: Report, console: Console, formulas: bool = False) -> None:
+    """A rich table in a terminal; plain aligned text when piped or NO_COLOR."""
+    title = report.title or report.name
+    grid = Table(title=f"{title} — input {_shape(report.input)}", box=box.SIMPLE_HEAD if console.is_terminal else None,
+                 title_justify="left", pad_edge=False, header_style="bold")
+    for column in COLUMNS:
+        grid.add_column(column.header, justify="right" if column.numeric else "left", overflow="fold")
+    if formulas:
+        grid.add_column("Formulas", overflow="fold")
+    for row in report.rows:
+        cells = [column.text(report, row) for column in COLUMNS]
+        if formulas:
+            cells.append("\n".join(f"{k}: {v}" for k, v in row.formulas.items() if k in ("shape", "params", "macs")))
+        grid.add_row(*cells)
+    t = report.totals
+    grid.add_section()
+    grid.add_row("total", "", "", f"{t.params:,}", f"{t.macs:,}", format_bytes(t.activation_bytes), _rf(t.receptive_field),
+                 *([""] if formulas else []), style="bold")
+    console.print(grid)
+    for line in totals_lines(report) + flag_lines(report):
+        console.print(line, highlight=False, soft_wrap=True)
+
+
+def to_json(report: Report) -> str:
+    return json.dumps(report.to_dict(), indent=2, ensure_ascii=False)
+
+
+CSV_FIELDS = ("name", "kind", "output", "params", "trainable_params", "buffers", "macs", "backward_macs",
+              "activations", "activation_bytes", "receptive_field", "saved_bytes", "alive_bytes")
+
+
+def to_csv(report: Report) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(CSV_FIELDS)
+    for row in report.rows:
+        writer.writerow([row.name, row.kind, "x".join(map(str, row.output)), row.params, row.trainable_params,
+                         row.buffers, row.macs, row.backward_macs, row.activations,
+                         row.activations * report.itemsize * report.batch, row.receptive_field[0],
+                         row.saved_bytes, row.alive_bytes])
+    return out.getvalue()
+
+
+def to_markdown(report: Report) -> str:
+    lines = ["| " + " | ".join(c.header for c in COLUMNS) + " |",
+             "|" + "|".join("---:" if c.numeric else "---" for c in COLUMNS) + "|"]
+    lines += ["| " + " | ".join(c.text(report, row) for c in COLUMNS) + " |" for row in report.rows]
+    t = report.totals
+    lines.append(f"| **total** | | | **{t.params:,}** | **{t.macs:,}** | **{format_bytes(t.activation_bytes)}** | |")
+    return "\n".join(lines + [""] + [f"{line}  " for line in totals_lines(report) + flag_lines(report)]) + "\n"

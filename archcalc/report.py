@@ -1,0 +1,138 @@
+"""The analysis result as pure data: one row per layer, totals, folding, JSON.
+
+Element counts are per sample; every `*_bytes` figure is for the whole batch
+at the report's dtype.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+OPTIMIZER_STATES = {"sgd": 0, "momentum": 1, "adam": 2}  # tensors per parameter
+
+
+@dataclass(frozen=True)
+class Row:
+    """One layer (or, folded, one block) of a report."""
+
+    name: str
+    kind: str
+    output: tuple[int, ...]
+    params: int  # all parameters, trained or fixed
+    trainable_params: int
+    buffers: int
+    macs: int
+    backward_macs: int
+    activations: int  # elements per sample in the activation sum
+    receptive_field: tuple[int, int]
+    jump: tuple[int, int]  # effective stride: input pixels between neighbouring outputs
+    saved_bytes: int  # what autograd keeps for backward, first kept here
+    alive_bytes: int  # inference: bytes alive once this layer has run
+    peak_bytes: int  # inference: bytes alive while this layer runs
+    formulas: Mapping[str, str] = field(default_factory=dict)
+    flags: tuple[str, ...] = ()
+    layers: int = 1  # primitive layers folded into this row
+
+
+@dataclass(frozen=True)
+class Totals:
+    params: int
+    trainable_params: int
+    buffers: int
+    macs: int
+    backward_macs: int
+    activations: int
+    activation_bytes: int
+    inference_peak_bytes: int
+    train_saved_bytes: int
+    param_bytes: int
+    buffer_bytes: int
+    depth: int  # weight layers (conv, fc), as the papers count depth
+    receptive_field: tuple[int, int]
+
+    @property
+    def flops(self) -> int:
+        """FLOPs as the papers count them: one multiply-add is two operations."""
+        return 2 * self.macs
+
+    @property
+    def forward_backward_bytes(self) -> int:
+        """The notes' rule of thumb: activations kept once for forward, once for backward."""
+        return 2 * self.activation_bytes
+
+
+@dataclass(frozen=True)
+class Report:
+    name: str
+    title: str
+    source: str
+    input: tuple[int, ...]
+    batch: int
+    dtype: str
+    itemsize: int
+    optimizer: str
+    rows: tuple[Row, ...]
+    totals: Totals
+
+    @property
+    def train_total_bytes(self) -> int:
+        """Saved activations + parameters + their gradients and optimizer state + buffers."""
+        trained = self.totals.trainable_params * self.itemsize
+        states = OPTIMIZER_STATES[self.optimizer]
+        return self.totals.train_saved_bytes + self.totals.param_bytes + (1 + states) * trained + self.totals.buffer_bytes
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON contract (README, "JSON output")."""
+        totals = asdict(self.totals)
+        totals.update(flops=self.totals.flops, forward_backward_bytes=self.totals.forward_backward_bytes,
+                      train_total_bytes=self.train_total_bytes, receptive_field=list(self.totals.receptive_field))
+        return {
+            "name": self.name, "title": self.title, "source": self.source, "input": list(self.input),
+            "batch": self.batch, "dtype": self.dtype, "optimizer": self.optimizer,
+            "layers": [_row_dict(row) for row in self.rows],
+            "totals": totals,
+        }
+
+
+def _row_dict(row: Row) -> dict[str, Any]:
+    data = asdict(row)
+    data.update(output=list(row.output), receptive_field=list(row.receptive_field), jump=list(row.jump),
+                flags=list(row.flags), formulas=dict(row.formulas))
+    return data
+
+
+def fold(report: Report, depth: int | None) -> Report:
+    """Rows merged to `depth` levels of their dotted names, figures summed."""
+    if not depth:
+        return report
+    groups: dict[str, list[Row]] = {}
+    for row in report.rows:
+        groups.setdefault(".".join(row.name.split(".")[:depth]), []).append(row)
+    return replace(report, rows=tuple(_merge(name, rows) for name, rows in groups.items()))
+
+
+def _merge(name: str, rows: list[Row]) -> Row:
+    if len(rows) == 1:
+        return rows[0]
+    last = rows[-1]
+    kinds = {row.kind for row in rows}
+    return Row(
+        name=name,
+        kind=kinds.pop() if len(kinds) == 1 else "block",
+        output=last.output,
+        params=sum(r.params for r in rows),
+        trainable_params=sum(r.trainable_params for r in rows),
+        buffers=sum(r.buffers for r in rows),
+        macs=sum(r.macs for r in rows),
+        backward_macs=sum(r.backward_macs for r in rows),
+        activations=sum(r.activations for r in rows),
+        receptive_field=last.receptive_field,
+        jump=last.jump,
+        saved_bytes=sum(r.saved_bytes for r in rows),
+        alive_bytes=last.alive_bytes,
+        peak_bytes=max(r.peak_bytes for r in rows),
+        flags=tuple(f for r in rows for f in r.flags),
+        layers=sum(r.layers for r in rows),
+    )

@@ -1,0 +1,159 @@
+"""What a rule is, what it returns, and the arithmetic every rule shares.
+
+A `Rule` is one layer kind: its arguments and one pure `evaluate` that, from
+the checked arguments and the input shapes, returns an `Eval` — output shape,
+parameters, MACs, receptive-field window, what autograd would save, and the
+formula text behind each figure.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from math import prod
+from typing import Any
+
+from ..args import Arg
+
+Shape = tuple[int, ...]
+
+
+class RuleError(ValueError):
+    """A rule cannot apply to these inputs; the message shows the arithmetic."""
+
+
+@dataclass(frozen=True)
+class Window:
+    """How a layer moves the receptive field: kernel, stride, dilation (h, w)."""
+
+    k: tuple[int, int] = (1, 1)
+    s: tuple[int, int] = (1, 1)
+    d: tuple[int, int] = (1, 1)
+    whole: bool = False  # sees its whole input (global pool, flatten)
+
+
+IDENTITY = Window()
+WHOLE = Window(whole=True)
+
+
+@dataclass(frozen=True)
+class Saved:
+    """A tensor autograd keeps for backward, as PyTorch's kernels do.
+
+    `ref` says which tensor: "in0".."inN" (an input, shared with its producer),
+    "out" (this layer's output), "tmp:<name>" (an inner tensor of a fused
+    layer) or "own:<name>" (indices, masks, statistics only this layer holds).
+    `itemsize` None means the activation dtype.
+    """
+
+    ref: str
+    elements: int
+    itemsize: int | None = None
+    per_sample: bool = True  # False for per-channel statistics, whatever the batch
+
+
+@dataclass(frozen=True)
+class Eval:
+    """Everything one layer contributes, per sample, with its formulas."""
+
+    shape: Shape
+    params: int = 0  # trainable
+    fixed: int = 0  # parameters that are not trained (LeNet-5's RBF centres)
+    buffers: int = 0  # state that is not a parameter (BN running statistics)
+    macs: int = 0
+    window: Window = IDENTITY
+    output: str = "new"  # "new" tensor, or "view" of input 0 (no new memory)
+    temporaries: int = 0  # elements alive only while the layer runs (e.g. conv before its BN)
+    saved: tuple[Saved, ...] = ()
+    formulas: Mapping[str, str] = field(default_factory=dict)
+    flags: tuple[str, ...] = ()  # inexact divisions and other things worth a look
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One layer kind."""
+
+    kind: str
+    doc: str
+    args: tuple[Arg, ...]
+    evaluate: Callable[[Mapping[str, Any], list[Shape]], Eval]
+    shorthand: str | None = None  # the argument a bare value sets: `dropout: 0.5`
+    weight_layer: bool = False  # counts toward a network's depth (conv, fc)
+    fused: bool = False  # an activation or dropout: outside the textbook activation sum
+    inputs: str = "one"  # "one" or "many" (concat, add)
+
+    def arg(self, name: str) -> Arg | None:
+        return next((a for a in self.args if a.name == name), None)
+
+
+def num(value: int) -> str:
+    """An integer as the tables print it: 34,848."""
+    return f"{value:,}"
+
+
+def product(factors: list[int] | tuple[int, ...]) -> str:
+    """`11·11·3·96` — the factors of a count as a formula shows them."""
+    return "·".join(str(f) for f in factors)
+
+
+def elements(shape: Shape) -> int:
+    return prod(shape)
+
+
+def shape_text(shape: Shape) -> str:
+    """`96×55×55` (C×H×W), as every table prints a shape."""
+    return "×".join(str(d) for d in shape)
+
+
+def one_input(kind: str, shapes: list[Shape], dims: int | None = None) -> Shape:
+    """The single input shape of a one-input layer, of `dims` dimensions when given."""
+    if len(shapes) != 1:
+        raise RuleError(f"{kind} takes one input; received {len(shapes)}")
+    shape = shapes[0]
+    if dims is not None and len(shape) != dims:
+        expected = "C×H×W" if dims == 3 else f"{dims}-D"
+        raise RuleError(f"{kind} expects a {expected} input; received {shape_text(shape)}")
+    return shape
+
+
+@dataclass(frozen=True)
+class Extent:
+    """One spatial output size with the formula that produced it."""
+
+    size: int
+    formula: str
+    inexact: str = ""  # what did not divide, when something did not
+
+
+def sliding(n: int, k: int, s: int, pads: tuple[int, int], d: int = 1, ceil: bool = False) -> Extent:
+    """Output size of a sliding window, as PyTorch computes it: (N − K + 2P)/S + 1.
+
+    K is the dilated extent d·(k−1)+1. Inexact divisions floor (or ceil in
+    ceil mode, never starting a window in the right padding), and say so.
+    """
+    k_eff = d * (k - 1) + 1
+    pad_text = f"2·{pads[0]}" if pads[0] == pads[1] else f"{pads[0]}+{pads[1]}"
+    k_text = str(k) if d == 1 else f"({d}·({k}−1)+1)"
+    top = n - k_eff + pads[0] + pads[1]
+    if ceil:
+        size = -(-top // s) + 1
+        if (size - 1) * s >= n + pads[0]:
+            size -= 1
+    else:
+        size = top // s + 1
+    body = f"({n} − {k_text} + {pad_text})/{s}"
+    inexact = "" if top % s == 0 else f"{body} = {top / s:g} is not whole; rounded {'up (ceil mode)' if ceil else 'down'}"
+    if inexact:
+        body = f"⌈{body}⌉" if ceil else f"⌊{body}⌋"
+    formula = f"{body} + 1 = {size}"
+    if size <= 0:
+        raise RuleError(f"output size {size} ≤ 0: {formula}")
+    return Extent(size, formula, inexact)
+
+
+def spatial(h: Extent, w: Extent) -> tuple[str, tuple[str, ...]]:
+    """The shape formula of a 2-D window (one line when square) and its flags."""
+    if h.formula == w.formula:
+        return h.formula, (h.inexact,) if h.inexact else ()
+    flags = tuple(f"{axis}: {e.inexact}" for axis, e in (("H", h), ("W", w)) if e.inexact)
+    return f"H: {h.formula}; W: {w.formula}", flags

@@ -1,0 +1,87 @@
+"""Where branches meet: channel concatenation, elementwise sum, residual shortcuts.
+
+Shortcuts follow He et al. 2015: identity when the shapes already match; a
+strided 1×1 projection (option B, with batch norm by default) when they do
+not; or option A of the CIFAR networks, a strided identity whose extra
+channels are zero padding, with no parameters.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from ..args import Arg
+from .base import Eval, Rule, RuleError, Saved, Shape, Window, elements, num, one_input, product, shape_text
+from .elementwise import ACT_ARG, batchnorm_stats, inline_act
+
+
+def _shapes_text(shapes: list[Shape]) -> str:
+    return ", ".join(shape_text(s) for s in shapes)
+
+
+def _concat(args: Mapping[str, Any], shapes: list[Shape]) -> Eval:
+    if len(shapes) < 2:
+        raise RuleError(f"concat needs at least two inputs; received {len(shapes)}")
+    if len({len(s) for s in shapes}) != 1 or len({s[1:] for s in shapes}) != 1:
+        raise RuleError(f"concat needs equal sizes apart from channels; received {_shapes_text(shapes)}")
+    channels = sum(s[0] for s in shapes)
+    shape = (channels, *shapes[0][1:])
+    return Eval(shape, formulas={"shape": f"{' + '.join(str(s[0]) for s in shapes)} = {channels} channels"})
+
+
+def _add(args: Mapping[str, Any], shapes: list[Shape]) -> Eval:
+    if len(shapes) < 2:
+        raise RuleError(f"add needs at least two inputs; received {len(shapes)}")
+    if len(set(shapes)) != 1:
+        raise RuleError(f"add needs equal shapes; received {_shapes_text(shapes)}")
+    act_saved, act_tmp = inline_act(args["act"], "tmp:sum", elements(shapes[0]))
+    return Eval(shapes[0], saved=act_saved, temporaries=act_tmp,
+                formulas={"shape": f"{' + '.join(shape_text(s) for s in shapes)} (elementwise)"})
+
+
+def _shortcut(args: Mapping[str, Any], shapes: list[Shape]) -> Eval:
+    c, h, w = one_input("shortcut", shapes, 3)
+    out, s, mode = args["out"] or c, args["s"], args["mode"]
+    if mode == "auto":
+        mode = "identity" if (out, s) == (c, 1) else "projection"
+    oh, ow = (h - 1) // s + 1, (w - 1) // s + 1
+    if mode == "identity":
+        if (out, s) != (c, 1):
+            raise RuleError(f"identity shortcut needs out = {c} and s = 1; received out={out}, s={s}")
+        return Eval((c, h, w), output="view", formulas={"shape": f"identity: {c}×{h}×{w}"})
+    if mode == "pad":
+        if out < c:
+            raise RuleError(f"zero-padding shortcut cannot shrink channels {c} → {out}")
+        return Eval((out, oh, ow), window=Window(s=(s, s)),
+                    formulas={"shape": f"every {s}th position, {c} channels + {out - c} zeros = {out}×{oh}×{ow}"})
+    bn, weights = args["bn"], c * out
+    params = weights + (2 * out if bn else 0)
+    count = out * oh * ow
+    saved = (Saved("in0", c * h * w),) + ((Saved("tmp:conv", count), batchnorm_stats(out)) if bn else ())
+    return Eval(
+        (out, oh, ow),
+        params=params,
+        buffers=2 * out + 1 if bn else 0,
+        macs=oh * ow * weights,
+        window=Window(s=(s, s)),
+        temporaries=count if bn else 0,
+        saved=saved,
+        formulas={
+            "shape": f"1×1 projection, stride {s}: ({h} − 1)/{s} + 1 = {oh}",
+            "params": f"1·1·{c}·{out}" + (f" + 2·{out}" if bn else "") + f" = {num(params)}",
+            "macs": f"{product((oh, ow))} · 1·1·{c}·{out} = {num(oh * ow * weights)}",
+        },
+    )
+
+
+RULES = [
+    Rule("concat", "concatenate inputs along channels (inception, U-Net, DenseNet)", (), _concat, inputs="many"),
+    Rule("add", "elementwise sum of inputs (residual connections)", (ACT_ARG,), _add, inputs="many"),
+    Rule("shortcut", "residual shortcut: identity, 1×1 projection (option B) or zero-padding (option A)",
+         (Arg("out", "pos", None, "output channels (default: the input's)"),
+          Arg("s", "pos", 1, "stride"),
+          Arg("mode", "str", "auto", "auto: identity if shapes match, else projection", choices=("auto", "identity", "projection", "pad")),
+          Arg("bn", "bool", True, "batch norm after a projection")),
+         _shortcut),
+]
