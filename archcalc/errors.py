@@ -48,6 +48,8 @@ def did_you_mean(word: str, known: list[str] | tuple[str, ...]) -> str:
     import difflib
 
     close = difflib.get_close_matches(word, list(known), n=1, cutoff=0.6)
+    # short names (k, s, p) are abbreviations: `kernel` means `k`
+    close = close or sorted((k for k in known if k and word.startswith(k)), key=len, reverse=True)[:1]
     return f"; did you mean '{close[0]}'?" if close else ""
 
 

@@ -57,8 +57,8 @@ def reporting() -> Iterator[None]:
     except ArchcalcError as err:
         err_console().print(f"error: {err}", markup=False)
         raise typer.Exit(1) from None
-    except (typer.Exit, typer.Abort, KeyboardInterrupt):
-        raise
+    except (typer.Exit, typer.Abort, typer.BadParameter, KeyboardInterrupt):
+        raise  # typer's own: usage errors exit 2
     except Exception as err:  # a bug of ours: still one line, never a traceback
         err_console().print(f"internal error: {type(err).__name__}: {err} (please report this spec)", markup=False)
         raise typer.Exit(1) from None

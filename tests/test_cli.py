@@ -1,0 +1,145 @@
+"""The command line through its real entry points: typer's app and the installed script."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from archcalc.cli import app
+from archcalc.catalog import bundled
+from conftest import REPO
+
+
+def test_list_shows_every_bundled_network(cli):
+    ran = cli("list")
+    assert ran.code == 0
+    for name in bundled():
+        assert f"\n{name} " in ran.out
+    assert "138,357,544" in ran.out  # vgg16's parameters
+
+
+def test_table_has_rows_and_totals(cli):
+    ran = cli("table", "alexnet")
+    assert ran.code == 0
+    lines = ran.out.splitlines()
+    conv1 = next(line for line in lines if line.startswith("conv1 "))
+    assert conv1.split()[:5] == ["conv1", "conv", "96×55×55", "34,944", "105,415,200"]
+    assert any(line.startswith("total") for line in lines)
+    assert "FLOPs = 2 × MACs" in ran.out
+    assert "MiB = 2²⁰ bytes" in ran.out
+
+
+def test_piped_output_is_plain_text(cli):
+    out = cli("table", "vgg16").out
+    assert "\x1b[" not in out
+    assert max(len(line) for line in out.splitlines()[:30]) < 120  # rows are not padded to the terminal
+
+
+def test_formulas_column(cli):
+    ran = cli("table", "vgg16", "--formulas")
+    assert ran.code == 0
+    assert "(224 − 3 + 2·1)/1 + 1 = 224" in ran.out
+    assert "3·3·3·64 + 64 = 1,792" in ran.out
+
+
+JSON_LAYER_KEYS = {"name", "kind", "output", "params", "trainable_params", "macs", "activations", "receptive_field"}
+JSON_TOTAL_KEYS = {"params", "trainable_params", "macs", "flops", "activations", "activation_bytes",
+                   "forward_backward_bytes", "param_bytes"}
+
+
+def test_json_contract(cli):
+    data = json.loads(cli("table", "vgg16", "--format", "json", "--batch", "4", "--dtype", "float16").out)
+    assert {"name", "input", "batch", "dtype", "layers", "totals"} <= set(data)
+    assert (data["name"], data["input"], data["batch"], data["dtype"]) == ("vgg16", [3, 224, 224], 4, "float16")
+    for layer in data["layers"]:
+        assert JSON_LAYER_KEYS <= set(layer)
+        assert isinstance(layer["output"], list)
+    totals = data["totals"]
+    assert JSON_TOTAL_KEYS <= set(totals)
+    assert totals["flops"] == 2 * totals["macs"]
+    assert totals["activations"] == sum(layer["activations"] for layer in data["layers"])  # per sample
+    assert totals["activation_bytes"] == totals["activations"] * 2 * 4  # float16, whole batch of 4
+    assert totals["forward_backward_bytes"] == 2 * totals["activation_bytes"]
+    assert totals["param_bytes"] == totals["params"] * 2
+
+
+def test_depth_folds_rows_with_figures_summed(cli):
+    full = json.loads(cli("table", "vgg16", "-f", "json").out)
+    folded = json.loads(cli("table", "vgg16", "-f", "json", "--depth", "1").out)
+    assert len(folded["layers"]) < len(full["layers"]) or all("." not in l["name"] for l in full["layers"])
+    for key in ("params", "macs", "activations"):
+        assert sum(l[key] for l in folded["layers"]) == sum(l[key] for l in full["layers"])
+
+
+def test_csv_has_a_header_and_one_row_per_layer(cli):
+    rows = list(csv.DictReader(io.StringIO(cli("table", "lenet5", "--format", "csv").out)))
+    assert [r["name"] for r in rows] == ["C1", "S2", "C3", "S4", "C5", "F6", "output"]
+    assert rows[2]["params"] == str(5 * 5 * 60 + 16)
+    assert rows[0]["output"] == "6x28x28"
+
+
+def test_markdown_is_a_pipe_table(cli):
+    out = cli("table", "lenet5", "--format", "markdown").out
+    lines = out.splitlines()
+    assert lines[0].startswith("| Layer | Kind | Output |")
+    assert lines[1].startswith("|---|---|")
+    assert "| C3 | conv | 16×10×10 | 1,516 |" in out
+
+
+def test_input_override_and_batch(cli):
+    data = json.loads(cli("table", "vgg16", "--input", "3x32x32", "-f", "json").out)
+    assert data["input"] == [3, 32, 32]
+    assert data["layers"][0]["output"] == [64, 32, 32]
+
+
+def test_explain_unknown_layer(cli):
+    ran = cli("explain", "alexnet", "cnv1")
+    assert ran.code == 1
+    assert ran.err.startswith("error: alexnet has no layer 'cnv1'; did you mean 'conv1'?")
+
+
+def test_explain_shows_every_figure(cli):
+    out = cli("explain", "vgg16", "conv3_2").out
+    for label in ("input", "output", "params", "MACs", "FLOPs", "memory", "receptive field"):
+        assert f"  {label} " in out
+    assert "56·56 · 3·3·256·256 = 1,849,688,064" in out
+
+
+def test_every_command_has_help_with_an_example(cli):
+    for command in app.registered_commands:
+        name = command.name or command.callback.__name__
+        ran = cli(name, "--help")
+        assert ran.code == 0, name
+        assert "Example" in ran.out, name
+
+
+def test_readme_documents_every_command():
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    for command in app.registered_commands:
+        assert f"archcalc {command.name}" in readme, command.name
+
+
+@pytest.mark.parametrize("launcher", [[sys.executable, "-m", "archcalc"], ["archcalc"]])
+def test_real_entry_points(launcher, tmp_path):
+    env = {**os.environ, "NO_COLOR": "1"}
+    if launcher == ["archcalc"]:
+        script = os.path.join(os.path.dirname(sys.executable), "archcalc")
+        if not os.path.exists(script):
+            pytest.fail("the archcalc console script is not installed beside this Python")
+        launcher = [script]
+    done = subprocess.run([*launcher, "table", "lenet5"], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "60,000 trainable" in done.stdout
+    bad = subprocess.run([*launcher, "table", "nope.yaml"], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=60)
+    assert (bad.returncode, bad.stderr) == (1, "error: nope.yaml: no such spec file\n")
+
+
+def test_version(cli):
+    ran = cli("--version")
+    assert ran.code == 0 and ran.out.startswith("archcalc ")

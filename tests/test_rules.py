@@ -1,0 +1,123 @@
+"""Every kind's rule, table-driven; expected values written as arithmetic."""
+
+from __future__ import annotations
+
+import pytest
+
+from archcalc.rules import RULES
+from helpers import row_of
+
+CASES = [
+    # (layer, input, output, params, macs)
+    ("conv: {out: 96, k: 11, s: 4}", [3, 227, 227], (96, 55, 55), 11 * 11 * 3 * 96 + 96, 55 * 55 * 96 * 11 * 11 * 3),
+    ("conv: {out: 64, k: 3, p: 1}", [3, 224, 224], (64, 224, 224), 3 * 3 * 3 * 64 + 64, 224 * 224 * 64 * 3 * 3 * 3),
+    ("conv: {out: 64, k: 3, p: same}", [3, 17, 17], (64, 17, 17), 3 * 3 * 3 * 64 + 64, 17 * 17 * 64 * 27),
+    ("conv: {out: 8, k: 4, p: same}", [2, 10, 10], (8, 10, 10), 4 * 4 * 2 * 8 + 8, 10 * 10 * 8 * 32),
+    ("conv: {out: 8, k: 3, p: valid}", [2, 10, 10], (8, 8, 8), 3 * 3 * 2 * 8 + 8, 8 * 8 * 8 * 18),
+    ("conv: {out: 64, k: 7, s: 2, p: 3, bn: true}", [3, 224, 224], (64, 112, 112),
+     7 * 7 * 3 * 64 + 2 * 64, 112 * 112 * 64 * 7 * 7 * 3),
+    ("conv: {out: 16, k: 3, bias: false}", [4, 8, 8], (16, 6, 6), 3 * 3 * 4 * 16, 6 * 6 * 16 * 36),
+    ("conv: {out: 16, k: 3, bn: true, bias: true}", [4, 8, 8], (16, 6, 6), 3 * 3 * 4 * 16 + 16 + 2 * 16, 6 * 6 * 16 * 36),
+    ("conv: {out: 8, k: 3, d: 2}", [1, 9, 9], (8, 5, 5), 3 * 3 * 1 * 8 + 8, 5 * 5 * 8 * 9),  # 9 − (2·2+1) + 1 = 5
+    ("conv: {out: 256, k: 5, p: 2, groups: 2}", [96, 27, 27], (256, 27, 27), 5 * 5 * 48 * 256 + 256, 27 * 27 * 256 * 5 * 5 * 48),
+    ("conv: {out: 32, k: 3, p: 1, groups: 32}", [32, 8, 8], (32, 8, 8), 3 * 3 * 1 * 32 + 32, 8 * 8 * 32 * 9),
+    ("conv: {out: 4, k: [1, 7], p: [0, 3]}", [2, 9, 9], (4, 9, 9), 1 * 7 * 2 * 4 + 4, 9 * 9 * 4 * 7 * 2),
+    ("conv: {out: 4, k: 3, s: [1, 2]}", [2, 9, 9], (4, 7, 4), 3 * 3 * 2 * 4 + 4, 7 * 4 * 4 * 18),
+    ("conv: {out: 3, k: 2, table: [[0], [0, 1], [0, 1, 2]]}", [3, 4, 4], (3, 3, 3), 2 * 2 * (1 + 2 + 3) + 3, 3 * 3 * 2 * 2 * 6),
+    ("maxpool: {k: 3, s: 2}", [96, 55, 55], (96, 27, 27), 0, 0),
+    ("maxpool: 2", [8, 28, 28], (8, 14, 14), 0, 0),
+    ("maxpool: {k: 3, s: 2, ceil: true}", [96, 110, 110], (96, 55, 55), 0, 0),  # ⌈107/2⌉ + 1
+    ("maxpool: {k: 3, s: 2, p: 1}", [64, 112, 112], (64, 56, 56), 0, 0),
+    ("maxpool: {k: 2, s: 2, ceil: true}", [4, 5, 5], (4, 3, 3), 0, 0),
+    # ⌈(5 − 2 + 2)/2⌉ + 1 = 4, but the 4th window would start in the right padding: 3, as PyTorch
+    ("maxpool: {k: 2, s: 2, ceil: true, p: 1}", [1, 5, 5], (1, 3, 3), 0, 0),
+    ("avgpool: global", [1024, 7, 7], (1024, 1, 1), 0, 0),
+    ("avgpool: {output: 6}", [256, 13, 13], (256, 6, 6), 0, 0),
+    ("avgpool: {k: 5, s: 3}", [512, 14, 14], (512, 4, 4), 0, 0),
+    ("subsample: {k: 2}", [6, 28, 28], (6, 14, 14), 2 * 6, 0),
+    ("lrn: {size: 5}", [96, 27, 27], (96, 27, 27), 0, 0),
+    ("bn:", [64, 8, 8], (64, 8, 8), 2 * 64, 0),
+    ("relu:", [64, 8, 8], (64, 8, 8), 0, 0),
+    ("dropout: 0.5", [4096], (4096,), 0, 0),
+    ("flatten:", [512, 7, 7], (512 * 7 * 7,), 0, 0),
+    ("fc: {out: 4096}", [512, 7, 7], (4096,), 7 * 7 * 512 * 4096 + 4096, 7 * 7 * 512 * 4096),
+    ("fc: 10", [84], (10,), 84 * 10 + 10, 84 * 10),
+    ("fc: {out: 10, bias: false}", [84], (10,), 84 * 10, 84 * 10),
+    ("fc: {out: 10, bn: true}", [84], (10,), 84 * 10 + 2 * 10, 84 * 10),
+    ("rbf: 10", [84], (10,), 84 * 10, 84 * 10),
+    ("softmax:", [1000], (1000,), 0, 0),
+    ("shortcut: {out: 64}", [64, 56, 56], (64, 56, 56), 0, 0),
+    ("shortcut: {out: 512, s: 2}", [256, 56, 56], (512, 28, 28), 1 * 1 * 256 * 512 + 2 * 512, 28 * 28 * 512 * 256),
+    ("shortcut: {out: 512, s: 2, bn: false}", [256, 56, 56], (512, 28, 28), 256 * 512, 28 * 28 * 512 * 256),
+    ("shortcut: {out: 32, s: 2, mode: pad}", [16, 32, 32], (32, 16, 16), 0, 0),
+]
+
+
+@pytest.mark.parametrize("layer, shape_in, shape_out, params, macs", CASES, ids=[c[0] for c in CASES])
+def test_rule(layer, shape_in, shape_out, params, macs):
+    row = row_of(layer, shape_in)
+    assert (row.output, row.params, row.macs) == (shape_out, params, macs)
+
+
+def test_every_kind_has_a_case():
+    """Adding a kind means adding a row here (merges are covered in test_graph.py)."""
+    covered = {case[0].split(":")[0] for case in CASES}
+    activations = {k for k, r in RULES.items() if r.fused and k != "dropout"}
+    assert set(RULES) - covered - activations - {"concat", "add"} == set()
+
+
+@pytest.mark.parametrize("kind", sorted(k for k, r in RULES.items() if r.fused and k != "dropout"))
+def test_activations_keep_shape_and_add_nothing(kind):
+    row = row_of(f"{kind}:", [8, 4, 4])
+    assert (row.output, row.params, row.macs, row.activations) == ((8, 4, 4), 0, 0, 0)
+
+
+def test_bn_buffers_are_running_stats_not_parameters():
+    row = row_of("bn:", [64, 8, 8])
+    assert (row.params, row.trainable_params, row.buffers) == (2 * 64, 2 * 64, 2 * 64 + 1)
+
+
+def test_rbf_centres_are_fixed_parameters():
+    row = row_of("rbf: 10", [84])
+    assert (row.params, row.trainable_params) == (84 * 10, 0)
+
+
+def test_receptive_field_and_jump():
+    # conv 11/4 then pool 3/2: RF 11, then 11 + (3 − 1)·4 = 19; jumps 4 then 8
+    from helpers import report_of
+
+    rows = report_of("""
+        input: [3, 227, 227]
+        layers:
+          - conv: {out: 96, k: 11, s: 4}
+          - maxpool: {k: 3, s: 2}
+          - conv: {out: 8, k: 3, d: 2}
+    """).rows
+    assert [(r.receptive_field[0], r.jump[0]) for r in rows] == [(11, 4), (11 + 2 * 4, 8), (19 + (2 * 2) * 8, 8)]
+
+
+def test_global_pool_sees_the_whole_map():
+    from helpers import report_of
+
+    rows = report_of("""
+        input: [3, 32, 32]
+        layers:
+          - conv: {out: 4, k: 3, s: 2}
+          - avgpool: global
+    """).rows
+    # 15×15 grid with jump 2: 3 + (15 − 1)·2 = 31
+    assert rows[1].receptive_field == (3 + 14 * 2, 3 + 14 * 2)
+
+
+def test_inexact_division_is_floored_and_flagged():
+    row = row_of("conv: {out: 96, k: 7, s: 2, p: 1}", [3, 224, 224])
+    assert row.output == (96, 110, 110)
+    assert row.flags == ("(224 − 7 + 2·1)/2 = 109.5 is not whole; rounded down",)
+
+
+def test_formulas_show_the_arithmetic():
+    row = row_of("conv: {out: 96, k: 11, s: 4}", [3, 227, 227])
+    assert row.formulas["shape"] == "(227 − 11 + 2·0)/4 + 1 = 55"
+    assert row.formulas["weights"] == "11·11·3·96 = 34,848"
+    assert row.formulas["params"] == "11·11·3·96 + 96 = 34,944"
+    assert row.formulas["macs"] == "55·55 · 11·11·3·96 = 105,415,200"
