@@ -76,12 +76,25 @@ class Report:
     rows: tuple[Row, ...]
     totals: Totals
 
+    def train_breakdown(self) -> dict[str, int]:
+        """Bytes of one training step: what autograd keeps, weights, gradients, optimizer state, buffers."""
+        trained = self.totals.trainable_params * self.itemsize
+        return {
+            "saved activations": self.totals.train_saved_bytes,
+            "parameters": self.totals.param_bytes,
+            "gradients": trained,
+            f"{self.optimizer} state": OPTIMIZER_STATES[self.optimizer] * trained,
+            "buffers": self.totals.buffer_bytes,
+        }
+
+    def inference_breakdown(self) -> dict[str, int]:
+        """Bytes of one forward pass: the peak of live tensors, weights, buffers."""
+        return {"peak activations": self.totals.inference_peak_bytes, "parameters": self.totals.param_bytes,
+                "buffers": self.totals.buffer_bytes}
+
     @property
     def train_total_bytes(self) -> int:
-        """Saved activations + parameters + their gradients and optimizer state + buffers."""
-        trained = self.totals.trainable_params * self.itemsize
-        states = OPTIMIZER_STATES[self.optimizer]
-        return self.totals.train_saved_bytes + self.totals.param_bytes + (1 + states) * trained + self.totals.buffer_bytes
+        return sum(self.train_breakdown().values())
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON contract (README, "JSON output")."""

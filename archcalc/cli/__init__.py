@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 
 from .. import __version__
-from . import table  # noqa: F401  (registers list, table, explain)
+from . import compare, table  # noqa: F401  (each registers its commands)
 from .common import app
 
 
