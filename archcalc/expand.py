@@ -203,9 +203,9 @@ class _Expander:
         raise SpecError(unknown("layer kind", kind, known), mark, path)
 
     def claim(self, scope: Scope, kind: str, local: str | None, mark: Mark, path: str) -> str:
-        """A fresh full name in this scope: the given one, or kind + count."""
+        """A fresh full name in this scope: the given one, or kind + its ordinal among its kind here."""
+        scope.counts[kind] += 1
         if local is None:
-            scope.counts[kind] += 1
             local = f"{kind}{scope.counts[kind]}"
         full = scope.prefix + local
         if full in self.outputs:
