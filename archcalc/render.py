@@ -85,7 +85,12 @@ def table(report: Report, console: Console, formulas: bool = False) -> None:
     grid.add_section()
     grid.add_row("total", "", "", f"{t.params:,}", f"{t.macs:,}", format_bytes(t.activation_bytes), _rf(t.receptive_field),
                  *([""] if formulas else []), style="bold")
-    console.print(grid)
+    if console.is_terminal:
+        console.print(grid)
+    else:  # piped: rich pads every cell to its column; drop the trailing blanks
+        with console.capture() as captured:
+            console.print(grid)
+        console.out("\n".join(line.rstrip() for line in captured.get().splitlines()), highlight=False)
     for line in totals_lines(report) + flag_lines(report):
         console.print(line, highlight=False, soft_wrap=True)
 
