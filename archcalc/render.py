@@ -92,7 +92,7 @@ def table(report: Report, console: Console, formulas: bool = False) -> None:
             console.print(grid)
         console.out("\n".join(line.rstrip() for line in captured.get().splitlines()), highlight=False)
     for line in totals_lines(report) + flag_lines(report):
-        console.print(line, highlight=False, soft_wrap=True)
+        console.print(line, highlight=False)
 
 
 def to_json(report: Report) -> str:
