@@ -44,6 +44,16 @@ COLUMNS = (
     Column("RF", lambda r, row: _rf(row.receptive_field)),
 )
 
+MEMORY_COLUMNS = (
+    Column("Alive", lambda r, row: format_bytes(row.alive_bytes)),
+    Column("Saved", lambda r, row: format_bytes(row.saved_bytes)),
+)
+
+
+def columns(memory: bool) -> tuple[Column, ...]:
+    """The table's columns; with `memory`, the running inference total and autograd's saved bytes."""
+    return COLUMNS + MEMORY_COLUMNS if memory else COLUMNS
+
 
 def totals_lines(report: Report) -> list[str]:
     """The footer: totals with their units and the conventions behind them."""
@@ -67,24 +77,28 @@ def flag_lines(report: Report) -> list[str]:
             for row in report.rows for flag in row.flags]
 
 
-def table(report: Report, console: Console, formulas: bool = False) -> None:
+def table(report: Report, console: Console, formulas: bool = False, memory: bool = False) -> None:
     """A rich table in a terminal; plain aligned text when piped or NO_COLOR."""
     title = report.title or report.name
     grid = Table(title=f"{title} — input {_shape(report.input)}", box=box.SIMPLE_HEAD if console.is_terminal else None,
                  title_justify="left", pad_edge=False, header_style="bold")
-    for column in COLUMNS:
-        grid.add_column(column.header, justify="right" if column.numeric else "left", overflow="fold")
+    shown = columns(memory)
+    for column in shown:
+        grid.add_column(column.header, justify="right" if column.numeric else "left",
+                        overflow="fold", no_wrap=column.numeric)
     if formulas:
         grid.add_column("Formulas", overflow="fold")
     for row in report.rows:
-        cells = [column.text(report, row) for column in COLUMNS]
+        cells = [column.text(report, row) for column in shown]
         if formulas:
             cells.append("\n".join(f"{k}: {v}" for k, v in row.formulas.items() if k in ("shape", "params", "macs")))
         grid.add_row(*cells)
     t = report.totals
     grid.add_section()
-    grid.add_row("total", "", "", f"{t.params:,}", f"{t.macs:,}", format_bytes(t.activation_bytes), _rf(t.receptive_field),
-                 *([""] if formulas else []), style="bold")
+    totals = ["total", "", "", f"{t.params:,}", f"{t.macs:,}", format_bytes(t.activation_bytes), _rf(t.receptive_field)]
+    if memory:
+        totals += [f"peak {format_bytes(t.inference_peak_bytes)}", format_bytes(t.train_saved_bytes)]
+    grid.add_row(*totals, *([""] if formulas else []), style="bold")
     if console.is_terminal:
         console.print(grid)
     else:  # piped: rich pads every cell to its column; drop the trailing blanks
@@ -115,10 +129,12 @@ def to_csv(report: Report) -> str:
     return out.getvalue()
 
 
-def to_markdown(report: Report) -> str:
-    lines = ["| " + " | ".join(c.header for c in COLUMNS) + " |",
-             "|" + "|".join("---:" if c.numeric else "---" for c in COLUMNS) + "|"]
-    lines += ["| " + " | ".join(c.text(report, row) for c in COLUMNS) + " |" for row in report.rows]
+def to_markdown(report: Report, memory: bool = False) -> str:
+    shown = columns(memory)
+    lines = ["| " + " | ".join(c.header for c in shown) + " |",
+             "|" + "|".join("---:" if c.numeric else "---" for c in shown) + "|"]
+    lines += ["| " + " | ".join(c.text(report, row) for c in shown) + " |" for row in report.rows]
     t = report.totals
-    lines.append(f"| **total** | | | **{t.params:,}** | **{t.macs:,}** | **{format_bytes(t.activation_bytes)}** | |")
+    memory_totals = f" peak {format_bytes(t.inference_peak_bytes)} | {format_bytes(t.train_saved_bytes)} |" if memory else ""
+    lines.append(f"| **total** | | | **{t.params:,}** | **{t.macs:,}** | **{format_bytes(t.activation_bytes)}** | |{memory_totals}")
     return "\n".join(lines + [""] + [f"{line}  " for line in totals_lines(report) + flag_lines(report)]) + "\n"

@@ -143,3 +143,12 @@ def test_real_entry_points(launcher, tmp_path):
 def test_version(cli):
     ran = cli("--version")
     assert ran.code == 0 and ran.out.startswith("archcalc ")
+
+
+def test_memory_columns(cli):
+    ran = cli("table", "alexnet", "--memory", "--batch", "8")
+    assert ran.code == 0
+    header = next(line for line in ran.out.splitlines() if line.startswith("Layer"))
+    assert header.split()[-2:] == ["Alive", "Saved"]
+    total = next(line for line in ran.out.splitlines() if line.startswith("total"))
+    assert "peak " in total

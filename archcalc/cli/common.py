@@ -80,11 +80,14 @@ def load_report(net: str, batch: int = 1, dtype: str = "float32", input_text: st
     return network, analyze(network, batch, dtype, strict=strict, input_shape=shape, optimizer=optimizer)
 
 
-def emit(report: Report, fmt: str, formulas: bool = False) -> None:
+def emit(report: Report, fmt: str, formulas: bool = False, memory: bool = False) -> None:
     if fmt == "table":
-        render.table(report, out_console(), formulas)
+        render.table(report, out_console(), formulas, memory)
         return
-    text = {"json": render.to_json, "csv": render.to_csv, "markdown": render.to_markdown}[fmt](report)
+    if fmt == "markdown":
+        text = render.to_markdown(report, memory)
+    else:
+        text = {"json": render.to_json, "csv": render.to_csv}[fmt](report)
     sys.stdout.write(text if text.endswith("\n") else text + "\n")
 
 

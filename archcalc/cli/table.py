@@ -43,15 +43,16 @@ def table_command(
     depth: Annotated[Optional[int], typer.Option("--depth", "-d", min=1, help="Fold rows to this many levels of their dotted names, figures summed.", show_default=False)] = None,
     formulas: Annotated[bool, typer.Option("--formulas", help="Show the arithmetic behind each shape, parameter and MAC count.")] = False,
     strict: StrictOpt = False,
+    memory: Annotated[bool, typer.Option("--memory", "-m", help="Add per-layer memory: Alive (inference bytes alive after the layer, a running total) and Saved (bytes autograd keeps for backward).")] = False,
 ) -> None:
     """One row per layer: output shape, parameters, MACs, activation memory, receptive field; totals below.
 
     Examples: archcalc table vgg16 · archcalc table alexnet --formulas ·
-    archcalc table resnet50 --depth 1 · archcalc table my.yaml --format json --batch 32
+    archcalc table resnet50 --depth 1 --memory --batch 32 · archcalc table my.yaml --format json
     """
     with reporting():
         _, report = load_report(net, batch, dtype.value, input_text, strict)
-        emit(fold(report, depth), fmt.value, formulas)
+        emit(fold(report, depth), fmt.value, formulas, memory)
 
 
 @app.command("explain")
