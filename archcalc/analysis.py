@@ -170,6 +170,14 @@ def _memory_formula(ev: Eval, counted: bool, memory: _Memory) -> str:
     return f"{num(count)} elements × {memory.itemsize} B × batch {memory.batch} = {num(memory.bytes(count))} B"
 
 
+def _depth(net: Network) -> int:
+    """Weight layers (conv, fc) on the longest path: GoogLeNet is 22 deep, ResNet-50 50."""
+    deepest = {INPUT: 0}
+    for layer in net.layers:
+        deepest[layer.name] = max(deepest[i] for i in layer.inputs) + RULES[layer.kind].weight_layer
+    return max(deepest.values())
+
+
 def _totals(net: Network, rows: tuple[Row, ...], fields: dict, memory: _Memory, itemsize: int) -> Totals:
     activations = sum(r.activations for r in rows)
     params = sum(r.params for r in rows)
@@ -186,6 +194,6 @@ def _totals(net: Network, rows: tuple[Row, ...], fields: dict, memory: _Memory, 
         train_saved_bytes=sum(memory.saved),
         param_bytes=params * itemsize,
         buffer_bytes=buffers * itemsize,
-        depth=sum(RULES[layer.kind].weight_layer for layer in net.layers),
+        depth=_depth(net),
         receptive_field=fields[net.layers[-1].name].rf,
     )

@@ -49,7 +49,7 @@ class Totals:
     train_saved_bytes: int
     param_bytes: int
     buffer_bytes: int
-    depth: int  # weight layers (conv, fc), as the papers count depth
+    depth: int  # weight layers (conv, fc) on the longest path, as the papers count depth
     receptive_field: tuple[int, int]
 
     @property

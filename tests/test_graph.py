@@ -172,3 +172,9 @@ def test_fit_cli(cli):
     assert "is the largest that fits 4.0 GiB for a training step with sgd" in ran.out
     assert cli("fit", "vgg16", "--memory", "1MiB").code == 1  # not even batch 1
     assert cli("fit", "vgg16", "--memory", "lots").code == 2
+
+
+def test_depth_is_the_longest_path_of_weight_layers():
+    assert report_of(DIAMOND).totals.depth == 2  # a → b (or c): three convs, two deep
+    assert analyze(load("googlenet")).totals.depth == 22  # "22 layers deep" (Szegedy et al. 2014)
+    assert analyze(load("resnet50")).totals.depth == 50
