@@ -61,7 +61,7 @@ def totals_lines(report: Report) -> list[str]:
     per = f"{report.dtype}, batch {report.batch}"
     return [
         f"{report.name}: {t.params:,} parameters ({t.trainable_params:,} trainable)"
-        + (f", {t.buffers:,} buffer values" if t.buffers else "") + f"; {t.depth} weight layers",
+        + (f", {t.buffers:,} buffer values" if t.buffers else "") + f"; depth {t.depth} (weight layers on the longest path)",
         f"MACs {t.macs:,} (multiply-accumulates of conv and fc, per sample); FLOPs = 2 × MACs = {t.flops:,}",
         f"Activations {t.activations:,} per sample = {format_bytes(t.activation_bytes)} ({per}); "
         f"× 2 for forward + backward = {format_bytes(t.forward_backward_bytes)}",
@@ -77,36 +77,53 @@ def flag_lines(report: Report) -> list[str]:
             for row in report.rows for flag in row.flags]
 
 
+RICH_ROWS = 400  # past this, rich's layout takes seconds; plain text takes milliseconds
+
+
 def table(report: Report, console: Console, formulas: bool = False, memory: bool = False) -> None:
-    """A rich table in a terminal; plain aligned text when piped or NO_COLOR."""
-    title = report.title or report.name
-    grid = Table(title=f"{title} — input {_shape(report.input)}", box=box.SIMPLE_HEAD if console.is_terminal else None,
-                 title_justify="left", pad_edge=False, header_style="bold")
+    """A rich table in a terminal; plain aligned text when piped (or very long)."""
     shown = columns(memory)
-    for column in shown:
-        grid.add_column(column.header, justify="right" if column.numeric else "left",
-                        overflow="fold", no_wrap=column.numeric)
-    if formulas:
-        grid.add_column("Formulas", overflow="fold")
+    headers = [c.header for c in shown] + (["Formulas"] if formulas else [])
+    right = [c.numeric for c in shown] + ([False] if formulas else [])
+    body = []
     for row in report.rows:
         cells = [column.text(report, row) for column in shown]
         if formulas:
             cells.append("\n".join(f"{k}: {v}" for k, v in row.formulas.items() if k in ("shape", "params", "macs")))
-        grid.add_row(*cells)
+        body.append(cells)
     t = report.totals
-    grid.add_section()
     totals = ["total", "", "", f"{t.params:,}", f"{t.macs:,}", format_bytes(t.activation_bytes), _rf(t.receptive_field)]
     if memory:
         totals += [f"peak {format_bytes(t.inference_peak_bytes)}", format_bytes(t.train_saved_bytes)]
-    grid.add_row(*totals, *([""] if formulas else []), style="bold")
-    if console.is_terminal:
+    totals += [""] * formulas
+    title = f"{report.title or report.name} — input {_shape(report.input)}"
+    if console.is_terminal and len(body) <= RICH_ROWS:
+        grid = Table(title=title, box=box.SIMPLE_HEAD, title_justify="left", pad_edge=False, header_style="bold")
+        for header, numeric in zip(headers, right):
+            grid.add_column(header, justify="right" if numeric else "left", overflow="fold", no_wrap=numeric)
+        for cells in body:
+            grid.add_row(*cells)
+        grid.add_section()
+        grid.add_row(*totals, style="bold")
         console.print(grid)
-    else:  # piped: rich pads every cell to its column; drop the trailing blanks
-        with console.capture() as captured:
-            console.print(grid)
-        console.out("\n".join(line.rstrip() for line in captured.get().splitlines()), highlight=False)
+    else:
+        console.out("\n".join([title, *plain(headers, right, [*body, totals])]), highlight=False)
     for line in totals_lines(report) + flag_lines(report):
         console.print(line, highlight=False)
+
+
+def plain(headers: list[str], right: list[bool], rows: list[list[str]]) -> list[str]:
+    """Columns aligned with spaces, no trailing blanks; a cell may span lines."""
+    widths = [max(len(line) for cell in [h, *(r[i] for r in rows)] for line in cell.split("\n"))
+              for i, h in enumerate(headers)]
+    lines = []
+    for cells in [headers, *rows]:
+        parts = [cell.split("\n") for cell in cells]
+        for k in range(max(len(p) for p in parts)):
+            texts = [p[k] if k < len(p) else "" for p in parts]
+            line = "  ".join(t.rjust(w) if r else t.ljust(w) for t, w, r in zip(texts, widths, right))
+            lines.append(line.rstrip())
+    return lines
 
 
 def to_json(report: Report) -> str:
