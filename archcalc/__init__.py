@@ -8,4 +8,16 @@ from .analysis import analyze  # noqa: E402
 from .catalog import load  # noqa: E402
 from .errors import ArchcalcError, ShapeError, SpecError  # noqa: E402
 
-__all__ = ["ArchcalcError", "ShapeError", "SpecError", "__version__", "analyze", "load"]
+__all__ = ["ArchcalcError", "ShapeError", "SpecError", "__version__", "analyze", "build_torch", "load"]
+
+
+def build_torch(spec_or_name, **options):  # type: ignore[no-untyped-def]
+    """The network as a real torch.nn.Module (needs torch; imported here, never by the analytic path).
+
+    `spec_or_name`: a bundled name, a spec path or a Network; options: input_shape,
+    device ("cpu", "cuda", "meta" …), dtype ("float32", "float16", "bfloat16").
+    Example: archcalc.build_torch("resnet50")(torch.randn(1, 3, 224, 224)).
+    """
+    from .backends import torch_backend
+
+    return torch_backend().build(spec_or_name, **options)

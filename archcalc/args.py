@@ -7,15 +7,16 @@ expected and what was received.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from typing import Any
 
-from .source import describe
+from .source import describe, shorten
 
 MAX_INT = 10**9  # no real layer has a billion filters; bigger is a typo or an attack
 
-_FLOAT_TEXT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
+_FLOAT_TEXT = re.compile(r"[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?")  # unambiguous: linear time on any text
 
 
 @dataclass(frozen=True)
@@ -64,9 +65,11 @@ def _padding(arg: Arg, value: Any) -> tuple[int, int] | str:
 
 def _float(arg: Arg, value: Any) -> float:
     if isinstance(value, str) and _FLOAT_TEXT.fullmatch(value.strip()):
-        return float(value)  # PyYAML reads 1e-5 (no dot) as text
+        value = float(value)  # PyYAML reads 1e-5 (no dot) as text
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ValueError(f"expected a number for '{arg.name}'; received {describe(value)}")
+    if not math.isfinite(value):
+        raise ValueError(f"expected a finite number for '{arg.name}'; received {arg.name}={value}")
     return float(value)
 
 
@@ -81,7 +84,7 @@ def _text(arg: Arg, value: Any) -> str:
         hint = " (YAML reads no/off as false; quote it)" if isinstance(value, bool) else ""
         raise ValueError(f"expected text for '{arg.name}'; received {describe(value)}{hint}")
     if arg.choices and value not in arg.choices:
-        raise ValueError(f"expected one of {', '.join(arg.choices)} for '{arg.name}'; received '{value}'")
+        raise ValueError(f"expected one of {', '.join(arg.choices)} for '{arg.name}'; received '{shorten(value)}'")
     return value
 
 

@@ -17,19 +17,21 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import expr
+from .budget import read_budget
 from .errors import Mark, SpecError, did_you_mean, unknown
 from .ir import INPUT, Layer, Network, Origin
 from .rules import RULES, Rule
-from .source import YList, YMap, describe, mark_of
+from .source import YList, YMap, describe, mark_of, shorten
 
 VERSION = 1
 TOP_KEYS = ("version", "name", "title", "source", "input", "vars", "blocks", "layers", "budget")
 ITEM_KEYS = ("name", "repeat", "from")
 BLOCK_KEYS = ("args", "layers", "add", "concat", "act", "doc")
 BLOCK_BODIES = ("layers", "add", "concat")
-BUDGET_KEYS = ("params", "macs", "activation_memory", "inference_memory", "train_memory", "batch")
 MAX_REPEAT = 10_000
-MAX_LAYERS = 200_000
+MAX_LAYERS = 5_000  # twice ResNet-1202 (2,404); the analysis takes some 40 µs a layer, check may run it twice
+MAX_STEPS = 25_000  # items, copies and branches visited: bounds repeats of blocks that add no layer
+MAX_NESTING = 32  # block instances and branches inside one another (bundled specs: 3)
 _NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_\-]*")
 _INT_TYPES = ("int", "pos", "pair", "pair0", "pad", "table", "ints")
 
@@ -58,14 +60,17 @@ def build(data: Any, file: str, default_name: str) -> Network:
             raise SpecError(f"missing '{required}' (a spec needs input: [C, H, W] and layers: [...])", data.mark)
     version = data.get("version", VERSION)
     if version != VERSION:
-        raise SpecError(f"unsupported spec version {version!r}; this archcalc reads version {VERSION}", mark_of(data, "version"))
+        raise SpecError(f"unsupported spec version {shorten(repr(version))}; this archcalc reads version {VERSION}",
+                        mark_of(data, "version"))
     texts = {key: _text(data, key, default) for key, default in (("name", default_name), ("title", ""), ("source", ""))}
     names = _vars(data.get("vars", YMap()), mark_of(data, "vars"))
-    expander = _Expander(file, _blocks(data.get("blocks")), names)
+    expander = _Expander(file, _blocks(data.get("blocks"), mark_of(data, "blocks")), names)
     layers = data["layers"]
     if not isinstance(layers, YList) or not layers:
         raise SpecError(f"'layers' must be a non-empty list of layers; received {describe(layers)}", mark_of(data, "layers"))
-    expander.sequence(layers, Scope("", names), INPUT, "layers")
+    expander.sequence(layers, Scope("", names), INPUT, "layers", mark_of(data, "layers"))
+    if not expander.layers:
+        raise SpecError("the network has no layers once expanded (is every repeat 0?)", mark_of(data, "layers"))
     return Network(texts["name"], texts["title"], texts["source"], _input(data), tuple(expander.layers), file,
                    _budget(data.get("budget"), mark_of(data, "budget")))
 
@@ -89,7 +94,7 @@ def _input(data: YMap) -> tuple[int, ...]:
         isinstance(v, int) and not isinstance(v, bool) and 0 < v <= 10**6 for v in value)
     if not ok:
         raise SpecError(f"expected input: [C, H, W] (or [features]) of positive integers; received {describe(value)}"
-                        + (f" {list(value)}" if isinstance(value, list) else ""), mark_of(data, "input"))
+                        + (f" {shorten(str(list(value)))}" if isinstance(value, list) else ""), mark_of(data, "input"))
     return tuple(value)
 
 
@@ -102,20 +107,18 @@ def _vars(data: Any, mark: Mark | None) -> dict[str, Any]:
     return names
 
 
-def _budget(data: Any, mark: Mark | None) -> dict[str, Any]:
+def _budget(data: Any, mark: Mark | None) -> YMap:
+    """The spec's own budget, its values checked and in plain units (bytes, counts); marks kept."""
+    if data is None:
+        return YMap()
+    return read_budget(data, mark, "budget")
+
+
+def _blocks(data: Any, mark: Mark | None) -> dict[str, YMap]:
     if data is None:
         return {}
     if not isinstance(data, YMap):
-        raise SpecError(f"'budget' must be a mapping such as {{params: 25M, macs: 4G}}; received {describe(data)}", mark)
-    _check_keys(data, BUDGET_KEYS, "budget key", "budget")
-    return dict(data)
-
-
-def _blocks(data: Any) -> dict[str, YMap]:
-    if data is None:
-        return {}
-    if not isinstance(data, YMap):
-        raise SpecError(f"'blocks' must map block names to definitions; received {describe(data)}", mark_of(data))
+        raise SpecError(f"'blocks' must map block names to definitions; received {describe(data)}", mark_of(data) or mark)
     for name, block in data.items():
         path = f"blocks.{name}"
         if name in RULES:
@@ -140,7 +143,7 @@ def _integer(value: Any, names: dict[str, Any], mark: Mark | None, path: str) ->
         try:
             return expr.evaluate(value, ints)
         except expr.ExprError as err:
-            raise SpecError(f"in '{value}': {err}", mark, path) from None
+            raise SpecError(f"in '{shorten(value)}': {err}", mark, path) from None
     if isinstance(value, bool) or not isinstance(value, int):
         raise SpecError(f"expected an integer or an expression; received {describe(value)}", mark, path)
     return value
@@ -153,12 +156,19 @@ class _Expander:
         self.file, self.blocks, self.top_names = file, blocks, names
         self.layers: list[Layer] = []
         self.outputs: dict[str, str] = {INPUT: INPUT}  # name (layer, block or branch) → layer producing it
+        self.steps = 0
 
-    def sequence(self, items: Any, scope: Scope, current: str, path: str) -> str:
+    def step(self, mark: Mark | None, path: str) -> None:
+        """Count one unit of expansion work; refuse a spec that needs too many."""
+        self.steps += 1
+        if self.steps > MAX_STEPS:
+            raise SpecError(f"network expansion takes more than {MAX_STEPS:,} steps (items, repeats and branches)", mark, path)
+
+    def sequence(self, items: Any, scope: Scope, current: str, path: str, mark: Mark | None) -> str:
         if isinstance(items, YMap):
             items = [items]  # a branch of one layer may skip the list
         if not isinstance(items, list):
-            raise SpecError(f"expected a list of layers; received {describe(items)}", mark_of(items), path)
+            raise SpecError(f"expected a list of layers; received {describe(items)}", mark_of(items) or mark, path)
         for index, item in enumerate(items):
             current = self.item(item, scope, current, f"{path}[{index}]", mark_of(items, index))
         return current
@@ -185,7 +195,9 @@ class _Expander:
         if name is not None and (not isinstance(name, str) or not _NAME.fullmatch(name)):
             raise SpecError(f"a name is letters, digits, '_' or '-' (no dots); received {describe(name)}", mark_of(item, "name"), path)
         inputs = (current,) if refs is None else self.resolve(refs, scope, mark_of(item, "from") or item.mark, path)
+        self.step(item.mark, path)
         for copy in range(repeat):
+            self.step(item.mark, path)
             local = f"{name}_{copy + 1}" if name is not None and "repeat" in item else name
             current = self.one(kind, value, scope, inputs, local, path, item.mark)
             inputs = (current,)
@@ -232,6 +244,7 @@ class _Expander:
         if kind in scope.blocks:
             chain = " → ".join((*scope.blocks[scope.blocks.index(kind):], kind))
             raise SpecError(f"block '{kind}' uses itself: {chain}", mark, path)
+        _check_nesting(scope, mark, path)
         if len(inputs) != 1:
             raise SpecError(f"a block takes one input; 'from' names {len(inputs)}", mark, path)
         definition = self.blocks[kind]
@@ -241,7 +254,7 @@ class _Expander:
         body_path = f"{path} > blocks.{kind}"
         act = definition.get("act")
         if "layers" in definition:
-            out = self.sequence(definition["layers"], inner, inputs[0], f"{body_path}.layers")
+            out = self.sequence(definition["layers"], inner, inputs[0], f"{body_path}.layers", mark_of(definition, "layers"))
         else:
             body = "add" if "add" in definition else "concat"
             merge_args = {"act": act} if body == "add" and act is not None else {}
@@ -291,11 +304,13 @@ class _Expander:
             raise SpecError(f"{kind} needs a list of at least two branches; received {describe(value)}", mark_of(value) or mark, path)
         if len(inputs) != 1:
             raise SpecError(f"{kind} branches start from one input; 'from' names {len(inputs)}", mark, path)
+        _check_nesting(scope, mark, path)
         outs = []
         for index, branch in enumerate(value):
             inner = scope.child(f"branch{index + 1}")
             branch_path = f"{path}[{index}]"
-            out = self.sequence(branch, inner, inputs[0], branch_path)
+            self.step(value.item_marks[index], branch_path)
+            out = self.sequence(branch, inner, inputs[0], branch_path, value.item_marks[index])
             self.outputs[inner.prefix[:-1]] = out
             outs.append(out)
         return self.layer(RULES[kind], merge_args or None, scope, tuple(outs), local, path, mark)
@@ -310,10 +325,16 @@ class _Expander:
             prefixes = [scope.prefix[: i + 1] for i, ch in enumerate(scope.prefix) if ch == "."][::-1] + [""]
             hit = next((self.outputs[p + ref] for p in prefixes if p + ref in self.outputs), None)
             if hit is None:
-                raise SpecError(f"'from' names '{ref}', which is not an earlier layer{did_you_mean(ref, list(self.outputs))}",
+                raise SpecError(f"'from' names '{shorten(ref)}', which is not an earlier layer{did_you_mean(ref, list(self.outputs))}",
                                 mark, path)
             found.append(hit)
         return tuple(found)
+
+
+def _check_nesting(scope: Scope, mark: Mark, path: str) -> None:
+    """Blocks and branches open scopes inside one another; bound how deep (and Python's stack)."""
+    if scope.prefix.count(".") >= MAX_NESTING:
+        raise SpecError(f"blocks and branches nest deeper than {MAX_NESTING} levels", mark, path)
 
 
 def _bound_value(value: Any, scope: Scope, mark: Mark | None, path: str) -> Any:

@@ -33,7 +33,7 @@ def evaluate(text: str, names: Mapping[str, int]) -> int:
     parser = _Parser(_tokens(text), names)
     value = parser.expr()
     if parser.peek() is not None:
-        raise ExprError(f"unexpected '{parser.peek()}' in '{text}'")
+        raise ExprError(f"unexpected '{parser.peek()}'")
     return value
 
 
@@ -43,7 +43,7 @@ def _tokens(text: str) -> list[str]:
     while pos < len(text):
         match = _TOKEN.match(text, pos)
         if not match:
-            raise ExprError(f"unexpected character '{text[pos:].strip()[0]}' in '{text}'")
+            raise ExprError(f"unexpected character {text[pos:].strip()[0]!r}")
         tokens.append(match.group(match.lastindex))
         pos = match.end()
     return tokens
@@ -73,15 +73,19 @@ class _Parser:
     def term(self) -> int:
         value = self.unary()
         while self.peek() in ("*", "/", "//", "%"):
-            op, rhs = self.take(), self.unary()
+            op = self.take()
+            if op == "*" and self.peek() == "*":
+                raise ExprError("'**' (a power) is not supported; write the number out")
+            rhs = self.unary()
             value = _bounded(_apply(op, value, rhs))
         return value
 
     def unary(self) -> int:
-        if self.peek() == "-":
+        sign = 1
+        while self.peek() == "-":  # a loop, not recursion: `- - - … 1` cannot exhaust the stack
             self.take()
-            return -self.unary()
-        return self.atom()
+            sign = -sign
+        return sign * self.atom()
 
     def atom(self) -> int:
         token = self.take()

@@ -14,10 +14,15 @@ import yaml
 
 from .errors import Mark, SpecError
 
-MAX_FILE_BYTES = 1 << 20  # 1 MiB: far above any real spec, far below trouble
-MAX_NODES = 100_000  # nodes after alias expansion
+MAX_FILE_BYTES = 1 << 17  # 128 KiB: 60 times the largest bundled spec, and read in well under a second
+MAX_NODES = 10_000  # YAML nodes and aliases as written, and nodes after alias expansion (bundled specs: ≤ 410)
 MAX_DEPTH = 64  # nesting of YAML collections
+MAX_INTEGER = 10**15  # the bound of expressions (expr.MAX_MAGNITUDE); bigger is a typo or an attack
+MAX_KEY = 200  # characters in a key: kinds, arguments, names of blocks and vars are words
 _PLAIN_COLLECTIONS = ("tag:yaml.org,2002:map", "tag:yaml.org,2002:seq")
+_YAML = "tag:yaml.org,2002:"
+_SCALARS = {_YAML + t for t in ("null", "bool", "int", "float", "str")}
+_AS_TEXT = {_YAML + "timestamp", _YAML + "value"}  # `name: 2024-01-01` and `=` are text to a spec
 
 
 class YMap(dict):
@@ -51,17 +56,19 @@ def load_file(path: str | Path) -> Any:
     """Read a spec file into marked plain data; every failure is a SpecError."""
     path = Path(path)
     try:
-        size = path.stat().st_size
-        if size > MAX_FILE_BYTES:
-            raise SpecError(f"file is {size:,} bytes; specs are limited to {MAX_FILE_BYTES:,}", Mark(str(path), 1, 1))
-        raw = path.read_bytes()
+        with path.open("rb") as file:
+            raw = file.read(MAX_FILE_BYTES + 1)  # never more, whatever the file claims to be
     except OSError as err:
-        raise SpecError(f"cannot read spec: {err.strerror}", Mark(str(path), 1, 1)) from None
+        raise SpecError(f"cannot read spec: {err.strerror or err}", Mark(str(path), 1, 1)) from None
+    if len(raw) > MAX_FILE_BYTES:
+        raise SpecError(f"file is larger than {MAX_FILE_BYTES:,} bytes, the limit for a spec", Mark(str(path), 1, 1))
     return load_bytes(raw, str(path))
 
 
 def load_bytes(raw: bytes, name: str) -> Any:
     """Decode (UTF-8 only) and parse one YAML document into marked plain data."""
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise SpecError("UTF-16 text (by its byte-order mark); save the spec as UTF-8", Mark(name, 1, 1))
     if b"\x00" in raw:
         raise SpecError("binary data, not a YAML text file", Mark(name, 1, 1))
     try:
@@ -75,20 +82,67 @@ def load_bytes(raw: bytes, name: str) -> Any:
 
 def load_text(text: str, name: str) -> Any:
     """Parse one YAML document (safe loader only) into marked plain data."""
+    if len(text) > MAX_FILE_BYTES:
+        raise SpecError(f"text is longer than {MAX_FILE_BYTES:,} characters, the limit for a spec", Mark(name, 1, 1))
+    loader = None
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        loader = _Loader(text, name)  # checks every character first
+        root = loader.get_single_node()
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark
         where = Mark(name, mark.line + 1, mark.column + 1) if mark else Mark(name, 1, 1)
         problem = err.problem or err.context or "invalid YAML"
         if "expected a single document" in str(err):
             problem = "more than one YAML document; a spec is a single document"
-        raise SpecError(f"YAML syntax error: {problem}", where) from None
+        raise SpecError(f"YAML syntax error: {one_line(problem)}", where) from None
+    except yaml.reader.ReaderError as err:  # a character YAML forbids (control characters)
+        char = chr(err.character) if isinstance(err.character, int) else err.character
+        raise SpecError(f"YAML syntax error: character {char!r} is not allowed in YAML text",
+                        _position(text, err.position, name)) from None
     except yaml.YAMLError as err:
-        raise SpecError(f"YAML syntax error: {err}", Mark(name, 1, 1)) from None
+        raise SpecError(f"YAML syntax error: {one_line(str(err))}", Mark(name, 1, 1)) from None
+    finally:
+        if loader is not None:
+            loader.dispose()
     if root is None:
         raise SpecError("empty spec", Mark(name, 1, 1))
     return _Converter(name).convert(root, 0)
+
+
+def _position(text: str, offset: int, name: str) -> Mark:
+    """The mark of a character offset in `text`."""
+    line = text.count("\n", 0, offset) + 1
+    return Mark(name, line, offset - (text.rfind("\n", 0, offset) + 1) + 1)
+
+
+class _Loader(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing a document too deep or too large while it composes it.
+
+    PyYAML composes recursively and slowly (pure Python, some 30 µs a node):
+    without these checks a thousand `[` overflow the stack, and a long list
+    takes seconds. An alias counts once here; the converter counts what the
+    aliases expand to.
+    """
+
+    def __init__(self, text: str, name: str):
+        super().__init__(text)
+        self.spec_name, self.depth, self.nodes = name, 0, 0
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
+        self.nodes += 1
+        if self.nodes > MAX_NODES:
+            raise SpecError(f"more than {MAX_NODES:,} YAML nodes; a spec is limited to {MAX_NODES:,}", self.here())
+        if self.depth > MAX_DEPTH:
+            raise SpecError(f"nesting deeper than {MAX_DEPTH} levels", self.here())
+        self.depth += 1
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
+
+    def here(self) -> Mark:
+        start = self.peek_event().start_mark
+        return Mark(self.spec_name, start.line + 1, start.column + 1)
 
 
 class _Converter:
@@ -105,11 +159,11 @@ class _Converter:
     def convert(self, node: yaml.Node, depth: int) -> Any:
         self.nodes += 1
         if self.nodes > MAX_NODES:
-            raise SpecError(f"document expands past {MAX_NODES:,} nodes (alias bomb?)", self.mark(node))
+            raise SpecError(f"aliases expand the document past {MAX_NODES:,} nodes (alias bomb?)", self.mark(node))
         if depth > MAX_DEPTH:
             raise SpecError(f"nesting deeper than {MAX_DEPTH} levels", self.mark(node))
         if isinstance(node, yaml.CollectionNode) and node.tag not in _PLAIN_COLLECTIONS:
-            raise SpecError(f"YAML tag '{node.tag}' is not allowed in specs", self.mark(node))
+            raise SpecError(f"YAML tag '{_tag(node.tag)}' is not allowed in specs", self.mark(node))
         if isinstance(node, yaml.MappingNode):
             return self.mapping(node, depth)
         if isinstance(node, yaml.SequenceNode):
@@ -127,6 +181,9 @@ class _Converter:
             key = self.convert(key_node, depth + 1)
             if not isinstance(key, str):
                 raise SpecError(f"keys must be text; received {describe(key)}", self.mark(key_node))
+            if len(key) > MAX_KEY or not key.isprintable():
+                raise SpecError(f"keys must be printable text of at most {MAX_KEY} characters; received {describe(key)}",
+                                self.mark(key_node))
             if key in out:
                 raise SpecError(f"duplicate key '{key}'", self.mark(key_node))
             out[key] = self.convert(value_node, depth + 1)
@@ -134,12 +191,19 @@ class _Converter:
         return out
 
     def scalar(self, node: yaml.ScalarNode) -> Any:
-        if not node.tag.startswith("tag:yaml.org,2002:"):
-            raise SpecError(f"YAML tag '{node.tag}' is not allowed in specs", self.mark(node))
+        if node.tag in _AS_TEXT:
+            return node.value
+        if node.tag not in _SCALARS:
+            raise SpecError(f"YAML tag '{_tag(node.tag)}' is not allowed in specs", self.mark(node))
+        if node.tag == _YAML + "int" and len(node.value) > 100:  # int() of thousands of digits is slow, then refused
+            raise SpecError(f"integer {shorten(node.value)} is beyond ±{MAX_INTEGER:,}", self.mark(node))
         try:
-            return self.scalars.construct_object(node, deep=True)
+            value = self.scalars.construct_object(node, deep=True)
         except (yaml.YAMLError, ValueError, OverflowError) as err:
-            raise SpecError(f"bad scalar '{node.value}': {err}", self.mark(node)) from None
+            raise SpecError(f"bad scalar '{shorten(node.value)}': {one_line(str(err))}", self.mark(node)) from None
+        if isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_INTEGER:
+            raise SpecError(f"integer {shorten(node.value)} is beyond ±{MAX_INTEGER:,}", self.mark(node))
+        return value
 
 
 def describe(value: Any) -> str:
@@ -153,9 +217,25 @@ def describe(value: Any) -> str:
     if isinstance(value, float):
         return f"number {value:g}"
     if isinstance(value, str):
-        return f"text '{value}'"
+        return f"text '{shorten(value)}'"
     if isinstance(value, list):
         return "a list"
     if isinstance(value, dict):
         return "a mapping"
     return type(value).__name__
+
+
+def _tag(tag: str) -> str:
+    """A tag as it was written: `!!binary` rather than `tag:yaml.org,2002:binary`."""
+    return shorten("!!" + tag[len(_YAML):] if tag.startswith(_YAML) else tag)
+
+
+def shorten(text: str, limit: int = 60) -> str:
+    """User text fit for a one-line message: control characters escaped, clipped with '…'."""
+    clipped = text if len(text) <= limit else text[: limit - 1] + "…"
+    return "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in clipped)
+
+
+def one_line(text: str) -> str:
+    """A library's message on one line."""
+    return " ".join(text.split())

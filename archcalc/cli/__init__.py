@@ -12,6 +12,8 @@ import typer
 
 from .. import __version__
 from . import compare, table  # noqa: F401  (each registers its commands)
+from . import check  # noqa: F401  (check, schema)
+from . import torch  # noqa: F401  (bench, verify: torch is imported only when they run)
 from .common import app
 
 

@@ -64,14 +64,19 @@ def _conv(args: Mapping[str, Any], shapes: list[Shape]) -> Eval:
     macs = positions * weights
     count = out * positions
     act_saved, act_tmp = inline_act(args["act"], "tmp:bn" if bn else "tmp:conv", count)
-    saved = (Saved("in0", c * h * w),) + ((Saved("tmp:conv", count), batchnorm_stats(out)) if bn else ()) + act_saved
+    # Uneven padding ('same' over an even extent): PyTorch convolves a zero-padded copy of the
+    # input, and autograd keeps that copy instead of the input.
+    uneven = pad_h[0] != pad_h[1] or pad_w[0] != pad_w[1]
+    padded = c * (h + sum(pad_h)) * (w + sum(pad_w)) if uneven else 0
+    conv_in = Saved("own:padded", padded) if uneven else Saved("in0", c * h * w)
+    saved = (conv_in,) + ((Saved("tmp:conv", count), batchnorm_stats(out)) if bn else ()) + act_saved
     return Eval(
         (out, eh.size, ew.size),
         params=params,
         buffers=2 * out + 1 if bn else 0,
         macs=macs,
         window=Window(k, s, d),
-        temporaries=(count if bn else 0) + act_tmp,
+        temporaries=padded + (count if bn else 0) + act_tmp,
         saved=saved,
         formulas={
             "shape": shape_formula,

@@ -26,7 +26,8 @@ class Activation:
 
 ACTIVATIONS: dict[str, Activation] = {
     "relu": Activation("max(0, x)", inplace=True, saves="out"),
-    "relu6": Activation("min(max(0, x), 6)", inplace=True, saves="in"),
+    # In place, PyTorch's hardtanh_ keeps a copy of its input (so do silu_ and hardswish_): no gain.
+    "relu6": Activation("min(max(0, x), 6)", inplace=False, saves="in"),
     "leaky_relu": Activation("x if x > 0 else 0.01·x", inplace=True, saves="in"),
     "elu": Activation("x if x > 0 else eˣ − 1", inplace=True, saves="in"),
     "tanh": Activation("hyperbolic tangent", inplace=True, saves="out"),

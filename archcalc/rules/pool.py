@@ -45,7 +45,8 @@ def _pool(kind: str):
         adaptive = args["global"] or args["output"] is not None
         shape, window, formulas, flags = (_adaptive if adaptive else lambda *a: _window(kind, *a))(args, c, h, w)
         count = shape[0] * shape[1] * shape[2]
-        saved = (Saved("in0", c * h * w),)
+        # Average pooling to 1×1 is a mean in PyTorch, whose backward needs only the input's shape.
+        saved = () if kind == "avgpool" and adaptive and shape[1:] == (1, 1) else (Saved("in0", c * h * w),)
         if kind == "maxpool":
             saved += (Saved("own:indices", count, 8),)  # int64 argmax positions
         return Eval(shape, window=window, saved=saved, formulas=formulas, flags=flags)

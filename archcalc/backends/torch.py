@@ -1,0 +1,392 @@
+"""The torch backend: a Network built as a real torch.nn.Module, one submodule per node.
+
+Naming: each node is a submodule at the path of its dotted IR name, the
+scopes in between being empty `Scope` containers, so
+`module.get_submodule("stage2.bottleneck1.conv2")` is that node and
+`named_modules()` yields the IR's own names (state_dict keys read
+`stage2.bottleneck1.conv2.weight`). A name torch cannot take (one that is
+already an attribute of the container, such as `forward`) gets a trailing
+`_`; `module.node(name)` always finds a node by its IR name.
+
+The forward walks the DAG in the IR's (topological) order and drops each
+tensor after its last reader. Every kind of the rule table has one factory
+in FACTORIES; the modules save for backward what the rules' `saved` model
+says (see `archcalc verify`): inline activations run in place where
+ACTIVATIONS says so, standalone ones out of place; flatten and the identity
+shortcut are views.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
+from contextlib import nullcontext
+from dataclasses import replace
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .. import catalog
+from ..analysis import analyze
+from ..errors import ArchcalcError
+from ..ir import INPUT, Layer, Network
+from ..rules import ACTIVATIONS
+from ..rules.base import Shape
+from ..rules.conv import padding as conv_padding
+
+DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+
+
+class BuildError(ArchcalcError):
+    """A network the torch backend cannot build."""
+
+
+# ── activations ──────────────────────────────────────────────────────────────
+
+
+class InplaceTanh(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.tanh_()
+
+
+class InplaceSigmoid(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.sigmoid_()
+
+
+# name → module, given whether it may run in place (ACTIVATIONS[name].inplace, when inline).
+ACTIVATION_MODULES: dict[str, Callable[[bool], nn.Module]] = {
+    "relu": lambda inplace: nn.ReLU(inplace),
+    "relu6": lambda inplace: nn.ReLU6(inplace),
+    "leaky_relu": lambda inplace: nn.LeakyReLU(0.01, inplace),
+    "elu": lambda inplace: nn.ELU(inplace=inplace),
+    "tanh": lambda inplace: InplaceTanh() if inplace else nn.Tanh(),
+    "sigmoid": lambda inplace: InplaceSigmoid() if inplace else nn.Sigmoid(),
+    "gelu": lambda inplace: nn.GELU(),
+    "silu": lambda inplace: nn.SiLU(inplace),
+    "hardswish": lambda inplace: nn.Hardswish(inplace),
+}
+
+
+def inline_act(act: str | None) -> list[tuple[str, nn.Module]]:
+    """An inline `act:` as a named step: in place where PyTorch can."""
+    return [] if act is None else [("act", ACTIVATION_MODULES[act](ACTIVATIONS[act].inplace))]
+
+
+def steps(parts: list[tuple[str, nn.Module]]) -> nn.Module:
+    """One module when there is one step, else a Sequential with named steps."""
+    return parts[0][1] if len(parts) == 1 else nn.Sequential(OrderedDict(parts))
+
+
+# ── node modules that torch does not have ────────────────────────────────────
+
+
+class TableConv(nn.Module):
+    """LeNet-5's C3: each output map convolves only the input maps its table row lists.
+
+    One conv per run of consecutive input maps (a slice of the input is a view,
+    so nothing is copied); a row's runs are summed, the rows concatenated.
+    Parameters: K·K per link plus one bias per map, as the engine counts.
+    """
+
+    def __init__(self, table: tuple[tuple[int, ...], ...], k: tuple[int, int], bias: bool, **conv: Any):
+        super().__init__()
+        self.runs: list[list[tuple[int, int]]] = []
+        self.rows = nn.ModuleList()
+        for row in table:
+            runs = _runs(sorted(set(row)))
+            self.runs.append(runs)
+            self.rows.append(nn.ModuleList(
+                nn.Conv2d(stop - start, 1, k, bias=bias and i == 0, **conv) for i, (start, stop) in enumerate(runs)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        maps = []
+        for runs, convs in zip(self.runs, self.rows, strict=True):
+            total = None
+            for (start, stop), conv in zip(runs, convs, strict=True):
+                part = conv(x[:, start:stop])
+                total = part if total is None else total + part
+            maps.append(total)
+        return torch.cat(maps, 1)
+
+
+def _runs(indices: list[int]) -> list[tuple[int, int]]:
+    """[0, 1, 2, 5] → [(0, 3), (5, 6)]: maximal runs of consecutive indices, as slices."""
+    runs: list[tuple[int, int]] = []
+    for i in indices:
+        if runs and runs[-1][1] == i:
+            runs[-1] = (runs[-1][0], i + 1)
+        else:
+            runs.append((i, i + 1))
+    return runs
+
+
+class Subsample(nn.Module):
+    """LeNet-5 subsampling: average pool, then one trainable coefficient and bias per map."""
+
+    def __init__(self, channels: int, k: tuple[int, int], s: tuple[int, int], act: str | None):
+        super().__init__()
+        self.pool = nn.AvgPool2d(k, s)
+        self.weight = nn.Parameter(torch.ones(channels))
+        self.bias = nn.Parameter(torch.zeros(channels))
+        self.act = steps(inline_act(act)) if act else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.pool(x) * self.weight.view(1, -1, 1, 1) + self.bias.view(1, -1, 1, 1)
+        return y if self.act is None else self.act(y)
+
+
+class RBF(nn.Module):
+    """LeNet-5's output: squared distance to fixed ±1 centres, ‖x‖² − 2·x·cᵀ + ‖c‖².
+
+    The x·cᵀ products are one matrix product, the MACs the engine counts.
+    """
+
+    def __init__(self, features: int, out: int):
+        super().__init__()
+        self.centres = nn.Parameter(torch.empty(out, features).bernoulli_(0.5) * 2 - 1, requires_grad=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        c = self.centres
+        return (x * x).sum(1, keepdim=True) - 2 * (x @ c.t()) + (c * c).sum(1)
+
+
+class Concat(nn.Module):
+    def forward(self, *xs: torch.Tensor) -> torch.Tensor:
+        return torch.cat(xs, 1)
+
+
+class Add(nn.Module):
+    """Elementwise sum of the inputs, then an inline activation in place."""
+
+    def __init__(self, act: str | None):
+        super().__init__()
+        self.act = steps(inline_act(act)) if act else None
+
+    def forward(self, *xs: torch.Tensor) -> torch.Tensor:
+        y = xs[0] + xs[1]
+        for x in xs[2:]:
+            y += x
+        return y if self.act is None else self.act(y)
+
+
+class PadShortcut(nn.Module):
+    """Option A of the CIFAR ResNets: every s-th position, extra channels zero (appended)."""
+
+    def __init__(self, stride: int, extra: int):
+        super().__init__()
+        self.stride, self.extra = stride, extra
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        s = self.stride
+        return F.pad(x[:, :, ::s, ::s], (0, 0, 0, 0, 0, self.extra))
+
+
+class Scope(nn.Module):
+    """A container for the nodes under one dotted prefix (a block or branch); not callable."""
+
+    def forward(self, *xs: torch.Tensor) -> torch.Tensor:
+        raise TypeError("a Scope only holds nodes; call the whole network")
+
+
+# ── factories: args, input shapes, output shape → module ─────────────────────
+
+Factory = Callable[[Mapping[str, Any], list[Shape], Shape], nn.Module]
+
+
+def _conv(args: Mapping[str, Any], shapes: list[Shape], out: Shape) -> nn.Module:
+    c = shapes[0][0]
+    k, s, d = args["k"], args["s"], args["d"]
+    bias = args["bias"] if args["bias"] is not None else not args["bn"]
+    if args["p"] == "same":
+        pad: Any = "same"  # torch pads an odd total at the end, as the rule does
+    else:
+        (top, _), (left, _) = conv_padding(args["p"], k, s, d)
+        pad = (top, left)
+    if args["table"] is not None:
+        conv: nn.Module = TableConv(args["table"], k, bias, stride=s, padding=pad, dilation=d)
+    else:
+        conv = nn.Conv2d(c, args["out"], k, s, pad, d, args["groups"], bias)
+    bn = [("bn", nn.BatchNorm2d(args["out"]))] if args["bn"] else []
+    return steps([("conv", conv), *bn, *inline_act(args["act"])])
+
+
+def _pool(kind: str) -> Factory:
+    def make(args: Mapping[str, Any], shapes: list[Shape], out: Shape) -> nn.Module:
+        if args["global"] or args["output"] is not None:
+            size = 1 if args["global"] else args["output"]
+            return nn.AdaptiveMaxPool2d(size) if kind == "maxpool" else nn.AdaptiveAvgPool2d(size)
+        k, p, ceil = args["k"], args["p"], args["ceil"]
+        s = args["s"] or k
+        if kind == "maxpool":
+            return nn.MaxPool2d(k, s, p, args["d"], ceil_mode=ceil)
+        return nn.AvgPool2d(k, s, p, ceil_mode=ceil)
+
+    return make
+
+
+def _fc(args: Mapping[str, Any], shapes: list[Shape], out: Shape) -> nn.Module:
+    n = 1
+    for dim in shapes[0]:
+        n *= dim
+    bias = args["bias"] if args["bias"] is not None else not args["bn"]
+    flatten = [("flatten", nn.Flatten())] if len(shapes[0]) > 1 else []
+    bn = [("bn", nn.BatchNorm1d(args["out"]))] if args["bn"] else []
+    return steps([*flatten, ("linear", nn.Linear(n, args["out"], bias)), *bn, *inline_act(args["act"])])
+
+
+def _bn(args: Mapping[str, Any], shapes: list[Shape], out: Shape) -> nn.Module:
+    norm = nn.BatchNorm2d if len(shapes[0]) == 3 else nn.BatchNorm1d
+    return norm(shapes[0][0], eps=args["eps"])
+
+
+def _shortcut(args: Mapping[str, Any], shapes: list[Shape], out: Shape) -> nn.Module:
+    c, h, w = shapes[0]
+    s, mode = args["s"], args["mode"]
+    if mode == "auto":
+        mode = "identity" if (out[0], s) == (c, 1) else "projection"
+    if mode == "identity":
+        return nn.Identity()
+    if mode == "pad":
+        return PadShortcut(s, out[0] - c)
+    bn = [("bn", nn.BatchNorm2d(out[0]))] if args["bn"] else []
+    return steps([("conv", nn.Conv2d(c, out[0], 1, s, bias=False)), *bn])
+
+
+def _activation(name: str) -> Factory:
+    return lambda args, shapes, out: ACTIVATION_MODULES[name](False)  # standalone: out of place
+
+
+FACTORIES: dict[str, Factory] = {
+    "conv": _conv,
+    "maxpool": _pool("maxpool"),
+    "avgpool": _pool("avgpool"),
+    "subsample": lambda args, shapes, out: Subsample(shapes[0][0], args["k"], args["s"] or args["k"], args["act"]),
+    "lrn": lambda args, shapes, out: nn.LocalResponseNorm(args["size"], args["alpha"], args["beta"], args["k"]),
+    "bn": _bn,
+    **{name: _activation(name) for name in ACTIVATION_MODULES},
+    "dropout": lambda args, shapes, out: nn.Dropout(args["p"]),
+    "flatten": lambda args, shapes, out: nn.Flatten(),
+    "fc": _fc,
+    "rbf": lambda args, shapes, out: RBF(shapes[0][0], args["out"]),
+    "softmax": lambda args, shapes, out: nn.Softmax(dim=1),
+    "concat": lambda args, shapes, out: Concat(),
+    "add": lambda args, shapes, out: Add(args["act"]),
+    "shortcut": _shortcut,
+}
+
+
+# ── the network ──────────────────────────────────────────────────────────────
+
+
+class _Blueprint:
+    """The Network a module was built from. Immutable, so copies of the module share it;
+    pickled with its layers' arguments as plain dicts (the IR keeps them read-only)."""
+
+    def __init__(self, network: Network):
+        self.network = network
+
+    def __deepcopy__(self, memo: dict) -> _Blueprint:
+        return self
+
+    def __reduce__(self) -> tuple:
+        layers = [(layer.name, layer.kind, dict(layer.args), layer.inputs, layer.origin) for layer in self.network.layers]
+        return _thaw, (replace(self.network, layers=()), layers)
+
+
+def _thaw(network: Network, layers: list[tuple]) -> _Blueprint:
+    return _Blueprint(replace(network, layers=tuple(Layer(*layer) for layer in layers)))
+
+
+class ArchcalcModule(nn.Module):
+    """A Network as one module: nodes at their dotted names, forward in IR order."""
+
+    def __init__(self, network: Network, input_shape: Shape, nodes: dict[str, nn.Module]):
+        super().__init__()
+        self._blueprint = _Blueprint(network)
+        self.input_shape = tuple(input_shape)
+        self._nodes: dict[str, nn.Module] = {}  # IR name → module (plain dict: not registered twice)
+        for name, module in nodes.items():
+            self._attach(name, module)
+        slot = {INPUT: 0, **{layer.name: i + 1 for i, layer in enumerate(network.layers)}}
+        last_read = {slot[INPUT]: 0}
+        for i, layer in enumerate(network.layers):
+            last_read[i + 1] = i  # read by no one: dropped as soon as it is made
+            for source in layer.inputs:
+                last_read[slot[source]] = i
+        last_read[len(network.layers)] = len(network.layers)  # the output is returned
+        frees: dict[int, list[int]] = {}
+        for tensor, step in last_read.items():
+            frees.setdefault(step, []).append(tensor)
+        self._plan = [(nodes[layer.name], tuple(slot[s] for s in layer.inputs), i + 1, tuple(frees.get(i, ())))
+                      for i, layer in enumerate(network.layers)]
+
+    def _attach(self, name: str, module: nn.Module) -> None:
+        parent: nn.Module = self
+        *scopes, leaf = name.split(".")
+        for part in scopes:
+            child = parent._modules.get(part)
+            if child is None:
+                child = Scope()
+                parent.add_module(_free_name(parent, part), child)
+            elif not isinstance(child, Scope):
+                raise BuildError(f"layer '{name}' sits under '{part}', which is itself a layer; rename one of them")
+            parent = child
+        parent.add_module(_free_name(parent, leaf), module)
+        self._nodes[name] = module
+
+    @property
+    def network(self) -> Network:
+        """The IR this module was built from."""
+        return self._blueprint.network
+
+    def node(self, name: str) -> nn.Module:
+        """The module of the node called `name` in the IR."""
+        return self._nodes[name]
+
+    def nodes(self) -> dict[str, nn.Module]:
+        """Every node's module by IR name, in run order."""
+        return dict(self._nodes)
+
+    def example_input(self, batch: int = 1, device: Any = None, dtype: Any = None) -> torch.Tensor:
+        """A random input of the network's shape, with a batch dimension."""
+        return torch.randn(batch, *self.input_shape, device=device, dtype=dtype)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        values: list[Any] = [x] + [None] * len(self._plan)
+        for module, sources, target, frees in self._plan:
+            values[target] = module(*[values[i] for i in sources])
+            for i in frees:
+                values[i] = None
+        return values[-1]
+
+
+def _free_name(parent: nn.Module, name: str) -> str:
+    """`name`, or `name_` (…) where torch refuses it: an attribute such as `forward`, or taken."""
+    while name in parent._modules or hasattr(parent, name):
+        name += "_"
+    return name
+
+
+def build(spec: Network | str, *, input_shape: Shape | None = None, device: Any = None,
+          dtype: str | torch.dtype | None = None) -> ArchcalcModule:
+    """A network (a Network, a bundled name or a spec path) as an nn.Module.
+
+    `device` builds the parameters there directly ("meta" builds no storage at
+    all: shapes only); `dtype` is "float32", "float16", "bfloat16" or a torch dtype.
+    """
+    network = spec if isinstance(spec, Network) else catalog.load(spec)
+    report = analyze(network, input_shape=input_shape)
+    shapes: dict[str, Shape] = {INPUT: report.input, **{row.name: row.output for row in report.rows}}
+    missing = sorted({layer.kind for layer in network.layers} - set(FACTORIES))
+    if missing:
+        raise BuildError(f"the torch backend has no module for kind(s) {', '.join(missing)}")
+    with torch.device(device) if device is not None else nullcontext():
+        nodes = {layer.name: FACTORIES[layer.kind](layer.args, [shapes[i] for i in layer.inputs], shapes[layer.name])
+                 for layer in network.layers}
+        module = ArchcalcModule(network, report.input, nodes)
+    if dtype is not None:
+        module.to(DTYPES[dtype] if isinstance(dtype, str) else dtype)
+    return module

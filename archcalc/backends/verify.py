@@ -1,0 +1,285 @@
+"""The engine's figures checked against torch: shapes, parameters, MACs, saved bytes.
+
+Per node: output shape, parameters (trained and fixed), buffers, and MACs
+as FlopCounterMode's FLOPs / 2 — all from the first training forward that
+runs (or, if torch refuses every one, an eval forward on the meta device).
+And autograd's saved tensors in a training-mode forward, counted by storage
+(a tensor kept twice, or a view, counts once; the module's own parameters
+and buffers are left out, the engine counts them apart), at each batch,
+against the report's `train_saved_bytes`:
+
+- at the smallest batch, always a real forward on the chosen device, with
+  zero-filled parameters (values do not change what autograd keeps);
+- at a larger batch, a real forward too while batch × MACs stays within
+  `real_limit`; past it the meta device runs the same autograd graph with
+  no arithmetic, and the result says so (`where == "meta"`).
+
+A training forward that torch refuses (batch norm of one value per channel
+at batch 1, memory) is reported as not measured, never passed silently.
+On CUDA, the memory the forward leaves allocated (torch.cuda.memory_allocated
+after a warm-up pass has made cuBLAS/cuDNN workspaces, less the output) is
+a second, independent measure of the same figure, held to the same 5%.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from ..analysis import analyze
+from ..ir import Network
+from ..rules.base import Shape
+from .torch import ArchcalcModule, build
+
+TOLERANCE = 0.05  # the saved-bytes model must land within 5% of what autograd keeps
+REAL_LIMIT = 16 * 10**9  # MACs of one forward (batch × per-image) a 2-core CPU runs in about a second
+
+
+@dataclass(frozen=True)
+class Mismatch:
+    """One figure of one node on which the engine and torch disagree."""
+
+    node: str
+    what: str  # shape, params, trainable, buffers, MACs
+    engine: str
+    torch: str
+
+
+@dataclass(frozen=True)
+class SavedCheck:
+    """Bytes autograd keeps for backward at one batch: the engine's model against a measure."""
+
+    batch: int
+    where: str  # the device the forward ran on: cpu, cuda, mps — or meta (shapes only)
+    engine: int
+    measured: int | None  # None: not measured, `note` says why
+    note: str = ""
+    nodes: tuple[tuple[str, int, int], ...] = ()  # (node, engine, measured) where they differ
+    cuda_allocated: int | None = None  # CUDA: memory the forward left allocated, less its output
+    cuda_peak: int | None = None  # CUDA: max_memory_allocated during the forward (shown, not judged)
+
+    @property
+    def diff(self) -> float | None:
+        """(engine − measured) / measured."""
+        if self.measured is None:
+            return None
+        return (self.engine - self.measured) / self.measured if self.measured else float(self.engine != 0)
+
+    @property
+    def ok(self) -> bool:
+        """Within tolerance, or not measured (which the output says, and which is no pass)."""
+        in_range = self.diff is None or abs(self.diff) <= TOLERANCE
+        cuda = self.cuda_allocated is None or abs(self.engine - self.cuda_allocated) <= TOLERANCE * self.cuda_allocated
+        return in_range and cuda
+
+
+@dataclass(frozen=True)
+class Verification:
+    """Everything `archcalc verify` found for one network."""
+
+    name: str
+    nodes: int
+    params: tuple[int, int]  # (engine, torch)
+    buffers: tuple[int, int]
+    macs: tuple[int, int]  # torch: FlopCounterMode FLOPs / 2
+    mismatches: tuple[Mismatch, ...]
+    saved: tuple[SavedCheck, ...]
+    seconds: float
+    torch_version: str = field(default_factory=lambda: torch.__version__)
+
+    @property
+    def ok(self) -> bool:
+        return not self.mismatches and all(check.ok for check in self.saved)
+
+    @property
+    def unmeasured(self) -> tuple[SavedCheck, ...]:
+        return tuple(check for check in self.saved if check.measured is None)
+
+
+def verify(network: Network, batches: tuple[int, ...] = (1, 8), device: str = "cpu", *,
+           real_limit: int = REAL_LIMIT, input_shape: Shape | None = None,
+           progress: Callable[[str], None] | None = None) -> Verification:
+    """Check one network's shapes, parameters, buffers, MACs and saved bytes against torch.
+
+    The first training forward that runs also gives the per-node shapes and
+    FLOPs; when torch refuses every one, an eval forward on the meta device does.
+    """
+    started = time.perf_counter()
+    say = progress or (lambda text: None)
+    report = analyze(network, input_shape=input_shape)
+    ordered = sorted(set(batches))
+    real: ArchcalcModule | None = None
+    facts: dict[str, dict[str, Any]] | None = None
+    checks = []
+    for batch in ordered:
+        engine = analyze(network, batch, input_shape=input_shape)
+        affordable = batch == ordered[0] or batch * report.totals.macs <= real_limit
+        where = device if affordable else "meta"
+        note = "" if where == device else f"meta device: {batch} × {report.totals.macs:,} MACs is past the real-run limit"
+        say(f"batch {batch} ({where})")
+        try:
+            if where != "meta" and real is None:
+                real = _materialize(build(network, input_shape=input_shape, device="meta"), device)
+            module = real if where != "meta" and real is not None else build(network, input_shape=input_shape, device="meta")
+            run = _Instrumented(module, count=facts is None)
+            measured, per_node, allocated = run.training_forward(batch, where)
+        except (RuntimeError, ValueError, MemoryError) as err:  # torch refuses this forward: say so
+            checks.append(SavedCheck(batch, where, engine.totals.train_saved_bytes, None,
+                                     f"not measured: {str(err).splitlines()[0]}"))
+            continue
+        if facts is None:
+            facts = run.facts
+        nodes = tuple((row.name, row.saved_bytes, per_node.get(row.name, 0)) for row in engine.rows
+                      if row.saved_bytes != per_node.get(row.name, 0))
+        checks.append(SavedCheck(batch, where, engine.totals.train_saved_bytes, measured, note, nodes, allocated,
+                                 run.cuda_peak))
+    if facts is None:
+        say("shapes (meta device)")
+        run = _Instrumented(build(network, input_shape=input_shape, device="meta"), count=True)
+        run.eval_forward()
+        facts = run.facts
+    mismatches = tuple(_compare(report.rows, facts))
+    total = report.totals
+    return Verification(
+        network.name, len(network.layers),
+        (total.params, sum(f["params"] for f in facts.values())),
+        (total.buffers, sum(f["buffers"] for f in facts.values())),
+        (total.macs, sum(f["macs"] for f in facts.values())),
+        mismatches, tuple(checks), time.perf_counter() - started)
+
+
+def _materialize(module: ArchcalcModule, device: str) -> ArchcalcModule:
+    """Real storage on `device`, zero-filled: values do not change what autograd keeps, and
+    zeroing is a memset where random initialisation of 100M weights takes seconds."""
+    module.to_empty(device=device)
+    with torch.no_grad():
+        for tensor in (*module.parameters(), *module.buffers()):
+            tensor.zero_()
+    return module
+
+
+def _compare(rows: Any, facts: dict[str, dict[str, Any]]) -> list[Mismatch]:
+    out = []
+    for row in rows:
+        got = facts[row.name]
+        pairs = (("shape", row.output, got.get("shape")), ("params", row.params, got["params"]),
+                 ("trainable", row.trainable_params, got["trainable"]), ("buffers", row.buffers, got["buffers"]),
+                 ("MACs", row.macs, got.get("macs")))
+        for what, engine, measured in pairs:
+            if engine != measured:
+                out.append(Mismatch(row.name, what, _text(engine), _text(measured)))
+    return out
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, tuple):
+        return "×".join(map(str, value))
+    return f"{value:,}" if isinstance(value, int) else str(value)
+
+
+def _zero_flops(*args: Any, **kwargs: Any) -> int:
+    return 0
+
+
+# Ops FlopCounterMode would otherwise decompose in Python on every call (batch norm: seconds
+# for a deep ResNet) to look for matrix products inside; they have none.
+_NO_FLOPS = {op: _zero_flops for op in (
+    torch.ops.aten.native_batch_norm.default, torch.ops.aten._native_batch_norm_legit.default,
+    torch.ops.aten._native_batch_norm_legit.no_stats, torch.ops.aten._native_batch_norm_legit_no_training.default,
+    torch.ops.aten.cudnn_batch_norm.default)}
+
+
+def _storage(t: torch.Tensor) -> int:
+    """A storage's identity (views share it), on any device, the meta device included."""
+    return t.untyped_storage()._cdata
+
+
+class _Instrumented:
+    """One forward with hooks on every node: saved storages (first kept where), and with
+    `count`, each node's output shape and MACs (FlopCounterMode FLOPs / 2 / batch)."""
+
+    def __init__(self, module: ArchcalcModule, count: bool):
+        self.module, self.count = module, count
+        self.facts: dict[str, dict[str, Any]] = {}
+        for name, node in module.nodes().items():
+            params = list(node.parameters())
+            self.facts[name] = {
+                "params": sum(p.numel() for p in params),
+                "trainable": sum(p.numel() for p in params if p.requires_grad),
+                "buffers": sum(b.numel() for b in node.buffers()),
+            }
+        self.current = ""
+        self.per_node: dict[str, int] = {}
+        self.cuda_peak: int | None = None  # CUDA: torch.cuda.max_memory_allocated during the forward
+
+    def _forward(self, x: torch.Tensor) -> torch.Tensor:
+        counter = FlopCounterMode(display=False, custom_mapping=_NO_FLOPS) if self.count else None
+        flops_before = 0
+        batch = x.shape[0]
+
+        def before(mod: Any, args: Any, name: str) -> None:
+            nonlocal flops_before
+            self.current = name
+            if counter is not None:
+                flops_before = counter.get_total_flops()
+
+        def after(mod: Any, args: Any, out: torch.Tensor, name: str) -> None:
+            if counter is not None:
+                self.facts[name]["shape"] = tuple(out.shape[1:])
+                self.facts[name]["macs"] = (counter.get_total_flops() - flops_before) // (2 * batch)
+
+        handles = []
+        for name, node in self.module.nodes().items():
+            handles.append(node.register_forward_pre_hook(lambda m, a, name=name: before(m, a, name)))
+            if counter is not None:
+                handles.append(node.register_forward_hook(lambda m, a, o, name=name: after(m, a, o, name)))
+        try:
+            with counter if counter is not None else nullcontext():
+                return self.module(x)
+        finally:
+            for handle in handles:
+                handle.remove()
+
+    def eval_forward(self) -> None:
+        self.module.eval()
+        with torch.no_grad():
+            self._forward(self.module.example_input(1, device="meta"))
+
+    def training_forward(self, batch: int, device: str) -> tuple[int, dict[str, int], int | None]:
+        """Bytes of the unique storages autograd saves, in all and first kept per node; on CUDA
+        also the memory the forward leaves allocated, less its output."""
+        own = {_storage(t) for t in (*self.module.parameters(), *self.module.buffers())}
+        seen: set[int] = set()
+
+        def pack(t: torch.Tensor) -> torch.Tensor:
+            key = _storage(t)
+            if key not in own and key not in seen:
+                seen.add(key)
+                self.per_node[self.current] = self.per_node.get(self.current, 0) + t.untyped_storage().nbytes()
+            return t
+
+        cuda = device.startswith("cuda")
+        self.module.train()
+        dtype = next(self.module.parameters(), torch.empty(0)).dtype
+        if cuda:  # a first pass makes the library workspaces that stay allocated
+            with torch.no_grad():
+                self.module(self.module.example_input(batch, device=device, dtype=dtype))
+            torch.cuda.synchronize()
+            torch.cuda.reset_peak_memory_stats()
+            base = torch.cuda.memory_allocated()
+        x = self.module.example_input(batch, device=device, dtype=dtype)
+        with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+            out = self._forward(x)
+        allocated = None
+        if cuda:
+            torch.cuda.synchronize()
+            allocated = torch.cuda.memory_allocated() - base - out.untyped_storage().nbytes()
+            self.cuda_peak = torch.cuda.max_memory_allocated() - base
+        del out
+        return sum(self.per_node.values()), self.per_node, allocated

@@ -1,0 +1,166 @@
+"""Budgets a network must stay within: parameters, MACs and three memory figures at a batch.
+
+A budget comes from a spec's own `budget:` mapping, from a YAML file of the
+same keys (`archcalc check --budget FILE`) or from the command line. Values
+take human units: counts `25M`, `4G` (decimal), bytes `8GiB`, `512MB`.
+Memory limits hold at the budget's `batch` (else the command's `--batch`, else 1).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .errors import ArchcalcError, Mark, SpecError, unknown
+from .report import Report
+from .source import YMap, describe, load_file, mark_of
+from .units import format_bytes, format_count, parse_bytes, parse_count
+
+MAX_BATCH = 10**9
+_COUNT = "a count such as 25M, 4G or 1500000"
+_BYTES = "a size such as 8GiB, 512MiB or 16GB"
+
+
+@dataclass(frozen=True)
+class Measure:
+    """One figure a budget can limit: how it is read from a report, and how it is shown."""
+
+    label: str
+    unit: str  # "count" or "bytes"
+    read: Callable[[Report], int]
+
+    def show(self, value: int) -> str:
+        if self.unit == "bytes":
+            return f"{value:,} B ({format_bytes(value)})"
+        return f"{value:,} ({format_count(value)})"
+
+
+MEASURES: dict[str, Measure] = {
+    "params": Measure("parameters", "count", lambda r: r.totals.params),
+    "macs": Measure("MACs", "count", lambda r: r.totals.macs),
+    "activation_memory": Measure("activation memory", "bytes", lambda r: r.totals.activation_bytes),
+    "inference_memory": Measure("inference memory", "bytes", lambda r: sum(r.inference_breakdown().values())),
+    "train_memory": Measure("training memory", "bytes", lambda r: r.train_total_bytes),
+}
+BUDGET_KEYS = (*MEASURES, "batch")
+
+
+@dataclass(frozen=True)
+class Limit:
+    """One limit: the figure, its largest allowed value, and where it was set."""
+
+    key: str  # a key of MEASURES
+    value: int
+    source: str  # "--max-params", "budgets.yaml:2:9", "budget.params"
+    mark: Mark | None = None  # where it was written, when in the spec it holds for (findings point there)
+
+
+@dataclass(frozen=True)
+class Budget:
+    """Limits that hold together, memory ones at `batch` (None: the command's batch)."""
+
+    limits: tuple[Limit, ...] = ()
+    batch: int | None = None
+
+    def memory(self) -> bool:
+        return any(MEASURES[limit.key].unit == "bytes" for limit in self.limits)
+
+
+@dataclass(frozen=True)
+class Overrun:
+    """A figure over its limit."""
+
+    limit: Limit
+    actual: int
+    batch: int
+
+    def message(self) -> str:
+        measure = MEASURES[self.limit.key]
+        what = measure.label + (f" at batch {self.batch:,}" if measure.unit == "bytes" else "")
+        return (f"{what} over budget: expected at most {measure.show(self.limit.value)}, set by {self.limit.source};"
+                f" received {measure.show(self.actual)}")
+
+
+def parse_value(key: str, value: Any) -> int:
+    """A budget value in plain units (a count, bytes, or a batch size); ValueError says what was expected."""
+    if key == "batch":
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_BATCH:
+            raise ValueError(f"expected an integer from 1 to {MAX_BATCH:,} for 'batch'; received {describe(value)}")
+        return value
+    if key not in MEASURES:
+        raise ValueError(unknown("budget key", key, BUDGET_KEYS))
+    expected = _BYTES if MEASURES[key].unit == "bytes" else _COUNT
+    parse = parse_bytes if MEASURES[key].unit == "bytes" else parse_count
+    if isinstance(value, str) and value.strip().isdecimal() and len(value) <= 40:
+        value = int(value)  # `--max-train-memory 1073741824`: bytes, as a bare integer in YAML is
+    ok = isinstance(value, str) and len(value) <= 40 or isinstance(value, int) and not isinstance(value, bool)
+    try:
+        if ok:
+            return parse(value)
+    except (ValueError, OverflowError):
+        pass
+    raise ValueError(f"expected {expected} for '{key}'; received {describe(value)}")
+
+
+def read_budget(data: Any, mark: Mark | None, path: str) -> YMap:
+    """A budget mapping checked: known keys, values in plain units; marks kept (SpecError otherwise)."""
+    if not isinstance(data, YMap):
+        raise SpecError(f"'budget' must be a mapping such as {{params: 25M, macs: 4G}}; received {describe(data)}",
+                        mark_of(data) or mark, path)
+    out = YMap()
+    out.mark, out.key_marks, out.value_marks = data.mark, dict(data.key_marks), dict(data.value_marks)
+    for key, value in data.items():
+        if key not in BUDGET_KEYS:
+            raise SpecError(unknown("budget key", key, BUDGET_KEYS), data.key_marks[key], path)
+        try:
+            out[key] = parse_value(key, value)
+        except ValueError as err:
+            raise SpecError(str(err), data.value_marks[key], path) from None
+    return out
+
+
+def from_mapping(data: YMap, source: Callable[[str, Mark | None], str], *, in_spec: bool) -> Budget:
+    """A Budget from a checked mapping; `source(key, mark)` names where each limit was set.
+
+    `in_spec`: the mapping is the spec's own, so each limit keeps its mark for findings to point at.
+    """
+    limits = tuple(Limit(key, value, source(key, mark_of(data, key)), mark_of(data, key) if in_spec else None)
+                   for key, value in data.items() if key in MEASURES)
+    return Budget(limits, data.get("batch"))
+
+
+def load_budget_file(path: str | Path) -> Budget:
+    """A YAML file of budget keys (`params: 25M`, …) as a Budget; SpecError with file:line:col when bad."""
+    if not Path(path).is_file():
+        raise ArchcalcError(f"{path}: no such budget file")
+    data = load_file(path)
+    if not isinstance(data, YMap):
+        raise SpecError(f"a budget file is a mapping such as {{params: 25M, macs: 4G}}; received {describe(data)}",
+                        mark_of(data) or Mark(str(path), 1, 1))
+    return from_mapping(read_budget(data, data.mark, ""), lambda key, mark: str(mark), in_spec=False)
+
+
+def from_options(options: dict[str, str | None], batch: int | None) -> Budget:
+    """A Budget from command-line options (`{"params": "25M"}`); ArchcalcError names the bad option."""
+    limits = []
+    for key, text in options.items():
+        if text is None:
+            continue
+        option = "--max-" + key.replace("_", "-")
+        try:
+            limits.append(Limit(key, parse_value(key, text), option))
+        except ValueError as err:
+            raise ArchcalcError(f"{option}: {err}") from None
+    return Budget(tuple(limits), batch)
+
+
+def overruns(report: Report, limits: tuple[Limit, ...]) -> list[Overrun]:
+    """The limits `report` exceeds (memory figures are at the report's batch)."""
+    found = []
+    for limit in limits:
+        actual = MEASURES[limit.key].read(report)
+        if actual > limit.value:
+            found.append(Overrun(limit, actual, report.batch))
+    return found

@@ -1,0 +1,252 @@
+"""`bench` and `verify`: the network built as a real torch module, timed and checked.
+
+torch is imported inside the commands only (through archcalc.backends), so
+the analytic commands start without it; without torch these two say how to
+install it, in one line, and exit 1.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from enum import Enum
+from typing import Annotated, Any, Optional
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from .. import catalog
+from ..backends import torch_backend
+from ..errors import ArchcalcError
+from ..units import format_bytes, format_count, parse_count
+from .common import app, err_console, out_console, reporting
+
+Device = Enum("Device", {name: name for name in ("auto", "cpu", "cuda", "mps")}, type=str)  # type: ignore[misc]
+TorchDtype = Enum("TorchDtype", {name: name for name in ("float32", "float16", "bfloat16")}, type=str)  # type: ignore[misc]
+OutFormat = Enum("OutFormat", {name: name for name in ("table", "json")}, type=str)  # type: ignore[misc]
+
+NetArg = Annotated[str, typer.Argument(help="A bundled network (see `archcalc list`) or a path to a .yaml spec.",
+                                        show_default=False, metavar="NET|PATH")]
+FormatOpt = Annotated[OutFormat, typer.Option("--format", "-f", help="table (terminal) or json.")]
+
+
+def _progress() -> Progress:
+    """A progress bar on stderr, gone when done (nothing at all when stderr is not a terminal).
+
+    Redrawn only between passes, from this thread: a refresh thread would compete with
+    torch's own threads for the cores and slow the very passes being timed.
+    """
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                    console=err_console(), transient=True, auto_refresh=False)
+
+
+@app.command("bench")
+def bench_command(
+    net: NetArg,
+    batch: Annotated[int, typer.Option("--batch", "-b", min=1, help="Images per forward pass.")] = 1,
+    device: Annotated[Device, typer.Option("--device", help="auto picks cuda, then mps, then cpu.")] = Device("auto"),
+    dtype: Annotated[TorchDtype, typer.Option("--dtype", help="Parameter and input type.")] = TorchDtype("float32"),
+    warmup: Annotated[int, typer.Option("--warmup", min=0, help="Untimed passes first (allocation, kernel choice).")] = 3,
+    runs: Annotated[int, typer.Option("--runs", min=1, help="Timed passes.")] = 10,
+    threads: Annotated[Optional[int], typer.Option("--threads", min=1, help="CPU threads (default: torch's).",
+                                                   show_default=False)] = None,
+    channels_last: Annotated[bool, typer.Option("--channels-last", help="NHWC memory format.")] = False,
+    per_layer: Annotated[bool, typer.Option("--per-layer", help="Also time each node and its share.")] = False,
+    fmt: FormatOpt = OutFormat("table"),
+) -> None:
+    """Time the network's forward pass with torch: median, p10, p90, images/s, achieved GFLOP/s.
+
+    Eval mode, torch.inference_mode, warm-up passes, then timed passes
+    (synchronised; CUDA events on a GPU). GFLOP/s counts FLOPs = 2 × the
+    engine's MACs. Examples: archcalc bench resnet50 · archcalc bench vgg16
+    --batch 8 --per-layer · archcalc bench resnet50 --device cuda --dtype float16
+    """
+    with reporting():
+        torch_backend()
+        from ..backends import timing
+
+        network = catalog.load(net)
+        config = timing.BenchConfig(batch, device.value, dtype.value, warmup, runs, threads, channels_last, per_layer)
+        with _progress() as bar:
+            task = bar.add_task(f"bench {network.name}", total=None)
+            result = timing.bench(network, config,
+                                  lambda done, total: bar.update(task, completed=done, total=total, refresh=True))
+        if result.contended:
+            err_console().print(f"warning: other processes used {result.other_cpus:.1f} of {os.cpu_count()} CPUs while "
+                                f"timing; torch's {result.threads} threads wait on them, so these times may be inflated "
+                                "(rerun on a quiet machine, or with fewer --threads)", markup=False)
+        if fmt.value == "json":
+            sys.stdout.write(json.dumps(result.to_dict(), indent=2) + "\n")
+            return
+        _print_bench(result)
+
+
+def _ms(seconds: float) -> str:
+    return f"{seconds * 1000:.2f} ms"
+
+
+def _print_bench(result: Any) -> None:
+    c = result.config
+    console = out_console()
+    console.print(f"{result.network} · batch {c.batch} · {c.dtype}{' · channels-last' if c.channels_last else ''} · "
+                  f"{result.device}: {result.device_name} · torch {result.torch_version} · "
+                  f"{result.threads} thread{'' if result.threads == 1 else 's'}",
+                  markup=False)
+    console.print(f"forward pass, eval mode, inference_mode: {c.runs} timed runs after {c.warmup} warm-up", markup=False)
+    lines = (
+        ("median", _ms(result.median)),
+        ("p10 / p90", f"{_ms(result.p10)} / {_ms(result.p90)}"),
+        ("images/s", f"{result.images_per_s:,.1f}"),
+        ("achieved", f"{result.gflops:,.1f} GFLOP/s   FLOPs = 2 × MACs: {format_count(2 * result.macs)} per image "
+                     f"({format_count(result.macs)} MACs of conv and fc, from the engine)"),
+    )
+    for label, text in lines:
+        console.print(f"  {label:<11}{text}", markup=False)
+    if result.layers:
+        table = Table(header_style="bold")
+        for header, right in (("Layer", False), ("Kind", False), ("Median", True), ("Share", True)):
+            table.add_column(header, justify="right" if right else "left")
+        for layer in result.layers:
+            table.add_row(layer.name, layer.kind, _ms(layer.seconds), f"{layer.share:.1%}")
+        console.print(table)
+        console.print("per-layer times: a separate pass, each node synchronised before and after", markup=False)
+
+
+@app.command("verify")
+def verify_command(
+    net: Annotated[Optional[str], typer.Argument(help="A bundled network or a .yaml spec (or --all).",
+                                                 show_default=False, metavar="[NET|PATH]")] = None,
+    every: Annotated[bool, typer.Option("--all", help="Verify every bundled network.")] = False,
+    batch: Annotated[Optional[list[int]], typer.Option(
+        "--batch", "-b", min=1, help="Batch sizes for the saved-bytes check (repeat the option).",
+        show_default="1 and 8")] = None,
+    device: Annotated[Device, typer.Option("--device", help="Where the real training forwards run.")] = Device("cpu"),
+    real_limit: Annotated[str, typer.Option(
+        "--real-limit", help="Largest batch × MACs (e.g. 16G) run for real beyond the smallest batch; "
+        "past it the meta device measures (shapes only).")] = "16G",
+    nodes: Annotated[bool, typer.Option(
+        "--nodes", help="List the nodes whose saved bytes differ, even when the total agrees.")] = False,
+    fmt: FormatOpt = OutFormat("table"),
+) -> None:
+    """Check the engine's figures against torch; exit 1 with a diff table on any mismatch.
+
+    Every node's output shape, parameters and buffers, MACs (FlopCounterMode
+    FLOPs / 2), and the training-memory model: bytes autograd saves for
+    backward (unique storages, parameters and buffers apart) within 5% of the
+    engine's, at batch 1 and 8. The smallest batch runs for real (weights
+    zero-filled: values do not change what autograd keeps); a larger one runs
+    for real up to --real-limit MACs, past it on the meta device (the same
+    autograd graph, no arithmetic), and the table says which. Examples:
+    archcalc verify vgg16 · archcalc verify --all · archcalc verify resnet50 --device cuda
+    """
+    if every == (net is not None):
+        raise typer.BadParameter("give one network, or --all", param_hint="NET|PATH")
+    with reporting():
+        torch_backend()
+        from ..backends import timing, verify
+
+        where = timing.resolve_device(device.value)
+        limit = _count(real_limit)
+        batches = tuple(batch or (1, 8))
+        names = list(catalog.bundled()) if every else [net]
+        results = []
+        with _progress() as bar:
+            task = bar.add_task("verify", total=len(names))
+            for name in names:
+                network = catalog.load(name)
+                say = lambda text, name=network.name: bar.update(task, description=f"{name}: {text}", refresh=True)  # noqa: E731
+                results.append(verify.verify(network, batches, where, real_limit=limit, progress=say))
+                bar.update(task, advance=1, refresh=True)
+        if fmt.value == "json":
+            sys.stdout.write(json.dumps([_verification_dict(r) for r in results], indent=2) + "\n")
+        else:
+            _print_verifications(results, batches, nodes)
+        if not all(r.ok for r in results):
+            raise typer.Exit(1)
+
+
+def _count(text: str) -> int:
+    try:
+        return parse_count(text)
+    except ValueError as err:
+        raise ArchcalcError(f"--real-limit: {err}") from None
+
+
+def _pct(diff: float | None) -> str:
+    return "—" if diff is None else f"{diff:+.2%}"
+
+
+def _print_verifications(results: list[Any], batches: tuple[int, ...], nodes: bool) -> None:
+    console = out_console()
+    console.print(f"engine against torch {results[0].torch_version}: shapes, parameters, buffers, MACs "
+                  "(FlopCounterMode FLOPs / 2) per node; saved bytes (engine vs autograd) within 5%", markup=False)
+    table = Table(header_style="bold")
+    table.add_column("Network")
+    table.add_column("Nodes", justify="right")
+    table.add_column("Params", justify="right")
+    table.add_column("MACs", justify="right")
+    table.add_column("Per node")
+    for b in sorted(set(batches)):
+        table.add_column(f"Saved b{b} engine", justify="right")
+        table.add_column("torch", justify="right")
+        table.add_column("diff", justify="right")
+        table.add_column("on")
+    table.add_column("Status")
+    for r in results:
+        cells = [r.name, str(r.nodes), f"{r.params[1]:,}", f"{r.macs[1]:,}",
+                 "ok" if not r.mismatches else f"{len(r.mismatches)} mismatch(es)"]
+        for check in r.saved:
+            cells += [f"{check.engine:,}", "—" if check.measured is None else f"{check.measured:,}",
+                      _pct(check.diff), check.where]
+        status = "ok" if r.ok else "MISMATCH"
+        if r.ok and r.unmeasured:
+            status = "ok (partly unmeasured)"
+        table.add_row(*cells, status)
+    console.print(table)
+    for r in results:
+        for check in r.saved:
+            if check.note:
+                console.print(f"{r.name}, batch {check.batch}: {check.note}", markup=False)
+            if check.cuda_allocated is not None:
+                share = (check.engine - check.cuda_allocated) / check.cuda_allocated if check.cuda_allocated else 0.0
+                console.print(f"{r.name}, batch {check.batch}: CUDA memory left allocated by the forward "
+                              f"{check.cuda_allocated:,} B ({format_bytes(check.cuda_allocated)}), engine {_pct(share)}; "
+                              f"peak during it {format_bytes(check.cuda_peak or 0)} (max_memory_allocated)", markup=False)
+        _print_diffs(console, r, nodes)
+
+
+def _print_diffs(console: Any, r: Any, nodes: bool) -> None:
+    if r.mismatches:
+        diff = Table(title=f"{r.name}: engine ≠ torch", header_style="bold", title_justify="left")
+        for header in ("Node", "Figure", "Engine", "Torch"):
+            diff.add_column(header, justify="left" if header in ("Node", "Figure") else "right")
+        for m in r.mismatches[:40]:
+            diff.add_row(m.node, m.what, m.engine, m.torch)
+        console.print(diff)
+        if len(r.mismatches) > 40:
+            console.print(f"… and {len(r.mismatches) - 40} more", markup=False)
+    for check in r.saved:
+        if check.nodes and (nodes or not check.ok):
+            diff = Table(title=f"{r.name}: saved bytes per node that differ, batch {check.batch} ({check.where})",
+                         header_style="bold", title_justify="left")
+            for header in ("Node", "Engine", "Torch", "Engine − torch"):
+                diff.add_column(header, justify="left" if header == "Node" else "right")
+            ranked = sorted(check.nodes, key=lambda n: -abs(n[1] - n[2]))
+            for name, engine, measured in ranked[:25]:
+                diff.add_row(name, f"{engine:,}", f"{measured:,}", f"{engine - measured:+,}")
+            console.print(diff)
+
+
+def _verification_dict(r: Any) -> dict[str, Any]:
+    return {
+        "network": r.name, "ok": r.ok, "torch": r.torch_version, "nodes": r.nodes, "seconds": round(r.seconds, 3),
+        "params": {"engine": r.params[0], "torch": r.params[1]},
+        "buffers": {"engine": r.buffers[0], "torch": r.buffers[1]},
+        "macs": {"engine": r.macs[0], "torch": r.macs[1]},
+        "mismatches": [{"node": m.node, "figure": m.what, "engine": m.engine, "torch": m.torch} for m in r.mismatches],
+        "saved": [{"batch": c.batch, "on": c.where, "engine": c.engine, "measured": c.measured, "diff": c.diff,
+                   "ok": c.ok, "note": c.note, "cuda_allocated": c.cuda_allocated, "cuda_peak": c.cuda_peak,
+                   "nodes": [{"node": n, "engine": e, "measured": m} for n, e, m in c.nodes]} for c in r.saved],
+    }

@@ -1,0 +1,301 @@
+"""`archcalc check`: findings with file:line:col, budgets from three places, formats, exit codes."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from archcalc import analyze, load
+from archcalc.budget import Limit, load_budget_file, parse_value
+from archcalc.check import Finding, Result, check_paths, check_spec, find_specs, github_annotation
+from archcalc.errors import SpecError
+from archcalc.units import format_bytes
+
+REPO = Path(__file__).resolve().parent.parent
+FIXTURES = REPO / "tests" / "check_fixtures"
+BROKEN, FINE, OVER = (str(FIXTURES / name) for name in ("broken.yaml", "fine.yaml", "over-budget.yaml"))
+
+BROKEN_LINE = f"{BROKEN}:10:5: layers[3].conv 'too_big': output size 0 ≤ 0: (4 − 5 + 2·0)/1 + 1 = 0"
+OVER_LINE = (f"{OVER}:13:11: budget: parameters over budget: expected at most 1,000,000 (1.00M), set by budget.params;"
+             f" received 1,098,570 (1.10M)")
+
+
+def test_fixtures_give_exactly_two_findings(cli):
+    ran = cli("check", str(FIXTURES))
+    assert (ran.code, ran.err) == (1, "")
+    assert ran.out == f"{BROKEN_LINE}\n{OVER_LINE}\n3 specs, 2 findings\n"
+
+
+def test_over_budget_fixture_figures_are_its_own():
+    # fc6 reads 64·4·4 = 1,024 inputs: the network is 1,098,570 parameters, over its 1M budget
+    params = (3 * 3 * 3 * 64 + 64) + (3 * 3 * 64 * 64 + 64) + (64 * 4 * 4 * 1024 + 1024) + (1024 * 10 + 10)
+    assert params == 1_098_570 == analyze(load(OVER)).totals.params
+
+
+def test_github_format_annotates_each_line(cli):
+    ran = cli("check", str(FIXTURES), "--format", "github")
+    assert ran.code == 1
+    assert ran.out.splitlines() == [
+        f"::error file={BROKEN},line=10,col=5::layers[3].conv 'too_big': output size 0 ≤ 0: (4 − 5 + 2·0)/1 + 1 = 0",
+        f"::error file={OVER},line=13,col=11::budget: parameters over budget: expected at most 1,000,000 (1.00M),"
+        f" set by budget.params; received 1,098,570 (1.10M)",
+        "3 specs, 2 findings",
+    ]
+
+
+def test_json_format_is_a_list_of_findings(cli):
+    ran = cli("check", str(FIXTURES), "--format", "json")
+    assert ran.code == 1
+    assert json.loads(ran.out) == [
+        {"file": BROKEN, "line": 10, "col": 5, "layer": "layers[3].conv 'too_big'",
+         "message": "output size 0 ≤ 0: (4 − 5 + 2·0)/1 + 1 = 0", "kind": "shape"},
+        {"file": OVER, "line": 13, "col": 11, "layer": "budget",
+         "message": "parameters over budget: expected at most 1,000,000 (1.00M), set by budget.params;"
+                    " received 1,098,570 (1.10M)", "kind": "budget"},
+    ]
+
+
+def test_clean_specs_exit_0(cli):
+    ran = cli("check", FINE)
+    assert (ran.code, ran.out, ran.err) == (0, "1 spec, 0 findings\n", "")
+    assert json.loads(cli("check", FINE, "--format", "json").out) == []
+
+
+def test_bundled_specs_are_clean(cli):
+    ran = cli("check", str(REPO / "specs"))
+    assert ran.code == 0, ran.out
+    count = len(list((REPO / "specs").glob("*.yaml")))
+    assert ran.out == f"{count} specs, 0 findings\n"
+
+
+def test_command_line_budgets(cli):
+    ran = cli("check", FINE, "--max-params", "5K", "--max-macs", "1.5M")
+    assert ran.code == 1
+    assert ran.out.splitlines() == [
+        f"{FINE}:1:1: parameters over budget: expected at most 5,000 (5.00K), set by --max-params; received 5,466 (5.47K)",
+        f"{FINE}:1:1: MACs over budget: expected at most 1,500,000 (1.50M), set by --max-macs; received 1,622,336 (1.62M)",
+        "1 spec, 2 findings",
+    ]
+    assert cli("check", FINE, "--max-params", "5466", "--max-macs", "2M").code == 0  # at the limit is within it
+
+
+def test_train_memory_at_a_batch(cli):
+    vgg16 = str(REPO / "specs" / "vgg16.yaml")
+    needed = analyze(load(vgg16), 128).train_total_bytes
+    ran = cli("check", vgg16, "--max-train-memory", "8GiB", "--batch", "128")
+    assert ran.code == 1
+    assert ran.out.splitlines() == [
+        f"{vgg16}:1:1: training memory at batch 128 over budget: expected at most 8,589,934,592 B (8.0 GiB),"
+        f" set by --max-train-memory; received {needed:,} B ({format_bytes(needed)})",
+        "1 spec, 1 finding",
+    ]
+    assert cli("check", vgg16, "--max-train-memory", "8GiB", "--batch", "32").code == 0  # 3.2 GiB fits
+
+
+def test_memory_budgets_are_what_fit_and_table_report(cli):
+    report = analyze(load(FINE), 2)
+    budgets = {"activation_memory": report.totals.activation_bytes,
+               "inference_memory": sum(report.inference_breakdown().values()),
+               "train_memory": report.train_total_bytes}
+    for key, value in budgets.items():
+        option = "--max-" + key.replace("_", "-")
+        assert cli("check", FINE, option, str(value), "--batch", "2").code == 0
+        ran = cli("check", FINE, option, str(value - 1), "--batch", "2", "--format", "json")
+        assert [f["kind"] for f in json.loads(ran.out)] == ["budget"], key
+
+
+def test_spec_budget_batch_sets_its_memory_batch(write_spec, cli):
+    # fine.yaml: train_memory 1MiB at batch 2 holds; the same limit at batch 4 does not
+    path = write_spec(Path(FINE).read_text(encoding="utf-8").replace("batch: 2", "batch: 4"))
+    ran = cli("check", path)
+    needed = analyze(load(path), 4).train_total_bytes
+    assert ran.out.splitlines() == [
+        f"{path}:11:47: budget: training memory at batch 4 over budget: expected at most 1,048,576 B (1.0 MiB),"
+        f" set by budget.train_memory; received {needed:,} B ({format_bytes(needed)})",
+        "1 spec, 1 finding",
+    ]
+    assert cli("check", path, "--batch", "1").code == 1  # the spec's own batch wins for its own budget
+
+
+def test_budget_file(tmp_path, cli):
+    budgets = tmp_path / "budgets.yaml"
+    budgets.write_text("# team limits\nparams: 5K\nmacs: 4G\n", encoding="utf-8")
+    ran = cli("check", FINE, "--budget", str(budgets))
+    assert ran.code == 1
+    assert ran.out.splitlines() == [
+        f"{FINE}:1:1: parameters over budget: expected at most 5,000 (5.00K), set by {budgets}:2:9; received 5,466 (5.47K)",
+        "1 spec, 1 finding",
+    ]
+
+
+@pytest.mark.parametrize("text, message", [
+    ("params: lots\n", ":1:9: expected a count such as 25M, 4G or 1500000 for 'params'; received text 'lots'"),
+    ("train_memory: 8 gigs\n", ":1:15: expected a size such as 8GiB, 512MiB or 16GB for 'train_memory'; received text '8 gigs'"),
+    ("parms: 25M\n", ":1:1: unknown budget key 'parms'; did you mean 'params'?"),
+    ("batch: 0\n", ":1:8: expected an integer from 1 to 1,000,000,000 for 'batch'; received integer 0"),
+    ("- params: 25M\n", ":1:1: a budget file is a mapping such as {params: 25M, macs: 4G}; received a list"),
+])
+def test_bad_budget_file_is_a_usage_error_with_its_line(tmp_path, cli, text, message):
+    budgets = tmp_path / "budgets.yaml"
+    budgets.write_text(text, encoding="utf-8")
+    ran = cli("check", FINE, "--budget", str(budgets))
+    assert ran.code == 2
+    assert ran.err.startswith(f"error: {budgets}{message}")
+    assert ran.out == ""
+
+
+@pytest.mark.parametrize("args", [
+    ["check"],
+    ["check", FINE, "--budget", "no/such/budgets.yaml"],
+    ["check", "no/such/dir"],
+    ["check", FINE, "--max-params", "lots"],
+    ["check", FINE, "--max-train-memory", "8GB!"],
+    ["check", FINE, "--format", "xml"],
+    ["check", FINE, "--batch", "0"],
+])
+def test_usage_errors_exit_2(cli, args):
+    assert cli(*args).code == 2
+
+
+def test_bad_option_value_says_which_option(cli):
+    ran = cli("check", FINE, "--max-params", "lots")
+    assert ran.err == "error: --max-params: expected a count such as 25M, 4G or 1500000 for 'params'; received text 'lots'\n"
+
+
+def test_a_directory_without_specs_is_a_usage_error(tmp_path, cli):
+    (tmp_path / "notes.txt").write_text("no specs here", encoding="utf-8")
+    ran = cli("check", str(tmp_path))
+    assert (ran.code, ran.err) == (2, f"error: {tmp_path}: no *.yaml or *.yml specs in this directory\n")
+
+
+def test_directories_are_searched_recursively_and_sorted(tmp_path):
+    for name in ("b.yaml", "a/z.yml", "a/b/c.yaml", "notes.md", "a/data.json"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("x: 1\n", encoding="utf-8")
+    found = find_specs([str(tmp_path), str(tmp_path / "b.yaml")])
+    assert [Path(p).relative_to(tmp_path).as_posix() for p in found] == ["a/b/c.yaml", "a/z.yml", "b.yaml"]
+
+
+def test_keeps_going_after_a_bad_file(write_spec, cli):
+    bad = write_spec("input: [3, 8, 8]\nlayers: [conv: {out: 8}]\n", "a-bad.yaml")
+    worse = write_spec("input: [3, 8, 8]\nlayers: [\n", "b-worse.yaml")
+    good = write_spec("input: [3, 8, 8]\nlayers: [relu: ]\n", "c-good.yaml")
+    ran = cli("check", bad, worse, good)
+    assert ran.code == 1
+    assert ran.out.splitlines() == [
+        f"{bad}:2:10: layers[0].conv: conv is missing 'k' (required: out, k)",
+        f"{worse}:3:1: YAML syntax error: expected the node content, but found '<stream end>'",
+        "3 specs, 2 findings",
+    ]
+
+
+def test_strict_reports_every_inexact_division(write_spec, cli):
+    path = write_spec("""
+        input: [3, 224, 224]
+        layers:
+          - conv: {out: 8, k: 7, s: 2, p: 1, name: conv1}
+          - maxpool: {k: 3, s: 2}
+          - maxpool: {k: 2, s: 2}
+    """)
+    assert cli("check", path).code == 0
+    ran = cli("check", path, "--strict")
+    assert ran.code == 1
+    assert ran.out.splitlines() == [
+        f"{path}:3:5: layers[0].conv 'conv1': (224 − 7 + 2·1)/2 = 109.5 is not whole; rounded down"
+        " (--strict refuses inexact divisions)",
+        f"{path}:4:5: layers[1].maxpool 'maxpool1': (110 − 3 + 2·0)/2 = 53.5 is not whole; rounded down"
+        " (--strict refuses inexact divisions)",
+        "1 spec, 2 findings",  # maxpool2: (54 − 2)/2 = 26 is whole
+    ]
+
+
+def test_spec_budget_values_are_parsed_with_their_marks(write_spec):
+    path = write_spec("""
+        input: [3, 8, 8]
+        layers: [relu: ]
+        budget: {params: 25M, macs: 4G, train_memory: 8GiB, batch: 32}
+    """)
+    budget = load(path).budget
+    assert dict(budget) == {"params": 25 * 10**6, "macs": 4 * 10**9, "train_memory": 8 * 2**30, "batch": 32}
+    assert str(budget.value_marks["macs"]) == f"{path}:3:29"
+
+
+@pytest.mark.parametrize("key, text, value", [
+    ("params", "25M", 25_000_000), ("params", "0.5G", 500_000_000), ("params", 1500, 1500),
+    ("macs", "4g", 4 * 10**9), ("train_memory", "8GiB", 8 * 2**30), ("train_memory", "512 MB", 512 * 10**6),
+    ("inference_memory", 1024, 1024), ("batch", 32, 32),
+])
+def test_budget_values(key, text, value):
+    assert parse_value(key, text) == value
+
+
+@pytest.mark.parametrize("key, value", [
+    ("params", "25 parameters"), ("params", True), ("params", -1), ("params", 2.5), ("params", None),
+    ("params", "9" * 400 + "T"), ("macs", "8GiB"), ("train_memory", "8G"), ("batch", "32"), ("batch", 0), ("batch", True),
+])
+def test_bad_budget_values(key, value):
+    with pytest.raises(ValueError, match=f"^expected .* for '{key}'; received "):
+        parse_value(key, value)
+
+
+def test_budget_file_keeps_where_each_limit_was_set(tmp_path):
+    path = tmp_path / "b.yaml"
+    path.write_text("macs: 4G\nbatch: 8\n", encoding="utf-8")
+    budget = load_budget_file(path)
+    assert budget.limits == (Limit("macs", 4 * 10**9, f"{path}:1:7"),)  # no mark: findings point at the spec
+    assert budget.batch == 8
+
+
+def test_bad_spec_budget_is_a_spec_error(write_spec):
+    path = write_spec("input: [3, 8, 8]\nlayers: [relu: ]\nbudget: {macs: 4G, memory: 8GiB}\n")
+    with pytest.raises(SpecError, match=r":3:20: budget: unknown budget key 'memory'"):
+        load(path)
+
+
+def test_library_result():
+    result = check_paths([str(FIXTURES)])
+    assert isinstance(result, Result) and not result.ok
+    assert result.specs == (BROKEN, FINE, OVER)
+    assert [f.kind for f in result.findings] == ["shape", "budget"]
+    assert [str(f) for f in result.findings] == [BROKEN_LINE, OVER_LINE]
+    with pytest.raises(AttributeError):
+        result.findings[0].line = 1  # type: ignore[misc]  (frozen)
+
+
+def test_a_bug_of_ours_is_an_internal_finding_not_a_traceback(monkeypatch):
+    import archcalc.check as check
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("boom\nsecond line")
+
+    monkeypatch.setattr(check, "analyze", broken)
+    [finding] = check_spec(FINE)
+    assert finding == Finding(FINE, 1, 1, "", "internal error: RuntimeError: boom second line (please report this spec)",
+                              "internal")
+
+
+def test_github_annotation_escapes():
+    finding = Finding("dir,1/a:b.yaml", 3, 4, "layers[0].conv", "100% over\nbudget", "budget")
+    assert github_annotation(finding) == "::error file=dir%2C1/a%3Ab.yaml,line=3,col=4::layers[0].conv: 100%25 over%0Abudget"
+
+
+def test_pre_commit_hook_runs_check():
+    [hook] = yaml.safe_load((REPO / ".pre-commit-hooks.yaml").read_text(encoding="utf-8"))
+    assert hook["id"] == "archcalc-check"
+    assert hook["entry"] == "archcalc check"
+    assert hook["language"] == "python"
+    assert re.search(hook["files"], "specs/resnet50.yaml") and not re.search(hook["files"], ".github/workflows/ci.yml")
+
+
+def test_ci_doc_workflow_checks_a_specs_folder():
+    text = (REPO / "docs" / "ci.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```yaml\n(.*?)```", text, flags=re.S)
+    workflow = next(yaml.safe_load(b) for b in blocks if "jobs:" in b)
+    steps = [step.get("run", "") for job in workflow["jobs"].values() for step in job["steps"]]
+    assert any("pip install" in s for s in steps)
+    assert any(s.startswith("archcalc check specs/") and "--format github" in s for s in steps)
+    assert "# yaml-language-server: $schema=" in text

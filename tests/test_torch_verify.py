@@ -1,0 +1,96 @@
+"""`archcalc verify`: the engine's figures against real torch modules, through the CLI."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from archcalc.catalog import bundled
+from conftest import torch_or_fail
+
+
+@pytest.fixture(autouse=True)
+def _torch():
+    torch_or_fail()
+
+
+def test_verify_all_bundled_specs(cli):
+    ran = cli("verify", "--all")
+    assert ran.code == 0, ran.out + ran.err
+    rows = {line.split("│")[1].strip(): line for line in ran.out.splitlines() if line.startswith("│")}
+    assert set(rows) == set(bundled())
+    for name, line in rows.items():
+        assert line.rstrip("│ ").endswith("ok"), line
+        assert "│ cpu " in line, f"{name}: batch 1 must run for real"
+
+
+def test_verify_json_has_engine_and_measured_bytes(cli):
+    ran = cli("verify", "lenet5", "--format", "json", "--batch", "1", "--batch", "3")
+    assert ran.code == 0, ran.err
+    (result,) = json.loads(ran.out)
+    assert result["ok"] and result["mismatches"] == []
+    assert result["params"] == {"engine": 60_840, "torch": 60_840}
+    assert result["macs"] == {"engine": 326_520, "torch": 326_520}
+    assert [(s["batch"], s["on"]) for s in result["saved"]] == [(1, "cpu"), (3, "cpu")]
+    one, three = result["saved"]
+    assert one["engine"] == one["measured"] and 3 * one["measured"] == three["measured"]
+
+
+def test_past_the_real_limit_the_meta_device_measures_and_says_so(cli):
+    ran = cli("verify", "alexnet", "--real-limit", "1G", "--format", "json")
+    assert ran.code == 0, ran.err
+    one, eight = json.loads(ran.out)[0]["saved"]
+    assert one["on"] == "cpu" and eight["on"] == "meta"
+    assert "meta device" in eight["note"]
+    assert eight["measured"] == pytest.approx(8 * one["measured"], rel=0.001)
+
+
+# On CPU torch's dropout keeps a float mask where CUDA's fused kernel keeps one byte
+# per element (the engine's model): a real difference that verify must catch.
+DROPOUT_HEAVY = """
+version: 1
+name: dropout-heavy
+input: [64]
+layers:
+  - fc: {out: 4096, name: wide}
+  - dropout: {p: 0.5, name: drop}
+  - fc: {out: 2, name: out}
+"""
+
+
+def test_a_mismatch_exits_1_with_a_diff_table(cli, write_spec):
+    ran = cli("verify", write_spec(DROPOUT_HEAVY), "--batch", "2")
+    assert ran.code == 1
+    assert "MISMATCH" in ran.out
+    assert "saved bytes per node that differ, batch 2" in ran.out
+    drop = next(line for line in ran.out.splitlines() if line.startswith("│ drop "))
+    assert [cell.strip() for cell in drop.split("│")[2:4]] == ["8,192", "32,768"]  # 2·4096 bytes; 2·4096 floats
+
+
+def test_an_unmeasurable_batch_is_said_not_passed_silently(cli, write_spec):
+    spec = write_spec("""
+        version: 1
+        name: fc-bn
+        input: [16]
+        layers:
+          - fc: {out: 8, bn: true, act: relu}
+    """)
+    ran = cli("verify", spec)
+    assert ran.code == 0, ran.out
+    assert "partly unmeasured" in ran.out
+    assert "batch 1: not measured: Expected more than 1 value per channel" in ran.out
+
+
+def test_verify_needs_one_network_or_all(cli):
+    assert cli("verify").code == 2
+    assert cli("verify", "lenet5", "--all").code == 2
+
+
+def test_verify_on_cuda_without_a_gpu_is_one_line(cli):
+    torch = torch_or_fail()
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present: tests/test_torch_bench.py checks CUDA for real")
+    ran = cli("verify", "lenet5", "--device", "cuda")
+    assert ran.code == 1
+    assert ran.err.strip().startswith("error: --device cuda: no CUDA device")
