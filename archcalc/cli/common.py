@@ -27,8 +27,13 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-Dtype = Enum("Dtype", {name: name for name in DTYPE_BYTES}, type=str)  # type: ignore[misc]
-Format = Enum("Format", {name: name for name in render.FORMATS}, type=str)  # type: ignore[misc]
+def choices(name: str, values) -> type[Enum]:
+    """A str Enum of `values`, which typer shows and checks as the option's choices."""
+    return Enum(name, {value: value for value in values}, type=str)  # type: ignore[return-value]
+
+
+Dtype = choices("Dtype", DTYPE_BYTES)
+Format = choices("Format", render.FORMATS)
 
 NetArg = Annotated[str, typer.Argument(help="A bundled network (see `archcalc list`) or a path to a .yaml spec.",
                                         show_default=False, metavar="NET|PATH")]

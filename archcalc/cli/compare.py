@@ -17,9 +17,9 @@ from ..analysis import analyze
 from ..fit import largest_batch, needed
 from ..report import OPTIMIZER_STATES, Report
 from ..units import format_bytes, format_count, parse_bytes
-from .common import BatchOpt, Dtype, DtypeOpt, Format, app, out_console, reporting
+from .common import BatchOpt, Dtype, DtypeOpt, Format, app, choices, out_console, reporting
 
-Optimizer = __import__("enum").Enum("Optimizer", {name: name for name in OPTIMIZER_STATES}, type=str)
+Optimizer = choices("Optimizer", OPTIMIZER_STATES)
 OptimizerOpt = Annotated[Optimizer, typer.Option("--optimizer", help="Optimizer state in training memory: sgd 0, momentum 1, adam 2 tensors per parameter.")]
 
 

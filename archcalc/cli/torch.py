@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-from enum import Enum
 from typing import Annotated, Any, Optional
 
 import typer
@@ -21,11 +20,11 @@ from .. import catalog
 from ..backends import torch_backend
 from ..errors import ArchcalcError
 from ..units import format_bytes, format_count, parse_count
-from .common import app, err_console, out_console, reporting
+from .common import app, choices, err_console, out_console, reporting
 
-Device = Enum("Device", {name: name for name in ("auto", "cpu", "cuda", "mps")}, type=str)  # type: ignore[misc]
-TorchDtype = Enum("TorchDtype", {name: name for name in ("float32", "float16", "bfloat16")}, type=str)  # type: ignore[misc]
-OutFormat = Enum("OutFormat", {name: name for name in ("table", "json")}, type=str)  # type: ignore[misc]
+Device = choices("Device", ("auto", "cpu", "cuda", "mps"))
+TorchDtype = choices("TorchDtype", ("float32", "float16", "bfloat16"))
+OutFormat = choices("OutFormat", ("table", "json"))
 
 NetArg = Annotated[str, typer.Argument(help="A bundled network (see `archcalc list`) or a path to a .yaml spec.",
                                         show_default=False, metavar="NET|PATH")]
