@@ -8,13 +8,17 @@ training step (unique tensors), and the inference peak by liveness.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from fractions import Fraction
 from math import prod
+from typing import Any
 
+from . import late
 from .errors import ShapeError
 from .ir import INPUT, Layer, Network
 from .report import OPTIMIZER_STATES, Report, Row, Totals
-from .rules import RULES, Eval, RuleError, Shape
+from .rules import RULES, Eval, Rule, RuleError, Shape
 from .rules.base import num
 from .units import DTYPE_BYTES
 
@@ -43,22 +47,37 @@ def analyze(net: Network, batch: int = 1, dtype: str = "float32", *, strict: boo
     fields = {INPUT: Field((1, 1), (1, 1), tuple(shape_in[1:]) if len(shape_in) == 3 else (1, 1))}
     evals = []
     for layer in net.layers:
-        ev = _evaluate(layer, [shapes[i] for i in layer.inputs], strict)
+        ev = _evaluate(layer, shapes, strict)
         shapes[layer.name] = ev.shape
-        fields[layer.name] = _field(ev, [fields[i] for i in layer.inputs])
+        fields[layer.name] = _field(RULES[layer.kind], ev, [fields[i] for i in layer.inputs])
         evals.append(ev)
-    memory = _Memory(net, evals, batch, DTYPE_BYTES[dtype])
-    backward = _backward_macs(net, evals)
-    rows = tuple(_row(layer, ev, fields[layer.name], memory, backward[i], i)
+    needs_grad = _needs_grad(net, evals)
+    memory = _Memory(net, evals, shape_in, needs_grad, batch, DTYPE_BYTES[dtype])
+    rows = tuple(_row(layer, ev, fields[layer.name], memory, _backward_macs(layer, ev, needs_grad), i)
                  for i, (layer, ev) in enumerate(zip(net.layers, evals)))
     return Report(net.name, net.title, net.source, tuple(shape_in), batch, dtype, DTYPE_BYTES[dtype], optimizer,
                   rows, _totals(net, rows, fields, memory, DTYPE_BYTES[dtype]))
 
 
-def _evaluate(layer: Layer, shapes: list[Shape], strict: bool) -> Eval:
+def arguments(layer: Layer, shapes: Mapping[str, Shape]) -> Mapping[str, Any]:
+    """The layer's arguments, late ones (`in_channels // 4`) evaluated at `shapes` and checked."""
+    if not layer.late:
+        return layer.args
+    resolved = dict(layer.args)
+    for name, late_arg in layer.late.items():
+        try:
+            resolved[name] = late_arg.arg.check(late.resolve(late_arg.value, shapes))
+        except ValueError as err:  # ExprError included
+            raise ShapeError(f"in '{late.text(late_arg.value)}': {err}", late_arg.mark or layer.origin.mark,
+                             f"{layer.origin.path} '{layer.name}'") from None
+    return resolved
+
+
+def _evaluate(layer: Layer, shapes: Mapping[str, Shape], strict: bool) -> Eval:
     where = f"{layer.origin.path} '{layer.name}'"
+    args = arguments(layer, shapes)
     try:
-        ev = RULES[layer.kind].evaluate(layer.args, shapes)
+        ev = RULES[layer.kind].evaluate(args, [shapes[i] for i in layer.inputs])
     except (RuleError, ValueError) as err:
         raise ShapeError(str(err), layer.origin.mark, where) from None
     if strict and ev.flags:
@@ -66,86 +85,113 @@ def _evaluate(layer: Layer, shapes: list[Shape], strict: bool) -> Eval:
     return ev
 
 
-def _field(ev: Eval, inputs: list[Field]) -> Field:
+def _field(rule: Rule, ev: Eval, inputs: list[Field]) -> Field:
+    if rule.inputs == "two":
+        inputs = inputs[:1]  # the second input only gives a size (crop's reference)
     rf_in = tuple(max(f.rf[a] for f in inputs) for a in (0, 1))
     jump_in = tuple(max(f.jump[a] for f in inputs) for a in (0, 1))
     grid_in = inputs[0].grid
     w = ev.window
-    # RF grows by (extent − 1) input jumps; the jump multiplies by the stride.
+    # RF grows by (extent − 1) input jumps; the jump multiplies by the stride (1/S when upsampling).
     extent = grid_in if w.whole else tuple(w.d[a] * (w.k[a] - 1) + 1 for a in (0, 1))
     step = grid_in if w.whole else w.s
-    rf = tuple(rf_in[a] + (extent[a] - 1) * jump_in[a] for a in (0, 1))
-    jump = tuple(jump_in[a] * step[a] for a in (0, 1))
+    rf = tuple(_whole(rf_in[a] + (extent[a] - 1) * jump_in[a]) for a in (0, 1))
+    jump = tuple(_whole(jump_in[a] * step[a]) for a in (0, 1))
     texts = [f"{rf_in[a]} + ({extent[a]} − 1)·{jump_in[a]} = {rf[a]}" for a in (0, 1)]
     formula = texts[0] if texts[0] == texts[1] else f"H: {texts[0]}; W: {texts[1]}"
-    if len(ev.shape) == 3:
-        grid = ev.shape[1:]
-    else:
-        grid = (1, 1) if w.whole else grid_in  # a flat vector still holds every position until fc mixes them
+    if w.whole:
+        grid = (1, 1)
+    else:  # a flat vector or a token sequence still holds every position until fc or attention mixes them
+        grid = ev.shape[1:] if rule.spatial else grid_in
     return Field(rf, jump, grid, formula)  # type: ignore[arg-type]
+
+
+def _whole(value: Any) -> Any:
+    """A Fraction that is a whole number as an int (upsampling makes fractional jumps)."""
+    return int(value) if isinstance(value, Fraction) and value.denominator == 1 else value
+
+
+def _needs_grad(net: Network, evals: list[Eval]) -> dict[str, bool]:
+    """For each tensor, whether autograd tracks it: some trained parameter lies upstream of it."""
+    needs = {INPUT: False}
+    for layer, ev in zip(net.layers, evals):
+        needs[layer.name] = ev.params > 0 or any(needs[i] for i in layer.inputs)
+    return needs
 
 
 class _Memory:
     """Storage identities, autograd's saved set and inference liveness, in bytes at a batch."""
 
-    def __init__(self, net: Network, evals: list[Eval], batch: int, itemsize: int):
+    def __init__(self, net: Network, evals: list[Eval], shape_in: Shape, needs_grad: dict[str, bool],
+                 batch: int, itemsize: int):
         self.batch, self.itemsize = batch, itemsize
         storage = {INPUT: INPUT}
+        self.storage_elements = {INPUT: prod(shape_in)}  # a view kept for backward keeps its whole storage
         for layer, ev in zip(net.layers, evals):
             storage[layer.name] = storage[layer.inputs[0]] if ev.output == "view" else layer.name
-        self.saved = self._saved(net, evals, storage)
-        self.alive, self.peak = self._liveness(net, evals, storage)
+            if ev.output == "new":
+                self.storage_elements[layer.name] = prod(ev.shape)
+        self.saved = self._saved(net, evals, needs_grad, storage)
+        self.alive, self.peak = self._liveness(net, evals, storage, shape_in)
 
     def bytes(self, elements: int, itemsize: int | None = None, per_sample: bool = True) -> int:
         return elements * (itemsize or self.itemsize) * (self.batch if per_sample else 1)
 
-    def _saved(self, net: Network, evals: list[Eval], storage: dict[str, str]) -> list[int]:
-        """Bytes autograd newly keeps at each layer; a tensor kept twice counts once."""
+    def _saved(self, net: Network, evals: list[Eval], needs_grad: dict[str, bool], storage: dict[str, str]) -> list[int]:
+        """Bytes autograd newly keeps at each layer; a tensor kept twice counts once.
+
+        A layer whose output autograd does not track (nothing before it, nor itself, is
+        trained) makes no graph node and keeps nothing.
+        """
         kept: set[str] = set()
         per_layer = []
         for layer, ev in zip(net.layers, evals):
             new = 0
-            for item in ev.saved:
+            for item in ev.saved if needs_grad[layer.name] else ():
+                elements = item.elements
                 if item.ref.startswith("in"):
                     key = storage[layer.inputs[int(item.ref[2:])]]
+                    elements = self.storage_elements[key]
                 elif item.ref == "out":
                     key = storage[layer.name]
+                    elements = self.storage_elements[key]
                 else:
                     key = f"{layer.name}#{item.ref}"
                 if key not in kept:
                     kept.add(key)
-                    new += self.bytes(item.elements, item.itemsize, item.per_sample)
+                    new += self.bytes(elements, item.itemsize, item.per_sample)
             per_layer.append(new)
         return per_layer
 
-    def _liveness(self, net: Network, evals: list[Eval], storage: dict[str, str]) -> tuple[list[int], list[int]]:
-        """Inference in run order: a tensor lives from its layer to its last reader."""
-        last_use = {}
+    def _liveness(self, net: Network, evals: list[Eval], storage: dict[str, str],
+                  shape_in: Shape) -> tuple[list[int], list[int]]:
+        """Inference in run order: a tensor lives from its layer to its last reader (one that
+        nothing reads, the output, to the end). One running total: linear in layers and edges."""
+        last_use: dict[str, int] = {}
         for index, layer in enumerate(net.layers):
             for source in layer.inputs:
                 last_use[storage[source]] = index
-        sizes = {INPUT: self.bytes(prod(net.input))}
-        alive = {INPUT: sizes[INPUT]}
+        dies: dict[int, list[str]] = {}
+        for key, index in last_use.items():
+            dies.setdefault(index, []).append(key)
+        size = {INPUT: self.bytes(prod(shape_in))}
+        total = size[INPUT]
         after, during = [], []
         for index, (layer, ev) in enumerate(zip(net.layers, evals)):
             if ev.output == "new":
-                alive[layer.name] = self.bytes(prod(ev.shape))
-            during.append(sum(alive.values()) + self.bytes(ev.temporaries))
-            for key in [k for k in alive if last_use.get(k, len(net.layers)) <= index]:
-                del alive[key]
-            after.append(sum(alive.values()))
+                size[layer.name] = self.bytes(prod(ev.shape))
+                total += size[layer.name]
+            during.append(total + self.bytes(ev.temporaries))
+            for key in dies.get(index, ()):
+                total -= size.pop(key, 0)
+            after.append(total)
         return after, during
 
 
-def _backward_macs(net: Network, evals: list[Eval]) -> list[int]:
+def _backward_macs(layer: Layer, ev: Eval, needs_grad: dict[str, bool]) -> int:
     """Gradient MACs: w.r.t. weights where there are trained parameters, w.r.t. input where it needs one."""
-    needs_grad = {INPUT: False}
-    out = []
-    for layer, ev in zip(net.layers, evals):
-        input_grad = any(needs_grad[i] for i in layer.inputs)
-        needs_grad[layer.name] = input_grad or ev.params > 0
-        out.append(ev.macs * ((ev.params > 0) + input_grad))
-    return out
+    input_grad = any(needs_grad[i] for i in layer.inputs)
+    return ev.macs * ((ev.params > 0) + input_grad)
 
 
 def _row(layer: Layer, ev: Eval, field: Field, memory: _Memory, backward: int, index: int) -> Row:

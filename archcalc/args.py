@@ -29,6 +29,7 @@ class Arg:
     doc: str = ""
     required: bool = False
     choices: tuple[str, ...] = ()
+    low: float | None = None  # the smallest number a float argument takes (torch refuses a negative eps)
 
     def check(self, value: Any) -> Any:
         checker = _CHECKERS[self.type]
@@ -70,6 +71,8 @@ def _float(arg: Arg, value: Any) -> float:
         raise ValueError(f"expected a number for '{arg.name}'; received {describe(value)}")
     if not math.isfinite(value):
         raise ValueError(f"expected a finite number for '{arg.name}'; received {arg.name}={value}")
+    if arg.low is not None and value < arg.low:
+        raise ValueError(f"expected a number ≥ {arg.low:g} for '{arg.name}'; received {arg.name}={value:g}")
     return float(value)
 
 
@@ -95,10 +98,10 @@ def _table(arg: Arg, value: Any) -> tuple[tuple[int, ...], ...]:
     return tuple(tuple(_int(arg, index) for index in row) for row in value)
 
 
-def _ints(arg: Arg, value: Any) -> tuple[int, ...]:
+def _ints(arg: Arg, value: Any, low: int) -> tuple[int, ...]:
     if not isinstance(value, list) or not value:
         raise ValueError(f"expected a non-empty list of integers for '{arg.name}'; received {describe(value)}")
-    return tuple(_int(arg, item, 1) for item in value)
+    return tuple(_int(arg, item, low) for item in value)
 
 
 _CHECKERS = {
@@ -111,5 +114,6 @@ _CHECKERS = {
     "bool": _bool,
     "str": _text,
     "table": _table,
-    "ints": _ints,
+    "ints": lambda arg, value: _ints(arg, value, 1),
+    "ints0": lambda arg, value: _ints(arg, value, 0),
 }

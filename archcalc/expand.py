@@ -3,7 +3,9 @@
 Every layer item is a mapping with one kind key (a rule from the table or a
 block of the spec) and optional `name`, `repeat` and `from`. Blocks are
 parameterised sub-networks whose body is `layers:` (in sequence) or
-`add:` / `concat:` (branches merged by sum or channel concatenation).
+`add:` / `concat:` / `mul:` (branches merged by sum, channel concatenation
+or product); inside one, `in_channels` and `in_features` name dimensions of
+its input, kept as late arguments for the analysis (see `late`).
 Names are hierarchical: a block instance or branch opens a scope, and an
 unnamed layer is called after its kind and its count in that scope (conv3);
 a named layer that repeats is numbered as the papers do (conv3_1, conv3_2).
@@ -19,21 +21,23 @@ from typing import Any
 from . import expr
 from .budget import read_budget
 from .errors import Mark, SpecError, did_you_mean, unknown
-from .ir import INPUT, Layer, Network, Origin
+from .ir import INPUT, LateArg, Layer, Network, Origin
+from .late import SHAPE_NAMES, Late, TensorDim, is_late
 from .rules import RULES, Rule
 from .source import YList, YMap, describe, mark_of, shorten
 
 VERSION = 1
-TOP_KEYS = ("version", "name", "title", "source", "input", "vars", "blocks", "layers", "budget")
+TOP_KEYS = ("version", "name", "title", "source", "reference", "input", "vars", "blocks", "layers", "budget")
 ITEM_KEYS = ("name", "repeat", "from")
-BLOCK_KEYS = ("args", "layers", "add", "concat", "act", "doc")
-BLOCK_BODIES = ("layers", "add", "concat")
+BLOCK_KEYS = ("args", "layers", "add", "concat", "mul", "act", "doc")
+BLOCK_BODIES = ("layers", "add", "concat", "mul")
 MAX_REPEAT = 10_000
 MAX_LAYERS = 5_000  # twice ResNet-1202 (2,404); the analysis takes some 40 µs a layer, check may run it twice
 MAX_STEPS = 25_000  # items, copies and branches visited: bounds repeats of blocks that add no layer
 MAX_NESTING = 32  # block instances and branches inside one another (bundled specs: 3)
 _NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_\-]*")
-_INT_TYPES = ("int", "pos", "pair", "pair0", "pad", "table", "ints")
+_INT_TYPES = ("int", "pos", "pair", "pair0", "pad", "table", "ints", "ints0")
+_LIST_TYPES = ("ints", "ints0")  # a shorthand value may be a list only for these
 
 
 @dataclass
@@ -62,17 +66,18 @@ def build(data: Any, file: str, default_name: str) -> Network:
     if version != VERSION:
         raise SpecError(f"unsupported spec version {shorten(repr(version))}; this archcalc reads version {VERSION}",
                         mark_of(data, "version"))
-    texts = {key: _text(data, key, default) for key, default in (("name", default_name), ("title", ""), ("source", ""))}
+    texts = {key: _text(data, key, default)
+             for key, default in (("name", default_name), ("title", ""), ("source", ""), ("reference", ""))}
     names = _vars(data.get("vars", YMap()), mark_of(data, "vars"))
     expander = _Expander(file, _blocks(data.get("blocks"), mark_of(data, "blocks")), names)
     layers = data["layers"]
     if not isinstance(layers, YList) or not layers:
         raise SpecError(f"'layers' must be a non-empty list of layers; received {describe(layers)}", mark_of(data, "layers"))
-    expander.sequence(layers, Scope("", names), INPUT, "layers", mark_of(data, "layers"))
+    expander.sequence(layers, Scope("", {**names, **_shape_names(INPUT)}), INPUT, "layers", mark_of(data, "layers"))
     if not expander.layers:
         raise SpecError("the network has no layers once expanded (is every repeat 0?)", mark_of(data, "layers"))
     return Network(texts["name"], texts["title"], texts["source"], _input(data), tuple(expander.layers), file,
-                   _budget(data.get("budget"), mark_of(data, "budget")))
+                   _budget(data.get("budget"), mark_of(data, "budget")), texts["reference"])
 
 
 def _check_keys(mapping: YMap, known: tuple[str, ...], what: str, path: str) -> None:
@@ -90,10 +95,11 @@ def _text(data: YMap, key: str, default: str) -> str:
 
 def _input(data: YMap) -> tuple[int, ...]:
     value = data["input"]
-    ok = isinstance(value, list) and len(value) in (1, 3) and all(
+    ok = isinstance(value, list) and len(value) in (1, 2, 3) and all(
         isinstance(v, int) and not isinstance(v, bool) and 0 < v <= 10**6 for v in value)
     if not ok:
-        raise SpecError(f"expected input: [C, H, W] (or [features]) of positive integers; received {describe(value)}"
+        raise SpecError(f"expected input: [C, H, W] (or [N, D] tokens, or [features]) of positive integers; "
+                        f"received {describe(value)}"
                         + (f" {shorten(str(list(value)))}" if isinstance(value, list) else ""), mark_of(data, "input"))
     return tuple(value)
 
@@ -103,8 +109,20 @@ def _vars(data: Any, mark: Mark | None) -> dict[str, Any]:
         raise SpecError(f"'vars' must map names to integers; received {describe(data)}", mark)
     names: dict[str, Any] = {}
     for key, value in data.items():
+        _not_reserved(key, data.key_marks[key], f"vars.{key}")
         names[key] = _integer(value, names, mark_of(data, key), f"vars.{key}")
     return names
+
+
+def _shape_names(tensor: str) -> dict[str, TensorDim]:
+    """`in_channels` and `in_features`, bound to the dimensions of `tensor` (a block's input)."""
+    return {name: TensorDim(tensor, axis) for name, axis in SHAPE_NAMES.items()}
+
+
+def _not_reserved(name: str, mark: Mark | None, path: str) -> None:
+    if name in SHAPE_NAMES:
+        raise SpecError(f"'{name}' is reserved: inside a block it is the block input's "
+                        f"{'channels' if SHAPE_NAMES[name] == 0 else 'last dimension'}", mark, path)
 
 
 def _budget(data: Any, mark: Mark | None) -> YMap:
@@ -129,18 +147,27 @@ def _blocks(data: Any, mark: Mark | None) -> dict[str, YMap]:
         _check_keys(block, BLOCK_KEYS, "block key", path)
         bodies = [key for key in BLOCK_BODIES if key in block]
         if len(bodies) != 1:
-            raise SpecError("a block needs exactly one of layers, add, concat", block.mark, path)
+            raise SpecError(f"a block needs exactly one of {', '.join(BLOCK_BODIES)}", block.mark, path)
         args = block.get("args", YList())
         if not isinstance(args, list) or not all(isinstance(a, str) and _NAME.fullmatch(a) for a in args):
             raise SpecError(f"'args' must be a list of argument names; received {describe(args)}", mark_of(block, "args"), path)
+        for arg in args:
+            _not_reserved(arg, mark_of(block, "args"), path)
     return dict(data)
 
 
-def _integer(value: Any, names: dict[str, Any], mark: Mark | None, path: str) -> int:
-    """An integer, or an expression of names bound to integers."""
+def _integer(value: Any, names: dict[str, Any], mark: Mark | None, path: str) -> int | Late:
+    """An integer, or an expression of names bound to integers (Late when some stand for tensor dimensions)."""
     if isinstance(value, str):
-        ints = {k: v for k, v in names.items() if isinstance(v, int) and not isinstance(v, bool)}
         try:
+            used = expr.names(value)
+            waiting = {name: names[name] for name in used if name in names and is_late(names[name])}
+            if waiting:
+                unknown_names = sorted(used - set(names))
+                if unknown_names:  # what evaluate would say, said now rather than at analysis
+                    raise expr.ExprError(f"unknown name '{unknown_names[0]}'")
+                return Late(value, {name: names[name] for name in used})
+            ints = {k: v for k, v in names.items() if isinstance(v, int) and not isinstance(v, bool)}
             return expr.evaluate(value, ints)
         except expr.ExprError as err:
             raise SpecError(f"in '{shorten(value)}': {err}", mark, path) from None
@@ -190,6 +217,8 @@ class _Expander:
                     raise SpecError(f"'{key}' given twice, on the layer and in its arguments", value.key_marks[key], path)
                 name, refs = (value[key], refs) if key == "name" else (name, value[key])
         repeat = _integer(item.get("repeat", 1), scope.names, mark_of(item, "repeat"), path)
+        if is_late(repeat):
+            raise SpecError("repeat cannot depend on tensor shapes (in_channels, in_features)", mark_of(item, "repeat"), path)
         if not 0 <= repeat <= MAX_REPEAT:
             raise SpecError(f"repeat must be between 0 and {MAX_REPEAT:,}; received {repeat}", mark_of(item, "repeat"), path)
         if name is not None and (not isinstance(name, str) or not _NAME.fullmatch(name)):
@@ -236,9 +265,11 @@ class _Expander:
             raise SpecError(f"{rule.kind} merges layers: give 'from: [a, b]' or a list of branches", mark, path)
         if rule.inputs == "one" and len(inputs) != 1:
             raise SpecError(f"{rule.kind} takes one input; 'from' names {len(inputs)}", mark, path)
-        args = _Arguments(rule, scope, path).read(value, mark)
+        if rule.inputs == "two" and len(inputs) != 2:
+            raise SpecError(f"{rule.kind} takes two inputs: give 'from: [a, b]'", mark, path)
+        args, late = _Arguments(rule, scope, path).read(value, mark)
         name = self.claim(scope, rule.kind, local, mark, path)
-        return self.add(Layer(name, rule.kind, args, inputs, Origin(mark, path)))
+        return self.add(Layer(name, rule.kind, args, inputs, Origin(mark, path), late))
 
     def block(self, kind: str, value: Any, scope: Scope, inputs: tuple[str, ...], local: str | None, path: str, mark: Mark) -> str:
         if kind in scope.blocks:
@@ -248,7 +279,7 @@ class _Expander:
         if len(inputs) != 1:
             raise SpecError(f"a block takes one input; 'from' names {len(inputs)}", mark, path)
         definition = self.blocks[kind]
-        names = {**self.top_names, **self.bind(kind, definition, value, scope, mark, path)}
+        names = {**self.top_names, **_shape_names(inputs[0]), **self.bind(kind, definition, value, scope, mark, path)}
         name = self.claim(scope, kind, local, mark, path)
         inner = scope.child(name[len(scope.prefix):], names, kind)
         body_path = f"{path} > blocks.{kind}"
@@ -256,7 +287,7 @@ class _Expander:
         if "layers" in definition:
             out = self.sequence(definition["layers"], inner, inputs[0], f"{body_path}.layers", mark_of(definition, "layers"))
         else:
-            body = "add" if "add" in definition else "concat"
+            body = next(key for key in BLOCK_BODIES if key in definition)
             merge_args = {"act": act} if body == "add" and act is not None else {}
             out = self.branches(body, definition[body], inner, inputs, None, f"{body_path}.{body}", merge_args, definition.mark)
             act = None if merge_args else act
@@ -355,7 +386,8 @@ class _Arguments:
     def __init__(self, rule: Rule, scope: Scope, path: str):
         self.rule, self.scope, self.path = rule, scope, path
 
-    def read(self, value: Any, mark: Mark) -> dict[str, Any]:
+    def read(self, value: Any, mark: Mark) -> tuple[dict[str, Any], dict[str, LateArg]]:
+        """The checked arguments, and apart those that wait for tensor shapes (checked by the analysis)."""
         rule = self.rule
         if value is None:
             given: dict[str, Any] = {}
@@ -367,12 +399,12 @@ class _Arguments:
                     raise SpecError(unknown(f"argument of {rule.kind}", key, known), mark_of(value, key, of_key=True), self.path)
         elif isinstance(value, str) and (arg := rule.arg(value)) is not None and arg.type == "bool":
             given = {value: True}  # `avgpool: global`
-        elif rule.shorthand is not None and not isinstance(value, (dict, list)):
-            given = {rule.shorthand: value}
+        elif rule.shorthand is not None and (not isinstance(value, list) or rule.arg(rule.shorthand).type in _LIST_TYPES):
+            given = {rule.shorthand: value}  # `dropout: 0.5`, `permute: [1, 2, 0]`
         else:
             raise SpecError(f"{rule.kind} takes a mapping of arguments ({', '.join(a.name for a in rule.args) or 'none'});"
                             f" received {describe(value)}", mark_of(value) or mark, self.path)
-        args = {}
+        args, late = {}, {}
         for arg in rule.args:
             where = (mark_of(value, arg.name) if isinstance(value, dict) else None) or mark
             if arg.name not in given:
@@ -382,10 +414,14 @@ class _Arguments:
                 args[arg.name] = arg.default if arg.default is None else arg.check(arg.default)
                 continue
             try:
-                args[arg.name] = arg.check(self.substitute(given[arg.name], arg.type, where))
+                bound = self.substitute(given[arg.name], arg.type, where)
+                if is_late(bound):
+                    late[arg.name] = LateArg(arg, bound, where)
+                else:
+                    args[arg.name] = arg.check(bound)
             except ValueError as err:
                 raise SpecError(str(err), where, self.path) from None
-        return args
+        return args, late
 
     def substitute(self, value: Any, type_: str, mark: Mark | None) -> Any:
         """Replace names bound in scope, and evaluate expressions where integers belong."""

@@ -37,6 +37,13 @@ def evaluate(text: str, names: Mapping[str, int]) -> int:
     return value
 
 
+def names(text: str) -> set[str]:
+    """The names `text` uses (ExprError on a character the grammar does not have)."""
+    if len(text) > MAX_LENGTH:
+        raise ExprError(f"expression longer than {MAX_LENGTH} characters")
+    return {token for token in _tokens(text) if token[0].isalpha() or token[0] == "_"}
+
+
 def _tokens(text: str) -> list[str]:
     tokens, pos = [], 0
     text = text.rstrip()

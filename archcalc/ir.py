@@ -21,17 +21,31 @@ class Origin:
 
 
 @dataclass(frozen=True)
+class LateArg:
+    """An argument that waits for tensor shapes (`out: in_channels // 4`): checked by `arg` once evaluated."""
+
+    arg: Any  # the rule's Arg
+    value: Any  # a late.Late or TensorDim, or a list holding some
+    mark: Mark | None
+
+
+@dataclass(frozen=True)
 class Layer:
-    """One primitive layer: a kind from the rule table, checked arguments, inputs by name."""
+    """One primitive layer: a kind from the rule table, checked arguments, inputs by name.
+
+    `late` holds the arguments the analysis evaluates from tensor shapes; `args` all the others.
+    """
 
     name: str  # hierarchical: stage2.bottleneck1.conv2
     kind: str
     args: Mapping[str, Any]
     inputs: tuple[str, ...]
     origin: Origin
+    late: Mapping[str, LateArg] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "args", MappingProxyType(dict(self.args)))
+        object.__setattr__(self, "late", MappingProxyType(dict(self.late)))
 
 
 @dataclass(frozen=True)
@@ -45,6 +59,7 @@ class Network:
     layers: tuple[Layer, ...]
     file: str = ""
     budget: Mapping[str, Any] = field(default_factory=dict)
+    reference: str = ""  # the real model it describes: torchvision:NAME (for verify --against spec)
 
     def consumers(self) -> dict[str, list[str]]:
         """For each tensor (layer name or `input`), the layers that read it."""

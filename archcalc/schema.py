@@ -66,6 +66,7 @@ _TYPES = {
     "table": lambda arg: {"type": "array", "minItems": 1,
                           "items": {"type": "array", "minItems": 1, "items": _int(0)}},
     "ints": lambda arg: {"type": "array", "minItems": 1, "items": _int(1)},
+    "ints0": lambda arg: {"type": "array", "minItems": 1, "items": _int(0)},
 }
 
 
@@ -93,7 +94,7 @@ def rule_schema(rule: Rule) -> dict[str, Any]:
         if flags:
             forms.append({"enum": flags, "description": "a flag set to true: `avgpool: global`"})
     short = rule.arg(rule.shorthand) if rule.shorthand else None
-    if short is not None:  # a bare value, never a list: `dropout: 0.5`, `fc: 1000`, `maxpool: 2`
+    if short is not None:  # a bare value, a list only for list arguments: `dropout: 0.5`, `fc: 1000`, `permute: [1, 2, 0]`
         bare = _int(0 if short.type == "pair0" else 1) if short.type in ("pair", "pair0") else _TYPES[short.type](short)
         forms.append({**bare, "description": f"shorthand for {short.name}: {short.doc}"})
     if rule.inputs == "many":
@@ -187,6 +188,9 @@ def spec_schema() -> dict[str, Any]:
             "name": {"type": "string", "description": "the network's name (default: the file name)"},
             "title": {"type": "string", "description": "a title for tables"},
             "source": {"type": "string", "description": "where the architecture comes from (paper, table)"},
+            "reference": {"type": "string", "pattern": "^torchvision:[A-Za-z0-9_]+(\\(.*\\))?$",
+                          "description": "the real model this spec describes, for `archcalc verify --against spec`: "
+                                         "torchvision:NAME or torchvision:NAME(key=value, …)"},
             "input": {"type": "array", "items": {"type": "integer", "minimum": 1, "maximum": 10**6},
                       "anyOf": [{"minItems": 3, "maxItems": 3}, {"minItems": 1, "maxItems": 1}],
                       "description": "[C, H, W] (or [features]); the batch comes from the command line"},

@@ -40,7 +40,7 @@ CASES = [
         input: [3, 32, 32]
         layers:
           - conv: {out: 8, k: 3, act: rleu}
-     """, "net.yaml:3:31: layers[0].conv: expected one of relu, relu6, leaky_relu, elu, tanh, sigmoid, gelu, silu, hardswish for 'act'; received 'rleu'"),
+     """, "net.yaml:3:31: layers[0].conv: expected one of relu, relu6, leaky_relu, elu, tanh, sigmoid, gelu, silu, hardswish, hardsigmoid for 'act'; received 'rleu'"),
     ("kernel larger than input", """
         input: [3, 4, 4]
         layers:
@@ -64,10 +64,11 @@ CASES = [
           - conv: {out: 8, k: 3}
      """, "net.yaml:2:1: unknown top-level key 'layer'; did you mean 'layers'?"),
     ("bad input", """
-        input: [3, 32]
+        input: [3, 32, 32, 1]
         layers:
           - relu:
-     """, "net.yaml:1:8: expected input: [C, H, W] (or [features]) of positive integers; received a list [3, 32]"),
+     """, "net.yaml:1:8: expected input: [C, H, W] (or [N, D] tokens, or [features]) of positive integers; "
+          "received a list [3, 32, 32, 1]"),
     ("YAML syntax", """
         input: [3, 32, 32]
         layers:

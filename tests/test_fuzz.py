@@ -244,6 +244,7 @@ def _arg_value(arg) -> st.SearchStrategy:
         "str": _rarely(st.sampled_from(list(arg.choices) or ["x"]), st.sampled_from(["rleu", "", "none"])),
         "table": st.lists(st.lists(st.integers(0, 7), min_size=1, max_size=4), min_size=1, max_size=6),
         "ints": st.lists(_small(low), min_size=1, max_size=3),
+        "ints0": st.lists(st.integers(0, 3), min_size=1, max_size=4),
     }[arg.type]
 
 

@@ -50,6 +50,32 @@ CASES = [
     ("shortcut: {out: 512, s: 2}", [256, 56, 56], (512, 28, 28), 1 * 1 * 256 * 512 + 2 * 512, 28 * 28 * 512 * 256),
     ("shortcut: {out: 512, s: 2, bn: false}", [256, 56, 56], (512, 28, 28), 256 * 512, 28 * 28 * 512 * 256),
     ("shortcut: {out: 32, s: 2, mode: pad}", [16, 32, 32], (32, 16, 16), 0, 0),
+    # U-Net's up-convolution: (28 − 1)·2 − 2·0 + (2 − 1) + 0 + 1 = 56; MACs per input position
+    ("convtranspose: {out: 64, k: 2, s: 2}", [128, 28, 28], (64, 56, 56), 2 * 2 * 128 * 64 + 64, 28 * 28 * 2 * 2 * 128 * 64),
+    # (5 − 1)·2 − 2·1 + (3 − 1) + 1 + 1 = 10
+    ("convtranspose: {out: 8, k: 3, s: 2, p: 1, output_padding: 1}", [4, 5, 5], (8, 10, 10), 3 * 3 * 4 * 8 + 8, 5 * 5 * 3 * 3 * 4 * 8),
+    ("convtranspose: {out: 8, k: 3, groups: 2, bn: true}", [4, 5, 5], (8, 7, 7), 3 * 3 * 2 * 8 + 2 * 8, 5 * 5 * 3 * 3 * 2 * 8),
+    # ViT-B/16: 224/16 = 14, 14·14 = 196 tokens of 768
+    ("patch_embed: {dim: 768, patch: 16}", [3, 224, 224], (196, 768), 16 * 16 * 3 * 768 + 768, 14 * 14 * 16 * 16 * 3 * 768),
+    ("linear: {out: 3072}", [197, 768], (197, 3072), 768 * 3072 + 3072, 197 * 768 * 3072),
+    ("linear: 4", [7, 7, 96], (7, 7, 4), 96 * 4 + 4, 7 * 7 * 96 * 4),  # ConvNeXt's channels-last MLP
+    ("linear: {out: 10, bias: false}", [64], (10,), 64 * 10, 64 * 10),
+    ("layernorm:", [197, 768], (197, 768), 2 * 768, 0),
+    ("layernorm: {over: channels, eps: 1e-6}", [96, 56, 56], (96, 56, 56), 2 * 96, 0),
+    ("groupnorm: 32", [64, 8, 8], (64, 8, 8), 2 * 64, 0),
+    ("scale:", [96, 56, 56], (96, 56, 56), 96, 0),
+    ("permute: [1, 2, 0]", [96, 56, 56], (56, 56, 96), 0, 0),
+    ("tokens:", [768, 14, 14], (196, 768), 0, 0),
+    ("token: 0", [197, 768], (768,), 0, 0),
+    ("split: {parts: 2, part: 2}", [116, 28, 28], (58, 28, 28), 0, 0),
+    ("shuffle: 2", [116, 28, 28], (116, 28, 28), 0, 0),
+    ("upsample: 2", [64, 28, 28], (64, 56, 56), 0, 0),
+    ("upsample: {size: [7, 9], mode: bilinear}", [4, 3, 3], (4, 7, 9), 0, 0),
+    ("class_token:", [196, 768], (197, 768), 768, 0),
+    ("pos_embed:", [197, 768], (197, 768), 197 * 768, 0),
+    # Q, K, V and output projections 4·768·768 (+ 4·768 biases); Q·Kᵀ and weights·V: 2·197·197·768
+    ("attention: {heads: 12}", [197, 768], (197, 768), 4 * 768 * 768 + 4 * 768, 4 * 197 * 768 * 768 + 2 * 197 * 197 * 768),
+    ("attention: {heads: 2, bias: false}", [5, 8], (5, 8), 4 * 8 * 8, 4 * 5 * 8 * 8 + 2 * 5 * 5 * 8),
 ]
 
 
@@ -62,8 +88,8 @@ def test_rule(layer, shape_in, shape_out, params, macs):
 def test_every_kind_has_a_case():
     """Adding a kind means adding a row here (merges are covered in test_graph.py)."""
     covered = {case[0].split(":")[0] for case in CASES}
-    activations = {k for k, r in RULES.items() if r.fused and k != "dropout"}
-    assert set(RULES) - covered - activations - {"concat", "add"} == set()
+    activations = {k for k, r in RULES.items() if r.fused and k != "dropout"}  # stochastic_depth among them
+    assert set(RULES) - covered - activations - {"concat", "add", "mul", "crop"} == set()
 
 
 @pytest.mark.parametrize("kind", sorted(k for k, r in RULES.items() if r.fused and k != "dropout"))

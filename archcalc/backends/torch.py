@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .. import catalog
-from ..analysis import analyze
+from ..analysis import analyze, arguments
 from ..errors import ArchcalcError
 from ..ir import INPUT, Layer, Network
 from ..rules import ACTIVATIONS
@@ -67,6 +67,7 @@ ACTIVATION_MODULES: dict[str, Callable[[bool], nn.Module]] = {
     "gelu": lambda inplace: nn.GELU(),
     "silu": lambda inplace: nn.SiLU(inplace),
     "hardswish": lambda inplace: nn.Hardswish(inplace),
+    "hardsigmoid": lambda inplace: nn.Hardsigmoid(inplace),
 }
 
 
@@ -184,6 +185,147 @@ class PadShortcut(nn.Module):
         return F.pad(x[:, :, ::s, ::s], (0, 0, 0, 0, 0, self.extra))
 
 
+class Mul(nn.Module):
+    """Elementwise product of the inputs, broadcast (a squeeze-and-excitation gate times its map)."""
+
+    def forward(self, *xs: torch.Tensor) -> torch.Tensor:
+        y = xs[0] * xs[1]
+        for x in xs[2:]:
+            y = y * x
+        return y
+
+
+class Scale(nn.Module):
+    """A learned scale per channel (dim 1 of the batch), shaped to broadcast: ConvNeXt's layer scale."""
+
+    def __init__(self, shape: Shape):
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(shape[0], *(1 for _ in shape[1:])))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.weight * x
+
+
+class StochasticDepth(nn.Module):
+    """torchvision's StochasticDepth, mode 'row': in training, each sample's branch kept with
+    probability 1 − p and scaled by 1/(1 − p); the identity at inference or when p = 0."""
+
+    def __init__(self, p: float):
+        super().__init__()
+        self.p = p
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0:
+            return x
+        survival = 1.0 - self.p
+        noise = torch.empty((x.shape[0],) + (1,) * (x.dim() - 1), dtype=x.dtype, device=x.device)
+        return x * noise.bernoulli_(survival).div_(survival)
+
+
+class LayerNorm2d(nn.LayerNorm):
+    """Layer norm over the channels at each position of an N×C×H×W map (torchvision's LayerNorm2d)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+
+
+class Permute(nn.Module):
+    def __init__(self, dims: tuple[int, ...]):
+        super().__init__()
+        self.dims = (0, *(d + 1 for d in dims))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.permute(self.dims)
+
+
+class Tokens(nn.Module):
+    """N×C×H×W read as N×(H·W)×C, a view (ViT's patches after their convolution)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.flatten(2).transpose(1, 2)
+
+
+class PatchEmbed(nn.Module):
+    def __init__(self, channels: int, dim: int, patch: tuple[int, int]):
+        super().__init__()
+        self.conv = nn.Conv2d(channels, dim, patch, patch)
+        self.tokens = Tokens()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.tokens(self.conv(x))
+
+
+class Token(nn.Module):
+    def __init__(self, index: int):
+        super().__init__()
+        self.index = index
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x[:, self.index]
+
+
+class Split(nn.Module):
+    """One of `parts` equal chunks of the channels (a view)."""
+
+    def __init__(self, parts: int, part: int):
+        super().__init__()
+        self.parts, self.part = parts, part
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.chunk(self.parts, 1)[self.part - 1]
+
+
+class Shuffle(nn.Module):
+    """ShuffleNet's channel shuffle: C = groups·k channels read as k×groups and transposed."""
+
+    def __init__(self, groups: int):
+        super().__init__()
+        self.groups = groups
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, c, h, w = x.shape
+        return x.view(b, self.groups, c // self.groups, h, w).transpose(1, 2).contiguous().view(b, c, h, w)
+
+
+class Crop(nn.Module):
+    """The centre of the first map, cut to the H×W of the second (a view)."""
+
+    def forward(self, x: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
+        (h, w), (th, tw) = x.shape[2:], reference.shape[2:]
+        top, left = (h - th) // 2, (w - tw) // 2
+        return x[:, :, top:top + th, left:left + tw]
+
+
+class ClassToken(nn.Module):
+    """A learned token put before the sequence (ViT's class token)."""
+
+    def __init__(self, dim: int):
+        super().__init__()
+        self.token = nn.Parameter(torch.zeros(1, 1, dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.cat([self.token.expand(x.shape[0], -1, -1), x], 1)
+
+
+class PosEmbed(nn.Module):
+    def __init__(self, tokens: int, dim: int):
+        super().__init__()
+        self.weight = nn.Parameter(torch.zeros(1, tokens, dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.weight
+
+
+class SelfAttention(nn.MultiheadAttention):
+    """Multi-head self-attention over N×L×D, as ViT calls torch's module (no attention weights returned)."""
+
+    def __init__(self, dim: int, heads: int, bias: bool):
+        super().__init__(dim, heads, bias=bias, batch_first=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        return super().forward(x, x, x, need_weights=False)[0]
+
+
 class Scope(nn.Module):
     """A container for the nodes under one dotted prefix (a block or branch); not callable."""
 
@@ -211,6 +353,18 @@ def _conv(args: Mapping[str, Any], shapes: list[Shape], out: Shape) -> nn.Module
         conv = nn.Conv2d(c, args["out"], k, s, pad, d, args["groups"], bias)
     bn = [("bn", nn.BatchNorm2d(args["out"]))] if args["bn"] else []
     return steps([("conv", conv), *bn, *inline_act(args["act"])])
+
+
+def _convtranspose(args: Mapping[str, Any], shapes: list[Shape], out: Shape) -> nn.Module:
+    conv = nn.ConvTranspose2d(shapes[0][0], args["out"], args["k"], args["s"], args["p"], args["output_padding"],
+                              args["groups"], args["bias"] if args["bias"] is not None else not args["bn"], args["d"])
+    bn = [("bn", nn.BatchNorm2d(args["out"]))] if args["bn"] else []
+    return steps([("conv", conv), *bn, *inline_act(args["act"])])
+
+
+def _upsample(args: Mapping[str, Any], shapes: list[Shape], out: Shape) -> nn.Module:
+    bilinear = args["mode"] == "bilinear"
+    return nn.Upsample(size=out[1:], mode=args["mode"], align_corners=args["align_corners"] if bilinear else None)
 
 
 def _pool(kind: str) -> Factory:
@@ -242,6 +396,16 @@ def _bn(args: Mapping[str, Any], shapes: list[Shape], out: Shape) -> nn.Module:
     return norm(shapes[0][0], eps=args["eps"])
 
 
+def _layernorm(args: Mapping[str, Any], shapes: list[Shape], out: Shape) -> nn.Module:
+    if args["over"] == "channels":
+        return LayerNorm2d(shapes[0][0], eps=args["eps"])
+    return nn.LayerNorm(shapes[0][-1], eps=args["eps"])
+
+
+def _linear(args: Mapping[str, Any], shapes: list[Shape], out: Shape) -> nn.Module:
+    return steps([("linear", nn.Linear(shapes[0][-1], args["out"], args["bias"])), *inline_act(args["act"])])
+
+
 def _shortcut(args: Mapping[str, Any], shapes: list[Shape], out: Shape) -> nn.Module:
     c, h, w = shapes[0]
     s, mode = args["s"], args["mode"]
@@ -265,15 +429,33 @@ FACTORIES: dict[str, Factory] = {
     "avgpool": _pool("avgpool"),
     "subsample": lambda args, shapes, out: Subsample(shapes[0][0], args["k"], args["s"] or args["k"], args["act"]),
     "lrn": lambda args, shapes, out: nn.LocalResponseNorm(args["size"], args["alpha"], args["beta"], args["k"]),
+    "convtranspose": _convtranspose,
+    "patch_embed": lambda args, shapes, out: PatchEmbed(shapes[0][0], args["dim"], args["patch"]),
     "bn": _bn,
+    "layernorm": _layernorm,
+    "groupnorm": lambda args, shapes, out: nn.GroupNorm(args["groups"], shapes[0][0], eps=args["eps"]),
     **{name: _activation(name) for name in ACTIVATION_MODULES},
     "dropout": lambda args, shapes, out: nn.Dropout(args["p"]),
+    "stochastic_depth": lambda args, shapes, out: StochasticDepth(args["p"]),
+    "scale": lambda args, shapes, out: Scale(shapes[0]),
     "flatten": lambda args, shapes, out: nn.Flatten(),
     "fc": _fc,
+    "linear": _linear,
     "rbf": lambda args, shapes, out: RBF(shapes[0][0], args["out"]),
     "softmax": lambda args, shapes, out: nn.Softmax(dim=1),
     "concat": lambda args, shapes, out: Concat(),
     "add": lambda args, shapes, out: Add(args["act"]),
+    "mul": lambda args, shapes, out: Mul(),
+    "permute": lambda args, shapes, out: Permute(args["dims"]),
+    "tokens": lambda args, shapes, out: Tokens(),
+    "token": lambda args, shapes, out: Token(args["index"]),
+    "split": lambda args, shapes, out: Split(args["parts"], args["part"]),
+    "shuffle": lambda args, shapes, out: Shuffle(args["groups"]),
+    "crop": lambda args, shapes, out: Crop(),
+    "upsample": _upsample,
+    "class_token": lambda args, shapes, out: ClassToken(shapes[0][-1]),
+    "pos_embed": lambda args, shapes, out: PosEmbed(*shapes[0]),
+    "attention": lambda args, shapes, out: SelfAttention(shapes[0][-1], args["heads"], args["bias"]),
     "shortcut": _shortcut,
 }
 
@@ -292,7 +474,8 @@ class _Blueprint:
         return self
 
     def __reduce__(self) -> tuple:
-        layers = [(layer.name, layer.kind, dict(layer.args), layer.inputs, layer.origin) for layer in self.network.layers]
+        layers = [(layer.name, layer.kind, dict(layer.args), layer.inputs, layer.origin, dict(layer.late))
+                  for layer in self.network.layers]
         return _thaw, (replace(self.network, layers=()), layers)
 
 
@@ -384,7 +567,8 @@ def build(spec: Network | str, *, input_shape: Shape | None = None, device: Any 
     if missing:
         raise BuildError(f"the torch backend has no module for kind(s) {', '.join(missing)}")
     with torch.device(device) if device is not None else nullcontext():
-        nodes = {layer.name: FACTORIES[layer.kind](layer.args, [shapes[i] for i in layer.inputs], shapes[layer.name])
+        nodes = {layer.name: FACTORIES[layer.kind](arguments(layer, shapes), [shapes[i] for i in layer.inputs],
+                                                   shapes[layer.name])
                  for layer in network.layers}
         module = ArchcalcModule(network, report.input, nodes)
     if dtype is not None:

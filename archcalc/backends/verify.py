@@ -25,16 +25,15 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
-from torch.utils.flop_counter import FlopCounterMode
 
 from ..analysis import analyze
 from ..ir import Network
 from ..rules.base import Shape
+from .measure import Probe, materialize
 from .torch import ArchcalcModule, build
 
 TOLERANCE = 0.05  # the saved-bytes model must land within 5% of what autograd keeps
@@ -125,9 +124,9 @@ def verify(network: Network, batches: tuple[int, ...] = (1, 8), device: str = "c
         say(f"batch {batch} ({where})")
         try:
             if where != "meta" and real is None:
-                real = _materialize(build(network, input_shape=input_shape, device="meta"), device)
+                real = materialize(build(network, input_shape=input_shape, device="meta"), device)
             module = real if where != "meta" and real is not None else build(network, input_shape=input_shape, device="meta")
-            run = _Instrumented(module, count=facts is None)
+            run = _probe(module, count=facts is None)
             measured, per_node, allocated = run.training_forward(batch, where)
         except (RuntimeError, ValueError, MemoryError) as err:  # torch refuses this forward: say so
             checks.append(SavedCheck(batch, where, engine.totals.train_saved_bytes, None,
@@ -141,7 +140,7 @@ def verify(network: Network, batches: tuple[int, ...] = (1, 8), device: str = "c
                                  run.cuda_peak))
     if facts is None:
         say("shapes (meta device)")
-        run = _Instrumented(build(network, input_shape=input_shape, device="meta"), count=True)
+        run = _probe(build(network, input_shape=input_shape, device="meta"), count=True)
         run.eval_forward()
         facts = run.facts
     mismatches = tuple(_compare(report.rows, facts))
@@ -154,14 +153,8 @@ def verify(network: Network, batches: tuple[int, ...] = (1, 8), device: str = "c
         mismatches, tuple(checks), time.perf_counter() - started)
 
 
-def _materialize(module: ArchcalcModule, device: str) -> ArchcalcModule:
-    """Real storage on `device`, zero-filled: values do not change what autograd keeps, and
-    zeroing is a memset where random initialisation of 100M weights takes seconds."""
-    module.to_empty(device=device)
-    with torch.no_grad():
-        for tensor in (*module.parameters(), *module.buffers()):
-            tensor.zero_()
-    return module
+def _probe(module: ArchcalcModule, count: bool) -> Probe:
+    return Probe(module, module.nodes(), module.input_shape, count)
 
 
 def _compare(rows: Any, facts: dict[str, dict[str, Any]]) -> list[Mismatch]:
@@ -183,103 +176,3 @@ def _text(value: Any) -> str:
     return f"{value:,}" if isinstance(value, int) else str(value)
 
 
-def _zero_flops(*args: Any, **kwargs: Any) -> int:
-    return 0
-
-
-# Ops FlopCounterMode would otherwise decompose in Python on every call (batch norm: seconds
-# for a deep ResNet) to look for matrix products inside; they have none.
-_NO_FLOPS = {op: _zero_flops for op in (
-    torch.ops.aten.native_batch_norm.default, torch.ops.aten._native_batch_norm_legit.default,
-    torch.ops.aten._native_batch_norm_legit.no_stats, torch.ops.aten._native_batch_norm_legit_no_training.default,
-    torch.ops.aten.cudnn_batch_norm.default)}
-
-
-def _storage(t: torch.Tensor) -> int:
-    """A storage's identity (views share it), on any device, the meta device included."""
-    return t.untyped_storage()._cdata
-
-
-class _Instrumented:
-    """One forward with hooks on every node: saved storages (first kept where), and with
-    `count`, each node's output shape and MACs (FlopCounterMode FLOPs / 2 / batch)."""
-
-    def __init__(self, module: ArchcalcModule, count: bool):
-        self.module, self.count = module, count
-        self.facts: dict[str, dict[str, Any]] = {}
-        for name, node in module.nodes().items():
-            params = list(node.parameters())
-            self.facts[name] = {
-                "params": sum(p.numel() for p in params),
-                "trainable": sum(p.numel() for p in params if p.requires_grad),
-                "buffers": sum(b.numel() for b in node.buffers()),
-            }
-        self.current = ""
-        self.per_node: dict[str, int] = {}
-        self.cuda_peak: int | None = None  # CUDA: torch.cuda.max_memory_allocated during the forward
-
-    def _forward(self, x: torch.Tensor) -> torch.Tensor:
-        counter = FlopCounterMode(display=False, custom_mapping=_NO_FLOPS) if self.count else None
-        flops_before = 0
-        batch = x.shape[0]
-
-        def before(mod: Any, args: Any, name: str) -> None:
-            nonlocal flops_before
-            self.current = name
-            if counter is not None:
-                flops_before = counter.get_total_flops()
-
-        def after(mod: Any, args: Any, out: torch.Tensor, name: str) -> None:
-            if counter is not None:
-                self.facts[name]["shape"] = tuple(out.shape[1:])
-                self.facts[name]["macs"] = (counter.get_total_flops() - flops_before) // (2 * batch)
-
-        handles = []
-        for name, node in self.module.nodes().items():
-            handles.append(node.register_forward_pre_hook(lambda m, a, name=name: before(m, a, name)))
-            if counter is not None:
-                handles.append(node.register_forward_hook(lambda m, a, o, name=name: after(m, a, o, name)))
-        try:
-            with counter if counter is not None else nullcontext():
-                return self.module(x)
-        finally:
-            for handle in handles:
-                handle.remove()
-
-    def eval_forward(self) -> None:
-        self.module.eval()
-        with torch.no_grad():
-            self._forward(self.module.example_input(1, device="meta"))
-
-    def training_forward(self, batch: int, device: str) -> tuple[int, dict[str, int], int | None]:
-        """Bytes of the unique storages autograd saves, in all and first kept per node; on CUDA
-        also the memory the forward leaves allocated, less its output."""
-        own = {_storage(t) for t in (*self.module.parameters(), *self.module.buffers())}
-        seen: set[int] = set()
-
-        def pack(t: torch.Tensor) -> torch.Tensor:
-            key = _storage(t)
-            if key not in own and key not in seen:
-                seen.add(key)
-                self.per_node[self.current] = self.per_node.get(self.current, 0) + t.untyped_storage().nbytes()
-            return t
-
-        cuda = device.startswith("cuda")
-        self.module.train()
-        dtype = next(self.module.parameters(), torch.empty(0)).dtype
-        if cuda:  # a first pass makes the library workspaces that stay allocated
-            with torch.no_grad():
-                self.module(self.module.example_input(batch, device=device, dtype=dtype))
-            torch.cuda.synchronize()
-            torch.cuda.reset_peak_memory_stats()
-            base = torch.cuda.memory_allocated()
-        x = self.module.example_input(batch, device=device, dtype=dtype)
-        with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-            out = self._forward(x)
-        allocated = None
-        if cuda:
-            torch.cuda.synchronize()
-            allocated = torch.cuda.memory_allocated() - base - out.untyped_storage().nbytes()
-            self.cuda_peak = torch.cuda.max_memory_allocated() - base
-        del out
-        return sum(self.per_node.values()), self.per_node, allocated

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from . import dense, elementwise, merge, pool
+from . import conv, dense, elementwise, layout, merge, norm, pool, tokens
 from .base import Eval, Rule, RuleError, Saved, Shape, Window
 from .conv import CONV
 from .elementwise import ACTIVATIONS
 
 RULES: dict[str, Rule] = {
-    rule.kind: rule for rule in (CONV, *pool.RULES, *dense.RULES, *elementwise.RULES, *merge.RULES)
+    rule.kind: rule
+    for module in (conv, pool, dense, elementwise, norm, merge, layout, tokens)
+    for rule in module.RULES
 }
 
-__all__ = ["ACTIVATIONS", "RULES", "Eval", "Rule", "RuleError", "Saved", "Shape", "Window"]
+__all__ = ["ACTIVATIONS", "CONV", "RULES", "Eval", "Rule", "RuleError", "Saved", "Shape", "Window"]

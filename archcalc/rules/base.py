@@ -24,10 +24,15 @@ class RuleError(ValueError):
 
 @dataclass(frozen=True)
 class Window:
-    """How a layer moves the receptive field: kernel, stride, dilation (h, w)."""
+    """How a layer moves the receptive field: kernel, stride, dilation (h, w).
+
+    Upsampling layers (transposed convolution, interpolation) have a
+    fractional stride 1/S: an output reads ⌈K/S⌉ neighbouring inputs, and
+    neighbouring outputs are 1/S input steps apart.
+    """
 
     k: tuple[int, int] = (1, 1)
-    s: tuple[int, int] = (1, 1)
+    s: tuple[Any, Any] = (1, 1)  # int, or Fraction(1, S) when upsampling
     d: tuple[int, int] = (1, 1)
     whole: bool = False  # sees its whole input (global pool, flatten)
 
@@ -80,7 +85,8 @@ class Rule:
     shorthand: str | None = None  # the argument a bare value sets: `dropout: 0.5`
     weight_layer: bool = False  # counts toward a network's depth (conv, fc)
     fused: bool = False  # an activation or dropout: outside the textbook activation sum
-    inputs: str = "one"  # "one" or "many" (concat, add)
+    inputs: str = "one"  # "one", "many" (concat, add, mul) or "two" (crop: a tensor, then the one it is cut to)
+    spatial: bool = False  # writes a C×H×W map whose H×W is a new positional grid (conv, pooling, crop …)
 
     def arg(self, name: str) -> Arg | None:
         return next((a for a in self.args if a.name == name), None)

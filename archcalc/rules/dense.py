@@ -1,7 +1,9 @@
-"""Flatten, fully connected layers and LeNet-5's RBF output.
+"""Flatten, fully connected and linear layers, and LeNet-5's RBF output.
 
 An fc layer reads its whole input (C×H×W inputs are flattened first, as the
-papers' tables do): in·out weights plus out biases, in·out MACs.
+papers' tables do): in·out weights plus out biases, in·out MACs. A linear
+layer maps only the last dimension (a token's features), as torch.nn.Linear
+does, at every index of the others: its MACs are in·out per such index.
 """
 
 from __future__ import annotations
@@ -12,7 +14,8 @@ from typing import Any
 
 from ..args import Arg
 from .base import WHOLE, Eval, Rule, Saved, Shape, num, one_input, product, shape_text
-from .elementwise import ACT_ARG, batchnorm_stats, inline_act
+from .elementwise import ACT_ARG
+from .tail import tail
 
 
 def _flatten(args: Mapping[str, Any], shapes: list[Shape]) -> Eval:
@@ -24,25 +27,45 @@ def _flatten(args: Mapping[str, Any], shapes: list[Shape]) -> Eval:
 def _fc(args: Mapping[str, Any], shapes: list[Shape]) -> Eval:
     shape = one_input("fc", shapes)
     n, n_text = prod(shape), product(shape)
-    out, bn = args["out"], args["bn"]
-    bias = args["bias"] if args["bias"] is not None else not bn
+    out = args["out"]
     weights = n * out
-    params = weights + (out if bias else 0) + (2 * out if bn else 0)
-    terms = [f"{n_text}·{out}"] + ([str(out)] if bias else []) + ([f"2·{out}"] if bn else [])
-    act_saved, act_tmp = inline_act(args["act"], "tmp:bn" if bn else "tmp:fc", out)
-    saved = (Saved("in0", n),) + ((Saved("tmp:fc", out), batchnorm_stats(out)) if bn else ()) + act_saved
+    fused = tail(out, out, "tmp:fc", bias=args["bias"], bn=args["bn"], act=args["act"])
+    params = weights + fused.params
     return Eval(
         (out,),
         params=params,
-        buffers=2 * out + 1 if bn else 0,
+        buffers=fused.buffers,
         macs=weights,
         window=WHOLE,
-        temporaries=(out if bn else 0) + act_tmp,
-        saved=saved,
+        temporaries=fused.temporaries,
+        saved=(Saved("in0", n), *fused.saved),
         formulas={
             "shape": f"{shape_text(shape)} → {out}" + (" (flattened)" if len(shape) > 1 else ""),
-            "params": f"{' + '.join(terms)} = {num(params)}",
+            "params": f"{' + '.join((f'{n_text}·{out}', *fused.terms))} = {num(params)}",
             "macs": f"{n_text}·{out} = {num(weights)}",
+        },
+    )
+
+
+def _linear(args: Mapping[str, Any], shapes: list[Shape]) -> Eval:
+    """A linear map of the last dimension, at every other index (every token, every position)."""
+    shape = one_input("linear", shapes)
+    *rows, n = shape
+    out, positions = args["out"], prod(rows)
+    fused = tail(out, positions * out, "tmp:linear", bias=args["bias"], bn=False, act=args["act"])
+    params = n * out + fused.params
+    macs = positions * n * out
+    row_text = f"{product(rows)} · " if rows else ""
+    return Eval(
+        (*rows, out),
+        params=params,
+        macs=macs,
+        temporaries=fused.temporaries,
+        saved=(Saved("in0", prod(shape)), *fused.saved),
+        formulas={
+            "shape": f"{shape_text(shape)} → {shape_text((*rows, out))} (the last dimension, {n} → {out})",
+            "params": f"{' + '.join((f'{n}·{out}', *fused.terms))} = {num(params)}",
+            "macs": f"{row_text}{n}·{out} = {num(macs)}",
         },
     )
 
@@ -72,6 +95,10 @@ RULES = [
           Arg("bias", "bool", None, "learn a bias per output (default: yes, unless bn)"),
           Arg("bn", "bool", False, "batch norm after the layer"), ACT_ARG),
          _fc, shorthand="out", weight_layer=True),
+    Rule("linear", "linear layer over the last dimension (each token's features), keeping the others",
+         (Arg("out", "pos", required=True, doc="output features"),
+          Arg("bias", "bool", True, "learn a bias per output"), ACT_ARG),
+         _linear, shorthand="out", weight_layer=True),
     Rule("rbf", "LeNet-5's output: Euclidean RBF units with fixed centres (squared distances)",
          (Arg("out", "pos", required=True, doc="classes (one centre each)"),), _rbf, shorthand="out", weight_layer=True),
 ]

@@ -1,4 +1,4 @@
-"""Kinds that keep their input's shape: activations, dropout, norms, softmax.
+"""Kinds that keep their input's shape: activations, dropout, stochastic depth, a learned scale, softmax.
 
 Activations also appear inline (`act: relu` on conv, fc, add …). Inline, the
 backend applies them in place where PyTorch can, so they add no tensor; what
@@ -7,7 +7,7 @@ autograd keeps then is the result. Standalone, they run out of place.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,6 +35,7 @@ ACTIVATIONS: dict[str, Activation] = {
     "gelu": Activation("x·Φ(x)", inplace=False, saves="in"),
     "silu": Activation("x·sigmoid(x), also called swish", inplace=False, saves="in"),
     "hardswish": Activation("x·relu6(x + 3)/6", inplace=False, saves="in"),
+    "hardsigmoid": Activation("relu6(x + 3)/6", inplace=False, saves="in"),
 }
 
 ACT_ARG = Arg("act", "str", None, "activation applied after the layer, fused into it", choices=tuple(ACTIVATIONS))
@@ -49,11 +50,6 @@ def inline_act(act: str | None, pre: str, count: int) -> tuple[tuple[Saved, ...]
     return (Saved(pre if ACTIVATIONS[act].saves == "in" else "out", count),), count
 
 
-def batchnorm_stats(channels: int) -> Saved:
-    """The per-channel mean and 1/std batch norm keeps for backward (float32)."""
-    return Saved("own:bn_stats", 2 * channels, 4, per_sample=False)
-
-
 def _activation_rule(name: str, act: Activation) -> Rule:
     def evaluate(args: Mapping[str, Any], shapes: list[Shape]) -> Eval:
         shape = one_input(name, shapes)
@@ -63,39 +59,27 @@ def _activation_rule(name: str, act: Activation) -> Rule:
     return Rule(name, f"activation: {act.doc}", (), evaluate, fused=True)
 
 
-def _dropout(args: Mapping[str, Any], shapes: list[Shape]) -> Eval:
-    if not 0.0 <= args["p"] < 1.0:
-        raise ValueError(f"expected 0 ≤ p < 1 for 'p'; received p={args['p']}")
-    shape = one_input("dropout", shapes)
-    return Eval(shape, saved=(Saved("own:mask", elements(shape), 1),))
+def _drop(kind: str, mask: Callable[[Shape], Saved]) -> Callable[[Mapping[str, Any], list[Shape]], Eval]:
+    """Dropout and stochastic depth: the identity itself when p = 0 (PyTorch returns its
+    input), else a new tensor, autograd keeping the `mask` it multiplied by."""
+
+    def evaluate(args: Mapping[str, Any], shapes: list[Shape]) -> Eval:
+        if not 0.0 <= args["p"] < 1.0:
+            raise ValueError(f"expected 0 ≤ p < 1 for 'p'; received p={args['p']}")
+        shape = one_input(kind, shapes)
+        if args["p"] == 0:
+            return Eval(shape, output="view", formulas={"shape": "unchanged (p = 0: the input itself)"})
+        return Eval(shape, saved=(mask(shape),))
+
+    return evaluate
 
 
-def _bn(args: Mapping[str, Any], shapes: list[Shape]) -> Eval:
-    shape = one_input("bn", shapes)
+def _scale(args: Mapping[str, Any], shapes: list[Shape]) -> Eval:
+    shape = one_input("scale", shapes)
     c = shape[0]
-    return Eval(
-        shape,
-        params=2 * c,
-        buffers=2 * c + 1,
-        saved=(Saved("in0", elements(shape)), batchnorm_stats(c)),
-        formulas={"params": f"2·{c} = {num(2 * c)} (scale γ and shift β per channel)",
-                  "buffers": f"2·{c} + 1 = {num(2 * c + 1)} (running mean, variance, batch count)"},
-    )
-
-
-def _lrn(args: Mapping[str, Any], shapes: list[Shape]) -> Eval:
-    c, h, w = one_input("lrn", shapes, 3)
-    size, count = args["size"], c * h * w
-    # PyTorch's local_response_norm: x², padded across channels, averaged, then
-    # (k + α·avg)^β and x / that; autograd keeps x, the padded squares, the base
-    # of the power and the denominator.
-    padded = (c + size - 1) * h * w
-    return Eval(
-        (c, h, w),
-        temporaries=padded + 2 * count,
-        saved=(Saved("in0", count), Saved("own:padded_squares", padded), Saved("own:base", count), Saved("own:denominator", count)),
-        formulas={"shape": f"unchanged: {c}×{h}×{w} (normalised across {size} neighbouring channels)"},
-    )
+    # γ·x: autograd keeps x for γ's gradient (and γ itself, a parameter).
+    return Eval(shape, params=c, saved=(Saved("in0", elements(shape)),),
+                formulas={"params": f"{c} (one learned scale per channel)"})
 
 
 def _softmax(args: Mapping[str, Any], shapes: list[Shape]) -> Eval:
@@ -106,12 +90,12 @@ def _softmax(args: Mapping[str, Any], shapes: list[Shape]) -> Eval:
 RULES = [
     *(_activation_rule(name, act) for name, act in ACTIVATIONS.items()),
     Rule("dropout", "zeroes inputs with probability p while training (identity at inference)",
-         (Arg("p", "float", 0.5, "drop probability"),), _dropout, shorthand="p", fused=True),
-    Rule("bn", "batch normalisation over channels: γ·(x − μ)/σ + β",
-         (Arg("eps", "float", 1e-5, "added to the variance"),), _bn),
-    Rule("lrn", "local response normalisation across channels (AlexNet)",
-         (Arg("size", "pos", 5, "channels in the window"), Arg("alpha", "float", 1e-4, "scale α"),
-          Arg("beta", "float", 0.75, "exponent β"), Arg("k", "float", 2.0, "additive constant k")),
-         _lrn, shorthand="size"),
+         (Arg("p", "float", 0.5, "drop probability"),),
+         _drop("dropout", lambda shape: Saved("own:mask", elements(shape), 1)), shorthand="p", fused=True),
+    Rule("stochastic_depth", "drops a whole residual branch per sample with probability p while training "
+         "(identity at inference; torchvision's StochasticDepth, mode 'row')",
+         (Arg("p", "float", 0.0, "drop probability"),),
+         _drop("stochastic_depth", lambda shape: Saved("own:noise", 1, None)), shorthand="p", fused=True),
+    Rule("scale", "a learned scale per channel, γ·x (ConvNeXt's layer scale)", (), _scale),
     Rule("softmax", "softmax over channels (the class scores)", (), _softmax),
 ]

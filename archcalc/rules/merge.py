@@ -1,4 +1,4 @@
-"""Where branches meet: channel concatenation, elementwise sum, residual shortcuts.
+"""Where branches meet: channel concatenation, elementwise sum and product, residual shortcuts.
 
 Shortcuts follow He et al. 2015: identity when the shapes already match; a
 strided 1×1 projection (option B, with batch norm by default) when they do
@@ -13,7 +13,8 @@ from typing import Any
 
 from ..args import Arg
 from .base import Eval, Rule, RuleError, Saved, Shape, Window, elements, num, one_input, product, shape_text
-from .elementwise import ACT_ARG, batchnorm_stats, inline_act
+from .elementwise import ACT_ARG, inline_act
+from .tail import tail
 
 
 def _shapes_text(shapes: list[Shape]) -> str:
@@ -40,6 +41,29 @@ def _add(args: Mapping[str, Any], shapes: list[Shape]) -> Eval:
                 formulas={"shape": f"{' + '.join(shape_text(s) for s in shapes)} (elementwise)"})
 
 
+def _broadcast(shapes: list[Shape]) -> Shape:
+    """NumPy's (and PyTorch's) broadcast: dimensions aligned from the right, 1 stretches."""
+    rank = max(len(s) for s in shapes)
+    padded = [(1,) * (rank - len(s)) + tuple(s) for s in shapes]
+    out = []
+    for sizes in zip(*padded):
+        wide = {n for n in sizes if n != 1}
+        if len(wide) > 1:
+            raise RuleError(f"mul needs shapes that broadcast (each dimension equal, or 1); received {_shapes_text(shapes)}")
+        out.append(wide.pop() if wide else 1)
+    return tuple(out)
+
+
+def _mul(args: Mapping[str, Any], shapes: list[Shape]) -> Eval:
+    if len(shapes) < 2:
+        raise RuleError(f"mul needs at least two inputs; received {len(shapes)}")
+    shape = _broadcast(shapes)
+    # a·b: autograd keeps each factor for the other's gradient.
+    saved = tuple(Saved(f"in{i}", elements(s)) for i, s in enumerate(shapes))
+    return Eval(shape, saved=saved, formulas={"shape": f"{' · '.join(shape_text(s) for s in shapes)} = {shape_text(shape)} "
+                                                       "(elementwise, broadcast)"})
+
+
 def _shortcut(args: Mapping[str, Any], shapes: list[Shape]) -> Eval:
     c, h, w = one_input("shortcut", shapes, 3)
     out, s, mode = args["out"] or c, args["s"], args["mode"]
@@ -55,21 +79,20 @@ def _shortcut(args: Mapping[str, Any], shapes: list[Shape]) -> Eval:
             raise RuleError(f"zero-padding shortcut cannot shrink channels {c} → {out}")
         return Eval((out, oh, ow), window=Window(s=(s, s)),
                     formulas={"shape": f"every {s}th position, {c} channels + {out - c} zeros = {out}×{oh}×{ow}"})
-    bn, weights = args["bn"], c * out
-    params = weights + (2 * out if bn else 0)
-    count = out * oh * ow
-    saved = (Saved("in0", c * h * w),) + ((Saved("tmp:conv", count), batchnorm_stats(out)) if bn else ())
+    weights, count = c * out, out * oh * ow
+    fused = tail(out, count, "tmp:conv", bias=False, bn=args["bn"], act=None)
+    params = weights + fused.params
     return Eval(
         (out, oh, ow),
         params=params,
-        buffers=2 * out + 1 if bn else 0,
+        buffers=fused.buffers,
         macs=oh * ow * weights,
         window=Window(s=(s, s)),
-        temporaries=count if bn else 0,
-        saved=saved,
+        temporaries=fused.temporaries,
+        saved=(Saved("in0", c * h * w), *fused.saved),
         formulas={
             "shape": f"1×1 projection, stride {s}: ({h} − 1)/{s} + 1 = {oh}",
-            "params": f"1·1·{c}·{out}" + (f" + 2·{out}" if bn else "") + f" = {num(params)}",
+            "params": f"{' + '.join((f'1·1·{c}·{out}', *fused.terms))} = {num(params)}",
             "macs": f"{product((oh, ow))} · 1·1·{c}·{out} = {num(oh * ow * weights)}",
         },
     )
@@ -78,10 +101,12 @@ def _shortcut(args: Mapping[str, Any], shapes: list[Shape]) -> Eval:
 RULES = [
     Rule("concat", "concatenate inputs along channels (inception, U-Net, DenseNet)", (), _concat, inputs="many"),
     Rule("add", "elementwise sum of inputs (residual connections)", (ACT_ARG,), _add, inputs="many"),
+    Rule("mul", "elementwise product of inputs, broadcast (a squeeze-and-excitation gate: C×1×1 times C×H×W)",
+         (), _mul, inputs="many"),
     Rule("shortcut", "residual shortcut: identity, 1×1 projection (option B) or zero-padding (option A)",
          (Arg("out", "pos", None, "output channels (default: the input's)"),
           Arg("s", "pos", 1, "stride"),
           Arg("mode", "str", "auto", "auto: identity if shapes match, else projection", choices=("auto", "identity", "projection", "pad")),
           Arg("bn", "bool", True, "batch norm after a projection")),
-         _shortcut),
+         _shortcut, spatial=True),
 ]

@@ -83,9 +83,9 @@ def _pool_args(extra: tuple[Arg, ...] = ()) -> tuple[Arg, ...]:
 
 RULES = [
     Rule("maxpool", "max pooling over k×k windows", _pool_args((Arg("d", "pair", 1, "dilation"),)),
-         _pool("maxpool"), shorthand="k"),
-    Rule("avgpool", "average pooling over k×k windows, or global / adaptive", _pool_args(), _pool("avgpool"), shorthand="k"),
+         _pool("maxpool"), shorthand="k", spatial=True),
+    Rule("avgpool", "average pooling over k×k windows, or global / adaptive", _pool_args(), _pool("avgpool"), shorthand="k", spatial=True),
     Rule("subsample", "LeNet-5 subsampling: 2×2 average × trainable coefficient + bias per map",
          (Arg("k", "pair", 2, "window size"), Arg("s", "pair", None, "stride (default: the window size)"), ACT_ARG),
-         _subsample),
+         _subsample, spatial=True),
 ]

@@ -1,0 +1,186 @@
+"""Measuring a real torch module: MACs by FlopCounterMode, and the bytes autograd saves.
+
+Shared by `verify` (archcalc's own build, node by node) and `verify
+--against` (an independent model, such as torchvision's). MACs are
+FlopCounterMode's FLOPs / 2, with two corrections to its registry: batch
+norm counts 0 without being decomposed (that takes seconds on a deep
+ResNet), and the CPU's fused attention kernel, which the counter does not
+know and would count as 0, counts what the CUDA kernels count: Q·Kᵀ and
+the weighted sum of V.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager, nullcontext
+from typing import Any
+
+import torch
+from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
+
+aten = torch.ops.aten
+
+
+def _zero_flops(*args: Any, **kwargs: Any) -> int:
+    return 0
+
+
+def _attention_flops(query: Any, key: Any, value: Any, *args: Any, out_shape: Any = None, **kwargs: Any) -> int:
+    """B·H·N·M·d multiply-adds for Q·Kᵀ and B·H·N·M·d_v for the weighted sum of V, two FLOPs each."""
+    b, h, n, d = query
+    m, d_v = key[-2], value[-1]
+    return 2 * b * h * n * m * (d + d_v)
+
+
+def _both(packet: Any, formula: Callable[..., int]) -> dict[Any, Callable[..., int]]:
+    """FlopCounterMode counts an op by its packet, and decomposes any overload it does not know."""
+    return {packet: formula, **{getattr(packet, name): formula for name in packet.overloads()}}
+
+
+FLOP_MAPPING: dict[Any, Callable[..., int]] = {
+    **{key: f for op in (aten.native_batch_norm, aten._native_batch_norm_legit,
+                         aten._native_batch_norm_legit_no_training, aten.cudnn_batch_norm)
+       for key, f in _both(op, _zero_flops).items()},
+    **_both(aten._scaled_dot_product_flash_attention_for_cpu, _attention_flops),
+}
+
+
+def flop_counter() -> FlopCounterMode:
+    return FlopCounterMode(display=False, custom_mapping=FLOP_MAPPING)
+
+
+def storage_key(t: torch.Tensor) -> int:
+    """A storage's identity (views share it), on any device, the meta device included."""
+    return t.untyped_storage()._cdata
+
+
+def own_storages(module: nn.Module) -> set[int]:
+    """The storages of a module's parameters and buffers (counted apart from what autograd saves)."""
+    return {storage_key(t) for t in (*module.parameters(), *module.buffers())}
+
+
+@contextmanager
+def saved_bytes(module: nn.Module, attribute: Callable[[], str]) -> Iterator[dict[str, int]]:
+    """Inside: the bytes of each unique storage autograd saves for backward, by `attribute()`
+    (the node running) when first saved; the module's own parameters and buffers left out."""
+    own = own_storages(module)
+    seen: set[int] = set()
+    per: dict[str, int] = {}
+
+    def pack(t: torch.Tensor) -> torch.Tensor:
+        key = storage_key(t)
+        if key not in own and key not in seen:
+            seen.add(key)
+            name = attribute()
+            per[name] = per.get(name, 0) + t.untyped_storage().nbytes()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        yield per
+
+
+def materialize(module: nn.Module, device: str) -> nn.Module:
+    """Real storage on `device`, zero-filled: values do not change what autograd keeps, and
+    zeroing is a memset where random initialisation of 100M weights takes seconds."""
+    module.to_empty(device=device)
+    with torch.no_grad():
+        for tensor in (*module.parameters(), *module.buffers()):
+            tensor.zero_()
+    return module
+
+
+def first_tensor(value: Any) -> torch.Tensor | None:
+    """A module's output tensor (the first, when it returns a tuple such as attention's)."""
+    if isinstance(value, torch.Tensor):
+        return value
+    if isinstance(value, (tuple, list)) and value:
+        return first_tensor(value[0])
+    return None
+
+
+class Probe:
+    """One forward of `module` with hooks on `nodes` (name → submodule, the root's own or any
+    of its descendants): per node its parameters and buffers, the bytes autograd saves while it
+    runs (each storage counted once, where first kept) and, with `count`, its output shape
+    (first call), MACs per sample (FlopCounterMode FLOPs / 2 / batch, including what it calls,
+    summed over its calls) and the order of its first call."""
+
+    def __init__(self, module: nn.Module, nodes: Mapping[str, nn.Module], input_shape: tuple[int, ...], count: bool):
+        self.module, self.nodes, self.input_shape, self.count = module, dict(nodes), tuple(input_shape), count
+        self.facts: dict[str, dict[str, Any]] = {}
+        for name, node in self.nodes.items():
+            params = list(node.parameters())
+            self.facts[name] = {
+                "params": sum(p.numel() for p in params),
+                "trainable": sum(p.numel() for p in params if p.requires_grad),
+                "buffers": sum(b.numel() for b in node.buffers()),
+            }
+        self.current = ""
+        self.per_node: dict[str, int] = {}
+        self.cuda_peak: int | None = None  # CUDA: torch.cuda.max_memory_allocated during the forward
+
+    def example_input(self, batch: int, device: Any, dtype: Any = None) -> torch.Tensor:
+        return torch.randn(batch, *self.input_shape, device=device, dtype=dtype)
+
+    def _forward(self, x: torch.Tensor) -> Any:
+        counter = flop_counter() if self.count else None
+        starts: list[int] = []
+        calls = iter(range(1 << 62))
+        flops: dict[str, int] = {}
+
+        def before(name: str) -> None:
+            self.current = name
+            self.facts[name].setdefault("order", next(calls))
+            if counter is not None:
+                starts.append(counter.get_total_flops())
+
+        def after(name: str, out: Any) -> None:
+            if counter is not None:
+                flops[name] = flops.get(name, 0) + counter.get_total_flops() - starts.pop()
+                tensor = first_tensor(out)
+                self.facts[name].setdefault("shape", None if tensor is None else tuple(tensor.shape[1:]))
+
+        handles = []
+        for name, node in self.nodes.items():
+            handles.append(node.register_forward_pre_hook(lambda m, a, name=name: before(name)))
+            if counter is not None:
+                handles.append(node.register_forward_hook(lambda m, a, o, name=name: after(name, o)))
+        try:
+            with counter if counter is not None else nullcontext():
+                return self.module(x)
+        finally:
+            for handle in handles:
+                handle.remove()
+            for name, total in flops.items():
+                self.facts[name]["macs"] = total // (2 * x.shape[0])
+
+    def eval_forward(self) -> Any:
+        self.module.eval()
+        with torch.no_grad():
+            return self._forward(self.example_input(1, device="meta"))
+
+    def training_forward(self, batch: int, device: str) -> tuple[int, dict[str, int], int | None]:
+        """Bytes of the unique storages autograd saves, in all and first kept per node; on CUDA
+        also the memory the forward leaves allocated, less its output."""
+        cuda = device.startswith("cuda")
+        self.module.train()
+        dtype = next(self.module.parameters(), torch.empty(0)).dtype
+        if cuda:  # a first pass makes the library workspaces that stay allocated
+            with torch.no_grad():
+                self.module(self.example_input(batch, device=device, dtype=dtype))
+            torch.cuda.synchronize()
+            torch.cuda.reset_peak_memory_stats()
+            base = torch.cuda.memory_allocated()
+        x = self.example_input(batch, device=device, dtype=dtype)
+        with saved_bytes(self.module, lambda: self.current) as per_node:
+            out = first_tensor(self._forward(x))
+        self.per_node = per_node
+        allocated = None
+        if cuda and out is not None:
+            torch.cuda.synchronize()
+            allocated = torch.cuda.memory_allocated() - base - out.untyped_storage().nbytes()
+            self.cuda_peak = torch.cuda.max_memory_allocated() - base
+        self.output_shape = None if out is None else tuple(out.shape[1:])
+        del out
+        return sum(per_node.values()), per_node, allocated

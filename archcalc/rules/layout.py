@@ -1,0 +1,109 @@
+"""Kinds that move elements without weights or MACs: permute, tokens, split, shuffle, crop, upsample.
+
+Most are views in PyTorch (permute, a channel split, a crop, reading a map
+as tokens, picking one token): no new memory, nothing kept for backward.
+A channel shuffle copies (its transpose is made contiguous). Upsampling
+writes a new, larger map; by the MACs-of-conv-fc-and-attention convention
+its interpolation counts 0 MACs, and its backward needs only the sizes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from fractions import Fraction
+from typing import Any
+
+from ..args import Arg
+from .base import Eval, Rule, RuleError, Shape, Window, elements, num, one_input, shape_text
+
+
+def _permute(args: Mapping[str, Any], shapes: list[Shape]) -> Eval:
+    shape, dims = one_input("permute", shapes), args["dims"]
+    if sorted(dims) != list(range(len(shape))):
+        raise RuleError(f"dims {list(dims)} must order the {len(shape)} dimensions 0..{len(shape) - 1} of "
+                        f"{shape_text(shape)}, each once (the batch is not counted)")
+    out = tuple(shape[d] for d in dims)
+    return Eval(out, output="view", formulas={"shape": f"{shape_text(shape)} → {shape_text(out)} (dims {list(dims)})"})
+
+
+def _tokens(args: Mapping[str, Any], shapes: list[Shape]) -> Eval:
+    c, h, w = one_input("tokens", shapes, 3)
+    return Eval((h * w, c), output="view",
+                formulas={"shape": f"{c}×{h}×{w} → {h}·{w} = {num(h * w)} tokens of {c}"})
+
+
+def _token(args: Mapping[str, Any], shapes: list[Shape]) -> Eval:
+    n, d = one_input("token", shapes, 2)
+    if args["index"] >= n:
+        raise RuleError(f"token {args['index']} of a sequence of {n}")
+    return Eval((d,), output="view", formulas={"shape": f"token {args['index']} of {n}: {d} features"})
+
+
+def _split(args: Mapping[str, Any], shapes: list[Shape]) -> Eval:
+    shape = one_input("split", shapes)
+    parts, part = args["parts"], args["part"]
+    if shape[0] % parts:
+        raise RuleError(f"{parts} parts must divide the {shape[0]} channels")
+    if part > parts:
+        raise RuleError(f"part {part} of {parts}: expected 1 ≤ part ≤ {parts}")
+    out = (shape[0] // parts, *shape[1:])
+    return Eval(out, output="view", formulas={"shape": f"channels {shape[0]}/{parts} = {out[0]}, part {part}"})
+
+
+def _shuffle(args: Mapping[str, Any], shapes: list[Shape]) -> Eval:
+    c, h, w = one_input("shuffle", shapes, 3)
+    groups = args["groups"]
+    if c % groups:
+        raise RuleError(f"groups={groups} must divide the {c} channels")
+    return Eval((c, h, w), formulas={"shape": f"unchanged: {c}×{h}×{w} ({groups} groups of {c // groups}, interleaved)"})
+
+
+def _crop(args: Mapping[str, Any], shapes: list[Shape]) -> Eval:
+    if len(shapes) != 2:
+        raise RuleError(f"crop takes two inputs, the map and the one whose size it is cut to; received {len(shapes)}")
+    (c, h, w), reference = shapes
+    if len(reference) != 3:
+        raise RuleError(f"crop cuts to the H×W of a C×H×W map; received {shape_text(reference)}")
+    th, tw = reference[1:]
+    if th > h or tw > w:
+        raise RuleError(f"cannot crop {h}×{w} to the larger {th}×{tw}")
+    return Eval((c, th, tw), output="view",
+                formulas={"shape": f"centre {th}×{tw} of {h}×{w}: ({h} − {th})/2 = {(h - th) // 2} rows "
+                                   f"and ({w} − {tw})/2 = {(w - tw) // 2} columns off each side"})
+
+
+def _upsample(args: Mapping[str, Any], shapes: list[Shape]) -> Eval:
+    c, h, w = one_input("upsample", shapes, 3)
+    size, scale, mode = args["size"], args["scale"], args["mode"]
+    if (size is None) == (scale is None):
+        raise RuleError("upsample takes scale (a factor) or size (the output H×W), not both or neither")
+    oh, ow = size if size is not None else (h * scale[0], w * scale[1])
+    reach = 1 if mode == "nearest" else 2  # bilinear reads two neighbours per axis
+    step = (Fraction(h, oh), Fraction(w, ow))
+    return Eval(
+        (c, oh, ow),
+        window=Window((reach, reach), step),  # type: ignore[arg-type]
+        formulas={"shape": f"{mode}: {h}×{w} → {oh}×{ow}" + (f" (×{shape_text(scale)})" if scale else "")},
+    )
+
+
+RULES = [
+    Rule("permute", "reorder dimensions (a view), as torch.permute without the batch: [1, 2, 0] makes C×H×W H×W×C",
+         (Arg("dims", "ints0", required=True, doc="the new order of the dimensions, 0-based, batch excluded"),),
+         _permute, shorthand="dims"),
+    Rule("tokens", "read a C×H×W map as a sequence of H·W tokens of C features (a view)", (), _tokens),
+    Rule("token", "one token of an N×D sequence, its D features (ViT's class token, x[:, 0])",
+         (Arg("index", "int", 0, "which token, from 0"),), _token, shorthand="index"),
+    Rule("split", "one part of the channels split into equal parts (a view; ShuffleNet's channel split)",
+         (Arg("parts", "pos", 2, "equal parts"), Arg("part", "pos", 1, "which part, from 1")), _split),
+    Rule("shuffle", "channel shuffle: groups interleaved (ShuffleNet)",
+         (Arg("groups", "pos", 2, "channel groups"),), _shuffle, shorthand="groups"),
+    Rule("crop", "centre crop of a map to the H×W of another (U-Net's skips): from: [map, reference]",
+         (), _crop, inputs="two", spatial=True),
+    Rule("upsample", "upsampling by an integer scale or to a size, nearest or bilinear",
+         (Arg("scale", "pair", None, "integer factor, or [height, width]"),
+          Arg("size", "pair", None, "output size, or [height, width]"),
+          Arg("mode", "str", "nearest", "nearest or bilinear interpolation", choices=("nearest", "bilinear")),
+          Arg("align_corners", "bool", False, "bilinear: align the corner pixels (no effect on the figures)")),
+         _upsample, shorthand="scale", spatial=True),
+]

@@ -1,0 +1,101 @@
+"""Normalisation: batch norm, layer norm, group norm and local response normalisation.
+
+None of them counts MACs (the convention: only conv, fc, linear and attention
+matmuls do). Batch, layer and group norm learn a scale γ and a shift β per
+normalised channel or feature; autograd keeps their input and the float32
+statistics of each normalised group (mean and 1/σ).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from ..args import Arg
+from .base import Eval, Rule, RuleError, Saved, Shape, elements, num, one_input, shape_text
+
+STATS_ITEMSIZE = 4  # PyTorch keeps normalisation statistics in float32, whatever the activations' type
+
+
+def batchnorm_stats(channels: int) -> Saved:
+    """The per-channel mean and 1/std batch norm keeps for backward (float32)."""
+    return Saved("own:bn_stats", 2 * channels, STATS_ITEMSIZE, per_sample=False)
+
+
+def _affine(c: int, what: str) -> dict[str, str]:
+    return {"params": f"2·{c} = {num(2 * c)} (scale γ and shift β per {what})"}
+
+
+def _bn(args: Mapping[str, Any], shapes: list[Shape]) -> Eval:
+    shape = one_input("bn", shapes)
+    c = shape[0]
+    return Eval(
+        shape,
+        params=2 * c,
+        buffers=2 * c + 1,
+        saved=(Saved("in0", elements(shape)), batchnorm_stats(c)),
+        formulas={**_affine(c, "channel"),
+                  "buffers": f"2·{c} + 1 = {num(2 * c + 1)} (running mean, variance, batch count)"},
+    )
+
+
+def _layernorm(args: Mapping[str, Any], shapes: list[Shape]) -> Eval:
+    shape = one_input("layernorm", shapes)
+    over_channels = args["over"] == "channels"
+    if over_channels and len(shape) != 3:
+        raise RuleError(f"layernorm over channels expects a C×H×W input; received {shape_text(shape)}")
+    d = shape[0] if over_channels else shape[-1]
+    groups = elements(shape) // d  # one mean and 1/σ per position (or token)
+    axis = "channels at each position" if over_channels else "the last dimension"
+    return Eval(
+        shape,
+        params=2 * d,
+        saved=(Saved("in0", elements(shape)), Saved("own:stats", 2 * groups, STATS_ITEMSIZE)),
+        formulas={**_affine(d, "feature"), "shape": f"unchanged: {shape_text(shape)} (normalised over {axis}, {d} values)"},
+    )
+
+
+def _groupnorm(args: Mapping[str, Any], shapes: list[Shape]) -> Eval:
+    shape = one_input("groupnorm", shapes)
+    c, groups = shape[0], args["groups"]
+    if c % groups:
+        raise RuleError(f"groups={groups} must divide the input channels ({c})")
+    return Eval(
+        shape,
+        params=2 * c,
+        saved=(Saved("in0", elements(shape)), Saved("own:stats", 2 * groups, STATS_ITEMSIZE)),
+        formulas={**_affine(c, "channel"), "shape": f"unchanged: {shape_text(shape)} ({groups} groups of {c // groups} channels)"},
+    )
+
+
+def _lrn(args: Mapping[str, Any], shapes: list[Shape]) -> Eval:
+    c, h, w = one_input("lrn", shapes, 3)
+    size, count = args["size"], c * h * w
+    # PyTorch's local_response_norm: x², padded across channels, averaged, then
+    # (k + α·avg)^β and x / that; autograd keeps x, the padded squares, the base
+    # of the power and the denominator.
+    padded = (c + size - 1) * h * w
+    return Eval(
+        (c, h, w),
+        temporaries=padded + 2 * count,
+        saved=(Saved("in0", count), Saved("own:padded_squares", padded), Saved("own:base", count), Saved("own:denominator", count)),
+        formulas={"shape": f"unchanged: {c}×{h}×{w} (normalised across {size} neighbouring channels)"},
+    )
+
+
+EPS = Arg("eps", "float", 1e-5, "added to the variance", low=0.0)
+
+RULES = [
+    Rule("bn", "batch normalisation over channels: γ·(x − μ)/σ + β", (EPS,), _bn),
+    Rule("layernorm", "layer normalisation over the last dimension (a token's features), or over channels",
+         (EPS, Arg("over", "str", "last", "last: the last dimension (as torch.nn.LayerNorm); channels: each position's "
+                   "C channels of a C×H×W map (ConvNeXt's LayerNorm2d)", choices=("last", "channels"))),
+         _layernorm),
+    Rule("groupnorm", "group normalisation: channels in groups, each normalised over its channels and positions",
+         (Arg("groups", "pos", required=True, doc="channel groups (must divide the channels)"), EPS),
+         _groupnorm, shorthand="groups"),
+    Rule("lrn", "local response normalisation across channels (AlexNet)",
+         (Arg("size", "pos", 5, "channels in the window"), Arg("alpha", "float", 1e-4, "scale α", low=0.0),
+          Arg("beta", "float", 0.75, "exponent β", low=0.0), Arg("k", "float", 2.0, "additive constant k", low=0.0)),
+         _lrn, shorthand="size"),
+]
