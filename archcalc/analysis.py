@@ -88,9 +88,13 @@ def _evaluate(layer: Layer, shapes: Mapping[str, Shape], strict: bool) -> Eval:
 def _field(rule: Rule, ev: Eval, inputs: list[Field]) -> Field:
     if rule.inputs == "two":
         inputs = inputs[:1]  # the second input only gives a size (crop's reference)
+    # Every input widens the field (a broadcast SE gate sees the whole image), but positions and
+    # their spacing come from the inputs at full resolution, not from a broadcast C×1×1.
+    widest = max(f.grid[0] * f.grid[1] for f in inputs)
+    carriers = [f for f in inputs if f.grid[0] * f.grid[1] == widest]
     rf_in = tuple(max(f.rf[a] for f in inputs) for a in (0, 1))
-    jump_in = tuple(max(f.jump[a] for f in inputs) for a in (0, 1))
-    grid_in = inputs[0].grid
+    jump_in = tuple(max(f.jump[a] for f in carriers) for a in (0, 1))
+    grid_in = carriers[0].grid
     w = ev.window
     # RF grows by (extent − 1) input jumps; the jump multiplies by the stride (1/S when upsampling).
     extent = grid_in if w.whole else tuple(w.d[a] * (w.k[a] - 1) + 1 for a in (0, 1))
@@ -102,7 +106,7 @@ def _field(rule: Rule, ev: Eval, inputs: list[Field]) -> Field:
     if w.whole:
         grid = (1, 1)
     else:  # a flat vector or a token sequence still holds every position until fc or attention mixes them
-        grid = ev.shape[1:] if rule.spatial else grid_in
+        grid = ev.grid or (ev.shape[1:] if rule.spatial else grid_in)
     return Field(rf, jump, grid, formula)  # type: ignore[arg-type]
 
 

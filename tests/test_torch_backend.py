@@ -65,6 +65,56 @@ layers:
   - softmax: {name: prob}
 """
 
+# The kinds of today's networks, each once: an SE gate, a ConvNeXt block, a U-Net crop, ViT tokens.
+MODERN_ZOO = """
+version: 1
+name: modern-zoo
+input: [8, 16, 16]
+blocks:
+  se:
+    args: [squeeze]
+    mul:
+      - []
+      - - avgpool: global
+        - conv: {out: squeeze, k: 1, act: silu}
+        - conv: {out: in_channels, k: 1}
+        - hardsigmoid:
+  cnblock:
+    add:
+      - - conv: {out: in_channels, k: 7, p: 3, groups: in_channels}
+        - permute: [1, 2, 0]
+        - layernorm: {eps: 1e-6}
+        - linear: {out: 4 * in_features, act: gelu}
+        - linear: in_features
+        - permute: [2, 0, 1]
+        - scale:
+        - stochastic_depth: 0.1
+      - []
+layers:
+  - conv: {out: 16, k: 3, p: 1, bn: true, act: relu, name: stem}
+  - se: [in_channels // 4]
+  - cnblock:
+  - layernorm: {over: channels}
+  - groupnorm: 4
+  - split: {parts: 2, part: 2, name: half}
+  - shuffle: 2
+  - convtranspose: {out: 8, k: 3, s: 2, p: 1, output_padding: 1, bn: true, act: relu, name: up}
+  - crop: {from: [up, half], name: cropped}
+  - upsample: {scale: 2, mode: bilinear}
+  - maxpool: {k: 2, name: pooled}
+  - patch_embed: {dim: 32, patch: 4, name: patches}
+  - conv: {out: 32, k: 4, s: 4, from: pooled}
+  - tokens:
+  - add: {from: [patches, tokens1]}
+  - class_token:
+  - pos_embed:
+  - attention: 4
+  - layernorm:
+  - token: 0
+  - dropout: 0.0
+  - linear: 10
+"""
+
 
 @pytest.fixture(scope="module")
 def torch():
@@ -88,8 +138,21 @@ def test_every_kind_has_a_factory(backend):
     assert set(backend.ACTIVATION_MODULES) == set(ACTIVATIONS)
 
 
-def test_zoo_covers_every_kind(zoo):
-    assert {layer.kind for layer in zoo.layers} == set(RULES)
+@pytest.fixture
+def modern_zoo(write_spec):
+    return catalog.load(write_spec(MODERN_ZOO, "modern-zoo.yaml"))
+
+
+def test_zoo_covers_every_kind(zoo, modern_zoo):
+    assert {layer.kind for layer in (*zoo.layers, *modern_zoo.layers)} == set(RULES)
+
+
+def test_modern_zoo_verifies_exactly(backend, modern_zoo):
+    from archcalc.backends.verify import verify
+
+    result = verify(modern_zoo, batches=(1, 3))
+    assert result.mismatches == ()
+    assert [(c.where, c.engine) for c in result.saved] == [("cpu", c.measured) for c in result.saved]
 
 
 def test_zoo_per_node_shapes_and_parameters(backend, torch, zoo):

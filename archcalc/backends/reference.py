@@ -35,7 +35,7 @@ from ..ir import Network
 from ..report import Report
 from .measure import Probe, materialize
 from .torch import build
-from .verify import REAL_LIMIT, Mismatch, SavedCheck
+from .verify import REAL_LIMIT, Mismatch, SavedCheck, placement
 
 _REFERENCE = re.compile(r"torchvision:([A-Za-z0-9_]+)(?:\((.*)\))?")
 _KWARG = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(true|false|True|False|-?\d+(?:\.\d+)?)\s*")
@@ -112,7 +112,7 @@ def compare(network: Network, reference: str, batches: tuple[int, ...] = DEFAULT
     checks = []
     for batch in sorted(set(batches)):
         engine = analyze(network, batch)
-        where = device if batch == min(batches) or batch * report.totals.macs <= real_limit else "meta"
+        where, note = placement(network, report.totals.macs, batch, min(batches), device, real_limit)
         say(f"against {reference}, batch {batch} ({where})")
         if where != "meta" and real is None:
             real = materialize(model, device)
@@ -125,7 +125,6 @@ def compare(network: Network, reference: str, batches: tuple[int, ...] = DEFAULT
                                      f"not measured: {str(err).splitlines()[0]}"))
             continue
         facts = facts or probe
-        note = "" if where == device else f"meta device: {batch} × {report.totals.macs:,} MACs is past the real-run limit"
         checks.append(SavedCheck(batch, where, engine.totals.train_saved_bytes, measured, note))
     if facts is None:
         raise ArchcalcError(f"{reference} would not run a training forward on {device}: {checks[0].note}")

@@ -32,6 +32,7 @@ import torch
 
 from ..analysis import analyze
 from ..ir import Network
+from ..rules import RULES
 from ..rules.base import Shape
 from .measure import Probe, materialize
 from .torch import ArchcalcModule, build
@@ -118,9 +119,7 @@ def verify(network: Network, batches: tuple[int, ...] = (1, 8), device: str = "c
     checks = []
     for batch in ordered:
         engine = analyze(network, batch, input_shape=input_shape)
-        affordable = batch == ordered[0] or batch * report.totals.macs <= real_limit
-        where = device if affordable else "meta"
-        note = "" if where == device else f"meta device: {batch} × {report.totals.macs:,} MACs is past the real-run limit"
+        where, note = placement(network, report.totals.macs, batch, ordered[0], device, real_limit)
         say(f"batch {batch} ({where})")
         try:
             if where != "meta" and real is None:
@@ -151,6 +150,20 @@ def verify(network: Network, batches: tuple[int, ...] = (1, 8), device: str = "c
         (total.buffers, sum(f["buffers"] for f in facts.values())),
         (total.macs, sum(f["macs"] for f in facts.values())),
         mismatches, tuple(checks), time.perf_counter() - started)
+
+
+def placement(network: Network, macs: int, batch: int, smallest: int, device: str, real_limit: int) -> tuple[str, str]:
+    """Where a training forward at `batch` runs, and a note when not on `device`.
+
+    The smallest batch, and any within `real_limit` MACs, runs for real; past it the meta device
+    runs the same autograd graph without arithmetic, unless a kind's kernel (and what it saves)
+    depends on the device, as attention's does: then it runs for real whatever it costs.
+    """
+    if batch == smallest or batch * macs <= real_limit:
+        return device, ""
+    if any(RULES[layer.kind].kernel_by_device for layer in network.layers):
+        return device, ""
+    return "meta", f"meta device: {batch} × {macs:,} MACs is past the real-run limit"
 
 
 def _probe(module: ArchcalcModule, count: bool) -> Probe:

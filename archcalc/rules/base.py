@@ -72,6 +72,7 @@ class Eval:
     saved: tuple[Saved, ...] = ()
     formulas: Mapping[str, str] = field(default_factory=dict)
     flags: tuple[str, ...] = ()  # inexact divisions and other things worth a look
+    grid: tuple[int, int] | None = None  # positions of an output that is not a C×H×W map (patch_embed's tokens)
 
 
 @dataclass(frozen=True)
@@ -87,6 +88,9 @@ class Rule:
     fused: bool = False  # an activation or dropout: outside the textbook activation sum
     inputs: str = "one"  # "one", "many" (concat, add, mul) or "two" (crop: a tensor, then the one it is cut to)
     spatial: bool = False  # writes a C×H×W map whose H×W is a new positional grid (conv, pooling, crop …)
+    # PyTorch picks its kernel by device, and what autograd keeps with it: attention is fused on the
+    # CPU and CUDA, a plain fallback on the meta device. Measured on a real device only.
+    kernel_by_device: bool = False
 
     def arg(self, name: str) -> Arg | None:
         return next((a for a in self.args if a.name == name), None)

@@ -142,6 +142,7 @@ def _patch_embed(args: Mapping[str, Any], shapes: list[Shape]) -> Eval:
     dim, gh, gw = conv.shape
     return Eval(
         (gh * gw, dim), params=conv.params, macs=conv.macs, window=conv.window, saved=conv.saved, flags=conv.flags,
+        grid=(gh, gw),
         formulas={**conv.formulas, "shape": f"{conv.formulas['shape']}; {gh}·{gw} = {num(gh * gw)} tokens of {dim}"},
     )
 

@@ -67,5 +67,5 @@ RULES = [
     Rule("attention", "multi-head self-attention over an N×D sequence (torch.nn.MultiheadAttention)",
          (Arg("heads", "pos", required=True, doc="attention heads (must divide D)"),
           Arg("bias", "bool", True, "biases of the Q, K, V and output projections")),
-         _attention, shorthand="heads", weight_layer=True),
+         _attention, shorthand="heads", weight_layer=True, kernel_by_device=True),
 ]

@@ -1,0 +1,106 @@
+"""Every bundled spec that names a real model, against that model: torchvision's, built and run here.
+
+An independent oracle: the engine's analysis of the spec is compared with
+torchvision's own module (parameters, buffers, each parameter tensor's shape,
+MACs by FlopCounterMode, the output shape, and the bytes autograd saves in a
+training forward at batch 1 and 2), never with archcalc's build of the spec.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from archcalc import load
+from archcalc.catalog import bundled
+from conftest import torch_or_fail
+
+REFERENCED = sorted(name for name in bundled() if load(name).reference)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _torchvision():
+    torch_or_fail()
+    try:
+        import torchvision  # noqa: F401
+    except ImportError:
+        if os.environ.get("CI") == "true":
+            pytest.fail("torchvision is required in CI (see the README's test command)")
+        pytest.skip("torchvision not installed")
+
+
+def test_the_modern_networks_name_their_reference():
+    modern = {"mobilenet-v2", "mobilenet-v3-large", "mobilenet-v3-small", "efficientnet-b0", "densenet121",
+              "squeezenet1-0", "shufflenet-v2", "resnext50", "wide-resnet50", "vgg16-bn", "convnext-tiny",
+              "vit-b16", "vit-b32"}
+    assert modern <= set(REFERENCED)
+
+
+@pytest.mark.parametrize("name", REFERENCED)
+def test_spec_equals_its_reference(name):
+    from archcalc.backends.reference import compare
+
+    network = load(name)
+    result = compare(network, network.reference)
+    assert result.params[0] == result.params[1], result.params
+    assert result.buffers[0] == result.buffers[1], result.buffers
+    assert result.macs[0] == result.macs[1], result.macs
+    assert result.output[0] == result.output[1], result.output
+    assert result.tensors == (), result.tensors[:5]
+    assert result.layers == (), result.layers[:5]
+    assert result.matched > 0 and result.compared > 0
+    assert [c.batch for c in result.saved] == [1, 2]
+    for check in result.saved:
+        assert check.measured is not None, check.note
+        assert abs(check.diff) <= 0.05, (check.batch, check.engine, check.measured)
+    assert result.ok
+
+
+WRONG_RESNET18 = """
+version: 1
+name: almost-resnet18
+input: [3, 224, 224]
+blocks:
+  basic:
+    args: [out, stride]
+    add:
+      - - conv: {out: out, k: 3, s: stride, p: 1, bn: true, act: relu}
+        - conv: {out: out, k: 3, p: 1, bn: true}
+      - shortcut: {out: out, s: stride}
+    act: relu
+layers:
+  - conv: {out: 64, k: 7, s: 2, p: 3, bn: true, act: relu}
+  - maxpool: {k: 3, s: 2, p: 1}
+  - basic: [64, 1]
+    repeat: 2
+  - basic: [128, 2]
+    repeat: 2
+  - basic: [256, 2]
+    repeat: 2
+  - basic: [512, 2]
+    repeat: 1                 # torchvision has 2 blocks here
+  - avgpool: global
+  - fc: 1000
+"""
+
+
+def test_a_spec_that_describes_another_network_is_caught(write_spec):
+    from archcalc.backends.reference import compare
+
+    result = compare(load(write_spec(WRONG_RESNET18, "almost.yaml")), "torchvision:resnet18", batches=(1,))
+    missing = 2 * 3 * 3 * 512 * 512 + 4 * 512  # the second block of layer4: two 3×3 convs and their BNs
+    assert result.params[1] - result.params[0] == missing
+    assert not result.ok
+    assert {m.what for m in result.tensors} == {"parameter tensor"}
+    assert sorted(m.torch for m in result.tensors) == sorted(["512×512×3×3"] * 2 + ["512"] * 4)
+
+
+def test_unknown_reference_is_one_clear_error():
+    from archcalc.backends.reference import reference_model
+    from archcalc.errors import ArchcalcError
+
+    with pytest.raises(ArchcalcError, match="torchvision has no model 'resnet51'; did you mean 'resnet50'"):
+        reference_model("torchvision:resnet51")
+    with pytest.raises(ArchcalcError, match="expected torchvision:NAME"):
+        reference_model("timm:resnet50")
