@@ -111,11 +111,11 @@ def test_plain_nets_are_the_resnets_without_shortcuts(plain, resnet):
 # ── the same structure, one line apart ───────────────────────────────────────
 
 def _body(name: str) -> list[str]:
-    """A spec's lines without its header comment and its name and title lines."""
+    """A spec's lines without its header comment and its name, title and reference lines."""
     lines = locate(name).read_text(encoding="utf-8").splitlines()
     while lines and lines[0].startswith("#"):
         lines.pop(0)
-    return [line for line in lines if not re.match(r"(name|title): ", line)]
+    return [line for line in lines if not re.match(r"(name|title|reference): ", line)]
 
 
 @pytest.mark.parametrize("base, other", [
