@@ -122,16 +122,17 @@ def _item() -> dict[str, Any]:
 
 
 def _block() -> dict[str, Any]:
-    bodies = {"layers": _ref("layers"), "add": _ref("branches"), "concat": _ref("branches")}
+    merges = {"add": "summed", "concat": "concatenated on channels", "mul": "multiplied elementwise, broadcast"}
     return {
         "type": "object",
-        "description": "a parameterised sub-network: args, and exactly one body (layers, add or concat)",
+        "description": "a parameterised sub-network: args, and exactly one body (layers, add, concat or mul); "
+                       "its expressions may use in_channels and in_features, the dimensions of its input",
         "properties": {
             "args": {"type": "array", "items": {"type": "string", "pattern": _LAYER_NAME},
                      "description": "argument names, bound by position ([64, 2]) or by name ({out: 64, stride: 2})"},
-            "layers": {**bodies["layers"], "description": "the body: layers in sequence"},
-            "add": {**bodies["add"], "description": "the body: branches from the block's input, summed"},
-            "concat": {**bodies["concat"], "description": "the body: branches from the block's input, concatenated on channels"},
+            "layers": {**_ref("layers"), "description": "the body: layers in sequence"},
+            **{body: {**_ref("branches"), "description": f"the body: branches from the block's input, {how}"}
+               for body, how in merges.items()},
             "act": {"enum": [kind for kind, rule in RULES.items() if rule.fused],
                     "description": "activation after the body (after the sum, for add)"},
             "doc": {"type": "string", "description": "what the block is"},
