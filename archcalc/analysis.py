@@ -8,7 +8,8 @@ training step (unique tensors), and the inference peak by liveness.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from contextlib import nullcontext
 from dataclasses import dataclass
 from fractions import Fraction
 from math import prod
@@ -19,7 +20,8 @@ from .errors import ShapeError
 from .ir import INPUT, Layer, Network
 from .report import OPTIMIZER_STATES, Report, Row, Totals
 from .rules import RULES, Eval, Rule, RuleError, Shape
-from .rules.base import num
+from .rules.base import Formulas, num
+from .symbolic import Max, collecting, current_layer, is_symbolic, largest
 from .units import DTYPE_BYTES
 
 
@@ -30,7 +32,7 @@ class Field:
     rf: tuple[int, int]
     jump: tuple[int, int]
     grid: tuple[int, int]
-    formula: str = "1 (a single input pixel)"
+    formula: Callable[[], str] = lambda: "1 (a single input pixel)"  # made on demand
 
 
 def analyze(net: Network, batch: int = 1, dtype: str = "float32", *, strict: bool = False,
@@ -43,20 +45,24 @@ def analyze(net: Network, batch: int = 1, dtype: str = "float32", *, strict: boo
     if optimizer not in OPTIMIZER_STATES:
         raise ValueError(f"unknown optimizer '{optimizer}' (known: {', '.join(OPTIMIZER_STATES)})")
     shape_in = input_shape or net.input
-    shapes: dict[str, Shape] = {INPUT: shape_in}
-    fields = {INPUT: Field((1, 1), (1, 1), tuple(shape_in[1:]) if len(shape_in) == 3 else (1, 1))}
-    evals = []
-    for layer in net.layers:
-        ev = _evaluate(layer, shapes, strict)
-        shapes[layer.name] = ev.shape
-        fields[layer.name] = _field(RULES[layer.kind], ev, [fields[i] for i in layer.inputs])
-        evals.append(ev)
+    symbolic_input = any(is_symbolic(d) for d in (*shape_in, batch))
+    with collecting() if symbolic_input else nullcontext() as conditions:
+        shapes: dict[str, Shape] = {INPUT: shape_in}
+        fields = {INPUT: Field((1, 1), (1, 1), tuple(shape_in[1:]) if len(shape_in) == 3 else (1, 1))}
+        evals = []
+        for layer in net.layers:
+            current_layer(layer.name)
+            ev = _evaluate(layer, shapes, strict)
+            shapes[layer.name] = ev.shape
+            fields[layer.name] = _field(RULES[layer.kind], ev, [fields[i] for i in layer.inputs])
+            evals.append(ev)
     needs_grad = _needs_grad(net, evals)
     memory = _Memory(net, evals, shape_in, needs_grad, batch, DTYPE_BYTES[dtype])
     rows = tuple(_row(layer, ev, fields[layer.name], memory, _backward_macs(layer, ev, needs_grad), i)
                  for i, (layer, ev) in enumerate(zip(net.layers, evals)))
     return Report(net.name, net.title, net.source, tuple(shape_in), batch, dtype, DTYPE_BYTES[dtype], optimizer,
-                  rows, _totals(net, rows, fields, memory, DTYPE_BYTES[dtype]))
+                  rows, _totals(net, rows, fields, memory, DTYPE_BYTES[dtype]),
+                  tuple(conditions.items) if conditions else ())
 
 
 def arguments(layer: Layer, shapes: Mapping[str, Shape]) -> Mapping[str, Any]:
@@ -74,40 +80,53 @@ def arguments(layer: Layer, shapes: Mapping[str, Shape]) -> Mapping[str, Any]:
 
 
 def _evaluate(layer: Layer, shapes: Mapping[str, Shape], strict: bool) -> Eval:
-    where = f"{layer.origin.path} '{layer.name}'"
     args = arguments(layer, shapes)
     try:
         ev = RULES[layer.kind].evaluate(args, [shapes[i] for i in layer.inputs])
     except (RuleError, ValueError) as err:
-        raise ShapeError(str(err), layer.origin.mark, where) from None
+        raise ShapeError(str(err), layer.origin.mark, f"{layer.origin.path} '{layer.name}'") from None
     if strict and ev.flags:
-        raise ShapeError(f"{ev.flags[0]} (--strict refuses inexact divisions)", layer.origin.mark, where)
+        raise ShapeError(f"{ev.flags[0]} (--strict refuses inexact divisions)", layer.origin.mark,
+                         f"{layer.origin.path} '{layer.name}'")
     return ev
 
 
 def _field(rule: Rule, ev: Eval, inputs: list[Field]) -> Field:
-    if rule.inputs == "two":
-        inputs = inputs[:1]  # the second input only gives a size (crop's reference)
-    # Every input widens the field (a broadcast SE gate sees the whole image), but positions and
-    # their spacing come from the inputs at full resolution, not from a broadcast C×1×1.
-    widest = max(f.grid[0] * f.grid[1] for f in inputs)
-    carriers = [f for f in inputs if f.grid[0] * f.grid[1] == widest]
-    rf_in = tuple(max(f.rf[a] for f in inputs) for a in (0, 1))
-    jump_in = tuple(max(f.jump[a] for f in carriers) for a in (0, 1))
-    grid_in = carriers[0].grid
+    rf_in, jump_in, grid_in = _merged(inputs[:1] if rule.inputs == "two" else inputs)  # crop's 2nd: a size only
     w = ev.window
+    out_grid = (1, 1) if w is not None and w.whole else ev.grid or (ev.shape[1:] if rule.spatial else grid_in)
+    if w is None or rf_in is None:
+        return Field(None, None, out_grid, lambda: "no closed form: adaptive bins of a symbolic size, or paths "  # type: ignore[arg-type]
+                     "whose reach depends on it")
     # RF grows by (extent − 1) input jumps; the jump multiplies by the stride (1/S when upsampling).
-    extent = grid_in if w.whole else tuple(w.d[a] * (w.k[a] - 1) + 1 for a in (0, 1))
+    extent = grid_in if w.whole else (w.d[0] * (w.k[0] - 1) + 1, w.d[1] * (w.k[1] - 1) + 1)
     step = grid_in if w.whole else w.s
-    rf = tuple(_whole(rf_in[a] + (extent[a] - 1) * jump_in[a]) for a in (0, 1))
-    jump = tuple(_whole(jump_in[a] * step[a]) for a in (0, 1))
-    texts = [f"{rf_in[a]} + ({extent[a]} − 1)·{jump_in[a]} = {rf[a]}" for a in (0, 1)]
-    formula = texts[0] if texts[0] == texts[1] else f"H: {texts[0]}; W: {texts[1]}"
-    if w.whole:
-        grid = (1, 1)
-    else:  # a flat vector or a token sequence still holds every position until fc or attention mixes them
-        grid = ev.grid or (ev.shape[1:] if rule.spatial else grid_in)
-    return Field(rf, jump, grid, formula)  # type: ignore[arg-type]
+    rf = (_whole(rf_in[0] + (extent[0] - 1) * jump_in[0]), _whole(rf_in[1] + (extent[1] - 1) * jump_in[1]))
+    jump = (_whole(jump_in[0] * step[0]), _whole(jump_in[1] * step[1]))
+
+    def formula() -> str:
+        texts = [f"{rf_in[a]} + ({extent[a]} − 1)·{jump_in[a]} = {rf[a]}" for a in (0, 1)]
+        return texts[0] if texts[0] == texts[1] else f"H: {texts[0]}; W: {texts[1]}"
+
+    return Field(rf, jump, out_grid, formula)  # type: ignore[arg-type]
+
+
+def _merged(inputs: list[Field]) -> tuple[Any, Any, Any]:
+    """The field, jump and grid a layer reads: one input's, or over several the largest field (a
+    broadcast SE gate sees the whole image) with the jump and grid of those at full resolution
+    (not a broadcast C×1×1). The field is None where it, or which path reaches farther, depends
+    on a symbolic size."""
+    if len(inputs) == 1:
+        return inputs[0].rf, inputs[0].jump, inputs[0].grid
+    if any(f.rf is None for f in inputs):
+        return None, None, inputs[0].grid
+    widest = largest(f.grid[0] * f.grid[1] for f in inputs)
+    carriers = [f for f in inputs if f.grid[0] * f.grid[1] == widest] or inputs
+    rf = tuple(largest(f.rf[a] for f in inputs) for a in (0, 1))
+    jump = tuple(largest(f.jump[a] for f in carriers) for a in (0, 1))
+    if any(is_symbolic(v) and any(isinstance(atom, Max) for atom in v.atoms()) for v in (*rf, *jump)):
+        return None, None, carriers[0].grid
+    return rf, jump, carriers[0].grid
 
 
 def _whole(value: Any) -> Any:
@@ -119,7 +138,7 @@ def _needs_grad(net: Network, evals: list[Eval]) -> dict[str, bool]:
     """For each tensor, whether autograd tracks it: some trained parameter lies upstream of it."""
     needs = {INPUT: False}
     for layer, ev in zip(net.layers, evals):
-        needs[layer.name] = ev.params > 0 or any(needs[i] for i in layer.inputs)
+        needs[layer.name] = ev.params != 0 or any(needs[i] for i in layer.inputs)
     return needs
 
 
@@ -195,7 +214,7 @@ class _Memory:
 def _backward_macs(layer: Layer, ev: Eval, needs_grad: dict[str, bool]) -> int:
     """Gradient MACs: w.r.t. weights where there are trained parameters, w.r.t. input where it needs one."""
     input_grad = any(needs_grad[i] for i in layer.inputs)
-    return ev.macs * ((ev.params > 0) + input_grad)
+    return ev.macs * ((ev.params != 0) + input_grad)
 
 
 def _row(layer: Layer, ev: Eval, field: Field, memory: _Memory, backward: int, index: int) -> Row:
@@ -208,7 +227,8 @@ def _row(layer: Layer, ev: Eval, field: Field, memory: _Memory, backward: int, i
         activations=prod(ev.shape) if counted else 0,
         receptive_field=field.rf, jump=field.jump,
         saved_bytes=memory.saved[index], alive_bytes=memory.alive[index], peak_bytes=memory.peak[index],
-        formulas={**ev.formulas, "receptive_field": field.formula, "memory": _memory_formula(ev, counted, memory)},
+        formulas=Formulas(ev.formulas, lambda: {"receptive_field": field.formula(),
+                                                "memory": _memory_formula(ev, counted, memory)}),
         flags=ev.flags,
     )
 
@@ -240,7 +260,7 @@ def _totals(net: Network, rows: tuple[Row, ...], fields: dict, memory: _Memory, 
         backward_macs=sum(r.backward_macs for r in rows),
         activations=activations,
         activation_bytes=memory.bytes(activations),
-        inference_peak_bytes=max(memory.peak),
+        inference_peak_bytes=largest(memory.peak),
         train_saved_bytes=sum(memory.saved),
         param_bytes=params * itemsize,
         buffer_bytes=buffers * itemsize,

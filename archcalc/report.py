@@ -75,6 +75,7 @@ class Report:
     optimizer: str
     rows: tuple[Row, ...]
     totals: Totals
+    conditions: tuple[Any, ...] = ()  # symbolic input: what validity and exactness need of it (symbolic.Condition)
 
     def train_breakdown(self) -> dict[str, int]:
         """Bytes of one training step: what autograd keeps, weights, gradients, optimizer state, buffers."""

@@ -8,12 +8,13 @@ formula text behind each figure.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field, replace
 from math import prod
 from typing import Any
 
 from ..args import Arg
+from ..symbolic import divides, is_symbolic, require
 
 Shape = tuple[int, ...]
 
@@ -57,6 +58,35 @@ class Saved:
     per_sample: bool = True  # False for per-channel statistics, whatever the batch
 
 
+class Formulas(Mapping[str, str]):
+    """Formula texts made on first use (most reports never show them): dicts, or functions returning one."""
+
+    __slots__ = ("_parts", "_texts")
+
+    def __init__(self, *parts: Mapping[str, str] | Callable[[], Mapping[str, str]]):
+        self._parts, self._texts = parts, None
+
+    def _all(self) -> dict[str, str]:
+        if self._texts is None:
+            texts: dict[str, str] = {}
+            for part in self._parts:
+                texts.update(part() if callable(part) else part)
+            self._texts = texts
+        return self._texts
+
+    def __getitem__(self, key: str) -> str:
+        return self._all()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._all())
+
+    def __len__(self) -> int:
+        return len(self._all())
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Mapping) and dict(self) == dict(other)
+
+
 @dataclass(frozen=True)
 class Eval:
     """Everything one layer contributes, per sample, with its formulas."""
@@ -66,11 +96,11 @@ class Eval:
     fixed: int = 0  # parameters that are not trained (LeNet-5's RBF centres)
     buffers: int = 0  # state that is not a parameter (BN running statistics)
     macs: int = 0
-    window: Window = IDENTITY
+    window: Window | None = IDENTITY  # None: no closed-form receptive field (adaptive bins of a symbolic size)
     output: str = "new"  # "new" tensor, or "view" of input 0 (no new memory)
     temporaries: int = 0  # elements alive only while the layer runs (e.g. conv before its BN)
     saved: tuple[Saved, ...] = ()
-    formulas: Mapping[str, str] = field(default_factory=dict)
+    formulas: Mapping[str, str] | Callable[[], Mapping[str, str]] = field(default_factory=dict)  # a function: made on demand
     flags: tuple[str, ...] = ()  # inexact divisions and other things worth a look
     grid: tuple[int, int] | None = None  # positions of an output that is not a C×H×W map (patch_embed's tokens)
 
@@ -94,6 +124,11 @@ class Rule:
 
     def arg(self, name: str) -> Arg | None:
         return next((a for a in self.args if a.name == name), None)
+
+
+def texts(formulas: Mapping[str, str] | Callable[[], Mapping[str, str]]) -> Mapping[str, str]:
+    """An Eval's formulas as a mapping, made now if they were deferred."""
+    return formulas() if callable(formulas) else formulas
 
 
 def num(value: int) -> str:
@@ -128,42 +163,66 @@ def one_input(kind: str, shapes: list[Shape], dims: int | None = None) -> Shape:
 
 @dataclass(frozen=True)
 class Extent:
-    """One spatial output size with the formula that produced it."""
+    """One spatial output size, (N − K + 2P)/S + 1 rounded as PyTorch does, and its text on demand."""
 
-    size: int
-    formula: str
-    inexact: str = ""  # what did not divide, when something did not
+    size: Any
+    n: Any
+    k: int
+    s: int
+    pads: tuple[int, int]
+    d: int
+    ceil: bool
+    whole: bool  # S divides N − K + 2P
+
+    @property
+    def body(self) -> str:
+        pad_text = f"2·{self.pads[0]}" if self.pads[0] == self.pads[1] else f"{self.pads[0]}+{self.pads[1]}"
+        k_text = str(self.k) if self.d == 1 else f"({self.d}·({self.k}−1)+1)"
+        return f"({self.n} − {k_text} + {pad_text})/{self.s}"
+
+    @property
+    def formula(self) -> str:
+        body = self.body if self.whole else f"⌈{self.body}⌉" if self.ceil else f"⌊{self.body}⌋"
+        return f"{body} + 1 = {self.size}"
+
+    @property
+    def inexact(self) -> str:
+        """What did not divide, when something did not."""
+        if self.whole:
+            return ""
+        rounded = "rounded up (ceil mode)" if self.ceil else "rounded down"
+        top = self.n - (self.d * (self.k - 1) + 1) + sum(self.pads)
+        if is_symbolic(top):
+            return f"{self.body} is whole only when {top} ≡ 0 (mod {self.s}); otherwise {rounded}"
+        return f"{self.body} = {top / self.s:g} is not whole; {rounded}"
 
 
-def sliding(n: int, k: int, s: int, pads: tuple[int, int], d: int = 1, ceil: bool = False) -> Extent:
+def sliding(n: Any, k: int, s: int, pads: tuple[int, int], d: int = 1, ceil: bool = False) -> Extent:
     """Output size of a sliding window, as PyTorch computes it: (N − K + 2P)/S + 1.
 
     K is the dilated extent d·(k−1)+1. Inexact divisions floor (or ceil in
     ceil mode, never starting a window in the right padding), and say so.
+    N may be a symbolic size: the size is then a formula, and what validity
+    and exactness need of N is recorded (see `symbolic`).
     """
-    k_eff = d * (k - 1) + 1
-    pad_text = f"2·{pads[0]}" if pads[0] == pads[1] else f"{pads[0]}+{pads[1]}"
-    k_text = str(k) if d == 1 else f"({d}·({k}−1)+1)"
-    top = n - k_eff + pads[0] + pads[1]
+    top = n - (d * (k - 1) + 1) + pads[0] + pads[1]
     if ceil:
-        size = -(-top // s) + 1
+        size = (top + s - 1) // s + 1  # ⌈top/s⌉, written as a floor: one canonical form when symbolic
         if (size - 1) * s >= n + pads[0]:
             size -= 1
     else:
         size = top // s + 1
-    body = f"({n} − {k_text} + {pad_text})/{s}"
-    inexact = "" if top % s == 0 else f"{body} = {top / s:g} is not whole; rounded {'up (ceil mode)' if ceil else 'down'}"
-    if inexact:
-        body = f"⌈{body}⌉" if ceil else f"⌊{body}⌋"
-    formula = f"{body} + 1 = {size}"
-    if size <= 0:
-        raise RuleError(f"output size {size} ≤ 0: {formula}")
-    return Extent(size, formula, inexact)
+    extent = Extent(size, n, k, s, pads, d, ceil, True)
+    if not divides(s, top, lambda: extent.body):
+        extent = replace(extent, whole=False)
+    if not require(size - 1, lambda: extent.formula):
+        raise RuleError(f"output size {size} ≤ 0: {extent.formula}")
+    return extent
 
 
-def spatial(h: Extent, w: Extent) -> tuple[str, tuple[str, ...]]:
-    """The shape formula of a 2-D window (one line when square) and its flags."""
-    if h.formula == w.formula:
-        return h.formula, (h.inexact,) if h.inexact else ()
-    flags = tuple(f"{axis}: {e.inexact}" for axis, e in (("H", h), ("W", w)) if e.inexact)
-    return f"H: {h.formula}; W: {w.formula}", flags
+def spatial(h: Extent, w: Extent) -> tuple[Callable[[], str], tuple[str, ...]]:
+    """The shape formula of a 2-D window, made on demand (one line when square), and its flags."""
+    if h == w:
+        return lambda: h.formula, (h.inexact,) if not h.whole else ()
+    flags = tuple(f"{axis}: {e.inexact}" for axis, e in (("H", h), ("W", w)) if not e.whole)
+    return lambda: f"H: {h.formula}; W: {w.formula}", flags

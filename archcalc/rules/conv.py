@@ -16,7 +16,8 @@ from fractions import Fraction
 from typing import Any
 
 from ..args import Arg
-from .base import Eval, Rule, RuleError, Saved, Shape, Window, num, one_input, product, sliding, spatial
+from ..symbolic import require
+from .base import Eval, Rule, RuleError, Saved, Shape, Window, num, one_input, product, sliding, spatial, texts
 from .elementwise import ACT_ARG
 from .tail import tail
 
@@ -82,8 +83,8 @@ def _conv(args: Mapping[str, Any], shapes: list[Shape]) -> Eval:
         window=Window(k, s, d),
         temporaries=padded + fused.temporaries,
         saved=(conv_in, *fused.saved),
-        formulas={
-            "shape": shape_formula,
+        formulas=lambda: {
+            "shape": shape_formula(),
             "weights": f"{weight_text} = {num(weights)}",
             "params": f"{' + '.join((weight_text, *fused.terms))} = {num(params)}",
             "macs": f"{product((eh.size, ew.size))} · {weight_text} = {num(macs)}",
@@ -96,9 +97,12 @@ def _transposed_extent(n: int, k: int, s: int, p: int, d: int, extra: int) -> tu
     """Output size of a transposed convolution, as PyTorch: (N − 1)·S − 2P + D·(K − 1) + OP + 1."""
     size = (n - 1) * s - 2 * p + d * (k - 1) + extra + 1
     k_text = f"({k} − 1)" if d == 1 else f"{d}·({k} − 1)"
-    formula = f"({n} − 1)·{s} − 2·{p} + {k_text} + {extra} + 1 = {size}"
-    if size <= 0:
-        raise RuleError(f"output size {size} ≤ 0: {formula}")
+
+    def formula() -> str:
+        return f"({n} − 1)·{s} − 2·{p} + {k_text} + {extra} + 1 = {size}"
+
+    if not require(size - 1, formula):
+        raise RuleError(f"output size {size} ≤ 0: {formula()}")
     return size, formula
 
 
@@ -125,8 +129,8 @@ def _convtranspose(args: Mapping[str, Any], shapes: list[Shape]) -> Eval:
         window=Window(reach, (Fraction(1, s[0]), Fraction(1, s[1]))),  # type: ignore[arg-type]
         temporaries=fused.temporaries,
         saved=(Saved("in0", c * h * w), *fused.saved),
-        formulas={
-            "shape": fh if fh == fw else f"H: {fh}; W: {fw}",
+        formulas=lambda: {
+            "shape": fh() if fh() == fw() else f"H: {fh()}; W: {fw()}",
             "weights": f"{weight_text} = {num(weights)}",
             "params": f"{' + '.join((weight_text, *fused.terms))} = {num(params)}",
             "macs": f"{product((h, w))} · {weight_text} = {num(macs)} (per input position)",
@@ -143,7 +147,7 @@ def _patch_embed(args: Mapping[str, Any], shapes: list[Shape]) -> Eval:
     return Eval(
         (gh * gw, dim), params=conv.params, macs=conv.macs, window=conv.window, saved=conv.saved, flags=conv.flags,
         grid=(gh, gw),
-        formulas={**conv.formulas, "shape": f"{conv.formulas['shape']}; {gh}·{gw} = {num(gh * gw)} tokens of {dim}"},
+        formulas=lambda: {**texts(conv.formulas), "shape": f"{texts(conv.formulas)['shape']}; {gh}·{gw} = {num(gh * gw)} tokens of {dim}"},
     )
 
 

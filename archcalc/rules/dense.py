@@ -21,7 +21,7 @@ from .tail import tail
 def _flatten(args: Mapping[str, Any], shapes: list[Shape]) -> Eval:
     shape = one_input("flatten", shapes)
     n = prod(shape)
-    return Eval((n,), output="view", formulas={"shape": f"{product(shape)} = {num(n)}"})
+    return Eval((n,), output="view", formulas=lambda: {"shape": f"{product(shape)} = {num(n)}"})
 
 
 def _fc(args: Mapping[str, Any], shapes: list[Shape]) -> Eval:
@@ -39,7 +39,7 @@ def _fc(args: Mapping[str, Any], shapes: list[Shape]) -> Eval:
         window=WHOLE,
         temporaries=fused.temporaries,
         saved=(Saved("in0", n), *fused.saved),
-        formulas={
+        formulas=lambda: {
             "shape": f"{shape_text(shape)} → {out}" + (" (flattened)" if len(shape) > 1 else ""),
             "params": f"{' + '.join((f'{n_text}·{out}', *fused.terms))} = {num(params)}",
             "macs": f"{n_text}·{out} = {num(weights)}",
@@ -62,7 +62,7 @@ def _linear(args: Mapping[str, Any], shapes: list[Shape]) -> Eval:
         macs=macs,
         temporaries=fused.temporaries,
         saved=(Saved("in0", prod(shape)), *fused.saved),
-        formulas={
+        formulas=lambda: {
             "shape": f"{shape_text(shape)} → {shape_text((*rows, out))} (the last dimension, {n} → {out})",
             "params": f"{' + '.join((f'{n}·{out}', *fused.terms))} = {num(params)}",
             "macs": f"{row_text}{n}·{out} = {num(macs)}",
@@ -80,7 +80,7 @@ def _rbf(args: Mapping[str, Any], shapes: list[Shape]) -> Eval:
         macs=n * out,
         window=WHOLE,
         saved=(Saved("in0", n),),
-        formulas={
+        formulas=lambda: {
             "shape": f"{n} → {out}",
             "params": f"{n}·{out} = {num(n * out)} (fixed centres, not trained)",
             "macs": f"{n}·{out} = {num(n * out)} (squared distance to each centre)",

@@ -68,7 +68,7 @@ def _drop(kind: str, mask: Callable[[Shape], Saved]) -> Callable[[Mapping[str, A
             raise ValueError(f"expected 0 ≤ p < 1 for 'p'; received p={args['p']}")
         shape = one_input(kind, shapes)
         if args["p"] == 0:
-            return Eval(shape, output="view", formulas={"shape": "unchanged (p = 0: the input itself)"})
+            return Eval(shape, output="view", formulas=lambda: {"shape": "unchanged (p = 0: the input itself)"})
         return Eval(shape, saved=(mask(shape),))
 
     return evaluate
@@ -79,7 +79,7 @@ def _scale(args: Mapping[str, Any], shapes: list[Shape]) -> Eval:
     c = shape[0]
     # γ·x: autograd keeps x for γ's gradient (and γ itself, a parameter).
     return Eval(shape, params=c, saved=(Saved("in0", elements(shape)),),
-                formulas={"params": f"{c} (one learned scale per channel)"})
+                formulas=lambda: {"params": f"{c} (one learned scale per channel)"})
 
 
 def _softmax(args: Mapping[str, Any], shapes: list[Shape]) -> Eval:

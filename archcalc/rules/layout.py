@@ -14,6 +14,7 @@ from fractions import Fraction
 from typing import Any
 
 from ..args import Arg
+from ..symbolic import is_symbolic, require
 from .base import Eval, Rule, RuleError, Shape, Window, elements, num, one_input, shape_text
 
 
@@ -23,20 +24,20 @@ def _permute(args: Mapping[str, Any], shapes: list[Shape]) -> Eval:
         raise RuleError(f"dims {list(dims)} must order the {len(shape)} dimensions 0..{len(shape) - 1} of "
                         f"{shape_text(shape)}, each once (the batch is not counted)")
     out = tuple(shape[d] for d in dims)
-    return Eval(out, output="view", formulas={"shape": f"{shape_text(shape)} → {shape_text(out)} (dims {list(dims)})"})
+    return Eval(out, output="view", formulas=lambda: {"shape": f"{shape_text(shape)} → {shape_text(out)} (dims {list(dims)})"})
 
 
 def _tokens(args: Mapping[str, Any], shapes: list[Shape]) -> Eval:
     c, h, w = one_input("tokens", shapes, 3)
     return Eval((h * w, c), output="view",
-                formulas={"shape": f"{c}×{h}×{w} → {h}·{w} = {num(h * w)} tokens of {c}"})
+                formulas=lambda: {"shape": f"{c}×{h}×{w} → {h}·{w} = {num(h * w)} tokens of {c}"})
 
 
 def _token(args: Mapping[str, Any], shapes: list[Shape]) -> Eval:
     n, d = one_input("token", shapes, 2)
-    if args["index"] >= n:
+    if not require(n - 1 - args["index"], f"token {args['index']} of {n}"):
         raise RuleError(f"token {args['index']} of a sequence of {n}")
-    return Eval((d,), output="view", formulas={"shape": f"token {args['index']} of {n}: {d} features"})
+    return Eval((d,), output="view", formulas=lambda: {"shape": f"token {args['index']} of {n}: {d} features"})
 
 
 def _split(args: Mapping[str, Any], shapes: list[Shape]) -> Eval:
@@ -47,7 +48,7 @@ def _split(args: Mapping[str, Any], shapes: list[Shape]) -> Eval:
     if part > parts:
         raise RuleError(f"part {part} of {parts}: expected 1 ≤ part ≤ {parts}")
     out = (shape[0] // parts, *shape[1:])
-    return Eval(out, output="view", formulas={"shape": f"channels {shape[0]}/{parts} = {out[0]}, part {part}"})
+    return Eval(out, output="view", formulas=lambda: {"shape": f"channels {shape[0]}/{parts} = {out[0]}, part {part}"})
 
 
 def _shuffle(args: Mapping[str, Any], shapes: list[Shape]) -> Eval:
@@ -55,7 +56,7 @@ def _shuffle(args: Mapping[str, Any], shapes: list[Shape]) -> Eval:
     groups = args["groups"]
     if c % groups:
         raise RuleError(f"groups={groups} must divide the {c} channels")
-    return Eval((c, h, w), formulas={"shape": f"unchanged: {c}×{h}×{w} ({groups} groups of {c // groups}, interleaved)"})
+    return Eval((c, h, w), formulas=lambda: {"shape": f"unchanged: {c}×{h}×{w} ({groups} groups of {c // groups}, interleaved)"})
 
 
 def _crop(args: Mapping[str, Any], shapes: list[Shape]) -> Eval:
@@ -65,10 +66,10 @@ def _crop(args: Mapping[str, Any], shapes: list[Shape]) -> Eval:
     if len(reference) != 3:
         raise RuleError(f"crop cuts to the H×W of a C×H×W map; received {shape_text(reference)}")
     th, tw = reference[1:]
-    if th > h or tw > w:
+    if not (require(h - th, f"crop {h} to {th}") and require(w - tw, f"crop {w} to {tw}")):
         raise RuleError(f"cannot crop {h}×{w} to the larger {th}×{tw}")
     return Eval((c, th, tw), output="view",
-                formulas={"shape": f"centre {th}×{tw} of {h}×{w}: ({h} − {th})/2 = {(h - th) // 2} rows "
+                formulas=lambda: {"shape": f"centre {th}×{tw} of {h}×{w}: ({h} − {th})/2 = {(h - th) // 2} rows "
                                    f"and ({w} − {tw})/2 = {(w - tw) // 2} columns off each side"})
 
 
@@ -79,11 +80,16 @@ def _upsample(args: Mapping[str, Any], shapes: list[Shape]) -> Eval:
         raise RuleError("upsample takes scale (a factor) or size (the output H×W), not both or neither")
     oh, ow = size if size is not None else (h * scale[0], w * scale[1])
     reach = 1 if mode == "nearest" else 2  # bilinear reads two neighbours per axis
-    step = (Fraction(h, oh), Fraction(w, ow))
+    if scale is not None:
+        window: Window | None = Window((reach, reach), (Fraction(1, scale[0]), Fraction(1, scale[1])))
+    elif is_symbolic(h) or is_symbolic(w):
+        window = None  # to a fixed size from a symbolic one: no closed-form spacing
+    else:
+        window = Window((reach, reach), (Fraction(h, oh), Fraction(w, ow)))
     return Eval(
         (c, oh, ow),
-        window=Window((reach, reach), step),  # type: ignore[arg-type]
-        formulas={"shape": f"{mode}: {h}×{w} → {oh}×{ow}" + (f" (×{shape_text(scale)})" if scale else "")},
+        window=window,  # type: ignore[arg-type]
+        formulas=lambda: {"shape": f"{mode}: {h}×{w} → {oh}×{ow}" + (f" (×{shape_text(scale)})" if scale else "")},
     )
 
 

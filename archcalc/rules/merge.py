@@ -28,7 +28,7 @@ def _concat(args: Mapping[str, Any], shapes: list[Shape]) -> Eval:
         raise RuleError(f"concat needs equal sizes apart from channels; received {_shapes_text(shapes)}")
     channels = sum(s[0] for s in shapes)
     shape = (channels, *shapes[0][1:])
-    return Eval(shape, formulas={"shape": f"{' + '.join(str(s[0]) for s in shapes)} = {channels} channels"})
+    return Eval(shape, formulas=lambda: {"shape": f"{' + '.join(str(s[0]) for s in shapes)} = {channels} channels"})
 
 
 def _add(args: Mapping[str, Any], shapes: list[Shape]) -> Eval:
@@ -38,7 +38,7 @@ def _add(args: Mapping[str, Any], shapes: list[Shape]) -> Eval:
         raise RuleError(f"add needs equal shapes; received {_shapes_text(shapes)}")
     act_saved, act_tmp = inline_act(args["act"], "tmp:sum", elements(shapes[0]))
     return Eval(shapes[0], saved=act_saved, temporaries=act_tmp,
-                formulas={"shape": f"{' + '.join(shape_text(s) for s in shapes)} (elementwise)"})
+                formulas=lambda: {"shape": f"{' + '.join(shape_text(s) for s in shapes)} (elementwise)"})
 
 
 def _broadcast(shapes: list[Shape]) -> Shape:
@@ -60,7 +60,7 @@ def _mul(args: Mapping[str, Any], shapes: list[Shape]) -> Eval:
     shape = _broadcast(shapes)
     # a·b: autograd keeps each factor for the other's gradient.
     saved = tuple(Saved(f"in{i}", elements(s)) for i, s in enumerate(shapes))
-    return Eval(shape, saved=saved, formulas={"shape": f"{' · '.join(shape_text(s) for s in shapes)} = {shape_text(shape)} "
+    return Eval(shape, saved=saved, formulas=lambda: {"shape": f"{' · '.join(shape_text(s) for s in shapes)} = {shape_text(shape)} "
                                                        "(elementwise, broadcast)"})
 
 
@@ -73,12 +73,12 @@ def _shortcut(args: Mapping[str, Any], shapes: list[Shape]) -> Eval:
     if mode == "identity":
         if (out, s) != (c, 1):
             raise RuleError(f"identity shortcut needs out = {c} and s = 1; received out={out}, s={s}")
-        return Eval((c, h, w), output="view", formulas={"shape": f"identity: {c}×{h}×{w}"})
+        return Eval((c, h, w), output="view", formulas=lambda: {"shape": f"identity: {c}×{h}×{w}"})
     if mode == "pad":
         if out < c:
             raise RuleError(f"zero-padding shortcut cannot shrink channels {c} → {out}")
         return Eval((out, oh, ow), window=Window(s=(s, s)),
-                    formulas={"shape": f"every {s}th position, {c} channels + {out - c} zeros = {out}×{oh}×{ow}"})
+                    formulas=lambda: {"shape": f"every {s}th position, {c} channels + {out - c} zeros = {out}×{oh}×{ow}"})
     weights, count = c * out, out * oh * ow
     fused = tail(out, count, "tmp:conv", bias=False, bn=args["bn"], act=None)
     params = weights + fused.params
@@ -90,7 +90,7 @@ def _shortcut(args: Mapping[str, Any], shapes: list[Shape]) -> Eval:
         window=Window(s=(s, s)),
         temporaries=fused.temporaries,
         saved=(Saved("in0", c * h * w), *fused.saved),
-        formulas={
+        formulas=lambda: {
             "shape": f"1×1 projection, stride {s}: ({h} − 1)/{s} + 1 = {oh}",
             "params": f"{' + '.join((f'1·1·{c}·{out}', *fused.terms))} = {num(params)}",
             "macs": f"{product((oh, ow))} · 1·1·{c}·{out} = {num(oh * ow * weights)}",

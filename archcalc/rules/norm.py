@@ -34,7 +34,7 @@ def _bn(args: Mapping[str, Any], shapes: list[Shape]) -> Eval:
         params=2 * c,
         buffers=2 * c + 1,
         saved=(Saved("in0", elements(shape)), batchnorm_stats(c)),
-        formulas={**_affine(c, "channel"),
+        formulas=lambda: {**_affine(c, "channel"),
                   "buffers": f"2·{c} + 1 = {num(2 * c + 1)} (running mean, variance, batch count)"},
     )
 
@@ -51,7 +51,7 @@ def _layernorm(args: Mapping[str, Any], shapes: list[Shape]) -> Eval:
         shape,
         params=2 * d,
         saved=(Saved("in0", elements(shape)), Saved("own:stats", 2 * groups, STATS_ITEMSIZE)),
-        formulas={**_affine(d, "feature"), "shape": f"unchanged: {shape_text(shape)} (normalised over {axis}, {d} values)"},
+        formulas=lambda: {**_affine(d, "feature"), "shape": f"unchanged: {shape_text(shape)} (normalised over {axis}, {d} values)"},
     )
 
 
@@ -64,7 +64,7 @@ def _groupnorm(args: Mapping[str, Any], shapes: list[Shape]) -> Eval:
         shape,
         params=2 * c,
         saved=(Saved("in0", elements(shape)), Saved("own:stats", 2 * groups, STATS_ITEMSIZE)),
-        formulas={**_affine(c, "channel"), "shape": f"unchanged: {shape_text(shape)} ({groups} groups of {c // groups} channels)"},
+        formulas=lambda: {**_affine(c, "channel"), "shape": f"unchanged: {shape_text(shape)} ({groups} groups of {c // groups} channels)"},
     )
 
 
@@ -79,7 +79,7 @@ def _lrn(args: Mapping[str, Any], shapes: list[Shape]) -> Eval:
         (c, h, w),
         temporaries=padded + 2 * count,
         saved=(Saved("in0", count), Saved("own:padded_squares", padded), Saved("own:base", count), Saved("own:denominator", count)),
-        formulas={"shape": f"unchanged: {c}×{h}×{w} (normalised across {size} neighbouring channels)"},
+        formulas=lambda: {"shape": f"unchanged: {c}×{h}×{w} (normalised across {size} neighbouring channels)"},
     )
 
 

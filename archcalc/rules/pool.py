@@ -11,7 +11,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..args import Arg
-from .base import WHOLE, Eval, Rule, RuleError, Saved, Shape, Window, num, one_input, sliding, spatial
+from ..symbolic import is_symbolic
+from .base import WHOLE, Eval, Rule, RuleError, Saved, Shape, Window, num, one_input, sliding, spatial, texts
 from .elementwise import ACT_ARG, inline_act
 
 
@@ -26,17 +27,20 @@ def _window(kind: str, args: Mapping[str, Any], c: int, h: int, w: int) -> tuple
     eh = sliding(h, k[0], s[0], (p[0], p[0]), d[0], args["ceil"])
     ew = sliding(w, k[1], s[1], (p[1], p[1]), d[1], args["ceil"])
     formula, flags = spatial(eh, ew)
-    return (c, eh.size, ew.size), Window(k, s, d), {"shape": formula}, flags
+    return (c, eh.size, ew.size), Window(k, s, d), lambda: {"shape": formula()}, flags
 
 
 def _adaptive(args: Mapping[str, Any], c: int, h: int, w: int) -> tuple[Shape, Window, dict[str, str], tuple[str, ...]]:
     oh, ow = (1, 1) if args["global"] else args["output"]
     if args["global"]:
         return (c, 1, 1), WHOLE, {"shape": f"global: {h}×{w} → 1×1 per channel"}, ()
+    formulas = {"shape": f"adaptive: {h}×{w} → {oh}×{ow} bins"}
+    if is_symbolic(h) or is_symbolic(w):
+        return (c, oh, ow), None, formulas, ()  # its bins depend on N mod O: no closed-form field
     # PyTorch's adaptive bins: start ⌊i·N/O⌋, end ⌈(i+1)·N/O⌉; the widest bin is the window.
     kh, kw = -(-h // oh) + (h % oh != 0), -(-w // ow) + (w % ow != 0)
     window = Window((min(kh, h), min(kw, w)), (max(h // oh, 1), max(w // ow, 1)))
-    return (c, oh, ow), window, {"shape": f"adaptive: {h}×{w} → {oh}×{ow} bins"}, ()
+    return (c, oh, ow), window, formulas, ()
 
 
 def _pool(kind: str):
@@ -65,7 +69,7 @@ def _subsample(args: Mapping[str, Any], shapes: list[Shape]) -> Eval:
         window=window,
         temporaries=count + act_tmp,
         saved=(Saved("in0", c * h * w), Saved("tmp:pooled", count)) + act_saved,
-        formulas={**formulas, "params": f"2·{c} = {num(2 * c)} (one coefficient and one bias per map)"},
+        formulas=lambda: {**texts(formulas), "params": f"2·{c} = {num(2 * c)} (one coefficient and one bias per map)"},
         flags=flags,
     )
 

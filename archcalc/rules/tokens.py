@@ -22,13 +22,13 @@ STATS_ITEMSIZE = 4  # the attention kernels keep each row's log-sum-exp in float
 def _class_token(args: Mapping[str, Any], shapes: list[Shape]) -> Eval:
     n, d = one_input("class_token", shapes, 2)
     return Eval((n + 1, d), params=d,
-                formulas={"shape": f"{n} + 1 = {n + 1} tokens of {d}", "params": f"{d} (one learned token)"})
+                formulas=lambda: {"shape": f"{n} + 1 = {n + 1} tokens of {d}", "params": f"{d} (one learned token)"})
 
 
 def _pos_embed(args: Mapping[str, Any], shapes: list[Shape]) -> Eval:
     n, d = one_input("pos_embed", shapes, 2)
     return Eval((n, d), params=n * d,
-                formulas={"shape": f"unchanged: {n}×{d} (plus a learned embedding)",
+                formulas=lambda: {"shape": f"unchanged: {n}×{d} (plus a learned embedding)",
                           "params": f"{n}·{d} = {num(n * d)} (one learned vector per position)"})
 
 
@@ -52,7 +52,7 @@ def _attention(args: Mapping[str, Any], shapes: list[Shape]) -> Eval:
         window=WHOLE,
         temporaries=4 * n * d,
         saved=saved,
-        formulas={
+        formulas=lambda: {
             "shape": f"unchanged: {shape_text((n, d))} ({heads} heads of {d // heads})",
             "params": f"4·{d}·{d}" + (f" + 4·{d}" if args["bias"] else "") + f" = {num(params)} (Q, K, V and output projections)",
             "macs": f"4·{n}·{d}·{d} + 2·{n}·{n}·{d} = {num(projections + scores)} "

@@ -1,0 +1,221 @@
+"""Input sizes: a network analysed once for a symbolic input, then evaluated, checked and solved.
+
+`analyze(net, input_shape=(3, H, W))` gives every figure as an expression
+and records what each layer needs of the input (`symbolic.Condition`): an
+output of at least one (validity) and a stride that divides (exactness).
+Here those results are evaluated at a size (`at`), read as rules (`sizes`:
+the smallest input every layer accepts, the residues at which every division
+is whole), and solved (`largest_input`: the largest square input whose memory
+fits a budget).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields, is_dataclass, replace
+from functools import reduce
+from math import lcm
+from typing import Any
+
+from .errors import ArchcalcError, Mark, ShapeError
+from .ir import Network
+from .report import Report
+from .symbolic import Condition, Expr, Floor
+
+SIDE = "N"  # the name of a square input's side
+NAMES = ("H", "W", SIDE, "B")
+MAX_SIDE = 1 << 20  # a million pixels a side: past any image, and the bound of searches
+_DIM = re.compile(r"\d+|[A-Za-z]")
+
+
+def parse_shape(text: str) -> tuple[int | Expr, ...]:
+    """`3x224x224`, `3xHxW` or `3xNxN` (×, x or X between dimensions); ValueError says what was expected."""
+    parts = text.strip().replace("×", "x").replace("X", "x").split("x")
+    expected = "C×H×W such as 3x224x224, 3xHxW or 3xNxN (or N×D tokens, or features)"
+    if not 1 <= len(parts) <= 3 or not all(_DIM.fullmatch(p) for p in parts):
+        raise ValueError(f"expected {expected}; received '{text[:40]}'")
+    dims: list[int | Expr] = []
+    for part in parts:
+        if part.isdigit():
+            if len(part) > 7 or not 0 < int(part) <= MAX_SIDE:
+                raise ValueError(f"expected dimensions from 1 to {MAX_SIDE:,}; received '{part[:20]}'")
+            dims.append(int(part))
+        elif part in ("H", "W", SIDE):
+            dims.append(Expr.var(part))
+        else:
+            raise ValueError(f"expected {expected}: a size is a number, H, W or N; received '{part}'")
+    if isinstance(dims[0], Expr):
+        raise ValueError("the channels (the first dimension) must be a number; only H, W (or N) may be symbolic")
+    return tuple(dims)
+
+
+def parse_sizes(text: str) -> dict[str, int]:
+    """`N=224`, `H=224,W=320`, `B=32` (comma-separated); ValueError says what was expected."""
+    env: dict[str, int] = {}
+    for part in text.split(","):
+        name, sep, value = part.strip().partition("=")
+        if not sep or name.strip() not in NAMES or not value.strip().isdigit() or len(value.strip()) > 7:
+            raise ValueError(f"expected sizes such as N=224 or H=224,W=320,B=32; received '{text[:40]}'")
+        number = int(value)
+        if not 1 <= number <= MAX_SIDE:
+            raise ValueError(f"expected {name.strip()} from 1 to {MAX_SIDE:,}; received {number}")
+        env[name.strip()] = number
+    return env
+
+
+def is_symbolic_report(report: Report) -> bool:
+    return any(isinstance(d, Expr) for d in (*report.input, report.batch))
+
+
+def variables(report: Report) -> set[str]:
+    return {name for d in (*report.input, report.batch) if isinstance(d, Expr) for name in d.variables()}
+
+
+# ── evaluating a symbolic report ─────────────────────────────────────────────
+
+
+def at(report: Report, env: Mapping[str, int], network: Network | None = None) -> Report:
+    """The report's figures at the sizes `env`; ShapeError (as the concrete engine's) where a layer fails."""
+    env = dict(env)
+    if SIDE in env:
+        env.setdefault("H", env[SIDE])
+        env.setdefault("W", env[SIDE])
+    if "H" in env and env.get("W") == env["H"]:
+        env.setdefault(SIDE, env["H"])
+    missing = sorted(variables(report) - set(env))
+    if missing:
+        raise ArchcalcError(f"--at: give a value for {', '.join(missing)} (e.g. {missing[0]}=224)")
+    failed = first_failure(report.conditions, env, "valid")
+    if failed is not None:
+        raise ShapeError(f"at {_env_text(env)}: {failed.message}: {failed.expr.at(env) + 1} ≤ 0",
+                         _mark(network, failed.layer), f"'{failed.layer}'")
+    inexact: dict[str, list[str]] = {}
+    for condition in report.conditions:
+        if condition.kind == "exact" and not condition.holds(env):
+            value = condition.expr.at(env)
+            inexact.setdefault(condition.layer, []).append(
+                f"{condition.message} at {_env_text(env)}: {value}/{condition.modulus} = {value / condition.modulus:g} "
+                "is not whole; rounded")
+    rows = tuple(replace(_evaluated(row, env), flags=tuple(inexact.get(row.name, ()))) for row in report.rows)
+    return replace(_evaluated(report, env), rows=rows, conditions=())
+
+
+def _evaluated(obj: Any, env: Mapping[str, int]) -> Any:
+    if isinstance(obj, Expr):
+        return obj.at(env)
+    if isinstance(obj, tuple):
+        return tuple(_evaluated(item, env) for item in obj)
+    if is_dataclass(obj) and not isinstance(obj, type):
+        changes = {f.name: _evaluated(getattr(obj, f.name), env) for f in fields(obj)
+                   if f.name not in ("rows", "conditions", "formulas", "flags")}
+        return replace(obj, **changes)
+    return obj
+
+
+def first_failure(conditions: tuple[Condition, ...], env: Mapping[str, int], kind: str) -> Condition | None:
+    """The first condition of `kind` (in the network's order) that does not hold at `env`."""
+    return next((c for c in conditions if c.kind == kind and not c.holds(env)), None)
+
+
+def _env_text(env: Mapping[str, int]) -> str:
+    shown = {k: v for k, v in env.items() if k != SIDE or "H" not in env}
+    if "H" in env and env.get("W") == env["H"]:
+        shown = {SIDE: env["H"], **{k: v for k, v in env.items() if k not in ("H", "W", SIDE)}}
+    return ", ".join(f"{k} = {v}" for k, v in shown.items())
+
+
+def _mark(network: Network | None, layer: str) -> Mark | None:
+    if network is None:
+        return None
+    return next((node.origin.mark for node in network.layers if node.name == layer), None)
+
+
+# ── the sizes a network accepts ──────────────────────────────────────────────
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """The square inputs N×N a network accepts, and those at which every division is whole."""
+
+    network: str
+    smallest: int | None  # the smallest side every layer accepts (None: none up to MAX_SIDE)
+    smallest_exact: int | None  # …at which every division is whole too
+    period: int  # exactness repeats with this period (1: every valid size is exact)
+    residues: tuple[int, ...]  # exact sides are ≡ one of these (mod period), from smallest_exact on
+    within: tuple[int, int]  # the range listed
+    exact: tuple[int, ...]  # the exact sides within it
+    valid: int  # how many sides within it every layer accepts
+
+    def rule(self) -> str:
+        """The exact sizes as a rule: `N ≡ 0 (mod 32)`, and from which size on."""
+        if self.smallest_exact is None:
+            return "no size makes every division whole"
+        if self.period == 1:
+            return f"every size from {self.smallest_exact} is exact"
+        if len(self.residues) == 1:
+            return (f"N ≡ {self.residues[0]} (mod {self.period}): {self.smallest_exact}, "
+                    f"{self.smallest_exact + self.period}, {self.smallest_exact + 2 * self.period}, … "
+                    f"({self.smallest_exact} + {self.period}k)")
+        shown = ", ".join(str(r) for r in self.residues[:12]) + (" …" if len(self.residues) > 12 else "")
+        return f"N mod {self.period} ∈ {{{shown}}}, from {self.smallest_exact} on"
+
+
+def sizes(report: Report, low: int = 1, high: int = 1024) -> Sizes:
+    """Read a report analysed for an N×N input (N symbolic) as rules and lists of sizes."""
+    if variables(report) - {SIDE, "B"}:
+        raise ArchcalcError("sizes reads a square input's side N (analyse with input C×N×N)")
+    valid = [c for c in report.conditions if c.kind == "valid"]
+    exact = [c for c in report.conditions if c.kind == "exact"]
+    period = reduce(lcm, (_period(c) for c in exact), 1)
+
+    def ok(n: int, conditions: list[Condition]) -> bool:
+        return all(c.holds({SIDE: n}) for c in conditions)
+
+    smallest = next((n for n in range(1, MAX_SIDE + 1) if ok(n, valid)), None) if valid else 1
+    start = smallest or MAX_SIDE
+    # Validity is monotone in N for the kinds there are (outputs grow with the input); exactness is
+    # periodic once every floor has passed its small-size transient: a period past the smallest size.
+    residues = tuple(sorted({n % period for n in range(start + period, start + 2 * period) if ok(n, exact)}))
+    smallest_exact = next((n for n in range(start, start + 2 * period) if ok(n, valid) and ok(n, exact)), None)
+    listed = tuple(n for n in range(max(low, 1), high + 1) if ok(n, valid) and ok(n, exact))
+    count = sum(1 for n in range(max(low, 1), high + 1) if ok(n, valid))
+    return Sizes(report.name, smallest, smallest_exact, period, residues, (low, high), listed, count)
+
+
+def _period(condition: Condition) -> int:
+    """A period of the condition in N: its modulus times every divisor of a floor inside it."""
+    dens = [atom.den for atom in condition.expr.atoms() if isinstance(atom, Floor)]
+    return condition.modulus * reduce(lambda a, b: a * b, dens, 1)
+
+
+# ── solving for a size ───────────────────────────────────────────────────────
+
+
+def largest_input(report: Report, need: Callable[[Report], Any], budget: int, env: Mapping[str, int]) -> int | None:
+    """The largest side N whose `need` (bytes, at the other sizes `env`) fits `budget`, among valid sides.
+
+    Memory grows with N: a binary search over the valid sides, then a check of the answer and the next.
+    """
+    valid = [c for c in report.conditions if c.kind == "valid"]
+
+    def fits(n: int) -> bool:
+        sizes_at = {**env, SIDE: n, "H": n, "W": n}
+        return all(c.holds(sizes_at) for c in valid) and _value(need(report), sizes_at) <= budget
+
+    smallest = next((n for n in range(1, 4097) if all(c.holds({**env, SIDE: n, "H": n, "W": n}) for c in valid)), None)
+    if smallest is None or not fits(smallest):
+        return None
+    low, high = smallest, smallest
+    while high < MAX_SIDE and fits(high):
+        low, high = high, min(high * 2, MAX_SIDE)
+    if fits(high):
+        return high
+    while high - low > 1:
+        middle = (low + high) // 2
+        low, high = (middle, high) if fits(middle) else (low, middle)
+    return low
+
+
+def _value(value: Any, env: Mapping[str, int]) -> int:
+    return value.at(env) if isinstance(value, Expr) else value

@@ -1,0 +1,570 @@
+"""Symbolic sizes: exact integer expressions in the input's H and W (and the batch B).
+
+The rules compute with whatever numbers they are given. Given `Expr`s for
+H and W, they derive each layer's shape, MACs and memory as formulas:
+polynomials whose atoms are variables, floor divisions ⌊P/c⌋ of such
+polynomials by whole numbers, and maxima. ⌊(a·H + b)/c⌋ is closed under
+convolution, pooling and stride: ⌊(⌊X/a⌋ + k)/b⌋ = ⌊(X + a·k)/(a·b)⌋. Every
+expression is kept canonical (a floor's numerator reduced modulo its
+divisor), so equal sizes compare equal, as a residual sum's two branches
+must, and every expression evaluates exactly at any size.
+
+A rule's question about a size is answered where it holds for every size
+(`decide`); a guard that holds only for some sizes becomes a condition of
+validity, and a division that is whole only for some, a condition of
+exactness (`Conditions`, collected while a network is analysed).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from fractions import Fraction
+from functools import lru_cache
+from math import gcd
+from typing import Any, Union
+
+Number = Union[int, "Expr"]
+
+
+class Undecided(ValueError):
+    """A question about a size whose answer depends on the size."""
+
+
+# ── atoms ────────────────────────────────────────────────────────────────────
+
+
+@dataclass(frozen=True)
+class Var:
+    """An input dimension: H, W, or the batch B."""
+
+    name: str
+
+    @property
+    def key(self) -> tuple:
+        return (0, self.name)
+
+    def at(self, env: Mapping[str, int]) -> int:
+        return env[self.name]
+
+
+@dataclass(frozen=True)
+class Floor:
+    """⌊num/den⌋, num canonical and not constant, den ≥ 2."""
+
+    num: Expr
+    den: int
+
+    @property
+    def key(self) -> tuple:
+        return (1, self.den, self.num.key)
+
+    def at(self, env: Mapping[str, int]) -> int:
+        return self.num.at(env) // self.den
+
+
+@dataclass(frozen=True)
+class Max:
+    """The largest of two or more expressions none of which is known to bound the others."""
+
+    args: tuple[Expr, ...]
+
+    @property
+    def key(self) -> tuple:
+        return (2, tuple(a.key for a in self.args))
+
+    def at(self, env: Mapping[str, int]) -> int:
+        return max(a.at(env) for a in self.args)
+
+
+Atom = Union[Var, Floor, Max]
+Monomial = tuple[tuple[Atom, int], ...]  # (atom, power) sorted by atom key; () is the constant term
+
+
+def _mono_key(m: Monomial) -> tuple:
+    return tuple((atom.key, power) for atom, power in m)
+
+
+def _mono_times(a: Monomial, b: Monomial) -> Monomial:
+    powers: dict[Atom, int] = dict(a)
+    for atom, power in b:
+        powers[atom] = powers.get(atom, 0) + power
+    return tuple(sorted(powers.items(), key=lambda item: item[0].key))
+
+
+# ── expressions ──────────────────────────────────────────────────────────────
+
+
+class Expr:
+    """An integer-valued polynomial over atoms, canonical; immutable and hashable."""
+
+    __slots__ = ("terms", "_key")
+
+    def __init__(self, terms: Mapping[Monomial, int]):
+        self.terms: dict[Monomial, int] = {m: c for m, c in terms.items() if c}
+        self._key = tuple(sorted(((_mono_key(m), c) for m, c in self.terms.items())))
+
+    @staticmethod
+    def var(name: str) -> Expr:
+        return Expr({((Var(name), 1),): 1})
+
+    @staticmethod
+    def of(value: Number) -> Expr:
+        return value if isinstance(value, Expr) else Expr({(): value} if value else {})
+
+    @property
+    def key(self) -> tuple:
+        return self._key
+
+    @property
+    def constant(self) -> int:
+        return self.terms.get((), 0)
+
+    @property
+    def is_constant(self) -> bool:
+        return all(not m for m in self.terms)
+
+    def __hash__(self) -> int:
+        return hash(self._key)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, bool) or not isinstance(other, (int, Expr)):
+            return NotImplemented
+        return self._key == Expr.of(other)._key
+
+    def __ne__(self, other: object) -> bool:
+        equal = self.__eq__(other)
+        return equal if equal is NotImplemented else not equal
+
+    # arithmetic --------------------------------------------------------------
+
+    def __add__(self, other: Number) -> Expr:
+        if not isinstance(other, (int, Expr)) or isinstance(other, bool):
+            return NotImplemented
+        terms = dict(self.terms)
+        for m, c in Expr.of(other).terms.items():
+            terms[m] = terms.get(m, 0) + c
+        return Expr(terms)
+
+    __radd__ = __add__
+
+    def __neg__(self) -> Expr:
+        return Expr({m: -c for m, c in self.terms.items()})
+
+    def __sub__(self, other: Number) -> Expr:
+        return self + (-Expr.of(other))
+
+    def __rsub__(self, other: Number) -> Expr:
+        return Expr.of(other) + (-self)
+
+    def __mul__(self, other: Number) -> Expr:
+        if not isinstance(other, (int, Expr)) or isinstance(other, bool):
+            return NotImplemented
+        terms: dict[Monomial, int] = {}
+        for m1, c1 in self.terms.items():
+            for m2, c2 in Expr.of(other).terms.items():
+                m = _mono_times(m1, m2)
+                terms[m] = terms.get(m, 0) + c1 * c2
+        return Expr(terms)
+
+    __rmul__ = __mul__
+
+    def __floordiv__(self, other: Number) -> Expr:
+        divisor = _whole_divisor(other)
+        return floor_div(self, divisor)
+
+    def __rfloordiv__(self, other: Number) -> Expr:
+        raise TypeError("division by a symbolic size is not supported")
+
+    def __mod__(self, other: Number) -> Expr:
+        divisor = _whole_divisor(other)
+        return self - divisor * floor_div(self, divisor)
+
+    # questions ---------------------------------------------------------------
+
+    def __lt__(self, other: Number) -> bool:
+        return decide(Expr.of(other) - self, strict=True)
+
+    def __le__(self, other: Number) -> bool:
+        return decide(Expr.of(other) - self, strict=False)
+
+    def __gt__(self, other: Number) -> bool:
+        return decide(self - other, strict=True)
+
+    def __ge__(self, other: Number) -> bool:
+        return decide(self - other, strict=False)
+
+    def __bool__(self) -> bool:
+        return bool(self.terms)  # nonzero as an expression
+
+    def __index__(self) -> int:
+        if self.is_constant:
+            return self.constant
+        raise TypeError(f"{self} is a symbolic size, not a number")
+
+    # evaluation and text -----------------------------------------------------
+
+    def at(self, env: Mapping[str, int]) -> int:
+        """The value at the sizes `env` ({"H": 224, "W": 224, "B": 1})."""
+        total = 0
+        for m, c in self.terms.items():
+            value = c
+            for atom, power in m:
+                value *= atom.at(env) ** power
+            total += value
+        return total
+
+    def variables(self) -> set[str]:
+        return {atom.name for atom in self.atoms() if isinstance(atom, Var)}
+
+    def atoms(self) -> Iterator[Atom]:
+        """Every atom, those nested in floors and maxima too."""
+        for m in self.terms:
+            for atom, _ in m:
+                yield atom
+                if isinstance(atom, Floor):
+                    yield from atom.num.atoms()
+                elif isinstance(atom, Max):
+                    for arg in atom.args:
+                        yield from arg.atoms()
+
+    def __str__(self) -> str:
+        return text(self)
+
+    def __repr__(self) -> str:
+        return f"Expr({text(self)!r})"
+
+    def __format__(self, spec: str) -> str:
+        return text(self)
+
+
+def _whole_divisor(value: Number) -> int:
+    if isinstance(value, Expr):
+        if not value.is_constant:
+            raise TypeError("division by a symbolic size is not supported")
+        value = value.constant
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise TypeError(f"a symbolic size divides only by a whole number ≥ 1; received {value!r}")
+    return value
+
+
+def floor_div(e: Expr, c: int) -> Expr:
+    """⌊e/c⌋ in canonical form."""
+    if c == 1:
+        return e
+    if e.is_constant:
+        return Expr.of(e.constant // c)
+    common = gcd(c, *e.terms.values())
+    if common > 1:  # ⌊g·E/(g·c)⌋ = ⌊E/c⌋
+        e, c = Expr({m: v // common for m, v in e.terms.items()}), c // common
+        if c == 1:
+            return e
+    whole: dict[Monomial, int] = {}
+    rest: dict[Monomial, int] = {}
+    for m, v in e.terms.items():
+        whole[m], rest[m] = divmod(v, c)
+    quotient, remainder = Expr(whole), Expr(rest)
+    if remainder.is_constant:  # 0 ≤ remainder < c
+        return quotient
+    for m, v in remainder.terms.items():
+        if v == 1 and len(m) == 1 and m[0][1] == 1 and isinstance(m[0][0], Floor):
+            inner = m[0][0]  # ⌊(⌊X/a⌋ + K)/c⌋ = ⌊(X + a·K)/(a·c)⌋ for integer K
+            others = remainder - Expr({m: 1})
+            return quotient + floor_div(inner.num + inner.den * others, inner.den * c)
+    return quotient + Expr({((Floor(remainder, c), 1),): 1})
+
+
+def largest(values: Iterable[Number]) -> Number:
+    """max() of sizes: a number when all are numbers, else the canonical Max of those not bounded by another."""
+    values = list(values)
+    if not any(isinstance(v, Expr) for v in values):
+        return max(values)  # ints, or the fractional jumps of upsampling
+    exprs: list[Expr] = []
+    for v in map(Expr.of, values):
+        atom = _lone_atom(v)
+        exprs.extend(atom.args if isinstance(atom, Max) else [v])  # max(max(a, b), c) = max(a, b, c)
+    # Largest first at a few sizes, so that the first one kept bounds most of the others; a
+    # proof is attempted only where the values at those sizes do not already refute it.
+    names = set().union(*(e.variables() for e in exprs))
+    samples = [dict.fromkeys(names, size) for size in _SAMPLES]
+    values = {e: tuple(e.at(env) for env in samples) for e in set(exprs)}
+    kept: list[Expr] = []
+    for v in sorted(values, key=lambda e: (tuple(-x for x in values[e]), e.key)):
+        if any(_at_least(k, v, values) for k in kept):
+            continue
+        kept = [k for k in kept if not _at_least(v, k, values)] + [v]
+    if len(kept) == 1:
+        return kept[0]
+    return Expr({((Max(tuple(sorted(kept, key=lambda e: e.key))), 1),): 1})
+
+
+def _lone_atom(e: Expr) -> Atom | None:
+    """The atom when `e` is exactly one atom (coefficient 1, power 1)."""
+    if len(e.terms) == 1:
+        (m, c), = e.terms.items()
+        if c == 1 and len(m) == 1 and m[0][1] == 1:
+            return m[0][0]
+    return None
+
+
+_SAMPLES = (1, 7, 32, 224, 4096)  # sizes at which candidates for a maximum are first compared
+
+
+def _at_least(a: Expr, b: Expr, values: Mapping[Expr, tuple[int, ...]]) -> bool:
+    """Whether a ≥ b is proved for every size (never when some sample already shows a < b)."""
+    if any(x < y for x, y in zip(values[a], values[b])):
+        return False
+    try:
+        return decide(a - b, strict=False)
+    except Undecided:
+        return False
+
+
+# ── deciding signs ───────────────────────────────────────────────────────────
+#
+# A question is decided when it holds for every size H, W, B ≥ 1: each floor
+# atom is relaxed to the interval [(X − c + 1)/c, X/c] of its numerator, each
+# maximum to [any argument, the sum of the non-negative arguments], giving
+# rational lower and upper bounds that are linear or polynomial in the
+# variables with known signs.
+
+
+def decide(e: Number, strict: bool) -> bool:
+    """Whether e > 0 (strict) or e ≥ 0 holds for every size; Undecided when it holds for some only."""
+    e = Expr.of(e)
+    if e.is_constant:
+        return e.constant > 0 if strict else e.constant >= 0
+    low, high = _bounds(e)
+    if _nonneg(low, strict):
+        return True
+    if _nonneg(_negate(high), not strict):  # high ≤ 0 (or < 0) everywhere: the claim is false everywhere
+        return False
+    raise Undecided(f"whether {text(e)} {'>' if strict else '≥'} 0 depends on the size")
+
+
+Poly = dict[tuple[tuple[str, int], ...], Fraction]  # monomials over variables only, rational coefficients
+
+
+def _bounds(e: Expr) -> tuple[Poly, Poly]:
+    low: Poly = {(): Fraction(0)}
+    high: Poly = {(): Fraction(0)}
+    for m, c in e.terms.items():
+        m_low, m_high = _mono_bounds(m)
+        if c < 0:
+            m_low, m_high = m_high, m_low
+        low = _poly_add(low, _poly_scale(m_low, c))
+        high = _poly_add(high, _poly_scale(m_high, c))
+    return low, high
+
+
+def _mono_bounds(m: Monomial) -> tuple[Poly, Poly]:
+    if len(m) == 1 and m[0][1] == 1:
+        return _atom_bounds(m[0][0])
+    low: Poly = {(): Fraction(1)}
+    high: Poly = {(): Fraction(1)}
+    for atom, power in m:
+        a_low, a_high = _atom_bounds(atom)
+        for _ in range(power):
+            # products of bounds are bounds only where the factors are non-negative, as sizes are
+            if not _nonneg(a_low, False):
+                raise Undecided("a product of sizes of unknown sign")
+            low, high = _poly_mul(low, a_low), _poly_mul(high, a_high)
+    return low, high
+
+
+@lru_cache(maxsize=4096)
+def _atom_bounds(atom: Atom) -> tuple[Poly, Poly]:
+    if isinstance(atom, Var):
+        return {((atom.name, 1),): Fraction(1)}, {((atom.name, 1),): Fraction(1)}
+    if isinstance(atom, Floor):
+        n_low, n_high = _bounds(atom.num)
+        shift = Fraction(atom.den - 1)
+        return _poly_scale(_poly_add(n_low, {(): -shift}), Fraction(1, atom.den)), _poly_scale(n_high, Fraction(1, atom.den))
+    bounds = [_bounds(arg) for arg in atom.args]
+    high: Poly = {(): Fraction(0)}
+    for _, h in bounds:
+        if not _nonneg(h, False):
+            raise Undecided("a maximum of sizes of unknown sign")
+        high = _poly_add(high, h)
+    return bounds[0][0], high
+
+
+def _nonneg(p: Poly, strict: bool) -> bool:
+    """p ≥ 0 (or > 0) for every variable ≥ 1: true when, written in v − 1 ≥ 0, every coefficient is ≥ 0."""
+    shifted: Poly = {(): Fraction(0)}
+    for m, c in p.items():
+        term: Poly = {(): c}
+        for name, power in m:
+            for _ in range(power):
+                term = _poly_mul(term, {((name, 1),): Fraction(1), (): Fraction(1)})  # v = (v − 1) + 1
+        shifted = _poly_add(shifted, term)
+    # shifted is in u = v − 1 ≥ 0 (its keys name v, standing for u): every coefficient ≥ 0 proves it
+    if any(c < 0 for c in shifted.values()):
+        return False
+    return shifted.get((), Fraction(0)) > 0 if strict else True
+
+
+def _negate(p: Poly) -> Poly:
+    return {m: -c for m, c in p.items()}
+
+
+def _poly_add(a: Poly, b: Poly) -> Poly:
+    out = dict(a)
+    for m, c in b.items():
+        out[m] = out.get(m, Fraction(0)) + c
+    return out
+
+
+def _poly_scale(a: Poly, k: Any) -> Poly:
+    return {m: c * k for m, c in a.items()}
+
+
+def _poly_mul(a: Poly, b: Poly) -> Poly:
+    out: Poly = {}
+    for m1, c1 in a.items():
+        for m2, c2 in b.items():
+            powers: dict[str, int] = dict(m1)
+            for name, power in m2:
+                powers[name] = powers.get(name, 0) + power
+            m = tuple(sorted(powers.items()))
+            out[m] = out.get(m, Fraction(0)) + c1 * c2
+    return out
+
+
+# ── conditions of validity and exactness ─────────────────────────────────────
+
+
+@dataclass(frozen=True)
+class Condition:
+    """What a layer needs of the input size: expression ≥ 0 (valid) or ≡ 0 mod m (exact)."""
+
+    layer: str
+    kind: str  # "valid" or "exact"
+    expr: Expr
+    modulus: int = 0  # exact: expr ≡ 0 (mod modulus)
+    message: str = ""
+
+    def holds(self, env: Mapping[str, int]) -> bool:
+        value = self.expr.at(env)
+        return value % self.modulus == 0 if self.kind == "exact" else value >= 0
+
+
+@dataclass
+class Conditions:
+    """Collected while one network is analysed symbolically; `layer` names the node being evaluated."""
+
+    layer: str = ""
+    items: list[Condition] = field(default_factory=list)
+
+
+_CONDITIONS: ContextVar[Conditions | None] = ContextVar("archcalc_symbolic_conditions", default=None)
+
+
+@contextmanager
+def collecting() -> Iterator[Conditions]:
+    """Inside: every symbolic guard and inexact division is recorded in the Conditions yielded."""
+    conditions = Conditions()
+    token = _CONDITIONS.set(conditions)
+    try:
+        yield conditions
+    finally:
+        _CONDITIONS.reset(token)
+
+
+def current_layer(name: str) -> None:
+    conditions = _CONDITIONS.get()
+    if conditions is not None:
+        conditions.layer = name
+
+
+def require(value: Number, message: str | Callable[[], str]) -> bool:
+    """A guard `value ≥ 0`: for numbers, whether it holds; for a symbolic size, recorded as a condition
+    of validity (true for the sizes the result is meant for) unless it holds, or fails, everywhere."""
+    if isinstance(value, int):
+        return value >= 0
+    try:
+        return decide(value, strict=False)
+    except Undecided:
+        conditions = _CONDITIONS.get()
+        if conditions is None:
+            raise
+        conditions.items.append(Condition(conditions.layer, "valid", value, message=_text_of(message)))
+        return True
+
+
+def divides(modulus: int, value: Number, message: str | Callable[[], str] = "") -> bool:
+    """Whether `modulus` divides `value`: for a symbolic size, recorded as a condition of exactness
+    (and answered no: the rounding is then part of the formula) unless it always holds."""
+    if isinstance(value, int):
+        return value % modulus == 0
+    remainder = value % modulus
+    if remainder == 0:
+        return True
+    conditions = _CONDITIONS.get()
+    if conditions is not None:
+        conditions.items.append(Condition(conditions.layer, "exact", value, modulus, _text_of(message)))
+    return False
+
+
+def _text_of(message: str | Callable[[], str]) -> str:
+    return message() if callable(message) else message
+
+
+def is_symbolic(value: Any) -> bool:
+    return isinstance(value, Expr) and not value.is_constant
+
+
+# ── text ─────────────────────────────────────────────────────────────────────
+
+
+def text(e: Number, style: str = "math") -> str:
+    """`e` as people read it (style "math": ⌊(H + 1)/2⌋, 64·H·W) or as archcalc's expression
+    grammar evaluates it (style "code": (H + 1) // 2, 64 * H * W; see expr.evaluate)."""
+    e = Expr.of(e)
+    if not e.terms:
+        return "0"
+    ordered = sorted(e.terms.items(), key=lambda mc: (-sum(p for _, p in mc[0]), _mono_key(mc[0])))
+    out = ""
+    for i, (m, c) in enumerate(ordered):
+        sign = "-" if c < 0 else "+"
+        body = _mono_text(m, abs(c), style)
+        if i == 0:
+            out = ("-" if sign == "-" else "") + body
+        else:
+            out += f" {'−' if style == 'math' and sign == '-' else sign} {body}"
+    return out
+
+
+def _mono_text(m: Monomial, c: int, style: str) -> str:
+    times = "·" if style == "math" else " * "
+    parts = [] if (c == 1 and m) else [f"{c:,}" if style == "math" else str(c)]
+    for atom, power in m:
+        part = _atom_text(atom, style, alone=len(m) == 1 and c == 1)
+        parts.extend([part] * power if style == "code" or power == 1 else [f"{part}{_superscript(power)}"])
+    return times.join(parts)
+
+
+def _atom_text(atom: Atom, style: str, alone: bool) -> str:
+    if isinstance(atom, Var):
+        return atom.name
+    if isinstance(atom, Max):
+        return "max(" + ", ".join(text(a, style) for a in atom.args) + ")"
+    num = text(atom.num, style)
+    if style == "code":
+        body = f"({num}) // {atom.den}" if len(atom.num.terms) > 1 else f"{num} // {atom.den}"
+        return body if alone else f"({body})"
+    if atom.num.constant == atom.den - 1:  # ⌊(X + c − 1)/c⌋ = ⌈X/c⌉
+        inner = atom.num - (atom.den - 1)
+        return f"⌈{_grouped(inner)}/{atom.den}⌉"
+    return f"⌊{_grouped(atom.num)}/{atom.den}⌋"
+
+
+def _grouped(e: Expr) -> str:
+    body = text(e)
+    return f"({body})" if len(e.terms) > 1 else body
+
+
+def _superscript(n: int) -> str:
+    return str(n).translate(str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹"))
