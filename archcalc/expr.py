@@ -1,14 +1,16 @@
 """A small, safe evaluator of integer expressions used in spec arguments.
 
-Grammar (no `eval`, no attribute access, no calls):
+Grammar (no `eval`, no attribute access; one function, max):
 
     expr   := term (('+' | '-') term)*
     term   := unary (('*' | '//' | '/' | '%') unary)*
     unary  := '-' unary | atom
-    atom   := INT | NAME | '(' expr ')'
+    atom   := INT | NAME | 'max' '(' expr (',' expr)* ')' | '(' expr ')'
 
 `/` must divide exactly; `//` floors. Names come from block arguments and
-the spec's `vars:`. Results are bounded so no expression can run away.
+the spec's `vars:`, or, evaluating the formulas of a symbolic report
+(`archcalc table NET --input 3xHxW --format json`), the sizes H, W, N, B.
+Results and lengths are bounded so no expression can run away.
 """
 
 from __future__ import annotations
@@ -19,18 +21,20 @@ from collections.abc import Mapping
 MAX_MAGNITUDE = 10**15
 MAX_LENGTH = 200
 
-_TOKEN = re.compile(r"\s*(?:(\d+)|([A-Za-z_][A-Za-z0-9_]*)|(//|[-+*/%()]))")
+_TOKEN = re.compile(r"\s*(?:(\d+)|([A-Za-z_][A-Za-z0-9_]*)|(//|[-+*/%(),]))")
 
 
 class ExprError(ValueError):
     """An expression that cannot be evaluated; the message says why."""
 
 
-def evaluate(text: str, names: Mapping[str, int]) -> int:
-    """The integer value of `text` with `names` bound."""
-    if len(text) > MAX_LENGTH:
-        raise ExprError(f"expression longer than {MAX_LENGTH} characters")
-    parser = _Parser(_tokens(text), names)
+def evaluate(text: str, names: Mapping[str, int], *, max_length: int = MAX_LENGTH,
+             max_magnitude: int = MAX_MAGNITUDE) -> int:
+    """The integer value of `text` with `names` bound; the limits guard against what a stranger writes
+    (a report's formulas, archcalc's own, may be evaluated with larger ones)."""
+    if len(text) > max_length:
+        raise ExprError(f"expression longer than {max_length:,} characters")
+    parser = _Parser(_tokens(text), names, max_magnitude)
     value = parser.expr()
     if parser.peek() is not None:
         raise ExprError(f"unexpected '{parser.peek()}'")
@@ -57,8 +61,13 @@ def _tokens(text: str) -> list[str]:
 
 
 class _Parser:
-    def __init__(self, tokens: list[str], names: Mapping[str, int]):
-        self.tokens, self.pos, self.names = tokens, 0, names
+    def __init__(self, tokens: list[str], names: Mapping[str, int], max_magnitude: int = MAX_MAGNITUDE):
+        self.tokens, self.pos, self.names, self.max_magnitude = tokens, 0, names, max_magnitude
+
+    def bounded(self, value: int) -> int:
+        if abs(value) > self.max_magnitude:
+            raise ExprError(f"value {value} is beyond ±{self.max_magnitude:,}")
+        return value
 
     def peek(self) -> str | None:
         return self.tokens[self.pos] if self.pos < len(self.tokens) else None
@@ -74,7 +83,7 @@ class _Parser:
         value = self.term()
         while self.peek() in ("+", "-"):
             op, rhs = self.take(), self.term()
-            value = _bounded(value + rhs if op == "+" else value - rhs)
+            value = self.bounded(value + rhs if op == "+" else value - rhs)
         return value
 
     def term(self) -> int:
@@ -84,7 +93,7 @@ class _Parser:
             if op == "*" and self.peek() == "*":
                 raise ExprError("'**' (a power) is not supported; write the number out")
             rhs = self.unary()
-            value = _bounded(_apply(op, value, rhs))
+            value = self.bounded(_apply(op, value, rhs))
         return value
 
     def unary(self) -> int:
@@ -102,7 +111,16 @@ class _Parser:
                 raise ExprError("missing ')'")
             return value
         if token.isdigit():
-            return _bounded(int(token))
+            return self.bounded(int(token))
+        if token == "max" and self.peek() == "(":
+            self.take()
+            values = [self.expr()]
+            while self.peek() == ",":
+                self.take()
+                values.append(self.expr())
+            if self.take() != ")":
+                raise ExprError("missing ')'")
+            return max(values)
         if token[0].isalpha() or token[0] == "_":
             if token not in self.names:
                 known = ", ".join(sorted(self.names)) or "none"
@@ -119,9 +137,3 @@ def _apply(op: str, lhs: int, rhs: int) -> int:
     if op == "/" and lhs % rhs:
         raise ExprError(f"{lhs} / {rhs} is not a whole number; use // to floor")
     return lhs % rhs if op == "%" else lhs // rhs
-
-
-def _bounded(value: int) -> int:
-    if abs(value) > MAX_MAGNITUDE:
-        raise ExprError(f"value {value} is beyond ±{MAX_MAGNITUDE:,}")
-    return value

@@ -18,8 +18,8 @@ from functools import reduce
 from math import lcm
 from typing import Any
 
-from .errors import ArchcalcError, Mark, ShapeError
-from .ir import Network
+from .errors import ArchcalcError, ShapeError
+from .ir import Layer, Network
 from .report import Report
 from .symbolic import Condition, Expr, Floor
 
@@ -46,7 +46,8 @@ def parse_shape(text: str) -> tuple[int | Expr, ...]:
         else:
             raise ValueError(f"expected {expected}: a size is a number, H, W or N; received '{part}'")
     if isinstance(dims[0], Expr):
-        raise ValueError("the channels (the first dimension) must be a number; only H, W (or N) may be symbolic")
+        raise ValueError(f"expected the channels (the first dimension) as a number, only H, W or N symbolic; "
+                         f"received '{text[:40]}'")
     return tuple(dims)
 
 
@@ -88,8 +89,10 @@ def at(report: Report, env: Mapping[str, int], network: Network | None = None) -
         raise ArchcalcError(f"--at: give a value for {', '.join(missing)} (e.g. {missing[0]}=224)")
     failed = first_failure(report.conditions, env, "valid")
     if failed is not None:
+        node = _node(network, failed.layer)
         raise ShapeError(f"at {_env_text(env)}: {failed.message}: {failed.expr.at(env) + 1} ≤ 0",
-                         _mark(network, failed.layer), f"'{failed.layer}'")
+                         node.origin.mark if node else None,
+                         f"{node.origin.path} '{failed.layer}'" if node else f"'{failed.layer}'")
     inexact: dict[str, list[str]] = {}
     for condition in report.conditions:
         if condition.kind == "exact" and not condition.holds(env):
@@ -97,17 +100,18 @@ def at(report: Report, env: Mapping[str, int], network: Network | None = None) -
             inexact.setdefault(condition.layer, []).append(
                 f"{condition.message} at {_env_text(env)}: {value}/{condition.modulus} = {value / condition.modulus:g} "
                 "is not whole; rounded")
-    rows = tuple(replace(_evaluated(row, env), flags=tuple(inexact.get(row.name, ()))) for row in report.rows)
-    return replace(_evaluated(report, env), rows=rows, conditions=())
+    memo: dict = {}
+    rows = tuple(replace(_evaluated(row, env, memo), flags=tuple(inexact.get(row.name, ()))) for row in report.rows)
+    return replace(_evaluated(report, env, memo), rows=rows, conditions=())
 
 
-def _evaluated(obj: Any, env: Mapping[str, int]) -> Any:
+def _evaluated(obj: Any, env: Mapping[str, int], memo: dict) -> Any:
     if isinstance(obj, Expr):
-        return obj.at(env)
+        return obj.at(env, memo)
     if isinstance(obj, tuple):
-        return tuple(_evaluated(item, env) for item in obj)
+        return tuple(_evaluated(item, env, memo) for item in obj)
     if is_dataclass(obj) and not isinstance(obj, type):
-        changes = {f.name: _evaluated(getattr(obj, f.name), env) for f in fields(obj)
+        changes = {f.name: _evaluated(getattr(obj, f.name), env, memo) for f in fields(obj)
                    if f.name not in ("rows", "conditions", "formulas", "flags")}
         return replace(obj, **changes)
     return obj
@@ -125,10 +129,8 @@ def _env_text(env: Mapping[str, int]) -> str:
     return ", ".join(f"{k} = {v}" for k, v in shown.items())
 
 
-def _mark(network: Network | None, layer: str) -> Mark | None:
-    if network is None:
-        return None
-    return next((node.origin.mark for node in network.layers if node.name == layer), None)
+def _node(network: Network | None, layer: str) -> Layer | None:
+    return None if network is None else next((node for node in network.layers if node.name == layer), None)
 
 
 # ── the sizes a network accepts ──────────────────────────────────────────────

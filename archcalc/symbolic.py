@@ -46,7 +46,7 @@ class Var:
     def key(self) -> tuple:
         return (0, self.name)
 
-    def at(self, env: Mapping[str, int]) -> int:
+    def at(self, env: Mapping[str, int], memo: dict | None = None) -> int:
         return env[self.name]
 
 
@@ -61,8 +61,8 @@ class Floor:
     def key(self) -> tuple:
         return (1, self.den, self.num.key)
 
-    def at(self, env: Mapping[str, int]) -> int:
-        return self.num.at(env) // self.den
+    def at(self, env: Mapping[str, int], memo: dict | None = None) -> int:
+        return self.num.at(env, memo) // self.den
 
 
 @dataclass(frozen=True)
@@ -75,8 +75,8 @@ class Max:
     def key(self) -> tuple:
         return (2, tuple(a.key for a in self.args))
 
-    def at(self, env: Mapping[str, int]) -> int:
-        return max(a.at(env) for a in self.args)
+    def at(self, env: Mapping[str, int], memo: dict | None = None) -> int:
+        return max(a.at(env, memo) for a in self.args)
 
 
 Atom = Union[Var, Floor, Max]
@@ -100,11 +100,12 @@ def _mono_times(a: Monomial, b: Monomial) -> Monomial:
 class Expr:
     """An integer-valued polynomial over atoms, canonical; immutable and hashable."""
 
-    __slots__ = ("terms", "_key")
+    __slots__ = ("terms", "_key", "_hash")
 
     def __init__(self, terms: Mapping[Monomial, int]):
         self.terms: dict[Monomial, int] = {m: c for m, c in terms.items() if c}
         self._key = tuple(sorted(((_mono_key(m), c) for m, c in self.terms.items())))
+        self._hash = hash(self._key)
 
     @staticmethod
     def var(name: str) -> Expr:
@@ -127,7 +128,7 @@ class Expr:
         return all(not m for m in self.terms)
 
     def __hash__(self) -> int:
-        return hash(self._key)
+        return self._hash
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, bool) or not isinstance(other, (int, Expr)):
@@ -206,13 +207,18 @@ class Expr:
 
     # evaluation and text -----------------------------------------------------
 
-    def at(self, env: Mapping[str, int]) -> int:
-        """The value at the sizes `env` ({"H": 224, "W": 224, "B": 1})."""
+    def at(self, env: Mapping[str, int], memo: dict | None = None) -> int:
+        """The value at the sizes `env` ({"H": 224, "W": 224, "B": 1}); `memo` keeps the atoms' values
+        for evaluating many expressions at the same sizes."""
+        if memo is None:
+            memo = {}
         total = 0
         for m, c in self.terms.items():
             value = c
             for atom, power in m:
-                value *= atom.at(env) ** power
+                if atom not in memo:
+                    memo[atom] = atom.at(env, memo)
+                value *= memo[atom] ** power
             total += value
         return total
 
@@ -525,6 +531,9 @@ def text(e: Number, style: str = "math") -> str:
     e = Expr.of(e)
     if not e.terms:
         return "0"
+    atom = _lone_atom(e - e.constant)
+    if isinstance(atom, Floor) and e.constant:  # ⌊X/c⌋ + k reads better as ⌊(X + k·c)/c⌋
+        return _atom_text(Floor(atom.num + e.constant * atom.den, atom.den), style, alone=True)
     ordered = sorted(e.terms.items(), key=lambda mc: (-sum(p for _, p in mc[0]), _mono_key(mc[0])))
     out = ""
     for i, (m, c) in enumerate(ordered):
