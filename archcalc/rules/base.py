@@ -9,9 +9,10 @@ formula text behind each figure.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
+from types import MappingProxyType
 from math import prod
-from typing import Any
+from typing import Any, NamedTuple
 
 from ..args import Arg
 from ..symbolic import divides, is_symbolic, require
@@ -23,8 +24,12 @@ class RuleError(ValueError):
     """A rule cannot apply to these inputs; the message shows the arithmetic."""
 
 
-@dataclass(frozen=True)
-class Window:
+# The values every layer makes (Window, Saved, Eval, Extent) are immutable NamedTuples, not frozen
+# dataclasses: a frozen dataclass sets each field through object.__setattr__, three times slower,
+# and the analysis makes several per layer of networks thousands of layers deep.
+
+
+class Window(NamedTuple):
     """How a layer moves the receptive field: kernel, stride, dilation (h, w).
 
     Upsampling layers (transposed convolution, interpolation) have a
@@ -42,8 +47,7 @@ IDENTITY = Window()
 WHOLE = Window(whole=True)
 
 
-@dataclass(frozen=True)
-class Saved:
+class Saved(NamedTuple):
     """A tensor autograd keeps for backward, as PyTorch's kernels do.
 
     `ref` says which tensor: "in0".."inN" (an input, shared with its producer),
@@ -86,9 +90,11 @@ class Formulas(Mapping[str, str]):
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Mapping) and dict(self) == dict(other)
 
+    def __reduce__(self) -> tuple:  # copied or pickled as the plain dict it stands for
+        return dict, (self._all(),)
 
-@dataclass(frozen=True)
-class Eval:
+
+class Eval(NamedTuple):
     """Everything one layer contributes, per sample, with its formulas."""
 
     shape: Shape
@@ -100,7 +106,7 @@ class Eval:
     output: str = "new"  # "new" tensor, or "view" of input 0 (no new memory)
     temporaries: int = 0  # elements alive only while the layer runs (e.g. conv before its BN)
     saved: tuple[Saved, ...] = ()
-    formulas: Mapping[str, str] | Callable[[], Mapping[str, str]] = field(default_factory=dict)  # a function: made on demand
+    formulas: Mapping[str, str] | Callable[[], Mapping[str, str]] = MappingProxyType({})  # a function: made on demand
     flags: tuple[str, ...] = ()  # inexact divisions and other things worth a look
     grid: tuple[int, int] | None = None  # positions of an output that is not a C×H×W map (patch_embed's tokens)
 
@@ -161,8 +167,7 @@ def one_input(kind: str, shapes: list[Shape], dims: int | None = None) -> Shape:
     return shape
 
 
-@dataclass(frozen=True)
-class Extent:
+class Extent(NamedTuple):
     """One spatial output size, (N − K + 2P)/S + 1 rounded as PyTorch does, and its text on demand."""
 
     size: Any
@@ -214,7 +219,7 @@ def sliding(n: Any, k: int, s: int, pads: tuple[int, int], d: int = 1, ceil: boo
         size = top // s + 1
     extent = Extent(size, n, k, s, pads, d, ceil, True)
     if not divides(s, top, lambda: extent.body):
-        extent = replace(extent, whole=False)
+        extent = extent._replace(whole=False)
     if not require(size - 1, lambda: extent.formula):
         raise RuleError(f"output size {size} ≤ 0: {extent.formula}")
     return extent

@@ -11,7 +11,7 @@ K_h×K_w patch of every output map in its group.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from fractions import Fraction
 from typing import Any
 
@@ -34,8 +34,8 @@ def padding(arg: Any, k: tuple[int, int], s: tuple[int, int], d: tuple[int, int]
     return (arg[0], arg[0]), (arg[1], arg[1])
 
 
-def _weights(args: Mapping[str, Any], c: int) -> tuple[int, str]:
-    """Kernel weights and the formula's first term."""
+def _weights(args: Mapping[str, Any], c: int) -> tuple[int, Callable[[], str]]:
+    """Kernel weights, and the formula's first term (made on demand)."""
     out, (kh, kw), groups, table = args["out"], args["k"], args["groups"], args.get("table")
     if table is not None:
         if groups != 1:
@@ -51,11 +51,11 @@ def _weights(args: Mapping[str, Any], c: int) -> tuple[int, str]:
         counts = Counter(len(row) for row in table)
         links = sum(len(row) for row in table)
         terms = " + ".join(f"{n}·{size}" for size, n in sorted(counts.items()))
-        return kh * kw * links, f"{kh}·{kw}·({terms})"
+        return kh * kw * links, lambda: f"{kh}·{kw}·({terms})"
     for name, value in (("input channels", c), ("out", out)):
         if value % groups:
             raise RuleError(f"groups={groups} must divide {name} ({value})")
-    return kh * kw * (c // groups) * out, product((kh, kw, c // groups, out))
+    return kh * kw * (c // groups) * out, lambda: product((kh, kw, c // groups, out))
 
 
 def _conv(args: Mapping[str, Any], shapes: list[Shape]) -> Eval:
@@ -85,9 +85,9 @@ def _conv(args: Mapping[str, Any], shapes: list[Shape]) -> Eval:
         saved=(conv_in, *fused.saved),
         formulas=lambda: {
             "shape": shape_formula(),
-            "weights": f"{weight_text} = {num(weights)}",
-            "params": f"{' + '.join((weight_text, *fused.terms))} = {num(params)}",
-            "macs": f"{product((eh.size, ew.size))} · {weight_text} = {num(macs)}",
+            "weights": f"{weight_text()} = {num(weights)}",
+            "params": f"{' + '.join((weight_text(), *fused.terms))} = {num(params)}",
+            "macs": f"{product((eh.size, ew.size))} · {weight_text()} = {num(macs)}",
         },
         flags=flags,
     )
@@ -131,9 +131,9 @@ def _convtranspose(args: Mapping[str, Any], shapes: list[Shape]) -> Eval:
         saved=(Saved("in0", c * h * w), *fused.saved),
         formulas=lambda: {
             "shape": fh() if fh() == fw() else f"H: {fh()}; W: {fw()}",
-            "weights": f"{weight_text} = {num(weights)}",
-            "params": f"{' + '.join((weight_text, *fused.terms))} = {num(params)}",
-            "macs": f"{product((h, w))} · {weight_text} = {num(macs)} (per input position)",
+            "weights": f"{weight_text()} = {num(weights)}",
+            "params": f"{' + '.join((weight_text(), *fused.terms))} = {num(params)}",
+            "macs": f"{product((h, w))} · {weight_text()} = {num(macs)} (per input position)",
         },
     )
 

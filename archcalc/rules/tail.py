@@ -9,15 +9,14 @@ statistics) and for the activation.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from .base import Saved
 from .elementwise import inline_act
 from .norm import batchnorm_stats
 
 
-@dataclass(frozen=True)
-class Tail:
+class Tail(NamedTuple):
     params: int
     terms: tuple[str, ...]  # the parameter formula's terms after the weights: "96", "2·96"
     buffers: int
