@@ -68,9 +68,10 @@ def _analyze(net: Network, batch: int, dtype: str, strict: bool, input_shape: tu
         shapes: dict[str, Shape] = {INPUT: shape_in}
         fields = {INPUT: Field((1, 1), (1, 1), tuple(shape_in[1:]) if len(shape_in) == 3 else (1, 1))}
         evals = []
+        memo: dict[tuple, Eval] | None = None if symbolic_input else {}  # symbolic: each layer records its conditions
         for layer in net.layers:
             current_layer(layer.name)
-            ev = _evaluate(layer, shapes, strict)
+            ev = _evaluate(layer, shapes, strict, memo)
             shapes[layer.name] = ev.shape
             fields[layer.name] = _field(RULES[layer.kind], ev, [fields[i] for i in layer.inputs])
             evals.append(ev)
@@ -97,12 +98,19 @@ def arguments(layer: Layer, shapes: Mapping[str, Shape]) -> Mapping[str, Any]:
     return resolved
 
 
-def _evaluate(layer: Layer, shapes: Mapping[str, Shape], strict: bool) -> Eval:
-    args = arguments(layer, shapes)
-    try:
-        ev = RULES[layer.kind].evaluate(args, [shapes[i] for i in layer.inputs])
-    except (RuleError, ValueError) as err:
-        raise ShapeError(str(err), layer.origin.mark, f"{layer.origin.path} '{layer.name}'") from None
+def _evaluate(layer: Layer, shapes: Mapping[str, Shape], strict: bool, memo: dict[tuple, Eval] | None) -> Eval:
+    """The layer's Eval; a rule is a pure function of its arguments and input shapes, so equal
+    layers (the expander shares their argument mappings) are evaluated once."""
+    inputs = [shapes[i] for i in layer.inputs]
+    key = (layer.kind, id(layer.args), *inputs) if memo is not None and not layer.late else None
+    ev = memo.get(key) if key is not None else None
+    if ev is None:
+        try:
+            ev = RULES[layer.kind].evaluate(arguments(layer, shapes), inputs)
+        except (RuleError, ValueError) as err:
+            raise ShapeError(str(err), layer.origin.mark, f"{layer.origin.path} '{layer.name}'") from None
+        if key is not None:
+            memo[key] = ev
     if strict and ev.flags:
         raise ShapeError(f"{ev.flags[0]} (--strict refuses inexact divisions)", layer.origin.mark,
                          f"{layer.origin.path} '{layer.name}'")

@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 from . import expr
@@ -184,6 +185,8 @@ class _Expander:
         self.layers: list[Layer] = []
         self.outputs: dict[str, str] = {INPUT: INPUT}  # name (layer, block or branch) → layer producing it
         self.steps = 0
+        self.interned: dict[tuple, MappingProxyType] = {}  # equal arguments share one mapping (see analysis)
+        self.read: dict[tuple, tuple] = {}  # an item's arguments, read once per scope
 
     def step(self, mark: Mark | None, path: str) -> None:
         """Count one unit of expansion work; refuse a spec that needs too many."""
@@ -267,9 +270,22 @@ class _Expander:
             raise SpecError(f"{rule.kind} takes one input; 'from' names {len(inputs)}", mark, path)
         if rule.inputs == "two" and len(inputs) != 2:
             raise SpecError(f"{rule.kind} takes two inputs: give 'from: [a, b]'", mark, path)
-        args, late = _Arguments(rule, scope, path).read(value, mark)
+        args, late = self.arguments(rule, value, scope, path, mark)
         name = self.claim(scope, rule.kind, local, mark, path)
         return self.add(Layer(name, rule.kind, args, inputs, Origin(mark, path), late))
+
+    def arguments(self, rule: Rule, value: Any, scope: Scope, path: str, mark: Mark) -> tuple[MappingProxyType, dict]:
+        """The checked arguments of an item, read once however often it repeats in the same scope, and one
+        shared read-only mapping for equal arguments of a kind: the analysis evaluates a rule once for
+        every layer with the same arguments and inputs of the same shapes (ResNet's repeated blocks)."""
+        read_key = (rule.kind, id(value), id(scope.names))
+        if read_key not in self.read:
+            args, late = _Arguments(rule, scope, path).read(value, mark)
+            key = (rule.kind, *sorted(args.items()))
+            # value and names are kept with the entry: while it lives, no other object can take their ids
+            self.read[read_key] = (self.interned.setdefault(key, MappingProxyType(args)), late, value, scope.names)
+        args, late, _, _ = self.read[read_key]
+        return args, late
 
     def block(self, kind: str, value: Any, scope: Scope, inputs: tuple[str, ...], local: str | None, path: str, mark: Mark) -> str:
         if kind in scope.blocks:

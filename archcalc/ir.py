@@ -44,7 +44,8 @@ class Layer:
     late: Mapping[str, LateArg] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "args", MappingProxyType(dict(self.args)))
+        if not isinstance(self.args, MappingProxyType):  # a shared read-only mapping stays shared
+            object.__setattr__(self, "args", MappingProxyType(dict(self.args)))
         object.__setattr__(self, "late", MappingProxyType(dict(self.late)))
 
 
