@@ -7,15 +7,17 @@ at the report's dtype.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field, replace
-from typing import Any
+from dataclasses import asdict, dataclass, replace
+from fractions import Fraction
+from types import MappingProxyType
+from typing import Any, NamedTuple
 
 OPTIMIZER_STATES = {"sgd": 0, "momentum": 1, "adam": 2}  # tensors per parameter
 
 
-@dataclass(frozen=True)
-class Row:
-    """One layer (or, folded, one block) of a report."""
+class Row(NamedTuple):
+    """One layer (or, folded, one block) of a report (a NamedTuple: reports of thousands of layers
+    are made fast, and evaluated fast at a size when their figures are formulas)."""
 
     name: str
     kind: str
@@ -31,7 +33,7 @@ class Row:
     saved_bytes: int  # what autograd keeps for backward, first kept here
     alive_bytes: int  # inference: bytes alive once this layer has run
     peak_bytes: int  # inference: bytes alive while this layer runs
-    formulas: Mapping[str, str] = field(default_factory=dict)
+    formulas: Mapping[str, str] = MappingProxyType({})
     flags: tuple[str, ...] = ()
     layers: int = 1  # primitive layers folded into this row
 
@@ -111,10 +113,15 @@ class Report:
 
 
 def _row_dict(row: Row) -> dict[str, Any]:
-    data = asdict(row)
-    data.update(output=list(row.output), receptive_field=list(row.receptive_field), jump=list(row.jump),
+    data = row._asdict()
+    data.update(output=list(row.output), receptive_field=_pair(row.receptive_field), jump=_pair(row.jump),
                 flags=list(row.flags), formulas=dict(row.formulas))
     return data
+
+
+def _pair(values: tuple[Any, Any] | None) -> list[Any] | None:
+    """[h, w] for JSON: a fractional jump (after upsampling) as a float; None where there is no closed form."""
+    return None if values is None else [float(v) if isinstance(v, Fraction) else v for v in values]
 
 
 def fold(report: Report, depth: int | None) -> Report:

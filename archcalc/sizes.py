@@ -13,14 +13,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, fields, is_dataclass, replace
+from dataclasses import dataclass, fields, replace
 from functools import reduce
 from math import lcm
 from typing import Any
 
 from .errors import ArchcalcError, ShapeError
 from .ir import Layer, Network
-from .report import Report
+from .report import Report, Row
 from .symbolic import Condition, Expr, Floor
 
 SIDE = "N"  # the name of a square input's side
@@ -100,21 +100,32 @@ def at(report: Report, env: Mapping[str, int], network: Network | None = None) -
             inexact.setdefault(condition.layer, []).append(
                 f"{condition.message} at {_env_text(env)}: {value}/{condition.modulus} = {value / condition.modulus:g} "
                 "is not whole; rounded")
+    value = _evaluator(env)
+    rows = tuple(row._replace(flags=tuple(inexact.get(row.name, ())), **{f: value(getattr(row, f)) for f in _ROW_FIGURES})
+                 for row in report.rows)
+    totals = replace(report.totals, **{f.name: value(getattr(report.totals, f.name)) for f in fields(report.totals)})
+    return replace(report, input=value(report.input), batch=value(report.batch), rows=rows, totals=totals, conditions=())
+
+
+_ROW_FIGURES = tuple(f for f in Row._fields if f not in ("name", "kind", "formulas", "flags", "layers"))
+
+
+def _evaluator(env: Mapping[str, int]) -> Callable[[Any], Any]:
+    """A function giving any figure (a number, a formula, a tuple of them) its value at `env`; each
+    formula, and each floor and maximum inside one, is evaluated once however many rows repeat it."""
     memo: dict = {}
-    rows = tuple(replace(_evaluated(row, env, memo), flags=tuple(inexact.get(row.name, ()))) for row in report.rows)
-    return replace(_evaluated(report, env, memo), rows=rows, conditions=())
+    values: dict[Expr, int] = {}
 
+    def value(figure: Any) -> Any:
+        if type(figure) is Expr:
+            if figure not in values:
+                values[figure] = figure.at(env, memo)
+            return values[figure]
+        if type(figure) is tuple:
+            return tuple(value(item) for item in figure)
+        return figure
 
-def _evaluated(obj: Any, env: Mapping[str, int], memo: dict) -> Any:
-    if isinstance(obj, Expr):
-        return obj.at(env, memo)
-    if isinstance(obj, tuple):
-        return tuple(_evaluated(item, env, memo) for item in obj)
-    if is_dataclass(obj) and not isinstance(obj, type):
-        changes = {f.name: _evaluated(getattr(obj, f.name), env, memo) for f in fields(obj)
-                   if f.name not in ("rows", "conditions", "formulas", "flags")}
-        return replace(obj, **changes)
-    return obj
+    return value
 
 
 def first_failure(conditions: tuple[Condition, ...], env: Mapping[str, int], kind: str) -> Condition | None:

@@ -25,8 +25,10 @@ from fractions import Fraction
 from functools import lru_cache
 from math import gcd
 from typing import Any, Union
+from weakref import WeakValueDictionary
 
 Number = Union[int, "Expr"]
+_INTERNED: WeakValueDictionary[tuple, Expr] = WeakValueDictionary()
 
 
 class Undecided(ValueError):
@@ -98,14 +100,27 @@ def _mono_times(a: Monomial, b: Monomial) -> Monomial:
 
 
 class Expr:
-    """An integer-valued polynomial over atoms, canonical; immutable and hashable."""
+    """An integer-valued polynomial over atoms, canonical; immutable and hashable.
 
-    __slots__ = ("terms", "_key", "_hash")
+    Expressions are interned: equal expressions are one object, so comparing them (and finding
+    them in a dict, as evaluating a report at a size does thousands of times) is an identity test.
+    """
 
-    def __init__(self, terms: Mapping[Monomial, int]):
-        self.terms: dict[Monomial, int] = {m: c for m, c in terms.items() if c}
-        self._key = tuple(sorted(((_mono_key(m), c) for m, c in self.terms.items())))
-        self._hash = hash(self._key)
+    __slots__ = ("terms", "_key", "_hash", "__weakref__")
+    terms: dict[Monomial, int]
+    _key: tuple
+    _hash: int
+
+    def __new__(cls, terms: Mapping[Monomial, int]) -> Expr:
+        clean = {m: c for m, c in terms.items() if c}
+        key = tuple(sorted(((_mono_key(m), c) for m, c in clean.items())))
+        found = _INTERNED.get(key)
+        if found is not None:
+            return found
+        self = super().__new__(cls)
+        self.terms, self._key, self._hash = clean, key, hash(key)
+        _INTERNED[key] = self
+        return self
 
     @staticmethod
     def var(name: str) -> Expr:
@@ -131,9 +146,14 @@ class Expr:
         return self._hash
 
     def __eq__(self, other: object) -> bool:
-        if isinstance(other, bool) or not isinstance(other, (int, Expr)):
+        if isinstance(other, Expr):
+            return self is other
+        if isinstance(other, bool) or not isinstance(other, int):
             return NotImplemented
-        return self._key == Expr.of(other)._key
+        return self is Expr.of(other)
+
+    def __reduce__(self) -> tuple:  # pickled by its terms, interned again when loaded
+        return Expr, (self.terms,)
 
     def __ne__(self, other: object) -> bool:
         equal = self.__eq__(other)
