@@ -1,16 +1,17 @@
-"""Shared fixtures: the real CLI app through typer's runner, and spec files on disk."""
+"""Shared fixtures: the real command line run in-process, and spec files on disk."""
 
 from __future__ import annotations
 
+import io
 import os
 import textwrap
+from contextlib import redirect_stderr, redirect_stdout
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
-from archcalc.cli import app
+from archcalc.cli import run
 
 REPO = Path(__file__).resolve().parent.parent
 SPECS = REPO / "specs"
@@ -24,15 +25,18 @@ class Ran:
 
 
 @pytest.fixture
-def cli():
-    """Run `archcalc ARGS…` through the real typer app; stdout and stderr apart."""
-    runner = CliRunner()
+def cli(monkeypatch):
+    """Run `archcalc ARGS…` as the console script does, in this process; stdout and stderr apart (piped)."""
+    monkeypatch.setenv("NO_COLOR", "1")
+    monkeypatch.setenv("COLUMNS", "200")
 
-    def run(*args: str) -> Ran:
-        result = runner.invoke(app, list(args), env={"NO_COLOR": "1", "COLUMNS": "200"})
-        return Ran(result.exit_code, result.stdout, result.stderr)
+    def invoke(*args: str) -> Ran:
+        out, err = io.StringIO(), io.StringIO()
+        with redirect_stdout(out), redirect_stderr(err):
+            code = run(list(args))
+        return Ran(code, out.getvalue(), err.getvalue())
 
-    return run
+    return invoke
 
 
 @pytest.fixture

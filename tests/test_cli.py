@@ -1,4 +1,4 @@
-"""The command line through its real entry points: typer's app and the installed script."""
+"""The command line through its real entry points: `archcalc.cli.run` and the installed script."""
 
 from __future__ import annotations
 
@@ -11,8 +11,9 @@ import sys
 
 import pytest
 
-from archcalc.cli import app
 from archcalc.catalog import bundled
+from archcalc.cli.registry import MODULES, load
+from archcalc.cli.command import REGISTERED
 from conftest import REPO
 
 
@@ -111,18 +112,65 @@ def test_explain_shows_every_figure(cli):
     assert "56·56 · 3·3·256·256 = 1,849,688,064" in out
 
 
-def test_every_command_has_help_with_an_example(cli):
-    for command in app.registered_commands:
-        name = command.name or command.callback.__name__
-        ran = cli(name, "--help")
+def test_the_registry_names_every_command_where_it_is_defined():
+    for name in MODULES:
+        assert load(name).name == name
+    assert set(REGISTERED) == set(MODULES)  # no command defined outside the registry
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_every_command_has_help_with_an_example(cli, name):
+    for ask in ("--help", "-h"):
+        ran = cli(name, ask)
         assert ran.code == 0, name
+        assert ran.out.lstrip().startswith(f"Usage: archcalc {name} [OPTIONS]"), ran.out
         assert "Example" in ran.out, name
+
+
+def test_program_help_lists_every_command(cli):
+    ran = cli("--help")
+    assert ran.code == 0 and "--version" in ran.out
+    for name in MODULES:
+        assert f"│ {name} " in ran.out
+    assert cli().code == 2  # bare `archcalc`: the help, as a usage error
+
+
+def test_flags_show_as_flags_and_values_by_their_metavar(cli):
+    out = cli("table", "--help").out
+    rows = [line for line in out.splitlines() if line.startswith("│")]
+    formulas = next(line for line in rows if "--formulas" in line)
+    assert formulas.split("--formulas")[1].split()[0] == "Show"  # no value after a flag
+    batch = next(line for line in rows if "--batch" in line)
+    assert "-b N " in batch and "[default: 1]" in out
+    assert "--version  " in cli("--help").out
+
+
+@pytest.mark.parametrize("args, message", [
+    (["table", "vgg16", "--batch", "0"], "error: --batch/-b: expected an integer ≥ 1; received '0'"),
+    (["table", "vgg16", "--dtype", "float64"], "error: --dtype: expected float32, float16, bfloat16 or int8; "
+                                               "received 'float64'"),
+    (["table", "vgg16", "--input", "3x224"], "error: --input/-i: expected C×H×W such as 3x224x224; received '3x224'"),
+    (["table"], "error: the following arguments are required: NET|PATH"),
+    (["table", "vgg16", "--batchsize", "2"], "error: unrecognized arguments: --batchsize 2"),
+    (["tabel", "vgg16"], "error: no such command 'tabel'; did you mean 'table'?"),
+])
+def test_usage_errors_are_one_line_and_exit_2(cli, args, message):
+    ran = cli(*args)
+    assert (ran.code, ran.out) == (2, "")
+    assert ran.err.startswith(message) and ran.err.count("\n") == 1, ran.err
+
+
+def test_options_and_arguments_mix_in_any_order(cli):
+    ran = cli("compare", "--batch", "2", "alexnet", "-f", "json", "lenet5")
+    assert ran.code == 0, ran.err
+    data = json.loads(ran.out)
+    assert data["batch"] == 2 and [n["name"] for n in data["networks"]] == ["alexnet", "lenet5"]
 
 
 def test_readme_documents_every_command():
     readme = (REPO / "README.md").read_text(encoding="utf-8")
-    for command in app.registered_commands:
-        assert f"archcalc {command.name}" in readme, command.name
+    for name in MODULES:
+        assert f"archcalc {name}" in readme, name
 
 
 @pytest.mark.parametrize("launcher", [[sys.executable, "-m", "archcalc"], ["archcalc"]])

@@ -1,34 +1,70 @@
-"""The `archcalc` command line: a thin typer layer over catalog → analysis → render.
+"""The `archcalc` command line: find the command named first, parse the rest of the line with it, run it.
 
-Each command lives in its own module and registers itself on `app`.
-Domain errors become one line on stderr and exit 1; usage errors exit 2.
+Which module defines each command, imported only when it runs, is
+`cli/registry.py`: the one place archcalc defers imports. Domain errors
+become one line on stderr and exit 1; usage errors one line and exit 2;
+`-h`/`--help` anywhere shows help and exits 0.
 """
 
 from __future__ import annotations
 
-from typing import Annotated
-
-import typer
+import sys
+from collections.abc import Sequence
+from typing import NoReturn
 
 from .. import __version__
-from . import compare, table  # noqa: F401  (each registers its commands)
-from . import check  # noqa: F401  (check, schema)
-from . import torch  # noqa: F401  (bench, verify: torch is imported only when they run)
-from .common import app
+from ..errors import ArchcalcError, did_you_mean
+from . import registry
+from .command import HelpRequested, UsageError
 
 
-def version_callback(value: bool) -> None:
-    if value:
+def main() -> NoReturn:
+    """The console script: run the process's command line and exit with its status."""
+    sys.exit(run())
+
+
+def app(argv: Sequence[str] | None = None) -> NoReturn:
+    """Run `archcalc ARGV…` and exit with its status, as the console script does: app(["table", "vgg16"])."""
+    sys.exit(run(argv))
+
+
+def run(argv: Sequence[str] | None = None) -> int:
+    """Run one command line (default: the process's) and return its exit status."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    try:
+        return _run(args)
+    except HelpRequested as asked:
+        pages = registry.help_pages()
+        if asked.command is None:
+            pages.program(registry.commands())
+        else:
+            pages.command(asked.command)
+        return 0 if args else 2  # a bare `archcalc` is a usage error that shows the help
+    except UsageError as err:
+        return _fail(f"error: {err}", 2)
+    except ArchcalcError as err:
+        return _fail(f"error: {err}", 1)
+    except KeyboardInterrupt:
+        return _fail("interrupted", 130)
+    except Exception as err:  # a bug of ours: still one line, never a traceback
+        return _fail(f"internal error: {type(err).__name__}: {err} (please report this spec)", 1)
+
+
+def _run(args: list[str]) -> int:
+    """The program's own options (--version, --help; none: help), else the command named first."""
+    first = args[0] if args else "--help"
+    if first in ("-h", "--help"):
+        raise HelpRequested(None)
+    if first == "--version":
         print(f"archcalc {__version__}")
-        raise typer.Exit()
+        return 0
+    if first not in registry.MODULES:
+        kind = "option" if first.startswith("-") else "command"
+        raise UsageError(f"no such {kind} '{first}'{did_you_mean(first, list(registry.MODULES))} (see archcalc --help)")
+    command = registry.load(first)
+    return command.run(**command.parse(args[1:])) or 0
 
 
-@app.callback()
-def main_options(
-    version: Annotated[bool, typer.Option("--version", callback=version_callback, is_eager=True, help="Show the version and exit.")] = False,
-) -> None:
-    """Shape and cost of neural-network architectures, from a small YAML spec."""
-
-
-def main() -> None:
-    app()
+def _fail(line: str, status: int) -> int:
+    sys.stderr.write(line + "\n")
+    return status

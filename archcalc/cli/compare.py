@@ -6,21 +6,18 @@ import csv
 import io
 import json
 import sys
-from typing import Annotated
 
-import typer
 from rich import box
 from rich.table import Table
 
 from .. import catalog, compare
 from ..analysis import analyze
 from ..fit import largest_batch, needed
-from ..report import OPTIMIZER_STATES, Report
+from ..report import Report
 from ..units import format_bytes, format_count, parse_bytes
-from .common import BatchOpt, Dtype, DtypeOpt, Format, app, choices, out_console, reporting
-
-Optimizer = choices("Optimizer", OPTIMIZER_STATES)
-OptimizerOpt = Annotated[Optimizer, typer.Option("--optimizer", help="Optimizer state in training memory: sgd 0, momentum 1, adam 2 tensors per parameter.")]
+from .command import argument, checked, command, flag, option
+from .common import BATCH, DTYPE, FORMAT, NET, OPTIMIZER
+from .terminal import out_console
 
 
 def _figure(unit: str, value: int) -> str:
@@ -40,21 +37,16 @@ def _cell(unit: str, value: int, base: int, first: bool) -> str:
     return shown if first or factor is None else f"{shown} ({_times(factor)})"
 
 
-@app.command("compare")
-def compare_command(
-    nets: Annotated[list[str], typer.Argument(help="Two or more bundled networks or spec paths; ratios are to the first.", show_default=False, metavar="NET|PATH…")],
-    batch: BatchOpt = 1,
-    dtype: DtypeOpt = Dtype("float32"),
-    optimizer: OptimizerOpt = Optimizer("sgd"),
-    fmt: Annotated[Format, typer.Option("--format", "-f", help="table (terminal), json, csv or markdown.")] = Format("table"),
-) -> None:
+@command("compare",
+         argument("nets", "NET|PATH…", "Two or more bundled networks or spec paths; ratios are to the first.", nargs="+"),
+         BATCH, DTYPE, OPTIMIZER, FORMAT)
+def compare_command(nets: list[str], batch: int, dtype: str, optimizer: str, fmt: str) -> None:
     """Networks side by side: depth, parameters, MACs, FLOPs, training-step MACs, activation sum, inference peak and training memory, with ratios to the first.
 
     Examples: archcalc compare alexnet googlenet · archcalc compare resnet18 resnet34 resnet50 --batch 32 --optimizer adam
     """
-    with reporting():
-        reports = [analyze(catalog.load(net), batch, dtype.value, optimizer=optimizer.value) for net in nets]
-        _emit(reports, fmt.value)
+    reports = [analyze(catalog.load(net), batch, dtype, optimizer=optimizer) for net in nets]
+    _emit(reports, fmt)
 
 
 def _emit(reports: list[Report], fmt: str) -> None:
@@ -98,31 +90,25 @@ def _emit(reports: list[Report], fmt: str) -> None:
                           + (f", {_times(macs)} its MACs" if macs is not None else ""))
 
 
-@app.command("fit")
-def fit_command(
-    net: Annotated[str, typer.Argument(help="A bundled network or a path to a .yaml spec.", show_default=False, metavar="NET|PATH")],
-    memory: Annotated[str, typer.Option("--memory", "-m", help="The budget: 16GiB, 512MiB, 8GB …", show_default=False)],
-    train: Annotated[bool, typer.Option("--train", help="Fit a training step (saved activations, weights, gradients, optimizer state) instead of inference.")] = False,
-    optimizer: OptimizerOpt = Optimizer("sgd"),
-    dtype: DtypeOpt = Dtype("float32"),
-) -> None:
+@command("fit", NET,
+         option("--memory", "-m", metavar="SIZE", convert=checked(parse_bytes), required=True,
+                help="The budget: 16GiB, 512MiB, 8GB …"),
+         flag("--train", help="Fit a training step (saved activations, weights, gradients, optimizer state) "
+                              "instead of inference."),
+         OPTIMIZER, DTYPE)
+def fit_command(net: str, memory: int, train: bool, optimizer: str, dtype: str) -> None:
     """The largest batch whose inference peak (or, with --train, training memory) fits a memory budget.
 
     Examples: archcalc fit resnet50 --memory 16GiB --train --optimizer adam · archcalc fit vgg16 -m 8GB
     """
-    try:
-        budget = parse_bytes(memory)
-    except ValueError as err:
-        raise typer.BadParameter(str(err), param_hint="--memory") from None
-    with reporting():
-        fit = largest_batch(catalog.load(net), budget, train=train, dtype=dtype.value, optimizer=optimizer.value)
-        console = out_console()
-        mode = f"a training step with {optimizer.value}" if train else "inference"
-        console.print(f"{fit.at_batch.name}: batch {fit.batch:,} is the largest that fits {format_bytes(budget)} "
-                      f"for {mode} ({dtype.value})")
-        for report in (fit.at_batch, fit.at_next):
-            parts = report.train_breakdown() if train else report.inference_breakdown()
-            total = needed(report, train)
-            verdict = "fits" if total <= budget else "does not fit"
-            detail = " + ".join(f"{label} {format_bytes(value)}" for label, value in parts.items() if value)
-            console.print(f"  batch {report.batch:,}: {format_bytes(total)} ({total:,} B) {verdict} = {detail}")
+    fit = largest_batch(catalog.load(net), memory, train=train, dtype=dtype, optimizer=optimizer)
+    console = out_console()
+    mode = f"a training step with {optimizer}" if train else "inference"
+    console.print(f"{fit.at_batch.name}: batch {fit.batch:,} is the largest that fits {format_bytes(memory)} "
+                  f"for {mode} ({dtype})")
+    for report in (fit.at_batch, fit.at_next):
+        parts = report.train_breakdown() if train else report.inference_breakdown()
+        total = needed(report, train)
+        verdict = "fits" if total <= memory else "does not fit"
+        detail = " + ".join(f"{label} {format_bytes(value)}" for label, value in parts.items() if value)
+        console.print(f"  batch {report.batch:,}: {format_bytes(total)} ({total:,} B) {verdict} = {detail}")

@@ -10,25 +10,21 @@ from __future__ import annotations
 import json
 import os
 import sys
-from typing import Annotated, Any, Optional
+from typing import Any
 
-import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from .. import catalog
 from ..backends import torch_backend
-from ..errors import ArchcalcError
 from ..units import format_bytes, format_count, parse_count
-from .common import app, choices, err_console, out_console, reporting
+from .command import UsageError, argument, checked, command, flag, integer, option
+from .common import NET
+from .terminal import err_console, out_console
 
-Device = choices("Device", ("auto", "cpu", "cuda", "mps"))
-TorchDtype = choices("TorchDtype", ("float32", "float16", "bfloat16"))
-OutFormat = choices("OutFormat", ("table", "json"))
-
-NetArg = Annotated[str, typer.Argument(help="A bundled network (see `archcalc list`) or a path to a .yaml spec.",
-                                        show_default=False, metavar="NET|PATH")]
-FormatOpt = Annotated[OutFormat, typer.Option("--format", "-f", help="table (terminal) or json.")]
+DEVICES = ("auto", "cpu", "cuda", "mps")
+OUT_FORMAT = option("--format", "-f", dest="fmt", choices=("table", "json"), default="table",
+                    help="table (terminal) or json.")
 
 
 def _progress() -> Progress:
@@ -41,20 +37,22 @@ def _progress() -> Progress:
                     console=err_console(), transient=True, auto_refresh=False)
 
 
-@app.command("bench")
-def bench_command(
-    net: NetArg,
-    batch: Annotated[int, typer.Option("--batch", "-b", min=1, help="Images per forward pass.")] = 1,
-    device: Annotated[Device, typer.Option("--device", help="auto picks cuda, then mps, then cpu.")] = Device("auto"),
-    dtype: Annotated[TorchDtype, typer.Option("--dtype", help="Parameter and input type.")] = TorchDtype("float32"),
-    warmup: Annotated[int, typer.Option("--warmup", min=0, help="Untimed passes first (allocation, kernel choice).")] = 3,
-    runs: Annotated[int, typer.Option("--runs", min=1, help="Timed passes.")] = 10,
-    threads: Annotated[Optional[int], typer.Option("--threads", min=1, help="CPU threads (default: torch's).",
-                                                   show_default=False)] = None,
-    channels_last: Annotated[bool, typer.Option("--channels-last", help="NHWC memory format.")] = False,
-    per_layer: Annotated[bool, typer.Option("--per-layer", help="Also time each node and its share.")] = False,
-    fmt: FormatOpt = OutFormat("table"),
-) -> None:
+@command(
+    "bench", NET,
+    option("--batch", "-b", metavar="N", default=1, convert=integer(1), help="Images per forward pass."),
+    option("--device", choices=DEVICES, default="auto",
+           help="auto picks cuda, then mps, then cpu."),
+    option("--dtype", choices=("float32", "float16", "bfloat16"), default="float32", help="Parameter and input type."),
+    option("--warmup", metavar="N", default=3, convert=integer(0),
+           help="Untimed passes first (allocation, kernel choice)."),
+    option("--runs", metavar="N", default=10, convert=integer(1), help="Timed passes."),
+    option("--threads", metavar="N", convert=integer(1), help="CPU threads (default: torch's)."),
+    flag("--channels-last", help="NHWC memory format."),
+    flag("--per-layer", help="Also time each node and its share."),
+    OUT_FORMAT,
+)
+def bench_command(net: str, batch: int, device: str, dtype: str, warmup: int, runs: int, threads: int | None,
+                  channels_last: bool, per_layer: bool, fmt: str) -> None:
     """Time the network's forward pass with torch: median, p10, p90, images/s, achieved GFLOP/s.
 
     Eval mode, torch.inference_mode, warm-up passes, then timed passes
@@ -62,24 +60,23 @@ def bench_command(
     engine's MACs. Examples: archcalc bench resnet50 · archcalc bench vgg16
     --batch 8 --per-layer · archcalc bench resnet50 --device cuda --dtype float16
     """
-    with reporting():
-        torch_backend()
-        from ..backends import timing
+    torch_backend()
+    from ..backends import timing
 
-        network = catalog.load(net)
-        config = timing.BenchConfig(batch, device.value, dtype.value, warmup, runs, threads, channels_last, per_layer)
-        with _progress() as bar:
-            task = bar.add_task(f"bench {network.name}", total=None)
-            result = timing.bench(network, config,
-                                  lambda done, total: bar.update(task, completed=done, total=total, refresh=True))
-        if result.contended:
-            err_console().print(f"warning: other processes used {result.other_cpus:.1f} of {os.cpu_count()} CPUs while "
-                                f"timing; torch's {result.threads} threads wait on them, so these times may be inflated "
-                                "(rerun on a quiet machine, or with fewer --threads)", markup=False)
-        if fmt.value == "json":
-            sys.stdout.write(json.dumps(result.to_dict(), indent=2) + "\n")
-            return
-        _print_bench(result)
+    network = catalog.load(net)
+    config = timing.BenchConfig(batch, device, dtype, warmup, runs, threads, channels_last, per_layer)
+    with _progress() as bar:
+        task = bar.add_task(f"bench {network.name}", total=None)
+        result = timing.bench(network, config,
+                              lambda done, total: bar.update(task, completed=done, total=total, refresh=True))
+    if result.contended:
+        err_console().print(f"warning: other processes used {result.other_cpus:.1f} of {os.cpu_count()} CPUs while "
+                            f"timing; torch's {result.threads} threads wait on them, so these times may be inflated "
+                            "(rerun on a quiet machine, or with fewer --threads)", markup=False)
+    if fmt == "json":
+        sys.stdout.write(json.dumps(result.to_dict(), indent=2) + "\n")
+        return
+    _print_bench(result)
 
 
 def _ms(seconds: float) -> str:
@@ -113,22 +110,22 @@ def _print_bench(result: Any) -> None:
         console.print("per-layer times: a separate pass, each node synchronised before and after", markup=False)
 
 
-@app.command("verify")
-def verify_command(
-    net: Annotated[Optional[str], typer.Argument(help="A bundled network or a .yaml spec (or --all).",
-                                                 show_default=False, metavar="[NET|PATH]")] = None,
-    every: Annotated[bool, typer.Option("--all", help="Verify every bundled network.")] = False,
-    batch: Annotated[Optional[list[int]], typer.Option(
-        "--batch", "-b", min=1, help="Batch sizes for the saved-bytes check (repeat the option).",
-        show_default="1 and 8")] = None,
-    device: Annotated[Device, typer.Option("--device", help="Where the real training forwards run.")] = Device("cpu"),
-    real_limit: Annotated[str, typer.Option(
-        "--real-limit", help="Largest batch × MACs (e.g. 16G) run for real beyond the smallest batch; "
-        "past it the meta device measures (shapes only).")] = "16G",
-    nodes: Annotated[bool, typer.Option(
-        "--nodes", help="List the nodes whose saved bytes differ, even when the total agrees.")] = False,
-    fmt: FormatOpt = OutFormat("table"),
-) -> None:
+@command(
+    "verify",
+    argument("net", "NET|PATH", "A bundled network or a .yaml spec (or --all).", nargs="?"),
+    flag("--all", dest="every", help="Verify every bundled network."),
+    option("--batch", "-b", metavar="N", convert=integer(1), repeat=True, shown_default="1 and 8",
+           help="Batch sizes for the saved-bytes check (repeat the option)."),
+    option("--device", choices=DEVICES, default="cpu",
+           help="Where the real training forwards run."),
+    option("--real-limit", metavar="COUNT", default="16G", convert=checked(parse_count),
+           help="Largest batch × MACs (e.g. 16G) run for real beyond the smallest batch; past it the meta device "
+                "measures (shapes only)."),
+    flag("--nodes", help="List the nodes whose saved bytes differ, even when the total agrees."),
+    OUT_FORMAT,
+)
+def verify_command(net: str | None, every: bool, batch: list[int] | None, device: str, real_limit: int, nodes: bool,
+                   fmt: str) -> int:
     """Check the engine's figures against torch; exit 1 with a diff table on any mismatch.
 
     Every node's output shape, parameters and buffers, MACs (FlopCounterMode
@@ -137,40 +134,47 @@ def verify_command(
     engine's, at batch 1 and 8. The smallest batch runs for real (weights
     zero-filled: values do not change what autograd keeps); a larger one runs
     for real up to --real-limit MACs, past it on the meta device (the same
-    autograd graph, no arithmetic), and the table says which. Examples:
-    archcalc verify vgg16 · archcalc verify --all · archcalc verify resnet50 --device cuda
+    autograd graph, no arithmetic), and the table says which. On stderr: the
+    network and batch being measured, and a line for each network as soon as
+    it is done. Examples: archcalc verify vgg16 · archcalc verify --all ·
+    archcalc verify resnet50 --device cuda
     """
     if every == (net is not None):
-        raise typer.BadParameter("give one network, or --all", param_hint="NET|PATH")
-    with reporting():
-        torch_backend()
-        from ..backends import timing, verify
+        raise UsageError("give one network, or --all")
+    torch_backend()
+    from ..backends import timing
 
-        where = timing.resolve_device(device.value)
-        limit = _count(real_limit)
-        batches = tuple(batch or (1, 8))
-        names = list(catalog.bundled()) if every else [net]
-        results = []
-        with _progress() as bar:
-            task = bar.add_task("verify", total=len(names))
-            for name in names:
-                network = catalog.load(name)
-                say = lambda text, name=network.name: bar.update(task, description=f"{name}: {text}", refresh=True)  # noqa: E731
-                results.append(verify.verify(network, batches, where, real_limit=limit, progress=say))
-                bar.update(task, advance=1, refresh=True)
-        if fmt.value == "json":
-            sys.stdout.write(json.dumps([_verification_dict(r) for r in results], indent=2) + "\n")
-        else:
-            _print_verifications(results, batches, nodes)
-        if not all(r.ok for r in results):
-            raise typer.Exit(1)
+    batches = tuple(batch or (1, 8))
+    names = list(catalog.bundled()) if every else [net]
+    results = _verify_each(names, batches, timing.resolve_device(device), real_limit)
+    if fmt == "json":
+        sys.stdout.write(json.dumps([_verification_dict(r) for r in results], indent=2) + "\n")
+    else:
+        _print_verifications(results, batches, nodes)
+    return 0 if all(r.ok for r in results) else 1
 
 
-def _count(text: str) -> int:
-    try:
-        return parse_count(text)
-    except ValueError as err:
-        raise ArchcalcError(f"--real-limit: {err}") from None
+def _verify_each(names: list[str], batches: tuple[int, ...], device: str, real_limit: int) -> list[Any]:
+    """Verify the networks in turn: the bar names the network and batch; a line reports each as it ends."""
+    from ..backends import verify
+
+    results = []
+    with _progress() as bar:
+        task = bar.add_task("verify", total=len(names))
+        for name in names:
+            network = catalog.load(name)
+            say = lambda text, name=network.name: bar.update(task, description=f"{name}: {text}", refresh=True)  # noqa: E731
+            results.append(verify.verify(network, batches, device, real_limit=real_limit, progress=say))
+            bar.update(task, advance=1, refresh=True)
+            bar.console.print(f"[{len(results)}/{len(names)}] {_summary(results[-1])}", markup=False)
+    return results
+
+
+def _summary(r: Any) -> str:
+    """One network's verdict in a line: status, what disagrees, the saved-bytes gaps, the time taken."""
+    figures = "every node agrees" if not r.mismatches else f"{len(r.mismatches)} figure(s) differ"
+    saved = ", ".join(f"saved b{c.batch} {_pct(c.diff)} ({c.where})" for c in r.saved)
+    return f"{r.name}: {'ok' if r.ok else 'MISMATCH'}: {r.nodes} nodes, {figures}; {saved}; {r.seconds:.1f} s"
 
 
 def _pct(diff: float | None) -> str:
