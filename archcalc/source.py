@@ -1,8 +1,10 @@
 """Safe YAML reading that keeps every value's line and column.
 
-`yaml.compose` builds a node tree with marks; we turn it into plain dicts,
-lists and scalars (`YMap`, `YList` remember where their items came from).
-Aliases are expanded with a node budget, so an alias bomb is refused fast.
+PyYAML composes a node tree with marks; we turn it into plain dicts, lists
+and scalars (`YMap`, `YList` remember where their items came from). Aliases
+are expanded with a node budget, so an alias bomb is refused fast. libyaml's
+C parser reads the text when PyYAML has it; any text it refuses is read again
+by PyYAML's pure-Python parser, so every error says what PyYAML says, where.
 """
 
 from __future__ import annotations
@@ -11,8 +13,15 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from yaml.composer import Composer
+from yaml.resolver import Resolver
 
 from .errors import Mark, SpecError
+
+try:
+    from yaml.cyaml import CParser  # libyaml's scanner and parser, some 20 times faster than PyYAML's
+except ImportError:  # PyYAML built without libyaml
+    CParser = None
 
 MAX_FILE_BYTES = 1 << 17  # 128 KiB: 60 times the largest bundled spec, and read in well under a second
 MAX_NODES = 10_000  # YAML nodes and aliases as written, and nodes after alias expansion (bundled specs: ≤ 410)
@@ -84,10 +93,26 @@ def load_text(text: str, name: str) -> Any:
     """Parse one YAML document (safe loader only) into marked plain data."""
     if len(text) > MAX_FILE_BYTES:
         raise SpecError(f"text is longer than {MAX_FILE_BYTES:,} characters, the limit for a spec", Mark(name, 1, 1))
-    loader = None
+    root = _compose(text, name)
+    if root is None:
+        raise SpecError("empty spec", Mark(name, 1, 1))
+    return _Converter(name).convert(root, 0)
+
+
+def _compose(text: str, name: str) -> yaml.Node | None:
+    """The document's node tree (None when it has none), every YAML error a SpecError at PyYAML's mark.
+
+    libyaml's parser reads it when PyYAML has one. A text it refuses, or where
+    the two might disagree, is read again by PyYAML's own parser, the
+    reference: its nodes, marks and errors are what archcalc reports.
+    """
+    if CParser is not None and not _unlike_text(text):
+        try:
+            return _single_node(_FastLoader(text, name))
+        except yaml.YAMLError:
+            pass
     try:
-        loader = _Loader(text, name)  # checks every character first
-        root = loader.get_single_node()
+        return _single_node(_Loader(text, name))  # the loader checks every character first
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark
         where = Mark(name, mark.line + 1, mark.column + 1) if mark else Mark(name, 1, 1)
@@ -101,12 +126,20 @@ def load_text(text: str, name: str) -> Any:
                         _position(text, err.position, name)) from None
     except yaml.YAMLError as err:
         raise SpecError(f"YAML syntax error: {one_line(str(err))}", Mark(name, 1, 1)) from None
+
+
+def _unlike_text(text: str) -> bool:
+    """Whether PyYAML may read `text` unlike libyaml from the start: control characters (PyYAML refuses
+    them before it parses), tabs (it refuses some that libyaml takes: `{k: 3,\tp: 1}`) and byte-order
+    marks within the text (columns counted differently)."""
+    return "\t" in text or "\ufeff" in text or bool(yaml.reader.Reader.NON_PRINTABLE.search(text))
+
+
+def _single_node(loader: Any) -> yaml.Node | None:
+    try:
+        return loader.get_single_node()
     finally:
-        if loader is not None:
-            loader.dispose()
-    if root is None:
-        raise SpecError("empty spec", Mark(name, 1, 1))
-    return _Converter(name).convert(root, 0)
+        loader.dispose()
 
 
 def _position(text: str, offset: int, name: str) -> Mark:
@@ -115,18 +148,17 @@ def _position(text: str, offset: int, name: str) -> Mark:
     return Mark(name, line, offset - (text.rfind("\n", 0, offset) + 1) + 1)
 
 
-class _Loader(yaml.SafeLoader):
-    """PyYAML's safe loader, refusing a document too deep or too large while it composes it.
+class _Limits:
+    """Refuses a document too deep or too large while it is composed (a mixin of both loaders).
 
-    PyYAML composes recursively and slowly (pure Python, some 30 µs a node):
-    without these checks a thousand `[` overflow the stack, and a long list
-    takes seconds. An alias counts once here; the converter counts what the
-    aliases expand to.
+    PyYAML composes recursively: without these checks a thousand `[` overflow
+    the stack, and a long list takes seconds in the pure-Python parser. An
+    alias counts once here; the converter counts what the aliases expand to.
     """
 
-    def __init__(self, text: str, name: str):
-        super().__init__(text)
-        self.spec_name, self.depth, self.nodes = name, 0, 0
+    spec_name: str
+    depth: int
+    nodes: int
 
     def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
         self.nodes += 1
@@ -136,13 +168,61 @@ class _Loader(yaml.SafeLoader):
             raise SpecError(f"nesting deeper than {MAX_DEPTH} levels", self.here())
         self.depth += 1
         try:
-            return super().compose_node(parent, index)
+            return super().compose_node(parent, index)  # type: ignore[misc]
         finally:
             self.depth -= 1
 
     def here(self) -> Mark:
-        start = self.peek_event().start_mark
+        start = self.peek_event().start_mark  # type: ignore[attr-defined]
         return Mark(self.spec_name, start.line + 1, start.column + 1)
+
+
+class _Loader(_Limits, yaml.SafeLoader):
+    """PyYAML's pure-Python safe loader (some 30 µs a node), with the limits."""
+
+    def __init__(self, text: str, name: str):
+        super().__init__(text)
+        self.spec_name, self.depth, self.nodes = name, 0, 0
+
+
+if CParser is not None:
+    class _FastLoader(_Limits, Composer, CParser, Resolver):
+        """libyaml's events composed by PyYAML's composer and resolver: the same nodes and marks, the same limits.
+
+        It gives up (a YAMLError) on a node that PyYAML may read differently, for PyYAML to read the text.
+        """
+
+        def __init__(self, text: str, name: str):
+            CParser.__init__(self, text)
+            Composer.__init__(self)
+            Resolver.__init__(self)
+            self.text, self.spec_name, self.depth, self.nodes = text, name, 0, 0
+
+        def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
+            event = self.peek_event()
+            if _unlike(event, self.text):
+                raise yaml.YAMLError("a node PyYAML may read differently")
+            return super().compose_node(parent, index)
+
+
+def _unlike(event: yaml.Event, text: str) -> bool:
+    """Whether PyYAML may read this node of libyaml's differently, as a differential fuzz found.
+
+    A tag (PyYAML's runs on past a `,` in a flow collection), a block scalar
+    (PyYAML is stricter about its header: `>#`), a plain scalar with a `?`
+    (PyYAML refuses `{p?: 1}`), and an empty scalar anywhere but just after a
+    `:` (libyaml marks an empty key or flow value at the token after it).
+    """
+    if isinstance(event, yaml.AliasEvent):
+        return False
+    if event.tag is not None:
+        return True
+    if not isinstance(event, yaml.ScalarEvent):
+        return False
+    if event.style:  # quoted (read alike) or block
+        return event.style in ("|", ">")
+    at = event.start_mark.index
+    return "?" in event.value or (not event.value and text[at - 1:at] != ":")
 
 
 class _Converter:
