@@ -14,7 +14,7 @@ import pytest
 from archcalc.catalog import bundled
 from archcalc.cli.registry import MODULES, load
 from archcalc.cli.command import REGISTERED
-from conftest import REPO
+from conftest import REPO, torch_or_fail
 
 
 def test_list_shows_every_bundled_network(cli):
@@ -200,3 +200,10 @@ def test_memory_columns(cli):
     assert header.split()[-2:] == ["Alive", "Saved"]
     total = next(line for line in ran.out.splitlines() if line.startswith("total"))
     assert "peak " in total
+
+
+def test_verify_reports_each_network_as_it_ends(cli):
+    torch_or_fail()
+    ran = cli("verify", "lenet5", "--batch", "1")
+    assert ran.code == 0, ran.err
+    assert ran.err.startswith("[1/1] lenet5: ok: 7 nodes, every node agrees; saved b1 +0.00% (cpu); "), ran.err
