@@ -141,7 +141,8 @@ class Command(NamedTuple):
 
     def parse(self, argv: Sequence[str]) -> dict[str, Any]:
         """The command's keywords from its part of the command line; UsageError or HelpRequested otherwise."""
-        parser = _Parser(prog=f"archcalc {self.name}", add_help=False, allow_abbrev=False, formatter_class=_Unused)
+        parser = _Parser(prog=f"archcalc {self.name}", usage=f"archcalc {self.name} [OPTIONS]", add_help=False,
+                         allow_abbrev=False, formatter_class=_Unused)  # a usage given: argparse would format one
         for param in self.params:
             param.add_to(parser)
         parser.add_argument("-h", "--help", action=_Help, command=self)
