@@ -63,21 +63,36 @@ def own_storages(module: nn.Module) -> set[int]:
 @contextmanager
 def saved_bytes(module: nn.Module, attribute: Callable[[], str]) -> Iterator[dict[str, int]]:
     """Inside: the bytes of each unique storage autograd saves for backward, by `attribute()`
-    (the node running) when first saved; the module's own parameters and buffers left out."""
+    (the node running) when first saved; the module's own parameters and buffers left out.
+
+    The graph built inside is for measuring only, never for backward: it keeps a number for
+    each saved tensor, and the tensors themselves are held here until the block ends (so that
+    no storage is freed and its address reused while identities are compared). A graph that
+    kept its own output as a saved tensor would hold itself through C++ where Python's
+    collector cannot see, and every measured network would stay in memory.
+    """
     own = own_storages(module)
     seen: set[int] = set()
     per: dict[str, int] = {}
+    held: list[torch.Tensor] = []
 
-    def pack(t: torch.Tensor) -> torch.Tensor:
+    def pack(t: torch.Tensor) -> int:
         key = storage_key(t)
+        held.append(t)
         if key not in own and key not in seen:
             seen.add(key)
             name = attribute()
             per[name] = per.get(name, 0) + t.untyped_storage().nbytes()
-        return t
+        return key
 
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        yield per
+    def unpack(key: int) -> torch.Tensor:
+        raise RuntimeError("a graph built to measure saved bytes cannot run backward")
+
+    try:
+        with torch.autograd.graph.saved_tensors_hooks(pack, unpack):
+            yield per
+    finally:
+        held.clear()
 
 
 def materialize(module: nn.Module, device: str) -> nn.Module:
@@ -173,14 +188,14 @@ class Probe:
             torch.cuda.reset_peak_memory_stats()
             base = torch.cuda.memory_allocated()
         x = self.example_input(batch, device=device, dtype=dtype)
+        allocated = None
         with saved_bytes(self.module, lambda: self.current) as per_node:
             out = first_tensor(self._forward(x))
+            if cuda and out is not None:  # while the saved tensors are still held
+                torch.cuda.synchronize()
+                allocated = torch.cuda.memory_allocated() - base - out.untyped_storage().nbytes()
+                self.cuda_peak = torch.cuda.max_memory_allocated() - base
         self.per_node = per_node
-        allocated = None
-        if cuda and out is not None:
-            torch.cuda.synchronize()
-            allocated = torch.cuda.memory_allocated() - base - out.untyped_storage().nbytes()
-            self.cuda_peak = torch.cuda.max_memory_allocated() - base
         self.output_shape = None if out is None else tuple(out.shape[1:])
         del out
         return sum(per_node.values()), per_node, allocated
