@@ -75,11 +75,10 @@ layers:
   - basic: [64, 1]
     repeat: 2
   - basic: [128, 2]
-    repeat: 2
+  - basic: [128, 1]
   - basic: [256, 2]
-    repeat: 2
-  - basic: [512, 2]
-    repeat: 1                 # torchvision has 2 blocks here
+  - basic: [256, 1]
+  - basic: [512, 2]           # torchvision has a second block here
   - avgpool: global
   - fc: 1000
 """
