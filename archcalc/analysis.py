@@ -21,8 +21,11 @@ from .ir import INPUT, Layer, Network
 from .report import OPTIMIZER_STATES, Report, Row, Totals
 from .rules import RULES, Eval, Rule, RuleError, Shape
 from .rules.base import Formulas, num
-from .symbolic import Max, collecting, current_layer, is_symbolic, largest
+from .symbolic import Expr, Max, bounded, collecting, current_layer, is_symbolic, largest
 from .units import DTYPE_BYTES
+
+MAX_DIM = 10**12  # a tensor's dimension: past any real one; concatenation or upsampling can run away
+MAX_FIELD = 10**18  # a receptive field or jump: strides multiply, and a number's text must stay short
 
 
 class Field(NamedTuple):
@@ -37,7 +40,7 @@ class Field(NamedTuple):
 def analyze(net: Network, batch: int = 1, dtype: str = "float32", *, strict: bool = False,
             input_shape: tuple[int, ...] | None = None, optimizer: str = "sgd") -> Report:
     """The report of `net` at a batch size and dtype; raises ShapeError on an impossible layer."""
-    with _without_cycle_collection():
+    with _without_cycle_collection(), bounded():  # bounded: the work of formulas in a symbolic size
         return _analyze(net, batch, dtype, strict, input_shape, optimizer)
 
 
@@ -74,6 +77,7 @@ def _analyze(net: Network, batch: int, dtype: str, strict: bool, input_shape: tu
             ev = _evaluate(layer, shapes, strict, memo)
             shapes[layer.name] = ev.shape
             fields[layer.name] = _field(RULES[layer.kind], ev, [fields[i] for i in layer.inputs])
+            _within_bounds(layer, ev.shape, fields[layer.name])
             evals.append(ev)
     needs_grad = _needs_grad(net, evals)
     memory = _Memory(net, evals, shape_in, needs_grad, batch, DTYPE_BYTES[dtype])
@@ -115,6 +119,29 @@ def _evaluate(layer: Layer, shapes: Mapping[str, Shape], strict: bool, memo: dic
         raise ShapeError(f"{ev.flags[0]} (--strict refuses inexact divisions)", layer.origin.mark,
                          f"{layer.origin.path} '{layer.name}'")
     return ev
+
+
+def _within_bounds(layer: Layer, shape: Shape, field: Field) -> None:
+    """Refuse a layer whose sizes pass what any network has (ShapeError): every figure of a report is
+    made from them, and a size of thousands of digits would make every figure, and the output, huge."""
+    for values, limit, what in ((shape, MAX_DIM, "output size"), ((*(field.rf or ()), *(field.jump or ())),
+                                                                   MAX_FIELD, "receptive field or jump")):
+        big = next((v for v in values if _magnitude(v) > limit), None)
+        if big is not None:
+            shown = f"{big:,}" if isinstance(big, int) else str(big)  # one layer past a bound: a few dozen digits
+            raise ShapeError(f"{what} {shown} is beyond {limit:,} (no network is this large: "
+                             "a runaway concatenation, upsampling or stride?)",
+                             layer.origin.mark, f"{layer.origin.path} '{layer.name}'")
+
+
+def _magnitude(value: Any) -> int:
+    """The largest number in a size: itself, a fraction's numerator or denominator, or an expression's
+    coefficients (a floor's divisor, and so its numerator, is a product of strides: the jump bounds it)."""
+    if isinstance(value, Fraction):
+        return max(abs(value.numerator), value.denominator)
+    if isinstance(value, Expr):
+        return max((abs(c) for c in value.terms.values()), default=0)
+    return abs(value)
 
 
 def _field(rule: Rule, ev: Eval, inputs: list[Field]) -> Field:

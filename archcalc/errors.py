@@ -43,10 +43,16 @@ class ShapeError(SpecError):
     """A layer whose output shape is impossible (empty, mismatched, inexact under --strict)."""
 
 
+class ShadowWarning(UserWarning):
+    """A bundled network's name was used while the working directory holds a file or directory of that name."""
+
+
 def did_you_mean(word: str, known: list[str] | tuple[str, ...]) -> str:
     """' did you mean 'x'?' for the closest known word, or ''."""
     import difflib
 
+    if len(word) > 100:  # no name is this long; and difflib's time grows with its square
+        return ""
     close = difflib.get_close_matches(word, list(known), n=1, cutoff=0.6)
     # short names (k, s, p) are abbreviations: `kernel` means `k`
     close = close or sorted((k for k in known if k and word.startswith(k)), key=len, reverse=True)[:1]

@@ -25,7 +25,8 @@ from .errors import Mark, SpecError, did_you_mean, unknown
 from .ir import INPUT, LateArg, Layer, Network, Origin
 from .late import SHAPE_NAMES, Late, TensorDim, is_late
 from .rules import RULES, Rule
-from .source import YList, YMap, describe, mark_of, shorten
+from .safe import printable
+from .source import Date, YList, YMap, describe, mark_of, shorten
 
 VERSION = 1
 TOP_KEYS = ("version", "name", "title", "source", "reference", "input", "vars", "blocks", "layers", "budget")
@@ -35,6 +36,10 @@ BLOCK_BODIES = ("layers", "add", "concat", "mul")
 MAX_REPEAT = 10_000
 MAX_LAYERS = 5_000  # twice ResNet-1202 (2,404); the analysis takes some 40 µs a layer, check may run it twice
 MAX_STEPS = 25_000  # items, copies and branches visited: bounds repeats of blocks that add no layer
+MAX_EDGES = 20_000  # inputs of all layers together, `from:` lists included (ResNet-1202: 3,004); a merge's
+# rule, formula and memory model take time in its inputs, so edges, not layers, bound a wide network's cost
+MAX_NAME = 200  # characters of a layer's full name (bundled specs: ≤ 52); with MAX_LAYERS, bounds every output
+MAX_TEXT = {"name": 100, "title": 300, "source": 300, "reference": 100}  # one line each, shown by every command
 MAX_NESTING = 32  # block instances and branches inside one another (bundled specs: 3)
 _NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_\-]*")
 _INT_TYPES = ("int", "pos", "pair", "pair0", "pad", "table", "ints", "ints0")
@@ -68,7 +73,7 @@ def build(data: Any, file: str, default_name: str) -> Network:
         raise SpecError(f"unsupported spec version {shorten(repr(version))}; this archcalc reads version {VERSION}",
                         mark_of(data, "version"))
     texts = {key: _text(data, key, default)
-             for key, default in (("name", default_name), ("title", ""), ("source", ""), ("reference", ""))}
+             for key, default in (("name", printable(default_name)), ("title", ""), ("source", ""), ("reference", ""))}
     names = _vars(data.get("vars", YMap()), mark_of(data, "vars"))
     expander = _Expander(file, _blocks(data.get("blocks"), mark_of(data, "blocks")), names)
     layers = data["layers"]
@@ -88,10 +93,16 @@ def _check_keys(mapping: YMap, known: tuple[str, ...], what: str, path: str) -> 
 
 
 def _text(data: YMap, key: str, default: str) -> str:
+    """A one-line text of the spec (name, title, source, reference), shown by every command: printable,
+    bounded, and with what a CI log would read as a workflow command escaped (see `safe`)."""
     value = data.get(key, default)
     if not isinstance(value, str):
         raise SpecError(f"expected text for '{key}'; received {describe(value)}", mark_of(data, key))
-    return value
+    if not value.isprintable() or len(value) > MAX_TEXT[key] or (key == "name" and not value.strip()):
+        raise SpecError(f"'{key}' must be one line of printable text of {'1 to' if key == 'name' else 'at most'} "
+                        f"{MAX_TEXT[key]} characters (no control characters, line breaks or escape sequences); "
+                        f"received {describe(value)}", mark_of(data, key))
+    return printable(value)
 
 
 def _input(data: YMap) -> tuple[int, ...]:
@@ -140,6 +151,9 @@ def _blocks(data: Any, mark: Mark | None) -> dict[str, YMap]:
         raise SpecError(f"'blocks' must map block names to definitions; received {describe(data)}", mark_of(data) or mark)
     for name, block in data.items():
         path = f"blocks.{name}"
+        if not _NAME.fullmatch(name):
+            raise SpecError(f"a block's name is letters, digits, '_' or '-'; received {describe(name)}",
+                            data.key_marks[name], path)
         if name in RULES:
             raise SpecError(f"block '{name}' has the name of a layer kind; rename it", data.key_marks[name], path)
         if not isinstance(block, YMap):
@@ -159,6 +173,9 @@ def _blocks(data: Any, mark: Mark | None) -> dict[str, YMap]:
 
 def _integer(value: Any, names: dict[str, Any], mark: Mark | None, path: str) -> int | Late:
     """An integer, or an expression of names bound to integers (Late when some stand for tensor dimensions)."""
+    if isinstance(value, Date):
+        raise SpecError(f"expected an integer or an expression; received '{shorten(value)}', a date to YAML "
+                        "(as an expression it would be a subtraction); write the number", mark, path)
     if isinstance(value, str):
         try:
             used = expr.names(value)
@@ -185,6 +202,7 @@ class _Expander:
         self.layers: list[Layer] = []
         self.outputs: dict[str, str] = {INPUT: INPUT}  # name (layer, block or branch) → layer producing it
         self.steps = 0
+        self.edges = 0
         self.interned: dict[tuple, MappingProxyType] = {}  # equal arguments share one mapping (see analysis)
         self.read: dict[tuple, tuple] = {}  # an item's arguments, read once per scope
 
@@ -252,6 +270,8 @@ class _Expander:
         if local is None:
             local = f"{kind}{scope.counts[kind]}"
         full = scope.prefix + local
+        if len(full) > MAX_NAME:
+            raise SpecError(f"layer name '{shorten(full)}' is longer than {MAX_NAME} characters", mark, path)
         if full in self.outputs:
             raise SpecError(f"duplicate layer name '{full}'", mark, path)
         if len(self.layers) >= MAX_LAYERS:
@@ -259,6 +279,10 @@ class _Expander:
         return full
 
     def add(self, layer: Layer) -> str:
+        self.edges += len(layer.inputs)
+        if self.edges > MAX_EDGES:
+            raise SpecError(f"network has more than {MAX_EDGES:,} connections (inputs of layers, 'from' included)",
+                            layer.origin.mark, layer.origin.path)
         self.layers.append(layer)
         self.outputs[layer.name] = layer.name
         return layer.name
@@ -368,8 +392,8 @@ class _Expander:
         if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
             raise SpecError(f"'from' takes a layer name or a list of names; received {describe(refs)}", mark, path)
         found = []
+        prefixes = [scope.prefix[: i + 1] for i, ch in enumerate(scope.prefix) if ch == "."][::-1] + [""]
         for ref in names:
-            prefixes = [scope.prefix[: i + 1] for i, ch in enumerate(scope.prefix) if ch == "."][::-1] + [""]
             hit = next((self.outputs[p + ref] for p in prefixes if p + ref in self.outputs), None)
             if hit is None:
                 raise SpecError(f"'from' names '{shorten(ref)}', which is not an earlier layer{did_you_mean(ref, list(self.outputs))}",

@@ -36,8 +36,14 @@ class Late:
     text: str
     names: Mapping[str, Any]  # every name the text uses: ints, TensorDims or Lates
 
-    def value(self, shapes: Mapping[str, tuple[int, ...]]) -> int:
-        return expr.evaluate(self.text, {name: resolve(bound, shapes) for name, bound in self.names.items()})
+    def value(self, shapes: Mapping[str, tuple[int, ...]], memo: dict[int, int] | None = None) -> int:
+        """The value at `shapes`; `memo` holds the values of the Lates it uses, each evaluated once (a
+        chain of blocks whose arguments each use the caller's two would otherwise take 2^depth steps)."""
+        memo = {} if memo is None else memo
+        if id(self) not in memo:
+            memo[id(self)] = expr.evaluate(self.text, {name: resolve(bound, shapes, memo)
+                                                       for name, bound in self.names.items()})
+        return memo[id(self)]
 
 
 def is_late(value: Any) -> bool:
@@ -47,12 +53,14 @@ def is_late(value: Any) -> bool:
     return isinstance(value, (Late, TensorDim))
 
 
-def resolve(value: Any, shapes: Mapping[str, tuple[int, ...]]) -> Any:
+def resolve(value: Any, shapes: Mapping[str, tuple[int, ...]], memo: dict[int, int] | None = None) -> Any:
     """`value` with every late part evaluated at `shapes`; ExprError when an expression fails."""
-    if isinstance(value, (Late, TensorDim)):
+    if isinstance(value, Late):
+        return value.value(shapes, memo)
+    if isinstance(value, TensorDim):
         return value.value(shapes)
     if isinstance(value, list):
-        return [resolve(item, shapes) for item in value]
+        return [resolve(item, shapes, memo) for item in value]
     return value
 
 

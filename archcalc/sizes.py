@@ -26,6 +26,7 @@ from .symbolic import Condition, Expr, Floor
 SIDE = "N"  # the name of a square input's side
 NAMES = ("H", "W", SIDE, "B")
 MAX_SIDE = 1 << 20  # a million pixels a side: past any image, and the bound of searches
+MAX_PERIOD = 1 << 16  # sizes read to find the residues at which every division is whole (ResNets: 32)
 _DIM = re.compile(r"\d+|[A-Za-z]")
 
 
@@ -181,11 +182,14 @@ def sizes(report: Report, low: int = 1, high: int = 1024) -> Sizes:
     valid = [c for c in report.conditions if c.kind == "valid"]
     exact = [c for c in report.conditions if c.kind == "exact"]
     period = reduce(lcm, (_period(c) for c in exact), 1)
+    if period > MAX_PERIOD:
+        raise ArchcalcError(f"{report.name}: whether every division is whole repeats only every {period:,} sizes, "
+                            f"too many to read (at most {MAX_PERIOD:,}); analyse it at concrete sizes")
 
     def ok(n: int, conditions: list[Condition]) -> bool:
         return all(c.holds({SIDE: n}) for c in conditions)
 
-    smallest = next((n for n in range(1, MAX_SIDE + 1) if ok(n, valid)), None) if valid else 1
+    smallest = _smallest(lambda n: ok(n, valid), MAX_SIDE)
     start = smallest or MAX_SIDE
     # Validity is monotone in N for the kinds there are (outputs grow with the input); exactness is
     # periodic once every floor has passed its small-size transient: a period past the smallest size.
@@ -194,6 +198,18 @@ def sizes(report: Report, low: int = 1, high: int = 1024) -> Sizes:
     listed = tuple(n for n in range(max(low, 1), high + 1) if ok(n, valid) and ok(n, exact))
     count = sum(1 for n in range(max(low, 1), high + 1) if ok(n, valid))
     return Sizes(report.name, smallest, smallest_exact, period, residues, (low, high), listed, count)
+
+
+def _smallest(ok: Callable[[int], bool], high: int) -> int | None:
+    """The smallest side from 1 to `high` that is `ok`, None if none is: a binary search, as validity
+    is monotone in N (outputs grow with the input), so a side past the smallest valid one is valid."""
+    if not ok(high):
+        return None
+    low = 0  # not ok (no side is 0)
+    while high - low > 1:
+        middle = (low + high) // 2
+        low, high = (low, middle) if ok(middle) else (middle, high)
+    return high
 
 
 def _period(condition: Condition) -> int:
@@ -216,7 +232,7 @@ def largest_input(report: Report, need: Callable[[Report], Any], budget: int, en
         sizes_at = {**env, SIDE: n, "H": n, "W": n}
         return all(c.holds(sizes_at) for c in valid) and _value(need(report), sizes_at) <= budget
 
-    smallest = next((n for n in range(1, 4097) if all(c.holds({**env, SIDE: n, "H": n, "W": n}) for c in valid)), None)
+    smallest = _smallest(lambda n: all(c.holds({**env, SIDE: n, "H": n, "W": n}) for c in valid), 4096)
     if smallest is None or not fits(smallest):
         return None
     low, high = smallest, smallest

@@ -9,6 +9,9 @@ by PyYAML's pure-Python parser, so every error says what PyYAML says, where.
 
 from __future__ import annotations
 
+import os
+import re
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +20,7 @@ from yaml.composer import Composer
 from yaml.resolver import Resolver
 
 from .errors import Mark, SpecError
+from .safe import clip
 
 try:
     from yaml.cyaml import CParser  # libyaml's scanner and parser, some 20 times faster than PyYAML's
@@ -32,6 +36,12 @@ _PLAIN_COLLECTIONS = ("tag:yaml.org,2002:map", "tag:yaml.org,2002:seq")
 _YAML = "tag:yaml.org,2002:"
 _SCALARS = {_YAML + t for t in ("null", "bool", "int", "float", "str")}
 _AS_TEXT = {_YAML + "timestamp", _YAML + "value"}  # `name: 2024-01-01` and `=` are text to a spec
+# YAML 1.1 numbers nobody means (YAML 1.2 reads them otherwise): `064` is octal 52, `1:30` base 60 (90)
+_OCTAL = re.compile(r"[-+]?0[0-7_]+")
+
+
+class Date(str):
+    """A scalar YAML reads as a date (`2001-12-14`): text to a spec, never an expression (it would be 1975)."""
 
 
 class YMap(dict):
@@ -65,7 +75,10 @@ def load_file(path: str | Path) -> Any:
     """Read a spec file into marked plain data; every failure is a SpecError."""
     path = Path(path)
     try:
-        with path.open("rb") as file:
+        # Non-blocking, so that a FIFO cannot hold the read open; then only a regular file is read.
+        with open(os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0)), "rb") as file:
+            if not stat.S_ISREG(os.fstat(file.fileno()).st_mode):
+                raise SpecError("not a regular file; a spec is read only from one", Mark(str(path), 1, 1))
             raw = file.read(MAX_FILE_BYTES + 1)  # never more, whatever the file claims to be
     except OSError as err:
         raise SpecError(f"cannot read spec: {err.strerror or err}", Mark(str(path), 1, 1)) from None
@@ -271,12 +284,15 @@ class _Converter:
         return out
 
     def scalar(self, node: yaml.ScalarNode) -> Any:
+        if node.tag == _YAML + "timestamp":
+            return Date(node.value)
         if node.tag in _AS_TEXT:
             return node.value
         if node.tag not in _SCALARS:
             raise SpecError(f"YAML tag '{_tag(node.tag)}' is not allowed in specs", self.mark(node))
         if node.tag == _YAML + "int" and len(node.value) > 100:  # int() of thousands of digits is slow, then refused
             raise SpecError(f"integer {shorten(node.value)} is beyond ±{MAX_INTEGER:,}", self.mark(node))
+        self.unambiguous(node)
         try:
             value = self.scalars.construct_object(node, deep=True)
         except (yaml.YAMLError, ValueError, OverflowError) as err:
@@ -284,6 +300,20 @@ class _Converter:
         if isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_INTEGER:
             raise SpecError(f"integer {shorten(node.value)} is beyond ±{MAX_INTEGER:,}", self.mark(node))
         return value
+
+
+    def unambiguous(self, node: yaml.ScalarNode) -> None:
+        """Refuse a number YAML 1.1 (PyYAML) and YAML 1.2 read differently, with what each reads."""
+        text = node.value
+        if node.tag == _YAML + "int" and _OCTAL.fullmatch(text) and int(text, 8) != int(text, 10):
+            meant = int(text, 10)
+            raise SpecError(f"ambiguous number '{shorten(text)}': YAML 1.1 reads a leading 0 as octal "
+                            f"({int(text, 8)}), YAML 1.2 as {meant}; write {meant} without the 0",
+                            self.mark(node))
+        if node.tag in (_YAML + "int", _YAML + "float") and ":" in text:
+            value = f" ({self.scalars.construct_object(node, deep=True):g})" if len(text) <= 40 else ""
+            raise SpecError(f"ambiguous number '{shorten(text)}': YAML 1.1 reads it in base 60{value}, "
+                            "YAML 1.2 as text; write the number, or quote the text", self.mark(node))
 
 
 def describe(value: Any) -> str:
@@ -311,9 +341,8 @@ def _tag(tag: str) -> str:
 
 
 def shorten(text: str, limit: int = 60) -> str:
-    """User text fit for a one-line message: control characters escaped, clipped with '…'."""
-    clipped = text if len(text) <= limit else text[: limit - 1] + "…"
-    return "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in clipped)
+    """User text fit for a one-line message: clipped with '…', and safe to show (`safe.clip`)."""
+    return clip(text, limit)
 
 
 def one_line(text: str) -> str:

@@ -27,12 +27,54 @@ from math import gcd
 from typing import Any, Union
 from weakref import WeakValueDictionary
 
+from .errors import ArchcalcError
+
 Number = Union[int, "Expr"]
 _INTERNED: WeakValueDictionary[tuple, Expr] = WeakValueDictionary()
+MAX_WORK = 300_000  # terms of expressions made and compared in one analysis (ResNet-1202: 213,078)
 
 
 class Undecided(ValueError):
-    """A question about a size whose answer depends on the size."""
+    """A question about a size whose answer depends on the size (its message made when shown)."""
+
+    def __init__(self, message: str | Callable[[], str]):
+        super().__init__()
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message() if callable(self.message) else self.message
+
+
+class TooComplex(ArchcalcError):
+    """A symbolic analysis past its budget of work (MAX_WORK): its formulas grow too large to be worth it."""
+
+
+class _Budget:
+    """Work spent by the symbolic analysis running now (see `bounded`); no limit outside one."""
+
+    spent = 0
+    limit: int | None = None
+
+
+def spend(units: int) -> None:
+    """Count work of the analysis running now; TooComplex past its budget."""
+    if _Budget.limit is not None:
+        _Budget.spent += units
+        if _Budget.spent > _Budget.limit:
+            raise TooComplex(f"the formulas of this network in a symbolic size grow past {_Budget.limit:,} terms "
+                             "(the budget of one analysis); analyse it at a concrete size, such as --input 3x224x224")
+
+
+@contextmanager
+def bounded(limit: int | None = None) -> Iterator[None]:
+    """Inside: the symbolic work (terms of expressions made, bounds compared) is limited to `limit`
+    (default MAX_WORK)."""
+    saved = _Budget.spent, _Budget.limit
+    _Budget.spent, _Budget.limit = 0, MAX_WORK if limit is None else limit
+    try:
+        yield
+    finally:
+        _Budget.spent, _Budget.limit = saved
 
 
 # ── atoms ────────────────────────────────────────────────────────────────────
@@ -113,6 +155,7 @@ class Expr:
 
     def __new__(cls, terms: Mapping[Monomial, int]) -> Expr:
         clean = {m: c for m, c in terms.items() if c}
+        spend(len(clean))
         key = tuple(sorted(((_mono_key(m), c) for m, c in clean.items())))
         found = _INTERNED.get(key)
         if found is not None:
@@ -318,6 +361,7 @@ def largest(values: Iterable[Number]) -> Number:
     values = {e: tuple(e.at(env) for env in samples) for e in set(exprs)}
     kept: list[Expr] = []
     for v in sorted(values, key=lambda e: (tuple(-x for x in values[e]), e.key)):
+        spend(len(kept))
         if any(_at_least(k, v, values) for k in kept):
             continue
         kept = [k for k in kept if not _at_least(v, k, values)] + [v]
@@ -367,7 +411,7 @@ def decide(e: Number, strict: bool) -> bool:
         return True
     if _nonneg(_negate(high), not strict):  # high ≤ 0 (or < 0) everywhere: the claim is false everywhere
         return False
-    raise Undecided(f"whether {text(e)} {'>' if strict else '≥'} 0 depends on the size")
+    raise Undecided(lambda: f"whether {text(e)} {'>' if strict else '≥'} 0 depends on the size")
 
 
 Poly = dict[tuple[tuple[str, int], ...], Fraction]  # monomials over variables only, rational coefficients
@@ -437,6 +481,7 @@ def _negate(p: Poly) -> Poly:
 
 
 def _poly_add(a: Poly, b: Poly) -> Poly:
+    spend(len(b))
     out = dict(a)
     for m, c in b.items():
         out[m] = out.get(m, Fraction(0)) + c
@@ -448,6 +493,7 @@ def _poly_scale(a: Poly, k: Any) -> Poly:
 
 
 def _poly_mul(a: Poly, b: Poly) -> Poly:
+    spend(len(a) * len(b))
     out: Poly = {}
     for m1, c1 in a.items():
         for m2, c2 in b.items():

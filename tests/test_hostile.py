@@ -29,6 +29,9 @@ def _chain(top: str, calls: list[tuple[int, str]]) -> str:
 
 
 _EXPONENTIAL = [(int(bit), f"b{n}") for bit, n in zip("0000000000010000010000", range(23, 1, -1))]
+_LONG = "b" * 60  # long-layer-name.yaml's blocks: b…b1 to b…b4
+_RUNAWAY = " is beyond {:,} (no network is this large: a runaway concatenation, upsampling or stride?)"
+_TEXT = " must be one line of printable text of at most 300 characters (no control characters, line breaks or escape sequences)"
 
 # (file, everything after the file name in the one-line error)
 REFUSED = [
@@ -93,10 +96,42 @@ REFUSED = [
                               + ": blocks and branches nest deeper than 32 levels"),
     ("deep-blocks-deep-expression.yaml", ":67:21: " + _chain("layers[0].b0", [(0, f"b{i}") for i in range(1, 31)] + [(0, "conv")])
                                          + ": expected an integer ≥ 1 for 'out'; received out=0"),
+    # cost: what multiplies the work is counted at its root (issue 9, class 1)
+    ("fan-in-in-repeated-block.yaml", ":6:9: layers[1].fan > blocks.fan.layers[0].concat: network has more than 20,000"
+                                      " connections (inputs of layers, 'from' included)"),
+    ("long-layer-name.yaml", ":9:14: " + _chain(f"layers[0].{_LONG}1", [(0, f"{_LONG}{i}") for i in (2, 3, 4)])
+                             + f": layer name '{'b' * 59}…' is longer than 200 characters"),
+    ("runaway-concat.yaml", ":7:9: layers[0].double > blocks.double.layers[1].concat 'double40.concat1': output size"
+                            " 1,099,511,627,776" + _RUNAWAY.format(10**12)),
+    ("runaway-upsampling.yaml", ":4:5: layers[0].convtranspose 'convtranspose2': output size 7,000,000,000,000,000,001"
+                                + _RUNAWAY.format(10**12)),
+    ("runaway-stride.yaml", ":4:5: layers[0].conv 'conv3': receptive field or jump 1,000,000,000,000,000,000,000,000,000"
+                            + _RUNAWAY.format(10**18)),
+    # text that would act on a terminal or a CI log (class 2)
+    ("control-character-in-title.yaml", ":2:8: 'title'" + _TEXT + "; received text 'net \\x1b]0;owned\\x07"
+                                        " \\x1b]8;;https://evil.example\\x1b\\click\\x1b]8;;\\x1b\\'"),
+    ("lone-surrogate.yaml", ":2:9: 'source'" + _TEXT + "; received text 'Smith \\ud800 2024'"),
+    ("markup-block-name.yaml", ":4:3: blocks.[link=https://evil.example]::add-mask::x: a block's name is letters, digits,"
+                               " '_' or '-'; received text '[link=https://evil.example]::add-mask::x'"),
+    # numbers nobody meant (class 7)
+    ("octal-literal.yaml", ":4:17: ambiguous number '064': YAML 1.1 reads a leading 0 as octal (52), YAML 1.2 as 64;"
+                           " write 64 without the 0"),
+    ("sexagesimal-literal.yaml", ":5:15: ambiguous number '1:30': YAML 1.1 reads it in base 60 (90), YAML 1.2 as text;"
+                                 " write the number, or quote the text"),
+    ("date-as-expression.yaml", ":4:17: layers[0].conv: expected an integer or an expression; received '2001-12-14', a date"
+                                " to YAML (as an expression it would be a subtraction); write the number"),
+    ("connection-table-twice.yaml", ":4:5: layers[0].conv 'conv1': connection table row [0, 0, 1] lists an input map"
+                                    " twice; each map is read once"),
+    ("negative-eps.yaml", ":4:15: layers[0].bn: expected a number ≥ 0 for 'eps'; received eps=-0.5"),
+    ("negative-lrn-beta.yaml", ":4:26: layers[0].lrn: expected a number ≥ 0 for 'beta'; received beta=-0.75"),
+    ("dropout-above-one.yaml", ":4:5: layers[0].dropout 'dropout1': expected 0 ≤ p < 1 for 'p'; received p=1.5"),
 ]
 
 # Valid but astronomically large: answered at once, Python integers exact; its budget is overrun.
 ASTRONOMICAL = "astronomical-network.yaml"
+# Valid, and answered: late arguments that use each other, each evaluated once (test_untrusted.py counts them),
+# and a network at every limit at once (test_untrusted.py holds its output; benchmarks/hostile.py times it).
+ANSWERED = ("late-argument-chain.yaml", "at-every-limit.yaml")
 ASTRONOMICAL_FINDINGS = [
     ":10:18: budget: parameters over budget: expected at most 1,000,000,000,000 (1.00T), set by budget.params;"
     " received 2,001,009,000,000,004,000,000,000 (2001009000000.00T)",
@@ -112,7 +147,7 @@ def _timed(cli, *args):
 
 
 def test_the_corpus_is_exactly_these_files():
-    assert sorted(p.name for p in HOSTILE.iterdir()) == sorted([name for name, _ in REFUSED] + [ASTRONOMICAL])
+    assert sorted(p.name for p in HOSTILE.iterdir()) == sorted([name for name, _ in REFUSED] + [ASTRONOMICAL, *ANSWERED])
 
 
 @pytest.mark.parametrize("name, tail", REFUSED, ids=[name for name, _ in REFUSED])
@@ -155,6 +190,7 @@ def test_check_keeps_going_through_the_whole_corpus(cli):
     findings = json.loads(ran.out)
     expected = sorted([f"{HOSTILE / name}{tail}" for name, tail in REFUSED]
                       + [f"{HOSTILE / ASTRONOMICAL}{line}" for line in ASTRONOMICAL_FINDINGS])
+    assert ran.out.count('"file"') == len(expected)  # the answered ones: no finding
     shown = sorted(f"{f['file']}:{f['line']}:{f['col']}: " + (f"{f['layer']}: " if f["layer"] else "") + f["message"]
                    for f in findings)
     assert shown == expected
