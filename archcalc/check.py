@@ -2,7 +2,8 @@
 
 `archcalc check` is a thin layer over `check_paths`. Every problem is a
 `Finding` with where it is (file:line:col and layer path) and what it is:
-`spec` (cannot be read or expanded), `shape` (an impossible layer),
+`file` (not read: a symbolic link check does not follow, not a regular
+file, a directory it cannot list), `spec` (cannot be read or expanded), `shape` (an impossible layer),
 `inexact` (a division that is not whole, under --strict), `budget` (a figure
 over its limit) or `internal` (a bug of ours, reported, never a traceback).
 A bad spec never stops the others from being checked.
@@ -10,12 +11,15 @@ A bad spec never stops the others from being checked.
 
 from __future__ import annotations
 
+import errno
 import os
+import stat
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import NamedTuple
 
-from . import expand, source
+from . import expand, safe, source
 from .analysis import analyze
 from .budget import Budget, Limit, from_mapping, overruns
 from .catalog import SUFFIXES
@@ -23,7 +27,7 @@ from .errors import ArchcalcError, Mark, ShapeError, SpecError
 from .ir import Network
 from .report import Report
 
-KINDS = ("spec", "shape", "inexact", "budget", "internal")
+KINDS = ("file", "spec", "shape", "inexact", "budget", "internal")
 
 
 @dataclass(frozen=True)
@@ -38,11 +42,15 @@ class Finding:
     kind: str  # one of KINDS
 
     def __str__(self) -> str:
-        layer = f"{self.layer}: " if self.layer else ""
-        return f"{self.file}:{self.line}:{self.col}: {layer}{self.message}"
+        """`file:line:col: layer: message`, safe to show in a terminal or a CI log (see `safe`)."""
+        layer = f"{safe.printable(self.layer)}: " if self.layer else ""
+        return f"{safe.path(self.file)}:{self.line}:{self.col}: {layer}{safe.printable(self.message)}"
 
     def to_dict(self) -> dict[str, object]:
-        return asdict(self)
+        """The finding for JSON, its texts safe to show (and so valid UTF-8, whatever the file's name)."""
+        data = asdict(self)
+        data.update(file=safe.path(self.file), layer=safe.printable(self.layer), message=safe.printable(self.message))
+        return data
 
 
 @dataclass(frozen=True)
@@ -61,33 +69,95 @@ class Result:
         return f"{specs} spec{'' if specs == 1 else 's'}, {findings} finding{'' if findings == 1 else 's'}"
 
 
-def find_specs(paths: Iterable[str]) -> list[str]:
-    """Files as given, and the *.yaml / *.yml files under directories (recursively, sorted); each once.
+class Found(NamedTuple):
+    """A spec file to check, or one check does not read, with why (`problem`)."""
 
-    Raises ArchcalcError for a path that does not exist or a directory without specs.
+    path: str
+    problem: str = ""
+
+
+def find_specs(paths: Iterable[str]) -> list[Found]:
+    """Files as given, and the *.yaml / *.yml entries under directories (recursively, sorted); each once.
+
+    Only regular files are read. A symbolic link is followed only to a regular file inside the tree it
+    was found in (the directory given; for a path given itself, the working directory); any other link
+    (dangling, looping, leaving the tree), and anything that is not a regular file (a FIFO, a device, a
+    directory named *.yaml) or cannot be listed, is returned with its problem, never read and never
+    skipped in silence. Raises ArchcalcError for a path that does not exist or a directory without specs.
     """
-    found: list[str] = []
+    found: list[Found] = []
+    here = os.path.realpath(os.curdir)
     for path in paths:
-        if os.path.isdir(path):
-            inside = sorted(os.path.join(root, name) for root, _, names in os.walk(path)
-                            for name in names if name.endswith(SUFFIXES))
-            inside = [p for p in inside if os.path.isfile(p)]
+        if not os.path.lexists(path):
+            raise ArchcalcError(f"{path}: no such file or directory")
+        problem = _link_problem(path, here) if os.path.realpath(path) != os.path.abspath(path) else ""
+        if not problem and os.path.isdir(path):
+            inside = _walk(path)
             if not inside:
                 raise ArchcalcError(f"{path}: no *.yaml or *.yml specs in this directory")
             found.extend(inside)
-        elif os.path.isfile(path):
-            found.append(path)
         else:
-            raise ArchcalcError(f"{path}: no such file or directory")
+            found.append(Found(path, problem or _kind_problem(path)))
     return list(dict.fromkeys(found))
+
+
+def _walk(top: str) -> list[Found]:
+    """The spec entries under the directory `top`, without following links to directories."""
+    tree = os.path.realpath(top)
+    entries: list[Found] = []
+
+    def unreadable(err: OSError) -> None:
+        entries.append(Found(err.filename or top, f"cannot list this directory: {err.strerror or err}; not checked"))
+
+    for root, dirs, names in os.walk(top, onerror=unreadable):
+        for name in dirs:  # links to directories are never descended (one inside the tree is searched anyway)
+            path = os.path.join(root, name)
+            if os.path.islink(path) and (name.endswith(SUFFIXES) or _link_problem(path, tree)):
+                entries.append(Found(path, _link_problem(path, tree, "a directory") or _kind_problem(path)))
+        for name in names:
+            if name.endswith(SUFFIXES):
+                path = os.path.join(root, name)
+                entries.append(Found(path, _link_problem(path, tree) or _kind_problem(path)))
+    return sorted(entries, key=lambda entry: entry.path)
+
+
+def _link_problem(path: str, tree: str, what: str = "a file") -> str:
+    """Why `path`, a symbolic link (or a path through one), is not followed; "" when it may be."""
+    if not os.path.islink(path) and os.path.realpath(path) == os.path.abspath(path):
+        return ""
+    try:
+        os.stat(path)
+    except OSError as err:
+        loops = err.errno == errno.ELOOP
+        return f"symbolic link that {'loops' if loops else 'leads nowhere (dangling)'}; not read"
+    target = os.path.realpath(path)
+    if os.path.commonpath([tree, target]) != tree:
+        return f"symbolic link to {what} outside the checked directory; not followed"
+    return ""
+
+
+def _kind_problem(path: str) -> str:
+    """Why `path` (links followed) is not read: it is not a regular file."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as err:
+        return f"cannot read: {err.strerror or err}; not checked"
+    if stat.S_ISREG(mode):
+        return ""
+    kinds = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"),
+             (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"))
+    kind = next((name for test, name in kinds if test(mode)), "not a file")
+    return f"not a regular file ({kind}); not read"
 
 
 def check_paths(paths: Iterable[str], budgets: Sequence[Budget] = (), *, strict: bool = False,
                 batch: int = 1) -> Result:
     """Check every spec under `paths` against its own budget and `budgets` (memory at `batch` unless they say)."""
     specs = find_specs(paths)
-    findings = [finding for spec in specs for finding in check_spec(spec, budgets, strict=strict, batch=batch)]
-    return Result(tuple(specs), tuple(findings))
+    findings = [finding for spec in specs for finding in
+                ([Finding(spec.path, 1, 1, "", spec.problem, "file")] if spec.problem
+                 else check_spec(spec.path, budgets, strict=strict, batch=batch))]
+    return Result(tuple(spec.path for spec in specs), tuple(findings))
 
 
 def check_spec(path: str, budgets: Sequence[Budget] = (), *, strict: bool = False, batch: int = 1) -> list[Finding]:
@@ -145,8 +215,8 @@ def _finding(err: ArchcalcError, path: str) -> Finding:
 def github_annotation(finding: Finding) -> str:
     """A GitHub Actions workflow command that marks the finding on its line."""
     text = f"{finding.layer}: {finding.message}" if finding.layer else finding.message
-    return (f"::error file={_escape(finding.file, True)},line={finding.line},col={finding.col}"
-            f"::{_escape(text, False)}")
+    return (f"::error file={_escape(safe.path(finding.file), True)},line={finding.line},col={finding.col}"
+            f"::{_escape(safe.printable(text), False)}")
 
 
 def _escape(text: str, property_value: bool) -> str:

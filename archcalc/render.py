@@ -12,6 +12,7 @@ import json
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
+from . import safe
 from .report import Report, Row
 from .units import format_bytes
 
@@ -54,12 +55,12 @@ def columns(memory: bool) -> tuple[Column, ...]:
     return COLUMNS + MEMORY_COLUMNS if memory else COLUMNS
 
 
-def totals_lines(report: Report) -> list[str]:
-    """The footer: totals with their units and the conventions behind them."""
+def totals_lines(report: Report, text: Callable[[str], str] = safe.printable) -> list[str]:
+    """The footer: totals with their units and the conventions behind them; `text` escapes the name."""
     t = report.totals
     per = f"{report.dtype}, batch {report.batch}"
     return [
-        f"{report.name}: {t.params:,} parameters ({t.trainable_params:,} trainable)"
+        f"{text(report.name)}: {t.params:,} parameters ({t.trainable_params:,} trainable)"
         + (f", {t.buffers:,} buffer values" if t.buffers else "") + f"; depth {t.depth} (weight layers on the longest path)",
         f"MACs {t.macs:,} (multiply-accumulates of conv and fc, per sample); FLOPs = 2 × MACs = {t.flops:,}",
         f"Activations {t.activations:,} per sample = {format_bytes(t.activation_bytes)} ({per}); "
@@ -102,7 +103,8 @@ def grid(report: Report, formulas: bool = False, memory: bool = False) -> Grid:
     if memory:
         totals += [f"peak {format_bytes(t.inference_peak_bytes)}", format_bytes(t.train_saved_bytes)]
     totals += [""] * formulas
-    return Grid(f"{report.title or report.name} — input {_shape(report.input)}", headers, right, body, totals)
+    return Grid(f"{safe.printable(report.title or report.name)} — input {_shape(report.input)}", headers, right, body,
+                totals)
 
 
 def table_text(report: Report, formulas: bool = False, memory: bool = False) -> str:
@@ -215,4 +217,5 @@ def to_markdown(report: Report, memory: bool = False) -> str:
     t = report.totals
     memory_totals = f" peak {format_bytes(t.inference_peak_bytes)} | {format_bytes(t.train_saved_bytes)} |" if memory else ""
     lines.append(f"| **total** | | | **{t.params:,}** | **{t.macs:,}** | **{format_bytes(t.activation_bytes)}** | |{memory_totals}")
-    return "\n".join(lines + [""] + [f"{line}  " for line in totals_lines(report) + flag_lines(report)]) + "\n"
+    footer = totals_lines(report, safe.markdown) + flag_lines(report)
+    return "\n".join(lines + [""] + [f"{line}  " for line in footer]) + "\n"

@@ -10,7 +10,7 @@ import sys
 from rich import box
 from rich.table import Table
 
-from .. import catalog, compare
+from .. import catalog, compare, safe
 from ..analysis import analyze
 from ..fit import largest_batch, needed
 from ..report import Report
@@ -54,11 +54,11 @@ def _emit(reports: list[Report], fmt: str) -> None:
     if fmt == "json":
         sys.stdout.write(json.dumps(compare.to_dict(reports), indent=2) + "\n")
         return
-    names = [r.name for r in reports]
+    names = [safe.printable(r.name) for r in reports]
     if fmt == "csv":
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\n")
-        writer.writerow(["metric", *names])
+        writer.writerow(["metric", *map(safe.spreadsheet, names)])
         writer.writerow(["input", *("x".join(map(str, r.input)) for r in reports)])
         writer.writerows([metric.key, *values] for metric, values in rows)
         sys.stdout.write(out.getvalue())
@@ -66,10 +66,11 @@ def _emit(reports: list[Report], fmt: str) -> None:
     cells = [(metric.label, [_cell(metric.unit, v, values[0], i == 0) for i, v in enumerate(values)]) for metric, values in rows]
     cells.insert(0, ("Input", ["×".join(map(str, r.input)) for r in reports]))
     first = reports[0]
-    note = (f"{first.dtype}, batch {first.batch}, training with {first.optimizer}; ratios (×) are to {first.name}. "
+    note = (f"{first.dtype}, batch {first.batch}, training with {first.optimizer}; ratios (×) are to "
+            f"{safe.markdown(names[0]) if fmt == 'markdown' else names[0]}. "
             "MACs are multiply-accumulates of conv and fc; MiB = 2²⁰ bytes.")
     if fmt == "markdown":
-        lines = ["| | " + " | ".join(names) + " |", "|---|" + "---:|" * len(names)]
+        lines = ["| | " + " | ".join(map(safe.markdown, names)) + " |", "|---|" + "---:|" * len(names)]
         lines += [f"| {label} | " + " | ".join(values) + " |" for label, values in cells]
         sys.stdout.write("\n".join(lines + ["", note]) + "\n")
         return
@@ -92,7 +93,7 @@ def _emit(reports: list[Report], fmt: str) -> None:
 
 @command("fit", NET,
          option("--memory", "-m", metavar="SIZE", convert=checked(parse_bytes), required=True,
-                help="The budget: 16GiB, 512MiB, 8GB …"),
+                help="The budget: 16GiB (or 16G), 512MiB, 8GB (10⁹ bytes), or bytes: 17179869184."),
          flag("--train", help="Fit a training step (saved activations, weights, gradients, optimizer state) "
                               "instead of inference."),
          OPTIMIZER, DTYPE)
@@ -104,9 +105,10 @@ def fit_command(net: str, memory: int, train: bool, optimizer: str, dtype: str) 
     fit = largest_batch(catalog.load(net), memory, train=train, dtype=dtype, optimizer=optimizer)
     console = out_console()
     mode = f"a training step with {optimizer}" if train else "inference"
-    console.print(f"{fit.at_batch.name}: batch {fit.batch:,} is the largest that fits {format_bytes(memory)} "
-                  f"for {mode} ({dtype})")
-    for report in (fit.at_batch, fit.at_next):
+    largest = (f"is the largest that fits {format_bytes(memory)}" if fit.at_next is not None else
+               f"fits {format_bytes(memory)}, and archcalc considers no larger batch (its limit)")
+    console.print(f"{fit.at_batch.name}: batch {fit.batch:,} {largest} for {mode} ({dtype})")
+    for report in (fit.at_batch, fit.at_next) if fit.at_next is not None else (fit.at_batch,):
         parts = report.train_breakdown() if train else report.inference_breakdown()
         total = needed(report, train)
         verdict = "fits" if total <= memory else "does not fit"

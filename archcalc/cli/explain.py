@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from .. import render
 from ..errors import ArchcalcError, did_you_mean
+from ..safe import printable
 from ..units import format_bytes
 from .command import argument, command
 from .common import BATCH, DTYPE, INPUT, NET, load_report
@@ -28,7 +29,7 @@ def explain_command(net: str, layer: str, input_shape: tuple[int, ...] | None, b
     shapes = dict(inputs)
     row = rows[layer]
     console = out_console()
-    console.print(f"{network.name} · {layer} — {node.kind} ({node.origin.path}, {node.origin.mark})", markup=False)
+    console.print(printable(f"{network.name} · {layer} — {node.kind} ({node.origin.path}, {node.origin.mark})"))
     lines = [
         ("input", ", ".join(f"{render._shape(shapes[i])} from {i}" for i in node.inputs), ""),
         ("output", render._shape(row.output), row.formulas.get("shape", "")),

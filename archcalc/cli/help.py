@@ -12,6 +12,7 @@ from rich.table import Table
 from rich.text import Text
 
 from .command import Command, Param, flag
+from .streams import width
 
 PROGRAM = ("Shape and cost of neural-network architectures, from a small YAML spec.\n\n"
            "Examples: archcalc table vgg16 · archcalc explain alexnet conv1 · archcalc list")
@@ -44,7 +45,7 @@ def paragraphs(doc: str) -> list[str]:
 
 
 def _page(usage: str, doc: str) -> Console:
-    console = Console(highlight=False)
+    console = Console(highlight=False, markup=False, emoji=False, width=width())
     console.print(Padding(Text.assemble(("Usage: ", "yellow"), (usage, "bold")), (1, 1, 0, 1)))
     for paragraph in paragraphs(doc):
         console.print(Padding(Text(paragraph), (1, 1, 0, 1)))

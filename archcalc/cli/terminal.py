@@ -15,18 +15,23 @@ from rich.table import Table
 
 from .. import render
 from ..report import Report
+from .streams import width
 
 RICH_ROWS = 400  # past this, rich's layout takes seconds; plain text takes milliseconds
 
 
 def out_console() -> Console:
-    """Rich in a terminal; plain, unwrapped text when piped (rich honours NO_COLOR)."""
+    """Rich in a terminal; plain, unwrapped text when piped (rich honours NO_COLOR).
+
+    Markup and emoji codes are off: a spec's text (`[link=…]`, `:warning:`) is shown as written, never
+    interpreted; archcalc styles through rich's objects (Text, Table styles), not through markup.
+    """
     piped = not sys.stdout.isatty()
-    return Console(highlight=False, width=10_000 if piped else None, soft_wrap=piped)
+    return Console(highlight=False, markup=False, emoji=False, width=10_000 if piped else width(), soft_wrap=piped)
 
 
 def err_console() -> Console:
-    return Console(stderr=True, highlight=False, soft_wrap=True)
+    return Console(stderr=True, highlight=False, markup=False, emoji=False, width=width(), soft_wrap=True)
 
 
 def table(report: Report, formulas: bool = False, memory: bool = False) -> None:
