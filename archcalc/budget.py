@@ -14,13 +14,13 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ArchcalcError, Mark, SpecError, unknown
+from .fit import MAX_BATCH
 from .report import Report
 from .source import YMap, describe, load_file, mark_of
-from .units import format_bytes, format_count, parse_bytes, parse_count
+from .units import OutOfRange, format_bytes, format_count, parse_bytes, parse_count
 
-MAX_BATCH = 10**9
 _COUNT = "a count such as 25M, 4G or 1500000"
-_BYTES = "a size such as 8GiB, 512MiB or 16GB"
+_BYTES = "a size such as 8GiB, 8G, 512MiB or 16GB"
 
 
 @dataclass(frozen=True)
@@ -93,13 +93,13 @@ def parse_value(key: str, value: Any) -> int:
         raise ValueError(unknown("budget key", key, BUDGET_KEYS))
     expected = _BYTES if MEASURES[key].unit == "bytes" else _COUNT
     parse = parse_bytes if MEASURES[key].unit == "bytes" else parse_count
-    if isinstance(value, str) and value.strip().isdecimal() and len(value) <= 40:
-        value = int(value)  # `--max-train-memory 1073741824`: bytes, as a bare integer in YAML is
     ok = isinstance(value, str) and len(value) <= 40 or isinstance(value, int) and not isinstance(value, bool)
     try:
         if ok:
-            return parse(value)
-    except (ValueError, OverflowError):
+            return parse(value)  # a bare integer, in YAML or as text (`--max-train-memory 1073741824`), is bytes
+    except OutOfRange as err:
+        raise ValueError(f"'{key}': {err}") from None
+    except ValueError:
         pass
     raise ValueError(f"expected {expected} for '{key}'; received {describe(value)}")
 

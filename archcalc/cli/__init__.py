@@ -8,13 +8,16 @@ become one line on stderr and exit 1; usage errors one line and exit 2;
 
 from __future__ import annotations
 
+import errno
 import sys
+import warnings
 from collections.abc import Sequence
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from .. import __version__
-from ..errors import ArchcalcError, did_you_mean
-from . import registry
+from ..errors import ArchcalcError, ShadowWarning, did_you_mean
+from ..safe import printable
+from . import registry, streams
 from .command import HelpRequested, UsageError
 
 
@@ -31,8 +34,27 @@ def app(argv: Sequence[str] | None = None) -> NoReturn:
 def run(argv: Sequence[str] | None = None) -> int:
     """Run one command line (default: the process's) and return its exit status."""
     args = list(sys.argv[1:] if argv is None else argv)
+    stdout = streams.guard_stdout()
     try:
-        return _run(args)
+        status = _outcome(args)
+        sys.stdout.flush()  # the last of the output: a full disk says so here
+        return status
+    except streams.OutputError as err:  # the reader stopped, the disk is full, stdout is closed
+        streams.abandon(stdout)
+        if err.code == errno.EPIPE:
+            return streams.BROKEN_PIPE
+        return _fail(f"error: cannot write the output: {err}", streams.IO_ERROR)
+    finally:
+        sys.stdout = stdout
+
+
+def _outcome(args: list[str]) -> int:
+    """The command line's exit status; every error one line on stderr (an output error is raised)."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("always", ShadowWarning)
+            warnings.showwarning = _note
+            return _run(args)
     except HelpRequested as asked:
         pages = registry.help_pages()
         if asked.command is None:
@@ -46,6 +68,8 @@ def run(argv: Sequence[str] | None = None) -> int:
         return _fail(f"error: {err}", 1)
     except KeyboardInterrupt:
         return _fail("interrupted", 130)
+    except streams.OutputError:
+        raise
     except Exception as err:  # a bug of ours: still one line, never a traceback
         return _fail(f"internal error: {type(err).__name__}: {err} (please report this spec)", 1)
 
@@ -66,5 +90,10 @@ def _run(args: list[str]) -> int:
 
 
 def _fail(line: str, status: int) -> int:
-    sys.stderr.write(line + "\n")
+    streams.say(printable(line))
     return status
+
+
+def _note(message: Warning | str, *_: Any, **__: Any) -> None:
+    """A library's warning (which network a name meant) as one line on stderr."""
+    streams.say(printable(f"note: {message}"))

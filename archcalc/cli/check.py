@@ -8,6 +8,7 @@ import sys
 from ..budget import Budget, from_options, load_budget_file
 from ..check import check_paths, github_annotation
 from ..errors import ArchcalcError
+from ..fit import MAX_BATCH
 from .command import UsageError, argument, command, integer, option
 from .common import STRICT
 
@@ -27,7 +28,7 @@ def _max(name: str, example: str, what: str):
     _max("--max-activation-memory", "512MiB", "activation sum"),
     _max("--max-inference-memory", "2GiB", "inference memory (peak activations, weights, buffers)"),
     _max("--max-train-memory", "8GiB", "training memory (saved activations, weights, gradients, buffers; sgd)"),
-    option("--batch", "-b", metavar="N", convert=integer(1, 10**9),
+    option("--batch", "-b", metavar="N", convert=integer(1, MAX_BATCH),
            help="Batch size of memory budgets that do not give their own (default 1)."),
     STRICT,
     option("--format", "-f", dest="fmt", choices=("text", "github", "json"), default="text",

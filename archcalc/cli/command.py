@@ -16,6 +16,8 @@ import argparse
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
+from ..safe import clip
+
 REGISTERED: dict[str, Command] = {}  # filled as command modules are imported
 
 
@@ -88,17 +90,14 @@ def _dest(flags: Sequence[str]) -> str:
     return flags[0].lstrip("-").replace("-", "_")
 
 
-def integer(low: int, high: int | None = None) -> Callable[[str], int]:
-    """A converter of whole numbers within [low, high]."""
-    bounds = f"an integer ≥ {low}" if high is None else f"an integer from {low} to {high:,}"
+def integer(low: int, high: int) -> Callable[[str], int]:
+    """A converter of whole numbers within [low, high], written in ASCII digits (no sign, exponent or '_')."""
+    bounds = f"an integer from {low:,} to {high:,}"
 
     def convert(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            value = None
-        if value is None or value < low or (high is not None and value > high):
-            raise argparse.ArgumentTypeError(f"expected {bounds}; received '{text}'")
+        value = int(text) if text.isascii() and text.isdigit() and len(text) <= len(str(high)) else None
+        if value is None or not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"expected {bounds}; received '{clip(text, 40)}'")
         return value
 
     return convert
@@ -122,7 +121,7 @@ def one_of(choices: Sequence[str]) -> Callable[[str], str]:
 
     def convert(text: str) -> str:
         if text not in choices:
-            raise argparse.ArgumentTypeError(f"expected {listed}; received '{text}'")
+            raise argparse.ArgumentTypeError(f"expected {listed}; received '{clip(text, 40)}'")
         return text
 
     return convert

@@ -7,14 +7,16 @@ import sys
 
 from .. import catalog, render
 from ..analysis import analyze
+from ..fit import MAX_BATCH
 from ..ir import Network
 from ..report import OPTIMIZER_STATES, Report
+from ..safe import clip
 from ..units import DTYPE_BYTES
 from .command import argument, flag, integer, option
 from .registry import terminal
 
 NET = argument("net", "NET|PATH", "A bundled network (see `archcalc list`) or a path to a .yaml spec.")
-BATCH = option("--batch", "-b", metavar="N", default=1, convert=integer(1), help="Batch size for every byte figure.")
+BATCH = option("--batch", "-b", metavar="N", default=1, convert=integer(1, MAX_BATCH), help="Batch size for every byte figure.")
 DTYPE = option("--dtype", choices=tuple(DTYPE_BYTES), default="float32", help="Element type for byte figures.")
 FORMAT = option("--format", "-f", dest="fmt", choices=render.FORMATS, default="table",
                 help="table (terminal), json, csv or markdown.")
@@ -23,11 +25,16 @@ OPTIMIZER = option("--optimizer", choices=tuple(OPTIMIZER_STATES), default="sgd"
 STRICT = flag("--strict", help="Make a division that is not whole an error.")
 
 
+MAX_DIM = 10**6  # as a spec's input
+
+
 def parse_input(text: str) -> tuple[int, ...]:
-    """`3x224x224` (or `3×224×224`, or one number of features) as a shape."""
+    """`3x224x224` (or `3×224×224`, N×D tokens, or one number of features) as a shape, each from 1 to 10⁶."""
     parts = text.lower().replace("×", "x").split("x")
-    if len(parts) not in (1, 3) or not all(p.isdigit() and int(p) > 0 for p in parts):
-        raise argparse.ArgumentTypeError(f"expected C×H×W such as 3x224x224; received '{text}'")
+    if not (1 <= len(parts) <= 3 and all(p.isascii() and p.isdigit() and len(p) <= 7 and 0 < int(p) <= MAX_DIM
+                                         for p in parts)):
+        raise argparse.ArgumentTypeError(f"expected C×H×W such as 3x224x224 (N×D tokens, or features), "
+                                         f"each from 1 to {MAX_DIM:,}; received '{clip(text, 40)}'")
     return tuple(int(p) for p in parts)
 
 

@@ -6,10 +6,12 @@ from ..report import fold
 from .command import command, flag, integer, option
 from .common import BATCH, DTYPE, FORMAT, INPUT, NET, STRICT, emit, load_report
 
+MAX_DEPTH = 64  # levels of a layer's dotted name: blocks and branches nest at most 32 deep
+
 
 @command(
     "table", NET, INPUT, BATCH, DTYPE, FORMAT,
-    option("--depth", "-d", metavar="N", convert=integer(1),
+    option("--depth", "-d", metavar="N", convert=integer(1, MAX_DEPTH),
            help="Fold rows to this many levels of their dotted names, figures summed."),
     flag("--formulas", help="Show the arithmetic behind each shape, parameter and MAC count."),
     STRICT,
