@@ -191,6 +191,7 @@ class Probe:
         allocated = None
         with saved_bytes(self.module, lambda: self.current) as per_node:
             out = first_tensor(self._forward(x))
+            x = None  # the input stays allocated only where autograd keeps it (a parameter-free network does not)
             if cuda and out is not None:  # while the saved tensors are still held
                 torch.cuda.synchronize()
                 allocated = torch.cuda.memory_allocated() - base - out.untyped_storage().nbytes()

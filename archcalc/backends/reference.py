@@ -33,12 +33,13 @@ from ..analysis import analyze
 from ..errors import ArchcalcError, did_you_mean
 from ..ir import Network
 from ..report import Report
+from . import capacity
 from .measure import Probe, materialize
 from .torch import build
 from .verify import REAL_LIMIT, Mismatch, SavedCheck, placement
 
 _REFERENCE = re.compile(r"torchvision:([A-Za-z0-9_]+)(?:\((.*)\))?")
-_KWARG = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(true|false|True|False|-?\d+(?:\.\d+)?)\s*")
+_KWARG = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(true|false|True|False|-?\d{1,15}(?:\.\d{1,15})?)\s*")
 DEFAULT_BATCHES = (1, 2)
 
 
@@ -112,8 +113,12 @@ def compare(network: Network, reference: str, batches: tuple[int, ...] = DEFAULT
     checks = []
     for batch in sorted(set(batches)):
         engine = analyze(network, batch)
-        where, note = placement(network, report.totals.macs, batch, min(batches), device, real_limit)
+        where, note = placement(network, report.totals.macs, batch, min(batches), device, real_limit,
+                                capacity.training_need(engine) + max(0, _weight_bytes(model) - _weight_bytes_of(engine)))
         say(f"against {reference}, batch {batch} ({where})")
+        if where == "none":
+            checks.append(SavedCheck(batch, device, engine.totals.train_saved_bytes, None, note))
+            continue
         if where != "meta" and real is None:
             real = materialize(model, device)
         module = real if where != "meta" else reference_model(reference)
@@ -135,6 +140,15 @@ def compare(network: Network, reference: str, batches: tuple[int, ...] = DEFAULT
         (report.totals.params, totals["params"]), (report.totals.buffers, totals["buffers"]),
         (report.totals.macs, totals["macs"]), (report.rows[-1].output, facts.output_shape),
         tuple(tensors), tuple(layers), matched, compared, tuple(checks), time.perf_counter() - started)
+
+
+def _weight_bytes(model: nn.Module) -> int:
+    """Bytes of a model's parameters and buffers (on the meta device: nothing is allocated to know)."""
+    return sum(t.numel() * t.element_size() for t in (*model.parameters(), *model.buffers()))
+
+
+def _weight_bytes_of(report: Report) -> int:
+    return report.totals.param_bytes + report.totals.buffer_bytes
 
 
 def _layers(network: Network, report: Report, facts: Probe) -> tuple[list[Mismatch], list[Mismatch], int, int]:

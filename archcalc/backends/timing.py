@@ -22,6 +22,7 @@ import torch
 from ..analysis import analyze
 from ..errors import ArchcalcError
 from ..ir import Network
+from . import capacity
 from .torch import DTYPES, ArchcalcModule, build
 
 
@@ -37,6 +38,7 @@ class BenchConfig:
     threads: int | None = None  # torch's own default: one per physical core
     channels_last: bool = False  # NHWC: often faster for convolutions on GPU and with oneDNN
     per_layer: bool = False  # a second pass timing each node (synchronised hooks)
+    force: bool = False  # run even when the engine's figure says the device has too little memory free
 
 
 @dataclass(frozen=True)
@@ -180,8 +182,16 @@ def prepare(network: Network, config: BenchConfig, device: str) -> tuple[Archcal
 
 def bench(network: Network, config: BenchConfig = BenchConfig(),
           progress: Callable[[int, int], None] | None = None) -> BenchResult:
-    """Time `network`'s forward pass; `progress(done, total)` after every pass."""
+    """Time `network`'s forward pass; `progress(done, total)` after every pass.
+
+    Refused (capacity.TooLarge) before anything is allocated when the engine's inference figure at the
+    batch (peak activations, weights, buffers) is more than the device has free, unless `config.force`.
+    """
     device = resolve_device(config.device)
+    need = capacity.inference_need(analyze(network, config.batch, config.dtype))
+    capacity.require(need, device, f"{network.name} at batch {config.batch:,} ({config.dtype}, inference)",
+                     lambda free: capacity.smaller_batch(network, free, capacity.inference_need, config.dtype),
+                     config.force)
     threads_before = torch.get_num_threads()
     if config.threads:
         torch.set_num_threads(config.threads)

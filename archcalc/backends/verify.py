@@ -34,6 +34,8 @@ from ..analysis import analyze
 from ..ir import Network
 from ..rules import RULES
 from ..rules.base import Shape
+from ..units import format_bytes
+from . import capacity
 from .measure import Probe, materialize
 from .torch import ArchcalcModule, build
 
@@ -104,11 +106,14 @@ class Verification:
 
 def verify(network: Network, batches: tuple[int, ...] = (1, 8), device: str = "cpu", *,
            real_limit: int = REAL_LIMIT, input_shape: Shape | None = None,
-           progress: Callable[[str], None] | None = None) -> Verification:
+           progress: Callable[[str], None] | None = None, force: bool = False) -> Verification:
     """Check one network's shapes, parameters, buffers, MACs and saved bytes against torch.
 
     The first training forward that runs also gives the per-node shapes and
     FLOPs; when torch refuses every one, an eval forward on the meta device does.
+    A real forward whose training memory (the engine's figure) is more than the
+    device has free is not tried: a larger batch runs on the meta device, and
+    the smallest is refused (capacity.TooLarge) unless `force`.
     """
     started = time.perf_counter()
     say = progress or (lambda text: None)
@@ -119,8 +124,12 @@ def verify(network: Network, batches: tuple[int, ...] = (1, 8), device: str = "c
     checks = []
     for batch in ordered:
         engine = analyze(network, batch, input_shape=input_shape)
-        where, note = placement(network, report.totals.macs, batch, ordered[0], device, real_limit)
+        where, note = placement(network, report.totals.macs, batch, ordered[0], device, real_limit,
+                                capacity.training_need(engine), force)
         say(f"batch {batch} ({where})")
+        if where == "none":
+            checks.append(SavedCheck(batch, device, engine.totals.train_saved_bytes, None, note))
+            continue
         try:
             if where != "meta" and real is None:
                 real = materialize(build(network, input_shape=input_shape, device="meta"), device)
@@ -152,18 +161,29 @@ def verify(network: Network, batches: tuple[int, ...] = (1, 8), device: str = "c
         mismatches, tuple(checks), time.perf_counter() - started)
 
 
-def placement(network: Network, macs: int, batch: int, smallest: int, device: str, real_limit: int) -> tuple[str, str]:
-    """Where a training forward at `batch` runs, and a note when not on `device`.
+def placement(network: Network, macs: int, batch: int, smallest: int, device: str, real_limit: int,
+              need: int = 0, force: bool = False) -> tuple[str, str]:
+    """Where a training forward at `batch` runs ("none": nowhere), and a note when not on `device`.
 
-    The smallest batch, and any within `real_limit` MACs, runs for real; past it the meta device
-    runs the same autograd graph without arithmetic, unless a kind's kernel (and what it saves)
-    depends on the device, as attention's does: then it runs for real whatever it costs.
+    A real run must fit: its `need` (the engine's training memory, in bytes) within what the device
+    has free, unless `force`; the smallest batch that does not is refused (capacity.TooLarge).
+    The smallest batch, and any within `real_limit` MACs, runs for real; past either limit the meta
+    device runs the same autograd graph without arithmetic, unless a kind's kernel (and what it saves)
+    depends on the device, as attention's does: then it runs for real whatever its MACs, if it fits.
     """
-    if batch == smallest or batch * macs <= real_limit:
+    fits = force or capacity.fits(need, device)
+    if batch == smallest:
+        if not fits:
+            capacity.require(need, device, f"{network.name}'s training forward at batch {batch:,}",
+                             lambda free: capacity.smaller_batch(network, free, capacity.training_need))
         return device, ""
+    if batch * macs <= real_limit and fits:
+        return device, ""
+    reason = (f"{batch} × {macs:,} MACs is past the real-run limit" if batch * macs > real_limit
+              else f"its training forward, {format_bytes(need)}, is more than {device} has free")
     if any(RULES[layer.kind].kernel_by_device for layer in network.layers):
-        return device, ""
-    return "meta", f"meta device: {batch} × {macs:,} MACs is past the real-run limit"
+        return (device, "") if fits else ("none", f"not measured: {reason}")
+    return "meta", f"meta device: {reason}"
 
 
 def _probe(module: ArchcalcModule, count: bool) -> Probe:

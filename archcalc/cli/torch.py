@@ -17,12 +17,17 @@ from rich.table import Table
 
 from .. import catalog
 from ..backends import torch_backend
+from ..fit import MAX_BATCH
 from ..units import format_bytes, format_count, parse_count
 from .command import UsageError, argument, checked, command, flag, integer, option
 from .common import NET
 from .terminal import err_console, out_console
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
+MAX_RUNS, MAX_WARMUP, MAX_BATCHES = 10_000, 1_000, 8
+CPUS = os.cpu_count() or 1  # more threads than CPUs only make torch's threads wait on one another
+FORCE = flag("--force", help="Run even when the engine's memory figure is more than the device has free "
+                             "(by default such a run is refused before anything is allocated).")
 OUT_FORMAT = option("--format", "-f", dest="fmt", choices=("table", "json"), default="table",
                     help="table (terminal) or json.")
 
@@ -33,38 +38,42 @@ def _progress() -> Progress:
     Redrawn only between passes, from this thread: a refresh thread would compete with
     torch's own threads for the cores and slow the very passes being timed.
     """
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                    console=err_console(), transient=True, auto_refresh=False)
+    return Progress(TextColumn("{task.description}", markup=False), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                    console=err_console(), transient=True, auto_refresh=False, disable=not sys.stderr.isatty())
 
 
 @command(
     "bench", NET,
-    option("--batch", "-b", metavar="N", default=1, convert=integer(1), help="Images per forward pass."),
+    option("--batch", "-b", metavar="N", default=1, convert=integer(1, MAX_BATCH), help="Images per forward pass."),
     option("--device", choices=DEVICES, default="auto",
            help="auto picks cuda, then mps, then cpu."),
     option("--dtype", choices=("float32", "float16", "bfloat16"), default="float32", help="Parameter and input type."),
-    option("--warmup", metavar="N", default=3, convert=integer(0),
+    option("--warmup", metavar="N", default=3, convert=integer(0, MAX_WARMUP),
            help="Untimed passes first (allocation, kernel choice)."),
-    option("--runs", metavar="N", default=10, convert=integer(1), help="Timed passes."),
-    option("--threads", metavar="N", convert=integer(1), help="CPU threads (default: torch's)."),
+    option("--runs", metavar="N", default=10, convert=integer(1, MAX_RUNS), help="Timed passes."),
+    option("--threads", metavar="N", convert=integer(1, CPUS), help=f"CPU threads, at most the {CPUS} CPUs "
+                                                                    "(default: torch's)."),
     flag("--channels-last", help="NHWC memory format."),
     flag("--per-layer", help="Also time each node and its share."),
+    FORCE,
     OUT_FORMAT,
 )
 def bench_command(net: str, batch: int, device: str, dtype: str, warmup: int, runs: int, threads: int | None,
-                  channels_last: bool, per_layer: bool, fmt: str) -> None:
+                  channels_last: bool, per_layer: bool, force: bool, fmt: str) -> None:
     """Time the network's forward pass with torch: median, p10, p90, images/s, achieved GFLOP/s.
 
     Eval mode, torch.inference_mode, warm-up passes, then timed passes
     (synchronised; CUDA events on a GPU). GFLOP/s counts FLOPs = 2 × the
-    engine's MACs. Examples: archcalc bench resnet50 · archcalc bench vgg16
+    engine's MACs. A run whose inference memory (the engine's figure: peak
+    activations, weights, buffers) is more than the device has free is refused
+    before anything is allocated. Examples: archcalc bench resnet50 · archcalc bench vgg16
     --batch 8 --per-layer · archcalc bench resnet50 --device cuda --dtype float16
     """
     torch_backend()
     from ..backends import timing
 
     network = catalog.load(net)
-    config = timing.BenchConfig(batch, device, dtype, warmup, runs, threads, channels_last, per_layer)
+    config = timing.BenchConfig(batch, device, dtype, warmup, runs, threads, channels_last, per_layer, force)
     with _progress() as bar:
         task = bar.add_task(f"bench {network.name}", total=None)
         result = timing.bench(network, config,
@@ -114,18 +123,19 @@ def _print_bench(result: Any) -> None:
     "verify",
     argument("net", "NET|PATH", "A bundled network or a .yaml spec (or --all).", nargs="?"),
     flag("--all", dest="every", help="Verify every bundled network."),
-    option("--batch", "-b", metavar="N", convert=integer(1), repeat=True, shown_default="1 and 8",
-           help="Batch sizes for the saved-bytes check (repeat the option)."),
+    option("--batch", "-b", metavar="N", convert=integer(1, MAX_BATCH), repeat=True, shown_default="1 and 8",
+           help=f"Batch sizes for the saved-bytes check (repeat the option, up to {MAX_BATCHES} sizes)."),
     option("--device", choices=DEVICES, default="cpu",
            help="Where the real training forwards run."),
     option("--real-limit", metavar="COUNT", default="16G", convert=checked(parse_count),
            help="Largest batch × MACs (e.g. 16G) run for real beyond the smallest batch; past it the meta device "
                 "measures (shapes only)."),
     flag("--nodes", help="List the nodes whose saved bytes differ, even when the total agrees."),
+    FORCE,
     OUT_FORMAT,
 )
 def verify_command(net: str | None, every: bool, batch: list[int] | None, device: str, real_limit: int, nodes: bool,
-                   fmt: str) -> int:
+                   force: bool, fmt: str) -> int:
     """Check the engine's figures against torch; exit 1 with a diff table on any mismatch.
 
     Every node's output shape, parameters and buffers, MACs (FlopCounterMode
@@ -136,17 +146,21 @@ def verify_command(net: str | None, every: bool, batch: list[int] | None, device
     for real up to --real-limit MACs, past it on the meta device (the same
     autograd graph, no arithmetic), and the table says which. On stderr: the
     network and batch being measured, and a line for each network as soon as
-    it is done. Examples: archcalc verify vgg16 · archcalc verify --all ·
-    archcalc verify resnet50 --device cuda
+    it is done. A real forward whose training memory (the engine's figure) is
+    more than the device has free is not tried: a larger batch is measured on
+    the meta device, the smallest refused (unless --force). Examples: archcalc
+    verify vgg16 · archcalc verify --all · archcalc verify resnet50 --device cuda
     """
     if every == (net is not None):
         raise UsageError("give one network, or --all")
+    if batch and len(set(batch)) > MAX_BATCHES:
+        raise UsageError(f"--batch: at most {MAX_BATCHES} batch sizes; received {len(set(batch))}")
     torch_backend()
     from ..backends import timing
 
     batches = tuple(batch or (1, 8))
     names = list(catalog.bundled()) if every else [net]
-    results = _verify_each(names, batches, timing.resolve_device(device), real_limit)
+    results = _verify_each(names, batches, timing.resolve_device(device), real_limit, force)
     if fmt == "json":
         sys.stdout.write(json.dumps([_verification_dict(r) for r in results], indent=2) + "\n")
     else:
@@ -154,7 +168,7 @@ def verify_command(net: str | None, every: bool, batch: list[int] | None, device
     return 0 if all(r.ok for r in results) else 1
 
 
-def _verify_each(names: list[str], batches: tuple[int, ...], device: str, real_limit: int) -> list[Any]:
+def _verify_each(names: list[str], batches: tuple[int, ...], device: str, real_limit: int, force: bool) -> list[Any]:
     """Verify the networks in turn: the bar names the network and batch; a line reports each as it ends."""
     from ..backends import verify
 
@@ -164,7 +178,7 @@ def _verify_each(names: list[str], batches: tuple[int, ...], device: str, real_l
         for name in names:
             network = catalog.load(name)
             say = lambda text, name=network.name: bar.update(task, description=f"{name}: {text}", refresh=True)  # noqa: E731
-            results.append(verify.verify(network, batches, device, real_limit=real_limit, progress=say))
+            results.append(verify.verify(network, batches, device, real_limit=real_limit, progress=say, force=force))
             bar.update(task, advance=1, refresh=True)
             bar.console.print(f"[{len(results)}/{len(names)}] {_summary(results[-1])}", markup=False)
     return results

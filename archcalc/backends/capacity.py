@@ -1,0 +1,120 @@
+"""Memory free on a device, and the gate that refuses a run before it allocates what cannot fit.
+
+`bench` and `verify` build a spec for real. A spec is a stranger's: it may
+ask for a terabyte. Before anything is allocated, the engine's own figure
+for the run (the inference peak with weights and buffers for `bench`, the
+training memory for `verify`'s training forward) is compared with what the
+device has free; past it the run is refused with both figures and a way out
+(a smaller --batch, or --force to try anyway).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+
+import torch
+
+from ..errors import ArchcalcError
+from ..fit import largest_batch
+from ..ir import Network
+from ..report import Report
+from ..units import format_bytes
+
+_CGROUP_FILES = (  # (limit, usage): cgroup v2, then v1
+    ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"),
+    ("/sys/fs/cgroup/memory/memory.limit_in_bytes", "/sys/fs/cgroup/memory/memory.usage_in_bytes"),
+)
+
+
+class TooLarge(ArchcalcError):
+    """A run whose memory, by the engine's own figure, is more than the device has free."""
+
+
+def available(device: str) -> int | None:
+    """Bytes `device` can give this process now; None where no figure can be had."""
+    if device.startswith("cuda"):
+        index = torch.device(device)
+        free, _ = torch.cuda.mem_get_info(index)
+        return free + torch.cuda.memory_reserved(index) - torch.cuda.memory_allocated(index)  # cached blocks too
+    if device == "mps" and hasattr(torch.mps, "recommended_max_memory"):
+        return max(0, torch.mps.recommended_max_memory() - torch.mps.driver_allocated_memory())
+    return _system_available()
+
+
+def _system_available() -> int | None:
+    """Available system memory (Linux's MemAvailable, or free pages), within a container's cgroup limit."""
+    figures = [_meminfo_available(), *(_cgroup_room(limit, usage) for limit, usage in _CGROUP_FILES)]
+    if figures[0] is None:
+        figures[0] = _sysconf_pages("SC_AVPHYS_PAGES") or _sysconf_pages("SC_PHYS_PAGES")
+    known = [f for f in figures if f is not None]
+    return min(known) if known else None
+
+
+def _meminfo_available() -> int | None:
+    try:
+        with open("/proc/meminfo", encoding="ascii") as info:
+            for line in info:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def _cgroup_room(limit_file: str, usage_file: str) -> int | None:
+    try:
+        with open(limit_file, encoding="ascii") as limit, open(usage_file, encoding="ascii") as usage:
+            text, used = limit.read().strip(), int(usage.read().strip())
+    except (OSError, ValueError):
+        return None
+    if not text.isdigit() or int(text) >= 1 << 60:  # "max", or v1's "no limit" (a page-rounded 2^63)
+        return None
+    return max(0, int(text) - used)
+
+
+def _sysconf_pages(name: str) -> int | None:
+    try:
+        return os.sysconf(name) * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def require(need: int, device: str, what: str, way_out: Callable[[int], str], force: bool = False) -> None:
+    """Refuse (TooLarge) a run that needs `need` bytes when `device` has less free, unless `force`.
+
+    `what` names the run and its figure; `way_out(free)` says what would fit (a smaller batch).
+    """
+    if force:
+        return
+    free = available(device)
+    if free is not None and need > free:
+        raise TooLarge(f"{what} needs {format_bytes(need)} ({need:,} B) by the engine's figure, more than the "
+                       f"{format_bytes(free)} available on {device}; {way_out(free)}, or --force to try anyway")
+
+
+def training_need(report: Report) -> int:
+    """Bytes a training forward may hold, by the engine's figures: the training memory (what autograd
+    keeps, weights, gradients, buffers) and, besides, the tensors alive at the inference peak (a layer's
+    fresh output, even one nothing keeps, exists while the next runs)."""
+    return report.train_total_bytes + report.totals.inference_peak_bytes
+
+
+def smaller_batch(network: Network, free: int, need: Callable[[Report], int], dtype: str = "float32") -> str:
+    """The way out of a run too large: the largest batch whose figure (`need`) fits in `free` bytes."""
+    try:
+        fit = largest_batch(network, free, dtype=dtype, need=need)
+    except ArchcalcError:
+        return "it does not fit even at batch 1"
+    return f"at most --batch {fit.batch:,} fits"
+
+
+def inference_need(report: Report) -> int:
+    """Bytes a forward pass in inference holds at its peak: live tensors, weights, buffers."""
+    return sum(report.inference_breakdown().values())
+
+
+def fits(need: int, device: str) -> bool:
+    """Whether `need` bytes fit in what `device` has free (true where that is unknown)."""
+    free = available(device)
+    return free is None or need <= free

@@ -1,0 +1,99 @@
+"""The torch backend does not try what cannot fit (issue 9, class 8): refused before anything is allocated.
+
+`bench` and `verify` compare the engine's own memory figure for the run with
+what the device has free; past it, one line with both figures and a way out.
+The specs here need a terabyte or more: more than any machine that runs the
+suite has, so the refusal is real, and nothing is ever allocated to see it.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from archcalc import analyze, load
+from conftest import torch_or_fail
+
+TERABYTE = """input: [3, 1000, 1000]
+layers:
+  - conv: {out: 300000, k: 1}
+  - avgpool: global
+"""  # 300,000 maps of 1000×1000: 1.2 TB of activations at batch 1, under a megabyte of weights
+
+
+@pytest.fixture(autouse=True)
+def torch():
+    return torch_or_fail()
+
+
+@pytest.fixture
+def terabyte(write_spec):
+    return write_spec(TERABYTE, "terabyte.yaml")
+
+
+def test_bench_refuses_a_network_that_cannot_fit_with_its_figure(cli, terabyte):
+    ran = cli("bench", terabyte, "--device", "cpu")
+    need = sum(analyze(load(terabyte)).inference_breakdown().values())
+    assert (ran.code, ran.out) == (1, "")
+    assert ran.err.startswith(f"error: terabyte at batch 1 (float32, inference) needs 1.1 TiB ({need:,} B) by the "
+                              "engine's figure, more than the ")
+    assert ran.err.endswith(" available on cpu; it does not fit even at batch 1, or --force to try anyway\n")
+
+
+def test_bench_names_the_largest_batch_that_fits(cli):
+    ran = cli("bench", "resnet50", "--batch", "1000000000", "--device", "cpu")
+    assert ran.code == 1 and "resnet50 at batch 1,000,000,000 (float32, inference) needs " in ran.err
+    largest = int(ran.err.split("at most --batch ")[1].split(" fits")[0].replace(",", ""))
+    assert 1 <= largest < 1_000_000_000
+
+
+def test_verify_refuses_a_training_forward_that_cannot_fit(cli, terabyte):
+    ran = cli("verify", terabyte)
+    assert (ran.code, ran.out) == (1, "")
+    assert ran.err.startswith("error: terabyte's training forward at batch 1 needs ")
+    assert ran.err.endswith("; it does not fit even at batch 1, or --force to try anyway\n")
+
+
+def test_a_larger_batch_that_cannot_fit_is_measured_on_the_meta_device(cli):
+    ran = cli("verify", "lenet5", "--batch", "1", "--batch", "100000000", "--real-limit", "1000000000000000000",
+              "--format", "json")
+    assert ran.code == 0, ran.err
+    (result,) = json.loads(ran.out)
+    one, huge = result["saved"]
+    assert (one["on"], huge["on"]) == ("cpu", "meta")
+    assert huge["note"].startswith("meta device: its training forward, ") and huge["note"].endswith(" is more than cpu has free")
+    assert huge["measured"] == huge["engine"]  # the same autograd graph, shapes only
+
+
+def test_force_runs_past_the_gate(cli):
+    ran = cli("bench", "lenet5", "--runs", "1", "--warmup", "0", "--force", "--format", "json")
+    assert ran.code == 0 and json.loads(ran.out)["network"] == "lenet5"
+
+
+def test_placement_counts_bytes_not_only_macs(torch):
+    from archcalc.backends import capacity
+    from archcalc.backends.verify import placement
+
+    free = capacity.available("cpu")
+    assert free is not None and free > 0
+    net = load("vit-b16")  # attention: its kernel depends on the device, so it never runs on the meta device
+    assert placement(net, 1, 8, 1, "cpu", 10**18, need=free // 2) == ("cpu", "")
+    assert placement(net, 1, 8, 1, "cpu", 10**18, need=2 * free)[0] == "none"
+    assert placement(net, 1, 8, 1, "cpu", 10**18, need=2 * free, force=True) == ("cpu", "")
+    assert placement(load("lenet5"), 1, 8, 1, "cpu", 10**18, need=2 * free)[0] == "meta"
+
+
+@pytest.mark.parametrize("device", ["cpu", "cuda"])
+def test_verify_of_a_network_without_parameters_agrees(cli, write_spec, torch, device):
+    """Nothing is trained, so autograd keeps nothing; on CUDA the input it never kept is not counted either."""
+    if device == "cuda" and not torch.cuda.is_available():
+        pytest.skip("no CUDA device here")
+    spec = write_spec("input: [3, 32, 32]\nlayers:\n  - maxpool: {k: 2}\n  - relu:\n  - avgpool: global\n")
+    ran = cli("verify", spec, "--device", device, "--format", "json")
+    assert ran.code == 0, ran.out + ran.err
+    (result,) = json.loads(ran.out)
+    assert result["ok"] and result["mismatches"] == []
+    assert all(check["engine"] == 0 == check["measured"] for check in result["saved"])
+    if device == "cuda":
+        assert all(check["cuda_allocated"] == 0 for check in result["saved"])
