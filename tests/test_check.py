@@ -134,7 +134,7 @@ def test_budget_file(tmp_path, cli):
 
 @pytest.mark.parametrize("text, message", [
     ("params: lots\n", ":1:9: expected a count such as 25M, 4G or 1500000 for 'params'; received text 'lots'"),
-    ("train_memory: 8 gigs\n", ":1:15: expected a size such as 8GiB, 512MiB or 16GB for 'train_memory'; received text '8 gigs'"),
+    ("train_memory: 8 gigs\n", ":1:15: expected a size such as 8GiB, 8G, 512MiB or 16GB for 'train_memory'; received text '8 gigs'"),
     ("parms: 25M\n", ":1:1: unknown budget key 'parms'; did you mean 'params'?"),
     ("batch: 0\n", ":1:8: expected an integer from 1 to 1,000,000,000 for 'batch'; received integer 0"),
     ("- params: 25M\n", ":1:1: a budget file is a mapping such as {params: 25M, macs: 4G}; received a list"),
@@ -177,7 +177,8 @@ def test_directories_are_searched_recursively_and_sorted(tmp_path):
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / name).write_text("x: 1\n", encoding="utf-8")
     found = find_specs([str(tmp_path), str(tmp_path / "b.yaml")])
-    assert [Path(p).relative_to(tmp_path).as_posix() for p in found] == ["a/b/c.yaml", "a/z.yml", "b.yaml"]
+    assert [Path(p).relative_to(tmp_path).as_posix() for p, problem in found] == ["a/b/c.yaml", "a/z.yml", "b.yaml"]
+    assert not any(problem for _, problem in found)
 
 
 def test_keeps_going_after_a_bad_file(write_spec, cli):
@@ -227,6 +228,7 @@ def test_spec_budget_values_are_parsed_with_their_marks(write_spec):
 @pytest.mark.parametrize("key, text, value", [
     ("params", "25M", 25_000_000), ("params", "0.5G", 500_000_000), ("params", 1500, 1500),
     ("macs", "4g", 4 * 10**9), ("train_memory", "8GiB", 8 * 2**30), ("train_memory", "512 MB", 512 * 10**6),
+    ("train_memory", "8G", 8 * 2**30), ("train_memory", "1.5GiB", 1_610_612_736), ("train_memory", "1073741824", 2**30),
     ("inference_memory", 1024, 1024), ("batch", 32, 32),
 ])
 def test_budget_values(key, text, value):
@@ -235,7 +237,7 @@ def test_budget_values(key, text, value):
 
 @pytest.mark.parametrize("key, value", [
     ("params", "25 parameters"), ("params", True), ("params", -1), ("params", 2.5), ("params", None),
-    ("params", "9" * 400 + "T"), ("macs", "8GiB"), ("train_memory", "8G"), ("batch", "32"), ("batch", 0), ("batch", True),
+    ("params", "9" * 400 + "T"), ("macs", "8GiB"), ("train_memory", "8 gigs"), ("batch", "32"), ("batch", 0), ("batch", True),
 ])
 def test_bad_budget_values(key, value):
     with pytest.raises(ValueError, match=f"^expected .* for '{key}'; received "):
@@ -279,8 +281,10 @@ def test_a_bug_of_ours_is_an_internal_finding_not_a_traceback(monkeypatch):
 
 
 def test_github_annotation_escapes():
-    finding = Finding("dir,1/a:b.yaml", 3, 4, "layers[0].conv", "100% over\nbudget", "budget")
-    assert github_annotation(finding) == "::error file=dir%2C1/a%3Ab.yaml,line=3,col=4::layers[0].conv: 100%25 over%0Abudget"
+    finding = Finding("dir,1/a:b.yaml", 3, 4, "layers[0].conv", "100% over budget", "budget")
+    assert github_annotation(finding) == "::error file=dir%2C1/a%3Ab.yaml,line=3,col=4::layers[0].conv: 100%25 over budget"
+    broken = Finding("a\rb.yaml", 1, 1, "", "over\nbudget", "budget")  # never a second line: escaped as text
+    assert github_annotation(broken) == "::error file=a\\rb.yaml,line=1,col=1::over\\nbudget"
 
 
 def test_pre_commit_hook_runs_check():

@@ -146,10 +146,11 @@ def test_flags_show_as_flags_and_values_by_their_metavar(cli):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["table", "vgg16", "--batch", "0"], "error: --batch/-b: expected an integer ≥ 1; received '0'"),
+    (["table", "vgg16", "--batch", "0"], "error: --batch/-b: expected an integer from 1 to 1,000,000,000; received '0'"),
     (["table", "vgg16", "--dtype", "float64"], "error: --dtype: expected float32, float16, bfloat16 or int8; "
                                                "received 'float64'"),
-    (["table", "vgg16", "--input", "3x224"], "error: --input/-i: expected C×H×W such as 3x224x224; received '3x224'"),
+    (["table", "vgg16", "--input", "3x224x0"], "error: --input/-i: expected C×H×W such as 3x224x224 (N×D tokens, or "
+                                              "features), each from 1 to 1,000,000; received '3x224x0'"),
     (["table"], "error: the following arguments are required: NET|PATH"),
     (["table", "vgg16", "--batchsize", "2"], "error: unrecognized arguments: --batchsize 2"),
     (["tabel", "vgg16"], "error: no such command 'tabel'; did you mean 'table'?"),

@@ -194,6 +194,6 @@ def test_missing_file(cli):
 
 
 @pytest.mark.parametrize("args", [["table", "vgg16", "--batch", "0"], ["table", "vgg16", "--dtype", "float64"],
-                                  ["table", "vgg16", "--input", "3x224"], ["table"], ["nosuchcommand"]])
+                                  ["table", "vgg16", "--input", "3x224x0"], ["table"], ["nosuchcommand"]])
 def test_usage_errors_exit_2(cli, args):
     assert cli(*args).code == 2

@@ -37,7 +37,7 @@ COMMANDS = {
     ("check", str(specs_dir())): ("check", {"yaml"}),
 }
 HEAVY = ("torch", "torchvision", "torchinfo", "numpy", "jsonschema", "matplotlib", "pydantic", "typer", "click")
-SHARED = {"archcalc.cli", "archcalc.cli.command", "archcalc.cli.registry", "archcalc.cli.common"}
+SHARED = {"archcalc.cli", "archcalc.cli.command", "archcalc.cli.registry", "archcalc.cli.common", "archcalc.cli.streams"}
 
 
 def imported(args: tuple[str, ...]) -> list[str]:
