@@ -90,7 +90,7 @@ def find_specs(paths: Iterable[str]) -> list[Found]:
     for path in paths:
         if not os.path.lexists(path):
             raise ArchcalcError(f"{path}: no such file or directory")
-        problem = _link_problem(path, here) if os.path.realpath(path) != os.path.abspath(path) else ""
+        problem = _link_problem(path, here)
         if not problem and os.path.isdir(path):
             inside = _walk(path)
             if not inside:
@@ -122,18 +122,24 @@ def _walk(top: str) -> list[Found]:
 
 
 def _link_problem(path: str, tree: str, what: str = "a file") -> str:
-    """Why `path`, a symbolic link (or a path through one), is not followed; "" when it may be."""
-    if not os.path.islink(path) and os.path.realpath(path) == os.path.abspath(path):
+    """Why `path`, if it is a symbolic link, is not followed; "" when it may be (or is no link)."""
+    if not os.path.islink(path):
         return ""
     try:
         os.stat(path)
     except OSError as err:
         loops = err.errno == errno.ELOOP
         return f"symbolic link that {'loops' if loops else 'leads nowhere (dangling)'}; not read"
-    target = os.path.realpath(path)
-    if os.path.commonpath([tree, target]) != tree:
+    if not _inside(os.path.realpath(path), tree):
         return f"symbolic link to {what} outside the checked directory; not followed"
     return ""
+
+
+def _inside(path: str, tree: str) -> bool:
+    try:
+        return os.path.commonpath([tree, path]) == tree
+    except ValueError:  # another drive
+        return False
 
 
 def _kind_problem(path: str) -> str:
