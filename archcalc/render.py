@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from .report import Report, Row
+from .symbolic import Expr, text
 from .units import format_bytes
 
 FORMATS = ("table", "json", "csv", "markdown")
@@ -28,7 +29,10 @@ def _shape(shape: tuple[int, ...]) -> str:
     return "×".join(map(str, shape))
 
 
-def _rf(field: tuple[int, int]) -> str:
+def _rf(field: tuple[int, int] | None) -> str:
+    """A receptive field: 11, 11×7, or — where a symbolic size leaves it no closed form."""
+    if field is None:
+        return "—"
     h, w = field
     return str(h) if h == w else f"{h}×{w}"
 
@@ -98,11 +102,22 @@ def grid(report: Report, formulas: bool = False, memory: bool = False) -> Grid:
             cells.append("\n".join(f"{k}: {v}" for k, v in row.formulas.items() if k in ("shape", "params", "macs")))
         body.append(cells)
     t = report.totals
-    totals = ["total", "", "", f"{t.params:,}", f"{t.macs:,}", format_bytes(t.activation_bytes), _rf(t.receptive_field)]
+    totals = ["total", "", "", _total(t.params, "{:,}"), _total(t.macs, "{:,}"), _total(t.activation_bytes, format_bytes),
+              _total(t.receptive_field, _rf)]
     if memory:
-        totals += [f"peak {format_bytes(t.inference_peak_bytes)}", format_bytes(t.train_saved_bytes)]
+        totals += [_total(t.inference_peak_bytes, lambda v: f"peak {format_bytes(v)}"),
+                   _total(t.train_saved_bytes, format_bytes)]
     totals += [""] * formulas
     return Grid(f"{report.title or report.name} — input {_shape(report.input)}", headers, right, body, totals)
+
+
+def _total(value: Any, show: Any) -> str:
+    """A totals cell: the figure, or for a formula of several terms "below" (the footer gives it whole)."""
+    formula = isinstance(value, Expr) and len(value.terms) > 1 or isinstance(value, tuple) and any(
+        isinstance(v, Expr) and len(v.terms) > 1 for v in value)
+    if formula:
+        return "below"
+    return show.format(value) if isinstance(show, str) else show(value)
 
 
 def table_text(report: Report, formulas: bool = False, memory: bool = False) -> str:
@@ -200,11 +215,17 @@ def to_csv(report: Report) -> str:
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(CSV_FIELDS)
     for row in report.rows:
-        writer.writerow([row.name, row.kind, "x".join(map(str, row.output)), row.params, row.trainable_params,
-                         row.buffers, row.macs, row.backward_macs, row.activations,
-                         row.activations * report.itemsize * report.batch, row.receptive_field[0],
-                         row.saved_bytes, row.alive_bytes])
+        cells = [row.name, row.kind, "x".join(map(str, row.output)), row.params, row.trainable_params,
+                 row.buffers, row.macs, row.backward_macs, row.activations,
+                 row.activations * report.itemsize * report.batch,
+                 None if row.receptive_field is None else row.receptive_field[0], row.saved_bytes, row.alive_bytes]
+        writer.writerow(cells if not report.symbolic else [_code(cell) for cell in cells])
     return out.getvalue()
+
+
+def _code(value: Any) -> Any:
+    """A formula in CSV: archcalc's expression grammar, which a program can evaluate."""
+    return text(value, "code") if isinstance(value, Expr) else value
 
 
 def to_markdown(report: Report, memory: bool = False) -> str:

@@ -12,6 +12,8 @@ from fractions import Fraction
 from types import MappingProxyType
 from typing import Any, NamedTuple
 
+from .symbolic import Expr, largest, text
+
 OPTIMIZER_STATES = {"sgd": 0, "momentum": 1, "adam": 2}  # tensors per parameter
 
 
@@ -99,17 +101,31 @@ class Report:
     def train_total_bytes(self) -> int:
         return sum(self.train_breakdown().values())
 
+    @property
+    def symbolic(self) -> bool:
+        """Whether the input (or the batch) is a symbolic size, and the figures formulas."""
+        return any(isinstance(d, Expr) for d in (*self.input, self.batch))
+
     def to_dict(self) -> dict[str, Any]:
-        """The JSON contract (README, "JSON output")."""
+        """The JSON contract (README, "JSON output"); formulas as text in archcalc's expression grammar."""
         totals = asdict(self.totals)
         totals.update(flops=self.totals.flops, forward_backward_bytes=self.totals.forward_backward_bytes,
-                      train_total_bytes=self.train_total_bytes, receptive_field=list(self.totals.receptive_field))
-        return {
+                      train_total_bytes=self.train_total_bytes, receptive_field=_pair(self.totals.receptive_field))
+        data = {
             "name": self.name, "title": self.title, "source": self.source, "input": list(self.input),
             "batch": self.batch, "dtype": self.dtype, "optimizer": self.optimizer,
             "layers": [_row_dict(row) for row in self.rows],
             "totals": totals,
         }
+        if not self.symbolic:
+            return data
+        data = _as_text(data)
+        data["symbolic"] = {
+            "variables": sorted({v for d in (*self.input, self.batch) if isinstance(d, Expr) for v in d.variables()}),
+            "conditions": [{"layer": c.layer, "kind": c.kind, "expression": text(c.expr, "code"),
+                            "modulus": c.modulus or None, "what": c.message} for c in self.conditions],
+        }
+        return data
 
 
 def _row_dict(row: Row) -> dict[str, Any]:
@@ -117,6 +133,17 @@ def _row_dict(row: Row) -> dict[str, Any]:
     data.update(output=list(row.output), receptive_field=_pair(row.receptive_field), jump=_pair(row.jump),
                 flags=list(row.flags), formulas=dict(row.formulas))
     return data
+
+
+def _as_text(value: Any) -> Any:
+    """A symbolic report's JSON: every formula as text in archcalc's expression grammar (`(H + 31) // 32`)."""
+    if isinstance(value, Expr):
+        return text(value, "code")
+    if isinstance(value, dict):
+        return {k: _as_text(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_as_text(v) for v in value]
+    return value
 
 
 def _pair(values: tuple[Any, Any] | None) -> list[Any] | None:
@@ -153,7 +180,7 @@ def _merge(name: str, rows: list[Row]) -> Row:
         jump=last.jump,
         saved_bytes=sum(r.saved_bytes for r in rows),
         alive_bytes=last.alive_bytes,
-        peak_bytes=max(r.peak_bytes for r in rows),
+        peak_bytes=largest(r.peak_bytes for r in rows),
         flags=tuple(f for r in rows for f in r.flags),
         layers=sum(r.layers for r in rows),
     )

@@ -141,15 +141,22 @@ def test_flags_show_as_flags_and_values_by_their_metavar(cli):
     formulas = next(line for line in rows if "--formulas" in line)
     assert formulas.split("--formulas")[1].split()[0] == "Show"  # no value after a flag
     batch = next(line for line in rows if "--batch" in line)
-    assert "-b N " in batch and "[default: 1]" in out
+    assert "-b N|B " in batch and "[default: 1, or B with a symbolic input]" in out
+    assert "[default: 1]" in cli("compare", "--help").out
     assert "--version  " in cli("--help").out
 
 
 @pytest.mark.parametrize("args, message", [
-    (["table", "vgg16", "--batch", "0"], "error: --batch/-b: expected an integer ≥ 1; received '0'"),
+    (["table", "vgg16", "--batch", "0"], "error: --batch/-b: expected an integer from 1 to 1,000,000,000, or B; received '0'"),
+    (["compare", "vgg16", "alexnet", "--batch", "0"], "error: --batch/-b: expected an integer ≥ 1; received '0'"),
     (["table", "vgg16", "--dtype", "float64"], "error: --dtype: expected float32, float16, bfloat16 or int8; "
                                                "received 'float64'"),
-    (["table", "vgg16", "--input", "3x224"], "error: --input/-i: expected C×H×W such as 3x224x224; received '3x224'"),
+    (["table", "vgg16", "--input", "3x224x224x1"], "error: --input/-i: expected C×H×W such as 3x224x224, 3xHxW or "
+                                                   "3xNxN (or N×D tokens, or features); received '3x224x224x1'"),
+    (["table", "vgg16", "--input", "Hx224x224"], "error: --input/-i: expected the channels (the first dimension) as a "
+                                                 "number, only H, W or N symbolic; received 'Hx224x224'"),
+    (["table", "vgg16", "--at", "N=224"], "error: --at evaluates a symbolic input: give --input 3xHxW or 3xNxN "
+                                          "(or a spec with one)"),
     (["table"], "error: the following arguments are required: NET|PATH"),
     (["table", "vgg16", "--batchsize", "2"], "error: unrecognized arguments: --batchsize 2"),
     (["tabel", "vgg16"], "error: no such command 'tabel'; did you mean 'table'?"),

@@ -562,6 +562,9 @@ def build(spec: Network | str, *, input_shape: Shape | None = None, device: Any 
     """
     network = spec if isinstance(spec, Network) else catalog.load(spec)
     report = analyze(network, input_shape=input_shape)
+    if report.symbolic:
+        raise BuildError(f"the torch backend builds a concrete network; {network.name}'s input is symbolic "
+                         f"({'×'.join(map(str, report.input))}): give a size, e.g. input_shape=(3, 224, 224)")
     shapes: dict[str, Shape] = {INPUT: report.input, **{row.name: row.output for row in report.rows}}
     missing = sorted({layer.kind for layer in network.layers} - set(FACTORIES))
     if missing:

@@ -1,4 +1,4 @@
-"""`compare` (networks side by side) and `fit` (the largest batch in a memory budget)."""
+"""`compare` (networks side by side) and `fit` (the largest batch, or input, in a memory budget)."""
 
 from __future__ import annotations
 
@@ -6,17 +6,22 @@ import csv
 import io
 import json
 import sys
+from collections.abc import Callable
+from typing import Any
 
 from rich import box
 from rich.table import Table
 
-from .. import catalog, compare
+from .. import catalog, compare, sizes
 from ..analysis import analyze
-from ..fit import largest_batch, needed
+from ..errors import ArchcalcError
+from ..fit import MAX_BATCH, largest_batch, needed
+from ..ir import Network
 from ..report import Report
+from ..symbolic import Expr
 from ..units import format_bytes, format_count, parse_bytes
-from .command import argument, checked, command, flag, option
-from .common import BATCH, DTYPE, FORMAT, NET, OPTIMIZER
+from .command import argument, checked, command, flag, integer, option
+from .common import BATCH, DTYPE, FORMAT, NET, OPTIMIZER, needs_numbers
 from .terminal import out_console
 
 
@@ -46,6 +51,8 @@ def compare_command(nets: list[str], batch: int, dtype: str, optimizer: str, fmt
     Examples: archcalc compare alexnet googlenet · archcalc compare resnet18 resnet34 resnet50 --batch 32 --optimizer adam
     """
     reports = [analyze(catalog.load(net), batch, dtype, optimizer=optimizer) for net in nets]
+    for report in reports:
+        needs_numbers(report, "compare")
     _emit(reports, fmt)
 
 
@@ -95,20 +102,59 @@ def _emit(reports: list[Report], fmt: str) -> None:
                 help="The budget: 16GiB, 512MiB, 8GB …"),
          flag("--train", help="Fit a training step (saved activations, weights, gradients, optimizer state) "
                               "instead of inference."),
-         OPTIMIZER, DTYPE)
-def fit_command(net: str, memory: int, train: bool, optimizer: str, dtype: str) -> None:
-    """The largest batch whose inference peak (or, with --train, training memory) fits a memory budget.
+         OPTIMIZER, DTYPE,
+         option("--solve", choices=("batch", "input"), default="batch",
+                help="What to find: the largest batch (at the spec's input), or the largest square input "
+                     "C×N×N (at --batch), found through the formulas of a symbolic analysis."),
+         option("--batch", "-b", metavar="N", default=1, convert=integer(1, MAX_BATCH),
+                help="The batch of --solve input."))
+def fit_command(net: str, memory: int, train: bool, optimizer: str, dtype: str, solve: str, batch: int) -> None:
+    """The largest batch whose inference peak (or, with --train, training memory) fits a memory budget;
+    or, with --solve input, the largest square input at a batch.
 
-    Examples: archcalc fit resnet50 --memory 16GiB --train --optimizer adam · archcalc fit vgg16 -m 8GB
+    Examples: archcalc fit resnet50 --memory 16GiB --train --optimizer adam · archcalc fit vgg16 -m 8GB ·
+    archcalc fit resnet50 --memory 16GiB --batch 32 --train --solve input
     """
-    fit = largest_batch(catalog.load(net), memory, train=train, dtype=dtype, optimizer=optimizer)
+    network = catalog.load(net)
     console = out_console()
     mode = f"a training step with {optimizer}" if train else "inference"
+    if solve == "input":
+        _print_input_fit(network, memory, train, dtype, optimizer, batch, mode)
+        if any(isinstance(d, Expr) for d in network.input):
+            return
+    needs_numbers(analyze(network), "fit --solve batch")
+    fit = largest_batch(network, memory, train=train, dtype=dtype, optimizer=optimizer)
+    if solve == "input":
+        console.print(f"{network.name}: at its own input {'×'.join(map(str, network.input))}, batch {fit.batch:,} "
+                      "is the largest that fits", markup=False)
+        return
     console.print(f"{fit.at_batch.name}: batch {fit.batch:,} is the largest that fits {format_bytes(memory)} "
                   f"for {mode} ({dtype})")
-    for report in (fit.at_batch, fit.at_next):
+    _print_breakdowns(console, [fit.at_batch, fit.at_next], memory, train, "batch", lambda r: f"{r.batch:,}")
+
+
+def _print_input_fit(network: Network, memory: int, train: bool, dtype: str, optimizer: str, batch: int,
+                     mode: str) -> None:
+    """The largest side N whose memory fits, solved on the symbolic analysis, with its figures and the next side's."""
+    if len(network.input) != 3:
+        raise ArchcalcError(f"{network.name}: --solve input needs a C×H×W input")
+    channels, side = network.input[0], Expr.var(sizes.SIDE)
+    symbolic = analyze(network, batch, dtype, input_shape=(channels, side, side), optimizer=optimizer)
+    best = sizes.largest_input(symbolic, lambda r: needed(r, train), memory, {})
+    console = out_console()
+    if best is None:
+        raise ArchcalcError(f"{network.name} does not fit {format_bytes(memory)} at batch {batch:,} with any input size")
+    console.print(f"{network.name}: input {channels}×{best}×{best} is the largest square that fits "
+                  f"{format_bytes(memory)} for {mode} ({dtype}, batch {batch:,})", markup=False)
+    reports = [sizes.at(symbolic, {sizes.SIDE: n}, network) for n in (best, best + 1) if n <= sizes.MAX_SIDE]
+    _print_breakdowns(console, reports, memory, train, "N", lambda r: str(r.input[1]))
+
+
+def _print_breakdowns(console: Any, reports: list[Report], memory: int, train: bool, what: str,
+                      label: Callable[[Report], str]) -> None:
+    for report in reports:
         parts = report.train_breakdown() if train else report.inference_breakdown()
         total = needed(report, train)
         verdict = "fits" if total <= memory else "does not fit"
-        detail = " + ".join(f"{label} {format_bytes(value)}" for label, value in parts.items() if value)
-        console.print(f"  batch {report.batch:,}: {format_bytes(total)} ({total:,} B) {verdict} = {detail}")
+        detail = " + ".join(f"{name} {format_bytes(value)}" for name, value in parts.items() if value)
+        console.print(f"  {what} {label(report)}: {format_bytes(total)} ({total:,} B) {verdict} = {detail}", markup=False)

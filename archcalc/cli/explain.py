@@ -6,19 +6,22 @@ from .. import render
 from ..errors import ArchcalcError, did_you_mean
 from ..units import format_bytes
 from .command import argument, command
-from .common import BATCH, DTYPE, INPUT, NET, load_report
+from .common import AT, DTYPE, INPUT, NET, SYMBOLIC_BATCH, load_report
 from .terminal import out_console
 
 
 @command("explain", NET,
          argument("layer", "LAYER", "The layer's name as `archcalc table` shows it, e.g. conv1 or conv3_2."),
-         INPUT, BATCH, DTYPE)
-def explain_command(net: str, layer: str, input_shape: tuple[int, ...] | None, batch: int, dtype: str) -> None:
+         INPUT, AT, SYMBOLIC_BATCH, DTYPE)
+def explain_command(net: str, layer: str, input_shape: tuple | None, at: dict[str, int] | None, batch: object,
+                    dtype: str) -> None:
     """The worked arithmetic of one layer: shape, parameters, MACs, memory, receptive field.
 
-    Example: archcalc explain alexnet conv1
+    With a symbolic input (--input 3xNxN) each step is a formula in the sizes, as the notes derive by hand.
+
+    Examples: archcalc explain alexnet conv1 · archcalc explain alexnet pool1 --input 3xNxN
     """
-    network, report = load_report(net, batch, dtype, input_shape)
+    network, report = load_report(net, batch, dtype, input_shape, at=at)
     rows = {row.name: row for row in report.rows}
     if layer not in rows:
         raise ArchcalcError(f"{network.name} has no layer '{layer}'{did_you_mean(layer, list(rows))}"

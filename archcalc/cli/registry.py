@@ -20,6 +20,7 @@ MODULES = {  # command → its module in archcalc.cli, in the order help lists t
     "list": "networks",
     "table": "table",
     "explain": "explain",
+    "sizes": "sizes",
     "compare": "compare",
     "fit": "compare",
     "check": "check",

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from ..report import fold
 from .command import command, flag, integer, option
-from .common import BATCH, DTYPE, FORMAT, INPUT, NET, STRICT, emit, load_report
+from .common import AT, DTYPE, FORMAT, INPUT, NET, STRICT, SYMBOLIC_BATCH, emit, load_report
 
 
 @command(
-    "table", NET, INPUT, BATCH, DTYPE, FORMAT,
+    "table", NET, INPUT, AT, SYMBOLIC_BATCH, DTYPE, FORMAT,
     option("--depth", "-d", metavar="N", convert=integer(1),
            help="Fold rows to this many levels of their dotted names, figures summed."),
     flag("--formulas", help="Show the arithmetic behind each shape, parameter and MAC count."),
@@ -16,12 +18,16 @@ from .common import BATCH, DTYPE, FORMAT, INPUT, NET, STRICT, emit, load_report
     flag("--memory", "-m", help="Add per-layer memory: Alive (inference bytes alive after the layer, a running total) "
                                 "and Saved (bytes autograd keeps for backward)."),
 )
-def table_command(net: str, input_shape: tuple[int, ...] | None, batch: int, dtype: str, fmt: str, depth: int | None,
-                  formulas: bool, strict: bool, memory: bool) -> None:
+def table_command(net: str, input_shape: tuple[Any, ...] | None, at: dict[str, int] | None, batch: Any, dtype: str,
+                  fmt: str, depth: int | None, formulas: bool, strict: bool, memory: bool) -> None:
     """One row per layer: output shape, parameters, MACs, activation memory, receptive field; totals below.
 
+    With a symbolic input (--input 3xHxW, or 3xNxN for a square) every figure is an exact formula in
+    the sizes and the batch B; --at N=224 evaluates those formulas at a size.
+
     Examples: archcalc table vgg16 · archcalc table alexnet --formulas ·
-    archcalc table resnet50 --depth 1 --memory --batch 32 · archcalc table my.yaml --format json
+    archcalc table resnet50 --depth 1 --memory --batch 32 · archcalc table my.yaml --format json ·
+    archcalc table resnet50 --input 3xHxW · archcalc table unet --input 1xNxN --at N=572
     """
-    _, report = load_report(net, batch, dtype, input_shape, strict)
+    _, report = load_report(net, batch, dtype, input_shape, strict, at=at)
     emit(fold(report, depth), fmt, formulas, memory)

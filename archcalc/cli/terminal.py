@@ -29,7 +29,7 @@ def err_console() -> Console:
     return Console(stderr=True, highlight=False, soft_wrap=True)
 
 
-def table(report: Report, formulas: bool = False, memory: bool = False) -> None:
+def table(report: Report, formulas: bool = False, memory: bool = False, notes: list[str] | tuple[str, ...] = ()) -> None:
     """The report as a rich table (plain aligned text when very long), its footer wrapped at words."""
     console = out_console()
     cells = render.grid(report, formulas, memory)
@@ -45,5 +45,5 @@ def table(report: Report, formulas: bool = False, memory: bool = False) -> None:
     else:
         rows = render.plain(cells.headers, cells.right, [*cells.body, cells.totals])
         console.out("\n".join([cells.title, *rows]), highlight=False)
-    for line in render.totals_lines(report) + render.flag_lines(report):
-        console.print(line, highlight=False)
+    for line in [*render.totals_lines(report), *render.flag_lines(report), *notes]:
+        console.print(line, highlight=False, markup=False)

@@ -122,10 +122,14 @@ def _print_bench(result: Any) -> None:
            help="Largest batch × MACs (e.g. 16G) run for real beyond the smallest batch; past it the meta device "
                 "measures (shapes only)."),
     flag("--nodes", help="List the nodes whose saved bytes differ, even when the total agrees."),
+    option("--against", metavar="REF", help="Also compare the engine with an independent model: torchvision:NAME "
+           "(e.g. torchvision:resnet50, or torchvision:googlenet(aux_logits=false)), or `spec` for the model each "
+           "spec names in its reference: key. Parameters, buffers, every parameter tensor's shape, MACs, output "
+           "shape, matched layers, and saved bytes at each batch (default 1 and 2) measured on that model."),
     OUT_FORMAT,
 )
 def verify_command(net: str | None, every: bool, batch: list[int] | None, device: str, real_limit: int, nodes: bool,
-                   fmt: str) -> int:
+                   against: str | None, fmt: str) -> int:
     """Check the engine's figures against torch; exit 1 with a diff table on any mismatch.
 
     Every node's output shape, parameters and buffers, MACs (FlopCounterMode
@@ -136,8 +140,13 @@ def verify_command(net: str | None, every: bool, batch: list[int] | None, device
     for real up to --real-limit MACs, past it on the meta device (the same
     autograd graph, no arithmetic), and the table says which. On stderr: the
     network and batch being measured, and a line for each network as soon as
-    it is done. Examples: archcalc verify vgg16 · archcalc verify --all ·
-    archcalc verify resnet50 --device cuda
+    it is done.
+
+    --against compares the engine with a model archcalc did not build (torchvision's, untrained: nothing is
+    downloaded), so that a spec describing the wrong network is caught; it needs torchvision.
+
+    Examples: archcalc verify vgg16 · archcalc verify --all · archcalc verify resnet50 --device cuda ·
+    archcalc verify efficientnet-b0 --against torchvision:efficientnet_b0 · archcalc verify --all --against spec
     """
     if every == (net is not None):
         raise UsageError("give one network, or --all")
@@ -146,28 +155,95 @@ def verify_command(net: str | None, every: bool, batch: list[int] | None, device
 
     batches = tuple(batch or (1, 8))
     names = list(catalog.bundled()) if every else [net]
-    results = _verify_each(names, batches, timing.resolve_device(device), real_limit)
+    results, comparisons = _verify_each(names, batches, timing.resolve_device(device), real_limit, against,
+                                        tuple(batch or (1, 2)))
     if fmt == "json":
-        sys.stdout.write(json.dumps([_verification_dict(r) for r in results], indent=2) + "\n")
+        sys.stdout.write(json.dumps([{**_verification_dict(r), "against": None if c is None else _comparison_dict(c)}
+                                     for r, c in zip(results, comparisons)], indent=2) + "\n")
     else:
         _print_verifications(results, batches, nodes)
-    return 0 if all(r.ok for r in results) else 1
+        _print_comparisons([c for c in comparisons if c is not None])
+    ok = all(r.ok for r in results) and all(c.ok for c in comparisons if c is not None)
+    return 0 if ok else 1
 
 
-def _verify_each(names: list[str], batches: tuple[int, ...], device: str, real_limit: int) -> list[Any]:
-    """Verify the networks in turn: the bar names the network and batch; a line reports each as it ends."""
-    from ..backends import verify
+def _verify_each(names: list[str], batches: tuple[int, ...], device: str, real_limit: int, against: str | None,
+                 reference_batches: tuple[int, ...]) -> tuple[list[Any], list[Any]]:
+    """Verify the networks in turn, each against its reference too when asked: the bar names the network and
+    batch; a line reports each as it ends."""
+    from ..backends import reference, verify
 
-    results = []
+    results, comparisons = [], []
     with _progress() as bar:
         task = bar.add_task("verify", total=len(names))
         for name in names:
             network = catalog.load(name)
             say = lambda text, name=network.name: bar.update(task, description=f"{name}: {text}", refresh=True)  # noqa: E731
             results.append(verify.verify(network, batches, device, real_limit=real_limit, progress=say))
+            model = network.reference if against == "spec" else against
+            comparisons.append(reference.compare(network, model, reference_batches, device, real_limit=real_limit,
+                                                 progress=say) if model else None)
             bar.update(task, advance=1, refresh=True)
-            bar.console.print(f"[{len(results)}/{len(names)}] {_summary(results[-1])}", markup=False)
-    return results
+            line = _summary(results[-1]) + ("" if comparisons[-1] is None else f"; {_against_summary(comparisons[-1])}")
+            bar.console.print(f"[{len(results)}/{len(names)}] {line}", markup=False)
+    return results, comparisons
+
+
+def _against_summary(c: Any) -> str:
+    saved = ", ".join(f"saved b{s.batch} {_pct(s.diff)}" for s in c.saved)
+    return f"against {c.reference}: {'ok' if c.ok else 'MISMATCH'} ({c.compared} of {c.matched} layers compared; {saved})"
+
+
+def _print_comparisons(comparisons: list[Any]) -> None:
+    """The engine against independent models: totals, then what differs tensor by tensor and layer by layer."""
+    if not comparisons:
+        return
+    console = out_console()
+    console.print("engine against an independent model: parameters, buffers, MACs, output shape, every parameter "
+                  "tensor's shape, matched layers' MACs and output, saved bytes within 5%", markup=False)
+    table = Table(header_style="bold")
+    for header in ("Network", "Reference", "Params", "Buffers", "MACs", "Output", "Tensors", "Layers"):
+        table.add_column(header, justify="left" if header in ("Network", "Reference") else "right")
+    for check in comparisons[0].saved:
+        table.add_column(f"Saved b{check.batch} engine / model", justify="right")
+    table.add_column("Status")
+    for c in comparisons:
+        pairs = [_agree(c.params), _agree(c.buffers), _agree(c.macs),
+                 "same" if c.output[0] == c.output[1] else f"{c.output[0]} ≠ {c.output[1]}"]
+        cells = [c.name, c.reference, *pairs, "same" if not c.tensors else f"{len(c.tensors)} differ",
+                 f"{c.compared}/{c.matched}" + ("" if not c.layers else f", {len(c.layers)} differ")]
+        cells += [f"{s.engine:,} / {'—' if s.measured is None else f'{s.measured:,}'} ({_pct(s.diff)})" for s in c.saved]
+        table.add_row(*cells, "ok" if c.ok else "MISMATCH")
+    console.print(table)
+    for c in comparisons:
+        differ = [*c.tensors, *c.layers]
+        if differ:
+            diff = Table(title=f"{c.name}: engine ≠ {c.reference}", header_style="bold", title_justify="left")
+            for header in ("Layer (or module)", "Figure", "Engine", "Model"):
+                diff.add_column(header, justify="left" if header != "Engine" and header != "Model" else "right")
+            for m in differ[:40]:
+                diff.add_row(m.node, m.what, m.engine, m.torch)
+            console.print(diff)
+            if len(differ) > 40:
+                console.print(f"… and {len(differ) - 40} more", markup=False)
+
+
+def _agree(pair: tuple[int, int]) -> str:
+    return f"{pair[0]:,}" if pair[0] == pair[1] else f"{pair[0]:,} ≠ {pair[1]:,}"
+
+
+def _comparison_dict(c: Any) -> dict[str, Any]:
+    return {
+        "reference": c.reference, "ok": c.ok, "seconds": round(c.seconds, 3),
+        **{key: {"engine": pair[0], "model": pair[1]} for key, pair in
+           (("params", c.params), ("buffers", c.buffers), ("macs", c.macs))},
+        "output": {"engine": list(c.output[0]), "model": None if c.output[1] is None else list(c.output[1])},
+        "layers_matched": c.matched, "layers_compared": c.compared,
+        "differences": [{"where": m.node, "figure": m.what, "engine": m.engine, "model": m.torch}
+                        for m in (*c.tensors, *c.layers)],
+        "saved": [{"batch": s.batch, "on": s.where, "engine": s.engine, "measured": s.measured, "diff": s.diff,
+                   "ok": s.ok, "note": s.note} for s in c.saved],
+    }
 
 
 def _summary(r: Any) -> str:
