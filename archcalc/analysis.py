@@ -21,7 +21,7 @@ from .ir import INPUT, Layer, Network
 from .report import OPTIMIZER_STATES, Report, Row, Totals
 from .rules import RULES, Eval, Rule, RuleError, Shape
 from .rules.base import Formulas, num
-from .symbolic import Max, collecting, current_layer, is_symbolic, largest
+from .symbolic import Expr, Max, collecting, current_layer, is_symbolic, largest
 from .units import DTYPE_BYTES
 
 
@@ -146,8 +146,14 @@ def _merged(inputs: list[Field]) -> tuple[Any, Any, Any]:
         return inputs[0].rf, inputs[0].jump, inputs[0].grid
     if any(f.rf is None for f in inputs):
         return None, None, inputs[0].grid
-    widest = largest(f.grid[0] * f.grid[1] for f in inputs)
-    carriers = [f for f in inputs if f.grid[0] * f.grid[1] == widest] or inputs
+    areas = [f.grid[0] * f.grid[1] for f in inputs]
+    if not any(isinstance(v, Expr) for f in inputs for v in (*f.rf, *f.grid)):  # numbers: plain max
+        widest = max(areas)
+        carriers = [f for f, area in zip(inputs, areas) if area == widest]
+        return ((max(f.rf[0] for f in inputs), max(f.rf[1] for f in inputs)),
+                (max(f.jump[0] for f in carriers), max(f.jump[1] for f in carriers)), carriers[0].grid)
+    widest = largest(areas)
+    carriers = [f for f, area in zip(inputs, areas) if area == widest] or inputs
     rf = tuple(largest(f.rf[a] for f in inputs) for a in (0, 1))
     jump = tuple(largest(f.jump[a] for f in carriers) for a in (0, 1))
     if any(is_symbolic(v) and any(isinstance(atom, Max) for atom in v.atoms()) for v in (*rf, *jump)):
