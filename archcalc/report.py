@@ -36,6 +36,8 @@ class Row(NamedTuple):
     formulas: Mapping[str, str] = MappingProxyType({})
     flags: tuple[str, ...] = ()
     layers: int = 1  # primitive layers folded into this row
+    inputs: tuple[str, ...] = ()  # the rows (or `input`) this one reads: the graph's edges
+    args: Mapping[str, Any] = MappingProxyType({})  # the layer's arguments, late ones resolved; {} for a block
 
 
 @dataclass(frozen=True)
@@ -115,8 +117,20 @@ class Report:
 def _row_dict(row: Row) -> dict[str, Any]:
     data = row._asdict()
     data.update(output=list(row.output), receptive_field=_pair(row.receptive_field), jump=_pair(row.jump),
-                flags=list(row.flags), formulas=dict(row.formulas))
+                flags=list(row.flags), formulas=dict(row.formulas), inputs=list(row.inputs),
+                args={key: _plain(value) for key, value in row.args.items()})
     return data
+
+
+def _plain(value: Any) -> Any:
+    """An argument as JSON holds it: tuples as lists, a fraction as a float, a formula as its text."""
+    if isinstance(value, (tuple, list)):
+        return [_plain(item) for item in value]
+    if isinstance(value, Fraction):
+        return float(value)
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    return str(value)
 
 
 def _pair(values: tuple[Any, Any] | None) -> list[Any] | None:
@@ -129,14 +143,25 @@ def fold(report: Report, depth: int | None) -> Report:
     if not depth:
         return report
     groups: dict[str, list[Row]] = {}
+    group_of: dict[str, str] = {}
     for row in report.rows:
-        groups.setdefault(".".join(row.name.split(".")[:depth]), []).append(row)
-    return replace(report, rows=tuple(_merge(name, rows) for name, rows in groups.items()))
+        group = group_name(row.name, depth)
+        groups.setdefault(group, []).append(row)
+        group_of[row.name] = group
+    return replace(report, rows=tuple(_merge(name, rows, group_of) for name, rows in groups.items()))
 
 
-def _merge(name: str, rows: list[Row]) -> Row:
+def group_name(name: str, depth: int) -> str:
+    """The row a layer folds into at `depth`: the first `depth` levels of its dotted name."""
+    return ".".join(name.split(".")[:depth])
+
+
+def _merge(name: str, rows: list[Row], group_of: Mapping[str, str]) -> Row:
+    """One row for a group of layers: figures summed; its inputs are the edges that enter the group."""
+    inputs = tuple(dict.fromkeys(group_of.get(source, source) for row in rows for source in row.inputs
+                                 if group_of.get(source) != name))
     if len(rows) == 1:
-        return rows[0]
+        return rows[0]._replace(inputs=inputs)
     last = rows[-1]
     kinds = {row.kind for row in rows}
     return Row(
@@ -156,4 +181,5 @@ def _merge(name: str, rows: list[Row]) -> Row:
         peak_bytes=max(r.peak_bytes for r in rows),
         flags=tuple(f for r in rows for f in r.flags),
         layers=sum(r.layers for r in rows),
+        inputs=inputs,
     )

@@ -77,6 +77,6 @@ def test_a_table_for_a_terminal_is_drawn_with_rich(monkeypatch):
     monkeypatch.setattr(common, "terminal", lambda: SimpleNamespace(table=lambda *args: drawn.append(args)))
     monkeypatch.setattr(sys, "stdout", _Terminal())
     assert run(["table", "lenet5", "--memory"]) == 0
-    (report, formulas, memory), = drawn
-    assert (report.name, formulas, memory) == ("lenet5", False, True)
+    (report, formulas, memory, bars), = drawn
+    assert (report.name, formulas, memory, bars) == ("lenet5", False, True, False)
     assert sys.stdout.getvalue() == ""

@@ -41,13 +41,13 @@ def load_report(net: str, batch: int = 1, dtype: str = "float32", input_shape: t
     return network, analyze(network, batch, dtype, strict=strict, input_shape=input_shape, optimizer=optimizer)
 
 
-def emit(report: Report, fmt: str, formulas: bool = False, memory: bool = False) -> None:
+def emit(report: Report, fmt: str, formulas: bool = False, memory: bool = False, bars: bool = False) -> None:
     """Write the report in `fmt`: a table is drawn with rich in a terminal, plain text when piped."""
     if fmt == "table" and sys.stdout.isatty():
-        terminal().table(report, formulas, memory)
+        terminal().table(report, formulas, memory, bars)
         return
     if fmt == "table":
-        text = render.table_text(report, formulas, memory)
+        text = render.table_text(report, formulas, memory, bars)
     elif fmt == "markdown":
         text = render.to_markdown(report, memory)
     else:
