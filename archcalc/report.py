@@ -109,12 +109,13 @@ class Report:
         return {
             "name": self.name, "title": self.title, "source": self.source, "input": list(self.input),
             "batch": self.batch, "dtype": self.dtype, "optimizer": self.optimizer,
-            "layers": [_row_dict(row) for row in self.rows],
+            "layers": [row_dict(row) for row in self.rows],
             "totals": totals,
         }
 
 
-def _row_dict(row: Row) -> dict[str, Any]:
+def row_dict(row: Row) -> dict[str, Any]:
+    """One row as the JSON contract writes it."""
     data = row._asdict()
     data.update(output=list(row.output), receptive_field=_pair(row.receptive_field), jump=_pair(row.jump),
                 flags=list(row.flags), formulas=dict(row.formulas), inputs=list(row.inputs),

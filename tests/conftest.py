@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import shutil
 import textwrap
 from contextlib import redirect_stderr, redirect_stdout
 from dataclasses import dataclass
@@ -60,3 +61,14 @@ def torch_or_fail():
             pytest.fail("torch is required in CI (pip install 'archcalc[torch]')")
         pytest.skip("torch not installed (pip install 'archcalc[torch]')")
     return torch
+
+
+def tool_or_fail(program: str, install: str = "") -> str:
+    """The path of a program on PATH; in CI (CI=true) a missing one is a failure, elsewhere a skip."""
+    path = shutil.which(program)
+    if path is None:
+        hint = install or f"apt-get install {program}"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{program} is required in CI ({hint}; .ci/run installs it)")
+        pytest.skip(f"{program} not installed ({hint})")
+    return path

@@ -10,9 +10,9 @@ import sys
 from rich import box
 from rich.table import Table
 
-from .. import catalog, compare
+from .. import catalog, compare, render
 from ..analysis import analyze
-from ..fit import largest_batch, needed
+from ..fit import Fit, largest_batch, needed
 from ..report import Report
 from ..units import format_bytes, format_count, parse_bytes
 from .command import argument, checked, command, flag, option
@@ -69,9 +69,9 @@ def _emit(reports: list[Report], fmt: str) -> None:
     note = (f"{first.dtype}, batch {first.batch}, training with {first.optimizer}; ratios (×) are to {first.name}. "
             "MACs are multiply-accumulates of conv and fc; MiB = 2²⁰ bytes.")
     if fmt == "markdown":
-        lines = ["| | " + " | ".join(names) + " |", "|---|" + "---:|" * len(names)]
-        lines += [f"| {label} | " + " | ".join(values) + " |" for label, values in cells]
-        sys.stdout.write("\n".join(lines + ["", note]) + "\n")
+        lines = render.markdown_table(["", *names], [False, *[True] * len(names)],
+                                      [[label, *values] for label, values in cells])
+        sys.stdout.write("\n".join(lines + ["", render.markdown_cell(note)]) + "\n")
         return
     console = out_console()
     grid = Table(box=box.SIMPLE_HEAD if console.is_terminal else None, pad_edge=False, header_style="bold")
@@ -95,13 +95,19 @@ def _emit(reports: list[Report], fmt: str) -> None:
                 help="The budget: 16GiB, 512MiB, 8GB …"),
          flag("--train", help="Fit a training step (saved activations, weights, gradients, optimizer state) "
                               "instead of inference."),
-         OPTIMIZER, DTYPE)
-def fit_command(net: str, memory: int, train: bool, optimizer: str, dtype: str) -> None:
+         OPTIMIZER, DTYPE,
+         option("--format", "-f", dest="fmt", choices=("text", "json"), default="text",
+                help="text, or json: {network, budget_bytes, mode, optimizer, dtype, batch, at_batch, at_next}."))
+def fit_command(net: str, memory: int, train: bool, optimizer: str, dtype: str, fmt: str) -> None:
     """The largest batch whose inference peak (or, with --train, training memory) fits a memory budget.
 
-    Examples: archcalc fit resnet50 --memory 16GiB --train --optimizer adam · archcalc fit vgg16 -m 8GB
+    Examples: archcalc fit resnet50 --memory 16GiB --train --optimizer adam · archcalc fit vgg16 -m 8GB ·
+    archcalc fit vgg16 -m 8GB --format json
     """
     fit = largest_batch(catalog.load(net), memory, train=train, dtype=dtype, optimizer=optimizer)
+    if fmt == "json":
+        sys.stdout.write(json.dumps(_fit_dict(fit, memory, train, optimizer, dtype), indent=2) + "\n")
+        return
     console = out_console()
     mode = f"a training step with {optimizer}" if train else "inference"
     console.print(f"{fit.at_batch.name}: batch {fit.batch:,} is the largest that fits {format_bytes(memory)} "
@@ -112,3 +118,16 @@ def fit_command(net: str, memory: int, train: bool, optimizer: str, dtype: str) 
         verdict = "fits" if total <= memory else "does not fit"
         detail = " + ".join(f"{label} {format_bytes(value)}" for label, value in parts.items() if value)
         console.print(f"  batch {report.batch:,}: {format_bytes(total)} ({total:,} B) {verdict} = {detail}")
+
+
+def _fit_dict(fit: Fit, memory: int, train: bool, optimizer: str, dtype: str) -> dict:
+    """`fit --format json`: the answer, and the bytes at that batch and the next, part by part."""
+
+    def at(report: Report) -> dict:
+        total = needed(report, train)
+        parts = report.train_breakdown() if train else report.inference_breakdown()
+        return {"batch": report.batch, "bytes": total, "fits": total <= memory, "parts": parts}
+
+    return {"network": fit.at_batch.name, "budget_bytes": memory, "mode": "train" if train else "inference",
+            "optimizer": optimizer, "dtype": dtype, "batch": fit.batch,
+            "at_batch": at(fit.at_batch), "at_next": at(fit.at_next)}

@@ -26,6 +26,7 @@ MODULES = {  # command → its module in archcalc.cli, in the order help lists t
     "schema": "schema",
     "bench": "torch",
     "verify": "torch",
+    "completion": "completion",
 }
 
 

@@ -42,7 +42,7 @@ def table(report: Report, formulas: bool = False, memory: bool = False, bars: bo
         console.print(line, highlight=False, markup=False)
 
 
-WRAP = {"Layer": 12, "Network": 10, "Node": 12, "Formulas": 30}  # columns whose text may wrap, to this width
+WRAP = {"Layer": 12, "Network": 10, "Node": 12, "Source": 24, "Formulas": 30}  # columns whose text may wrap, to this width
 
 
 def draw(console: Console, headers: list[str], right: list[bool], rows: list[list[str]], *, title: str = "",
