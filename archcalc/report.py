@@ -144,12 +144,11 @@ def fold(report: Report, depth: int | None) -> Report:
     if not depth:
         return report
     groups: dict[str, list[Row]] = {}
-    group_of: dict[str, str] = {}
     for row in report.rows:
-        group = group_name(row.name, depth)
-        groups.setdefault(group, []).append(row)
-        group_of[row.name] = group
-    return replace(report, rows=tuple(_merge(name, rows, group_of) for name, rows in groups.items()))
+        groups.setdefault(group_name(row.name, depth), []).append(row)
+    shown = {name: rows[0].name if len(rows) == 1 else name for name, rows in groups.items()}  # one layer keeps its name
+    group_of = {row.name: shown[name] for name, rows in groups.items() for row in rows}
+    return replace(report, rows=tuple(_merge(shown[name], rows, group_of) for name, rows in groups.items()))
 
 
 def group_name(name: str, depth: int) -> str:

@@ -26,6 +26,9 @@ MODULES = {  # command → its module in archcalc.cli, in the order help lists t
     "schema": "schema",
     "bench": "torch",
     "verify": "torch",
+    "plot": "pictures",
+    "diagram": "pictures",
+    "report": "pictures",
     "completion": "completion",
 }
 
