@@ -101,6 +101,28 @@ class Report:
     def train_total_bytes(self) -> int:
         return sum(self.train_breakdown().values())
 
+    def to_pandas(self) -> Any:
+        """The layers as a pandas DataFrame, one row per layer (needs pandas: pip install pandas)."""
+        try:
+            import pandas
+        except ImportError:
+            raise ImportError("Report.to_pandas needs pandas: pip install pandas") from None
+        rows = [{**row_dict(row), "activation_bytes": row.activations * self.itemsize * self.batch}
+                for row in self.rows]
+        return pandas.DataFrame(rows).set_index("name")
+
+    def _repr_html_(self) -> str:
+        """Jupyter: the table and totals as HTML."""
+        from .html import fragment
+
+        return fragment(self)
+
+    def __rich__(self) -> Any:
+        """rich: the table as `archcalc table` draws it in a terminal, with its footer."""
+        from .cli.terminal import renderable
+
+        return renderable(self)
+
     def to_dict(self) -> dict[str, Any]:
         """The JSON contract (README, "JSON output")."""
         totals = asdict(self.totals)
