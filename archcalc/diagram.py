@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+from collections.abc import Iterator
 from typing import NamedTuple
 
 from . import render
@@ -71,6 +72,19 @@ def graph(report: Report) -> Graph:
     return Graph(nodes, edges, clusters)
 
 
+def walk(g: Graph, path: str = "") -> Iterator[tuple[str, str]]:
+    """The clusters depth first, as events: ("open", cluster), ("node", row name), ("close", cluster)."""
+    for member in g.clusters.get(path, []):
+        if member in g.nodes and member not in g.clusters:
+            yield "node", member
+            continue
+        yield "open", member
+        if member in g.nodes:
+            yield "node", member
+        yield from walk(g, member)
+        yield "close", member
+
+
 def _sources(name: str, through: dict[str, tuple[str, ...]]) -> list[str]:
     if name not in through:
         return [name]
@@ -92,6 +106,20 @@ def _label(row: Row) -> list[str]:
     return lines
 
 
+def _indented(g: Graph) -> Iterator[tuple[str, tuple[int, str], str]]:
+    """`walk`'s events with each cluster's number and the indent of the line that writes it."""
+    depth, opened = 1, iter(range(len(g.clusters)))
+    numbers: dict[str, int] = {}
+    for event, member in walk(g):
+        if event == "close":
+            depth -= 1
+        if event == "open":
+            numbers[member] = next(opened)
+        yield event, (numbers.get(member, 0), member), "  " * depth
+        if event == "open":
+            depth += 1
+
+
 # ── DOT ──────────────────────────────────────────────────────────────────────
 
 
@@ -110,22 +138,15 @@ def dot(report: Report) -> str:
              "  node [shape=box, style=\"rounded,filled\", fillcolor=\"#ffffff\", fontname=\"DejaVu Sans\", "
              "fontsize=10, margin=\"0.12,0.04\"];",
              "  edge [color=\"#555555\", arrowsize=0.6];"]
-    counter = iter(range(len(g.clusters)))
-
-    def emit(path: str, indent: str) -> None:
-        for member in g.clusters.get(path, []):
-            if member in g.nodes and member not in g.clusters:
-                lines.append(indent + _dot_node(g.nodes[member]))
-            else:
-                lines.append(f"{indent}subgraph cluster_{next(counter)} {{")
-                lines.append(f"{indent}  label={_dot_text(member.rsplit('.', 1)[-1])}; style=\"rounded,dashed\"; "
-                             "color=\"#8899aa\"; fontcolor=\"#445566\";")
-                if member in g.nodes:
-                    lines.append(indent + "  " + _dot_node(g.nodes[member]))
-                emit(member, indent + "  ")
-                lines.append(f"{indent}}}")
-
-    emit("", "  ")
+    for event, (index, member), indent in _indented(g):
+        if event == "node":
+            lines.append(indent + _dot_node(g.nodes[member]))
+        elif event == "open":
+            lines.append(f"{indent}subgraph cluster_{index} {{")
+            lines.append(f"{indent}  label={_dot_text(member.rsplit('.', 1)[-1])}; style=\"rounded,dashed\"; "
+                         "color=\"#8899aa\"; fontcolor=\"#445566\";")
+        else:
+            lines.append(f"{indent}}}")
     for source, target, dashed, label in g.edges:
         style = [*(["style=dashed"] if dashed else []), *([f"label={_dot_text(label)}", "fontsize=8"] if label else [])]
         lines.append(f"  {source} -> {target}" + (f" [{', '.join(style)}]" if style else "") + ";")
@@ -173,21 +194,14 @@ def mermaid(report: Report) -> str:
     """The graph as a Mermaid flowchart (GitHub renders it inside a ```mermaid block)."""
     g = graph(report)
     lines = ["flowchart TB"]
-    counter = iter(range(len(g.clusters)))
-
-    def emit(path: str, indent: str) -> None:
-        for member in g.clusters.get(path, []):
-            if member in g.nodes and member not in g.clusters:
-                lines.append(indent + _mermaid_node(g.nodes[member]))
-            else:
-                lines.append(f"{indent}subgraph c{next(counter)} [{_mermaid_text(member.rsplit('.', 1)[-1])}]")
-                lines.append(f"{indent}  direction TB")
-                if member in g.nodes:
-                    lines.append(indent + "  " + _mermaid_node(g.nodes[member]))
-                emit(member, indent + "  ")
-                lines.append(f"{indent}end")
-
-    emit("", "  ")
+    for event, (index, member), indent in _indented(g):
+        if event == "node":
+            lines.append(indent + _mermaid_node(g.nodes[member]))
+        elif event == "open":
+            lines.append(f"{indent}subgraph c{index} [{_mermaid_text(member.rsplit('.', 1)[-1])}]")
+            lines.append(f"{indent}  direction TB")
+        else:
+            lines.append(f"{indent}end")
     for source, target, dashed, label in g.edges:
         arrow = (f"-. {label} .->" if label else "-.->") if dashed else "-->"
         lines.append(f"  {source} {arrow} {target}")

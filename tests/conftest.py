@@ -52,6 +52,16 @@ def write_spec(tmp_path):
     return write
 
 
+def module_or_fail(name: str, install: str = "pip install -e '.[test]'"):
+    """Import an optional module; in CI (CI=true) a missing one is a failure, elsewhere a skip."""
+    try:
+        return __import__(name)
+    except ImportError:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{name} is required in CI ({install})")
+        pytest.skip(f"{name} not installed ({install})")
+
+
 def torch_or_fail():
     """Import torch; in CI (CI=true) a missing torch is a failure, elsewhere a skip."""
     try:

@@ -10,23 +10,14 @@ import pytest
 
 import archcalc
 from archcalc.errors import SpecError
-from conftest import REPO
+from conftest import REPO, module_or_fail
 
 DOC = REPO / "docs" / "api.md"
 
 
-def _needs(module: str, extra: str) -> None:
-    try:
-        __import__(module)
-    except ImportError:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{module} is required in CI (pip install -e '.[{extra}]')")
-        pytest.skip(f"{module} not installed")
-
-
 def test_the_examples_of_docs_api_md_run_as_written():
     for module in ("matplotlib", "pandas"):
-        _needs(module, "test")
+        module_or_fail(module)
     blocks = re.findall(r"```pycon\n(.*?)```", DOC.read_text(encoding="utf-8"), re.S)
     assert len(blocks) >= 5
     test = doctest.DocTestParser().get_doctest("\n".join(blocks), {}, "api.md", str(DOC), 0)
@@ -39,7 +30,7 @@ def test_the_examples_of_docs_api_md_run_as_written():
 
 def test_a_real_notebook_runs_and_shows_the_report_as_html(monkeypatch):
     for module in ("nbclient", "nbformat", "ipykernel", "matplotlib", "pandas"):
-        _needs(module, "test")
+        module_or_fail(module)
     import nbclient
     import nbformat
 
@@ -85,7 +76,7 @@ def test_the_report_is_typed_and_the_package_says_so():
 
 
 def test_to_pandas_has_one_row_per_layer():
-    _needs("pandas", "test")
+    module_or_fail("pandas")
     report = archcalc.analyze("resnet18")
     frame = report.to_pandas()
     assert list(frame.index) == [row.name for row in report.rows]

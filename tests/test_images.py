@@ -6,9 +6,7 @@ import os
 import subprocess
 import sys
 
-import pytest
-
-from conftest import REPO, tool_or_fail
+from conftest import REPO, module_or_fail, tool_or_fail
 
 IMAGES = REPO / "docs" / "images"
 
@@ -20,12 +18,7 @@ def test_the_readme_shows_the_pictures():
 
 
 def test_the_committed_pictures_are_not_stale(tmp_path):
-    try:
-        import matplotlib
-    except ImportError:
-        if os.environ.get("CI") == "true":
-            pytest.fail("matplotlib is required in CI (pip install -e '.[test]')")
-        pytest.skip("matplotlib not installed")
+    matplotlib = module_or_fail("matplotlib")
     tool_or_fail("dot", "apt-get install graphviz")
     done = subprocess.run([sys.executable, str(REPO / "docs" / "make_images.py"), "--out", str(tmp_path)],
                           capture_output=True, text=True, timeout=300, cwd=tmp_path,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 import struct
 import subprocess
@@ -15,19 +14,14 @@ from archcalc import catalog, diagram
 from archcalc.analysis import analyze
 from archcalc.report import fold
 from archcalc.units import format_bytes
-from conftest import tool_or_fail
+from conftest import module_or_fail, tool_or_fail
 
 SVG = "{http://www.w3.org/2000/svg}"
 
 
 @pytest.fixture(autouse=True)
 def _matplotlib():
-    try:
-        import matplotlib  # noqa: F401
-    except ImportError:
-        if os.environ.get("CI") == "true":
-            pytest.fail("matplotlib is required in CI (pip install 'archcalc[plot]')")
-        pytest.skip("matplotlib not installed (pip install 'archcalc[plot]')")
+    module_or_fail("matplotlib", "pip install 'archcalc[plot]'")
 
 
 def svg_texts(path) -> list[str]:

@@ -6,7 +6,6 @@ every request that would leave the file refused and counted.
 
 from __future__ import annotations
 
-import os
 import re
 import struct
 
@@ -14,7 +13,7 @@ import pytest
 
 from archcalc import catalog
 from archcalc.analysis import analyze
-from conftest import tool_or_fail
+from conftest import module_or_fail, tool_or_fail
 
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync"]
@@ -24,12 +23,7 @@ NETS = ("vgg16", "googlenet", "resnet18")
 @pytest.fixture(scope="module")
 def page_file(tmp_path_factory):
     for module in ("matplotlib", "playwright"):
-        try:
-            __import__(module)
-        except ImportError:
-            if os.environ.get("CI") == "true":
-                pytest.fail(f"{module} is required in CI (pip install -e '.[test]')")
-            pytest.skip(f"{module} not installed")
+        module_or_fail(module)
     tool_or_fail("dot", "apt-get install graphviz")
     from archcalc.cli import run
 
