@@ -67,7 +67,7 @@ def _analyze(net: Network, batch: int, dtype: str, strict: bool, input_shape: tu
     with collecting() if symbolic_input else nullcontext() as conditions:
         shapes: dict[str, Shape] = {INPUT: shape_in}
         fields = {INPUT: Field((1, 1), (1, 1), tuple(shape_in[1:]) if len(shape_in) == 3 else (1, 1))}
-        evals = []
+        evals, resolved = [], []
         memo: dict[tuple, Eval] | None = None if symbolic_input else {}  # symbolic: each layer records its conditions
         for layer in net.layers:
             current_layer(layer.name)
@@ -75,9 +75,10 @@ def _analyze(net: Network, batch: int, dtype: str, strict: bool, input_shape: tu
             shapes[layer.name] = ev.shape
             fields[layer.name] = _field(RULES[layer.kind], ev, [fields[i] for i in layer.inputs])
             evals.append(ev)
+            resolved.append(arguments(layer, shapes))  # a layer without late arguments: its own mapping
     needs_grad = _needs_grad(net, evals)
     memory = _Memory(net, evals, shape_in, needs_grad, batch, DTYPE_BYTES[dtype])
-    rows = tuple(_row(layer, ev, fields[layer.name], memory, _backward_macs(layer, ev, needs_grad), i)
+    rows = tuple(_row(layer, ev, fields[layer.name], memory, _backward_macs(layer, ev, needs_grad), i, resolved[i])
                  for i, (layer, ev) in enumerate(zip(net.layers, evals)))
     return Report(net.name, net.title, net.source, tuple(shape_in), batch, dtype, DTYPE_BYTES[dtype], optimizer,
                   rows, _totals(net, rows, fields, memory, DTYPE_BYTES[dtype]),
@@ -249,7 +250,8 @@ def _backward_macs(layer: Layer, ev: Eval, needs_grad: dict[str, bool]) -> int:
     return ev.macs * ((ev.params != 0) + input_grad)
 
 
-def _row(layer: Layer, ev: Eval, field: Field, memory: _Memory, backward: int, index: int) -> Row:
+def _row(layer: Layer, ev: Eval, field: Field, memory: _Memory, backward: int, index: int,
+         args: Mapping[str, Any]) -> Row:
     rule = RULES[layer.kind]
     counted = ev.output == "new" and not rule.fused
     return Row(
@@ -261,7 +263,7 @@ def _row(layer: Layer, ev: Eval, field: Field, memory: _Memory, backward: int, i
         saved_bytes=memory.saved[index], alive_bytes=memory.alive[index], peak_bytes=memory.peak[index],
         formulas=Formulas(ev.formulas, lambda: {"receptive_field": field.formula(),
                                                 "memory": _memory_formula(ev, counted, memory)}),
-        flags=ev.flags,
+        flags=ev.flags, inputs=layer.inputs, args=args,
     )
 
 

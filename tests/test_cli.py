@@ -102,7 +102,7 @@ def test_input_override_and_batch(cli):
 def test_explain_unknown_layer(cli):
     ran = cli("explain", "alexnet", "cnv1")
     assert ran.code == 1
-    assert ran.err.startswith("error: alexnet has no layer 'cnv1'; did you mean 'conv1'?")
+    assert ran.err.startswith("error: alexnet has no layer or block 'cnv1'; did you mean 'conv1'?")
 
 
 def test_explain_shows_every_figure(cli):
