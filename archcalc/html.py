@@ -128,7 +128,7 @@ def document(reports: list[Report], depth: int | None = None) -> str:
 
     names = ", ".join(r.name for r in reports)
     parts = [f"<h1>archcalc report: {escape(names)}</h1>",
-             f"<p>{escape(reports[0].dtype)}, batch {reports[0].batch}; MACs are multiply-accumulates of conv and fc "
+             f"<p>{escape(reports[0].dtype)}, batch {reports[0].batch}; MACs are {render.MACS} "
              "(FLOPs = 2 × MACs); MiB = 2²⁰ bytes. Click a column's header to sort the table by it.</p>"]
     if len(reports) > 1:
         parts += ['<section id="comparison"><h2>Comparison</h2>', comparison(reports),

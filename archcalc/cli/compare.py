@@ -74,7 +74,7 @@ def _emit(reports: list[Report], fmt: str) -> None:
     cells.insert(0, ("Input", ["×".join(map(str, r.input)) for r in reports]))
     first = reports[0]
     note = (f"{first.dtype}, batch {first.batch}, training with {first.optimizer}; ratios (×) are to {first.name}. "
-            "MACs are multiply-accumulates of conv and fc; MiB = 2²⁰ bytes.")
+            f"MACs are {render.MACS}; MiB = 2²⁰ bytes.")
     if fmt == "markdown":
         lines = render.markdown_table(["", *names], [False, *[True] * len(names)],
                                       [[label, *values] for label, values in cells])

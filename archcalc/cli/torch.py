@@ -95,7 +95,7 @@ def _print_bench(result: Any) -> None:
         ("p10 / p90", f"{_ms(result.p10)} / {_ms(result.p90)}"),
         ("images/s", f"{result.images_per_s:,.1f}"),
         ("achieved", f"{result.gflops:,.1f} GFLOP/s   FLOPs = 2 × MACs: {format_count(2 * result.macs)} per image "
-                     f"({format_count(result.macs)} MACs of conv and fc, from the engine)"),
+                     f"({format_count(result.macs)} MACs of conv, fc, linear and attention, from the engine)"),
     )
     for label, text in lines:
         console.print(f"  {label:<11}{text}", markup=False)
