@@ -196,29 +196,23 @@ def _print_comparisons(comparisons: list[Any]) -> None:
     console = out_console()
     console.print("engine against an independent model: parameters, buffers, MACs, output shape, every parameter "
                   "tensor's shape, matched layers' MACs and output, saved bytes within 5%", markup=False)
-    table = Table(header_style="bold")
-    for header in ("Network", "Reference", "Params", "Buffers", "MACs", "Output", "Tensors", "Layers"):
-        table.add_column(header, justify="left" if header in ("Network", "Reference") else "right")
-    for check in comparisons[0].saved:
-        table.add_column(f"Saved b{check.batch} engine / model", justify="right")
-    table.add_column("Status")
+    headers = ["Network", "Reference", "Params", "Buffers", "MACs", "Output", "Tensors", "Layers",
+               *(f"Saved b{check.batch} engine / model" for check in comparisons[0].saved), "Status"]
+    right = [h not in ("Network", "Reference", "Status") for h in headers]
+    rows = []
     for c in comparisons:
         pairs = [_agree(c.params), _agree(c.buffers), _agree(c.macs),
                  "same" if c.output[0] == c.output[1] else f"{c.output[0]} ≠ {c.output[1]}"]
         cells = [c.name, c.reference, *pairs, "same" if not c.tensors else f"{len(c.tensors)} differ",
                  f"{c.compared}/{c.matched}" + ("" if not c.layers else f", {len(c.layers)} differ")]
         cells += [f"{s.engine:,} / {'—' if s.measured is None else f'{s.measured:,}'} ({_pct(s.diff)})" for s in c.saved]
-        table.add_row(*cells, "ok" if c.ok else "MISMATCH")
-    console.print(table)
+        rows.append([*cells, "ok" if c.ok else "MISMATCH"])
+    draw(console, headers, right, rows)
     for c in comparisons:
         differ = [*c.tensors, *c.layers]
         if differ:
-            diff = Table(title=f"{c.name}: engine ≠ {c.reference}", header_style="bold", title_justify="left")
-            for header in ("Layer (or module)", "Figure", "Engine", "Model"):
-                diff.add_column(header, justify="left" if header != "Engine" and header != "Model" else "right")
-            for m in differ[:40]:
-                diff.add_row(m.node, m.what, m.engine, m.torch)
-            console.print(diff)
+            draw(console, ["Layer (or module)", "Figure", "Engine", "Model"], [False, False, True, True],
+                 [[m.node, m.what, m.engine, m.torch] for m in differ[:40]], title=f"{c.name}: engine ≠ {c.reference}")
             if len(differ) > 40:
                 console.print(f"… and {len(differ) - 40} more", markup=False)
 
