@@ -24,7 +24,7 @@ from .errors import ShapeError
 from .ir import INPUT, Layer, Network
 from .precision import DEVICES, PRECISIONS, Precision
 from .report import Report, Row, Totals
-from .rules import RULES, Eval, Rule, RuleError, Shape
+from .rules import RULES, Eval, Rule, RuleError, Saved, Shape
 from .rules.base import Formulas, num
 from .states import OPTIMIZER_STATES
 from .symbolic import Max, collecting, current_layer, is_symbolic, largest
@@ -205,24 +205,29 @@ class _Types(NamedTuple):
 
     reads: tuple[int, ...]
     out: int
-    copies: bool  # autocast casts its weights too (and keeps those copies for backward)
+    copies: bool = False  # autocast casts its weights too (and keeps those copies for backward)
+    casts: bool = False  # it reads a copy of some input, cast to another type
 
 
 def _types(net: Network, evals: list[Eval], itemsize: int, low: int | None, device: str) -> list[_Types]:
     """Each layer's element sizes: all `itemsize`, or under autocast to `low` bytes as its kind's
     policy on `device` says (rules.base.Autocast); a view has its input's type."""
+    if not low:  # one type for everything: the same few values, shared
+        uniform: dict[int, _Types] = {}
+        return [uniform.setdefault(len(layer.inputs), _Types((itemsize,) * len(layer.inputs), itemsize))
+                for layer in net.layers]
     size = {INPUT: itemsize}
     types = []
     for layer, ev in zip(net.layers, evals):
         given = tuple(size[i] for i in layer.inputs)
-        policy = getattr(RULES[layer.kind].autocast, device) if low else "keep"
+        policy = getattr(RULES[layer.kind].autocast, device)
         if ev.output == "view":
-            made = _Types(given, given[0], False)
+            made = _Types(given, given[0])
         elif policy in ("keep", "promote"):  # PyTorch's type promotion; "promote" counts the float32 parameters
-            made = _Types(given, max(given + ((itemsize,) if policy == "promote" else ())), False)
+            made = _Types(given, max(given + ((itemsize,) if policy == "promote" else ())))
         else:
             to = low if policy == "low" else 4
-            made = _Types((to,) * len(given), to, policy == "low")
+            made = _Types((to,) * len(given), to, policy == "low", any(size != to for size in given))
         size[layer.name] = made.out
         types.append(made)
     return types
@@ -292,29 +297,30 @@ class _Memory:
         if not needs_grad[layer.name]:
             return
         for item in ev.saved:
-            if item.for_input_grad and not any(needs_grad[i] for i in layer.inputs):
-                continue
-            if item.ref == "weight":  # the parameters themselves, but under autocast its copies
-                if types.copies:
-                    low = types.out
-                    yield f"{layer.name}#weight", self.bytes(item.elements, low, item.per_sample), "weight copies", low
-                continue
-            if item.ref.startswith("in"):
-                k = int(item.ref[2:])
-                source = layer.inputs[k]
-                itemsize = item.itemsize or types.reads[k]
-                if types.reads[k] != self.size[source]:  # autocast's copy of this input
-                    key, elements = f"{layer.name}#cast{k}", self.elements[source]
-                else:  # a view kept for backward keeps its whole storage
-                    key = self.storage[source]
-                    elements = self.elements[key]
-            elif item.ref == "out":
-                key = self.storage[layer.name]
-                elements, itemsize = self.elements[key], item.itemsize or self.size[key]
+            weight = item.ref == "weight"
+            if (weight and not types.copies) or (item.for_input_grad and not any(needs_grad[i] for i in layer.inputs)):
+                continue  # a weight kept is the parameter itself, counted apart, unless autocast copied it
+            if weight:
+                copy = self.bytes(item.elements, types.out, item.per_sample)
+                yield f"{layer.name}#weight", copy, "weight copies", types.out
             else:
-                inner = max(types.reads) if item.input_type else types.out
-                key, elements, itemsize = f"{layer.name}#{item.ref}", item.elements, item.itemsize or inner
-            yield key, self.bytes(elements, itemsize, item.per_sample), "activations", itemsize
+                key, elements, itemsize = self._where(layer, item, types)
+                yield key, self.bytes(elements, itemsize, item.per_sample), "activations", itemsize
+
+    def _where(self, layer: Layer, item: Saved, types: _Types) -> tuple[str, int, int]:
+        """The storage a saved activation lives in, its elements and their size."""
+        if item.ref.startswith("in"):
+            k = int(item.ref[2:])
+            source = layer.inputs[k]
+            if types.reads[k] != self.size[source]:  # autocast's copy of this input
+                return f"{layer.name}#cast{k}", self.elements[source], item.itemsize or types.reads[k]
+            key = self.storage[source]  # a view kept for backward keeps its whole storage
+            return key, self.elements[key], item.itemsize or types.reads[k]
+        if item.ref == "out":
+            key = self.storage[layer.name]
+            return key, self.elements[key], item.itemsize or self.size[key]
+        inner = max(types.reads) if item.input_type else types.out
+        return f"{layer.name}#{item.ref}", item.elements, item.itemsize or inner
 
     def _inputs(self, net: Network, seg: range) -> Iterator[tuple[str, int, str, int]]:
         """The storages a checkpointed segment reads from before it: what torch.utils.checkpoint keeps."""
@@ -346,7 +352,8 @@ class _Memory:
                 total += size[layer.name]
             if types.copies:  # cached till the end
                 total += sum(self.bytes(i.elements, types.out, i.per_sample) for i in ev.saved if i.ref == "weight")
-            casts = sum(self.bytes(self.elements[s], r) for s, r in zip(layer.inputs, types.reads) if r != self.size[s])
+            casts = sum(self.bytes(self.elements[s], r) for s, r in zip(layer.inputs, types.reads)
+                        if r != self.size[s]) if types.casts else 0
             during.append(total + casts + self.bytes(ev.temporaries, types.out))
             for key in dies.get(index, ()):
                 total -= size.pop(key, 0)
