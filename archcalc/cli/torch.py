@@ -328,7 +328,7 @@ def _print_verifications(results: list[Any], batches: tuple[int, ...], nodes: bo
                               f"{kept[1]:,}, {_pct(_gap(*kept))}); the largest segment run again keeps {engine:,} B "
                               f"(torch {measured:,}, {_pct(_gap(engine, measured))})", markup=False)
             if check.cuda_allocated is not None:
-                share = (check.engine - check.cuda_allocated) / check.cuda_allocated if check.cuda_allocated else 0.0
+                share = (check.kept - check.cuda_allocated) / check.cuda_allocated if check.cuda_allocated else 0.0
                 console.print(f"{r.name}, batch {check.batch}: CUDA memory left allocated by the forward "
                               f"{check.cuda_allocated:,} B ({format_bytes(check.cuda_allocated)}), engine {_pct(share)}; "
                               f"peak during it {format_bytes(check.cuda_peak or 0)} (max_memory_allocated)", markup=False)
