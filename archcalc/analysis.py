@@ -27,7 +27,7 @@ from .report import Report, Row, Totals
 from .rules import RULES, Eval, Rule, RuleError, Saved, Shape
 from .rules.base import Formulas, num
 from .states import OPTIMIZER_STATES
-from .symbolic import Max, collecting, current_layer, is_symbolic, largest
+from .symbolic import Expr, Max, collecting, current_layer, is_symbolic, largest
 from .units import DTYPE_BYTES
 
 
@@ -94,7 +94,7 @@ def _analyze(net: Network, batch: int, dtype: str, strict: bool, input_shape: tu
     with collecting() if symbolic_input else nullcontext() as conditions:
         shapes: dict[str, Shape] = {INPUT: shape_in}
         fields = {INPUT: Field((1, 1), (1, 1), tuple(shape_in[1:]) if len(shape_in) == 3 else (1, 1))}
-        evals = []
+        evals, resolved = [], []
         memo: dict[tuple, Eval] | None = None if symbolic_input else {}  # symbolic: each layer records its conditions
         for layer in net.layers:
             current_layer(layer.name)
@@ -102,11 +102,12 @@ def _analyze(net: Network, batch: int, dtype: str, strict: bool, input_shape: tu
             shapes[layer.name] = ev.shape
             fields[layer.name] = _field(RULES[layer.kind], ev, [fields[i] for i in layer.inputs])
             evals.append(ev)
+            resolved.append(arguments(layer, shapes))  # a layer without late arguments: its own mapping
     needs_grad = _needs_grad(net, evals)
     itemsize = DTYPE_BYTES[dtype]
     types = _types(net, evals, itemsize, autocast and DTYPE_BYTES[autocast], device)
     memory = _Memory(net, evals, shape_in, needs_grad, batch, itemsize, types, checkpointed)
-    rows = tuple(_row(layer, ev, fields[layer.name], memory, _backward_macs(layer, ev, needs_grad), i)
+    rows = tuple(_row(layer, ev, fields[layer.name], memory, _backward_macs(layer, ev, needs_grad), i, resolved[i])
                  for i, (layer, ev) in enumerate(zip(net.layers, evals)))
     totals = _totals(net, rows, fields, memory, itemsize)
     if checkpointed:
@@ -178,8 +179,14 @@ def _merged(inputs: list[Field]) -> tuple[Any, Any, Any]:
         return inputs[0].rf, inputs[0].jump, inputs[0].grid
     if any(f.rf is None for f in inputs):
         return None, None, inputs[0].grid
-    widest = largest(f.grid[0] * f.grid[1] for f in inputs)
-    carriers = [f for f in inputs if f.grid[0] * f.grid[1] == widest] or inputs
+    areas = [f.grid[0] * f.grid[1] for f in inputs]
+    if not any(isinstance(v, Expr) for f in inputs for v in (*f.rf, *f.grid)):  # numbers: plain max
+        widest = max(areas)
+        carriers = [f for f, area in zip(inputs, areas) if area == widest]
+        return ((max(f.rf[0] for f in inputs), max(f.rf[1] for f in inputs)),
+                (max(f.jump[0] for f in carriers), max(f.jump[1] for f in carriers)), carriers[0].grid)
+    widest = largest(areas)
+    carriers = [f for f, area in zip(inputs, areas) if area == widest] or inputs
     rf = tuple(largest(f.rf[a] for f in inputs) for a in (0, 1))
     jump = tuple(largest(f.jump[a] for f in carriers) for a in (0, 1))
     if any(is_symbolic(v) and any(isinstance(atom, Max) for atom in v.atoms()) for v in (*rf, *jump)):
@@ -367,7 +374,8 @@ def _backward_macs(layer: Layer, ev: Eval, needs_grad: dict[str, bool]) -> int:
     return ev.macs * ((ev.params != 0) + input_grad)
 
 
-def _row(layer: Layer, ev: Eval, field: Field, memory: _Memory, backward: int, index: int) -> Row:
+def _row(layer: Layer, ev: Eval, field: Field, memory: _Memory, backward: int, index: int,
+         args: Mapping[str, Any]) -> Row:
     rule = RULES[layer.kind]
     counted = ev.output == "new" and not rule.fused
     return Row(
@@ -379,7 +387,7 @@ def _row(layer: Layer, ev: Eval, field: Field, memory: _Memory, backward: int, i
         saved_bytes=memory.saved[index], alive_bytes=memory.alive[index], peak_bytes=memory.peak[index],
         formulas=Formulas(ev.formulas, lambda: {"receptive_field": field.formula(),
                                                 "memory": _memory_formula(ev, counted, memory)}),
-        flags=ev.flags,
+        flags=ev.flags, inputs=layer.inputs, args=args,
     )
 
 

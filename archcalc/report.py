@@ -13,7 +13,7 @@ from types import MappingProxyType
 from typing import Any, NamedTuple
 
 from .precision import PRECISIONS, Precision, dtype_names
-from .states import OPTIMIZER_STATES, Part, model_states  # noqa: F401 (OPTIMIZER_STATES, read from here)
+from .states import OPTIMIZER_STATES, Part, labelled, model_states  # noqa: F401 (OPTIMIZER_STATES, read from here)
 from .symbolic import Expr, largest, text
 from .units import DTYPE_BYTES
 
@@ -39,6 +39,8 @@ class Row(NamedTuple):
     formulas: Mapping[str, str] = MappingProxyType({})
     flags: tuple[str, ...] = ()
     layers: int = 1  # primitive layers folded into this row
+    inputs: tuple[str, ...] = ()  # the rows (or `input`) this one reads: the graph's edges
+    args: Mapping[str, Any] = MappingProxyType({})  # the layer's arguments, late ones resolved; {} for a block
 
 
 @dataclass(frozen=True)
@@ -122,11 +124,7 @@ class Report:
 
     def train_breakdown(self, devices: int = 1, shard: str = "none") -> dict[str, int]:
         """Bytes of one training step by tensor (and dtype, where one tensor has several): `train_parts`."""
-        parts = self.train_parts(devices, shard)
-        count: dict[str, int] = {}
-        for part in parts:
-            count[part.tensor] = count.get(part.tensor, 0) + 1
-        return {part.tensor if count[part.tensor] == 1 else f"{part.tensor} ({part.dtype})": part.bytes for part in parts}
+        return labelled(self.train_parts(devices, shard))
 
     def inference_breakdown(self) -> dict[str, int]:
         """Bytes of one forward pass: the peak of live tensors, weights, buffers."""
@@ -142,6 +140,28 @@ class Report:
         """Whether the input (or the batch) is a symbolic size, and the figures formulas."""
         return any(isinstance(d, Expr) for d in (*self.input, self.batch))
 
+    def to_pandas(self) -> Any:
+        """The layers as a pandas DataFrame, one row per layer (needs pandas: pip install pandas)."""
+        try:
+            import pandas
+        except ImportError:
+            raise ImportError("Report.to_pandas needs pandas: pip install pandas") from None
+        rows = [{**row_dict(row), "activation_bytes": row.activations * self.itemsize * self.batch}
+                for row in self.rows]
+        return pandas.DataFrame(rows).set_index("name")
+
+    def _repr_html_(self) -> str:
+        """Jupyter: the table and totals as HTML."""
+        from .html import fragment
+
+        return fragment(self)
+
+    def __rich__(self) -> Any:
+        """rich: the table as `archcalc table` draws it in a terminal, with its footer."""
+        from .cli.terminal import renderable
+
+        return renderable(self)
+
     def to_dict(self) -> dict[str, Any]:
         """The JSON contract (README, "JSON output"); formulas as text in archcalc's expression grammar."""
         totals = asdict(self.totals)
@@ -154,7 +174,7 @@ class Report:
             "name": self.name, "title": self.title, "source": self.source, "input": list(self.input),
             "batch": self.batch, "dtype": self.dtype, "optimizer": self.optimizer, "precision": self.precision,
             "checkpoint": self.checkpoint,
-            "layers": [_row_dict(row) for row in self.rows],
+            "layers": [row_dict(row) for row in self.rows],
             "totals": totals,
             "train_memory": [part._asdict() for part in self.train_parts()],
         }
@@ -169,10 +189,12 @@ class Report:
         return data
 
 
-def _row_dict(row: Row) -> dict[str, Any]:
+def row_dict(row: Row) -> dict[str, Any]:
+    """One row as the JSON contract writes it."""
     data = row._asdict()
     data.update(output=list(row.output), receptive_field=_pair(row.receptive_field), jump=_pair(row.jump),
-                flags=list(row.flags), formulas=dict(row.formulas))
+                flags=list(row.flags), formulas=dict(row.formulas), inputs=list(row.inputs),
+                args={key: _plain(value) for key, value in row.args.items()})
     return data
 
 
@@ -186,6 +208,16 @@ def _as_text(value: Any) -> Any:
         return [_as_text(v) for v in value]
     return value
 
+def _plain(value: Any) -> Any:
+    """An argument as JSON holds it: tuples as lists, a fraction as a float, a formula as its text."""
+    if isinstance(value, (tuple, list)):
+        return [_plain(item) for item in value]
+    if isinstance(value, Fraction):
+        return float(value)
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    return str(value)
+
 
 def _pair(values: tuple[Any, Any] | None) -> list[Any] | None:
     """[h, w] for JSON: a fractional jump (after upsampling) as a float; None where there is no closed form."""
@@ -198,13 +230,23 @@ def fold(report: Report, depth: int | None) -> Report:
         return report
     groups: dict[str, list[Row]] = {}
     for row in report.rows:
-        groups.setdefault(".".join(row.name.split(".")[:depth]), []).append(row)
-    return replace(report, rows=tuple(_merge(name, rows) for name, rows in groups.items()))
+        groups.setdefault(group_name(row.name, depth), []).append(row)
+    shown = {name: rows[0].name if len(rows) == 1 else name for name, rows in groups.items()}  # one layer keeps its name
+    group_of = {row.name: shown[name] for name, rows in groups.items() for row in rows}
+    return replace(report, rows=tuple(_merge(shown[name], rows, group_of) for name, rows in groups.items()))
 
 
-def _merge(name: str, rows: list[Row]) -> Row:
+def group_name(name: str, depth: int) -> str:
+    """The row a layer folds into at `depth`: the first `depth` levels of its dotted name."""
+    return ".".join(name.split(".")[:depth])
+
+
+def _merge(name: str, rows: list[Row], group_of: Mapping[str, str]) -> Row:
+    """One row for a group of layers: figures summed; its inputs are the edges that enter the group."""
+    inputs = tuple(dict.fromkeys(group_of.get(source, source) for row in rows for source in row.inputs
+                                 if group_of.get(source) != name))
     if len(rows) == 1:
-        return rows[0]
+        return rows[0]._replace(inputs=inputs)
     last = rows[-1]
     kinds = {row.kind for row in rows}
     return Row(
@@ -224,4 +266,5 @@ def _merge(name: str, rows: list[Row]) -> Row:
         peak_bytes=largest(r.peak_bytes for r in rows),
         flags=tuple(f for r in rows for f in r.flags),
         layers=sum(r.layers for r in rows),
+        inputs=inputs,
     )

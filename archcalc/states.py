@@ -35,6 +35,15 @@ class Part(NamedTuple):
     note: str = ""
 
 
+def labelled(parts: list[Part]) -> dict[str, int]:
+    """The parts' bytes by name: the tensor, and its dtype where a tensor has several (`saved activations
+    (int64)`)."""
+    count: dict[str, int] = {}
+    for part in parts:
+        count[part.tensor] = count.get(part.tensor, 0) + 1
+    return {part.tensor if count[part.tensor] == 1 else f"{part.tensor} ({part.dtype})": part.bytes for part in parts}
+
+
 def model_states(params: int, trainable: int, precision: Precision, optimizer: str, devices: int = 1,
                  shard: str = "none") -> list[Part]:
     """Weights (all `params`), gradients and optimizer state (of the `trainable` ones) on each device."""

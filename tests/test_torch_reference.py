@@ -43,7 +43,9 @@ def test_spec_equals_its_reference(name):
     from archcalc.backends.reference import compare
 
     network = load(name)
-    result = compare(network, network.reference)
+    # Batch 1 runs for real; batch 2 for real up to 4G MACs, past that on the meta device, which runs the
+    # model's own autograd graph without arithmetic (attention always for real: its kernel differs there).
+    result = compare(network, network.reference, real_limit=4 * 10**9)
     assert result.params[0] == result.params[1], result.params
     assert result.buffers[0] == result.buffers[1], result.buffers
     assert result.macs[0] == result.macs[1], result.macs

@@ -58,14 +58,15 @@ def test_fit_vit_sharded_over_eight_devices(cli):
     found = json.loads(ran.out)
     plan = Plan("fp32", "sgd", devices=8, shard="parameters")
     report = plan.analyze(load("vit-b16"), found["batch"])
-    tensors = {part["tensor"]: part for part in found["fits"]["parts"]}
+    tensors = {part["tensor"]: part for part in found["at_batch"]["tensors"]}
     params = report.totals.params
     assert tensors["parameters"]["bytes"] == -(-4 * params // 8)
     assert tensors["gradients"]["bytes"] == -(-4 * report.totals.trainable_params // 8)
     assert tensors["gathered weights"]["bytes"] == 4 * max(row.params for row in report.rows)
     assert "sgd state" not in tensors  # no state for plain SGD
     assert found["samples_per_step"] == 8 * found["batch"]
-    assert found["fits"]["bytes"] == needed(report, True, plan, DEFAULT_HEADROOM) <= 80 * GiB < found["next"]["bytes"]
+    assert found["at_batch"]["bytes"] == needed(report, True, plan, DEFAULT_HEADROOM) <= 80 * GiB
+    assert found["at_next"]["bytes"] > 80 * GiB and not found["at_next"]["fits"]
     text = cli("fit", "vit-b16", "--memory", "80GiB", "--train", "--data-parallel", "8", "--shard", "parameters").out
     assert "1/8 on each device" in text and f"{found['batch']:,} × 8 devices = {8 * found['batch']:,}" in text
 
@@ -75,10 +76,11 @@ def test_fit_json_names_every_tensor(cli):
               "--reserve", "512MiB", "--fragmentation", "5%", "--accumulate", "4", "-f", "json")
     assert ran.code == 0, ran.err
     found = json.loads(ran.out)
-    assert found["plan"] == {"precision": "amp-fp16", "optimizer": "momentum", "checkpoint": None, "accumulate": 4,
-                             "data_parallel": 1, "shard": "none"}
+    assert (found["mode"], found["optimizer"], found["dtype"]) == ("train", "momentum", "amp-fp16")
+    assert found["plan"] == {"precision": "amp-fp16", "checkpoint": None, "accumulate": 4, "data_parallel": 1,
+                             "shard": "none"}
     assert found["headroom"] == {"reserve": 512 * 2**20, "fragmentation_percent": 5}
-    parts = found["fits"]["parts"]
+    parts = found["at_batch"]["tensors"]
     assert {(p["tensor"], p["dtype"]) for p in parts} >= {
         ("saved activations", "float16"), ("saved activations", "int64"), ("weight copies", "float16"),
         ("master weights", "float32"), ("gradients", "float32"), ("momentum state", "float32"),
@@ -86,14 +88,19 @@ def test_fit_json_names_every_tensor(cli):
     tensors = sum(p["bytes"] for p in parts[:-2])
     assert parts[-2]["bytes"] == -(-tensors * 5 // 100) and parts[-1]["bytes"] == 512 * 2**20
     assert found["samples_per_step"] == 4 * found["batch"]
+    by_name = found["at_batch"]["parts"]  # bytes by name, a tensor's dtype in brackets where it has several
+    assert by_name["saved activations (float16)"] == next(p["bytes"] for p in parts if p["dtype"] == "float16"
+                                                          and p["tensor"] == "saved activations")
+    assert by_name["momentum state"] == next(p["bytes"] for p in parts if p["tensor"] == "momentum state")
 
 
 def test_inference_fit_keeps_its_dtype_and_headroom(cli):
     ran = cli("fit", "vgg16", "-m", "8GB", "--dtype", "float16", "--reserve", "0", "--fragmentation", "0", "-f", "json")
     found = json.loads(ran.out)
     report = Plan().analyze(load("vgg16"), found["batch"], "float16")
-    assert found["fits"]["bytes"] == needed(report, False) <= 8 * 10**9 < found["next"]["bytes"]
-    assert found["plan"] is None and found["dtype"] == "float16"
+    assert found["at_batch"]["bytes"] == needed(report, False) <= 8 * 10**9 < found["at_next"]["bytes"]
+    assert found["plan"] is None and (found["mode"], found["dtype"]) == ("inference", "float16")
+    assert found["budget_bytes"] == 8 * 10**9
 
 
 @pytest.mark.parametrize("args, message", [

@@ -86,15 +86,15 @@ def needs_numbers(report: Report, command: str) -> None:
                             f"`archcalc table {report.name} --at N=224`")
 
 
-def emit(report: Report, fmt: str, formulas: bool = False, memory: bool = False) -> None:
+def emit(report: Report, fmt: str, formulas: bool = False, memory: bool = False, bars: bool = False) -> None:
     """Write the report in `fmt`: a table is drawn with rich in a terminal, plain text when piped.
     A symbolic report adds the sizes it holds for (a footer line, or `symbolic.sizes` in JSON)."""
     notes = sizes.summary_lines(report) if report.symbolic else []
     if fmt == "table" and sys.stdout.isatty():
-        terminal().table(report, formulas, memory, notes)
+        terminal().table(report, formulas, memory, bars, notes=notes)
         return
     if fmt == "table":
-        text = render.table_text(report, formulas, memory) + "".join(f"{line}\n" for line in notes)
+        text = render.table_text(report, formulas, memory, bars) + "".join(f"{line}\n" for line in notes)
     elif fmt == "markdown":
         text = render.to_markdown(report, memory) + "".join(f"{line}  \n" for line in notes)
     elif fmt == "json" and report.symbolic:

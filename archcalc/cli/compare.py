@@ -12,7 +12,7 @@ from typing import Any, NamedTuple
 from rich import box
 from rich.table import Table
 
-from .. import catalog, compare, sizes
+from .. import catalog, compare, render, sizes
 from ..analysis import analyze
 from ..errors import ArchcalcError
 from ..fit import MAX_BATCH, Headroom, largest_batch
@@ -22,7 +22,7 @@ from ..ir import Network
 from ..plan import Plan
 from ..report import Report
 from ..segments import chosen
-from ..states import Part
+from ..states import Part, labelled
 from ..symbolic import Expr
 from ..units import format_bytes, format_count, parse_bytes
 from .command import UsageError, argument, checked, command, flag, integer, option
@@ -113,11 +113,11 @@ def _emit(reports: list[Report], plans: list[Plan], fmt: str) -> None:
     common = plans[0].text(first.dtype) if not varying else f"{', '.join(varying)} by column"
     per_device = "; training memory per device" if any(plan.devices > 1 for plan in plans) else ""
     note = (f"batch {first.batch}, training: {common}{per_device}; ratios (×) are to {names[0]}. "
-            "MACs are multiply-accumulates of conv and fc; MiB = 2²⁰ bytes.")
+            f"MACs are {render.MACS}; MiB = 2²⁰ bytes.")
     if fmt == "markdown":
-        lines = ["| | " + " | ".join(names) + " |", "|---|" + "---:|" * len(names)]
-        lines += [f"| {label} | " + " | ".join(values) + " |" for label, values in cells]
-        sys.stdout.write("\n".join(lines + ["", note]) + "\n")
+        lines = render.markdown_table(["", *names], [False, *[True] * len(names)],
+                                      [[label, *values] for label, values in cells])
+        sys.stdout.write("\n".join(lines + ["", render.markdown_cell(note)]) + "\n")
         return
     console = out_console()
     grid = Table(box=box.SIMPLE_HEAD if console.is_terminal else None, pad_edge=False, header_style="bold")
@@ -147,8 +147,10 @@ def _emit(reports: list[Report], plans: list[Plan], fmt: str) -> None:
                      "C×N×N (at --batch), found through the formulas of a symbolic analysis."),
          option("--batch", "-b", metavar="N", default=1, convert=integer(1, MAX_BATCH),
                 help="The batch of --solve input."),
-         option("--format", "-f", dest="fmt", choices=("table", "json"), default="table",
-                help="table (text) or json: every part by tensor and dtype."))
+         option("--format", "-f", dest="fmt", choices=("text", "json"), default="text",
+                help="text, or json: {network, budget_bytes, mode, optimizer, dtype, plan, headroom, batch, "
+                     "samples_per_step, at_batch, at_next}; with --solve input also {side, at_side, at_next_side}; "
+                     "each at_* with its parts, and every tensor by dtype."))
 def fit_command(net: str, memory: int, train: bool, optimizer: str, dtype: str, precision: str | None,
                 checkpoint: str | int | None, accumulate: int | None, data_parallel: int | None, shard: str | None,
                 reserve: int | None, fragmentation: int | None, solve: str, batch: int, fmt: str) -> None:
@@ -160,35 +162,45 @@ def fit_command(net: str, memory: int, train: bool, optimizer: str, dtype: str, 
 
     Examples: archcalc fit resnet50 --memory 24GiB --train --optimizer adam --precision amp-bf16 --checkpoint
     every-block · archcalc fit vit-b16 --memory 80GiB --train --data-parallel 8 --shard parameters ·
-    archcalc fit vgg16 -m 8GB · archcalc fit resnet50 --memory 16GiB --batch 32 --train --solve input
+    archcalc fit vgg16 -m 8GB --format json · archcalc fit resnet50 --memory 16GiB --batch 32 --train --solve input
     """
-    plan = training_plan(train, optimizer, precision, checkpoint, accumulate, data_parallel, shard, dtype)
-    room = headroom(reserve, fragmentation)
+    goal = Goal(memory, train, training_plan(train, optimizer, precision, checkpoint, accumulate, data_parallel,
+                                             shard, dtype), headroom(reserve, fragmentation), dtype)
     network = catalog.load(net)
+    symbolic_spec = any(isinstance(d, Expr) for d in network.input)
+    solved = _input_fit(network, goal, batch) if solve == "input" else None
+    fit = None
+    if not symbolic_spec:
+        needs_numbers(analyze(network), "fit --solve batch")
+        fit = largest_batch(network, memory, train=train, dtype=dtype, plan=goal.plan, headroom=goal.headroom)
+    elif solved is None:
+        needs_numbers(analyze(network), "fit --solve batch")
+    if fmt == "json":
+        data = goal.to_dict(network.name)
+        if fit is not None:
+            data.update(batch=fit.batch, samples_per_step=goal.plan.samples(fit.batch) if train else None,
+                        at_batch=goal.step_dict(fit.at_batch), at_next=goal.step_dict(fit.at_next))
+        if solved is not None:
+            side, reports = solved
+            data.update(side=side, at_side=goal.step_dict(reports[0]),
+                        at_next_side=goal.step_dict(reports[1]) if len(reports) > 1 else None)
+        sys.stdout.write(json.dumps(data, indent=2) + "\n")
+        return
     console = out_console()
-    goal = Goal(memory, train, plan, room, dtype)
-    if solve == "input":
-        _print_input_fit(network, goal, batch, fmt)
-        if any(isinstance(d, Expr) for d in network.input):
-            return
-    needs_numbers(analyze(network), "fit --solve batch")
-    fit = largest_batch(network, memory, train=train, dtype=dtype, plan=plan, headroom=room)
-    if solve == "input":
-        if fmt == "table":
+    if solved is not None:
+        side, reports = solved
+        console.print(f"{network.name}: input {network.input[0]}×{side}×{side} is the largest square that fits "
+                      f"{format_bytes(memory)} at batch {batch:,} for {goal.mode}", markup=False)
+        _print_steps(console, goal, reports, "N", lambda r: str(r.input[1]))
+        if fit is not None:
             console.print(f"{network.name}: at its own input {'×'.join(map(str, network.input))}, batch {fit.batch:,} "
                           "is the largest that fits", markup=False)
         return
-    if fmt == "json":
-        sys.stdout.write(json.dumps({**goal.to_dict(network.name, "batch"), "batch": fit.batch,
-                                     "samples_per_step": plan.samples(fit.batch),
-                                     "fits": goal.step_dict(fit.at_batch), "next": goal.step_dict(fit.at_next)},
-                                    indent=2) + "\n")
-        return
-    console.print(f"{fit.at_batch.name}: batch {fit.batch:,}{' per device' if plan.devices > 1 else ''} is the largest "
-                  f"that fits {format_bytes(memory)} for {goal.mode}", markup=False)
+    console.print(f"{fit.at_batch.name}: batch {fit.batch:,}{' per device' if goal.plan.devices > 1 else ''} is the "
+                  f"largest that fits {format_bytes(memory)} for {goal.mode}", markup=False)
     _print_steps(console, goal, [fit.at_batch, fit.at_next], "batch", lambda r: f"{r.batch:,}")
     if train:
-        _print_step_facts(console, plan, fit.at_batch)
+        _print_step_facts(console, goal.plan, fit.at_batch)
 
 
 class Goal(NamedTuple):
@@ -208,43 +220,35 @@ class Goal(NamedTuple):
     def parts(self, report: Report) -> list[Part]:
         return fit_parts(report, self.train, self.plan, self.headroom)
 
-    def to_dict(self, name: str, solve: str) -> dict[str, Any]:
+    def to_dict(self, name: str) -> dict[str, Any]:
+        """fit's JSON before its answer: the network, the budget, and what was fitted."""
         plan = self.plan
-        return {"network": name, "memory": self.memory, "solve": solve, "train": self.train,
-                "dtype": None if self.train else self.dtype,
-                "plan": {"precision": plan.precision, "optimizer": plan.optimizer, "checkpoint": plan.checkpoint,
-                         "accumulate": plan.accumulate, "data_parallel": plan.devices, "shard": plan.shard}
-                if self.train else None,
+        return {"network": name, "budget_bytes": self.memory, "mode": "train" if self.train else "inference",
+                "optimizer": plan.optimizer, "dtype": plan.precision if self.train else self.dtype,
+                "plan": {"precision": plan.precision, "checkpoint": plan.checkpoint, "accumulate": plan.accumulate,
+                         "data_parallel": plan.devices, "shard": plan.shard} if self.train else None,
                 "headroom": {"reserve": self.headroom.reserve, "fragmentation_percent": self.headroom.fragmentation}}
 
     def step_dict(self, report: Report) -> dict[str, Any]:
+        """One analysis in fit's JSON: its batch and input, bytes, whether they fit, its parts by name (and
+        dtype where a tensor has several), and every tensor with its dtype and note."""
         parts = self.parts(report)
         total = sum(part.bytes for part in parts)
         return {"batch": report.batch, "input": list(report.input), "bytes": total, "fits": total <= self.memory,
-                "parts": [part._asdict() for part in parts]}
+                "parts": labelled(parts), "tensors": [part._asdict() for part in parts]}
 
 
-def _print_input_fit(network: Network, goal: Goal, batch: int, fmt: str) -> None:
-    """The largest side N whose memory fits, solved on the symbolic analysis, with its figures and the next side's."""
+def _input_fit(network: Network, goal: Goal, batch: int) -> tuple[int, list[Report]]:
+    """The largest side N whose memory fits, solved on the symbolic analysis, and the reports at N and N + 1."""
     if len(network.input) != 3:
         raise ArchcalcError(f"{network.name}: --solve input needs a C×H×W input")
     channels, side = network.input[0], Expr.var(sizes.SIDE)
     symbolic = goal.plan.analyze(network, batch, goal.dtype, input_shape=(channels, side, side))
     best = sizes.largest_input(symbolic, lambda r: fit_needed(r, goal.train, goal.plan, goal.headroom), goal.memory, {})
-    console = out_console()
     if best is None:
         raise ArchcalcError(f"{network.name} does not fit {format_bytes(goal.memory)} at batch {batch:,} with any "
                             "input size")
-    reports = [sizes.at(symbolic, {sizes.SIDE: n}, network) for n in (best, best + 1) if n <= sizes.MAX_SIDE]
-    if fmt == "json":
-        sys.stdout.write(json.dumps({**goal.to_dict(network.name, "input"), "batch": batch,
-                                     "input": [channels, best, best], "fits": goal.step_dict(reports[0]),
-                                     "next": goal.step_dict(reports[1]) if len(reports) > 1 else None},
-                                    indent=2) + "\n")
-        return
-    console.print(f"{network.name}: input {channels}×{best}×{best} is the largest square that fits "
-                  f"{format_bytes(goal.memory)} at batch {batch:,} for {goal.mode}", markup=False)
-    _print_steps(console, goal, reports, "N", lambda r: str(r.input[1]))
+    return best, [sizes.at(symbolic, {sizes.SIDE: n}, network) for n in (best, best + 1) if n <= sizes.MAX_SIDE]
 
 
 def _print_steps(console: Any, goal: Goal, reports: list[Report], what: str, label: Callable[[Report], str]) -> None:

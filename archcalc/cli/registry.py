@@ -27,6 +27,10 @@ MODULES = {  # command → its module in archcalc.cli, in the order help lists t
     "schema": "schema",
     "bench": "torch",
     "verify": "torch",
+    "plot": "pictures",
+    "diagram": "pictures",
+    "report": "pictures",
+    "completion": "completion",
 }
 
 

@@ -13,7 +13,6 @@ import sys
 from typing import Any, NamedTuple
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 from .. import catalog, segments
 from ..backends import torch_backend
@@ -21,7 +20,7 @@ from ..units import format_bytes, format_count, parse_count
 from .command import UsageError, argument, checked, command, flag, integer, option
 from .common import NET
 from .plan import CHECKPOINT, PRECISION
-from .terminal import err_console, out_console
+from .terminal import draw, err_console, out_console
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 OUT_FORMAT = option("--format", "-f", dest="fmt", choices=("table", "json"), default="table",
@@ -97,17 +96,13 @@ def _print_bench(result: Any) -> None:
         ("p10 / p90", f"{_ms(result.p10)} / {_ms(result.p90)}"),
         ("images/s", f"{result.images_per_s:,.1f}"),
         ("achieved", f"{result.gflops:,.1f} GFLOP/s   FLOPs = 2 × MACs: {format_count(2 * result.macs)} per image "
-                     f"({format_count(result.macs)} MACs of conv and fc, from the engine)"),
+                     f"({format_count(result.macs)} MACs of conv, fc, linear and attention, from the engine)"),
     )
     for label, text in lines:
         console.print(f"  {label:<11}{text}", markup=False)
     if result.layers:
-        table = Table(header_style="bold")
-        for header, right in (("Layer", False), ("Kind", False), ("Median", True), ("Share", True)):
-            table.add_column(header, justify="right" if right else "left")
-        for layer in result.layers:
-            table.add_row(layer.name, layer.kind, _ms(layer.seconds), f"{layer.share:.1%}")
-        console.print(table)
+        rows = [[layer.name, layer.kind, _ms(layer.seconds), f"{layer.share:.1%}"] for layer in result.layers]
+        draw(console, ["Layer", "Kind", "Median", "Share"], [False, False, True, True], rows, drop=("Kind",))
         console.print("per-layer times: a separate pass, each node synchronised before and after", markup=False)
 
 
@@ -294,18 +289,13 @@ def _print_verifications(results: list[Any], batches: tuple[int, ...], nodes: bo
     console.print(f"engine against torch {first.torch_version}: shapes, parameters, buffers, MACs "
                   "(FlopCounterMode FLOPs / 2) per node; saved bytes (engine vs autograd) within 5%"
                   + (f"; {under}" if under else ""), markup=False)
-    table = Table(header_style="bold")
-    table.add_column("Network")
-    table.add_column("Nodes", justify="right")
-    table.add_column("Params", justify="right")
-    table.add_column("MACs", justify="right")
-    table.add_column("Per node")
+    headers, right = ["Network", "Nodes", "Params", "MACs", "Per node"], [False, True, True, True, False]
     for b in sorted(set(batches)):
-        table.add_column(f"Saved b{b} engine", justify="right")
-        table.add_column("torch", justify="right")
-        table.add_column("diff", justify="right")
-        table.add_column("on")
-    table.add_column("Status")
+        headers += [f"b{b} engine", f"b{b} torch", f"b{b} diff", f"b{b} on"]
+        right += [True, True, True, False]
+    headers.append("Status")
+    right.append(False)
+    rows = []
     for r in results:
         cells = [r.name, str(r.nodes), f"{r.params[1]:,}", f"{r.macs[1]:,}",
                  "ok" if not r.mismatches else f"{len(r.mismatches)} mismatch(es)"]
@@ -315,8 +305,13 @@ def _print_verifications(results: list[Any], batches: tuple[int, ...], nodes: bo
         status = "ok" if r.ok else "MISMATCH"
         if r.ok and r.unmeasured:
             status = "ok (partly unmeasured)"
-        table.add_row(*cells, status)
-    console.print(table)
+        rows.append([*cells, status])
+    console.print("saved bytes for backward at batch N (bN): the engine's, torch's, their difference, and where "
+                  "torch ran", markup=False)
+    order = sorted(set(batches))
+    drop = ["Nodes", *(f"b{b} on" for b in order), "MACs", "Params", *(f"b{b} {what}" for what in ("torch", "engine")
+                                                                        for b in order)]
+    draw(console, headers, right, rows, drop=drop)
     for r in results:
         for check in r.saved:
             if check.note:
@@ -337,24 +332,18 @@ def _print_verifications(results: list[Any], batches: tuple[int, ...], nodes: bo
 
 def _print_diffs(console: Any, r: Any, nodes: bool) -> None:
     if r.mismatches:
-        diff = Table(title=f"{r.name}: engine ≠ torch", header_style="bold", title_justify="left")
-        for header in ("Node", "Figure", "Engine", "Torch"):
-            diff.add_column(header, justify="left" if header in ("Node", "Figure") else "right")
-        for m in r.mismatches[:40]:
-            diff.add_row(m.node, m.what, m.engine, m.torch)
-        console.print(diff)
+        console.print(f"{r.name}: engine ≠ torch", markup=False)
+        draw(console, ["Node", "Figure", "Engine", "Torch"], [False, False, True, True],
+             [[m.node, m.what, m.engine, m.torch] for m in r.mismatches[:40]], drop=())
         if len(r.mismatches) > 40:
             console.print(f"… and {len(r.mismatches) - 40} more", markup=False)
     for check in r.saved:
         if check.nodes and (nodes or not check.ok):
-            diff = Table(title=f"{r.name}: saved bytes per node that differ, batch {check.batch} ({check.where})",
-                         header_style="bold", title_justify="left")
-            for header in ("Node", "Engine", "Torch", "Engine − torch"):
-                diff.add_column(header, justify="left" if header == "Node" else "right")
+            console.print(f"{r.name}: saved bytes per node that differ, batch {check.batch} ({check.where})", markup=False)
             ranked = sorted(check.nodes, key=lambda n: -abs(n[1] - n[2]))
-            for name, engine, measured in ranked[:25]:
-                diff.add_row(name, f"{engine:,}", f"{measured:,}", f"{engine - measured:+,}")
-            console.print(diff)
+            draw(console, ["Node", "Engine", "Torch", "Engine − torch"], [False, True, True, True],
+                 [[name, f"{engine:,}", f"{measured:,}", f"{engine - measured:+,}"] for name, engine, measured in ranked[:25]],
+                 drop=())
 
 
 def _gap(engine: int, measured: int) -> float | None:

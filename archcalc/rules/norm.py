@@ -45,14 +45,9 @@ def _layernorm(args: Mapping[str, Any], shapes: list[Shape]) -> Eval:
     if over_channels and len(shape) != 3:
         raise RuleError(f"layernorm over channels expects a C×H×W input; received {shape_text(shape)}")
     d = shape[0] if over_channels else shape[-1]
-    groups = elements(shape) // d  # one mean and 1/σ per position (or token)
     axis = "channels at each position" if over_channels else "the last dimension"
-    return Eval(
-        shape,
-        params=2 * d,
-        saved=(Saved("in0", elements(shape)), Saved("own:stats", 2 * groups, STATS_ITEMSIZE)),
-        formulas=lambda: {**_affine(d, "feature"), "shape": f"unchanged: {shape_text(shape)} (normalised over {axis}, {d} values)"},
-    )
+    # one mean and 1/σ per position (or token)
+    return _normalised(shape, d, elements(shape) // d, "feature", f"normalised over {axis}, {d} values")
 
 
 def _groupnorm(args: Mapping[str, Any], shapes: list[Shape]) -> Eval:
@@ -60,11 +55,16 @@ def _groupnorm(args: Mapping[str, Any], shapes: list[Shape]) -> Eval:
     c, groups = shape[0], args["groups"]
     if c % groups:
         raise RuleError(f"groups={groups} must divide the input channels ({c})")
+    return _normalised(shape, c, groups, "channel", f"{groups} groups of {c // groups} channels")
+
+
+def _normalised(shape: Shape, features: Any, groups: Any, what: str, how: str) -> Eval:
+    """A norm with γ and β per feature: autograd keeps its input, and a mean and 1/σ per normalised group."""
     return Eval(
         shape,
-        params=2 * c,
+        params=2 * features,
         saved=(Saved("in0", elements(shape)), Saved("own:stats", 2 * groups, STATS_ITEMSIZE)),
-        formulas=lambda: {**_affine(c, "channel"), "shape": f"unchanged: {shape_text(shape)} ({groups} groups of {c // groups} channels)"},
+        formulas=lambda: {**_affine(features, what), "shape": f"unchanged: {shape_text(shape)} ({how})"},
     )
 
 
