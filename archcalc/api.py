@@ -56,10 +56,15 @@ def _plain(value: Any) -> Any:
 
 
 def analyze(spec: Spec, batch: int = 1, dtype: str = "float32", *, strict: bool = False,
-            input_shape: tuple[int, ...] | None = None, optimizer: str = "sgd") -> Report:
+            input_shape: tuple[int, ...] | None = None, optimizer: str = "sgd", precision: str | None = None,
+            checkpoint: str | int | None = None, device: str = "cuda") -> Report:
     """The report of a network (anything `load` takes) at a batch size and dtype.
 
     `strict` makes an inexact division an error; `input_shape` overrides the spec's input (C, H, W);
-    `optimizer` ("sgd", "momentum", "adam") sets the state counted in training memory.
+    `optimizer` ("sgd", "momentum", "adam") sets the state counted in training memory; `precision`
+    ("fp32", "amp-fp16", "amp-bf16", "bf16", in place of `dtype`) and `checkpoint` ("every-block" or a
+    number of segments) plan the training step, autocast following the op lists of `device` ("cuda",
+    "cpu"); `Report.train_parts(devices, shard)` then gives its bytes per device, tensor by tensor.
     """
-    return analysis.analyze(load(spec), batch, dtype, strict=strict, input_shape=input_shape, optimizer=optimizer)
+    return analysis.analyze(load(spec), batch, dtype, strict=strict, input_shape=input_shape, optimizer=optimizer,
+                            precision=precision, checkpoint=checkpoint, device=device)

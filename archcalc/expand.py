@@ -51,10 +51,12 @@ class Scope:
     names: dict[str, Any]  # block arguments and vars, for expressions
     blocks: tuple[str, ...] = ()  # blocks being expanded, outermost first (cycle check)
     counts: Counter = field(default_factory=Counter)
+    instance: str = ""  # the innermost block instance this scope is in (a branch stays in its block's)
 
     def child(self, local: str, names: dict[str, Any] | None = None, block: str | None = None) -> Scope:
         return Scope(self.prefix + local + ".", self.names if names is None else names,
-                     self.blocks + ((block,) if block else ()))
+                     self.blocks + ((block,) if block else ()),
+                     instance=self.prefix + local if block else self.instance)
 
 
 def build(data: Any, file: str, default_name: str) -> Network:
@@ -276,7 +278,7 @@ class _Expander:
             raise SpecError(f"{rule.kind} takes two inputs: give 'from: [a, b]'", mark, path)
         args, late = self.arguments(rule, value, scope, path, mark)
         name = self.claim(scope, rule.kind, local, mark, path)
-        return self.add(Layer(name, rule.kind, args, inputs, Origin(mark, path), late))
+        return self.add(Layer(name, rule.kind, args, inputs, Origin(mark, path), late, scope.instance))
 
     def arguments(self, rule: Rule, value: Any, scope: Scope, path: str, mark: Mark) -> tuple[MappingProxyType, dict]:
         """The checked arguments of an item, read once however often it repeats in the same scope, and one

@@ -12,9 +12,10 @@ from fractions import Fraction
 from types import MappingProxyType
 from typing import Any, NamedTuple
 
+from .precision import PRECISIONS, Precision, dtype_names
+from .states import OPTIMIZER_STATES, Part, labelled, model_states  # noqa: F401 (OPTIMIZER_STATES, read from here)
 from .symbolic import Expr, largest, text
-
-OPTIMIZER_STATES = {"sgd": 0, "momentum": 1, "adam": 2}  # tensors per parameter
+from .units import DTYPE_BYTES
 
 
 class Row(NamedTuple):
@@ -57,6 +58,10 @@ class Totals:
     buffer_bytes: int
     depth: int  # weight layers (conv, fc) on the longest path, as the papers count depth
     receptive_field: tuple[int, int]
+    saved_by: tuple[tuple[str, int, int], ...] = ()  # train_saved_bytes by (activations | weight copies, itemsize)
+    segments: int = 0  # checkpointed segments
+    recompute_bytes: int = 0  # what the largest checkpointed segment keeps while its backward runs it again
+    recompute_macs: int = 0  # forward MACs run again in backward: every checkpointed segment's
 
     @property
     def flops(self) -> int:
@@ -67,6 +72,11 @@ class Totals:
     def forward_backward_bytes(self) -> int:
         """The notes' rule of thumb: activations kept once for forward, once for backward."""
         return 2 * self.activation_bytes
+
+    @property
+    def train_step_macs(self) -> int:
+        """A training step: forward, backward and the checkpointed forward run again."""
+        return self.macs + self.backward_macs + self.recompute_macs
 
 
 @dataclass(frozen=True)
@@ -82,17 +92,39 @@ class Report:
     rows: tuple[Row, ...]
     totals: Totals
     conditions: tuple[Any, ...] = ()  # symbolic input: what validity and exactness need of it (symbolic.Condition)
+    precision: str | None = None  # a training regime (precision.PRECISIONS); None: every tensor at `dtype`
+    checkpoint: str | int | None = None  # every-block, or a number of segments (segments.cut)
+    device: str = "cuda"  # whose autocast op lists the tensors' types follow
 
-    def train_breakdown(self) -> dict[str, int]:
-        """Bytes of one training step: what autograd keeps, weights, gradients, optimizer state, buffers."""
-        trained = self.totals.trainable_params * self.itemsize
-        return {
-            "saved activations": self.totals.train_saved_bytes,
-            "parameters": self.totals.param_bytes,
-            "gradients": trained,
-            f"{self.optimizer} state": OPTIMIZER_STATES[self.optimizer] * trained,
-            "buffers": self.totals.buffer_bytes,
-        }
+    @property
+    def regime(self) -> Precision:
+        """The precision of the step: the one named, or `dtype` for everything."""
+        return PRECISIONS[self.precision] if self.precision else Precision(self.dtype, self.dtype)
+
+    def train_parts(self, devices: int = 1, shard: str = "none") -> list[Part]:
+        """Bytes of one training step on each of `devices`, by tensor and dtype: what autograd keeps (and,
+        checkpointed, makes again in backward), weights, gradients, optimizer state (states.model_states),
+        buffers. Zero parts are left out."""
+        regime, totals = self.regime, self.totals
+        names = dtype_names(regime.weights, regime.autocast)
+        copies_kept = regime.autocast is None or shard == "none"  # sharded, the step uses low-precision weights
+        parts = [Part("saved activations", names[size], b) for what, size, b in totals.saved_by if what == "activations"]
+        parts += [Part("weight copies", names[size], b, "autocast's low-precision copies, kept for backward")
+                  for what, size, b in totals.saved_by if what == "weight copies" and copies_kept]
+        if totals.segments:
+            parts.append(Part("recomputed activations", "mixed" if regime.autocast else regime.weights,
+                              totals.recompute_bytes, "the largest checkpointed segment, run again in backward"))
+        parts += model_states(totals.params, totals.trainable_params, regime, self.optimizer, devices, shard)
+        parts.append(Part("buffers", regime.weights, totals.buffer_bytes))
+        if shard == "parameters" and devices > 1:
+            widest = largest(row.params for row in self.rows)
+            parts.append(Part("gathered weights", regime.low, DTYPE_BYTES[regime.low] * widest,
+                              "the largest layer's, whole while it runs"))
+        return [part for part in parts if not (isinstance(part.bytes, int) and part.bytes == 0)]
+
+    def train_breakdown(self, devices: int = 1, shard: str = "none") -> dict[str, int]:
+        """Bytes of one training step by tensor (and dtype, where one tensor has several): `train_parts`."""
+        return labelled(self.train_parts(devices, shard))
 
     def inference_breakdown(self) -> dict[str, int]:
         """Bytes of one forward pass: the peak of live tensors, weights, buffers."""
@@ -133,13 +165,18 @@ class Report:
     def to_dict(self) -> dict[str, Any]:
         """The JSON contract (README, "JSON output"); formulas as text in archcalc's expression grammar."""
         totals = asdict(self.totals)
+        names = dtype_names(self.regime.weights, self.regime.autocast)
+        totals["saved_by"] = [{"tensor": what, "dtype": names[size], "bytes": b} for what, size, b in self.totals.saved_by]
         totals.update(flops=self.totals.flops, forward_backward_bytes=self.totals.forward_backward_bytes,
+                      train_step_macs=self.totals.train_step_macs,
                       train_total_bytes=self.train_total_bytes, receptive_field=_pair(self.totals.receptive_field))
         data = {
             "name": self.name, "title": self.title, "source": self.source, "input": list(self.input),
-            "batch": self.batch, "dtype": self.dtype, "optimizer": self.optimizer,
+            "batch": self.batch, "dtype": self.dtype, "optimizer": self.optimizer, "precision": self.precision,
+            "checkpoint": self.checkpoint,
             "layers": [row_dict(row) for row in self.rows],
             "totals": totals,
+            "train_memory": [part._asdict() for part in self.train_parts()],
         }
         if not self.symbolic:
             return data

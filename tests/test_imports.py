@@ -38,7 +38,8 @@ COMMANDS = {
     ("diagram", "googlenet", "--format", "mermaid"): ("pictures", {"yaml"}),
 }
 HEAVY = ("torch", "torchvision", "torchinfo", "numpy", "jsonschema", "matplotlib", "pydantic", "typer", "click")
-SHARED = {"archcalc.cli", "archcalc.cli.command", "archcalc.cli.registry", "archcalc.cli.common"}
+SHARED = {"archcalc.cli", "archcalc.cli.command", "archcalc.cli.registry", "archcalc.cli.common",
+          "archcalc.cli.plan"}  # plan: the training-plan options of compare, fit and verify
 
 
 def imported(args: tuple[str, ...]) -> list[str]:

@@ -10,15 +10,16 @@ from __future__ import annotations
 import json
 import os
 import sys
-from typing import Any
+from typing import Any, NamedTuple
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from .. import catalog
+from .. import catalog, segments
 from ..backends import torch_backend
 from ..units import format_bytes, format_count, parse_count
 from .command import UsageError, argument, checked, command, flag, integer, option
 from .common import NET
+from .plan import CHECKPOINT, PRECISION
 from .terminal import draw, err_console, out_console
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
@@ -117,6 +118,7 @@ def _print_bench(result: Any) -> None:
            help="Largest batch × MACs (e.g. 16G) run for real beyond the smallest batch; past it the meta device "
                 "measures (shapes only)."),
     flag("--nodes", help="List the nodes whose saved bytes differ, even when the total agrees."),
+    PRECISION, CHECKPOINT,
     option("--against", metavar="REF", help="Also compare the engine with an independent model: torchvision:NAME "
            "(e.g. torchvision:resnet50, or torchvision:googlenet(aux_logits=false)), or `spec` for the model each "
            "spec names in its reference: key. Parameters, buffers, every parameter tensor's shape, MACs, output "
@@ -124,7 +126,7 @@ def _print_bench(result: Any) -> None:
     OUT_FORMAT,
 )
 def verify_command(net: str | None, every: bool, batch: list[int] | None, device: str, real_limit: int, nodes: bool,
-                   against: str | None, fmt: str) -> int:
+                   precision: str | None, checkpoint: str | int | None, against: str | None, fmt: str) -> int:
     """Check the engine's figures against torch; exit 1 with a diff table on any mismatch.
 
     Every node's output shape, parameters and buffers, MACs (FlopCounterMode
@@ -137,10 +139,18 @@ def verify_command(net: str | None, every: bool, batch: list[int] | None, device
     network and batch being measured, and a line for each network as soon as
     it is done.
 
+    --precision amp-bf16 (or amp-fp16, bf16) measures under torch.autocast (or in bfloat16) against the
+    engine's model of that precision, by the autocast op lists of the device measuring; --checkpoint
+    every-block (or N) runs the segments through torch.utils.checkpoint, and runs each segment's forward
+    again as its backward would: what the forward keeps and what the largest segment keeps when run again
+    are each held to 5%. Past --real-limit these measure on fake tensors (the CPU's kernels and autocast,
+    no storage, no arithmetic).
+
     --against compares the engine with a model archcalc did not build (torchvision's, untrained: nothing is
     downloaded), so that a spec describing the wrong network is caught; it needs torchvision.
 
     Examples: archcalc verify vgg16 · archcalc verify --all · archcalc verify resnet50 --device cuda ·
+    archcalc verify resnet50 --precision amp-bf16 · archcalc verify vit-b16 --checkpoint every-block ·
     archcalc verify efficientnet-b0 --against torchvision:efficientnet_b0 · archcalc verify --all --against spec
     """
     if every == (net is not None):
@@ -148,10 +158,13 @@ def verify_command(net: str | None, every: bool, batch: list[int] | None, device
     torch_backend()
     from ..backends import timing
 
+    if precision is not None and device == "mps" and precision.startswith("amp"):
+        raise UsageError("--precision amp-* is modelled on the autocast op lists of cpu and cuda: measure on one")
     batches = tuple(batch or (1, 8))
     names = list(catalog.bundled()) if every else [net]
+    regime = Regime(None if precision in (None, "fp32") else precision, segments.chosen(checkpoint))
     results, comparisons = _verify_each(names, batches, timing.resolve_device(device), real_limit, against,
-                                        tuple(batch or (1, 2)))
+                                        tuple(batch or (1, 2)), regime)
     if fmt == "json":
         sys.stdout.write(json.dumps([{**_verification_dict(r), "against": None if c is None else _comparison_dict(c)}
                                      for r, c in zip(results, comparisons)], indent=2) + "\n")
@@ -162,25 +175,38 @@ def verify_command(net: str | None, every: bool, batch: list[int] | None, device
     return 0 if ok else 1
 
 
+class Regime(NamedTuple):
+    """What verify measures under: a precision (None: float32) and checkpointing (None: none)."""
+
+    precision: str | None = None
+    checkpoint: str | int | None = None
+
+
 def _verify_each(names: list[str], batches: tuple[int, ...], device: str, real_limit: int, against: str | None,
-                 reference_batches: tuple[int, ...]) -> tuple[list[Any], list[Any]]:
+                 reference_batches: tuple[int, ...], regime: Regime = Regime()) -> tuple[list[Any], list[Any]]:
     """Verify the networks in turn, each against its reference too when asked: the bar names the network and
-    batch; a line reports each as it ends."""
+    batch; a line reports each as it ends (or says it was skipped: every-block, and a network without blocks)."""
     from ..backends import reference, verify
 
     results, comparisons = [], []
     with _progress() as bar:
         task = bar.add_task("verify", total=len(names))
-        for name in names:
+        for index, name in enumerate(names):
             network = catalog.load(name)
             say = lambda text, name=network.name: bar.update(task, description=f"{name}: {text}", refresh=True)  # noqa: E731
-            results.append(verify.verify(network, batches, device, real_limit=real_limit, progress=say))
+            if len(names) > 1 and regime.checkpoint is not None and not any(layer.block for layer in network.layers):
+                bar.update(task, advance=1, refresh=True)
+                bar.console.print(f"[{index + 1}/{len(names)}] {network.name}: skipped: no blocks to checkpoint",
+                                  markup=False)
+                continue
+            results.append(verify.verify(network, batches, device, real_limit=real_limit, progress=say,
+                                         precision=regime.precision, checkpoint=regime.checkpoint))
             model = network.reference if against == "spec" else against
             comparisons.append(reference.compare(network, model, reference_batches, device, real_limit=real_limit,
                                                  progress=say) if model else None)
             bar.update(task, advance=1, refresh=True)
             line = _summary(results[-1]) + ("" if comparisons[-1] is None else f"; {_against_summary(comparisons[-1])}")
-            bar.console.print(f"[{len(results)}/{len(names)}] {line}", markup=False)
+            bar.console.print(f"[{index + 1}/{len(names)}] {line}", markup=False)
     return results, comparisons
 
 
@@ -248,8 +274,15 @@ def _pct(diff: float | None) -> str:
 
 def _print_verifications(results: list[Any], batches: tuple[int, ...], nodes: bool) -> None:
     console = out_console()
-    console.print(f"engine against torch {results[0].torch_version}: shapes, parameters, buffers, MACs "
-                  "(FlopCounterMode FLOPs / 2) per node; saved bytes (engine vs autograd) within 5%", markup=False)
+    if not results:
+        console.print("nothing verified", markup=False)
+        return
+    first = results[0]
+    under = ", ".join(filter(None, (first.precision and f"under {first.precision}",
+                                    first.checkpoint and f"checkpointing {first.checkpoint}")))
+    console.print(f"engine against torch {first.torch_version}: shapes, parameters, buffers, MACs "
+                  "(FlopCounterMode FLOPs / 2) per node; saved bytes (engine vs autograd) within 5%"
+                  + (f"; {under}" if under else ""), markup=False)
     headers, right = ["Network", "Nodes", "Params", "MACs", "Per node"], [False, True, True, True, False]
     for b in sorted(set(batches)):
         headers += [f"b{b} engine", f"b{b} torch", f"b{b} diff", f"b{b} on"]
@@ -277,8 +310,14 @@ def _print_verifications(results: list[Any], batches: tuple[int, ...], nodes: bo
         for check in r.saved:
             if check.note:
                 console.print(f"{r.name}, batch {check.batch}: {check.note}", markup=False)
+            if check.recompute is not None and check.measured is not None:
+                (engine, measured), kept = check.recompute, (check.engine - check.recompute[0],
+                                                             check.measured - check.recompute[1])
+                console.print(f"{r.name}, batch {check.batch}: the checkpointed forward keeps {kept[0]:,} B (torch "
+                              f"{kept[1]:,}, {_pct(_gap(*kept))}); the largest segment run again keeps {engine:,} B "
+                              f"(torch {measured:,}, {_pct(_gap(engine, measured))})", markup=False)
             if check.cuda_allocated is not None:
-                share = (check.engine - check.cuda_allocated) / check.cuda_allocated if check.cuda_allocated else 0.0
+                share = (check.kept - check.cuda_allocated) / check.cuda_allocated if check.cuda_allocated else 0.0
                 console.print(f"{r.name}, batch {check.batch}: CUDA memory left allocated by the forward "
                               f"{check.cuda_allocated:,} B ({format_bytes(check.cuda_allocated)}), engine {_pct(share)}; "
                               f"peak during it {format_bytes(check.cuda_peak or 0)} (max_memory_allocated)", markup=False)
@@ -301,14 +340,21 @@ def _print_diffs(console: Any, r: Any, nodes: bool) -> None:
                  drop=())
 
 
+def _gap(engine: int, measured: int) -> float | None:
+    """(engine − measured) / measured."""
+    return (engine - measured) / measured if measured else None
+
+
 def _verification_dict(r: Any) -> dict[str, Any]:
     return {
         "network": r.name, "ok": r.ok, "torch": r.torch_version, "nodes": r.nodes, "seconds": round(r.seconds, 3),
+        "precision": r.precision, "checkpoint": r.checkpoint,
         "params": {"engine": r.params[0], "torch": r.params[1]},
         "buffers": {"engine": r.buffers[0], "torch": r.buffers[1]},
         "macs": {"engine": r.macs[0], "torch": r.macs[1]},
         "mismatches": [{"node": m.node, "figure": m.what, "engine": m.engine, "torch": m.torch} for m in r.mismatches],
         "saved": [{"batch": c.batch, "on": c.where, "engine": c.engine, "measured": c.measured, "diff": c.diff,
                    "ok": c.ok, "note": c.note, "cuda_allocated": c.cuda_allocated, "cuda_peak": c.cuda_peak,
+                   "recompute": None if c.recompute is None else dict(zip(("engine", "measured"), c.recompute)),
                    "nodes": [{"node": n, "engine": e, "measured": m} for n, e, m in c.nodes]} for c in r.saved],
     }

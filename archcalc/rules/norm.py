@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..args import Arg
-from .base import Eval, Rule, RuleError, Saved, Shape, elements, num, one_input, shape_text
+from .base import FP32_ON_CUDA, PROMOTE, Eval, Rule, RuleError, Saved, Shape, elements, num, one_input, shape_text
 
 STATS_ITEMSIZE = 4  # PyTorch keeps normalisation statistics in float32, whatever the activations' type
 
@@ -90,12 +90,14 @@ RULES = [
     Rule("layernorm", "layer normalisation over the last dimension (a token's features), or over channels",
          (EPS, Arg("over", "str", "last", "last: the last dimension (as torch.nn.LayerNorm); channels: each position's "
                    "C channels of a C×H×W map (ConvNeXt's LayerNorm2d)", choices=("last", "channels"))),
-         _layernorm),
+         _layernorm, autocast=FP32_ON_CUDA),  # batch norm keeps its input's type on both
     Rule("groupnorm", "group normalisation: channels in groups, each normalised over its channels and positions",
          (Arg("groups", "pos", required=True, doc="channel groups (must divide the channels)"), EPS),
-         _groupnorm, shorthand="groups"),
+         _groupnorm, shorthand="groups", autocast=FP32_ON_CUDA),
     Rule("lrn", "local response normalisation across channels (AlexNet)",
          (Arg("size", "pos", 5, "channels in the window"), Arg("alpha", "float", 1e-4, "scale α", low=0.0),
           Arg("beta", "float", 0.75, "exponent β", low=0.0), Arg("k", "float", 2.0, "additive constant k", low=0.0)),
-         _lrn, shorthand="size"),
+         # its input is not cast; its power runs in float32 under CUDA's autocast, its 3-D average pooling
+         # under the CPU's, and the result is float32
+         _lrn, shorthand="size", autocast=PROMOTE),
 ]
