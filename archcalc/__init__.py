@@ -4,11 +4,13 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from .analysis import analyze  # noqa: E402
-from .catalog import load  # noqa: E402
+from .api import analyze, load  # noqa: E402
 from .errors import ArchcalcError, ShapeError, SpecError  # noqa: E402
 
-__all__ = ["ArchcalcError", "ShapeError", "SpecError", "__version__", "analyze", "build_torch", "load"]
+from .report import Report, Row, Totals  # noqa: E402
+
+__all__ = ["ArchcalcError", "Report", "Row", "ShapeError", "SpecError", "Totals", "__version__", "analyze",
+           "build_torch", "load"]
 
 
 def build_torch(spec_or_name, **options):  # type: ignore[no-untyped-def]

@@ -3,7 +3,10 @@
 Receptive field over a DAG is the largest over all paths: a merge takes the
 maximum of its inputs' fields (and jumps). Memory follows three conventions,
 never blurred: the textbook activation sum, what autograd keeps for a
-training step (unique tensors), and the inference peak by liveness.
+training step (unique tensors), and the inference peak by liveness. A
+training regime is an interpretation of the same rules: autocast gives each
+tensor a type by its kind's policy (rules.base.Autocast), and checkpointing
+keeps a segment's inputs in place of what its layers keep.
 """
 
 from __future__ import annotations
@@ -11,16 +14,19 @@ from __future__ import annotations
 import gc
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, nullcontext
+from dataclasses import replace
 from fractions import Fraction
 from math import prod
 from typing import Any, NamedTuple
 
-from . import late
+from . import late, segments
 from .errors import ShapeError
 from .ir import INPUT, Layer, Network
-from .report import OPTIMIZER_STATES, Report, Row, Totals
-from .rules import RULES, Eval, Rule, RuleError, Shape
+from .precision import DEVICES, PRECISIONS, Precision
+from .report import Report, Row, Totals
+from .rules import RULES, Eval, Rule, RuleError, Saved, Shape
 from .rules.base import Formulas, num
+from .states import OPTIMIZER_STATES
 from .symbolic import Expr, Max, bounded, collecting, current_layer, is_symbolic, largest
 from .units import DTYPE_BYTES
 
@@ -38,10 +44,33 @@ class Field(NamedTuple):
 
 
 def analyze(net: Network, batch: int = 1, dtype: str = "float32", *, strict: bool = False,
-            input_shape: tuple[int, ...] | None = None, optimizer: str = "sgd") -> Report:
-    """The report of `net` at a batch size and dtype; raises ShapeError on an impossible layer."""
+            input_shape: tuple[int, ...] | None = None, optimizer: str = "sgd", precision: str | None = None,
+            checkpoint: str | int | None = None, device: str = "cuda") -> Report:
+    """The report of `net` at a batch size and dtype; raises ShapeError on an impossible layer.
+
+    `precision` (precision.PRECISIONS: fp32, amp-fp16, amp-bf16, bf16) sets the dtype of a training
+    step and, under autocast, each tensor's type by the op lists of `device` (cuda or cpu);
+    `checkpoint` (every-block or a number of segments) checkpoints activations (segments.cut).
+    """
+    regime = _regime(dtype, precision, device)
     with _without_cycle_collection(), bounded():  # bounded: the work of formulas in a symbolic size
-        return _analyze(net, batch, dtype, strict, input_shape, optimizer)
+        report = _analyze(net, batch, regime.weights, strict, input_shape, optimizer, regime.autocast, device,
+                          segments.cut(net, checkpoint))
+    return replace(report, precision=precision, checkpoint=checkpoint, device=device)
+
+
+def _regime(dtype: str, precision: str | None, device: str) -> Precision:
+    if dtype not in DTYPE_BYTES:
+        raise ValueError(f"unknown dtype '{dtype}' (known: {', '.join(DTYPE_BYTES)})")
+    if device not in DEVICES:
+        raise ValueError(f"unknown device '{device}' (known: {', '.join(DEVICES)})")
+    if precision is None:
+        return Precision(dtype, dtype)
+    if precision not in PRECISIONS:
+        raise ValueError(f"unknown precision '{precision}' (known: {', '.join(PRECISIONS)})")
+    if dtype != "float32":
+        raise ValueError(f"give a precision or a dtype, not both (precision {precision}, dtype {dtype})")
+    return PRECISIONS[precision]
 
 
 @contextmanager
@@ -58,11 +87,9 @@ def _without_cycle_collection() -> Iterator[None]:
 
 
 def _analyze(net: Network, batch: int, dtype: str, strict: bool, input_shape: tuple[int, ...] | None,
-             optimizer: str) -> Report:
+             optimizer: str, autocast: str | None, device: str, checkpointed: tuple[range, ...]) -> Report:
     if batch < 1:
         raise ValueError(f"batch must be ≥ 1; received {batch}")
-    if dtype not in DTYPE_BYTES:
-        raise ValueError(f"unknown dtype '{dtype}' (known: {', '.join(DTYPE_BYTES)})")
     if optimizer not in OPTIMIZER_STATES:
         raise ValueError(f"unknown optimizer '{optimizer}' (known: {', '.join(OPTIMIZER_STATES)})")
     shape_in = input_shape or net.input
@@ -70,22 +97,29 @@ def _analyze(net: Network, batch: int, dtype: str, strict: bool, input_shape: tu
     with collecting() if symbolic_input else nullcontext() as conditions:
         shapes: dict[str, Shape] = {INPUT: shape_in}
         fields = {INPUT: Field((1, 1), (1, 1), tuple(shape_in[1:]) if len(shape_in) == 3 else (1, 1))}
-        evals = []
+        evals, resolved = [], []
         memo: dict[tuple, Eval] | None = None if symbolic_input else {}  # symbolic: each layer records its conditions
         for layer in net.layers:
             current_layer(layer.name)
-            ev = _evaluate(layer, shapes, strict, memo)
+            args = arguments(layer, shapes)  # late ones evaluated once, for the rule and the report
+            ev = _evaluate(layer, args, shapes, strict, memo)
             shapes[layer.name] = ev.shape
             fields[layer.name] = _field(RULES[layer.kind], ev, [fields[i] for i in layer.inputs])
             _within_bounds(layer, ev.shape, fields[layer.name])
             evals.append(ev)
+            resolved.append(args)  # a layer without late arguments: its own mapping
     needs_grad = _needs_grad(net, evals)
-    memory = _Memory(net, evals, shape_in, needs_grad, batch, DTYPE_BYTES[dtype])
-    rows = tuple(_row(layer, ev, fields[layer.name], memory, _backward_macs(layer, ev, needs_grad), i)
+    itemsize = DTYPE_BYTES[dtype]
+    types = _types(net, evals, itemsize, autocast and DTYPE_BYTES[autocast], device)
+    memory = _Memory(net, evals, shape_in, needs_grad, batch, itemsize, types, checkpointed)
+    rows = tuple(_row(layer, ev, fields[layer.name], memory, _backward_macs(layer, ev, needs_grad), i, resolved[i])
                  for i, (layer, ev) in enumerate(zip(net.layers, evals)))
-    return Report(net.name, net.title, net.source, tuple(shape_in), batch, dtype, DTYPE_BYTES[dtype], optimizer,
-                  rows, _totals(net, rows, fields, memory, DTYPE_BYTES[dtype]),
-                  tuple(conditions.items) if conditions else ())
+    totals = _totals(net, rows, fields, memory, itemsize)
+    if checkpointed:
+        totals = replace(totals, segments=len(checkpointed),
+                         recompute_macs=sum(rows[i].macs for seg in checkpointed for i in seg))
+    return Report(net.name, net.title, net.source, tuple(shape_in), batch, dtype, itemsize, optimizer,
+                  rows, totals, tuple(conditions.items) if conditions else ())
 
 
 def arguments(layer: Layer, shapes: Mapping[str, Shape]) -> Mapping[str, Any]:
@@ -102,7 +136,8 @@ def arguments(layer: Layer, shapes: Mapping[str, Shape]) -> Mapping[str, Any]:
     return resolved
 
 
-def _evaluate(layer: Layer, shapes: Mapping[str, Shape], strict: bool, memo: dict[tuple, Eval] | None) -> Eval:
+def _evaluate(layer: Layer, args: Mapping[str, Any], shapes: Mapping[str, Shape], strict: bool,
+              memo: dict[tuple, Eval] | None) -> Eval:
     """The layer's Eval; a rule is a pure function of its arguments and input shapes, so equal
     layers (the expander shares their argument mappings) are evaluated once."""
     inputs = [shapes[i] for i in layer.inputs]
@@ -110,7 +145,7 @@ def _evaluate(layer: Layer, shapes: Mapping[str, Shape], strict: bool, memo: dic
     ev = memo.get(key) if key is not None else None
     if ev is None:
         try:
-            ev = RULES[layer.kind].evaluate(arguments(layer, shapes), inputs)
+            ev = RULES[layer.kind].evaluate(args, inputs)
         except (RuleError, ValueError) as err:
             raise ShapeError(str(err), layer.origin.mark, f"{layer.origin.path} '{layer.name}'") from None
         if key is not None:
@@ -173,8 +208,14 @@ def _merged(inputs: list[Field]) -> tuple[Any, Any, Any]:
         return inputs[0].rf, inputs[0].jump, inputs[0].grid
     if any(f.rf is None for f in inputs):
         return None, None, inputs[0].grid
-    widest = largest(f.grid[0] * f.grid[1] for f in inputs)
-    carriers = [f for f in inputs if f.grid[0] * f.grid[1] == widest] or inputs
+    areas = [f.grid[0] * f.grid[1] for f in inputs]
+    if not any(isinstance(v, Expr) for f in inputs for v in (*f.rf, *f.grid)):  # numbers: plain max
+        widest = max(areas)
+        carriers = [f for f, area in zip(inputs, areas) if area == widest]
+        return ((max(f.rf[0] for f in inputs), max(f.rf[1] for f in inputs)),
+                (max(f.jump[0] for f in carriers), max(f.jump[1] for f in carriers)), carriers[0].grid)
+    widest = largest(areas)
+    carriers = [f for f, area in zip(inputs, areas) if area == widest] or inputs
     rf = tuple(largest(f.rf[a] for f in inputs) for a in (0, 1))
     jump = tuple(largest(f.jump[a] for f in carriers) for a in (0, 1))
     if any(is_symbolic(v) and any(isinstance(atom, Max) for atom in v.atoms()) for v in (*rf, *jump)):
@@ -195,69 +236,161 @@ def _needs_grad(net: Network, evals: list[Eval]) -> dict[str, bool]:
     return needs
 
 
+class _Types(NamedTuple):
+    """A layer's element sizes: each input as it reads it (autocast may cast a copy first) and its output."""
+
+    reads: tuple[int, ...]
+    out: int
+    copies: bool = False  # autocast casts its weights too (and keeps those copies for backward)
+    casts: bool = False  # it reads a copy of some input, cast to another type
+
+
+def _types(net: Network, evals: list[Eval], itemsize: int, low: int | None, device: str) -> list[_Types]:
+    """Each layer's element sizes: all `itemsize`, or under autocast to `low` bytes as its kind's
+    policy on `device` says (rules.base.Autocast); a view has its input's type."""
+    if not low:  # one type for everything: the same few values, shared
+        uniform: dict[int, _Types] = {}
+        return [uniform.setdefault(len(layer.inputs), _Types((itemsize,) * len(layer.inputs), itemsize))
+                for layer in net.layers]
+    size = {INPUT: itemsize}
+    types = []
+    for layer, ev in zip(net.layers, evals):
+        given = tuple(size[i] for i in layer.inputs)
+        policy = getattr(RULES[layer.kind].autocast, device)
+        if ev.output == "view":
+            made = _Types(given, given[0])
+        elif policy in ("keep", "promote"):  # PyTorch's type promotion; "promote" counts the float32 parameters
+            made = _Types(given, max(given + ((itemsize,) if policy == "promote" else ())))
+        else:
+            to = low if policy == "low" else 4
+            made = _Types((to,) * len(given), to, policy == "low", any(size != to for size in given))
+        size[layer.name] = made.out
+        types.append(made)
+    return types
+
+
 class _Memory:
-    """Storage identities, autograd's saved set and inference liveness, in bytes at a batch."""
+    """Storage identities and types, autograd's saved set (checkpointed or not) and inference
+    liveness, in bytes at a batch."""
 
     def __init__(self, net: Network, evals: list[Eval], shape_in: Shape, needs_grad: dict[str, bool],
-                 batch: int, itemsize: int):
-        self.batch, self.itemsize = batch, itemsize
-        storage = {INPUT: INPUT}
-        self.storage_elements = {INPUT: prod(shape_in)}  # a view kept for backward keeps its whole storage
+                 batch: int, itemsize: int, types: list[_Types], checkpointed: tuple[range, ...] = ()):
+        self.batch, self.itemsize, self.types = batch, itemsize, types
+        self.elements = {INPUT: prod(shape_in), **{layer.name: prod(ev.shape) for layer, ev in zip(net.layers, evals)}}
+        self.size = {INPUT: itemsize, **{layer.name: t.out for layer, t in zip(net.layers, types)}}
+        self.storage = {INPUT: INPUT}
         for layer, ev in zip(net.layers, evals):
-            storage[layer.name] = storage[layer.inputs[0]] if ev.output == "view" else layer.name
-            if ev.output == "new":
-                self.storage_elements[layer.name] = prod(ev.shape)
-        self.saved = self._saved(net, evals, needs_grad, storage)
-        self.alive, self.peak = self._liveness(net, evals, storage, shape_in)
+            self.storage[layer.name] = self.storage[layer.inputs[0]] if ev.output == "view" else layer.name
+        self.saved, self.kept, self.recompute = self._saved(net, evals, needs_grad, checkpointed)
+        self.alive, self.peak = self._liveness(net, evals)
 
     def bytes(self, elements: int, itemsize: int | None = None, per_sample: bool = True) -> int:
         return elements * (itemsize or self.itemsize) * (self.batch if per_sample else 1)
 
-    def _saved(self, net: Network, evals: list[Eval], needs_grad: dict[str, bool], storage: dict[str, str]) -> list[int]:
-        """Bytes autograd newly keeps at each layer; a tensor kept twice counts once.
+    def _saved(self, net: Network, evals: list[Eval], needs_grad: dict[str, bool],
+               segments: tuple[range, ...]) -> tuple[list[int], dict[tuple[str, int], int], list[int]]:
+        """Bytes autograd newly keeps at each layer (a tensor kept twice counts once), those bytes by
+        (what, element size), and each checkpointed segment's bytes made again in backward.
 
-        A layer whose output autograd does not track (nothing before it, nor itself, is
-        trained) makes no graph node and keeps nothing.
+        A layer whose output autograd does not track (nothing before it, nor itself, is trained)
+        makes no graph node and keeps nothing. A checkpointed segment keeps its inputs only (at its
+        first layer); its backward runs it again, keeping its own saved set for the while.
         """
+        first = {seg.start: seg for seg in segments}
+        inside = {i for seg in segments for i in seg}
         kept: set[str] = set()
+        by: dict[tuple[str, int], int] = {}
         per_layer = []
-        for layer, ev in zip(net.layers, evals):
-            new = 0
-            for item in ev.saved if needs_grad[layer.name] else ():
-                elements = item.elements
-                if item.ref.startswith("in"):
-                    key = storage[layer.inputs[int(item.ref[2:])]]
-                    elements = self.storage_elements[key]
-                elif item.ref == "out":
-                    key = storage[layer.name]
-                    elements = self.storage_elements[key]
-                else:
-                    key = f"{layer.name}#{item.ref}"
-                if key not in kept:
-                    kept.add(key)
-                    new += self.bytes(elements, item.itemsize, item.per_sample)
-            per_layer.append(new)
-        return per_layer
+        for index, (layer, ev) in enumerate(zip(net.layers, evals)):
+            if index in first:
+                items = self._inputs(net, first[index])
+            elif index in inside:
+                items = iter(())
+            else:
+                items = self._items(layer, ev, self.types[index], needs_grad)
+            per_layer.append(self._keep(items, kept, by))
+        recompute = []
+        for seg in segments:
+            again = {key for key, *_ in self._inputs(net, seg)}  # the inputs stay kept: not made again
+            recompute.append(sum(self._keep(self._items(net.layers[i], evals[i], self.types[i], needs_grad), again, {})
+                                 for i in seg))
+        return per_layer, by, recompute
 
-    def _liveness(self, net: Network, evals: list[Eval], storage: dict[str, str],
-                  shape_in: Shape) -> tuple[list[int], list[int]]:
+    @staticmethod
+    def _keep(items: Iterator[tuple[str, int, str, int]], kept: set[str], by: dict[tuple[str, int], int]) -> int:
+        """The bytes of the items not kept yet, now kept (and added to `by`)."""
+        new = 0
+        for key, size, what, itemsize in items:
+            if key not in kept:
+                kept.add(key)
+                new += size
+                by[what, itemsize] = by.get((what, itemsize), 0) + size
+        return new
+
+    def _items(self, layer: Layer, ev: Eval, types: _Types,
+               needs_grad: dict[str, bool]) -> Iterator[tuple[str, int, str, int]]:
+        """(storage key, bytes, what, element size) of each tensor the layer keeps for backward."""
+        if not needs_grad[layer.name]:
+            return
+        for item in ev.saved:
+            weight = item.ref == "weight"
+            if (weight and not types.copies) or (item.for_input_grad and not any(needs_grad[i] for i in layer.inputs)):
+                continue  # a weight kept is the parameter itself, counted apart, unless autocast copied it
+            if weight:
+                copy = self.bytes(item.elements, types.out, item.per_sample)
+                yield f"{layer.name}#weight", copy, "weight copies", types.out
+            else:
+                key, elements, itemsize = self._where(layer, item, types)
+                yield key, self.bytes(elements, itemsize, item.per_sample), "activations", itemsize
+
+    def _where(self, layer: Layer, item: Saved, types: _Types) -> tuple[str, int, int]:
+        """The storage a saved activation lives in, its elements and their size."""
+        if item.ref.startswith("in"):
+            k = int(item.ref[2:])
+            source = layer.inputs[k]
+            if types.reads[k] != self.size[source]:  # autocast's copy of this input
+                return f"{layer.name}#cast{k}", self.elements[source], item.itemsize or types.reads[k]
+            key = self.storage[source]  # a view kept for backward keeps its whole storage
+            return key, self.elements[key], item.itemsize or types.reads[k]
+        if item.ref == "out":
+            key = self.storage[layer.name]
+            return key, self.elements[key], item.itemsize or self.size[key]
+        inner = max(types.reads) if item.input_type else types.out
+        return f"{layer.name}#{item.ref}", item.elements, item.itemsize or inner
+
+    def _inputs(self, net: Network, seg: range) -> Iterator[tuple[str, int, str, int]]:
+        """The storages a checkpointed segment reads from before it: what torch.utils.checkpoint keeps."""
+        made = {net.layers[i].name for i in seg}
+        for i in seg:
+            for source in net.layers[i].inputs:
+                if source not in made:
+                    key = self.storage[source]
+                    yield key, self.bytes(self.elements[key], self.size[key]), "activations", self.size[key]
+
+    def _liveness(self, net: Network, evals: list[Eval]) -> tuple[list[int], list[int]]:
         """Inference in run order: a tensor lives from its layer to its last reader (one that
-        nothing reads, the output, to the end). One running total: linear in layers and edges."""
+        nothing reads, the output, to the end). One running total: linear in layers and edges.
+        Under autocast, a layer's input copies live while it runs, and its weight copies until the
+        end (autocast caches them for the whole region)."""
         last_use: dict[str, int] = {}
         for index, layer in enumerate(net.layers):
             for source in layer.inputs:
-                last_use[storage[source]] = index
+                last_use[self.storage[source]] = index
         dies: dict[int, list[str]] = {}
         for key, index in last_use.items():
             dies.setdefault(index, []).append(key)
-        size = {INPUT: self.bytes(prod(shape_in))}
+        size = {INPUT: self.bytes(self.elements[INPUT])}
         total = size[INPUT]
         after, during = [], []
-        for index, (layer, ev) in enumerate(zip(net.layers, evals)):
+        for index, (layer, ev, types) in enumerate(zip(net.layers, evals, self.types)):
             if ev.output == "new":
-                size[layer.name] = self.bytes(prod(ev.shape))
+                size[layer.name] = self.bytes(self.elements[layer.name], types.out)
                 total += size[layer.name]
-            during.append(total + self.bytes(ev.temporaries))
+            if types.copies:  # cached till the end
+                total += sum(self.bytes(i.elements, types.out, i.per_sample) for i in ev.saved if i.ref == "weight")
+            casts = sum(self.bytes(self.elements[s], r) for s, r in zip(layer.inputs, types.reads)
+                        if r != self.size[s]) if types.casts else 0
+            during.append(total + casts + self.bytes(ev.temporaries, types.out))
             for key in dies.get(index, ()):
                 total -= size.pop(key, 0)
             after.append(total)
@@ -270,7 +403,8 @@ def _backward_macs(layer: Layer, ev: Eval, needs_grad: dict[str, bool]) -> int:
     return ev.macs * ((ev.params != 0) + input_grad)
 
 
-def _row(layer: Layer, ev: Eval, field: Field, memory: _Memory, backward: int, index: int) -> Row:
+def _row(layer: Layer, ev: Eval, field: Field, memory: _Memory, backward: int, index: int,
+         args: Mapping[str, Any]) -> Row:
     rule = RULES[layer.kind]
     counted = ev.output == "new" and not rule.fused
     return Row(
@@ -282,7 +416,7 @@ def _row(layer: Layer, ev: Eval, field: Field, memory: _Memory, backward: int, i
         saved_bytes=memory.saved[index], alive_bytes=memory.alive[index], peak_bytes=memory.peak[index],
         formulas=Formulas(ev.formulas, lambda: {"receptive_field": field.formula(),
                                                 "memory": _memory_formula(ev, counted, memory)}),
-        flags=ev.flags,
+        flags=ev.flags, inputs=layer.inputs, args=args,
     )
 
 
@@ -315,6 +449,9 @@ def _totals(net: Network, rows: tuple[Row, ...], fields: dict, memory: _Memory, 
         activation_bytes=memory.bytes(activations),
         inference_peak_bytes=largest(memory.peak),
         train_saved_bytes=sum(memory.saved),
+        saved_by=tuple((what, itemsize, size) for (what, itemsize), size in  # floats first, then indices and masks
+                       sorted(memory.kept.items(), key=lambda item: (item[0][0], item[0][1] in (1, 8), item[0][1]))),
+        recompute_bytes=largest(memory.recompute) if memory.recompute else 0,
         param_bytes=params * itemsize,
         buffer_bytes=buffers * itemsize,
         depth=_depth(net),

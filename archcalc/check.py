@@ -19,13 +19,14 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import NamedTuple
 
-from . import expand, safe, source
+from . import expand, safe, sizes, source
 from .analysis import analyze
 from .budget import Budget, Limit, from_mapping, overruns
 from .catalog import SUFFIXES
 from .errors import ArchcalcError, Mark, ShapeError, SpecError
 from .ir import Network
 from .report import Report
+from .symbolic import Expr
 
 KINDS = ("file", "spec", "shape", "inexact", "budget", "internal")
 
@@ -188,6 +189,11 @@ def _check(path: str, budgets: Sequence[Budget], strict: bool, batch: int) -> li
 
     findings = _inexact(network, reports[1]) if strict else []
     own = from_mapping(network.budget, lambda key, mark: f"budget.{key}", in_spec=True)
+    if reports[1].symbolic and any(budget.limits for budget in (own, *budgets)):
+        mark = mark_of_input(network)
+        return [*findings, Finding(mark.file, mark.line, mark.col, "budget",
+                                   "budgets need a concrete input; this spec's is symbolic "
+                                   f"({'×'.join(map(str, network.input))})", "budget")]
     for budget in (own, *budgets):
         report = at(budget.batch or batch) if budget.memory() else reports[1]
         findings += [_budget_finding(path, over.limit, over.message()) for over in overruns(report, budget.limits)]
@@ -195,14 +201,34 @@ def _check(path: str, budgets: Sequence[Budget], strict: bool, batch: int) -> li
 
 
 def _inexact(network: Network, report: Report) -> list[Finding]:
-    """Every division that is not whole, as --strict refuses them (analysis stops at the first)."""
+    """Every division that is not whole, as --strict refuses them (analysis stops at the first), each
+    with the input sizes at which every division would be."""
     found = []
+    exact = ""
     for layer, row in zip(network.layers, report.rows):
         mark = layer.origin.mark or Mark(network.file, 1, 1)
         for flag in row.flags:
+            exact = exact or _exact_sizes(network)
             found.append(Finding(mark.file, mark.line, mark.col, f"{layer.origin.path} '{layer.name}'",
-                                 f"{flag} (--strict refuses inexact divisions)", "inexact"))
+                                 f"{flag} (--strict refuses inexact divisions){exact}", "inexact"))
     return found
+
+
+def mark_of_input(network: Network) -> Mark:
+    """Where the network's first layer was written (findings about the spec as a whole point there)."""
+    return network.layers[0].origin.mark or Mark(network.file, 1, 1)
+
+
+def _exact_sizes(network: Network) -> str:
+    """'; exact for N ≡ 1 (mod 32): …', from the symbolic analysis of a square input (empty if there is none)."""
+    if len(network.input) != 3 or any(isinstance(d, Expr) for d in network.input):
+        return ""
+    side = Expr.var(sizes.SIDE)
+    try:
+        found = sizes.sizes(analyze(network, input_shape=(network.input[0], side, side)))
+    except ArchcalcError:  # a network without a closed form: the finding stands without the rule
+        return ""
+    return f"; inexact at {network.input[1]}×{network.input[2]}, exact for {found.rule()}"
 
 
 def _budget_finding(path: str, limit: Limit, message: str) -> Finding:

@@ -1,10 +1,11 @@
-"""Networks side by side under one convention: the figures `archcalc compare` shows."""
+"""Networks side by side, each under its training plan: the figures `archcalc compare` shows."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from .plan import Plan
 from .report import Report
 
 
@@ -13,19 +14,23 @@ class Metric:
     label: str
     key: str  # its name in JSON
     unit: str  # "count", "ops" or "bytes": how it is printed
-    value: Callable[[Report], int]
+    value: Callable[[Report, Plan], int]
+    optional: bool = False  # shown only where some network has it
 
 
 METRICS = (
-    Metric("Depth (weight layers)", "depth", "count", lambda r: r.totals.depth),
-    Metric("Parameters", "params", "ops", lambda r: r.totals.params),
-    Metric("MACs, forward", "macs", "ops", lambda r: r.totals.macs),
-    Metric("FLOPs, forward (2 × MACs)", "flops", "ops", lambda r: r.totals.flops),
-    Metric("MACs, training step (fwd + bwd)", "train_step_macs", "ops", lambda r: r.totals.macs + r.totals.backward_macs),
-    Metric("Activation sum", "activation_bytes", "bytes", lambda r: r.totals.activation_bytes),
-    Metric("Inference peak", "inference_peak_bytes", "bytes", lambda r: r.totals.inference_peak_bytes),
-    Metric("Training memory", "train_total_bytes", "bytes", lambda r: r.train_total_bytes),
+    Metric("Depth (weight layers)", "depth", "count", lambda r, p: r.totals.depth),
+    Metric("Parameters", "params", "ops", lambda r, p: r.totals.params),
+    Metric("MACs, forward", "macs", "ops", lambda r, p: r.totals.macs),
+    Metric("FLOPs, forward (2 × MACs)", "flops", "ops", lambda r, p: r.totals.flops),
+    Metric("MACs, training step (fwd + bwd)", "train_step_macs", "ops", lambda r, p: r.totals.train_step_macs),
+    Metric("  of which run again (checkpointing)", "recompute_macs", "ops", lambda r, p: r.totals.recompute_macs,
+           True),
+    Metric("Activation sum", "activation_bytes", "bytes", lambda r, p: r.totals.activation_bytes),
+    Metric("Inference peak", "inference_peak_bytes", "bytes", lambda r, p: r.totals.inference_peak_bytes),
+    Metric("Training memory", "train_total_bytes", "bytes", lambda r, p: sum(part.bytes for part in p.parts(r))),
 )
+PLAN_FIELDS = ("precision", "checkpoint", "optimizer", "devices", "shard")  # what may differ between columns
 
 
 def ratio(value: int, base: int) -> float | None:
@@ -33,20 +38,57 @@ def ratio(value: int, base: int) -> float | None:
     return value / base if base else None
 
 
-def table(reports: list[Report]) -> list[tuple[Metric, list[int]]]:
-    """Each metric with its value for every report, in the order given."""
-    return [(metric, [metric.value(r) for r in reports]) for metric in METRICS]
+def metrics(reports: list[Report], plans: list[Plan]) -> list[Metric]:
+    """The metrics shown: every one, but an optional one only where some network has it."""
+    return [m for m in METRICS if not m.optional or any(m.value(r, p) for r, p in zip(reports, plans))]
 
 
-def to_dict(reports: list[Report]) -> dict:
-    """JSON: the shared convention, then one totals object per network with ratios to the first."""
-    first = reports[0]
+def table(reports: list[Report], plans: list[Plan] | None = None) -> list[tuple[Metric, list[int]]]:
+    """Each metric with its value for every report (under its plan), in the order given."""
+    plans = plans or [Plan(optimizer=r.optimizer) for r in reports]
+    return [(metric, [metric.value(r, p) for r, p in zip(reports, plans)]) for metric in metrics(reports, plans)]
+
+
+def varying(plans: list[Plan]) -> list[str]:
+    """The plan fields whose values differ between columns."""
+    return [name for name in PLAN_FIELDS if len({getattr(p, name) for p in plans}) > 1]
+
+
+def labels(reports: list[Report], plans: list[Plan]) -> list[str]:
+    """Column names: the networks', with what differs in their plans where a network appears twice."""
+    names = [r.name for r in reports]
+    fields = varying(plans)
+    if len(set(names)) == len(names) or not fields:
+        return names
+    return [f"{name} ({', '.join(_word(field, getattr(plan, field)) for field in fields)})"
+            for name, plan in zip(names, plans)]
+
+
+def _word(field: str, value: object) -> str:
+    if field == "devices":
+        return f"{value} device{'s' if value != 1 else ''}"
+    if field == "shard":
+        return f"shard {value}"
+    if field == "checkpoint":
+        return "no checkpoint" if value is None else f"checkpoint {value}"
+    return str(value)
+
+
+def to_dict(reports: list[Report], plans: list[Plan] | None = None) -> dict:
+    """JSON: the shared convention, then one totals object per network (its plan, every tensor of its
+    training step by dtype) with ratios to the first."""
+    plans = plans or [Plan(optimizer=r.optimizer) for r in reports]
+    first, base = reports[0], plans[0]
+    shown = metrics(reports, plans)
     return {
         "batch": first.batch, "dtype": first.dtype, "optimizer": first.optimizer,
         "networks": [
             {"name": r.name, "input": list(r.input),
-             "totals": {m.key: m.value(r) for m in METRICS},
-             "ratio_to_first": {m.key: ratio(m.value(r), m.value(first)) for m in METRICS}}
-            for r in reports
+             "plan": {"precision": p.precision, "checkpoint": p.checkpoint, "optimizer": p.optimizer,
+                      "data_parallel": p.devices, "shard": p.shard},
+             "totals": {m.key: m.value(r, p) for m in shown},
+             "ratio_to_first": {m.key: ratio(m.value(r, p), m.value(first, base)) for m in shown},
+             "train_memory": [part._asdict() for part in p.parts(r)]}
+            for r, p in zip(reports, plans)
         ],
     }

@@ -24,6 +24,7 @@ from .budget import read_budget
 from .errors import Mark, SpecError, did_you_mean, unknown
 from .ir import INPUT, LateArg, Layer, Network, Origin
 from .late import SHAPE_NAMES, Late, TensorDim, is_late
+from .symbolic import Expr
 from .rules import RULES, Rule
 from .safe import printable
 from .source import Date, YList, YMap, describe, mark_of, shorten
@@ -44,6 +45,7 @@ MAX_NESTING = 32  # block instances and branches inside one another (bundled spe
 _NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_\-]*")
 _INT_TYPES = ("int", "pos", "pair", "pair0", "pad", "table", "ints", "ints0")
 _LIST_TYPES = ("ints", "ints0")  # a shorthand value may be a list only for these
+SIZE_NAMES = ("H", "W", "N")  # symbolic sizes an input may have
 
 
 @dataclass
@@ -54,10 +56,12 @@ class Scope:
     names: dict[str, Any]  # block arguments and vars, for expressions
     blocks: tuple[str, ...] = ()  # blocks being expanded, outermost first (cycle check)
     counts: Counter = field(default_factory=Counter)
+    instance: str = ""  # the innermost block instance this scope is in (a branch stays in its block's)
 
     def child(self, local: str, names: dict[str, Any] | None = None, block: str | None = None) -> Scope:
         return Scope(self.prefix + local + ".", self.names if names is None else names,
-                     self.blocks + ((block,) if block else ()))
+                     self.blocks + ((block,) if block else ()),
+                     instance=self.prefix + local if block else self.instance)
 
 
 def build(data: Any, file: str, default_name: str) -> Network:
@@ -105,15 +109,17 @@ def _text(data: YMap, key: str, default: str) -> str:
     return printable(value)
 
 
-def _input(data: YMap) -> tuple[int, ...]:
+def _input(data: YMap) -> tuple[int | Expr, ...]:
+    """[C, H, W] (or [N, D] tokens, or [features]); H and W may be the symbols H, W or N (a square side)."""
     value = data["input"]
     ok = isinstance(value, list) and len(value) in (1, 2, 3) and all(
-        isinstance(v, int) and not isinstance(v, bool) and 0 < v <= 10**6 for v in value)
+        (isinstance(v, int) and not isinstance(v, bool) and 0 < v <= 10**6)
+        or (i > 0 and len(value) == 3 and v in SIZE_NAMES) for i, v in enumerate(value))
     if not ok:
-        raise SpecError(f"expected input: [C, H, W] (or [N, D] tokens, or [features]) of positive integers; "
-                        f"received {describe(value)}"
+        raise SpecError(f"expected input: [C, H, W] (or [N, D] tokens, or [features]) of positive integers, "
+                        f"H and W possibly the symbols H, W or N; received {describe(value)}"
                         + (f" {shorten(str(list(value)))}" if isinstance(value, list) else ""), mark_of(data, "input"))
-    return tuple(value)
+    return tuple(Expr.var(v) if isinstance(v, str) else v for v in value)
 
 
 def _vars(data: Any, mark: Mark | None) -> dict[str, Any]:
@@ -296,7 +302,7 @@ class _Expander:
             raise SpecError(f"{rule.kind} takes two inputs: give 'from: [a, b]'", mark, path)
         args, late = self.arguments(rule, value, scope, path, mark)
         name = self.claim(scope, rule.kind, local, mark, path)
-        return self.add(Layer(name, rule.kind, args, inputs, Origin(mark, path), late))
+        return self.add(Layer(name, rule.kind, args, inputs, Origin(mark, path), late, scope.instance))
 
     def arguments(self, rule: Rule, value: Any, scope: Scope, path: str, mark: Mark) -> tuple[MappingProxyType, dict]:
         """The checked arguments of an item, read once however often it repeats in the same scope, and one

@@ -42,6 +42,7 @@ class Layer:
     inputs: tuple[str, ...]
     origin: Origin
     late: Mapping[str, LateArg] = field(default_factory=dict)
+    block: str = ""  # the innermost block instance holding it (`conv2_x.bottleneck1`), "" outside blocks
 
     def __post_init__(self) -> None:
         if not isinstance(self.args, MappingProxyType):  # a shared read-only mapping stays shared

@@ -9,14 +9,16 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 from . import safe
 from .report import Report, Row
+from .symbolic import Expr, text
 from .units import format_bytes
 
 FORMATS = ("table", "json", "csv", "markdown")
+MACS = "multiply-accumulates of conv, fc, linear and attention"  # what every output calls a MAC
 
 
 class Column(NamedTuple):  # NamedTuples, not dataclasses: a tenth of the cost to define, on every run
@@ -25,23 +27,51 @@ class Column(NamedTuple):  # NamedTuples, not dataclasses: a tenth of the cost t
     numeric: bool = True
 
 
-def _shape(shape: tuple[int, ...]) -> str:
-    return "×".join(map(str, shape))
+def count(value: Any) -> str:
+    """A count (parameters, MACs, elements) as every output writes it: 138,357,544. The one place counts
+    become text, so that a count that is a formula is written as one here too."""
+    return f"{value:,}"
 
 
-def _rf(field: tuple[int, int]) -> str:
-    h, w = field
+def shape(dims: tuple[Any, ...]) -> str:
+    """An output shape, C×H×W."""
+    return "×".join(map(str, dims))
+
+
+def field(pair: tuple[Any, Any] | None) -> str:
+    """A receptive field (or jump): one number when square, H×W otherwise."""
+    if pair is None:
+        return "—"
+    h, w = pair
     return str(h) if h == w else f"{h}×{w}"
+
+
+_shape, _rf = shape, field  # the names other modules have used
+
+BAR_WIDTH = 12
+_EIGHTHS = " ▏▎▍▌▋▊▉"
+
+
+def bar(value: Any, largest: Any, width: int = BAR_WIDTH) -> str:
+    """A proportional bar of block characters, full at `largest`; a value above zero shows at least a sliver."""
+    if not isinstance(value, int) or not isinstance(largest, int) or value <= 0 or largest <= 0:
+        return ""
+    eighths = max(1, round(8 * width * value / largest))
+    return "█" * (eighths // 8) + _EIGHTHS[eighths % 8].strip()
+
+
+def _activation_bytes(r: Report, row: Row) -> Any:
+    return row.activations * r.itemsize * r.batch
 
 
 COLUMNS = (
     Column("Layer", lambda r, row: row.name + (" ⚠" if row.flags else ""), numeric=False),
     Column("Kind", lambda r, row: row.kind, numeric=False),
-    Column("Output", lambda r, row: _shape(row.output)),
-    Column("Params", lambda r, row: f"{row.params:,}"),
-    Column("MACs", lambda r, row: f"{row.macs:,}"),
-    Column("Activations", lambda r, row: format_bytes(row.activations * r.itemsize * r.batch)),
-    Column("RF", lambda r, row: _rf(row.receptive_field)),
+    Column("Output", lambda r, row: shape(row.output)),
+    Column("Params", lambda r, row: count(row.params)),
+    Column("MACs", lambda r, row: count(row.macs)),
+    Column("Activations", lambda r, row: format_bytes(_activation_bytes(r, row))),
+    Column("RF", lambda r, row: field(row.receptive_field)),
 )
 
 MEMORY_COLUMNS = (
@@ -49,32 +79,55 @@ MEMORY_COLUMNS = (
     Column("Saved", lambda r, row: format_bytes(row.saved_bytes)),
 )
 
+# In a terminal too narrow for every column, these go first, in this order; Layer, Params and MACs stay.
+DROP_ORDER = ("Kind", "RF", "Output", "Activations", "Saved", "Alive", "Param bar", "Act bar")
+
 
 def columns(memory: bool) -> tuple[Column, ...]:
     """The table's columns; with `memory`, the running inference total and autograd's saved bytes."""
     return COLUMNS + MEMORY_COLUMNS if memory else COLUMNS
 
 
-def totals_lines(report: Report, text: Callable[[str], str] = safe.printable) -> list[str]:
-    """The footer: totals with their units and the conventions behind them; `text` escapes the name."""
+def _bar_columns(report: Report) -> tuple[Column, ...]:
+    """Activation memory and parameters as bars, each proportional to its largest row."""
+    top_bytes = max((_activation_bytes(report, row) for row in report.rows), default=0, key=_sortable)
+    top_params = max((row.params for row in report.rows), default=0, key=_sortable)
+    return (Column("Act bar", lambda r, row: bar(_activation_bytes(r, row), top_bytes), numeric=False),
+            Column("Param bar", lambda r, row: bar(row.params, top_params), numeric=False))
+
+
+def _sortable(value: Any) -> int:
+    return value if isinstance(value, int) else 0
+
+
+def totals_lines(report: Report) -> list[str]:
+    """The footer: totals with their units and the conventions behind them."""
     t = report.totals
     per = f"{report.dtype}, batch {report.batch}"
     return [
-        f"{text(report.name)}: {t.params:,} parameters ({t.trainable_params:,} trainable)"
+        f"{safe.printable(report.name)}: {t.params:,} parameters ({t.trainable_params:,} trainable)"
         + (f", {t.buffers:,} buffer values" if t.buffers else "") + f"; depth {t.depth} (weight layers on the longest path)",
-        f"MACs {t.macs:,} (multiply-accumulates of conv and fc, per sample); FLOPs = 2 × MACs = {t.flops:,}",
+        f"MACs {t.macs:,} ({MACS}, per sample); FLOPs = 2 × MACs = {t.flops:,}",
         f"Activations {t.activations:,} per sample = {format_bytes(t.activation_bytes)} ({per}); "
         f"× 2 for forward + backward = {format_bytes(t.forward_backward_bytes)}",
         f"Parameters {format_bytes(t.param_bytes)} ({report.dtype}); inference peak {format_bytes(t.inference_peak_bytes)}; "
         f"training {format_bytes(report.train_total_bytes)} ({report.optimizer}, {per})",
         "Units: MiB = 2²⁰ bytes. Activation functions and dropout are fused into the layer before; "
-        "bias adds, BN, pooling and sums count 0 MACs.",
+        "bias adds, norms, pooling, interpolation, sums and products count 0 MACs.",
     ]
 
 
-def flag_lines(report: Report) -> list[str]:
-    return [f"⚠ {row.name}: {flag} (as PyTorch does; --strict makes it an error)"
-            for row in report.rows for flag in row.flags]
+def flag_lines(report: Report, each: bool = False) -> list[str]:
+    """The ⚠ footer: every inexact division when `each` (or when there is only one), else one summary line."""
+    flagged = [(row.name, flag) for row in report.rows for flag in row.flags]
+    if each or len(flagged) == 1:
+        return [f"⚠ {name}: {flag} (as PyTorch does; --strict makes it an error)" for name, flag in flagged]
+    if not flagged:
+        return []
+    names = list(dict.fromkeys(name for name, _ in flagged))
+    shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+    return [f"⚠ {len(flagged)} divisions are not whole ({shown}); rounded as PyTorch does (down, or up in ceil "
+            "mode); --formulas or `archcalc explain` shows each, --strict makes them errors"]
 
 
 class Grid(NamedTuple):
@@ -87,31 +140,131 @@ class Grid(NamedTuple):
     totals: list[str]
 
 
-def grid(report: Report, formulas: bool = False, memory: bool = False) -> Grid:
+def grid(report: Report, formulas: bool = False, memory: bool = False, bars: bool = False) -> Grid:
     """The cells of the table, for plain text or for rich."""
-    shown = columns(memory)
+    shown = columns(memory) + (_bar_columns(report) if bars else ())
     headers = [c.header for c in shown] + (["Formulas"] if formulas else [])
     right = [c.numeric for c in shown] + ([False] if formulas else [])
     body = []
     for row in report.rows:
         cells = [column.text(report, row) for column in shown]
         if formulas:
-            cells.append("\n".join(f"{k}: {v}" for k, v in row.formulas.items() if k in ("shape", "params", "macs")))
+            cells.append("\n".join(formula_lines(row)))
         body.append(cells)
     t = report.totals
-    totals = ["total", "", "", f"{t.params:,}", f"{t.macs:,}", format_bytes(t.activation_bytes), _rf(t.receptive_field)]
+    totals = ["total", "", "", _total(t.params, count), _total(t.macs, count), _total(t.activation_bytes, format_bytes),
+              _total(t.receptive_field, field)]
     if memory:
-        totals += [f"peak {format_bytes(t.inference_peak_bytes)}", format_bytes(t.train_saved_bytes)]
-    totals += [""] * formulas
-    return Grid(f"{safe.printable(report.title or report.name)} — input {_shape(report.input)}", headers, right, body,
+        totals += [_total(t.inference_peak_bytes, lambda v: f"peak {format_bytes(v)}"),
+                   _total(t.train_saved_bytes, format_bytes)]
+    totals += [""] * (2 * bars + formulas)
+    return Grid(f"{safe.printable(report.title or report.name)} — input {shape(report.input)}", headers, right, body,
                 totals)
 
 
-def table_text(report: Report, formulas: bool = False, memory: bool = False) -> str:
+def _total(value: Any, show: Callable[[Any], str]) -> str:
+    """A totals cell: the figure, or for a formula of several terms "below" (the footer gives it whole)."""
+    parts = value if isinstance(value, tuple) else (value,)
+    if any(isinstance(v, Expr) and len(v.terms) > 1 for v in parts):
+        return "below"
+    return show(value)
+
+
+def formula_lines(row: Row) -> list[str]:
+    """The arithmetic behind a row's shape, parameters and MACs, one line each."""
+    return [f"{k}: {v}" for k, v in row.formulas.items() if k in ("shape", "params", "macs")]
+
+
+def table_text(report: Report, formulas: bool = False, memory: bool = False, bars: bool = False) -> str:
     """The table as plain aligned text with its footer: what a pipe receives."""
-    cells = grid(report, formulas, memory)
+    cells = grid(report, formulas, memory, bars)
     rows = plain(cells.headers, cells.right, [*cells.body, cells.totals])
-    return "\n".join([cells.title, *rows, *totals_lines(report), *flag_lines(report)]) + "\n"
+    return "\n".join([cells.title, *rows, *totals_lines(report), *flag_lines(report, each=formulas)]) + "\n"
+
+
+class Fitted(NamedTuple):
+    """Which columns of a table a width can show: `shown` (indices, in order) and their `widths`, the
+    headers `left_out` to make room, and whether even the columns that never go fit (if not: the plain
+    layout)."""
+
+    shown: tuple[int, ...]
+    widths: tuple[int, ...]
+    left_out: tuple[str, ...]
+    fits: bool
+
+
+def cell_width(cell: str) -> int:
+    return max(map(len, cell.split("\n")))
+
+
+def fit(headers: list[str], rows: list[list[str]], width: int, drop: Sequence[str] = DROP_ORDER,
+        wrap: Mapping[str, int] | None = None, gap: int = 3, edges: int = 2) -> Fitted:
+    """Leave out the columns named in `drop`, in that order, until the others fit `width`; a column in
+    `wrap` may shrink to the width it maps to (its text wraps), every other keeps its widest cell: a
+    number is never cut. `gap` is the space between columns, `edges` the space outside them."""
+    wrap = wrap or {}
+    natural = [max([cell_width(h), *(cell_width(r[i]) for r in rows)]) for i, h in enumerate(headers)]
+    least = {i: min(natural[i], wrap.get(h, natural[i])) for i, h in enumerate(headers)}
+    shown = list(range(len(headers)))
+    left_out: list[str] = []
+
+    def needed() -> int:
+        return sum(least[i] for i in shown) + gap * (len(shown) - 1) + edges
+
+    for header in drop:
+        if needed() <= width:
+            break
+        if header in headers and headers.index(header) in shown:
+            shown.remove(headers.index(header))
+            left_out.append(header)
+    spare = max(0, width - needed())
+    widths = []
+    for i in shown:  # what is left goes to the columns that wrap, up to their widest cell
+        extra = min(natural[i] - least[i], spare)
+        spare -= extra
+        widths.append(least[i] + extra)
+    return Fitted(tuple(shown), tuple(widths), tuple(left_out), needed() <= width)
+
+
+def broken(text: str, width: int) -> str:
+    """Text over lines of at most `width`, broken after a dot, a space or a slash where one falls in the line."""
+    lines = []
+    for line in text.split("\n"):
+        while len(line) > width:
+            cut = max(line.rfind(mark, 0, width) for mark in ". /_") + 1 or width
+            lines.append(line[:cut].rstrip())
+            line = line[cut:].lstrip()
+        lines.append(line)
+    return "\n".join(lines)
+
+
+def left_out_line(left_out: Sequence[str], width: int) -> str:
+    """The note under a table that had to leave columns out."""
+    return (f"not shown, to fit {width} columns: {', '.join(left_out)} "
+            "(a wider terminal shows them; piped, every column is written)")
+
+
+def folded(headers: list[str], right: list[bool], rows: list[list[str]], beneath: list[list[str]],
+           width: int, indent: int = 4) -> list[str]:
+    """Aligned columns with each row's `beneath` lines under it, indented and wrapped at spaces to `width`
+    (a word longer than the line stays whole): the formulas of a table too narrow for their column."""
+    lines = plain(headers, right, rows)
+    out = [lines[0]]
+    for index, line in enumerate(lines[1:]):
+        out.append(line)
+        for text in beneath[index] if index < len(beneath) else ():
+            out += _wrapped(text, width - indent, " " * indent)
+    return out
+
+
+def _wrapped(text: str, width: int, indent: str) -> list[str]:
+    lines: list[str] = []
+    for word in text.split(" "):
+        if lines and len(lines[-1]) + 1 + len(word) <= width:
+            lines[-1] += " " + word
+        else:
+            lines.append(word)
+    return [indent + line for line in lines]
 
 
 def plain(headers: list[str], right: list[bool], rows: list[list[str]]) -> list[str]:
@@ -194,7 +347,7 @@ def _scalar(value: Any) -> str:
 
 
 CSV_FIELDS = ("name", "kind", "output", "params", "trainable_params", "buffers", "macs", "backward_macs",
-              "activations", "activation_bytes", "receptive_field", "saved_bytes", "alive_bytes")
+              "activations", "activation_bytes", "receptive_field_h", "receptive_field_w", "saved_bytes", "alive_bytes")
 
 
 def to_csv(report: Report) -> str:
@@ -202,20 +355,39 @@ def to_csv(report: Report) -> str:
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(CSV_FIELDS)
     for row in report.rows:
-        writer.writerow([row.name, row.kind, "x".join(map(str, row.output)), row.params, row.trainable_params,
-                         row.buffers, row.macs, row.backward_macs, row.activations,
-                         row.activations * report.itemsize * report.batch, row.receptive_field[0],
-                         row.saved_bytes, row.alive_bytes])
+        rf_h, rf_w = row.receptive_field or ("", "")
+        cells = [row.name, row.kind, "x".join(map(str, row.output)), row.params, row.trainable_params,
+                 row.buffers, row.macs, row.backward_macs, row.activations, _activation_bytes(report, row),
+                 rf_h, rf_w, row.saved_bytes, row.alive_bytes]
+        writer.writerow(cells if not report.symbolic else [_code(cell) for cell in cells])
     return out.getvalue()
+
+
+def _code(value: Any) -> Any:
+    """A formula in CSV: archcalc's expression grammar, which a program can evaluate."""
+    return text(value, "code") if isinstance(value, Expr) else value
+
+
+def markdown_cell(text: str) -> str:
+    """Text made safe inside a Markdown table cell: a `|` would end the cell, a line break the row, and
+    `[`, `<`, `*` … make a link, HTML or emphasis (safe.markdown)."""
+    return safe.markdown(text)
+
+
+def markdown_table(headers: Sequence[str], right: Sequence[bool], rows: Sequence[Sequence[str]]) -> list[str]:
+    """A GitHub Markdown pipe table, every cell escaped."""
+    lines = ["| " + " | ".join(map(markdown_cell, headers)) + " |",
+             "|" + "|".join("---:" if r else "---" for r in right) + "|"]
+    return lines + ["| " + " | ".join(map(markdown_cell, cells)) + " |" for cells in rows]
 
 
 def to_markdown(report: Report, memory: bool = False) -> str:
     shown = columns(memory)
-    lines = ["| " + " | ".join(c.header for c in shown) + " |",
-             "|" + "|".join("---:" if c.numeric else "---" for c in shown) + "|"]
-    lines += ["| " + " | ".join(c.text(report, row) for c in shown) + " |" for row in report.rows]
+    rows = [[c.text(report, row) for c in shown] for row in report.rows]
+    lines = markdown_table([c.header for c in shown], [c.numeric for c in shown], rows)
     t = report.totals
     memory_totals = f" peak {format_bytes(t.inference_peak_bytes)} | {format_bytes(t.train_saved_bytes)} |" if memory else ""
-    lines.append(f"| **total** | | | **{t.params:,}** | **{t.macs:,}** | **{format_bytes(t.activation_bytes)}** | |{memory_totals}")
-    footer = totals_lines(report, safe.markdown) + flag_lines(report)
-    return "\n".join(lines + [""] + [f"{line}  " for line in footer]) + "\n"
+    lines.append(f"| **total** | | | **{count(t.params)}** | **{count(t.macs)}** | **{format_bytes(t.activation_bytes)}** | |"
+                 f"{memory_totals}")
+    notes = totals_lines(report) + flag_lines(report)
+    return "\n".join(lines + [""] + [f"{markdown_cell(line)}  " for line in notes]) + "\n"

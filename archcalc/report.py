@@ -12,7 +12,10 @@ from fractions import Fraction
 from types import MappingProxyType
 from typing import Any, NamedTuple
 
-OPTIMIZER_STATES = {"sgd": 0, "momentum": 1, "adam": 2}  # tensors per parameter
+from .precision import PRECISIONS, Precision, dtype_names
+from .states import OPTIMIZER_STATES, Part, labelled, model_states  # noqa: F401 (OPTIMIZER_STATES, read from here)
+from .symbolic import Expr, largest, text
+from .units import DTYPE_BYTES
 
 
 class Row(NamedTuple):
@@ -36,6 +39,8 @@ class Row(NamedTuple):
     formulas: Mapping[str, str] = MappingProxyType({})
     flags: tuple[str, ...] = ()
     layers: int = 1  # primitive layers folded into this row
+    inputs: tuple[str, ...] = ()  # the rows (or `input`) this one reads: the graph's edges
+    args: Mapping[str, Any] = MappingProxyType({})  # the layer's arguments, late ones resolved; {} for a block
 
 
 @dataclass(frozen=True)
@@ -53,6 +58,10 @@ class Totals:
     buffer_bytes: int
     depth: int  # weight layers (conv, fc) on the longest path, as the papers count depth
     receptive_field: tuple[int, int]
+    saved_by: tuple[tuple[str, int, int], ...] = ()  # train_saved_bytes by (activations | weight copies, itemsize)
+    segments: int = 0  # checkpointed segments
+    recompute_bytes: int = 0  # what the largest checkpointed segment keeps while its backward runs it again
+    recompute_macs: int = 0  # forward MACs run again in backward: every checkpointed segment's
 
     @property
     def flops(self) -> int:
@@ -63,6 +72,11 @@ class Totals:
     def forward_backward_bytes(self) -> int:
         """The notes' rule of thumb: activations kept once for forward, once for backward."""
         return 2 * self.activation_bytes
+
+    @property
+    def train_step_macs(self) -> int:
+        """A training step: forward, backward and the checkpointed forward run again."""
+        return self.macs + self.backward_macs + self.recompute_macs
 
 
 @dataclass(frozen=True)
@@ -78,17 +92,39 @@ class Report:
     rows: tuple[Row, ...]
     totals: Totals
     conditions: tuple[Any, ...] = ()  # symbolic input: what validity and exactness need of it (symbolic.Condition)
+    precision: str | None = None  # a training regime (precision.PRECISIONS); None: every tensor at `dtype`
+    checkpoint: str | int | None = None  # every-block, or a number of segments (segments.cut)
+    device: str = "cuda"  # whose autocast op lists the tensors' types follow
 
-    def train_breakdown(self) -> dict[str, int]:
-        """Bytes of one training step: what autograd keeps, weights, gradients, optimizer state, buffers."""
-        trained = self.totals.trainable_params * self.itemsize
-        return {
-            "saved activations": self.totals.train_saved_bytes,
-            "parameters": self.totals.param_bytes,
-            "gradients": trained,
-            f"{self.optimizer} state": OPTIMIZER_STATES[self.optimizer] * trained,
-            "buffers": self.totals.buffer_bytes,
-        }
+    @property
+    def regime(self) -> Precision:
+        """The precision of the step: the one named, or `dtype` for everything."""
+        return PRECISIONS[self.precision] if self.precision else Precision(self.dtype, self.dtype)
+
+    def train_parts(self, devices: int = 1, shard: str = "none") -> list[Part]:
+        """Bytes of one training step on each of `devices`, by tensor and dtype: what autograd keeps (and,
+        checkpointed, makes again in backward), weights, gradients, optimizer state (states.model_states),
+        buffers. Zero parts are left out."""
+        regime, totals = self.regime, self.totals
+        names = dtype_names(regime.weights, regime.autocast)
+        copies_kept = regime.autocast is None or shard == "none"  # sharded, the step uses low-precision weights
+        parts = [Part("saved activations", names[size], b) for what, size, b in totals.saved_by if what == "activations"]
+        parts += [Part("weight copies", names[size], b, "autocast's low-precision copies, kept for backward")
+                  for what, size, b in totals.saved_by if what == "weight copies" and copies_kept]
+        if totals.segments:
+            parts.append(Part("recomputed activations", "mixed" if regime.autocast else regime.weights,
+                              totals.recompute_bytes, "the largest checkpointed segment, run again in backward"))
+        parts += model_states(totals.params, totals.trainable_params, regime, self.optimizer, devices, shard)
+        parts.append(Part("buffers", regime.weights, totals.buffer_bytes))
+        if shard == "parameters" and devices > 1:
+            widest = largest(row.params for row in self.rows)
+            parts.append(Part("gathered weights", regime.low, DTYPE_BYTES[regime.low] * widest,
+                              "the largest layer's, whole while it runs"))
+        return [part for part in parts if not (isinstance(part.bytes, int) and part.bytes == 0)]
+
+    def train_breakdown(self, devices: int = 1, shard: str = "none") -> dict[str, int]:
+        """Bytes of one training step by tensor (and dtype, where one tensor has several): `train_parts`."""
+        return labelled(self.train_parts(devices, shard))
 
     def inference_breakdown(self) -> dict[str, int]:
         """Bytes of one forward pass: the peak of live tensors, weights, buffers."""
@@ -99,24 +135,88 @@ class Report:
     def train_total_bytes(self) -> int:
         return sum(self.train_breakdown().values())
 
+    @property
+    def symbolic(self) -> bool:
+        """Whether the input (or the batch) is a symbolic size, and the figures formulas."""
+        return any(isinstance(d, Expr) for d in (*self.input, self.batch))
+
+    def to_pandas(self) -> Any:
+        """The layers as a pandas DataFrame, one row per layer (needs pandas: pip install pandas)."""
+        try:
+            import pandas
+        except ImportError:
+            raise ImportError("Report.to_pandas needs pandas: pip install pandas") from None
+        rows = [{**row_dict(row), "activation_bytes": row.activations * self.itemsize * self.batch}
+                for row in self.rows]
+        return pandas.DataFrame(rows).set_index("name")
+
+    def _repr_html_(self) -> str:
+        """Jupyter: the table and totals as HTML."""
+        from .html import fragment
+
+        return fragment(self)
+
+    def __rich__(self) -> Any:
+        """rich: the table as `archcalc table` draws it in a terminal, with its footer."""
+        from .cli.terminal import renderable
+
+        return renderable(self)
+
     def to_dict(self) -> dict[str, Any]:
-        """The JSON contract (README, "JSON output")."""
+        """The JSON contract (README, "JSON output"); formulas as text in archcalc's expression grammar."""
         totals = asdict(self.totals)
+        names = dtype_names(self.regime.weights, self.regime.autocast)
+        totals["saved_by"] = [{"tensor": what, "dtype": names[size], "bytes": b} for what, size, b in self.totals.saved_by]
         totals.update(flops=self.totals.flops, forward_backward_bytes=self.totals.forward_backward_bytes,
-                      train_total_bytes=self.train_total_bytes, receptive_field=list(self.totals.receptive_field))
-        return {
+                      train_step_macs=self.totals.train_step_macs,
+                      train_total_bytes=self.train_total_bytes, receptive_field=_pair(self.totals.receptive_field))
+        data = {
             "name": self.name, "title": self.title, "source": self.source, "input": list(self.input),
-            "batch": self.batch, "dtype": self.dtype, "optimizer": self.optimizer,
-            "layers": [_row_dict(row) for row in self.rows],
+            "batch": self.batch, "dtype": self.dtype, "optimizer": self.optimizer, "precision": self.precision,
+            "checkpoint": self.checkpoint,
+            "layers": [row_dict(row) for row in self.rows],
             "totals": totals,
+            "train_memory": [part._asdict() for part in self.train_parts()],
         }
+        if not self.symbolic:
+            return data
+        data = _as_text(data)
+        data["symbolic"] = {
+            "variables": sorted({v for d in (*self.input, self.batch) if isinstance(d, Expr) for v in d.variables()}),
+            "conditions": [{"layer": c.layer, "kind": c.kind, "expression": text(c.expr, "code"),
+                            "modulus": c.modulus or None, "what": c.message} for c in self.conditions],
+        }
+        return data
 
 
-def _row_dict(row: Row) -> dict[str, Any]:
+def row_dict(row: Row) -> dict[str, Any]:
+    """One row as the JSON contract writes it."""
     data = row._asdict()
     data.update(output=list(row.output), receptive_field=_pair(row.receptive_field), jump=_pair(row.jump),
-                flags=list(row.flags), formulas=dict(row.formulas))
+                flags=list(row.flags), formulas=dict(row.formulas), inputs=list(row.inputs),
+                args={key: _plain(value) for key, value in row.args.items()})
     return data
+
+
+def _as_text(value: Any) -> Any:
+    """A symbolic report's JSON: every formula as text in archcalc's expression grammar (`(H + 31) // 32`)."""
+    if isinstance(value, Expr):
+        return text(value, "code")
+    if isinstance(value, dict):
+        return {k: _as_text(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_as_text(v) for v in value]
+    return value
+
+def _plain(value: Any) -> Any:
+    """An argument as JSON holds it: tuples as lists, a fraction as a float, a formula as its text."""
+    if isinstance(value, (tuple, list)):
+        return [_plain(item) for item in value]
+    if isinstance(value, Fraction):
+        return float(value)
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    return str(value)
 
 
 def _pair(values: tuple[Any, Any] | None) -> list[Any] | None:
@@ -130,13 +230,23 @@ def fold(report: Report, depth: int | None) -> Report:
         return report
     groups: dict[str, list[Row]] = {}
     for row in report.rows:
-        groups.setdefault(".".join(row.name.split(".")[:depth]), []).append(row)
-    return replace(report, rows=tuple(_merge(name, rows) for name, rows in groups.items()))
+        groups.setdefault(group_name(row.name, depth), []).append(row)
+    shown = {name: rows[0].name if len(rows) == 1 else name for name, rows in groups.items()}  # one layer keeps its name
+    group_of = {row.name: shown[name] for name, rows in groups.items() for row in rows}
+    return replace(report, rows=tuple(_merge(shown[name], rows, group_of) for name, rows in groups.items()))
 
 
-def _merge(name: str, rows: list[Row]) -> Row:
+def group_name(name: str, depth: int) -> str:
+    """The row a layer folds into at `depth`: the first `depth` levels of its dotted name."""
+    return ".".join(name.split(".")[:depth])
+
+
+def _merge(name: str, rows: list[Row], group_of: Mapping[str, str]) -> Row:
+    """One row for a group of layers: figures summed; its inputs are the edges that enter the group."""
+    inputs = tuple(dict.fromkeys(group_of.get(source, source) for row in rows for source in row.inputs
+                                 if group_of.get(source) != name))
     if len(rows) == 1:
-        return rows[0]
+        return rows[0]._replace(inputs=inputs)
     last = rows[-1]
     kinds = {row.kind for row in rows}
     return Row(
@@ -153,7 +263,8 @@ def _merge(name: str, rows: list[Row]) -> Row:
         jump=last.jump,
         saved_bytes=sum(r.saved_bytes for r in rows),
         alive_bytes=last.alive_bytes,
-        peak_bytes=max(r.peak_bytes for r in rows),
+        peak_bytes=largest(r.peak_bytes for r in rows),
         flags=tuple(f for r in rows for f in r.flags),
         layers=sum(r.layers for r in rows),
+        inputs=inputs,
     )

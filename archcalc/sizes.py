@@ -21,6 +21,7 @@ from typing import Any
 from .errors import ArchcalcError, ShapeError
 from .ir import Layer, Network
 from .report import Report, Row
+from .safe import clip
 from .symbolic import Condition, Expr, Floor
 
 SIDE = "N"  # the name of a square input's side
@@ -35,12 +36,12 @@ def parse_shape(text: str) -> tuple[int | Expr, ...]:
     parts = text.strip().replace("×", "x").replace("X", "x").split("x")
     expected = "C×H×W such as 3x224x224, 3xHxW or 3xNxN (or N×D tokens, or features)"
     if not 1 <= len(parts) <= 3 or not all(_DIM.fullmatch(p) for p in parts):
-        raise ValueError(f"expected {expected}; received '{text[:40]}'")
+        raise ValueError(f"expected {expected}; received '{clip(text, 40)}'")
     dims: list[int | Expr] = []
     for part in parts:
         if part.isdigit():
             if len(part) > 7 or not 0 < int(part) <= MAX_SIDE:
-                raise ValueError(f"expected dimensions from 1 to {MAX_SIDE:,}; received '{part[:20]}'")
+                raise ValueError(f"expected dimensions from 1 to {MAX_SIDE:,}; received '{clip(part, 20)}'")
             dims.append(int(part))
         elif part in ("H", "W", SIDE):
             dims.append(Expr.var(part))
@@ -48,7 +49,7 @@ def parse_shape(text: str) -> tuple[int | Expr, ...]:
             raise ValueError(f"expected {expected}: a size is a number, H, W or N; received '{part}'")
     if isinstance(dims[0], Expr):
         raise ValueError(f"expected the channels (the first dimension) as a number, only H, W or N symbolic; "
-                         f"received '{text[:40]}'")
+                         f"received '{clip(text, 40)}'")
     return tuple(dims)
 
 
@@ -57,8 +58,8 @@ def parse_sizes(text: str) -> dict[str, int]:
     env: dict[str, int] = {}
     for part in text.split(","):
         name, sep, value = part.strip().partition("=")
-        if not sep or name.strip() not in NAMES or not value.strip().isdigit() or len(value.strip()) > 7:
-            raise ValueError(f"expected sizes such as N=224 or H=224,W=320,B=32; received '{text[:40]}'")
+        if not sep or name.strip() not in NAMES or not (value.strip().isascii() and value.strip().isdigit()) or len(value.strip()) > 7:
+            raise ValueError(f"expected sizes such as N=224 or H=224,W=320,B=32; received '{clip(text, 40)}'")
         number = int(value)
         if not 1 <= number <= MAX_SIDE:
             raise ValueError(f"expected {name.strip()} from 1 to {MAX_SIDE:,}; received {number}")
@@ -98,9 +99,10 @@ def at(report: Report, env: Mapping[str, int], network: Network | None = None) -
     for condition in report.conditions:
         if condition.kind == "exact" and not condition.holds(env):
             value = condition.expr.at(env)
-            inexact.setdefault(condition.layer, []).append(
-                f"{condition.message} at {_env_text(env)}: {value}/{condition.modulus} = {value / condition.modulus:g} "
-                "is not whole; rounded")
+            note = (f"{condition.message} at {_env_text(env)}: {value}/{condition.modulus} = "
+                    f"{value / condition.modulus:g} is not whole; rounded")
+            if note not in inexact.setdefault(condition.layer, []):  # N×N: the same condition for H and for W
+                inexact[condition.layer].append(note)
     value = _evaluator(env)
     rows = tuple(row._replace(flags=tuple(inexact.get(row.name, ())), **{f: value(getattr(row, f)) for f in _ROW_FIGURES})
                  for row in report.rows)
@@ -150,66 +152,93 @@ def _node(network: Network | None, layer: str) -> Layer | None:
 
 @dataclass(frozen=True)
 class Sizes:
-    """The square inputs N×N a network accepts, and those at which every division is whole."""
+    """The sizes of one input side (N of a square input, or H or W) a network accepts, and those at which
+    every division is whole."""
 
     network: str
-    smallest: int | None  # the smallest side every layer accepts (None: none up to MAX_SIDE)
-    smallest_exact: int | None  # …at which every division is whole too
-    period: int  # exactness repeats with this period (1: every valid size is exact)
-    residues: tuple[int, ...]  # exact sides are ≡ one of these (mod period), from smallest_exact on
+    variable: str  # N, H or W
+    smallest: int | None  # the smallest size every layer accepts (None: none up to MAX_SIDE)
+    smallest_exact: int | None  # …at which every division is whole too (None: none found)
+    period: int | None  # exactness repeats with this period (None: too long a period to list residues)
+    residues: tuple[int, ...]  # exact sizes are ≡ one of these (mod period), from smallest_exact on
     within: tuple[int, int]  # the range listed
-    exact: tuple[int, ...]  # the exact sides within it
-    valid: int  # how many sides within it every layer accepts
+    exact: tuple[int, ...]  # the exact sizes within it
+    valid: int  # how many sizes within it every layer accepts
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"variable": self.variable, "smallest": self.smallest, "smallest_exact": self.smallest_exact,
+                "period": self.period, "residues": list(self.residues), "rule": self.rule(),
+                "range": list(self.within), "exact": list(self.exact), "valid_in_range": self.valid}
 
     def rule(self) -> str:
         """The exact sizes as a rule: `N ≡ 0 (mod 32)`, and from which size on."""
+        v = self.variable
+        if self.smallest is None:
+            return f"no {v} up to {MAX_SIDE:,} is accepted by every layer"
+        if self.period is None:
+            return f"every division is whole only at sizes without a short period (beyond {MAX_PERIOD:,})"
         if self.smallest_exact is None:
-            return "no size makes every division whole"
+            return f"no {v} makes every division whole"
         if self.period == 1:
-            return f"every size from {self.smallest_exact} is exact"
+            return f"every {v} from {self.smallest_exact} is exact"
+        first, step = self.smallest_exact, self.period
         if len(self.residues) == 1:
-            return (f"N ≡ {self.residues[0]} (mod {self.period}): {self.smallest_exact}, "
-                    f"{self.smallest_exact + self.period}, {self.smallest_exact + 2 * self.period}, … "
-                    f"({self.smallest_exact} + {self.period}k)")
+            return f"{v} ≡ {self.residues[0]} (mod {step}): {first}, {first + step}, {first + 2 * step}, … ({first} + {step}k)"
         shown = ", ".join(str(r) for r in self.residues[:12]) + (" …" if len(self.residues) > 12 else "")
-        return f"N mod {self.period} ∈ {{{shown}}}, from {self.smallest_exact} on"
+        return f"{v} mod {step} ∈ {{{shown}}}, from {first} on"
 
 
-def sizes(report: Report, low: int = 1, high: int = 1024) -> Sizes:
-    """Read a report analysed for an N×N input (N symbolic) as rules and lists of sizes."""
-    if variables(report) - {SIDE, "B"}:
-        raise ArchcalcError("sizes reads a square input's side N (analyse with input C×N×N)")
-    valid = [c for c in report.conditions if c.kind == "valid"]
-    exact = [c for c in report.conditions if c.kind == "exact"]
-    period = reduce(lcm, (_period(c) for c in exact), 1)
-    if period > MAX_PERIOD:
-        raise ArchcalcError(f"{report.name}: whether every division is whole repeats only every {period:,} sizes, "
-                            f"too many to read (at most {MAX_PERIOD:,}); analyse it at concrete sizes")
+def sizes(report: Report, low: int = 1, high: int = 1024, variable: str | None = None) -> Sizes:
+    """Read a symbolic report as rules and lists of sizes of one side: N, or H or W (each read alone)."""
+    names = variables(report) - {"B"}
+    variable = variable or (SIDE if names == {SIDE} else None)
+    if variable not in names:
+        raise ArchcalcError(f"sizes reads one side of the input: give one of {', '.join(sorted(names)) or 'none'}")
+    mine = [c for c in report.conditions if c.expr.variables() <= {variable, "B"}]
+    valid = [c for c in mine if c.kind == "valid"]
+    exact = [c for c in mine if c.kind == "exact"]
 
     def ok(n: int, conditions: list[Condition]) -> bool:
-        return all(c.holds({SIDE: n}) for c in conditions)
+        return all(c.holds({variable: n, "B": 1}) for c in conditions)
 
-    smallest = _smallest(lambda n: ok(n, valid), MAX_SIDE)
-    start = smallest or MAX_SIDE
-    # Validity is monotone in N for the kinds there are (outputs grow with the input); exactness is
-    # periodic once every floor has passed its small-size transient: a period past the smallest size.
-    residues = tuple(sorted({n % period for n in range(start + period, start + 2 * period) if ok(n, exact)}))
-    smallest_exact = next((n for n in range(start, start + 2 * period) if ok(n, valid) and ok(n, exact)), None)
-    listed = tuple(n for n in range(max(low, 1), high + 1) if ok(n, valid) and ok(n, exact))
-    count = sum(1 for n in range(max(low, 1), high + 1) if ok(n, valid))
-    return Sizes(report.name, smallest, smallest_exact, period, residues, (low, high), listed, count)
+    smallest = _smallest(lambda n: ok(n, valid))
+    period = reduce(lcm, (_period(c) for c in exact), 1)
+    if smallest is None or period > MAX_PERIOD:
+        residues, smallest_exact = (), None
+    else:
+        # Validity only grows with the size (outputs grow with the input); exactness is periodic once
+        # every floor has passed its small-size transient: a period past the smallest size.
+        residues = tuple(sorted({n % period for n in range(smallest + period, smallest + 2 * period) if ok(n, exact)}))
+        smallest_exact = next((n for n in range(smallest, smallest + 2 * period) if ok(n, exact)), None)
+    span = range(max(low, 1), high + 1)
+    listed = tuple(n for n in span if ok(n, valid) and ok(n, exact))
+    return Sizes(report.name, variable, smallest, smallest_exact, None if period > MAX_PERIOD else period,
+                 residues, (low, high), listed, sum(1 for n in span if ok(n, valid)))
 
 
-def _smallest(ok: Callable[[int], bool], high: int) -> int | None:
-    """The smallest side from 1 to `high` that is `ok`, None if none is: a binary search, as validity
-    is monotone in N (outputs grow with the input), so a side past the smallest valid one is valid."""
-    if not ok(high):
-        return None
-    low = 0  # not ok (no side is 0)
+def _smallest(accepts: Callable[[int], bool]) -> int | None:
+    """The smallest size in 1..MAX_SIDE that `accepts`, which holds from some size on: doubling, then bisection."""
+    high = 1
+    while not accepts(high):
+        if high >= MAX_SIDE:
+            return None
+        high = min(high * 2, MAX_SIDE)
+    low = high // 2  # does not accept (or is 0)
     while high - low > 1:
         middle = (low + high) // 2
-        low, high = (low, middle) if ok(middle) else (middle, high)
+        low, high = (low, middle) if accepts(middle) else (middle, high)
     return high
+
+
+def summary_lines(report: Report) -> list[str]:
+    """The footer of a symbolic table: for each side, the smallest size every layer accepts and the rule of
+    the exact sizes (`archcalc sizes` says more)."""
+    lines = []
+    for variable in sorted(variables(report) - {"B"}):
+        found = sizes(report, variable=variable)
+        smallest = "none" if found.smallest is None else f"{variable} ≥ {found.smallest}"
+        lines.append(f"Sizes: every layer accepts {smallest}; every division is whole for {found.rule()}")
+    return lines
 
 
 def _period(condition: Condition) -> int:
@@ -232,7 +261,7 @@ def largest_input(report: Report, need: Callable[[Report], Any], budget: int, en
         sizes_at = {**env, SIDE: n, "H": n, "W": n}
         return all(c.holds(sizes_at) for c in valid) and _value(need(report), sizes_at) <= budget
 
-    smallest = _smallest(lambda n: all(c.holds({**env, SIDE: n, "H": n, "W": n}) for c in valid), 4096)
+    smallest = _smallest(lambda n: all(c.holds({**env, SIDE: n, "H": n, "W": n}) for c in valid))
     if smallest is None or not fits(smallest):
         return None
     low, high = smallest, smallest

@@ -600,6 +600,7 @@ def text(e: Number, style: str = "math") -> str:
     atom = _lone_atom(e - e.constant)
     if isinstance(atom, Floor) and e.constant:  # ⌊X/c⌋ + k reads better as ⌊(X + k·c)/c⌋
         return _atom_text(Floor(atom.num + e.constant * atom.den, atom.den), style, alone=True)
+    e = _shifted(e, style)
     ordered = sorted(e.terms.items(), key=lambda mc: (-sum(p for _, p in mc[0]), _mono_key(mc[0])))
     out = ""
     for i, (m, c) in enumerate(ordered):
@@ -610,6 +611,48 @@ def text(e: Number, style: str = "math") -> str:
         else:
             out += f" {'−' if style == 'math' and sign == '-' else sign} {body}"
     return out
+
+
+def _shifted(e: Expr, style: str) -> Expr:
+    """`e` with floors written ⌊(X + p·c)/c⌋ where that takes fewer terms: the canonical form keeps
+    each floor's constant in [0, c), so a 7×7/4 convolution's (⌊(N + 1)/4⌋ − 2)² would otherwise
+    print as 34,848·⌊(N + 1)/4⌋² − 139,392·⌊(N + 1)/4⌋ + 139,392 rather than 34,848·⌊(N − 7)/4⌋²."""
+    floors = sorted({a for m in e.terms for a, _ in m if isinstance(a, Floor)}, key=lambda a: a.key)
+    for atom in floors:
+        best = e
+        for shift in _shift_candidates(e, atom):
+            label = _atom_text(Floor(atom.num + shift * atom.den, atom.den), style, alone=False)
+            rewritten = _substitute(e, atom, Expr.var(label) - shift)  # a = a′ − p, a′ the shifted floor
+            if len(rewritten.terms) < len(best.terms):
+                best = rewritten
+        e = best
+    return e
+
+
+def _shift_candidates(e: Expr, atom: Floor) -> set[int]:
+    """Shifts p that cancel a term: for c·a^k next to c′·(the same without one a), p = c′/(k·c)."""
+    found = set()
+    for m, c in e.terms.items():
+        powers = dict(m)
+        if atom not in powers:
+            continue
+        rest = _mono_times(tuple((a, p) for a, p in m if a is not atom), ((atom, powers[atom] - 1),) if powers[atom] > 1 else ())
+        ratio = Fraction(e.terms.get(rest, 0), c * powers[atom])
+        if ratio and ratio.denominator == 1:
+            found.add(int(ratio))
+    return found
+
+
+def _substitute(e: Expr, atom: Atom, replacement: Expr) -> Expr:
+    total = Expr.of(0)
+    for m, c in e.terms.items():
+        term = Expr.of(c)
+        for a, power in m:
+            factor = replacement if a is atom else Expr({((a, 1),): 1})
+            for _ in range(power):
+                term = term * factor
+        total = total + term
+    return total
 
 
 def _mono_text(m: Monomial, c: int, style: str) -> str:

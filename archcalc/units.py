@@ -59,7 +59,9 @@ def _parse(text: str | int, table: dict[str, int], limit: int, expected: str) ->
 
 
 def format_count(value: int) -> str:
-    """138,357,544 → '138.36M' (decimal, as the papers count)."""
+    """138,357,544 → '138.36M' (decimal, as the papers count); a formula (symbolic size) as it is."""
+    if not isinstance(value, (int, float)):
+        return str(value)
     for suffix, scale in (("T", 10**12), ("G", 10**9), ("M", 10**6), ("K", 10**3)):
         if abs(value) >= scale:
             return f"{value / scale:.2f}{suffix}"
@@ -67,7 +69,9 @@ def format_count(value: int) -> str:
 
 
 def format_bytes(value: int, decimal: bool = False) -> str:
-    """Bytes in binary units (MiB, GiB) unless `decimal` (MB, GB)."""
+    """Bytes in binary units (MiB, GiB) unless `decimal` (MB, GB); a formula (symbolic size) in bytes."""
+    if not isinstance(value, (int, float)):
+        return f"{value} B"
     base, units = (1000, ("B", "KB", "MB", "GB", "TB")) if decimal else (1024, ("B", "KiB", "MiB", "GiB", "TiB"))
     size, unit = float(value), units[0]
     for unit in units:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import shutil
 import textwrap
 from contextlib import redirect_stderr, redirect_stdout
 from dataclasses import dataclass
@@ -51,6 +52,16 @@ def write_spec(tmp_path):
     return write
 
 
+def module_or_fail(name: str, install: str = "pip install -e '.[test]'"):
+    """Import an optional module; in CI (CI=true) a missing one is a failure, elsewhere a skip."""
+    try:
+        return __import__(name)
+    except ImportError:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{name} is required in CI ({install})")
+        pytest.skip(f"{name} not installed ({install})")
+
+
 def torch_or_fail():
     """Import torch; in CI (CI=true) a missing torch is a failure, elsewhere a skip."""
     try:
@@ -60,3 +71,14 @@ def torch_or_fail():
             pytest.fail("torch is required in CI (pip install 'archcalc[torch]')")
         pytest.skip("torch not installed (pip install 'archcalc[torch]')")
     return torch
+
+
+def tool_or_fail(program: str, install: str = "") -> str:
+    """The path of a program on PATH; in CI (CI=true) a missing one is a failure, elsewhere a skip."""
+    path = shutil.which(program)
+    if path is None:
+        hint = install or f"apt-get install {program}"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{program} is required in CI ({hint}; .ci/run installs it)")
+        pytest.skip(f"{program} not installed ({hint})")
+    return path

@@ -6,16 +6,21 @@ import textwrap
 
 from archcalc import analyze
 from archcalc.expand import build
+from archcalc.ir import Network
 from archcalc.report import Report, Row
 from archcalc.source import load_text
 
 
 def report_of(yaml_text: str, name: str = "test.yaml", **options) -> Report:
     """Analyse a spec given as YAML text."""
-    text = textwrap.dedent(yaml_text).lstrip("\n")
-    return analyze(build(load_text(text, name), name, "test"), **options)
+    return analyze(network_of(yaml_text, name), **options)
 
 
 def row_of(layer: str, input_shape: list[int], **options) -> Row:
     """The report row of a single layer, written as one YAML flow item."""
     return report_of(f"input: {input_shape}\nlayers:\n  - {layer}\n", **options).rows[0]
+
+
+def network_of(yaml_text: str, name: str = "test.yaml") -> Network:
+    """The network a spec given as YAML text expands to."""
+    return build(load_text(textwrap.dedent(yaml_text).lstrip("\n"), name), name, "test")

@@ -205,11 +205,14 @@ def test_strict_reports_every_inexact_division(write_spec, cli):
     assert cli("check", path).code == 0
     ran = cli("check", path, "--strict")
     assert ran.code == 1
+    # Every division whole: (N − 5)/2 needs N odd, then ((N − 3)/2 − 3)/2 needs N ≡ 1 (mod 4), then
+    # ((N − 5)/4 − 2)/2 needs N ≡ 5 (mod 8); the smallest such N with every output ≥ 1 is 13.
+    exact = "; inexact at 224×224, exact for N ≡ 5 (mod 8): 13, 21, 29, … (13 + 8k)"
     assert ran.out.splitlines() == [
         f"{path}:3:5: layers[0].conv 'conv1': (224 − 7 + 2·1)/2 = 109.5 is not whole; rounded down"
-        " (--strict refuses inexact divisions)",
+        " (--strict refuses inexact divisions)" + exact,
         f"{path}:4:5: layers[1].maxpool 'maxpool1': (110 − 3 + 2·0)/2 = 53.5 is not whole; rounded down"
-        " (--strict refuses inexact divisions)",
+        " (--strict refuses inexact divisions)" + exact,
         "1 spec, 2 findings",  # maxpool2: (54 − 2)/2 = 26 is whole
     ]
 

@@ -39,7 +39,8 @@ def test_table_has_rows_and_totals(cli):
 def test_piped_output_is_plain_text(cli):
     out = cli("table", "vgg16").out
     assert "\x1b[" not in out
-    assert max(len(line) for line in out.splitlines()[:30]) < 120  # rows are not padded to the terminal
+    table = out.split("\nvgg16: ")[0].splitlines()  # the title, header, rows and totals, before the footer
+    assert len(table) == 1 + 1 + 24 + 1 and max(len(line) for line in table) < 100  # not padded to the terminal
 
 
 def test_formulas_column(cli):
@@ -102,7 +103,7 @@ def test_input_override_and_batch(cli):
 def test_explain_unknown_layer(cli):
     ran = cli("explain", "alexnet", "cnv1")
     assert ran.code == 1
-    assert ran.err.startswith("error: alexnet has no layer 'cnv1'; did you mean 'conv1'?")
+    assert ran.err.startswith("error: alexnet has no layer or block 'cnv1'; did you mean 'conv1'?")
 
 
 def test_explain_shows_every_figure(cli):
@@ -141,16 +142,24 @@ def test_flags_show_as_flags_and_values_by_their_metavar(cli):
     formulas = next(line for line in rows if "--formulas" in line)
     assert formulas.split("--formulas")[1].split()[0] == "Show"  # no value after a flag
     batch = next(line for line in rows if "--batch" in line)
-    assert "-b N " in batch and "[default: 1]" in out
+    assert "-b N|B " in batch and "[default: 1, or B with a symbolic input]" in out
+    assert "[default: 1]" in cli("compare", "--help").out
     assert "--version  " in cli("--help").out
 
 
 @pytest.mark.parametrize("args, message", [
-    (["table", "vgg16", "--batch", "0"], "error: --batch/-b: expected an integer from 1 to 1,000,000,000; received '0'"),
+    (["table", "vgg16", "--batch", "0"], "error: --batch/-b: expected an integer from 1 to 1,000,000,000, or B; received '0'"),
+    (["compare", "vgg16", "alexnet", "--batch", "0"], "error: --batch/-b: expected an integer from 1 to 1,000,000,000; received '0'"),
     (["table", "vgg16", "--dtype", "float64"], "error: --dtype: expected float32, float16, bfloat16 or int8; "
                                                "received 'float64'"),
-    (["table", "vgg16", "--input", "3x224x0"], "error: --input/-i: expected C×H×W such as 3x224x224 (N×D tokens, or "
-                                              "features), each from 1 to 1,000,000; received '3x224x0'"),
+    (["table", "vgg16", "--input", "3x224x224x1"], "error: --input/-i: expected C×H×W such as 3x224x224, 3xHxW or "
+                                                   "3xNxN (or N×D tokens, or features); received '3x224x224x1'"),
+    (["table", "vgg16", "--input", "Hx224x224"], "error: --input/-i: expected the channels (the first dimension) as a "
+                                                 "number, only H, W or N symbolic; received 'Hx224x224'"),
+    (["table", "vgg16", "--at", "N=224"], "error: --at evaluates a symbolic input: give --input 3xHxW or 3xNxN "
+                                          "(or a spec with one)"),
+    (["table", "vgg16", "--input", "3x224x0"], "error: --input/-i: expected dimensions from 1 to 1,048,576; "
+                                              "received '0'"),
     (["table"], "error: the following arguments are required: NET|PATH"),
     (["table", "vgg16", "--batchsize", "2"], "error: unrecognized arguments: --batchsize 2"),
     (["tabel", "vgg16"], "error: no such command 'tabel'; did you mean 'table'?"),

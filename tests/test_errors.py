@@ -67,7 +67,7 @@ CASES = [
         input: [3, 32, 32, 1]
         layers:
           - relu:
-     """, "net.yaml:1:8: expected input: [C, H, W] (or [N, D] tokens, or [features]) of positive integers; "
+     """, "net.yaml:1:8: expected input: [C, H, W] (or [N, D] tokens, or [features]) of positive integers, H and W possibly the symbols H, W or N; "
           "received a list [3, 32, 32, 1]"),
     ("YAML syntax", """
         input: [3, 32, 32]
@@ -194,6 +194,7 @@ def test_missing_file(cli):
 
 
 @pytest.mark.parametrize("args", [["table", "vgg16", "--batch", "0"], ["table", "vgg16", "--dtype", "float64"],
-                                  ["table", "vgg16", "--input", "3x224x0"], ["table"], ["nosuchcommand"]])
+                                  ["table", "vgg16", "--input", "3x224x0"], ["table", "vgg16", "--input", "3x224x224x1"],
+                                  ["table"], ["nosuchcommand"]])
 def test_usage_errors_exit_2(cli, args):
     assert cli(*args).code == 2

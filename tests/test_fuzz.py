@@ -423,7 +423,10 @@ def _converters() -> list[tuple[str, Any]]:
 
 NUMBERS = (st.integers(-10, 10**20).map(str) | st.sampled_from(["9" * 300, "1e9", "1e999", "-0", "0x10", "1_000",
                                                                 "١٢", "16G", "16GiB", "1.5GiB", "16 GB", "nan",
-                                                                "inf", "3x224x224", "3x" + "9" * 5000 + "x1", ""])
+                                                                "inf", "3x224x224", "3x" + "9" * 5000 + "x1", "",
+                                                                "3xHxW", "3xNxN", "Nx3x3", "B", "N=" + "9" * 300,
+                                                                "H=224,W=0", "B=0", "1..9999999999", "5..1",
+                                                                "10%", "1000%", "every-block", "1,2," + "9" * 30])
            | st.text(max_size=30))
 
 
@@ -438,8 +441,17 @@ def test_every_number_typed_is_bounded_or_a_usage_error(option, text):
         message = str(err)
         assert "\n" not in message and len(message) < 300, (name, message)
         return
-    numbers = value if isinstance(value, tuple) else (value,)
-    assert all(isinstance(n, int) and 0 <= n <= 2**60 for n in numbers), (name, text, value)
+    assert all(isinstance(n, int) and 0 <= n <= 2**60 for n in _numbers(value)), (name, text, value)
+
+
+def _numbers(value: Any) -> list[Any]:
+    """The numbers in a converted value (a shape, sizes by name, a list per column); a symbol (H, B) or a
+    word (every-block) is none, anything else is returned to fail."""
+    if isinstance(value, dict):
+        value = list(value.values())
+    if isinstance(value, (tuple, list)):
+        return [n for item in value for n in _numbers(item)]
+    return [] if isinstance(value, (str, Expr)) else [value]
 
 
 ENTRIES = ["good", "bad", "link-inside", "link-outside", "link-dangling", "link-loop", "fifo", "dir-link-outside",

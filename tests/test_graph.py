@@ -169,7 +169,7 @@ def test_fit_gives_the_largest_batch_that_fits():
 def test_fit_cli(cli):
     ran = cli("fit", "vgg16", "--memory", "4GiB", "--train")
     assert ran.code == 0, ran.err
-    assert "is the largest that fits 4.0 GiB for a training step with sgd" in ran.out
+    assert "is the largest that fits 4.0 GiB for a training step (sgd, fp32)" in ran.out
     assert cli("fit", "vgg16", "--memory", "1MiB").code == 1  # not even batch 1
     assert cli("fit", "vgg16", "--memory", "lots").code == 2
 

@@ -60,7 +60,7 @@ REFUSED = [
     # integers and other values where an integer belongs
     ("giant-integer-literal.yaml", ":3:17: integer " + "9" * 59 + "… is beyond ±1,000,000,000,000,000"),
     ("huge-integer.yaml", ":3:17: layers[0].conv: 'out' is limited to 1,000,000,000; received out=99999999999999"),
-    ("huge-input.yaml", ":1:8: expected input: [C, H, W] (or [N, D] tokens, or [features]) of positive integers;"
+    ("huge-input.yaml", ":1:8: expected input: [C, H, W] (or [N, D] tokens, or [features]) of positive integers, H and W possibly the symbols H, W or N;"
                         " received a list [3, 100000000, 100000000]"),
     ("repeat-billion.yaml", ":4:13: layers[0].relu: repeat must be between 0 and 10,000; received 1000000000"),
     ("repeat-power.yaml", ":4:13: layers[0].relu: in '10**9': '**' (a power) is not supported; write the number out"),
@@ -208,11 +208,11 @@ def test_a_wide_merge_is_analysed_in_linear_time():
     def seconds(n: int) -> float:
         network = expand.build(source.load_text(_wide_merge(n), "wide.yaml"), "wide.yaml", "wide")
         best = float("inf")
-        for _ in range(2):
-            start = time.perf_counter()
+        for _ in range(5):  # the best of five CPU times: the suite's other workers share the cores
+            start = time.process_time()
             analyze(network)
-            best = min(best, time.perf_counter() - start)
+            best = min(best, time.process_time() - start)
         return best
 
     ratio = seconds(3200) / seconds(400)
-    assert ratio < 12, f"8× the layers took {ratio:.0f}× the time (linear: about 8×, quadratic: 64×)"
+    assert ratio < 24, f"8× the layers took {ratio:.0f}× the time (linear: about 8×, quadratic: 64×)"

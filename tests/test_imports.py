@@ -35,9 +35,11 @@ COMMANDS = {
     ("list",): ("networks", {"yaml", "rich"}),
     ("explain", "alexnet", "conv1"): ("explain", {"yaml", "rich"}),
     ("check", str(specs_dir())): ("check", {"yaml"}),
+    ("diagram", "googlenet", "--format", "mermaid"): ("pictures", {"yaml"}),
 }
 HEAVY = ("torch", "torchvision", "torchinfo", "numpy", "jsonschema", "matplotlib", "pydantic", "typer", "click")
-SHARED = {"archcalc.cli", "archcalc.cli.command", "archcalc.cli.registry", "archcalc.cli.common", "archcalc.cli.streams"}
+SHARED = {"archcalc.cli", "archcalc.cli.command", "archcalc.cli.registry", "archcalc.cli.common",
+          "archcalc.cli.streams", "archcalc.cli.plan"}  # plan: the training-plan options of compare, fit and verify
 
 
 def imported(args: tuple[str, ...]) -> list[str]:
@@ -48,7 +50,7 @@ def imported(args: tuple[str, ...]) -> list[str]:
     return result["modules"]
 
 
-@pytest.mark.parametrize("args", COMMANDS, ids=["table", "table json", "compare", "list", "explain", "check specs/"])
+@pytest.mark.parametrize("args", COMMANDS, ids=["table", "table json", "compare", "list", "explain", "check specs/", "diagram"])
 def test_a_command_loads_only_what_it_uses(args):
     module, allowed = COMMANDS[args]
     modules = imported(args)
@@ -74,9 +76,15 @@ def test_a_table_for_a_terminal_is_drawn_with_rich(monkeypatch):
     from archcalc.cli import common, run
 
     drawn = []
-    monkeypatch.setattr(common, "terminal", lambda: SimpleNamespace(table=lambda *args: drawn.append(args)))
+    monkeypatch.setattr(common, "terminal", lambda: SimpleNamespace(table=lambda *args, **kw: drawn.append(args)))
     monkeypatch.setattr(sys, "stdout", _Terminal())
     assert run(["table", "lenet5", "--memory"]) == 0
-    (report, formulas, memory), = drawn
-    assert (report.name, formulas, memory) == ("lenet5", False, True)
+    (report, formulas, memory, bars), = drawn
+    assert (report.name, formulas, memory, bars) == ("lenet5", False, True, False)
     assert sys.stdout.getvalue() == ""
+
+
+def test_only_plot_and_report_load_matplotlib(tmp_path):
+    modules = imported(("plot", "lenet5", "-o", str(tmp_path / "x.svg")))
+    assert "matplotlib" in modules and not [name for name in modules if name.startswith("archcalc.backends")]
+    assert "archcalc.plot" in modules and "archcalc.html" not in modules

@@ -8,6 +8,7 @@ training forward at batch 1 and 2), never with archcalc's build of the spec.
 
 from __future__ import annotations
 
+import json
 import os
 
 import pytest
@@ -42,7 +43,9 @@ def test_spec_equals_its_reference(name):
     from archcalc.backends.reference import compare
 
     network = load(name)
-    result = compare(network, network.reference)
+    # Batch 1 runs for real; batch 2 for real up to 4G MACs, past that on the meta device, which runs the
+    # model's own autograd graph without arithmetic (attention always for real: its kernel differs there).
+    result = compare(network, network.reference, real_limit=4 * 10**9)
     assert result.params[0] == result.params[1], result.params
     assert result.buffers[0] == result.buffers[1], result.buffers
     assert result.macs[0] == result.macs[1], result.macs
@@ -103,3 +106,19 @@ def test_unknown_reference_is_one_clear_error():
         reference_model("torchvision:resnet51")
     with pytest.raises(ArchcalcError, match="expected torchvision:NAME"):
         reference_model("timm:resnet50")
+
+
+def test_verify_against_through_the_command_line(cli):
+    ran = cli("verify", "alexnet-tv", "--against", "spec", "--batch", "1", "--format", "json")
+    assert ran.code == 0, ran.err
+    (result,) = json.loads(ran.out)
+    against = result["against"]
+    assert against["reference"] == "torchvision:alexnet" and against["ok"]
+    assert against["params"] == {"engine": 61_100_840, "model": 61_100_840}
+    assert against["layers_compared"] == against["layers_matched"] == 8  # five convs, three fcs
+
+
+def test_the_wrong_reference_is_a_mismatch_exit_1(cli):
+    ran = cli("verify", "resnet18", "--against", "torchvision:resnet34", "--batch", "1")
+    assert ran.code == 1
+    assert "MISMATCH" in ran.out and "engine ≠ torchvision:resnet34" in ran.out

@@ -76,7 +76,7 @@ def test_connections_are_counted_where_from_lists_multiply():
 
 def test_the_largest_network_the_limits_allow_is_answered_with_bounded_output(cli):
     """5,000 layers, 20,000 connections and names of nearly 200 characters: every figure of its JSON
-    is there, and the text stays a few megabytes (about a kilobyte a layer)."""
+    is there, and the text stays some megabytes (about two kilobytes a layer, and a name per connection)."""
     spec = str(HOSTILE / "at-every-limit.yaml")
     net = load(spec)
     assert len(net.layers) == expand.MAX_LAYERS
@@ -85,7 +85,7 @@ def test_the_largest_network_the_limits_allow_is_answered_with_bounded_output(cl
     ran = cli("table", spec, "--format", "json", "--memory")
     assert ran.code == 0, ran.err
     assert len(json.loads(ran.out)["layers"]) == expand.MAX_LAYERS
-    assert len(ran.out.encode()) < 8 * 2**20
+    assert len(ran.out.encode()) < 2048 * expand.MAX_LAYERS + (expand.MAX_NAME + 8) * expand.MAX_EDGES
 
 
 def test_symbolic_analysis_is_bounded_by_its_work(monkeypatch):
@@ -99,14 +99,15 @@ def test_symbolic_analysis_is_bounded_by_its_work(monkeypatch):
     assert analyze(load("resnet1202"), input_shape=(3, h, w)).rows[-1].output == (10,)  # the largest bundled fits
 
 
-def test_sizes_refuses_a_period_too_long_to_read():
-    """Forty stride-2 layers: exactness repeats every 2⁴⁰ sizes, which no search reads through."""
-    limit = sizes.MAX_PERIOD
+def test_sizes_does_not_read_a_period_too_long():
+    """Forty stride-2 layers: exactness repeats every 2⁴⁰ sizes, which no search reads through: the rule
+    says so, at once, rather than list residues."""
     n = symbolic.Expr.var("N")
     report = analyze(network("input: [3, 64, 64]\nlayers:\n  - avgpool: {k: 2, s: 2, ceil: true}\n    repeat: 40\n"),
                      input_shape=(3, n, n))
-    with pytest.raises(ArchcalcError, match=f"at most {limit:,}"):
-        sizes.sizes(report)
+    found = sizes.sizes(report)
+    assert (found.period, found.residues) == (None, ())
+    assert f"beyond {sizes.MAX_PERIOD:,}" in found.rule()
 
 
 def test_sizes_finds_a_large_smallest_size_by_search():
@@ -148,6 +149,14 @@ def assert_safe(text: str, annotations: bool = False) -> None:
     ["check", "{spec}"], ["check", "{spec}", "--format", "github"], ["check", "{spec}", "--format", "json"],
     ["table", "{odd}"], ["check", "{odd}", "--format", "github"], ["check", "{odd}", "--format", "json"],
     ["explain", "{odd}", "nothing\x1b[31m"], ["table", "::add-mask::x\x1b[31m"],
+    ["table", "{spec}", "--input", "3xNxN"], ["table", "{spec}", "--input", "3xHxW", "--format", "json"],
+    ["table", "{spec}", "--input", "3xNxN", "--at", "N=16", "--format", "markdown"],
+    ["explain", "{spec}", "conv1", "--input", "3xNxN"], ["sizes", "{spec}"], ["sizes", "{spec}", "--format", "json"],
+    ["fit", "{spec}", "--memory", "2GiB", "--train", "--precision", "amp-bf16", "--format", "json"],
+    ["fit", "{spec}", "--memory", "2GiB", "--batch", "2", "--solve", "input"],
+    ["compare", "{spec}", "{spec}", "--precision", "fp32,amp-bf16"],
+    ["compare", "{spec}", "{spec}", "--precision", "fp32,bf16", "--format", "markdown"],
+    ["diagram", "{spec}"], ["diagram", "{spec}", "--format", "mermaid"], ["diagram", "{odd}"],
 ])
 def test_every_format_escapes_spec_text(cli, tmp_path, args):
     spec = tmp_path / "nasty.yaml"
@@ -164,6 +173,53 @@ def test_every_format_escapes_spec_text(cli, tmp_path, args):
     if "markdown" in args:  # `|` in a name never ends a cell: every row has the header's cells
         rows = [line for line in ran.out.splitlines() if line.startswith("|")]
         assert len({line.replace("\\|", "").count("|") for line in rows}) == 1
+
+
+MARKUP = r"""title: '$\frac{1}{0}$ <script>alert(1)</script> [bold]x[/bold] & "q" #35;'
+input: [3, 8, 8]
+layers:
+  - conv: {out: 4, k: 3}
+  - fc: {out: 2}
+"""
+
+
+def test_diagrams_quote_spec_text_as_text(cli, tmp_path):
+    """DOT and Mermaid labels: a title cannot close its quotes, start HTML or a Mermaid entity."""
+    spec = tmp_path / "markup.yaml"
+    spec.write_text(MARKUP, encoding="utf-8")
+    dot = cli("diagram", str(spec)).out
+    assert r'label="$\\frac{1}{0}$ <script>alert(1)</script> [bold]x[/bold] & \"q\" #35;: ' in dot
+    mermaid = cli("diagram", str(spec), "--format", "mermaid").out
+    assert "<script" not in mermaid and "[bold]" not in mermaid.replace("#91;", "[")  # nothing that renders
+    assert dot.count("{") == dot.count("}") and all(line.count('"') % 2 == 0 for line in dot.splitlines())
+
+
+def test_pictures_and_the_html_report_show_spec_text_as_text(cli, tmp_path):
+    """The HTML report escapes every spec text; a plot's title is text, never mathtext (`$…$`) or markup."""
+    pytest.importorskip("matplotlib") if not os.environ.get("CI") else None
+    spec = tmp_path / "markup.yaml"
+    spec.write_text(MARKUP, encoding="utf-8")
+    ran = cli("report", str(spec), "-o", str(tmp_path / "r.html"))
+    assert ran.code == 0, ran.err
+    page = (tmp_path / "r.html").read_text(encoding="utf-8")
+    assert "<script>alert" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    ran = cli("plot", str(spec), "-o", str(tmp_path / "p.svg"))
+    assert ran.code == 0, ran.err
+    svg = (tmp_path / "p.svg").read_text(encoding="utf-8")
+    assert "<script>" not in svg and r"$\frac{1}{0}$ &lt;script&gt;" in svg  # written as it is, not typeset
+
+
+@pytest.mark.parametrize("args, message", [
+    (["plot", "{sym}", "-o", "{tmp}/p.svg"], "error: plot needs a concrete input; "),
+    (["report", "{sym}", "-o", "{tmp}/r.html"], "error: report needs a concrete input; "),
+    (["report", "lenet5", "-o", "{tmp}/no/such/dir/r.html"], "error: cannot write {tmp}/no/such/dir/r.html: "),
+    (["diagram", "lenet5", "-o", "{tmp}/no/such/dir/d.dot"], "error: cannot write {tmp}/no/such/dir/d.dot: "),
+])
+def test_pictures_refuse_in_one_line(cli, tmp_path, args, message):
+    sym = tmp_path / "sym.yaml"
+    sym.write_text("input: [3, H, W]\nlayers:\n  - conv: {out: 4, k: 3}\n", encoding="utf-8")
+    ran = cli(*(a.format(sym=sym, tmp=tmp_path) for a in args))
+    assert ran.code == 1 and ran.err.startswith(message.format(tmp=tmp_path)) and ran.err.count("\n") == 1, ran.err
 
 
 def test_a_csv_cell_is_never_a_spreadsheet_formula(cli, tmp_path):

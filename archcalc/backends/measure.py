@@ -1,5 +1,11 @@
 """Measuring a real torch module: MACs by FlopCounterMode, and the bytes autograd saves.
 
+A training forward can run under torch.autocast, and through torch.utils.checkpoint
+(an ArchcalcModule whose segments are checkpointed): each segment's forward is
+then run again, as its backward would, to measure what it keeps meanwhile.
+Fake tensors (`fake_tensors`) measure without storage or arithmetic, with the
+CPU's kernels and autocast (the meta device has neither).
+
 Shared by `verify` (archcalc's own build, node by node) and `verify
 --against` (an independent model, such as torchvision's). MACs are
 FlopCounterMode's FLOPs / 2, with two corrections to its registry: batch
@@ -61,9 +67,11 @@ def own_storages(module: nn.Module) -> set[int]:
 
 
 @contextmanager
-def saved_bytes(module: nn.Module, attribute: Callable[[], str]) -> Iterator[dict[str, int]]:
+def saved_bytes(module: nn.Module, attribute: Callable[[], str], exclude: frozenset[int] = frozenset()
+                ) -> Iterator[dict[str, int]]:
     """Inside: the bytes of each unique storage autograd saves for backward, by `attribute()`
-    (the node running) when first saved; the module's own parameters and buffers left out.
+    (the node running) when first saved; the module's own parameters and buffers left out, and
+    the storages in `exclude`.
 
     The graph built inside is for measuring only, never for backward: it keeps a number for
     each saved tensor, and the tensors themselves are held here until the block ends (so that
@@ -71,7 +79,7 @@ def saved_bytes(module: nn.Module, attribute: Callable[[], str]) -> Iterator[dic
     kept its own output as a saved tensor would hold itself through C++ where Python's
     collector cannot see, and every measured network would stay in memory.
     """
-    own = own_storages(module)
+    own = own_storages(module) | exclude
     seen: set[int] = set()
     per: dict[str, int] = {}
     held: list[torch.Tensor] = []
@@ -93,6 +101,21 @@ def saved_bytes(module: nn.Module, attribute: Callable[[], str]) -> Iterator[dic
             yield per
     finally:
         held.clear()
+
+
+def fake_tensors() -> Any:
+    """A mode in which new tensors are fake CPU tensors: PyTorch dispatches each op as on the CPU (its
+    autocast lists and its kernel choices, attention's included) and runs only its shape function."""
+    from torch._subclasses.fake_tensor import FakeTensorMode
+
+    return FakeTensorMode()
+
+
+def autocast(device: str, dtype: torch.dtype | None) -> Any:
+    """torch.autocast to `dtype` on the device type of `device` (fake tensors are CPU tensors); none if None."""
+    if dtype is None:
+        return nullcontext()
+    return torch.autocast(device_type="cuda" if device.startswith("cuda") else "cpu", dtype=dtype)
 
 
 def materialize(module: nn.Module, device: str) -> nn.Module:
@@ -134,6 +157,7 @@ class Probe:
         self.current = ""
         self.per_node: dict[str, int] = {}
         self.cuda_peak: int | None = None  # CUDA: torch.cuda.max_memory_allocated during the forward
+        self.recompute: int | None = None  # checkpointed: the most one segment's forward, run again, saves
 
     def example_input(self, batch: int, device: Any, dtype: Any = None) -> torch.Tensor:
         return torch.randn(batch, *self.input_shape, device=device, dtype=dtype)
@@ -175,9 +199,12 @@ class Probe:
         with torch.no_grad():
             return self._forward(self.example_input(1, device="meta"))
 
-    def training_forward(self, batch: int, device: str) -> tuple[int, dict[str, int], int | None]:
-        """Bytes of the unique storages autograd saves, in all and first kept per node; on CUDA
-        also the memory the forward leaves allocated, less its output."""
+    def training_forward(self, batch: int, device: str, low: torch.dtype | None = None
+                         ) -> tuple[int, dict[str, int], int | None]:
+        """Bytes of the unique storages autograd saves (under autocast to `low`, if given), in all and
+        first kept per node; on CUDA also the memory the forward leaves allocated, less its output.
+        Checkpointed segments keep their inputs (counted at their first node); `recompute` is then
+        set to the most any one segment saves when it runs again, its inputs left out."""
         cuda = device.startswith("cuda")
         self.module.train()
         dtype = next(self.module.parameters(), torch.empty(0)).dtype
@@ -189,14 +216,35 @@ class Probe:
             base = torch.cuda.memory_allocated()
         x = self.example_input(batch, device=device, dtype=dtype)
         allocated = None
+        segments: list[tuple[range, tuple[torch.Tensor, ...]]] = []
+        if hasattr(self.module, "on_segment"):
+            self.module.on_segment = lambda segment, inputs: self._segment(segment, inputs, segments)
         with saved_bytes(self.module, lambda: self.current) as per_node:
-            out = first_tensor(self._forward(x))
+            with autocast(device, low):
+                out = first_tensor(self._forward(x))
             x = None  # the input stays allocated only where autograd keeps it (a parameter-free network does not)
             if cuda and out is not None:  # while the saved tensors are still held
                 torch.cuda.synchronize()
                 allocated = torch.cuda.memory_allocated() - base - out.untyped_storage().nbytes()
                 self.cuda_peak = torch.cuda.max_memory_allocated() - base
+            if segments:
+                self.recompute = max(self._run_again(segment, inputs, device, low) for segment, inputs in segments)
+        if hasattr(self.module, "on_segment"):
+            self.module.on_segment = None
         self.per_node = per_node
         self.output_shape = None if out is None else tuple(out.shape[1:])
         del out
         return sum(per_node.values()), per_node, allocated
+
+    def _segment(self, segment: range, inputs: tuple[torch.Tensor, ...], seen: list) -> None:
+        """A checkpointed segment starts: what it keeps (its inputs) is its first node's."""
+        self.current = self.module.network.layers[segment.start].name
+        seen.append((segment, inputs))
+
+    def _run_again(self, segment: range, inputs: tuple[torch.Tensor, ...], device: str, low: torch.dtype | None) -> int:
+        """What a checkpointed segment saves when its backward runs its forward again (its inputs,
+        already kept, left out)."""
+        kept = frozenset(storage_key(t) for t in inputs)
+        with saved_bytes(self.module, lambda: "", kept) as per, autocast(device, low):
+            self.module.run_segment(segment, inputs)
+        return sum(per.values())

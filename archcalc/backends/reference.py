@@ -86,7 +86,7 @@ def reference_model(text: str) -> nn.Module:
         warnings.simplefilter("ignore")  # torchvision's notes on future default initialisations
         try:
             return torchvision.models.get_model(name, weights=None, **kwargs)
-        except (TypeError, ValueError) as err:
+        except (TypeError, ValueError, RuntimeError, AssertionError, OverflowError) as err:  # options it refuses
             raise ArchcalcError(f"--against {text}: {str(err).splitlines()[0]}") from None
 
 
@@ -102,8 +102,9 @@ def _kwargs(options: str, text: str) -> dict[str, Any]:
 
 
 def compare(network: Network, reference: str, batches: tuple[int, ...] = DEFAULT_BATCHES, device: str = "cpu", *,
-            real_limit: int = REAL_LIMIT, progress: Callable[[str], None] | None = None) -> Comparison:
-    """Compare the engine's analysis of `network` with the model `reference` names."""
+            real_limit: int = REAL_LIMIT, progress: Callable[[str], None] | None = None, force: bool = False) -> Comparison:
+    """Compare the engine's analysis of `network` with the model `reference` names; a real run must fit
+    the device (verify.placement), unless `force`."""
     started = time.perf_counter()
     say = progress or (lambda text: None)
     report = analyze(network)
@@ -114,7 +115,8 @@ def compare(network: Network, reference: str, batches: tuple[int, ...] = DEFAULT
     for batch in sorted(set(batches)):
         engine = analyze(network, batch)
         where, note = placement(network, report.totals.macs, batch, min(batches), device, real_limit,
-                                capacity.training_need(engine) + max(0, _weight_bytes(model) - _weight_bytes_of(engine)))
+                                capacity.training_need(engine) + max(0, _weight_bytes(model) - _weight_bytes_of(engine)),
+                                force)
         say(f"against {reference}, batch {batch} ({where})")
         if where == "none":
             checks.append(SavedCheck(batch, device, engine.totals.train_saved_bytes, None, note))

@@ -87,7 +87,7 @@ class BenchResult:
 
     @property
     def gflops(self) -> float:
-        """Achieved GFLOP/s, FLOPs = 2 × the engine's MACs (conv and fc), per median pass."""
+        """Achieved GFLOP/s, FLOPs = 2 × the engine's MACs (conv, fc, linear, attention), per median pass."""
         return 2 * self.macs * self.config.batch / self.median / 1e9
 
     def to_dict(self) -> dict[str, Any]:

@@ -103,6 +103,8 @@ class TableConv(nn.Module):
                 nn.Conv2d(stop - start, 1, k, bias=bias and i == 0, **conv) for i, (start, stop) in enumerate(runs)))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if torch.is_autocast_enabled(x.device.type):  # one low-precision copy for every run, as one conv casts
+            x = x.to(torch.get_autocast_dtype(x.device.type))
         maps = []
         for runs, convs in zip(self.runs, self.rows, strict=True):
             total = None
@@ -474,7 +476,7 @@ class _Blueprint:
         return self
 
     def __reduce__(self) -> tuple:
-        layers = [(layer.name, layer.kind, dict(layer.args), layer.inputs, layer.origin, dict(layer.late))
+        layers = [(layer.name, layer.kind, dict(layer.args), layer.inputs, layer.origin, dict(layer.late), layer.block)
                   for layer in self.network.layers]
         return _thaw, (replace(self.network, layers=()), layers)
 
@@ -505,6 +507,16 @@ class ArchcalcModule(nn.Module):
             frees.setdefault(step, []).append(tensor)
         self._plan = [(nodes[layer.name], tuple(slot[s] for s in layer.inputs), i + 1, tuple(frees.get(i, ())))
                       for i, layer in enumerate(network.layers)]
+        self._last_read = last_read
+        self._segments: dict[int, range] = {}  # first step → a segment run through torch.utils.checkpoint
+        self.on_segment: Callable[[range, tuple[torch.Tensor, ...]], None] | None = None  # told each segment's inputs
+
+    def checkpoint(self, segments: tuple[range, ...]) -> ArchcalcModule:
+        """Run each segment of layers (indices in run order, as archcalc.segments.cut gives them) through
+        torch.utils.checkpoint (non-reentrant): its forward keeps only its inputs, its backward runs it
+        again. Returns the module itself."""
+        self._segments = {segment.start: segment for segment in segments}
+        return self
 
     def _attach(self, name: str, module: nn.Module) -> None:
         parent: nn.Module = self
@@ -539,11 +551,62 @@ class ArchcalcModule(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         values: list[Any] = [x] + [None] * len(self._plan)
+        if self._segments:
+            return self._checkpointed(values)
         for module, sources, target, frees in self._plan:
             values[target] = module(*[values[i] for i in sources])
             for i in frees:
                 values[i] = None
         return values[-1]
+
+    def _checkpointed(self, values: list[Any]) -> torch.Tensor:
+        step = 0
+        while step < len(self._plan):
+            segment = self._segments.get(step)
+            if segment is None:
+                segment = range(step, step + 1)
+                self._run(values, segment)
+            else:
+                self._checkpoint_segment(values, segment)
+            step = segment.stop
+        return values[-1]
+
+    def _run(self, values: Any, segment: range) -> None:
+        """The segment's steps on `values` (a list, or a dict of the slots it reads), each tensor
+        dropped after its last reader."""
+        for module, sources, target, frees in self._plan[segment.start:segment.stop]:
+            values[target] = module(*[values[i] for i in sources])
+            for i in frees:
+                values[i] = None
+
+    def segment_slots(self, segment: range) -> tuple[tuple[int, ...], tuple[int, ...]]:
+        """The slots a segment reads from before it, and those it makes that are read after it."""
+        steps = self._plan[segment.start:segment.stop]
+        made = {target for _, _, target, _ in steps}
+        reads = tuple(sorted({i for _, sources, _, _ in steps for i in sources if i not in made}))
+        return reads, tuple(sorted(t for t in made if self._last_read[t] >= segment.stop))
+
+    def run_segment(self, segment: range, inputs: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
+        """A segment's forward from its inputs (as `segment_slots` orders them), as a checkpoint
+        runs it again in backward: the outputs read after it."""
+        reads, outputs = self.segment_slots(segment)
+        local: dict[int, Any] = dict(zip(reads, inputs))
+        self._run(local, segment)
+        return tuple(local[t] for t in outputs)
+
+    def _checkpoint_segment(self, values: list[Any], segment: range) -> None:
+        from torch.utils.checkpoint import checkpoint
+
+        reads, outputs = self.segment_slots(segment)
+        inputs = tuple(values[i] for i in reads)
+        if self.on_segment is not None:
+            self.on_segment(segment, inputs)
+        results = checkpoint(lambda *xs: self.run_segment(segment, xs), *inputs, use_reentrant=False)
+        for slot, value in zip(outputs, results):
+            values[slot] = value
+        for _, _, _, frees in self._plan[segment.start:segment.stop]:
+            for i in frees:
+                values[i] = None
 
 
 def _free_name(parent: nn.Module, name: str) -> str:
@@ -562,6 +625,9 @@ def build(spec: Network | str, *, input_shape: Shape | None = None, device: Any 
     """
     network = spec if isinstance(spec, Network) else catalog.load(spec)
     report = analyze(network, input_shape=input_shape)
+    if report.symbolic:
+        raise BuildError(f"the torch backend builds a concrete network; {network.name}'s input is symbolic "
+                         f"({'×'.join(map(str, report.input))}): give a size, e.g. input_shape=(3, 224, 224)")
     shapes: dict[str, Shape] = {INPUT: report.input, **{row.name: row.output for row in report.rows}}
     missing = sorted({layer.kind for layer in network.layers} - set(FACTORIES))
     if missing:

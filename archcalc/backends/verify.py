@@ -14,6 +14,15 @@ against the report's `train_saved_bytes`:
   `real_limit`; past it the meta device runs the same autograd graph with
   no arithmetic, and the result says so (`where == "meta"`).
 
+Under a precision (`amp-bf16`: the forward runs under torch.autocast; `bf16`:
+the module in bfloat16) the engine follows the op lists of the device that
+measures; with checkpointing (segments.cut), the module runs those segments
+through torch.utils.checkpoint, and each segment's forward is run again as its
+backward would: what the forward keeps and the most one segment keeps when
+run again are each held to the engine's. Past `real_limit` these modes
+measure on fake tensors (no storage, no arithmetic, but the CPU's kernels and
+autocast, which the meta device lacks), and the result says so.
+
 A training forward that torch refuses (batch norm of one value per channel
 at batch 1, memory) is reported as not measured, never passed silently.
 On CUDA, the memory the forward leaves allocated (torch.cuda.memory_allocated
@@ -25,19 +34,22 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 
+from .. import segments
 from ..analysis import analyze
 from ..ir import Network
+from ..precision import PRECISIONS
 from ..rules import RULES
 from ..rules.base import Shape
 from ..units import format_bytes
 from . import capacity
-from .measure import Probe, materialize
-from .torch import ArchcalcModule, build
+from .measure import Probe, fake_tensors, materialize
+from .torch import DTYPES, ArchcalcModule, build
 
 TOLERANCE = 0.05  # the saved-bytes model must land within 5% of what autograd keeps
 REAL_LIMIT = 16 * 10**9  # MACs of one forward (batch × per-image) a 2-core CPU runs in about a second
@@ -65,6 +77,7 @@ class SavedCheck:
     nodes: tuple[tuple[str, int, int], ...] = ()  # (node, engine, measured) where they differ
     cuda_allocated: int | None = None  # CUDA: memory the forward left allocated, less its output
     cuda_peak: int | None = None  # CUDA: max_memory_allocated during the forward (shown, not judged)
+    recompute: tuple[int, int | None] | None = None  # checkpointed: (engine, measured) of the largest segment run again
 
     @property
     def diff(self) -> float | None:
@@ -74,11 +87,20 @@ class SavedCheck:
         return (self.engine - self.measured) / self.measured if self.measured else float(self.engine != 0)
 
     @property
+    def kept(self) -> int:
+        """The engine's bytes kept at the end of the forward: all of them, but a checkpointed segment run again."""
+        return self.engine - (self.recompute[0] if self.recompute else 0)
+
+    @property
     def ok(self) -> bool:
-        """Within tolerance, or not measured (which the output says, and which is no pass)."""
+        """Within tolerance, or not measured (which the output says, and which is no pass); checkpointed,
+        what the forward keeps and what a segment run again keeps each within it too."""
         in_range = self.diff is None or abs(self.diff) <= TOLERANCE
-        cuda = self.cuda_allocated is None or abs(self.engine - self.cuda_allocated) <= TOLERANCE * self.cuda_allocated
-        return in_range and cuda
+        cuda = self.cuda_allocated is None or abs(self.kept - self.cuda_allocated) <= TOLERANCE * self.cuda_allocated
+        parts = self.recompute is None or self.measured is None or all(
+            abs(engine - measured) <= TOLERANCE * measured for engine, measured in (
+                self.recompute, (self.engine - self.recompute[0], self.measured - self.recompute[1])))
+        return in_range and cuda and parts
 
 
 @dataclass(frozen=True)
@@ -94,6 +116,8 @@ class Verification:
     saved: tuple[SavedCheck, ...]
     seconds: float
     torch_version: str = field(default_factory=lambda: torch.__version__)
+    precision: str | None = None  # the regime measured (None: float32, plain autograd)
+    checkpoint: str | int | None = None
 
     @property
     def ok(self) -> bool:
@@ -106,8 +130,10 @@ class Verification:
 
 def verify(network: Network, batches: tuple[int, ...] = (1, 8), device: str = "cpu", *,
            real_limit: int = REAL_LIMIT, input_shape: Shape | None = None,
-           progress: Callable[[str], None] | None = None, force: bool = False) -> Verification:
-    """Check one network's shapes, parameters, buffers, MACs and saved bytes against torch.
+           progress: Callable[[str], None] | None = None, precision: str | None = None,
+           checkpoint: str | int | None = None, force: bool = False) -> Verification:
+    """Check one network's shapes, parameters, buffers, MACs and saved bytes against torch, under a
+    precision and with checkpointing when given.
 
     The first training forward that runs also gives the per-node shapes and
     FLOPs; when torch refuses every one, an eval forward on the meta device does.
@@ -118,34 +144,42 @@ def verify(network: Network, batches: tuple[int, ...] = (1, 8), device: str = "c
     started = time.perf_counter()
     say = progress or (lambda text: None)
     report = analyze(network, input_shape=input_shape)
+    regime = PRECISIONS[precision or "fp32"]
+    cut = segments.cut(network, checkpoint)
+    low = DTYPES[regime.autocast] if regime.autocast else None
     ordered = sorted(set(batches))
     real: ArchcalcModule | None = None
     facts: dict[str, dict[str, Any]] | None = None
     checks = []
     for batch in ordered:
-        engine = analyze(network, batch, input_shape=input_shape)
+        engine = analyze(network, batch, input_shape=input_shape, precision=precision, checkpoint=checkpoint,
+                         device="cuda" if device.startswith("cuda") else "cpu")
         where, note = placement(network, report.totals.macs, batch, ordered[0], device, real_limit,
-                                capacity.training_need(engine), force)
+                                capacity.training_need(engine), force,
+                                fake=precision is not None or checkpoint is not None)
         say(f"batch {batch} ({where})")
+        expected = engine.totals.train_saved_bytes + engine.totals.recompute_bytes
         if where == "none":
-            checks.append(SavedCheck(batch, device, engine.totals.train_saved_bytes, None, note))
+            checks.append(SavedCheck(batch, device, expected, None, note))
             continue
         try:
-            if where != "meta" and real is None:
-                real = materialize(build(network, input_shape=input_shape, device="meta"), device)
-            module = real if where != "meta" and real is not None else build(network, input_shape=input_shape, device="meta")
-            run = _probe(module, count=facts is None)
-            measured, per_node, allocated = run.training_forward(batch, where)
+            with fake_tensors() if where == "fake" else nullcontext():
+                if where not in ("meta", "fake") and real is None:
+                    real = materialize(_build(network, input_shape, "meta", regime.weights), device)
+                module = real if where not in ("meta", "fake") else _build(
+                    network, input_shape, "cpu" if where == "fake" else "meta", regime.weights)
+                run = _probe(module.checkpoint(cut), count=facts is None)
+                measured, per_node, allocated = run.training_forward(batch, "cpu" if where == "fake" else where, low)
         except (RuntimeError, ValueError, MemoryError) as err:  # torch refuses this forward: say so
-            checks.append(SavedCheck(batch, where, engine.totals.train_saved_bytes, None,
-                                     f"not measured: {str(err).splitlines()[0]}"))
+            checks.append(SavedCheck(batch, where, expected, None, f"not measured: {str(err).splitlines()[0]}"))
             continue
         if facts is None:
             facts = run.facts
         nodes = tuple((row.name, row.saved_bytes, per_node.get(row.name, 0)) for row in engine.rows
                       if row.saved_bytes != per_node.get(row.name, 0))
-        checks.append(SavedCheck(batch, where, engine.totals.train_saved_bytes, measured, note, nodes, allocated,
-                                 run.cuda_peak))
+        recompute = (engine.totals.recompute_bytes, run.recompute or 0) if cut else None
+        checks.append(SavedCheck(batch, where, expected, measured + (run.recompute or 0), note, nodes, allocated,
+                                 run.cuda_peak, recompute))
     if facts is None:
         say("shapes (meta device)")
         run = _probe(build(network, input_shape=input_shape, device="meta"), count=True)
@@ -158,11 +192,11 @@ def verify(network: Network, batches: tuple[int, ...] = (1, 8), device: str = "c
         (total.params, sum(f["params"] for f in facts.values())),
         (total.buffers, sum(f["buffers"] for f in facts.values())),
         (total.macs, sum(f["macs"] for f in facts.values())),
-        mismatches, tuple(checks), time.perf_counter() - started)
+        mismatches, tuple(checks), time.perf_counter() - started, precision=precision, checkpoint=checkpoint)
 
 
 def placement(network: Network, macs: int, batch: int, smallest: int, device: str, real_limit: int,
-              need: int = 0, force: bool = False) -> tuple[str, str]:
+              need: int = 0, force: bool = False, fake: bool = False) -> tuple[str, str]:
     """Where a training forward at `batch` runs ("none": nowhere), and a note when not on `device`.
 
     A real run must fit: its `need` (the engine's training memory, in bytes) within what the device
@@ -170,6 +204,8 @@ def placement(network: Network, macs: int, batch: int, smallest: int, device: st
     The smallest batch, and any within `real_limit` MACs, runs for real; past either limit the meta
     device runs the same autograd graph without arithmetic, unless a kind's kernel (and what it saves)
     depends on the device, as attention's does: then it runs for real whatever its MACs, if it fits.
+    With `fake` (autocast or checkpointing, which the meta device cannot show) fake CPU tensors run it
+    instead on the CPU (its kernels and autocast, without storage or arithmetic), a GPU for real.
     """
     fits = force or capacity.fits(need, device)
     if batch == smallest:
@@ -181,9 +217,21 @@ def placement(network: Network, macs: int, batch: int, smallest: int, device: st
         return device, ""
     reason = (f"{batch} × {macs:,} MACs is past the real-run limit" if batch * macs > real_limit
               else f"its training forward, {format_bytes(need)}, is more than {device} has free")
-    if any(RULES[layer.kind].kernel_by_device for layer in network.layers):
+    if fake and device == "cpu":
+        return "fake", f"fake tensors: {reason}"
+    if fake or any(RULES[layer.kind].kernel_by_device for layer in network.layers):
         return (device, "") if fits else ("none", f"not measured: {reason}")
     return "meta", f"meta device: {reason}"
+
+
+def _build(network: Network, input_shape: Shape | None, device: str, dtype: str) -> ArchcalcModule:
+    """The module, its parameters made in `dtype` (not converted after: fake tensors cannot be swapped)."""
+    before = torch.get_default_dtype()
+    torch.set_default_dtype(DTYPES[dtype])
+    try:
+        return build(network, input_shape=input_shape, device=device)
+    finally:
+        torch.set_default_dtype(before)
 
 
 def _probe(module: ArchcalcModule, count: bool) -> Probe:

@@ -64,9 +64,11 @@ class Param(NamedTuple):  # a NamedTuple, not a dataclass: a tenth of the cost t
             parser.add_argument(self.dest, **options)
 
 
-def argument(dest: str, metavar: str, help: str, *, nargs: str | None = None) -> Param:  # noqa: A002
-    """A positional argument; `nargs` "+" for one or more, "?" for an optional one."""
-    return Param((), dest, help, metavar=metavar, nargs=nargs, required=nargs != "?")
+def argument(dest: str, metavar: str, help: str, *, nargs: str | None = None,  # noqa: A002
+             convert: Callable[[str], Any] | None = None) -> Param:
+    """A positional argument; `nargs` "+" for one or more, "*" for any number, "?" for an optional one."""
+    return Param((), dest, help, metavar=metavar, nargs=nargs, required=nargs not in ("?", "*"), convert=convert,
+                 default=[] if nargs == "*" else None)
 
 
 def option(*flags: str, help: str, metavar: str = "TEXT", default: Any = None,  # noqa: A002

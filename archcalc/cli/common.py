@@ -5,58 +5,105 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .. import catalog, render
+from .. import catalog, render, sizes
 from ..analysis import analyze
+from ..errors import ArchcalcError, ShapeError
 from ..fit import MAX_BATCH
 from ..ir import Network
 from ..report import OPTIMIZER_STATES, Report
 from ..safe import clip
+from ..symbolic import Expr, is_symbolic
 from ..units import DTYPE_BYTES
-from .command import argument, flag, integer, option
+from .command import UsageError, argument, checked, flag, integer, option
 from .registry import terminal
 
 NET = argument("net", "NET|PATH", "A bundled network (see `archcalc list`) or a path to a .yaml spec.")
-BATCH = option("--batch", "-b", metavar="N", default=1, convert=integer(1, MAX_BATCH), help="Batch size for every byte figure.")
+BATCH = option("--batch", "-b", metavar="N", default=1, convert=integer(1, MAX_BATCH),
+               help="Batch size for every byte figure.")
 DTYPE = option("--dtype", choices=tuple(DTYPE_BYTES), default="float32", help="Element type for byte figures.")
 FORMAT = option("--format", "-f", dest="fmt", choices=render.FORMATS, default="table",
                 help="table (terminal), json, csv or markdown.")
 OPTIMIZER = option("--optimizer", choices=tuple(OPTIMIZER_STATES), default="sgd",
                    help="Optimizer state in training memory: sgd 0, momentum 1, adam 2 tensors per parameter.")
 STRICT = flag("--strict", help="Make a division that is not whole an error.")
+MAX_DEPTH = 64  # levels of a layer's dotted name: blocks and branches nest at most 32 deep
 
 
-MAX_DIM = 10**6  # as a spec's input
+INPUT = option("--input", "-i", dest="input_shape", metavar="C×H×W", convert=checked(sizes.parse_shape),
+               help="Override the spec's input, e.g. 3x224x224; 3xHxW (or 3xNxN, a square) makes every figure a "
+                    "formula in the sizes.")
+AT = option("--at", metavar="SIZES", convert=checked(sizes.parse_sizes),
+            help="Evaluate the formulas of a symbolic input at sizes, e.g. N=224 or H=224,W=320,B=32.")
 
 
-def parse_input(text: str) -> tuple[int, ...]:
-    """`3x224x224` (or `3×224×224`, N×D tokens, or one number of features) as a shape, each from 1 to 10⁶."""
-    parts = text.lower().replace("×", "x").split("x")
-    if not (1 <= len(parts) <= 3 and all(p.isascii() and p.isdigit() and len(p) <= 7 and 0 < int(p) <= MAX_DIM
-                                         for p in parts)):
-        raise argparse.ArgumentTypeError(f"expected C×H×W such as 3x224x224 (N×D tokens, or features), "
-                                         f"each from 1 to {MAX_DIM:,}; received '{clip(text, 40)}'")
-    return tuple(int(p) for p in parts)
+def batch_value(text: str) -> int | Expr:
+    """A batch size: a whole number, or B (a symbolic batch: byte figures become formulas in B)."""
+    if text.strip() == "B":
+        return Expr.var("B")
+    if text.isascii() and text.isdigit() and len(text) < 12 and 1 <= int(text) <= MAX_BATCH:
+        return int(text)
+    raise argparse.ArgumentTypeError(f"expected an integer from 1 to {MAX_BATCH:,}, or B; received '{clip(text, 40)}'")
 
 
-INPUT = option("--input", "-i", dest="input_shape", metavar="C×H×W", convert=parse_input,
-               help="Override the spec's input, e.g. 3x224x224.")
+SYMBOLIC_BATCH = option("--batch", "-b", metavar="N|B", convert=batch_value,
+                        shown_default="1, or B with a symbolic input",
+                        help="Batch size for every byte figure; B keeps it a symbol (formulas in B).")
 
 
-def load_report(net: str, batch: int = 1, dtype: str = "float32", input_shape: tuple[int, ...] | None = None,
-                strict: bool = False, optimizer: str = "sgd") -> tuple[Network, Report]:
+def load_report(net: str, batch: int | Expr | None = 1, dtype: str = "float32",
+                input_shape: tuple[int | Expr, ...] | None = None, strict: bool = False, optimizer: str = "sgd",
+                at: dict[str, int] | None = None) -> tuple[Network, Report]:
+    """The network and its report. A symbolic input (`3xHxW`, or a spec's own) makes a symbolic report, its
+    batch B unless one is given; `at` then evaluates it at sizes (through its formulas)."""
     network = catalog.load(net)
-    return network, analyze(network, batch, dtype, strict=strict, input_shape=input_shape, optimizer=optimizer)
+    shape = input_shape or network.input
+    symbolic = any(is_symbolic(d) for d in shape)
+    if batch is None:
+        batch = Expr.var("B") if symbolic and at is None else 1
+    if at is not None and not (symbolic or is_symbolic(batch)):
+        raise UsageError("--at evaluates a symbolic input: give --input 3xHxW or 3xNxN (or a spec with one)")
+    if at is not None and is_symbolic(batch) and "B" not in at:
+        at = {**at, "B": 1}
+    report = analyze(network, batch, dtype, strict=strict and not symbolic, input_shape=shape, optimizer=optimizer)
+    if at is not None:
+        report = sizes.at(report, at, network)
+        if strict:
+            _refuse_inexact(network, report)
+    return network, report
 
 
-def emit(report: Report, fmt: str, formulas: bool = False, memory: bool = False) -> None:
-    """Write the report in `fmt`: a table is drawn with rich in a terminal, plain text when piped."""
+def _refuse_inexact(network: Network, report: Report) -> None:
+    """--strict with --at: the first division that is not whole at those sizes is an error, as a concrete run's."""
+    row = next((r for r in report.rows if r.flags), None)
+    if row is not None:
+        node = next(n for n in network.layers if n.name == row.name)
+        raise ShapeError(f"{row.flags[0]} (--strict refuses inexact divisions)", node.origin.mark,
+                         f"{node.origin.path} '{row.name}'")
+
+
+def needs_numbers(report: Report, command: str) -> None:
+    """A command that compares figures with numbers (budgets, memory) refuses formulas, saying what to do."""
+    if report.symbolic:
+        raise ArchcalcError(f"{command} needs a concrete input; {report.name}'s is symbolic "
+                            f"({'×'.join(map(str, report.input))}): give its spec a size, or read the formulas with "
+                            f"`archcalc table {report.name} --at N=224`")
+
+
+def emit(report: Report, fmt: str, formulas: bool = False, memory: bool = False, bars: bool = False) -> None:
+    """Write the report in `fmt`: a table is drawn with rich in a terminal, plain text when piped.
+    A symbolic report adds the sizes it holds for (a footer line, or `symbolic.sizes` in JSON)."""
+    notes = sizes.summary_lines(report) if report.symbolic else []
     if fmt == "table" and sys.stdout.isatty():
-        terminal().table(report, formulas, memory)
+        terminal().table(report, formulas, memory, bars, notes=notes)
         return
     if fmt == "table":
-        text = render.table_text(report, formulas, memory)
+        text = render.table_text(report, formulas, memory, bars) + "".join(f"{line}\n" for line in notes)
     elif fmt == "markdown":
-        text = render.to_markdown(report, memory)
+        text = render.to_markdown(report, memory) + "".join(f"{line}  \n" for line in notes)
+    elif fmt == "json" and report.symbolic:
+        data = report.to_dict()
+        data["symbolic"]["sizes"] = {v: sizes.sizes(report, variable=v).to_dict() for v in sorted(sizes.variables(report) - {"B"})}
+        text = render.dumps(data)
     else:
         text = {"json": render.to_json, "csv": render.to_csv}[fmt](report)
     sys.stdout.write(text if text.endswith("\n") else text + "\n")

@@ -1,4 +1,4 @@
-"""`compare` (networks side by side) and `fit` (the largest batch in a memory budget)."""
+"""`compare` (networks side by side) and `fit` (the largest batch, or input, in a memory budget)."""
 
 from __future__ import annotations
 
@@ -6,17 +6,30 @@ import csv
 import io
 import json
 import sys
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 from rich import box
 from rich.table import Table
 
-from .. import catalog, compare, safe
+from .. import catalog, compare, render, safe, sizes
 from ..analysis import analyze
-from ..fit import largest_batch, needed
+from ..errors import ArchcalcError
+from ..fit import MAX_BATCH, Headroom, largest_batch
+from ..fit import needed as fit_needed
+from ..fit import parts as fit_parts
+from ..ir import Network
+from ..plan import Plan
 from ..report import Report
+from ..segments import chosen
+from ..states import Part, labelled
+from ..symbolic import Expr
 from ..units import format_bytes, format_count, parse_bytes
-from .command import argument, checked, command, flag, option
-from .common import BATCH, DTYPE, FORMAT, NET, OPTIMIZER
+from .command import UsageError, argument, checked, command, flag, integer, option
+from .common import BATCH, DTYPE, FORMAT, NET, OPTIMIZER, needs_numbers
+from .plan import (ACCUMULATE, CHECKPOINT, CHECKPOINTS_LISTED, DATA_PARALLEL, DATA_PARALLEL_LISTED, FRAGMENTATION,
+                   OPTIMIZERS_LISTED, PRECISION, PRECISIONS_LISTED, RESERVE, SHARD, SHARDS_LISTED, check, headroom,
+                   headroom_text, training_plan)
 from .terminal import out_console
 
 
@@ -38,23 +51,53 @@ def _cell(unit: str, value: int, base: int, first: bool) -> str:
 
 
 @command("compare",
-         argument("nets", "NET|PATH…", "Two or more bundled networks or spec paths; ratios are to the first.", nargs="+"),
-         BATCH, DTYPE, OPTIMIZER, FORMAT)
-def compare_command(nets: list[str], batch: int, dtype: str, optimizer: str, fmt: str) -> None:
+         argument("nets", "NET|PATH…", "Bundled networks or spec paths; ratios are to the first.", nargs="+"),
+         BATCH, DTYPE, OPTIMIZERS_LISTED, PRECISIONS_LISTED, CHECKPOINTS_LISTED, DATA_PARALLEL_LISTED, SHARDS_LISTED,
+         FORMAT)
+def compare_command(nets: list[str], batch: int, dtype: str, optimizer: tuple[str, ...] | None,
+                    precision: tuple[str, ...] | None, checkpoint: tuple[str | int, ...] | None,
+                    data_parallel: tuple[int, ...] | None, shard: tuple[str, ...] | None, fmt: str) -> None:
     """Networks side by side: depth, parameters, MACs, FLOPs, training-step MACs, activation sum, inference peak and training memory, with ratios to the first.
 
-    Examples: archcalc compare alexnet googlenet · archcalc compare resnet18 resnet34 resnet50 --batch 32 --optimizer adam
+    Each column is one network under one training plan: a comma-separated --precision, --checkpoint,
+    --optimizer, --data-parallel or --shard gives one value per column (one value: every column), so the
+    same network can stand beside itself under several regimes.
+
+    Examples: archcalc compare alexnet googlenet · archcalc compare resnet18 resnet34 resnet50 --batch 32 --optimizer adam ·
+    archcalc compare resnet50 resnet50 --precision fp32,amp-bf16 · archcalc compare vit-b16 --checkpoint none,every-block
     """
-    reports = [analyze(catalog.load(net), batch, dtype, optimizer=optimizer) for net in nets]
-    _emit(reports, fmt)
+    columns = _columns(nets=tuple(nets), optimizer=optimizer or ("sgd",), precision=precision or (None,),
+                       checkpoint=checkpoint or (None,), devices=data_parallel or (1,), shard=shard or ("none",))
+    if precision is not None and dtype != "float32":
+        raise UsageError("--precision sets the type of every tensor of a training step; leave out --dtype")
+    plans = []
+    for column in columns:
+        plan = Plan(column["precision"], column["optimizer"], chosen(column["checkpoint"]), 1, column["devices"],
+                    column["shard"])
+        check(plan)
+        plans.append(plan)
+    reports = [plan.analyze(catalog.load(column["nets"]), batch, dtype) for plan, column in zip(plans, columns)]
+    for report in reports:
+        needs_numbers(report, "compare")
+    _emit(reports, plans, fmt)
 
 
-def _emit(reports: list[Report], fmt: str) -> None:
-    rows = compare.table(reports)
+def _columns(**values: tuple) -> list[dict[str, Any]]:
+    """One column per network and regime: each option's list has one value (for every column) or one per column."""
+    count = max(len(v) for v in values.values())
+    for name, listed in values.items():
+        if len(listed) not in (1, count):
+            option = "networks" if name == "nets" else f"--{name.replace('devices', 'data-parallel')}"
+            raise UsageError(f"{option} gives {len(listed)} values for {count} columns: give one, or one per column")
+    return [{name: listed[i % len(listed)] for name, listed in values.items()} for i in range(count)]
+
+
+def _emit(reports: list[Report], plans: list[Plan], fmt: str) -> None:
+    rows = compare.table(reports, plans)
     if fmt == "json":
-        sys.stdout.write(json.dumps(compare.to_dict(reports), indent=2) + "\n")
+        sys.stdout.write(json.dumps(compare.to_dict(reports, plans), indent=2) + "\n")
         return
-    names = [safe.printable(r.name) for r in reports]
+    names = compare.labels(reports, plans)  # printable: a network's name is (expand.build)
     if fmt == "csv":
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\n")
@@ -66,13 +109,15 @@ def _emit(reports: list[Report], fmt: str) -> None:
     cells = [(metric.label, [_cell(metric.unit, v, values[0], i == 0) for i, v in enumerate(values)]) for metric, values in rows]
     cells.insert(0, ("Input", ["×".join(map(str, r.input)) for r in reports]))
     first = reports[0]
-    note = (f"{first.dtype}, batch {first.batch}, training with {first.optimizer}; ratios (×) are to "
-            f"{safe.markdown(names[0]) if fmt == 'markdown' else names[0]}. "
-            "MACs are multiply-accumulates of conv and fc; MiB = 2²⁰ bytes.")
+    varying = compare.varying(plans)
+    common = plans[0].text(first.dtype) if not varying else f"{', '.join(varying)} by column"
+    per_device = "; training memory per device" if any(plan.devices > 1 for plan in plans) else ""
+    note = (f"batch {first.batch}, training: {common}{per_device}; ratios (×) are to {names[0]}. "
+            f"MACs are {render.MACS}; MiB = 2²⁰ bytes.")
     if fmt == "markdown":
-        lines = ["| | " + " | ".join(map(safe.markdown, names)) + " |", "|---|" + "---:|" * len(names)]
-        lines += [f"| {label} | " + " | ".join(values) + " |" for label, values in cells]
-        sys.stdout.write("\n".join(lines + ["", note]) + "\n")
+        lines = render.markdown_table(["", *names], [False, *[True] * len(names)],
+                                      [[label, *values] for label, values in cells])
+        sys.stdout.write("\n".join(lines + ["", render.markdown_cell(note)]) + "\n")
         return
     console = out_console()
     grid = Table(box=box.SIMPLE_HEAD if console.is_terminal else None, pad_edge=False, header_style="bold")
@@ -85,7 +130,7 @@ def _emit(reports: list[Report], fmt: str) -> None:
     console.print(note)
     for r in reports[1:]:
         factor = compare.ratio(r.totals.params, first.totals.params)
-        if factor is not None:
+        if factor is not None and r.name != first.name:
             macs = compare.ratio(r.totals.macs, first.totals.macs)
             console.print(f"{r.name}: {_times(factor)} {first.name}'s parameters"
                           + (f", {_times(macs)} its MACs" if macs is not None else ""))
@@ -93,24 +138,154 @@ def _emit(reports: list[Report], fmt: str) -> None:
 
 @command("fit", NET,
          option("--memory", "-m", metavar="SIZE", convert=checked(parse_bytes), required=True,
-                help="The budget: 16GiB (or 16G), 512MiB, 8GB (10⁹ bytes), or bytes: 17179869184."),
+                help="The budget of one device: 16GiB (or 16G), 512MiB, 8GB (10⁹ bytes), or bytes: 17179869184."),
          flag("--train", help="Fit a training step (saved activations, weights, gradients, optimizer state) "
                               "instead of inference."),
-         OPTIMIZER, DTYPE)
-def fit_command(net: str, memory: int, train: bool, optimizer: str, dtype: str) -> None:
-    """The largest batch whose inference peak (or, with --train, training memory) fits a memory budget.
+         OPTIMIZER, DTYPE, PRECISION, CHECKPOINT, ACCUMULATE, DATA_PARALLEL, SHARD, RESERVE, FRAGMENTATION,
+         option("--solve", choices=("batch", "input"), default="batch",
+                help="What to find: the largest batch (at the spec's input), or the largest square input "
+                     "C×N×N (at --batch), found through the formulas of a symbolic analysis."),
+         option("--batch", "-b", metavar="N", default=1, convert=integer(1, MAX_BATCH),
+                help="The batch of --solve input."),
+         option("--format", "-f", dest="fmt", choices=("text", "json"), default="text",
+                help="text, or json: {network, budget_bytes, mode, optimizer, dtype, plan, headroom, batch, "
+                     "samples_per_step, at_batch, at_next}; with --solve input also {side, at_side, at_next_side}; "
+                     "each at_* with its parts, and every tensor by dtype."))
+def fit_command(net: str, memory: int, train: bool, optimizer: str, dtype: str, precision: str | None,
+                checkpoint: str | int | None, accumulate: int | None, data_parallel: int | None, shard: str | None,
+                reserve: int | None, fragmentation: int | None, solve: str, batch: int, fmt: str) -> None:
+    """The largest batch whose inference peak (or, with --train, training step) fits a device's memory,
+    after a reserve and a fragmentation allowance; or, with --solve input, the largest square input at a batch.
 
-    Examples: archcalc fit resnet50 --memory 16GiB --train --optimizer adam · archcalc fit vgg16 -m 8GB
+    A training step is planned with --precision, --checkpoint, --optimizer, --accumulate, --data-parallel
+    and --shard; the answer lists every tensor by dtype, and says how close the next batch comes.
+
+    Examples: archcalc fit resnet50 --memory 24GiB --train --optimizer adam --precision amp-bf16 --checkpoint
+    every-block · archcalc fit vit-b16 --memory 80GiB --train --data-parallel 8 --shard parameters ·
+    archcalc fit vgg16 -m 8GB --format json · archcalc fit resnet50 --memory 16GiB --batch 32 --train --solve input
     """
-    fit = largest_batch(catalog.load(net), memory, train=train, dtype=dtype, optimizer=optimizer)
+    goal = Goal(memory, train, training_plan(train, optimizer, precision, checkpoint, accumulate, data_parallel,
+                                             shard, dtype), headroom(reserve, fragmentation), dtype)
+    network = catalog.load(net)
+    symbolic_spec = any(isinstance(d, Expr) for d in network.input)
+    solved = _input_fit(network, goal, batch) if solve == "input" else None
+    fit = None
+    if not symbolic_spec:
+        needs_numbers(analyze(network), "fit --solve batch")
+        fit = largest_batch(network, memory, train=train, dtype=dtype, plan=goal.plan, headroom=goal.headroom)
+    elif solved is None:
+        needs_numbers(analyze(network), "fit --solve batch")
+    if fmt == "json":
+        data = goal.to_dict(network.name)
+        if fit is not None:
+            data.update(batch=fit.batch, samples_per_step=goal.plan.samples(fit.batch) if train else None,
+                        at_batch=goal.step_dict(fit.at_batch), at_next=fit.at_next and goal.step_dict(fit.at_next))
+        if solved is not None:
+            side, reports = solved
+            data.update(side=side, at_side=goal.step_dict(reports[0]),
+                        at_next_side=goal.step_dict(reports[1]) if len(reports) > 1 else None)
+        sys.stdout.write(json.dumps(data, indent=2) + "\n")
+        return
     console = out_console()
-    mode = f"a training step with {optimizer}" if train else "inference"
+    if solved is not None:
+        side, reports = solved
+        console.print(f"{network.name}: input {network.input[0]}×{side}×{side} is the largest square that fits "
+                      f"{format_bytes(memory)} at batch {batch:,} for {goal.mode}", markup=False)
+        _print_steps(console, goal, reports, "N", lambda r: str(r.input[1]))
+        if fit is not None:
+            console.print(f"{network.name}: at its own input {'×'.join(map(str, network.input))}, batch {fit.batch:,} "
+                          "is the largest that fits", markup=False)
+        return
     largest = (f"is the largest that fits {format_bytes(memory)}" if fit.at_next is not None else
                f"fits {format_bytes(memory)}, and archcalc considers no larger batch (its limit)")
-    console.print(f"{fit.at_batch.name}: batch {fit.batch:,} {largest} for {mode} ({dtype})")
-    for report in (fit.at_batch, fit.at_next) if fit.at_next is not None else (fit.at_batch,):
-        parts = report.train_breakdown() if train else report.inference_breakdown()
-        total = needed(report, train)
-        verdict = "fits" if total <= memory else "does not fit"
-        detail = " + ".join(f"{label} {format_bytes(value)}" for label, value in parts.items() if value)
-        console.print(f"  batch {report.batch:,}: {format_bytes(total)} ({total:,} B) {verdict} = {detail}")
+    console.print(f"{fit.at_batch.name}: batch {fit.batch:,}{' per device' if goal.plan.devices > 1 else ''} "
+                  f"{largest} for {goal.mode}", markup=False)
+    _print_steps(console, goal, [r for r in (fit.at_batch, fit.at_next) if r is not None], "batch",
+                 lambda r: f"{r.batch:,}")
+    if train:
+        _print_step_facts(console, goal.plan, fit.at_batch)
+
+
+class Goal(NamedTuple):
+    """What fit looks for: a step (training under a plan, or inference at a dtype) within a budget and headroom."""
+
+    memory: int
+    train: bool
+    plan: Plan
+    headroom: Headroom
+    dtype: str
+
+    @property
+    def mode(self) -> str:
+        what = f"a training step ({self.plan.text()})" if self.train else f"inference ({self.dtype})"
+        return f"{what}, after {headroom_text(self.headroom)}"
+
+    def parts(self, report: Report) -> list[Part]:
+        return fit_parts(report, self.train, self.plan, self.headroom)
+
+    def to_dict(self, name: str) -> dict[str, Any]:
+        """fit's JSON before its answer: the network, the budget, and what was fitted."""
+        plan = self.plan
+        return {"network": name, "budget_bytes": self.memory, "mode": "train" if self.train else "inference",
+                "optimizer": plan.optimizer, "dtype": plan.precision if self.train else self.dtype,
+                "plan": {"precision": plan.precision, "checkpoint": plan.checkpoint, "accumulate": plan.accumulate,
+                         "data_parallel": plan.devices, "shard": plan.shard} if self.train else None,
+                "headroom": {"reserve": self.headroom.reserve, "fragmentation_percent": self.headroom.fragmentation}}
+
+    def step_dict(self, report: Report) -> dict[str, Any]:
+        """One analysis in fit's JSON: its batch and input, bytes, whether they fit, its parts by name (and
+        dtype where a tensor has several), and every tensor with its dtype and note."""
+        parts = self.parts(report)
+        total = sum(part.bytes for part in parts)
+        return {"batch": report.batch, "input": list(report.input), "bytes": total, "fits": total <= self.memory,
+                "parts": labelled(parts), "tensors": [part._asdict() for part in parts]}
+
+
+def _input_fit(network: Network, goal: Goal, batch: int) -> tuple[int, list[Report]]:
+    """The largest side N whose memory fits, solved on the symbolic analysis, and the reports at N and N + 1."""
+    if len(network.input) != 3:
+        raise ArchcalcError(f"{network.name}: --solve input needs a C×H×W input")
+    channels, side = network.input[0], Expr.var(sizes.SIDE)
+    symbolic = goal.plan.analyze(network, batch, goal.dtype, input_shape=(channels, side, side))
+    best = sizes.largest_input(symbolic, lambda r: fit_needed(r, goal.train, goal.plan, goal.headroom), goal.memory, {})
+    if best is None:
+        raise ArchcalcError(f"{network.name} does not fit {format_bytes(goal.memory)} at batch {batch:,} with any "
+                            "input size")
+    return best, [sizes.at(symbolic, {sizes.SIDE: n}, network) for n in (best, best + 1) if n <= sizes.MAX_SIDE]
+
+
+def _print_steps(console: Any, goal: Goal, reports: list[Report], what: str, label: Callable[[Report], str]) -> None:
+    """The step that fits, part by part, and how far the next one (if any) is over the budget."""
+    first, *rest = reports
+    parts = goal.parts(first)
+    total = sum(part.bytes for part in parts)
+    console.print(f"  {what} {label(first)}: {format_bytes(total)} ({total:,} B) fits{_per_device(goal)}, "
+                  f"{format_bytes(goal.memory - total)} to spare", markup=False)
+    width = max(len(part.tensor) for part in parts)
+    kinds = max(len(part.dtype) for part in parts)
+    for part in parts:
+        note = f"   {part.note}" if part.note else ""
+        console.print(f"    {part.tensor:<{width}}  {part.dtype:<{kinds}}  {format_bytes(part.bytes):>10}{note}",
+                      markup=False)
+    for report in rest:
+        after = sum(part.bytes for part in goal.parts(report))
+        console.print(f"  {what} {label(report)}: {format_bytes(after)} ({after:,} B) does not fit, "
+                      f"{format_bytes(after - goal.memory)} over ({format_bytes(after - total)} more than at "
+                      f"{what} {label(first)})", markup=False)
+
+
+def _per_device(goal: Goal) -> str:
+    return f" on each of {goal.plan.devices} devices" if goal.train and goal.plan.devices > 1 else ""
+
+
+def _print_step_facts(console: Any, plan: Plan, report: Report) -> None:
+    """The arithmetic of a training step at the batch found, and how many samples an optimizer step sees."""
+    totals = report.totals
+    again = f" + {format_count(totals.recompute_macs)} forward again (checkpointing)" if totals.recompute_macs else ""
+    console.print(f"  MACs per sample: {format_count(totals.macs)} forward + {format_count(totals.backward_macs)} "
+                  f"backward{again}", markup=False)
+    if plan.accumulate > 1 or plan.devices > 1:
+        factors = [f"{report.batch:,}"] + [f"{n} {word}" for n, word in ((plan.accumulate, "micro-batches"),
+                                                                         (plan.devices, "devices")) if n > 1]
+        console.print(f"  samples per optimizer step: {' × '.join(factors)} = {plan.samples(report.batch):,}",
+                      markup=False)

@@ -1,49 +1,111 @@
-"""`explain`: the worked arithmetic of one layer."""
+"""`explain`: the worked arithmetic of one layer, or the totals and layers of one block."""
 
 from __future__ import annotations
 
+import sys
+from dataclasses import replace
+
 from .. import render
 from ..errors import ArchcalcError, did_you_mean
+from ..ir import Network
+from ..report import Report, Row, fold, row_dict
 from ..safe import printable
 from ..units import format_bytes
-from .command import argument, command
-from .common import BATCH, DTYPE, INPUT, NET, load_report
-from .terminal import out_console
+from .command import argument, command, option
+from .common import AT, DTYPE, INPUT, NET, SYMBOLIC_BATCH, load_report
+from .terminal import draw, out_console
 
 
 @command("explain", NET,
-         argument("layer", "LAYER", "The layer's name as `archcalc table` shows it, e.g. conv1 or conv3_2."),
-         INPUT, BATCH, DTYPE)
-def explain_command(net: str, layer: str, input_shape: tuple[int, ...] | None, batch: int, dtype: str) -> None:
-    """The worked arithmetic of one layer: shape, parameters, MACs, memory, receptive field.
+         argument("layer", "LAYER", "A row's name as `archcalc table` shows it at any --depth: a layer such as conv1 "
+                                    "or conv3_2, or a block such as layer1."),
+         INPUT, AT, SYMBOLIC_BATCH, DTYPE,
+         option("--format", "-f", dest="fmt", choices=("text", "json"), default="text",
+                help="text (the worked arithmetic) or json (the row, its inputs and formulas; a block's layers)."))
+def explain_command(net: str, layer: str, input_shape: tuple | None, at: dict[str, int] | None, batch: object,
+                    dtype: str, fmt: str) -> None:
+    """The worked arithmetic of one layer: shape, parameters, MACs, memory, receptive field. For a block (any row
+    `table --depth N` shows), its totals and the layers one level down. With a symbolic input (--input 3xNxN)
+    each step is a formula in the sizes, as the notes derive by hand.
 
-    Example: archcalc explain alexnet conv1
+    Examples: archcalc explain alexnet conv1 · archcalc explain resnet50-tv layer1 ·
+    archcalc explain vgg16 fc6 --format json · archcalc explain alexnet pool1 --input 3xNxN
     """
-    network, report = load_report(net, batch, dtype, input_shape)
+    network, report = load_report(net, batch, dtype, input_shape, at=at)
     rows = {row.name: row for row in report.rows}
-    if layer not in rows:
-        raise ArchcalcError(f"{network.name} has no layer '{layer}'{did_you_mean(layer, list(rows))}"
-                            " (see `archcalc table` for the names)")
-    node = next(n for n in network.layers if n.name == layer)
-    inputs = [("input", report.input)] + [(r.name, r.output) for r in report.rows]
-    shapes = dict(inputs)
-    row = rows[layer]
+    if layer in rows:
+        _layer(network, report, rows[layer], fmt)
+        return
+    depth = layer.count(".") + 1
+    blocks = {row.name for row in fold(report, depth).rows}
+    if layer not in blocks or not any(name.startswith(layer + ".") for name in rows):
+        names = list(rows) + sorted({".".join(n.split(".")[:k]) for n in rows for k in range(1, n.count(".") + 1)})
+        raise ArchcalcError(f"{network.name} has no layer or block '{layer}'{did_you_mean(layer, names)}"
+                            " (see `archcalc table` for the names, `--depth N` for blocks)")
+    _block(network, report, layer, depth, fmt)
+
+
+def _layer(network: Network, report: Report, row: Row, fmt: str) -> None:
+    node = next(n for n in network.layers if n.name == row.name)
+    shapes = {"input": report.input, **{r.name: r.output for r in report.rows}}
+    if fmt == "json":
+        _json({"network": network.name, **row_dict(row),
+               "input_shapes": {name: list(shapes[name]) for name in row.inputs},
+               "where": {"path": node.origin.path, "mark": str(node.origin.mark or "")}})
+        return
     console = out_console()
-    console.print(printable(f"{network.name} · {layer} — {node.kind} ({node.origin.path}, {node.origin.mark})"))
+    console.print(printable(f"{network.name} · {row.name} — {node.kind} ({node.origin.path}, {node.origin.mark})"),
+                  markup=False)
     lines = [
-        ("input", ", ".join(f"{render._shape(shapes[i])} from {i}" for i in node.inputs), ""),
-        ("output", render._shape(row.output), row.formulas.get("shape", "")),
+        ("input", ", ".join(f"{render.shape(shapes[i])} from {i}" for i in node.inputs), ""),
+        ("output", render.shape(row.output), row.formulas.get("shape", "")),
         ("weights", "", row.formulas.get("weights", "")),
-        ("params", f"{row.params:,}", row.formulas.get("params", "")),
-        ("buffers", f"{row.buffers:,}" if row.buffers else "", row.formulas.get("buffers", "")),
-        ("MACs", f"{row.macs:,}", row.formulas.get("macs", "")),
-        ("FLOPs", f"{2 * row.macs:,}", f"2 × MACs = {2 * row.macs:,}" if row.macs else ""),
+        ("params", render.count(row.params), row.formulas.get("params", "")),
+        ("buffers", render.count(row.buffers) if row.buffers else "", row.formulas.get("buffers", "")),
+        ("MACs", render.count(row.macs), row.formulas.get("macs", "")),
+        ("FLOPs", render.count(2 * row.macs), f"2 × MACs = {render.count(2 * row.macs)}" if row.macs else ""),
         ("memory", format_bytes(row.activations * report.itemsize * report.batch), row.formulas.get("memory", "")),
-        ("receptive field", render._rf(row.receptive_field), row.formulas.get("receptive_field", "")
-         + f"; jump {render._rf(row.jump)}"),
+        ("receptive field", render.field(row.receptive_field), row.formulas.get("receptive_field", "")
+         + f"; jump {render.field(row.jump)}"),
     ]
     for label, value, formula in lines:
         if value or formula:
             console.print(f"  {label:<16}{value:>14}   {formula}".rstrip(), markup=False)
     for note in row.flags:
         console.print(f"  ⚠ {note} (as PyTorch does; --strict makes it an error)", markup=False)
+
+
+def _block(network: Network, report: Report, name: str, depth: int, fmt: str) -> None:
+    """A block: its row at its depth (figures summed), then its rows one level down."""
+    block = next(row for row in fold(report, depth).rows if row.name == name)
+    inside = [row for row in fold(report, depth + 1).rows if row.name.startswith(name + ".")]
+    if fmt == "json":
+        _json({"network": network.name, **row_dict(block), "layers": [row_dict(row) for row in inside]})
+        return
+    shapes = {"input": report.input, **{r.name: r.output for r in fold(report, depth).rows}}
+    t = block
+    console = out_console()
+    console.print(f"{network.name} · {name} — a block of {t.layers} layers (`archcalc table {network.name} "
+                  f"--depth {depth}` shows it as one row)", markup=False)
+    lines = [
+        ("input", ", ".join(f"{render.shape(shapes[i])} from {i}" for i in t.inputs)),
+        ("output", render.shape(t.output)),
+        ("params", render.count(t.params) + ("" if t.trainable_params == t.params
+                                             else f" ({render.count(t.trainable_params)} trainable)")),
+        ("buffers", render.count(t.buffers) if t.buffers else ""),
+        ("MACs", render.count(t.macs)),
+        ("FLOPs", f"{render.count(2 * t.macs)} = 2 × MACs"),
+        ("memory", f"{format_bytes(t.activations * report.itemsize * report.batch)} "
+                   f"(the activation sum of its layers, {report.dtype}, batch {report.batch})"),
+        ("receptive field", f"{render.field(t.receptive_field)} at its output; jump {render.field(t.jump)}"),
+    ]
+    for label, value in lines:
+        if value:
+            console.print(f"  {label:<16}{value}", markup=False)
+    cells = render.grid(replace(report, rows=tuple(inside)))
+    console.print(f"  its {len(inside)} row(s) one level down:", markup=False)
+    draw(console, cells.headers, cells.right, cells.body)
+
+
+def _json(data: dict) -> None:
+    sys.stdout.write(render.dumps(data) + "\n")

@@ -2,25 +2,31 @@
 
 from __future__ import annotations
 
-from rich.table import Table
+import sys
 
-from .. import catalog
+from .. import catalog, render
 from ..analysis import analyze
-from .command import command
-from .terminal import out_console
+from .command import command, option
+from .terminal import draw, out_console
 
 
-@command("list")
-def list_networks() -> None:
+@command("list", option("--format", "-f", dest="fmt", choices=("table", "json"), default="table",
+                        help="table (terminal) or json (a list of {name, title, source, input, params, macs})."))
+def list_networks(fmt: str) -> None:
     """List the bundled networks: parameters, MACs, input and source.
 
-    Example: archcalc list
+    Examples: archcalc list · archcalc list --format json
     """
-    grid = Table(box=None, pad_edge=False, header_style="bold")
-    for header, right in (("Network", False), ("Params", True), ("MACs", True), ("Input", False), ("Source", False)):
-        grid.add_column(header, justify="right" if right else "left", overflow="fold")
+    networks = []
     for name in catalog.bundled():
         network = catalog.load(name)
         t = analyze(network).totals
-        grid.add_row(name, f"{t.params:,}", f"{t.macs:,}", "×".join(map(str, network.input)), network.source)
-    out_console().print(grid)
+        networks.append({"name": name, "title": network.title, "source": network.source, "input": list(network.input),
+                         "params": t.params, "macs": t.macs})
+    if fmt == "json":
+        sys.stdout.write(render.dumps(networks) + "\n")
+        return
+    rows = [[n["name"], render.count(n["params"]), render.count(n["macs"]), render.shape(n["input"]), n["source"]]
+            for n in networks]
+    draw(out_console(), ["Network", "Params", "MACs", "Input", "Source"], [False, True, True, False, False], rows,
+         drop=("Input",))

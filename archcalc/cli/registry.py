@@ -20,12 +20,17 @@ MODULES = {  # command → its module in archcalc.cli, in the order help lists t
     "list": "networks",
     "table": "table",
     "explain": "explain",
+    "sizes": "sizes",
     "compare": "compare",
     "fit": "compare",
     "check": "check",
     "schema": "schema",
     "bench": "torch",
     "verify": "torch",
+    "plot": "pictures",
+    "diagram": "pictures",
+    "report": "pictures",
+    "completion": "completion",
 }
 
 

@@ -2,28 +2,38 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from ..report import fold
 from .command import command, flag, integer, option
-from .common import BATCH, DTYPE, FORMAT, INPUT, NET, STRICT, emit, load_report
-
-MAX_DEPTH = 64  # levels of a layer's dotted name: blocks and branches nest at most 32 deep
+from .common import AT, DTYPE, FORMAT, INPUT, MAX_DEPTH, NET, STRICT, SYMBOLIC_BATCH, emit, load_report
 
 
 @command(
-    "table", NET, INPUT, BATCH, DTYPE, FORMAT,
+    "table", NET, INPUT, AT, SYMBOLIC_BATCH, DTYPE, FORMAT,
     option("--depth", "-d", metavar="N", convert=integer(1, MAX_DEPTH),
            help="Fold rows to this many levels of their dotted names, figures summed."),
     flag("--formulas", help="Show the arithmetic behind each shape, parameter and MAC count."),
     STRICT,
-    flag("--memory", "-m", help="Add per-layer memory: Alive (inference bytes alive after the layer, a running total) "
-                                "and Saved (bytes autograd keeps for backward)."),
+    flag("--memory", help="Add per-layer memory: Alive (inference bytes alive after the layer, a running total) "
+                          "and Saved (bytes autograd keeps for backward)."),
+    flag("--bars", help="Add bars proportional to each layer's activation memory and parameters."),
 )
-def table_command(net: str, input_shape: tuple[int, ...] | None, batch: int, dtype: str, fmt: str, depth: int | None,
-                  formulas: bool, strict: bool, memory: bool) -> None:
+def table_command(net: str, input_shape: tuple[Any, ...] | None, at: dict[str, int] | None, batch: Any, dtype: str,
+                  fmt: str, depth: int | None, formulas: bool, strict: bool, memory: bool, bars: bool) -> None:
     """One row per layer: output shape, parameters, MACs, activation memory, receptive field; totals below.
 
+    With a symbolic input (--input 3xHxW, or 3xNxN for a square) every figure is an exact formula in
+    the sizes and the batch B; --at N=224 evaluates those formulas at a size.
+
     Examples: archcalc table vgg16 · archcalc table alexnet --formulas ·
-    archcalc table resnet50 --depth 1 --memory --batch 32 · archcalc table my.yaml --format json
+    archcalc table resnet50 --depth 1 --memory --batch 32 · archcalc table vgg16 --bars ·
+    archcalc table my.yaml --format json · archcalc table resnet50 --input 3xHxW ·
+    archcalc table unet --input 1xNxN --at N=572
+
+    In a terminal the table fits its width: numbers are never cut; columns that do not fit are left out
+    (Kind, RF, Output first) and named below it, and formulas fold under their rows. Piped, every column
+    is written as plain text.
     """
-    _, report = load_report(net, batch, dtype, input_shape, strict)
-    emit(fold(report, depth), fmt, formulas, memory)
+    _, report = load_report(net, batch, dtype, input_shape, strict, at=at)
+    emit(fold(report, depth), fmt, formulas, memory, bars)

@@ -10,18 +10,18 @@ from __future__ import annotations
 import json
 import os
 import sys
-from typing import Any
+from typing import Any, NamedTuple
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
-from .. import catalog
+from .. import catalog, segments
 from ..backends import torch_backend
 from ..fit import MAX_BATCH
 from ..units import format_bytes, format_count, parse_count
 from .command import UsageError, argument, checked, command, flag, integer, option
 from .common import NET
-from .terminal import err_console, out_console
+from .plan import CHECKPOINT, PRECISION
+from .terminal import draw, err_console, out_console
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 MAX_RUNS, MAX_WARMUP, MAX_BATCHES = 10_000, 1_000, 8
@@ -105,17 +105,13 @@ def _print_bench(result: Any) -> None:
         ("p10 / p90", f"{_ms(result.p10)} / {_ms(result.p90)}"),
         ("images/s", f"{result.images_per_s:,.1f}"),
         ("achieved", f"{result.gflops:,.1f} GFLOP/s   FLOPs = 2 × MACs: {format_count(2 * result.macs)} per image "
-                     f"({format_count(result.macs)} MACs of conv and fc, from the engine)"),
+                     f"({format_count(result.macs)} MACs of conv, fc, linear and attention, from the engine)"),
     )
     for label, text in lines:
         console.print(f"  {label:<11}{text}", markup=False)
     if result.layers:
-        table = Table(header_style="bold")
-        for header, right in (("Layer", False), ("Kind", False), ("Median", True), ("Share", True)):
-            table.add_column(header, justify="right" if right else "left")
-        for layer in result.layers:
-            table.add_row(layer.name, layer.kind, _ms(layer.seconds), f"{layer.share:.1%}")
-        console.print(table)
+        rows = [[layer.name, layer.kind, _ms(layer.seconds), f"{layer.share:.1%}"] for layer in result.layers]
+        draw(console, ["Layer", "Kind", "Median", "Share"], [False, False, True, True], rows, drop=("Kind",))
         console.print("per-layer times: a separate pass, each node synchronised before and after", markup=False)
 
 
@@ -131,11 +127,17 @@ def _print_bench(result: Any) -> None:
            help="Largest batch × MACs (e.g. 16G) run for real beyond the smallest batch; past it the meta device "
                 "measures (shapes only)."),
     flag("--nodes", help="List the nodes whose saved bytes differ, even when the total agrees."),
+    PRECISION, CHECKPOINT,
+    option("--against", metavar="REF", help="Also compare the engine with an independent model: torchvision:NAME "
+           "(e.g. torchvision:resnet50, or torchvision:googlenet(aux_logits=false)), or `spec` for the model each "
+           "spec names in its reference: key. Parameters, buffers, every parameter tensor's shape, MACs, output "
+           "shape, matched layers, and saved bytes at each batch (default 1 and 2) measured on that model."),
     FORCE,
     OUT_FORMAT,
 )
 def verify_command(net: str | None, every: bool, batch: list[int] | None, device: str, real_limit: int, nodes: bool,
-                   force: bool, fmt: str) -> int:
+                   precision: str | None, checkpoint: str | int | None, against: str | None, force: bool,
+                   fmt: str) -> int:
     """Check the engine's figures against torch; exit 1 with a diff table on any mismatch.
 
     Every node's output shape, parameters and buffers, MACs (FlopCounterMode
@@ -148,8 +150,21 @@ def verify_command(net: str | None, every: bool, batch: list[int] | None, device
     network and batch being measured, and a line for each network as soon as
     it is done. A real forward whose training memory (the engine's figure) is
     more than the device has free is not tried: a larger batch is measured on
-    the meta device, the smallest refused (unless --force). Examples: archcalc
-    verify vgg16 · archcalc verify --all · archcalc verify resnet50 --device cuda
+    the meta device, the smallest refused (unless --force).
+
+    --precision amp-bf16 (or amp-fp16, bf16) measures under torch.autocast (or in bfloat16) against the
+    engine's model of that precision, by the autocast op lists of the device measuring; --checkpoint
+    every-block (or N) runs the segments through torch.utils.checkpoint, and runs each segment's forward
+    again as its backward would: what the forward keeps and what the largest segment keeps when run again
+    are each held to 5%. Past --real-limit these measure on fake tensors (the CPU's kernels and autocast,
+    no storage, no arithmetic).
+
+    --against compares the engine with a model archcalc did not build (torchvision's, untrained: nothing is
+    downloaded), so that a spec describing the wrong network is caught; it needs torchvision.
+
+    Examples: archcalc verify vgg16 · archcalc verify --all · archcalc verify resnet50 --device cuda ·
+    archcalc verify resnet50 --precision amp-bf16 · archcalc verify vit-b16 --checkpoint every-block ·
+    archcalc verify efficientnet-b0 --against torchvision:efficientnet_b0 · archcalc verify --all --against spec
     """
     if every == (net is not None):
         raise UsageError("give one network, or --all")
@@ -158,30 +173,108 @@ def verify_command(net: str | None, every: bool, batch: list[int] | None, device
     torch_backend()
     from ..backends import timing
 
+    if precision is not None and device == "mps" and precision.startswith("amp"):
+        raise UsageError("--precision amp-* is modelled on the autocast op lists of cpu and cuda: measure on one")
     batches = tuple(batch or (1, 8))
     names = list(catalog.bundled()) if every else [net]
-    results = _verify_each(names, batches, timing.resolve_device(device), real_limit, force)
+    regime = Regime(None if precision in (None, "fp32") else precision, segments.chosen(checkpoint))
+    results, comparisons = _verify_each(names, batches, timing.resolve_device(device), real_limit, against,
+                                        tuple(batch or (1, 2)), regime, force)
     if fmt == "json":
-        sys.stdout.write(json.dumps([_verification_dict(r) for r in results], indent=2) + "\n")
+        sys.stdout.write(json.dumps([{**_verification_dict(r), "against": None if c is None else _comparison_dict(c)}
+                                     for r, c in zip(results, comparisons)], indent=2) + "\n")
     else:
         _print_verifications(results, batches, nodes)
-    return 0 if all(r.ok for r in results) else 1
+        _print_comparisons([c for c in comparisons if c is not None])
+    ok = all(r.ok for r in results) and all(c.ok for c in comparisons if c is not None)
+    return 0 if ok else 1
 
 
-def _verify_each(names: list[str], batches: tuple[int, ...], device: str, real_limit: int, force: bool) -> list[Any]:
-    """Verify the networks in turn: the bar names the network and batch; a line reports each as it ends."""
-    from ..backends import verify
+class Regime(NamedTuple):
+    """What verify measures under: a precision (None: float32) and checkpointing (None: none)."""
 
-    results = []
+    precision: str | None = None
+    checkpoint: str | int | None = None
+
+
+def _verify_each(names: list[str], batches: tuple[int, ...], device: str, real_limit: int, against: str | None,
+                 reference_batches: tuple[int, ...], regime: Regime = Regime(), force: bool = False,
+                 ) -> tuple[list[Any], list[Any]]:
+    """Verify the networks in turn, each against its reference too when asked: the bar names the network and
+    batch; a line reports each as it ends (or says it was skipped: every-block, and a network without blocks)."""
+    from ..backends import reference, verify
+
+    results, comparisons = [], []
     with _progress() as bar:
         task = bar.add_task("verify", total=len(names))
-        for name in names:
+        for index, name in enumerate(names):
             network = catalog.load(name)
             say = lambda text, name=network.name: bar.update(task, description=f"{name}: {text}", refresh=True)  # noqa: E731
-            results.append(verify.verify(network, batches, device, real_limit=real_limit, progress=say, force=force))
+            if len(names) > 1 and regime.checkpoint is not None and not any(layer.block for layer in network.layers):
+                bar.update(task, advance=1, refresh=True)
+                bar.console.print(f"[{index + 1}/{len(names)}] {network.name}: skipped: no blocks to checkpoint",
+                                  markup=False)
+                continue
+            results.append(verify.verify(network, batches, device, real_limit=real_limit, progress=say,
+                                         precision=regime.precision, checkpoint=regime.checkpoint, force=force))
+            model = network.reference if against == "spec" else against
+            comparisons.append(reference.compare(network, model, reference_batches, device, real_limit=real_limit,
+                                                 progress=say, force=force) if model else None)
             bar.update(task, advance=1, refresh=True)
-            bar.console.print(f"[{len(results)}/{len(names)}] {_summary(results[-1])}", markup=False)
-    return results
+            line = _summary(results[-1]) + ("" if comparisons[-1] is None else f"; {_against_summary(comparisons[-1])}")
+            bar.console.print(f"[{index + 1}/{len(names)}] {line}", markup=False)
+    return results, comparisons
+
+
+def _against_summary(c: Any) -> str:
+    saved = ", ".join(f"saved b{s.batch} {_pct(s.diff)}" for s in c.saved)
+    return f"against {c.reference}: {'ok' if c.ok else 'MISMATCH'} ({c.compared} of {c.matched} layers compared; {saved})"
+
+
+def _print_comparisons(comparisons: list[Any]) -> None:
+    """The engine against independent models: totals, then what differs tensor by tensor and layer by layer."""
+    if not comparisons:
+        return
+    console = out_console()
+    console.print("engine against an independent model: parameters, buffers, MACs, output shape, every parameter "
+                  "tensor's shape, matched layers' MACs and output, saved bytes within 5%", markup=False)
+    headers = ["Network", "Reference", "Params", "Buffers", "MACs", "Output", "Tensors", "Layers",
+               *(f"Saved b{check.batch} engine / model" for check in comparisons[0].saved), "Status"]
+    right = [h not in ("Network", "Reference", "Status") for h in headers]
+    rows = []
+    for c in comparisons:
+        pairs = [_agree(c.params), _agree(c.buffers), _agree(c.macs),
+                 "same" if c.output[0] == c.output[1] else f"{c.output[0]} ≠ {c.output[1]}"]
+        cells = [c.name, c.reference, *pairs, "same" if not c.tensors else f"{len(c.tensors)} differ",
+                 f"{c.compared}/{c.matched}" + ("" if not c.layers else f", {len(c.layers)} differ")]
+        cells += [f"{s.engine:,} / {'—' if s.measured is None else f'{s.measured:,}'} ({_pct(s.diff)})" for s in c.saved]
+        rows.append([*cells, "ok" if c.ok else "MISMATCH"])
+    draw(console, headers, right, rows)
+    for c in comparisons:
+        differ = [*c.tensors, *c.layers]
+        if differ:
+            draw(console, ["Layer (or module)", "Figure", "Engine", "Model"], [False, False, True, True],
+                 [[m.node, m.what, m.engine, m.torch] for m in differ[:40]], title=f"{c.name}: engine ≠ {c.reference}")
+            if len(differ) > 40:
+                console.print(f"… and {len(differ) - 40} more", markup=False)
+
+
+def _agree(pair: tuple[int, int]) -> str:
+    return f"{pair[0]:,}" if pair[0] == pair[1] else f"{pair[0]:,} ≠ {pair[1]:,}"
+
+
+def _comparison_dict(c: Any) -> dict[str, Any]:
+    return {
+        "reference": c.reference, "ok": c.ok, "seconds": round(c.seconds, 3),
+        **{key: {"engine": pair[0], "model": pair[1]} for key, pair in
+           (("params", c.params), ("buffers", c.buffers), ("macs", c.macs))},
+        "output": {"engine": list(c.output[0]), "model": None if c.output[1] is None else list(c.output[1])},
+        "layers_matched": c.matched, "layers_compared": c.compared,
+        "differences": [{"where": m.node, "figure": m.what, "engine": m.engine, "model": m.torch}
+                        for m in (*c.tensors, *c.layers)],
+        "saved": [{"batch": s.batch, "on": s.where, "engine": s.engine, "measured": s.measured, "diff": s.diff,
+                   "ok": s.ok, "note": s.note} for s in c.saved],
+    }
 
 
 def _summary(r: Any) -> str:
@@ -197,20 +290,22 @@ def _pct(diff: float | None) -> str:
 
 def _print_verifications(results: list[Any], batches: tuple[int, ...], nodes: bool) -> None:
     console = out_console()
-    console.print(f"engine against torch {results[0].torch_version}: shapes, parameters, buffers, MACs "
-                  "(FlopCounterMode FLOPs / 2) per node; saved bytes (engine vs autograd) within 5%", markup=False)
-    table = Table(header_style="bold")
-    table.add_column("Network")
-    table.add_column("Nodes", justify="right")
-    table.add_column("Params", justify="right")
-    table.add_column("MACs", justify="right")
-    table.add_column("Per node")
+    if not results:
+        console.print("nothing verified", markup=False)
+        return
+    first = results[0]
+    under = ", ".join(filter(None, (first.precision and f"under {first.precision}",
+                                    first.checkpoint and f"checkpointing {first.checkpoint}")))
+    console.print(f"engine against torch {first.torch_version}: shapes, parameters, buffers, MACs "
+                  "(FlopCounterMode FLOPs / 2) per node; saved bytes (engine vs autograd) within 5%"
+                  + (f"; {under}" if under else ""), markup=False)
+    headers, right = ["Network", "Nodes", "Params", "MACs", "Per node"], [False, True, True, True, False]
     for b in sorted(set(batches)):
-        table.add_column(f"Saved b{b} engine", justify="right")
-        table.add_column("torch", justify="right")
-        table.add_column("diff", justify="right")
-        table.add_column("on")
-    table.add_column("Status")
+        headers += [f"b{b} engine", f"b{b} torch", f"b{b} diff", f"b{b} on"]
+        right += [True, True, True, False]
+    headers.append("Status")
+    right.append(False)
+    rows = []
     for r in results:
         cells = [r.name, str(r.nodes), f"{r.params[1]:,}", f"{r.macs[1]:,}",
                  "ok" if not r.mismatches else f"{len(r.mismatches)} mismatch(es)"]
@@ -220,14 +315,25 @@ def _print_verifications(results: list[Any], batches: tuple[int, ...], nodes: bo
         status = "ok" if r.ok else "MISMATCH"
         if r.ok and r.unmeasured:
             status = "ok (partly unmeasured)"
-        table.add_row(*cells, status)
-    console.print(table)
+        rows.append([*cells, status])
+    console.print("saved bytes for backward at batch N (bN): the engine's, torch's, their difference, and where "
+                  "torch ran", markup=False)
+    order = sorted(set(batches))
+    drop = ["Nodes", *(f"b{b} on" for b in order), "MACs", "Params", *(f"b{b} {what}" for what in ("torch", "engine")
+                                                                        for b in order)]
+    draw(console, headers, right, rows, drop=drop)
     for r in results:
         for check in r.saved:
             if check.note:
                 console.print(f"{r.name}, batch {check.batch}: {check.note}", markup=False)
+            if check.recompute is not None and check.measured is not None:
+                (engine, measured), kept = check.recompute, (check.engine - check.recompute[0],
+                                                             check.measured - check.recompute[1])
+                console.print(f"{r.name}, batch {check.batch}: the checkpointed forward keeps {kept[0]:,} B (torch "
+                              f"{kept[1]:,}, {_pct(_gap(*kept))}); the largest segment run again keeps {engine:,} B "
+                              f"(torch {measured:,}, {_pct(_gap(engine, measured))})", markup=False)
             if check.cuda_allocated is not None:
-                share = (check.engine - check.cuda_allocated) / check.cuda_allocated if check.cuda_allocated else 0.0
+                share = (check.kept - check.cuda_allocated) / check.cuda_allocated if check.cuda_allocated else 0.0
                 console.print(f"{r.name}, batch {check.batch}: CUDA memory left allocated by the forward "
                               f"{check.cuda_allocated:,} B ({format_bytes(check.cuda_allocated)}), engine {_pct(share)}; "
                               f"peak during it {format_bytes(check.cuda_peak or 0)} (max_memory_allocated)", markup=False)
@@ -236,34 +342,35 @@ def _print_verifications(results: list[Any], batches: tuple[int, ...], nodes: bo
 
 def _print_diffs(console: Any, r: Any, nodes: bool) -> None:
     if r.mismatches:
-        diff = Table(title=f"{r.name}: engine ≠ torch", header_style="bold", title_justify="left")
-        for header in ("Node", "Figure", "Engine", "Torch"):
-            diff.add_column(header, justify="left" if header in ("Node", "Figure") else "right")
-        for m in r.mismatches[:40]:
-            diff.add_row(m.node, m.what, m.engine, m.torch)
-        console.print(diff)
+        console.print(f"{r.name}: engine ≠ torch", markup=False)
+        draw(console, ["Node", "Figure", "Engine", "Torch"], [False, False, True, True],
+             [[m.node, m.what, m.engine, m.torch] for m in r.mismatches[:40]], drop=())
         if len(r.mismatches) > 40:
             console.print(f"… and {len(r.mismatches) - 40} more", markup=False)
     for check in r.saved:
         if check.nodes and (nodes or not check.ok):
-            diff = Table(title=f"{r.name}: saved bytes per node that differ, batch {check.batch} ({check.where})",
-                         header_style="bold", title_justify="left")
-            for header in ("Node", "Engine", "Torch", "Engine − torch"):
-                diff.add_column(header, justify="left" if header == "Node" else "right")
+            console.print(f"{r.name}: saved bytes per node that differ, batch {check.batch} ({check.where})", markup=False)
             ranked = sorted(check.nodes, key=lambda n: -abs(n[1] - n[2]))
-            for name, engine, measured in ranked[:25]:
-                diff.add_row(name, f"{engine:,}", f"{measured:,}", f"{engine - measured:+,}")
-            console.print(diff)
+            draw(console, ["Node", "Engine", "Torch", "Engine − torch"], [False, True, True, True],
+                 [[name, f"{engine:,}", f"{measured:,}", f"{engine - measured:+,}"] for name, engine, measured in ranked[:25]],
+                 drop=())
+
+
+def _gap(engine: int, measured: int) -> float | None:
+    """(engine − measured) / measured."""
+    return (engine - measured) / measured if measured else None
 
 
 def _verification_dict(r: Any) -> dict[str, Any]:
     return {
         "network": r.name, "ok": r.ok, "torch": r.torch_version, "nodes": r.nodes, "seconds": round(r.seconds, 3),
+        "precision": r.precision, "checkpoint": r.checkpoint,
         "params": {"engine": r.params[0], "torch": r.params[1]},
         "buffers": {"engine": r.buffers[0], "torch": r.buffers[1]},
         "macs": {"engine": r.macs[0], "torch": r.macs[1]},
         "mismatches": [{"node": m.node, "figure": m.what, "engine": m.engine, "torch": m.torch} for m in r.mismatches],
         "saved": [{"batch": c.batch, "on": c.where, "engine": c.engine, "measured": c.measured, "diff": c.diff,
                    "ok": c.ok, "note": c.note, "cuda_allocated": c.cuda_allocated, "cuda_peak": c.cuda_peak,
+                   "recompute": None if c.recompute is None else dict(zip(("engine", "measured"), c.recompute)),
                    "nodes": [{"node": n, "engine": e, "measured": m} for n, e, m in c.nodes]} for c in r.saved],
     }

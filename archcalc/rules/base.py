@@ -52,14 +52,44 @@ class Saved(NamedTuple):
 
     `ref` says which tensor: "in0".."inN" (an input, shared with its producer),
     "out" (this layer's output), "tmp:<name>" (an inner tensor of a fused
-    layer) or "own:<name>" (indices, masks, statistics only this layer holds).
-    `itemsize` None means the activation dtype.
+    layer), "own:<name>" (indices, masks, statistics only this layer holds) or
+    "weight" (the trained weights its kernel keeps, per_sample False: the
+    parameters themselves, counted apart, except under autocast, which keeps
+    the low-precision copy it made).
+    `itemsize` None means the tensor's own dtype: the input as the layer reads
+    it, otherwise the layer's output dtype (see `Autocast`), or its input's
+    with `input_type`.
     """
 
     ref: str
     elements: int
     itemsize: int | None = None
     per_sample: bool = True  # False for per-channel statistics, whatever the batch
+    # Kept only when the layer's input needs a gradient: a matrix product keeps each factor for the other's
+    # gradient alone (a convolution keeps its weight whatever its input).
+    for_input_grad: bool = False
+    input_type: bool = False  # an inner tensor made before the layer's own parameters apply: its input's type
+
+
+class Autocast(NamedTuple):
+    """How torch.autocast treats a kind, on CUDA and on the CPU (PyTorch's op lists differ).
+
+    "low": its inputs and weights are cast to the low precision (convolutions, linear layers,
+    matrix products, attention); "fp32": its inputs are cast to float32 and it runs in float32
+    (CUDA's layer and group norm and softmax); "keep": no autocast rule, the result has its
+    inputs' type (the widest of them, as PyTorch promotes); "promote": its inputs are read as they
+    are, but the result is float32, as are the tensors it makes inside (a learned scale or
+    embedding multiplied or added in, or inner steps on autocast's float32 list: LRN's power).
+    """
+
+    cuda: str = "keep"
+    cpu: str = "keep"
+
+
+KEEP = Autocast()
+LOW = Autocast("low", "low")
+PROMOTE = Autocast("promote", "promote")
+FP32_ON_CUDA = Autocast(cuda="fp32", cpu="keep")  # CUDA's float32 list has the norms and softmax; the CPU's not
 
 
 class Formulas(Mapping[str, str]):
@@ -127,6 +157,7 @@ class Rule:
     # PyTorch picks its kernel by device, and what autograd keeps with it: attention is fused on the
     # CPU and CUDA, a plain fallback on the meta device. Measured on a real device only.
     kernel_by_device: bool = False
+    autocast: Autocast = KEEP  # its type under torch.autocast (mixed precision)
 
     def arg(self, name: str) -> Arg | None:
         return next((a for a in self.args if a.name == name), None)

@@ -17,7 +17,7 @@ from typing import Any
 
 from ..args import Arg
 from ..symbolic import require
-from .base import Eval, Rule, RuleError, Saved, Shape, Window, num, one_input, product, sliding, spatial, texts
+from .base import LOW, Eval, Rule, RuleError, Saved, Shape, Window, num, one_input, product, sliding, spatial, texts
 from .elementwise import ACT_ARG
 from .tail import tail
 
@@ -82,7 +82,7 @@ def _conv(args: Mapping[str, Any], shapes: list[Shape]) -> Eval:
         macs=macs,
         window=Window(k, s, d),
         temporaries=padded + fused.temporaries,
-        saved=(conv_in, *fused.saved),
+        saved=(conv_in, Saved("weight", weights, per_sample=False), *fused.saved),
         formulas=lambda: {
             "shape": shape_formula(),
             "weights": f"{weight_text()} = {num(weights)}",
@@ -128,7 +128,7 @@ def _convtranspose(args: Mapping[str, Any], shapes: list[Shape]) -> Eval:
         macs=macs,
         window=Window(reach, (Fraction(1, s[0]), Fraction(1, s[1]))),  # type: ignore[arg-type]
         temporaries=fused.temporaries,
-        saved=(Saved("in0", c * h * w), *fused.saved),
+        saved=(Saved("in0", c * h * w), Saved("weight", weights, per_sample=False), *fused.saved),
         formulas=lambda: {
             "shape": fh() if fh() == fw() else f"H: {fh()}; W: {fw()}",
             "weights": f"{weight_text()} = {num(weights)}",
@@ -174,6 +174,7 @@ CONV = Rule(
     _conv,
     weight_layer=True,
     spatial=True,
+    autocast=LOW,
 )
 
 RULES = [
@@ -185,9 +186,9 @@ RULES = [
           Arg("p", "pair0", 0, "padding removed from each side of the output"),
           Arg("output_padding", "pair0", 0, "extra rows and columns on one side (smaller than s or d)"),
           *_SHARED),
-         _convtranspose, weight_layer=True, spatial=True),
+         _convtranspose, weight_layer=True, spatial=True, autocast=LOW),
     Rule("patch_embed", "patch embedding: a patch×patch convolution of stride patch read as N×D tokens (ViT)",
          (Arg("dim", "pos", required=True, doc="embedding dimension D (output channels)"),
           Arg("patch", "pair", required=True, doc="patch size, or [height, width]")),
-         _patch_embed, weight_layer=True),
+         _patch_embed, weight_layer=True, autocast=LOW),
 ]

@@ -13,7 +13,7 @@ from math import prod
 from typing import Any
 
 from ..args import Arg
-from .base import WHOLE, Eval, Rule, Saved, Shape, num, one_input, product, shape_text
+from .base import LOW, WHOLE, Eval, Rule, Saved, Shape, num, one_input, product, shape_text
 from .elementwise import ACT_ARG
 from .tail import tail
 
@@ -38,7 +38,7 @@ def _fc(args: Mapping[str, Any], shapes: list[Shape]) -> Eval:
         macs=weights,
         window=WHOLE,
         temporaries=fused.temporaries,
-        saved=(Saved("in0", n), *fused.saved),
+        saved=(Saved("in0", n), Saved("weight", weights, per_sample=False, for_input_grad=True), *fused.saved),
         formulas=lambda: {
             "shape": f"{shape_text(shape)} → {out}" + (" (flattened)" if len(shape) > 1 else ""),
             "params": f"{' + '.join((f'{n_text}·{out}', *fused.terms))} = {num(params)}",
@@ -61,7 +61,7 @@ def _linear(args: Mapping[str, Any], shapes: list[Shape]) -> Eval:
         params=params,
         macs=macs,
         temporaries=fused.temporaries,
-        saved=(Saved("in0", prod(shape)), *fused.saved),
+        saved=(Saved("in0", prod(shape)), Saved("weight", n * out, per_sample=False, for_input_grad=True), *fused.saved),
         formulas=lambda: {
             "shape": f"{shape_text(shape)} → {shape_text((*rows, out))} (the last dimension, {n} → {out})",
             "params": f"{' + '.join((f'{n}·{out}', *fused.terms))} = {num(params)}",
@@ -79,7 +79,7 @@ def _rbf(args: Mapping[str, Any], shapes: list[Shape]) -> Eval:
         fixed=n * out,
         macs=n * out,
         window=WHOLE,
-        saved=(Saved("in0", n),),
+        saved=(Saved("in0", n), Saved("weight", n * out, per_sample=False, for_input_grad=True)),
         formulas=lambda: {
             "shape": f"{n} → {out}",
             "params": f"{n}·{out} = {num(n * out)} (fixed centres, not trained)",
@@ -94,11 +94,12 @@ RULES = [
          (Arg("out", "pos", required=True, doc="output features"),
           Arg("bias", "bool", None, "learn a bias per output (default: yes, unless bn)"),
           Arg("bn", "bool", False, "batch norm after the layer"), ACT_ARG),
-         _fc, shorthand="out", weight_layer=True),
+         _fc, shorthand="out", weight_layer=True, autocast=LOW),
     Rule("linear", "linear layer over the last dimension (each token's features), keeping the others",
          (Arg("out", "pos", required=True, doc="output features"),
           Arg("bias", "bool", True, "learn a bias per output"), ACT_ARG),
-         _linear, shorthand="out", weight_layer=True),
+         _linear, shorthand="out", weight_layer=True, autocast=LOW),
     Rule("rbf", "LeNet-5's output: Euclidean RBF units with fixed centres (squared distances)",
-         (Arg("out", "pos", required=True, doc="classes (one centre each)"),), _rbf, shorthand="out", weight_layer=True),
+         (Arg("out", "pos", required=True, doc="classes (one centre each)"),), _rbf, shorthand="out", weight_layer=True,
+         autocast=LOW),
 ]

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..args import Arg
-from .base import Eval, Rule, Saved, Shape, elements, num, one_input
+from .base import FP32_ON_CUDA, PROMOTE, Eval, Rule, Saved, Shape, elements, num, one_input
 
 
 @dataclass(frozen=True)
@@ -96,6 +96,6 @@ RULES = [
          "(identity at inference; torchvision's StochasticDepth, mode 'row')",
          (Arg("p", "float", 0.0, "drop probability"),),
          _drop("stochastic_depth", lambda shape: Saved("own:noise", 1, None)), shorthand="p", fused=True),
-    Rule("scale", "a learned scale per channel, γ·x (ConvNeXt's layer scale)", (), _scale),
-    Rule("softmax", "softmax over channels (the class scores)", (), _softmax),
+    Rule("scale", "a learned scale per channel, γ·x (ConvNeXt's layer scale)", (), _scale, autocast=PROMOTE),
+    Rule("softmax", "softmax over channels (the class scores)", (), _softmax, autocast=FP32_ON_CUDA),
 ]

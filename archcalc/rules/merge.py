@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..args import Arg
-from .base import Eval, Rule, RuleError, Saved, Shape, Window, elements, num, one_input, product, shape_text
+from .base import LOW, Eval, Rule, RuleError, Saved, Shape, Window, elements, num, one_input, product, shape_text
 from .elementwise import ACT_ARG, inline_act
 from .tail import tail
 
@@ -89,7 +89,7 @@ def _shortcut(args: Mapping[str, Any], shapes: list[Shape]) -> Eval:
         macs=oh * ow * weights,
         window=Window(s=(s, s)),
         temporaries=fused.temporaries,
-        saved=(Saved("in0", c * h * w), *fused.saved),
+        saved=(Saved("in0", c * h * w), Saved("weight", weights, per_sample=False), *fused.saved),
         formulas=lambda: {
             "shape": f"1×1 projection, stride {s}: ({h} − 1)/{s} + 1 = {oh}",
             "params": f"{' + '.join((f'1·1·{c}·{out}', *fused.terms))} = {num(params)}",
@@ -108,5 +108,5 @@ RULES = [
           Arg("s", "pos", 1, "stride"),
           Arg("mode", "str", "auto", "auto: identity if shapes match, else projection", choices=("auto", "identity", "projection", "pad")),
           Arg("bn", "bool", True, "batch norm after a projection")),
-         _shortcut, spatial=True),
+         _shortcut, spatial=True, autocast=LOW),  # a projection convolves
 ]

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..args import Arg
-from .base import Eval, Rule, RuleError, Saved, Shape, elements, num, one_input, shape_text
+from .base import FP32_ON_CUDA, PROMOTE, Eval, Rule, RuleError, Saved, Shape, elements, num, one_input, shape_text
 
 STATS_ITEMSIZE = 4  # PyTorch keeps normalisation statistics in float32, whatever the activations' type
 
@@ -45,14 +45,9 @@ def _layernorm(args: Mapping[str, Any], shapes: list[Shape]) -> Eval:
     if over_channels and len(shape) != 3:
         raise RuleError(f"layernorm over channels expects a C×H×W input; received {shape_text(shape)}")
     d = shape[0] if over_channels else shape[-1]
-    groups = elements(shape) // d  # one mean and 1/σ per position (or token)
     axis = "channels at each position" if over_channels else "the last dimension"
-    return Eval(
-        shape,
-        params=2 * d,
-        saved=(Saved("in0", elements(shape)), Saved("own:stats", 2 * groups, STATS_ITEMSIZE)),
-        formulas=lambda: {**_affine(d, "feature"), "shape": f"unchanged: {shape_text(shape)} (normalised over {axis}, {d} values)"},
-    )
+    # one mean and 1/σ per position (or token)
+    return _normalised(shape, d, elements(shape) // d, "feature", f"normalised over {axis}, {d} values")
 
 
 def _groupnorm(args: Mapping[str, Any], shapes: list[Shape]) -> Eval:
@@ -60,11 +55,16 @@ def _groupnorm(args: Mapping[str, Any], shapes: list[Shape]) -> Eval:
     c, groups = shape[0], args["groups"]
     if c % groups:
         raise RuleError(f"groups={groups} must divide the input channels ({c})")
+    return _normalised(shape, c, groups, "channel", f"{groups} groups of {c // groups} channels")
+
+
+def _normalised(shape: Shape, features: Any, groups: Any, what: str, how: str) -> Eval:
+    """A norm with γ and β per feature: autograd keeps its input, and a mean and 1/σ per normalised group."""
     return Eval(
         shape,
-        params=2 * c,
+        params=2 * features,
         saved=(Saved("in0", elements(shape)), Saved("own:stats", 2 * groups, STATS_ITEMSIZE)),
-        formulas=lambda: {**_affine(c, "channel"), "shape": f"unchanged: {shape_text(shape)} ({groups} groups of {c // groups} channels)"},
+        formulas=lambda: {**_affine(features, what), "shape": f"unchanged: {shape_text(shape)} ({how})"},
     )
 
 
@@ -90,12 +90,14 @@ RULES = [
     Rule("layernorm", "layer normalisation over the last dimension (a token's features), or over channels",
          (EPS, Arg("over", "str", "last", "last: the last dimension (as torch.nn.LayerNorm); channels: each position's "
                    "C channels of a C×H×W map (ConvNeXt's LayerNorm2d)", choices=("last", "channels"))),
-         _layernorm),
+         _layernorm, autocast=FP32_ON_CUDA),  # batch norm keeps its input's type on both
     Rule("groupnorm", "group normalisation: channels in groups, each normalised over its channels and positions",
          (Arg("groups", "pos", required=True, doc="channel groups (must divide the channels)"), EPS),
-         _groupnorm, shorthand="groups"),
+         _groupnorm, shorthand="groups", autocast=FP32_ON_CUDA),
     Rule("lrn", "local response normalisation across channels (AlexNet)",
          (Arg("size", "pos", 5, "channels in the window"), Arg("alpha", "float", 1e-4, "scale α", low=0.0),
           Arg("beta", "float", 0.75, "exponent β", low=0.0), Arg("k", "float", 2.0, "additive constant k", low=0.0)),
-         _lrn, shorthand="size"),
+         # its input is not cast; its power runs in float32 under CUDA's autocast, its 3-D average pooling
+         # under the CPU's, and the result is float32
+         _lrn, shorthand="size", autocast=PROMOTE),
 ]

@@ -12,7 +12,7 @@ from typing import Any
 
 from ..args import Arg
 from ..symbolic import is_symbolic
-from .base import WHOLE, Eval, Rule, RuleError, Saved, Shape, Window, num, one_input, sliding, spatial, texts
+from .base import PROMOTE, WHOLE, Eval, Rule, RuleError, Saved, Shape, Window, num, one_input, sliding, spatial, texts
 from .elementwise import ACT_ARG, inline_act
 
 
@@ -68,7 +68,7 @@ def _subsample(args: Mapping[str, Any], shapes: list[Shape]) -> Eval:
         params=2 * c,
         window=window,
         temporaries=count + act_tmp,
-        saved=(Saved("in0", c * h * w), Saved("tmp:pooled", count)) + act_saved,
+        saved=(Saved("in0", c * h * w), Saved("tmp:pooled", count, input_type=True)) + act_saved,
         formulas=lambda: {**texts(formulas), "params": f"2·{c} = {num(2 * c)} (one coefficient and one bias per map)"},
         flags=flags,
     )
@@ -91,5 +91,5 @@ RULES = [
     Rule("avgpool", "average pooling over k×k windows, or global / adaptive", _pool_args(), _pool("avgpool"), shorthand="k", spatial=True),
     Rule("subsample", "LeNet-5 subsampling: 2×2 average × trainable coefficient + bias per map",
          (Arg("k", "pair", 2, "window size"), Arg("s", "pair", None, "stride (default: the window size)"), ACT_ARG),
-         _subsample, spatial=True),
+         _subsample, spatial=True, autocast=PROMOTE),
 ]

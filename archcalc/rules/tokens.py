@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..args import Arg
-from .base import WHOLE, Eval, Rule, RuleError, Saved, Shape, num, one_input, shape_text
+from .base import LOW, PROMOTE, WHOLE, Eval, Rule, RuleError, Saved, Shape, num, one_input, shape_text
 
 STATS_ITEMSIZE = 4  # the attention kernels keep each row's log-sum-exp in float32
 
@@ -43,8 +43,8 @@ def _attention(args: Mapping[str, Any], shapes: list[Shape]) -> Eval:
     # PyTorch's fused attention (flash on the CPU and on CUDA) keeps the packed Q, K, V, the
     # attention output (the output projection's input too) and each row's log-sum-exp;
     # the input is kept by the QKV projection. The N×N scores are never stored.
-    saved = (Saved("in0", n * d), Saved("own:qkv", 3 * n * d), Saved("own:context", n * d),
-             Saved("own:logsumexp", heads * n, STATS_ITEMSIZE))
+    saved = (Saved("in0", n * d), Saved("weight", weights, per_sample=False, for_input_grad=True),
+             Saved("own:qkv", 3 * n * d), Saved("own:context", n * d), Saved("own:logsumexp", heads * n, STATS_ITEMSIZE))
     return Eval(
         (n, d),
         params=params,
@@ -62,10 +62,11 @@ def _attention(args: Mapping[str, Any], shapes: list[Shape]) -> Eval:
 
 
 RULES = [
-    Rule("class_token", "prepend a learned class token to an N×D sequence (ViT)", (), _class_token),
-    Rule("pos_embed", "add a learned position embedding, one D vector per token (ViT)", (), _pos_embed),
+    Rule("class_token", "prepend a learned class token to an N×D sequence (ViT)", (), _class_token, autocast=PROMOTE),
+    Rule("pos_embed", "add a learned position embedding, one D vector per token (ViT)", (), _pos_embed,
+         autocast=PROMOTE),
     Rule("attention", "multi-head self-attention over an N×D sequence (torch.nn.MultiheadAttention)",
          (Arg("heads", "pos", required=True, doc="attention heads (must divide D)"),
           Arg("bias", "bool", True, "biases of the Q, K, V and output projections")),
-         _attention, shorthand="heads", weight_layer=True, kernel_by_device=True),
+         _attention, shorthand="heads", weight_layer=True, kernel_by_device=True, autocast=LOW),
 ]

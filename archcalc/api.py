@@ -1,0 +1,70 @@
+"""The library's front door, for notebooks and scripts: `load` a network from anything, `analyze` it.
+
+    >>> import archcalc
+    >>> report = archcalc.analyze("vgg16", batch=8)
+    >>> report.totals.params
+    138357544
+
+A report renders itself in Jupyter (`_repr_html_`) and in rich (`__rich__`),
+and has `to_dict()` (the JSON contract) and `to_pandas()` (when pandas is
+installed).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from . import analysis, catalog, expand, source
+from .ir import Network
+from .report import Report
+
+Spec = str | Path | Mapping[str, Any] | Network
+
+
+def load(spec: Spec, name: str = "spec") -> Network:
+    """A network from a bundled name (`"vgg16"`), a spec path, YAML text, or a mapping of the spec's keys.
+
+    A string is YAML text when it has a line break or a `:`, and a name or path otherwise; a mapping is
+    checked exactly as a file would be (it is written as YAML and read back, so limits and errors are the
+    same). `name` is the network's name when YAML text or a mapping does not give one.
+    """
+    if isinstance(spec, Network):
+        return spec
+    if isinstance(spec, Mapping):
+        text = yaml.safe_dump(_plain(spec), sort_keys=False, allow_unicode=True)
+        return expand.build(source.load_text(text, f"<{name}>"), f"<{name}>", name)
+    if isinstance(spec, Path):
+        return catalog.load(str(spec))
+    if isinstance(spec, str) and ("\n" in spec or ":" in spec) and not Path(spec).is_file():
+        return expand.build(source.load_text(spec, f"<{name}>"), f"<{name}>", name)
+    if isinstance(spec, str):
+        return catalog.load(spec)
+    raise TypeError(f"expected a network name, a path, YAML text, a mapping or a Network; received {type(spec).__name__}")
+
+
+def _plain(value: Any) -> Any:
+    """Mappings and sequences as dicts and lists, so that the safe YAML dumper writes them."""
+    if isinstance(value, Mapping):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(item) for item in value]
+    return value
+
+
+def analyze(spec: Spec, batch: int = 1, dtype: str = "float32", *, strict: bool = False,
+            input_shape: tuple[int, ...] | None = None, optimizer: str = "sgd", precision: str | None = None,
+            checkpoint: str | int | None = None, device: str = "cuda") -> Report:
+    """The report of a network (anything `load` takes) at a batch size and dtype.
+
+    `strict` makes an inexact division an error; `input_shape` overrides the spec's input (C, H, W);
+    `optimizer` ("sgd", "momentum", "adam") sets the state counted in training memory; `precision`
+    ("fp32", "amp-fp16", "amp-bf16", "bf16", in place of `dtype`) and `checkpoint` ("every-block" or a
+    number of segments) plan the training step, autocast following the op lists of `device` ("cuda",
+    "cpu"); `Report.train_parts(devices, shard)` then gives its bytes per device, tensor by tensor.
+    """
+    return analysis.analyze(load(spec), batch, dtype, strict=strict, input_shape=input_shape, optimizer=optimizer,
+                            precision=precision, checkpoint=checkpoint, device=device)

@@ -1,0 +1,100 @@
+"""`sizes`: which square inputs a network accepts, at which every division is whole, and why a size fails."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from .. import catalog, render, sizes
+from ..analysis import analyze
+from ..errors import ArchcalcError, ShapeError
+from ..ir import Network
+from ..safe import clip
+from ..symbolic import Expr
+from .command import argument, command, integer, option
+
+MAX_RANGE = 100_000  # sides listed at most: a million-wide range would print for minutes
+
+
+def size_range(text: str) -> tuple[int, int]:
+    """`32..1024` as (32, 1024)."""
+    low, sep, high = text.partition("..")
+    if not sep or not text.isascii() or not low.strip().isdigit() or not high.strip().isdigit() or len(text) > 20:
+        raise argparse.ArgumentTypeError(f"expected a range such as 32..1024; received '{clip(text, 40)}'")
+    first, last = int(low), int(high)
+    if not 1 <= first <= last <= sizes.MAX_SIDE or last - first >= MAX_RANGE:
+        raise argparse.ArgumentTypeError(f"expected 1 ≤ low ≤ high ≤ {sizes.MAX_SIDE:,}, at most {MAX_RANGE:,} "
+                                         f"sizes; received '{clip(text, 40)}'")
+    return first, last
+
+
+@command(
+    "sizes",
+    argument("net", "NET|PATH", "A bundled network (see `archcalc list`) or a path to a .yaml spec."),
+    argument("sides", "N", "Sides to try: whether each is accepted and exact, and the first layer that fails.",
+             nargs="*", convert=integer(1, sizes.MAX_SIDE)),
+    option("--range", dest="span", metavar="LOW..HIGH", default=(32, 1024), convert=size_range,
+           shown_default="32..1024", help="The sides listed."),
+    option("--format", "-f", dest="fmt", choices=("text", "json"), default="text", help="text or json."),
+)
+def sizes_command(net: str, sides: list[int], span: tuple[int, int], fmt: str) -> None:
+    """Which square inputs C×N×N a network accepts, and at which every division is whole.
+
+    One symbolic analysis (every size a formula in N) gives what each layer needs of N: an output of
+    at least 1, and a stride that divides. Read as rules: the smallest N every layer accepts; the N at
+    which every division is whole, as a congruence (N ≡ r mod p) and as a list within --range; and,
+    for each side given, whether it fits, and the first layer that fails and why (H and W of a
+    rectangular input follow the same rules one by one).
+
+    Examples: archcalc sizes googlenet · archcalc sizes unet --range 500..700 · archcalc sizes resnet50 200 224 225
+    """
+    network = catalog.load(net)
+    report = analyze(network, input_shape=_square(network))
+    found = sizes.sizes(report, *span)
+    trials = [_trial(network, side) for side in sides]
+    if fmt == "json":
+        sys.stdout.write(render.dumps({"network": network.name, "input": f"{network.input[0]}xNxN",
+                                       **found.to_dict(), "sides": trials}) + "\n")
+        return
+    lines = [f"{network.name}: input {network.input[0]}×N×N (H and W of a rectangle follow the same rules)"]
+    if found.smallest is None:
+        lines.append(f"  no N up to {sizes.MAX_SIDE:,} is accepted by every layer")
+    else:
+        lines.append(f"  every layer accepts N ≥ {found.smallest}" + _below(network, found.smallest))
+        lines.append(f"  every division is whole for {found.rule()}")
+        low, high = found.within
+        shown = ", ".join(map(str, found.exact[:24])) + (" …" if len(found.exact) > 24 else "")
+        lines.append(f"  within {low}..{high}: {found.valid:,} accepted, {len(found.exact):,} exact"
+                     + (f": {shown}" if found.exact else ""))
+    lines += [f"  N = {t['side']}: {t['verdict']}" for t in trials]
+    sys.stdout.write("\n".join(lines) + "\n")
+
+
+def _square(network: Network) -> tuple[int, Expr, Expr]:
+    if len(network.input) != 3:
+        raise ArchcalcError(f"{network.name}: sizes reads a C×H×W input; this one is "
+                            f"{'×'.join(map(str, network.input))}")
+    side = Expr.var(sizes.SIDE)
+    return network.input[0], side, side
+
+
+def _below(network: Network, smallest: int) -> str:
+    """Why the size under the smallest fails: its first failing layer."""
+    if smallest <= 1:
+        return ""
+    return f" (at N = {smallest - 1}: {_trial(network, smallest - 1)['verdict']})"
+
+
+def _trial(network: Network, side: int) -> dict[str, Any]:
+    """One side through the concrete engine: accepted or the first failing layer; exact or the first rounding."""
+    shape = (network.input[0], side, side)
+    try:
+        report = analyze(network, input_shape=shape)
+    except ShapeError as err:
+        return {"side": side, "accepted": False, "exact": False, "verdict": f"not accepted: {err.path}: {err.message}"}
+    rounded = next((row for row in report.rows if row.flags), None)
+    if rounded is None:
+        return {"side": side, "accepted": True, "exact": True, "verdict": "accepted, every division whole"}
+    return {"side": side, "accepted": True, "exact": False,
+            "verdict": f"accepted; first rounding at {rounded.name}: {rounded.flags[0]}"}

@@ -1,0 +1,151 @@
+"""Figures of reports, drawn with matplotlib (the optional `plot` extra): where memory and parameters go.
+
+- `layers_figure`: activation memory and parameters per layer (log scale),
+  and the inference memory timeline (bytes alive after each layer, the peak
+  marked);
+- `compare_figure`: networks as points of MACs against parameters, the
+  marker's area by activation memory, each labelled.
+
+matplotlib is imported here only, and this module only by the commands that
+draw (`plot`, `report`). Output is deterministic: fixed style, SVG ids from
+a fixed salt, no dates or versions in the files.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Any
+
+from . import render
+from .errors import ArchcalcError
+from .report import Report
+from .units import format_bytes, format_count
+
+INSTALL = "pip install 'archcalc[plot]'"
+STYLE = {
+    "svg.hashsalt": "archcalc",  # ids in the SVG from this, not from a random number
+    "svg.fonttype": "none",  # text stays text: searchable, and selectable in a browser
+    "text.parse_math": False,  # a spec's `$…$` is text, never mathtext to interpret (or to fail on)
+    "font.family": "DejaVu Sans",
+    "font.size": 8,
+    "axes.titlesize": 9,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "figure.dpi": 100,
+    "savefig.dpi": 100,
+}
+METADATA = {"svg": {"Date": None, "Creator": None}, "png": {"Software": None}}
+FORMATS = tuple(METADATA)
+KINDS = ("all", "layers", "timeline")
+MAX_LABELS = 60  # past this, every k-th layer is named on the axis
+MIB = 2**20
+
+
+def matplotlib() -> Any:
+    """matplotlib, or a one-line error that says what to install."""
+    try:
+        import matplotlib as mpl
+        from matplotlib.figure import Figure  # noqa: F401
+    except ImportError:
+        raise ArchcalcError(f"plotting needs matplotlib, which is not installed: {INSTALL}") from None
+    return mpl
+
+
+def _figure(width: float, height: float) -> Any:
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=(width, height), layout="constrained")
+
+
+def layers_figure(report: Report, kind: str = "all") -> Any:
+    """Per-layer activation memory and parameters (log scale) and/or the inference memory timeline."""
+    mpl = matplotlib()
+    panels = {"all": ("memory", "params", "timeline"), "layers": ("memory", "params"), "timeline": ("timeline",)}[kind]
+    rows = report.rows
+    with mpl.rc_context(STYLE):
+        fig = _figure(max(6.0, min(16.0, 0.16 * len(rows) + 3)), 1.0 + 2.1 * len(panels))
+        axes = fig.subplots(len(panels), 1, sharex=True, squeeze=False)[:, 0]
+        x = range(len(rows))
+        fig.suptitle(f"{report.title or report.name} — input {render.shape(report.input)}, {report.dtype}, "
+                     f"batch {report.batch}", fontsize=10)
+        for ax, panel in zip(axes, panels):
+            if panel == "memory":
+                values = [row.activations * report.itemsize * report.batch for row in rows]
+                ax.bar(x, values, color="#4c72b0", width=0.8)
+                ax.set_yscale("log")
+                ax.set_ylabel("bytes (log)")
+                ax.set_title(f"Activation memory per layer — sum {format_bytes(report.totals.activation_bytes)}",
+                             loc="left")
+            elif panel == "params":
+                ax.bar(x, [row.params for row in rows], color="#dd8452", width=0.8)
+                ax.set_yscale("log")
+                ax.set_ylabel("parameters (log)")
+                ax.set_title(f"Parameters per layer — total {render.count(report.totals.params)}", loc="left")
+            else:
+                _timeline(ax, report)
+        labels = [row.name for row in rows]
+        step = max(1, -(-len(labels) // MAX_LABELS))
+        axes[-1].set_xticks(list(x)[::step], labels[::step], rotation=90)
+        axes[-1].set_xlim(-0.6, len(rows) - 0.4)
+    return fig
+
+
+def _timeline(ax: Any, report: Report) -> None:
+    """Bytes alive after each layer at inference, and the peak (while a layer runs) marked."""
+    rows = report.rows
+    alive = [row.alive_bytes / MIB for row in rows]
+    ax.step(range(len(rows)), alive, where="mid", color="#55a868", label="alive after the layer")
+    ax.fill_between(range(len(rows)), alive, step="mid", color="#55a868", alpha=0.25)
+    top = max(range(len(rows)), key=lambda i: rows[i].peak_bytes)
+    peak = rows[top].peak_bytes
+    ax.plot([top], [peak / MIB], marker="v", color="#c44e52", linestyle="none", label="peak (while the layer runs)")
+    ax.annotate(f"peak {format_bytes(peak)} at {rows[top].name}", (top, peak / MIB), textcoords="offset points",
+                xytext=(8, -4), color="#c44e52", fontsize=8)
+    ax.set_ylim(0, peak / MIB * 1.15)
+    ax.set_ylabel("MiB alive")
+    ax.set_title("Inference memory, layer by layer (tensors alive, input included)", loc="left")
+    ax.legend(loc="upper right", frameon=False)
+
+
+def compare_figure(reports: list[Report]) -> Any:
+    """Networks as points: MACs (x) against parameters (y), both log; marker area by activation memory."""
+    mpl = matplotlib()
+    with mpl.rc_context(STYLE):
+        fig = _figure(7.0, 5.0)
+        ax = fig.subplots()
+        largest = max(r.totals.activation_bytes for r in reports) or 1
+        for r in reports:
+            size = 40 + 1200 * r.totals.activation_bytes / largest
+            ax.scatter([r.totals.macs], [r.totals.params], s=size, alpha=0.55, color="#4c72b0", edgecolor="#27406b")
+            ax.annotate(f"{r.name}\n{format_bytes(r.totals.activation_bytes)}", (r.totals.macs, r.totals.params),
+                        textcoords="offset points", xytext=(7, 5), fontsize=8)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.margins(0.25)
+        ax.xaxis.set_major_formatter(mpl.ticker.FuncFormatter(lambda v, _: format_count(int(v))))
+        ax.yaxis.set_major_formatter(mpl.ticker.FuncFormatter(lambda v, _: format_count(int(v))))
+        ax.set_xlabel(f"MACs per sample ({render.MACS}, log)")
+        ax.set_ylabel("parameters (log)")
+        first = reports[0]
+        ax.set_title(f"Networks compared: marker area ∝ activation memory ({first.dtype}, batch {first.batch})",
+                     loc="left")
+    return fig
+
+
+def save(fig: Any, path: str | Path) -> None:
+    """Write the figure as PNG or SVG, by the file's suffix."""
+    fmt = Path(path).suffix.lstrip(".").lower()
+    if fmt not in FORMATS:
+        raise ArchcalcError(f"{path}: expected a file name ending in .png or .svg")
+    with matplotlib().rc_context(STYLE):
+        fig.savefig(path, format=fmt, metadata=METADATA[fmt])
+
+
+def svg_text(fig: Any) -> str:
+    """The figure as an SVG element (no XML prolog), to place inline in HTML."""
+    out = io.StringIO()
+    with matplotlib().rc_context(STYLE):
+        fig.savefig(out, format="svg", metadata=METADATA["svg"])
+    text = out.getvalue()
+    return text[text.index("<svg"):]

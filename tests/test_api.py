@@ -1,0 +1,84 @@
+"""The library API: docs/api.md's examples run as written, a real notebook runs, the package is typed."""
+
+from __future__ import annotations
+
+import doctest
+import os
+import re
+
+import pytest
+
+import archcalc
+from archcalc.errors import SpecError
+from conftest import REPO, module_or_fail
+
+DOC = REPO / "docs" / "api.md"
+
+
+def test_the_examples_of_docs_api_md_run_as_written():
+    for module in ("matplotlib", "pandas"):
+        module_or_fail(module)
+    blocks = re.findall(r"```pycon\n(.*?)```", DOC.read_text(encoding="utf-8"), re.S)
+    assert len(blocks) >= 5
+    test = doctest.DocTestParser().get_doctest("\n".join(blocks), {}, "api.md", str(DOC), 0)
+    runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    failures = []
+    runner.run(test, out=failures.append)
+    assert runner.summarize(verbose=False).failed == 0, "".join(failures)
+    assert len(test.examples) >= 20
+
+
+def test_a_real_notebook_runs_and_shows_the_report_as_html(monkeypatch):
+    for module in ("nbclient", "nbformat", "ipykernel", "matplotlib", "pandas"):
+        module_or_fail(module)
+    import nbclient
+    import nbformat
+
+    notebook = nbformat.read(REPO / "docs" / "api.ipynb", as_version=4)
+    assert all(not cell.get("outputs") for cell in notebook.cells if cell.cell_type == "code"), "committed clean"
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]))  # this archcalc
+    nbclient.NotebookClient(notebook, timeout=180, kernel_name="python3",
+                            resources={"metadata": {"path": str(REPO)}}).execute()
+    outputs = [cell.outputs for cell in notebook.cells if cell.cell_type == "code"]
+    report_html = outputs[0][0]["data"]["text/html"]
+    assert report_html.startswith('<div class="archcalc">') and ">138,357,544<" in report_html
+    assert outputs[1][0]["text"] == "138,357,544 parameters, 15,470,264,320 MACs per image\n"
+    frame = outputs[2][0]["data"]["text/html"]
+    assert frame.index("fc6") < frame.index("fc7") < frame.index("fc8")  # the three largest, in order
+    svg = outputs[3][0]["data"]["image/svg+xml"]
+    assert "Parameters per layer — total 138,357,544" in svg
+    tiny = archcalc.analyze({"name": "tiny", "input": [3, 32, 32],
+                             "layers": [{"conv": {"out": 16, "k": 3, "p": 1}}, {"fc": 10}]})
+    assert f">{tiny.totals.params:,}<" in outputs[4][0]["data"]["text/html"]
+
+
+def test_load_takes_a_name_a_path_yaml_text_a_mapping_or_a_network(write_spec):
+    text = "input: [3, 32, 32]\nlayers:\n  - conv: {out: 8, k: 3}\n  - fc: 10\n"
+    path = write_spec(text, "small.yaml")
+    by_path, by_text = archcalc.load(path), archcalc.load(text, name="small")
+    by_mapping = archcalc.load({"input": [3, 32, 32], "layers": [{"conv": {"out": 8, "k": 3}}, {"fc": 10}]})
+    figures = {archcalc.analyze(n).totals.params for n in (by_path, by_text, by_mapping)}
+    assert figures == {3 * 3 * 3 * 8 + 8 + 8 * 30 * 30 * 10 + 10}
+    assert (by_path.name, by_text.name, by_mapping.name) == ("small", "small", "spec")
+    assert archcalc.load("vgg16").name == "vgg16" and archcalc.load(archcalc.load("vgg16")).name == "vgg16"
+    with pytest.raises(SpecError, match="unknown layer kind 'convv'"):
+        archcalc.load({"input": [3, 8, 8], "layers": [{"convv": 3}]})
+    with pytest.raises(TypeError):
+        archcalc.load(42)  # type: ignore[arg-type]
+
+
+def test_the_report_is_typed_and_the_package_says_so():
+    assert (REPO / "archcalc" / "py.typed").is_file()
+    report = archcalc.analyze("lenet5", batch=2)
+    assert isinstance(report, archcalc.Report) and isinstance(report.rows[0], archcalc.Row)
+    assert isinstance(report.totals, archcalc.Totals)
+    assert archcalc.analyze.__annotations__["return"] in ("Report", archcalc.Report)
+
+
+def test_to_pandas_has_one_row_per_layer():
+    module_or_fail("pandas")
+    report = archcalc.analyze("resnet18")
+    frame = report.to_pandas()
+    assert list(frame.index) == [row.name for row in report.rows]
+    assert int(frame["params"].sum()) == report.totals.params
+    assert int(frame["activation_bytes"].sum()) == report.totals.activation_bytes

@@ -1,0 +1,170 @@
+"""`plot` and `diagram`: the files they write, read back for what they show."""
+
+from __future__ import annotations
+
+import re
+import struct
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+
+import pytest
+
+from archcalc import catalog, diagram
+from archcalc.analysis import analyze
+from archcalc.report import fold
+from archcalc.units import format_bytes
+from conftest import module_or_fail, tool_or_fail
+
+SVG = "{http://www.w3.org/2000/svg}"
+
+
+@pytest.fixture(autouse=True)
+def _matplotlib():
+    module_or_fail("matplotlib", "pip install 'archcalc[plot]'")
+
+
+def svg_texts(path) -> list[str]:
+    """Every text the SVG draws (matplotlib writes text as <text>, fonttype none)."""
+    root = ET.parse(path).getroot()
+    return ["".join(node.itertext()) for node in root.iter(f"{SVG}text")]
+
+
+def png_size(path) -> tuple[int, int]:
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    return struct.unpack(">II", data[16:24])
+
+
+def test_plot_one_network_names_its_layers_and_marks_the_peak(cli, tmp_path):
+    out = tmp_path / "vgg16.svg"
+    ran = cli("plot", "vgg16", "-o", str(out))
+    assert ran.code == 0, ran.err
+    texts = svg_texts(out)
+    report = analyze(catalog.load("vgg16"))
+    assert [row.name for row in report.rows] == [t for t in texts if t in {row.name for row in report.rows}]
+    assert "Activation memory per layer — sum 57.6 MiB" in texts
+    assert "Parameters per layer — total 138,357,544" in texts
+    peak = max(report.rows, key=lambda row: row.peak_bytes)
+    assert f"peak 24.5 MiB at {peak.name}" in texts and peak.name == "conv1_2"
+    assert "bytes (log)" in texts and "parameters (log)" in texts
+
+
+def test_plot_png_has_the_size_of_its_figure(cli, tmp_path):
+    out = tmp_path / "resnet50.png"
+    assert cli("plot", "resnet50", "--depth", "2", "--kind", "timeline", "-o", str(out)).code == 0
+    width, height = png_size(out)
+    rows = len(fold(analyze(catalog.load("resnet50")), 2).rows)
+    assert (width, height) == (round(100 * max(6.0, 0.16 * rows + 3)), 310)  # 100 dpi; one panel: 1 + 2.1 inches
+    both = tmp_path / "both.png"
+    assert cli("plot", "resnet50", "--depth", "2", "-o", str(both)).code == 0
+    assert png_size(both) == (width, 730)  # three panels
+
+
+def test_plot_several_networks_as_labelled_points(cli, tmp_path):
+    out = tmp_path / "nets.svg"
+    assert cli("plot", "alexnet", "vgg16", "googlenet", "resnet50", "-o", str(out)).code == 0
+    texts = svg_texts(out)
+    for name in ("alexnet", "vgg16", "googlenet", "resnet50"):
+        report = analyze(catalog.load(name))
+        at = texts.index(name)  # the label: the name, its memory on the next line
+        assert texts[at + 1] == format_bytes(report.totals.activation_bytes)
+    assert any(t.startswith("MACs per sample") for t in texts)
+    root = ET.parse(out).getroot()
+    assert len([p for p in root.iter(f"{SVG}g") if (p.get("id") or "").startswith("PathCollection")]) == 4
+
+
+def test_plot_refuses_other_formats(cli, tmp_path):
+    ran = cli("plot", "vgg16", "-o", str(tmp_path / "x.pdf"))
+    assert ran.code == 2 and "expected a file name ending in .png or .svg" in ran.err
+
+
+def test_without_matplotlib_plot_says_what_to_install(tmp_path):
+    child = ("import sys; sys.modules['matplotlib'] = None\n"
+             "from archcalc.cli import run; sys.exit(run(sys.argv[1:]))")
+    done = subprocess.run([sys.executable, "-c", child, "plot", "vgg16", "-o", str(tmp_path / "x.svg")],
+                          capture_output=True, text=True, timeout=60)
+    assert (done.returncode, done.stderr) == (
+        1, "error: plotting needs matplotlib, which is not installed: pip install 'archcalc[plot]'\n")
+
+
+# ── diagrams ──────────────────────────────────────────────────────────────────
+
+
+def test_dot_nodes_show_kind_shape_and_parameters(cli):
+    ran = cli("diagram", "alexnet")
+    assert ran.code == 0 and ran.out.startswith('digraph "alexnet" {')
+    assert 'label="conv1\\nconv 11/4 · 96×55×55\\n34,944 params"' in ran.out
+    assert ran.out.count(" -> ") == len(analyze(catalog.load("alexnet")).rows)  # a chain: one edge per layer
+
+
+def test_googlenet_inception_branches_are_clusters(cli):
+    text = cli("diagram", "googlenet").out
+    report = analyze(catalog.load("googlenet"))
+    clusters = re.findall(r'subgraph cluster_\d+ \{\n\s+label="([^"]+)"', text)
+    assert clusters.count("branch1") == 9 and {"3a", "3b", "4a", "4e", "5b"} <= set(clusters)
+    concat = next(row for row in report.rows if row.name == "3a.concat1")
+    ids = dict(re.findall(r"(n\d+) \[label=\"([^\"]+)\"", text))
+    into = [source for source, target in re.findall(r"(\w+) -> (\w+)", text) if ids.get(target) == "concat 256×28×28"]
+    assert len(into) == len(concat.inputs) == 4  # four branches meet at the concat
+
+
+def test_resnet_identity_shortcuts_are_dashed_edges(cli):
+    text = cli("diagram", "resnet18").out
+    identity = re.findall(r"(n\d+) -> (n\d+) \[style=dashed, label=\"identity\"", text)
+    shortcuts = [row for row in analyze(catalog.load("resnet18")).rows if row.kind == "shortcut"]
+    assert len(identity) == len([s for s in shortcuts if s.params == 0]) == 5
+    assert "shortcut1" in text  # projections stay nodes: 1×1 convolutions with parameters
+    assert text.count('style="rounded,filled,dashed"') == len([s for s in shortcuts if s.params]) == 3
+
+
+def test_depth_folds_blocks_into_single_nodes(cli):
+    text = cli("diagram", "googlenet", "--depth", "1").out
+    assert "subgraph" not in text
+    assert 'label="3a\\nblock of 8 layers · 256×28×28\\n163,696 params"' in text
+    folded = fold(analyze(catalog.load("googlenet")), 1)
+    assert text.count(" -> ") == sum(len(row.inputs) for row in folded.rows)
+
+
+def test_mermaid_is_well_formed_and_escapes_labels(cli, write_spec):
+    text = cli("diagram", "googlenet", "--format", "mermaid").out
+    lines = text.splitlines()
+    assert lines[0] == "flowchart TB"
+    assert sum(line.strip().startswith("subgraph ") for line in lines) == sum(line.strip() == "end" for line in lines)
+    defined = set(re.findall(r"^\s*(\w+)[\[(]", text, re.M))
+    for source, target in re.findall(r"^\s*(\w+) (?:-->|-\.->|-\. \w+ \.->) (\w+)$", text, re.M):
+        assert source in defined and target in defined
+    assert diagram._mermaid_text('a"b<c>#d&e', "x") == '"a#quot;b#lt;c#gt;#35;d#amp;e<br/>x"'
+    spec = write_spec("""
+        title: 'a"b\\c'
+        input: [3, 8, 8]
+        layers:
+          - conv: {out: 4, k: 3}
+    """)
+    assert 'label="a\\"b\\\\c: 112 parameters, 3,888 MACs"' in cli("diagram", spec).out
+
+
+def test_diagram_svg_through_graphviz(cli, tmp_path):
+    tool_or_fail("dot", "apt-get install graphviz")
+    out = tmp_path / "googlenet.svg"
+    ran = cli("diagram", "googlenet", "-o", str(out))
+    assert ran.code == 0, ran.err
+    texts = svg_texts(out)
+    assert "3a" in texts and "concat 256×28×28" in texts and "conv 1 · 64×28×28" in texts
+    assert len(ET.parse(out).getroot().findall(f".//{SVG}g[@class='cluster']")) >= 9 * 5  # modules and branches
+
+
+def test_diagram_without_graphviz_says_how_to_install_it(tmp_path, monkeypatch, cli):
+    monkeypatch.setenv("PATH", str(tmp_path))  # no dot on it
+    ran = cli("diagram", "lenet5", "-o", str(tmp_path / "x.svg"))
+    assert ran.code == 1
+    assert ran.err.startswith("error: drawing a diagram needs Graphviz's `dot`, which is not installed: "
+                              "apt-get install graphviz (Debian, Ubuntu), brew install graphviz (macOS)")
+    assert ran.err.count("\n") == 1
+
+
+def test_dot_text_for_a_folded_report_is_the_graph_of_its_rows():
+    folded = fold(analyze(catalog.load("resnet50-tv")), 2)
+    g = diagram.graph(folded)
+    assert set(g.nodes) == {"input"} | {row.name for row in folded.rows}
+    assert len(g.edges) == sum(len(row.inputs) for row in folded.rows)
