@@ -26,7 +26,6 @@ INSTALL = "pip install 'archcalc[plot]'"
 STYLE = {
     "svg.hashsalt": "archcalc",  # ids in the SVG from this, not from a random number
     "svg.fonttype": "none",  # text stays text: searchable, and selectable in a browser
-    "text.parse_math": False,  # a spec's `$…$` is text, never mathtext to interpret (or to fail on)
     "font.family": "DejaVu Sans",
     "font.size": 8,
     "axes.titlesize": 9,
@@ -68,7 +67,7 @@ def layers_figure(report: Report, kind: str = "all") -> Any:
         axes = fig.subplots(len(panels), 1, sharex=True, squeeze=False)[:, 0]
         x = range(len(rows))
         fig.suptitle(f"{report.title or report.name} — input {render.shape(report.input)}, {report.dtype}, "
-                     f"batch {report.batch}", fontsize=10)
+                     f"batch {report.batch}", fontsize=10, parse_math=False)  # a spec's `$…$` is text
         for ax, panel in zip(axes, panels):
             if panel == "memory":
                 values = [row.activations * report.itemsize * report.batch for row in rows]
@@ -119,7 +118,7 @@ def compare_figure(reports: list[Report]) -> Any:
             size = 40 + 1200 * r.totals.activation_bytes / largest
             ax.scatter([r.totals.macs], [r.totals.params], s=size, alpha=0.55, color="#4c72b0", edgecolor="#27406b")
             ax.annotate(f"{r.name}\n{format_bytes(r.totals.activation_bytes)}", (r.totals.macs, r.totals.params),
-                        textcoords="offset points", xytext=(7, 5), fontsize=8)
+                        textcoords="offset points", xytext=(7, 5), fontsize=8, parse_math=False)
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.margins(0.25)

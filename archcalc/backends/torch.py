@@ -103,7 +103,8 @@ class TableConv(nn.Module):
                 nn.Conv2d(stop - start, 1, k, bias=bias and i == 0, **conv) for i, (start, stop) in enumerate(runs)))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if torch.is_autocast_enabled(x.device.type):  # one low-precision copy for every run, as one conv casts
+        # one low-precision copy for every run, as one conv casts (the meta device has no autocast to ask)
+        if x.device.type != "meta" and torch.is_autocast_enabled(x.device.type):
             x = x.to(torch.get_autocast_dtype(x.device.type))
         maps = []
         for runs, convs in zip(self.runs, self.rows, strict=True):
