@@ -43,7 +43,7 @@ REPO = Path(__file__).resolve().parent.parent
 SPEC_FILES = sorted((REPO / "specs").glob("*.yaml"))
 TEXTS = {path.stem: path.read_bytes() for path in SPEC_FILES}
 TREES = {name: yaml.safe_load(raw) for name, raw in TEXTS.items()}
-LIMIT_S = 1.0
+LIMIT_S = 5.0  # CPU seconds: a hang or a blow-up, not a benchmark (benchmarks/ times the worst cases)
 NAME = "fuzz.yaml"
 
 _EXAMPLES = os.environ.get("ARCHCALC_FUZZ_EXAMPLES")
@@ -58,7 +58,7 @@ def fuzz(share: float) -> settings:
 
 def outcome(raw: bytes, strict: bool = False, batch: int = 1) -> str:
     """Load, expand, analyse and hold to its budget: 'ok', or the one-line error; fails on anything else."""
-    start = time.perf_counter()
+    start = time.process_time()
     try:
         network = expand.build(source.load_bytes(raw, NAME), NAME, "fuzz")
         report = analyze(network, batch, strict=strict)
@@ -71,7 +71,7 @@ def outcome(raw: bytes, strict: bool = False, batch: int = 1) -> str:
         assert "\n" not in result and "\r" not in result, result
         if isinstance(err, SpecError):
             assert err.mark is not None and err.mark.file == NAME and err.mark.line >= 1 and err.mark.col >= 1, result
-    seconds = time.perf_counter() - start
+    seconds = time.process_time() - start
     assert seconds < LIMIT_S, f"{seconds:.2f} s for {raw[:300]!r}"
     return result
 

@@ -108,7 +108,7 @@ def _print_bench(result: Any) -> None:
 
 @command(
     "verify",
-    argument("net", "NET|PATH", "A bundled network or a .yaml spec (or --all).", nargs="?"),
+    argument("nets", "NET|PATH…", "Bundled networks or .yaml specs (or --all).", nargs="*"),
     flag("--all", dest="every", help="Verify every bundled network."),
     option("--batch", "-b", metavar="N", convert=integer(1), repeat=True, shown_default="1 and 8",
            help="Batch sizes for the saved-bytes check (repeat the option)."),
@@ -125,7 +125,7 @@ def _print_bench(result: Any) -> None:
            "shape, matched layers, and saved bytes at each batch (default 1 and 2) measured on that model."),
     OUT_FORMAT,
 )
-def verify_command(net: str | None, every: bool, batch: list[int] | None, device: str, real_limit: int, nodes: bool,
+def verify_command(nets: list[str], every: bool, batch: list[int] | None, device: str, real_limit: int, nodes: bool,
                    precision: str | None, checkpoint: str | int | None, against: str | None, fmt: str) -> int:
     """Check the engine's figures against torch; exit 1 with a diff table on any mismatch.
 
@@ -149,19 +149,19 @@ def verify_command(net: str | None, every: bool, batch: list[int] | None, device
     --against compares the engine with a model archcalc did not build (torchvision's, untrained: nothing is
     downloaded), so that a spec describing the wrong network is caught; it needs torchvision.
 
-    Examples: archcalc verify vgg16 · archcalc verify --all · archcalc verify resnet50 --device cuda ·
+    Examples: archcalc verify vgg16 · archcalc verify alexnet zfnet · archcalc verify --all · archcalc verify resnet50 --device cuda ·
     archcalc verify resnet50 --precision amp-bf16 · archcalc verify vit-b16 --checkpoint every-block ·
     archcalc verify efficientnet-b0 --against torchvision:efficientnet_b0 · archcalc verify --all --against spec
     """
-    if every == (net is not None):
-        raise UsageError("give one network, or --all")
+    if every == bool(nets):
+        raise UsageError("give networks, or --all")
     torch_backend()
     from ..backends import timing
 
     if precision is not None and device == "mps" and precision.startswith("amp"):
         raise UsageError("--precision amp-* is modelled on the autocast op lists of cpu and cuda: measure on one")
     batches = tuple(batch or (1, 8))
-    names = list(catalog.bundled()) if every else [net]
+    names = list(catalog.bundled()) if every else nets
     regime = Regime(None if precision in (None, "fp32") else precision, segments.chosen(checkpoint))
     results, comparisons = _verify_each(names, batches, timing.resolve_device(device), real_limit, against,
                                         tuple(batch or (1, 2)), regime)
