@@ -14,6 +14,11 @@ import pytest
 
 from archcalc.cli import run
 
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # One torch thread per worker: the workers already fill the cores, and OpenMP threads that spin waiting
+    # for a core taken by another worker made torch's passes several times slower.
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+
 REPO = Path(__file__).resolve().parent.parent
 SPECS = REPO / "specs"
 

@@ -54,7 +54,7 @@ REPO = Path(__file__).resolve().parent.parent
 SPEC_FILES = sorted((REPO / "specs").glob("*.yaml"))
 TEXTS = {path.stem: path.read_bytes() for path in SPEC_FILES}
 TREES = {name: yaml.safe_load(raw) for name, raw in TEXTS.items()}
-LIMIT_S = 1.0
+LIMIT_S = 5.0  # CPU seconds: a hang or a blow-up, not a benchmark (benchmarks/ times the worst cases)
 NAME = "fuzz.yaml"
 
 _EXAMPLES = os.environ.get("ARCHCALC_FUZZ_EXAMPLES")
@@ -72,7 +72,7 @@ def outcome(raw: bytes, strict: bool = False, batch: int = 1, shown: bool = Fals
 
     `shown`: the report is rendered in every format, each safe to show; `symbolic`: analysed for an
     input of symbolic size H×W too (refused within its budget of work, which bounds it, or answered)."""
-    start = time.perf_counter()
+    start = time.process_time()
     report = network = None
     try:
         network = expand.build(source.load_bytes(raw, NAME), NAME, "fuzz")
@@ -83,7 +83,7 @@ def outcome(raw: bytes, strict: bool = False, batch: int = 1, shown: bool = Fals
         result = "ok"
     except ArchcalcError as err:
         result = one_line_error(err)
-    seconds = time.perf_counter() - start
+    seconds = time.process_time() - start
     assert seconds < LIMIT_S, f"{seconds:.2f} s for {raw[:300]!r}"
     if symbolic and network is not None and len(network.input) == 3:
         try:

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 HOSTILE = Path(__file__).resolve().parent / "hostile"
-LIMIT_S = 1.0
+LIMIT_S = 5.0  # CPU seconds: a hang or a blow-up, not a benchmark (benchmarks/ times the worst cases)
 
 
 def _chain(top: str, calls: list[tuple[int, str]]) -> str:
@@ -141,9 +141,9 @@ ASTRONOMICAL_FINDINGS = [
 
 
 def _timed(cli, *args):
-    start = time.perf_counter()
+    start = time.process_time()
     ran = cli(*args)
-    return ran, time.perf_counter() - start
+    return ran, time.process_time() - start
 
 
 def test_the_corpus_is_exactly_these_files():

@@ -187,7 +187,7 @@ def test_parse_sizes():
         parse_sizes("X=3")
 
 
-# ── exactness: every bundled spec, every figure, at 200 random sizes ─────────
+# ── exactness: every bundled spec, every figure, at up to 200 random sizes ────
 
 FIGURES = ("output", "params", "trainable_params", "buffers", "macs", "backward_macs", "activations",
            "saved_bytes", "alive_bytes", "peak_bytes")
@@ -200,7 +200,8 @@ def test_symbolic_figures_equal_the_concrete_engine(name):
     net = archcalc.load(name)
     report = archcalc.analyze(net, batch=2, input_shape=(net.input[0], N, N))
     rng = random.Random(name)
-    sides = [rng.randint(1, 600) for _ in range(200)]
+    count = max(16, min(200, 40_000 // len(net.layers)))  # 200 sizes, fewer past 200 layers (ResNet-1202: 16)
+    sides = [rng.randint(1, 600) for _ in range(count)]
     invalid = 0
     for side in sides:
         try:

@@ -18,7 +18,7 @@ def _torch():
 # batch 1 runs for real on the CPU; batch 8, past the real-run limit, on fake CPU tensors
 @pytest.mark.parametrize("net, regime", [
     ("resnet50", ["--precision", "amp-bf16"]),
-    ("vgg16", ["--precision", "amp-bf16"]),
+    ("vgg16", ["--precision", "amp-bf16"]),  # the slowest test: CPUs without bf16 units emulate its convs
     ("vit-b16", ["--precision", "amp-bf16"]),
     ("resnet50", ["--checkpoint", "every-block"]),
     ("vgg16", ["--checkpoint", "5"]),  # VGG-16's spec has no blocks: five segments, as checkpoint_sequential cuts

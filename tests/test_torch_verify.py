@@ -15,19 +15,32 @@ def _torch():
     torch_or_fail()
 
 
-def test_verify_all_bundled_specs(cli):
-    ran = cli("verify", "--all", "--batch", "1", "--batch", "2")
+# One test per bundled network, as `verify --all` would run them, so that the workers share them out
+@pytest.mark.parametrize("name", bundled())
+def test_every_bundled_spec_verifies(cli, name):
+    ran = cli("verify", name, "--batch", "1", "--batch", "2")
     assert ran.code == 0, ran.out + ran.err
     assert "│" not in ran.out and "─" not in ran.out  # piped: plain text, no box drawing
     lines = ran.out.splitlines()
     header = next(i for i, line in enumerate(lines) if line.startswith("Network "))
-    rows = {line.split()[0]: line.split() for line in lines[header + 1:header + 1 + len(bundled())]}
-    assert set(rows) == set(bundled())
     assert lines[header].split()[:12] == ["Network", "Nodes", "Params", "MACs", "Per", "node",
                                           "b1", "engine", "b1", "torch", "b1", "diff"]
-    for name, cells in rows.items():
-        assert cells[-1] == "ok", cells
-        assert cells[4] == "ok" and cells[8] == "cpu", f"{name}: every node agrees; batch 1 runs for real"
+    cells = lines[header + 1].split()
+    assert cells[0] == name and cells[-1] == "ok", cells
+    assert cells[4] == "ok" and cells[8] == "cpu", f"{name}: every node agrees; batch 1 runs for real"
+
+
+def test_verify_takes_several_networks_and_one_row_each(cli):
+    ran = cli("verify", "lenet5", "resnet20", "--batch", "1", "--format", "json")
+    assert ran.code == 0, ran.err
+    assert [r["network"] for r in json.loads(ran.out)] == ["lenet5", "resnet20"]
+    assert "[1/2] lenet5: ok" in ran.err and "[2/2] resnet20: ok" in ran.err
+
+
+@pytest.mark.parametrize("args", [(), ("--all", "lenet5")])
+def test_verify_wants_networks_or_all_not_both(cli, args):
+    ran = cli("verify", *args)
+    assert ran.code == 2 and ran.err.count("\n") == 1 and "give networks, or --all" in ran.err
 
 
 def test_verify_json_has_engine_and_measured_bytes(cli):

@@ -117,7 +117,7 @@ def _print_bench(result: Any) -> None:
 
 @command(
     "verify",
-    argument("net", "NET|PATH", "A bundled network or a .yaml spec (or --all).", nargs="?"),
+    argument("nets", "NET|PATH…", "Bundled networks or .yaml specs (or --all).", nargs="*"),
     flag("--all", dest="every", help="Verify every bundled network."),
     option("--batch", "-b", metavar="N", convert=integer(1, MAX_BATCH), repeat=True, shown_default="1 and 8",
            help=f"Batch sizes for the saved-bytes check (repeat the option, up to {MAX_BATCHES} sizes)."),
@@ -135,7 +135,7 @@ def _print_bench(result: Any) -> None:
     FORCE,
     OUT_FORMAT,
 )
-def verify_command(net: str | None, every: bool, batch: list[int] | None, device: str, real_limit: int, nodes: bool,
+def verify_command(nets: list[str], every: bool, batch: list[int] | None, device: str, real_limit: int, nodes: bool,
                    precision: str | None, checkpoint: str | int | None, against: str | None, force: bool,
                    fmt: str) -> int:
     """Check the engine's figures against torch; exit 1 with a diff table on any mismatch.
@@ -162,12 +162,12 @@ def verify_command(net: str | None, every: bool, batch: list[int] | None, device
     --against compares the engine with a model archcalc did not build (torchvision's, untrained: nothing is
     downloaded), so that a spec describing the wrong network is caught; it needs torchvision.
 
-    Examples: archcalc verify vgg16 · archcalc verify --all · archcalc verify resnet50 --device cuda ·
+    Examples: archcalc verify vgg16 · archcalc verify alexnet zfnet · archcalc verify --all · archcalc verify resnet50 --device cuda ·
     archcalc verify resnet50 --precision amp-bf16 · archcalc verify vit-b16 --checkpoint every-block ·
     archcalc verify efficientnet-b0 --against torchvision:efficientnet_b0 · archcalc verify --all --against spec
     """
-    if every == (net is not None):
-        raise UsageError("give one network, or --all")
+    if every == bool(nets):
+        raise UsageError("give networks, or --all")
     if batch and len(set(batch)) > MAX_BATCHES:
         raise UsageError(f"--batch: at most {MAX_BATCHES} batch sizes; received {len(set(batch))}")
     torch_backend()
@@ -176,7 +176,7 @@ def verify_command(net: str | None, every: bool, batch: list[int] | None, device
     if precision is not None and device == "mps" and precision.startswith("amp"):
         raise UsageError("--precision amp-* is modelled on the autocast op lists of cpu and cuda: measure on one")
     batches = tuple(batch or (1, 8))
-    names = list(catalog.bundled()) if every else [net]
+    names = list(catalog.bundled()) if every else nets
     regime = Regime(None if precision in (None, "fp32") else precision, segments.chosen(checkpoint))
     results, comparisons = _verify_each(names, batches, timing.resolve_device(device), real_limit, against,
                                         tuple(batch or (1, 2)), regime, force)
