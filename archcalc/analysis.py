@@ -172,6 +172,8 @@ def _within_bounds(layer: Layer, shape: Shape, field: Field) -> None:
 def _magnitude(value: Any) -> int:
     """The largest number in a size: itself, a fraction's numerator or denominator, or an expression's
     coefficients (a floor's divisor, and so its numerator, is a product of strides: the jump bounds it)."""
+    if type(value) is int:  # the common case, before isinstance's slower checks against Fraction's ABC
+        return abs(value)
     if isinstance(value, Fraction):
         return max(abs(value.numerator), value.denominator)
     if isinstance(value, Expr):
