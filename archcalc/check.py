@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import NamedTuple
 
-from . import expand, safe, sizes, source
+from . import expand, render, safe, sizes, source
 from .analysis import analyze
 from .budget import Budget, Limit, from_mapping, overruns
 from .catalog import SUFFIXES
@@ -193,7 +193,7 @@ def _check(path: str, budgets: Sequence[Budget], strict: bool, batch: int) -> li
         mark = mark_of_input(network)
         return [*findings, Finding(mark.file, mark.line, mark.col, "budget",
                                    "budgets need a concrete input; this spec's is symbolic "
-                                   f"({'×'.join(map(str, network.input))})", "budget")]
+                                   f"({render.shape(network.input)})", "budget")]
     for budget in (own, *budgets):
         report = at(budget.batch or batch) if budget.memory() else reports[1]
         findings += [_budget_finding(path, over.limit, over.message()) for over in overruns(report, budget.limits)]

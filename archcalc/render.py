@@ -14,6 +14,7 @@ from typing import Any, NamedTuple
 
 from . import safe
 from .report import Report, Row
+from .rules.base import shape_text
 from .symbolic import Expr, text
 from .units import format_bytes
 
@@ -33,9 +34,7 @@ def count(value: Any) -> str:
     return f"{value:,}"
 
 
-def shape(dims: tuple[Any, ...]) -> str:
-    """An output shape, C×H×W."""
-    return "×".join(map(str, dims))
+shape = shape_text  # an output shape, C×H×W
 
 
 def field(pair: tuple[Any, Any] | None) -> str:
@@ -356,7 +355,8 @@ def to_csv(report: Report) -> str:
     writer.writerow(CSV_FIELDS)
     for row in report.rows:
         rf_h, rf_w = row.receptive_field or ("", "")
-        cells = [row.name, row.kind, "x".join(map(str, row.output)), row.params, row.trainable_params,
+        cells = [row.name, row.kind, "x".join(f"({_code(d)})" if isinstance(d, Expr) else str(d) for d in row.output),
+                 row.params, row.trainable_params,
                  row.buffers, row.macs, row.backward_macs, row.activations, _activation_bytes(report, row),
                  rf_h, rf_w, row.saved_bytes, row.alive_bytes]
         writer.writerow(cells if not report.symbolic else [_code(cell) for cell in cells])

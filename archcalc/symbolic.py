@@ -675,13 +675,28 @@ def _atom_text(atom: Atom, style: str, alone: bool) -> str:
         return body if alone else f"({body})"
     if atom.num.constant == atom.den - 1:  # ⌊(X + c − 1)/c⌋ = ⌈X/c⌉
         inner = atom.num - (atom.den - 1)
-        return f"⌈{_grouped(inner)}/{atom.den}⌉"
-    return f"⌊{_grouped(atom.num)}/{atom.den}⌋"
+        return f"⌈{factor(inner)}/{atom.den}⌉"
+    return f"⌊{factor(atom.num)}/{atom.den}⌋"
 
 
-def _grouped(e: Expr) -> str:
-    body = text(e)
-    return f"({body})" if len(e.terms) > 1 else body
+def factor(value: Any) -> str:
+    """A number or expression as one factor of a product or a shape: in brackets when it has several terms
+    (`6×(N − 4)×(N − 4)`, never `6×N − 4×N − 4`)."""
+    body = str(value)
+    return f"({body})" if isinstance(value, Expr) and _is_sum(body) else body
+
+
+def _is_sum(body: str) -> bool:
+    """Whether a formula's text adds or subtracts outside its brackets (`N − 4`, not `⌊(N − 4)/2⌋`)."""
+    depth = 0
+    for i, ch in enumerate(body):
+        if ch in "(⌊⌈":
+            depth += 1
+        elif ch in ")⌋⌉":
+            depth -= 1
+        elif ch in "+−" and depth == 0 and i > 0:  # a leading − is a sign
+            return True
+    return False
 
 
 def _superscript(n: int) -> str:

@@ -97,3 +97,14 @@ def test_a_symbolic_spec(cli, write_spec):
     assert cli("table", path, "--at", "N=64", "-f", "json").code == 0
     compared = cli("compare", path, "vgg16")
     assert compared.code == 1 and "compare needs a concrete input; tiny's is symbolic (3×N×N)" in compared.err
+
+
+def test_a_size_of_several_terms_is_bracketed_wherever_it_is_a_factor(cli):
+    table = cli("table", "lenet5", "--input", "1xNxN").out
+    assert "6×(N − 4)×(N − 4)" in table and "6×⌊(N − 4)/2⌋×⌊(N − 4)/2⌋" in table  # a floor is one factor already
+    explained = cli("explain", "lenet5", "C1", "--input", "1xNxN").out
+    assert "(N − 4)·(N − 4) · 5·5·1·6 = 150·N² − 1,200·N + 2,400" in explained
+    rows = cli("table", "lenet5", "--input", "1xNxN", "-f", "csv").out.splitlines()
+    output = rows[1].split(",")[2]
+    assert output == "6x(N - 4)x(N - 4)"
+    assert [expr.evaluate(d, {"N": 32}, max_length=100) for d in output.split("x")] == [6, 28, 28]

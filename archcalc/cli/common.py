@@ -85,7 +85,7 @@ def needs_numbers(report: Report, command: str) -> None:
     """A command that compares figures with numbers (budgets, memory) refuses formulas, saying what to do."""
     if report.symbolic:
         raise ArchcalcError(f"{command} needs a concrete input; {report.name}'s is symbolic "
-                            f"({'×'.join(map(str, report.input))}): give its spec a size, or read the formulas with "
+                            f"({render.shape(report.input)}): give its spec a size, or read the formulas with "
                             f"`archcalc table {report.name} --at N=224`")
 
 

@@ -107,7 +107,7 @@ def _emit(reports: list[Report], plans: list[Plan], fmt: str) -> None:
         sys.stdout.write(out.getvalue())
         return
     cells = [(metric.label, [_cell(metric.unit, v, values[0], i == 0) for i, v in enumerate(values)]) for metric, values in rows]
-    cells.insert(0, ("Input", ["×".join(map(str, r.input)) for r in reports]))
+    cells.insert(0, ("Input", [render.shape(r.input) for r in reports]))
     first = reports[0]
     varying = compare.varying(plans)
     common = plans[0].text(first.dtype) if not varying else f"{', '.join(varying)} by column"
@@ -193,7 +193,7 @@ def fit_command(net: str, memory: int, train: bool, optimizer: str, dtype: str, 
                       f"{format_bytes(memory)} at batch {batch:,} for {goal.mode}", markup=False)
         _print_steps(console, goal, reports, "N", lambda r: str(r.input[1]))
         if fit is not None:
-            console.print(f"{network.name}: at its own input {'×'.join(map(str, network.input))}, batch {fit.batch:,} "
+            console.print(f"{network.name}: at its own input {render.shape(network.input)}, batch {fit.batch:,} "
                           "is the largest that fits", markup=False)
         return
     largest = (f"is the largest that fits {format_bytes(memory)}" if fit.at_next is not None else

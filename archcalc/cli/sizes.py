@@ -74,7 +74,7 @@ def sizes_command(net: str, sides: list[int], span: tuple[int, int], fmt: str) -
 def _square(network: Network) -> tuple[int, Expr, Expr]:
     if len(network.input) != 3:
         raise ArchcalcError(f"{network.name}: sizes reads a C×H×W input; this one is "
-                            f"{'×'.join(map(str, network.input))}")
+                            f"{render.shape(network.input)}")
     side = Expr.var(sizes.SIDE)
     return network.input[0], side, side
 

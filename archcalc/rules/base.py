@@ -15,7 +15,7 @@ from math import prod
 from typing import Any, NamedTuple
 
 from ..args import Arg
-from ..symbolic import divides, is_symbolic, require
+from ..symbolic import divides, factor, is_symbolic, require
 
 Shape = tuple[int, ...]
 
@@ -175,7 +175,7 @@ def num(value: int) -> str:
 
 def product(factors: list[int] | tuple[int, ...]) -> str:
     """`11·11·3·96` — the factors of a count as a formula shows them."""
-    return "·".join(str(f) for f in factors)
+    return "·".join(map(factor, factors))
 
 
 def elements(shape: Shape) -> int:
@@ -183,8 +183,8 @@ def elements(shape: Shape) -> int:
 
 
 def shape_text(shape: Shape) -> str:
-    """`96×55×55` (C×H×W), as every table prints a shape."""
-    return "×".join(str(d) for d in shape)
+    """`96×55×55` (C×H×W), as every table prints a shape; `6×(N − 4)×(N − 4)` when symbolic."""
+    return "×".join(map(factor, shape))
 
 
 def one_input(kind: str, shapes: list[Shape], dims: int | None = None) -> Shape:
