@@ -210,10 +210,10 @@ def sizes(report: Report, low: int = 1, high: int = 1024, variable: str | None =
         # every floor has passed its small-size transient: a period past the smallest size.
         residues = tuple(sorted({n % period for n in range(smallest + period, smallest + 2 * period) if ok(n, exact)}))
         smallest_exact = next((n for n in range(smallest, smallest + 2 * period) if ok(n, exact)), None)
-    span = range(max(low, 1), high + 1)
-    listed = tuple(n for n in span if ok(n, valid) and ok(n, exact))
+    accepted = range(max(low, smallest or high + 1), high + 1)  # validity only grows with the size
+    listed = tuple(n for n in accepted if ok(n, exact))
     return Sizes(report.name, variable, smallest, smallest_exact, None if period > MAX_PERIOD else period,
-                 residues, (low, high), listed, sum(1 for n in span if ok(n, valid)))
+                 residues, (low, high), listed, len(accepted))
 
 
 def _smallest(accepts: Callable[[int], bool]) -> int | None:
@@ -230,15 +230,16 @@ def _smallest(accepts: Callable[[int], bool]) -> int | None:
     return high
 
 
-def summary_lines(report: Report) -> list[str]:
+def every_side(report: Report) -> dict[str, Sizes]:
+    """The sizes of each side of a symbolic input (N, or H and W), each read alone."""
+    return {variable: sizes(report, variable=variable) for variable in sorted(variables(report) - {"B"})}
+
+
+def summary_lines(sides: Mapping[str, Sizes]) -> list[str]:
     """The footer of a symbolic table: for each side, the smallest size every layer accepts and the rule of
     the exact sizes (`archcalc sizes` says more)."""
-    lines = []
-    for variable in sorted(variables(report) - {"B"}):
-        found = sizes(report, variable=variable)
-        smallest = "none" if found.smallest is None else f"{variable} ≥ {found.smallest}"
-        lines.append(f"Sizes: every layer accepts {smallest}; every division is whole for {found.rule()}")
-    return lines
+    return [f"Sizes: every layer accepts {'none' if found.smallest is None else f'{v} ≥ {found.smallest}'}; "
+            f"every division is whole for {found.rule()}" for v, found in sides.items()]
 
 
 def _period(condition: Condition) -> int:
@@ -256,10 +257,11 @@ def largest_input(report: Report, need: Callable[[Report], Any], budget: int, en
     Memory grows with N: a binary search over the valid sides, then a check of the answer and the next.
     """
     valid = [c for c in report.conditions if c.kind == "valid"]
+    needed = need(report)
 
     def fits(n: int) -> bool:
         sizes_at = {**env, SIDE: n, "H": n, "W": n}
-        return all(c.holds(sizes_at) for c in valid) and _value(need(report), sizes_at) <= budget
+        return all(c.holds(sizes_at) for c in valid) and _value(needed, sizes_at) <= budget
 
     smallest = _smallest(lambda n: all(c.holds({**env, SIDE: n, "H": n, "W": n}) for c in valid))
     if smallest is None or not fits(smallest):

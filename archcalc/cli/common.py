@@ -92,7 +92,8 @@ def needs_numbers(report: Report, command: str) -> None:
 def emit(report: Report, fmt: str, formulas: bool = False, memory: bool = False, bars: bool = False) -> None:
     """Write the report in `fmt`: a table is drawn with rich in a terminal, plain text when piped.
     A symbolic report adds the sizes it holds for (a footer line, or `symbolic.sizes` in JSON)."""
-    notes = sizes.summary_lines(report) if report.symbolic else []
+    sides = sizes.every_side(report) if report.symbolic else {}
+    notes = sizes.summary_lines(sides)
     if fmt == "table" and sys.stdout.isatty():
         terminal().table(report, formulas, memory, bars, notes=notes)
         return
@@ -102,7 +103,7 @@ def emit(report: Report, fmt: str, formulas: bool = False, memory: bool = False,
         text = render.to_markdown(report, memory) + "".join(f"{line}  \n" for line in notes)
     elif fmt == "json" and report.symbolic:
         data = report.to_dict()
-        data["symbolic"]["sizes"] = {v: sizes.sizes(report, variable=v).to_dict() for v in sorted(sizes.variables(report) - {"B"})}
+        data["symbolic"]["sizes"] = {v: found.to_dict() for v, found in sides.items()}
         text = render.dumps(data)
     else:
         text = {"json": render.to_json, "csv": render.to_csv}[fmt](report)
