@@ -77,6 +77,7 @@ def test_fit_solves_for_the_input(cli):
     (["sizes", "vgg16", "0"], "error: N: expected an integer from 1 to"),
     (["table", "vgg16", "--input", "3xNxN", "--at", "Q=3"], "error: --at: expected sizes such as N=224"),
     (["fit", "vgg16", "-m", "1GiB", "--solve", "height"], "error: --solve: expected batch or input"),
+    (["table", "lenet5", "--input", "1xNxN", "--strict"], "error: --strict with a symbolic input needs sizes"),
 ])
 def test_symbolic_usage_errors(cli, args, message):
     ran = cli(*args)
@@ -108,3 +109,12 @@ def test_a_size_of_several_terms_is_bracketed_wherever_it_is_a_factor(cli):
     output = rows[1].split(",")[2]
     assert output == "6x(N - 4)x(N - 4)"
     assert [expr.evaluate(d, {"N": 32}, max_length=100) for d in output.split("x")] == [6, 28, 28]
+
+
+def test_formulas_under_at_say_the_figures_are_at_those_sizes(cli):
+    explained = cli("explain", "lenet5", "C3", "--input", "1xNxN", "--at", "N=33").out
+    assert "  MACs" in explained and "150,000   ⌊(N − 12)/2⌋·⌊(N − 12)/2⌋" in explained
+    assert explained.endswith("Formulas are in the sizes; the figures are at N=33\n")
+    assert "the figures are at N=33" in cli("table", "lenet5", "--input", "1xNxN", "--at", "N=33", "--formulas").out
+    strict = cli("table", "lenet5", "--input", "1xNxN", "--at", "N=33", "--strict")
+    assert strict.code == 1 and "--strict refuses inexact divisions" in strict.err

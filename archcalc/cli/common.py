@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Sequence
 
 from .. import catalog, render, sizes
 from ..analysis import analyze
@@ -62,6 +63,9 @@ def load_report(net: str, batch: int | Expr | None = 1, dtype: str = "float32",
         batch = Expr.var("B") if symbolic and at is None else 1
     if at is not None and not (symbolic or is_symbolic(batch)):
         raise UsageError("--at evaluates a symbolic input: give --input 3xHxW or 3xNxN (or a spec with one)")
+    if strict and symbolic and at is None:
+        raise UsageError("--strict with a symbolic input needs sizes: give --at N=224 (`archcalc sizes NET` lists "
+                         "the sizes at which every division is whole)")
     if at is not None and is_symbolic(batch) and "B" not in at:
         at = {**at, "B": 1}
     report = analyze(network, batch, dtype, strict=strict and not symbolic, input_shape=shape, optimizer=optimizer)
@@ -81,6 +85,13 @@ def _refuse_inexact(network: Network, report: Report) -> None:
                          f"{node.origin.path} '{row.name}'")
 
 
+def at_note(at: dict[str, int] | None) -> list[str]:
+    """Under formulas evaluated by --at: the formulas stay in the sizes, the figures beside them are at these."""
+    if not at:
+        return []
+    return [f"Formulas are in the sizes; the figures are at {', '.join(f'{k}={v:,}' for k, v in sorted(at.items()))}"]
+
+
 def needs_numbers(report: Report, command: str) -> None:
     """A command that compares figures with numbers (budgets, memory) refuses formulas, saying what to do."""
     if report.symbolic:
@@ -89,11 +100,13 @@ def needs_numbers(report: Report, command: str) -> None:
                             f"`archcalc table {report.name} --at N=224`")
 
 
-def emit(report: Report, fmt: str, formulas: bool = False, memory: bool = False, bars: bool = False) -> None:
-    """Write the report in `fmt`: a table is drawn with rich in a terminal, plain text when piped.
-    A symbolic report adds the sizes it holds for (a footer line, or `symbolic.sizes` in JSON)."""
+def emit(report: Report, fmt: str, formulas: bool = False, memory: bool = False, bars: bool = False,
+         footer: Sequence[str] = ()) -> None:
+    """Write the report in `fmt`: a table is drawn with rich in a terminal, plain text when piped; `footer`
+    lines under a table. A symbolic report adds the sizes it holds for (a footer line, or `symbolic.sizes`
+    in JSON)."""
     sides = sizes.every_side(report) if report.symbolic else {}
-    notes = sizes.summary_lines(sides)
+    notes = [*sizes.summary_lines(sides), *footer]
     if fmt == "table" and sys.stdout.isatty():
         terminal().table(report, formulas, memory, bars, notes=notes)
         return

@@ -12,7 +12,7 @@ from ..report import Report, Row, fold, row_dict
 from ..safe import printable
 from ..units import format_bytes
 from .command import argument, command, option
-from .common import AT, DTYPE, INPUT, NET, SYMBOLIC_BATCH, load_report
+from .common import AT, DTYPE, INPUT, NET, SYMBOLIC_BATCH, at_note, load_report
 from .terminal import draw, out_console
 
 
@@ -35,6 +35,9 @@ def explain_command(net: str, layer: str, input_shape: tuple | None, at: dict[st
     rows = {row.name: row for row in report.rows}
     if layer in rows:
         _layer(network, report, rows[layer], fmt)
+        if fmt == "text":
+            for line in at_note(at):
+                out_console().print(f"  {line}", markup=False)
         return
     depth = layer.count(".") + 1
     blocks = {row.name for row in fold(report, depth).rows}

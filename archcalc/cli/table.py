@@ -6,7 +6,7 @@ from typing import Any
 
 from ..report import fold
 from .command import command, flag, integer, option
-from .common import AT, DTYPE, FORMAT, INPUT, MAX_DEPTH, NET, STRICT, SYMBOLIC_BATCH, emit, load_report
+from .common import AT, DTYPE, FORMAT, INPUT, MAX_DEPTH, NET, STRICT, SYMBOLIC_BATCH, at_note, emit, load_report
 
 
 @command(
@@ -36,4 +36,4 @@ def table_command(net: str, input_shape: tuple[Any, ...] | None, at: dict[str, i
     is written as plain text.
     """
     _, report = load_report(net, batch, dtype, input_shape, strict, at=at)
-    emit(fold(report, depth), fmt, formulas, memory, bars)
+    emit(fold(report, depth), fmt, formulas, memory, bars, footer=at_note(at) if formulas else ())
