@@ -78,6 +78,7 @@ def test_fit_solves_for_the_input(cli):
     (["table", "vgg16", "--input", "3xNxN", "--at", "Q=3"], "error: --at: expected sizes such as N=224"),
     (["fit", "vgg16", "-m", "1GiB", "--solve", "height"], "error: --solve: expected batch or input"),
     (["table", "lenet5", "--input", "1xNxN", "--strict"], "error: --strict with a symbolic input needs sizes"),
+    (["fit", "lenet5", "-m", "1GiB", "--batch", "4"], "error: --batch is the batch of --solve input"),
 ])
 def test_symbolic_usage_errors(cli, args, message):
     ran = cli(*args)

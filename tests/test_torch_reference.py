@@ -122,3 +122,9 @@ def test_the_wrong_reference_is_a_mismatch_exit_1(cli):
     ran = cli("verify", "resnet18", "--against", "torchvision:resnet34", "--batch", "1")
     assert ran.code == 1
     assert "MISMATCH" in ran.out and "engine ≠ torchvision:resnet34" in ran.out
+
+
+def test_a_spec_without_a_reference_says_it_was_not_compared(cli):
+    ran = cli("verify", "lenet5", "--against", "spec", "--batch", "1")
+    assert ran.code == 0, ran.err
+    assert "lenet5: ok" in ran.err and "not compared: its spec names no reference" in ran.err

@@ -145,7 +145,7 @@ def _emit(reports: list[Report], plans: list[Plan], fmt: str) -> None:
          option("--solve", choices=("batch", "input"), default="batch",
                 help="What to find: the largest batch (at the spec's input), or the largest square input "
                      "C×N×N (at --batch), found through the formulas of a symbolic analysis."),
-         option("--batch", "-b", metavar="N", default=1, convert=integer(1, MAX_BATCH),
+         option("--batch", "-b", metavar="N", convert=integer(1, MAX_BATCH), shown_default="1",
                 help="The batch of --solve input."),
          option("--format", "-f", dest="fmt", choices=("text", "json"), default="text",
                 help="text, or json: {network, budget_bytes, mode, optimizer, dtype, plan, headroom, batch, "
@@ -153,7 +153,7 @@ def _emit(reports: list[Report], plans: list[Plan], fmt: str) -> None:
                      "each at_* with its parts, and every tensor by dtype."))
 def fit_command(net: str, memory: int, train: bool, optimizer: str, dtype: str, precision: str | None,
                 checkpoint: str | int | None, accumulate: int | None, data_parallel: int | None, shard: str | None,
-                reserve: int | None, fragmentation: int | None, solve: str, batch: int, fmt: str) -> None:
+                reserve: int | None, fragmentation: int | None, solve: str, batch: int | None, fmt: str) -> None:
     """The largest batch whose inference peak (or, with --train, training step) fits a device's memory,
     after a reserve and a fragmentation allowance; or, with --solve input, the largest square input at a batch.
 
@@ -164,6 +164,9 @@ def fit_command(net: str, memory: int, train: bool, optimizer: str, dtype: str, 
     every-block · archcalc fit vit-b16 --memory 80GiB --train --data-parallel 8 --shard parameters ·
     archcalc fit vgg16 -m 8GB --format json · archcalc fit resnet50 --memory 16GiB --batch 32 --train --solve input
     """
+    if batch is not None and solve != "input":
+        raise UsageError("--batch is the batch of --solve input; fit --solve batch finds the batch")
+    batch = batch or 1
     goal = Goal(memory, train, training_plan(train, optimizer, precision, checkpoint, accumulate, data_parallel,
                                              shard, dtype), headroom(reserve, fragmentation), dtype)
     network = catalog.load(net)

@@ -52,7 +52,7 @@ ACCUMULATE = option("--accumulate", metavar="K", convert=integer(1, 10**6), show
 DATA_PARALLEL = option("--data-parallel", metavar="N", convert=integer(1, MAX_DEVICES), shown_default="1",
                        help="Devices training data-parallel; every byte figure is per device.")
 SHARD = option("--shard", choices=SHARDS, shown_default="none", help=_SHARD_HELP)
-RESERVE = option("--reserve", metavar="SIZE", convert=checked(lambda text: 0 if text.strip() == "0" else parse_bytes(text)),
+RESERVE = option("--reserve", metavar="SIZE", convert=checked(parse_bytes),
                  shown_default="1GiB",
                  help="Memory the budget loses before any tensor: the CUDA context, cuBLAS and cuDNN workspaces.")
 FRAGMENTATION = option("--fragmentation", metavar="PERCENT", convert=percent, shown_default="10%",

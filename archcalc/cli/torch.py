@@ -221,7 +221,8 @@ def _verify_each(names: list[str], batches: tuple[int, ...], device: str, real_l
             comparisons.append(reference.compare(network, model, reference_batches, device, real_limit=real_limit,
                                                  progress=say, force=force) if model else None)
             bar.update(task, advance=1, refresh=True)
-            line = _summary(results[-1]) + ("" if comparisons[-1] is None else f"; {_against_summary(comparisons[-1])}")
+            line = _summary(results[-1]) + (f"; {_against_summary(comparisons[-1])}" if comparisons[-1] is not None
+                                            else "; not compared: its spec names no reference" if against else "")
             bar.console.print(f"[{index + 1}/{len(names)}] {line}", markup=False)
     return results, comparisons
 
