@@ -13,7 +13,7 @@ import json
 import pytest
 
 from archcalc import analyze, load
-from conftest import torch_or_fail
+from conftest import module_or_fail, torch_or_fail
 
 TERABYTE = """input: [3, 1000, 1000]
 layers:
@@ -53,6 +53,14 @@ def test_verify_refuses_a_training_forward_that_cannot_fit(cli, terabyte):
     assert (ran.code, ran.out) == (1, "")
     assert ran.err.startswith("error: terabyte's training forward at batch 1 needs ")
     assert ran.err.endswith("; it does not fit even at batch 1, or --force to try anyway\n")
+
+
+def test_a_reference_too_large_counts_its_own_weights_in_the_way_out(cli):
+    module_or_fail("torchvision", "see the README's test command")
+    ran = cli("verify", "resnet18", "--against", "torchvision:resnet18(num_classes=999999999999)")
+    assert (ran.code, ran.out) == (1, "")
+    assert ran.err.startswith("error: resnet18's training forward at batch 1 needs ")
+    assert ran.err.endswith("; it does not fit even at batch 1, or --force to try anyway\n")  # not "--batch 813"
 
 
 def test_a_larger_batch_that_cannot_fit_is_measured_on_the_meta_device(cli):

@@ -114,9 +114,9 @@ def compare(network: Network, reference: str, batches: tuple[int, ...] = DEFAULT
     checks = []
     for batch in sorted(set(batches)):
         engine = analyze(network, batch)
+        extra = max(0, _weight_bytes(model) - _weight_bytes_of(engine))  # the model's weights beyond the engine's
         where, note = placement(network, report.totals.macs, batch, min(batches), device, real_limit,
-                                capacity.training_need(engine) + max(0, _weight_bytes(model) - _weight_bytes_of(engine)),
-                                force)
+                                capacity.training_need(engine) + extra, force, extra=extra)
         say(f"against {reference}, batch {batch} ({where})")
         if where == "none":
             checks.append(SavedCheck(batch, device, engine.totals.train_saved_bytes, None, note))

@@ -196,11 +196,12 @@ def verify(network: Network, batches: tuple[int, ...] = (1, 8), device: str = "c
 
 
 def placement(network: Network, macs: int, batch: int, smallest: int, device: str, real_limit: int,
-              need: int = 0, force: bool = False, fake: bool = False) -> tuple[str, str]:
+              need: int = 0, force: bool = False, fake: bool = False, extra: int = 0) -> tuple[str, str]:
     """Where a training forward at `batch` runs ("none": nowhere), and a note when not on `device`.
 
     A real run must fit: its `need` (the engine's training memory, in bytes) within what the device
-    has free, unless `force`; the smallest batch that does not is refused (capacity.TooLarge).
+    has free, unless `force`; the smallest batch that does not is refused (capacity.TooLarge), with the
+    largest batch whose need, `extra` bytes included (a reference model's own weights), would fit.
     The smallest batch, and any within `real_limit` MACs, runs for real; past either limit the meta
     device runs the same autograd graph without arithmetic, unless a kind's kernel (and what it saves)
     depends on the device, as attention's does: then it runs for real whatever its MACs, if it fits.
@@ -211,7 +212,8 @@ def placement(network: Network, macs: int, batch: int, smallest: int, device: st
     if batch == smallest:
         if not fits:
             capacity.require(need, device, f"{network.name}'s training forward at batch {batch:,}",
-                             lambda free: capacity.smaller_batch(network, free, capacity.training_need))
+                             lambda free: capacity.smaller_batch(network, free,
+                                                                 lambda r: capacity.training_need(r) + extra))
         return device, ""
     if batch * macs <= real_limit and fits:
         return device, ""
