@@ -223,9 +223,8 @@ def _exact_sizes(network: Network) -> str:
     """'; exact for N ≡ 1 (mod 32): …', from the symbolic analysis of a square input (empty if there is none)."""
     if len(network.input) != 3 or any(isinstance(d, Expr) for d in network.input):
         return ""
-    side = Expr.var(sizes.SIDE)
     try:
-        found = sizes.sizes(analyze(network, input_shape=(network.input[0], side, side)))
+        found = sizes.sizes(analyze(network, input_shape=sizes.square_input(network, "check")))
     except ArchcalcError:  # a network without a closed form: the finding stands without the rule
         return ""
     return f"; inexact at {network.input[1]}×{network.input[2]}, exact for {found.rule()}"

@@ -21,6 +21,7 @@ from typing import Any
 from .errors import ArchcalcError, ShapeError
 from .ir import Layer, Network
 from .report import Report, Row
+from .rules.base import shape_text
 from .safe import clip
 from .symbolic import Condition, Expr, Floor
 
@@ -228,6 +229,15 @@ def _smallest(accepts: Callable[[int], bool]) -> int | None:
         middle = (low + high) // 2
         low, high = (low, middle) if accepts(middle) else (middle, high)
     return high
+
+
+def square_input(network: Network, command: str) -> tuple[int, Expr, Expr]:
+    """The network's input as C×N×N, for `command` to analyse at every square size."""
+    if len(network.input) != 3:
+        raise ArchcalcError(f"{network.name}: {command} reads a C×H×W input; this one is "
+                            f"{shape_text(network.input)}")
+    side = Expr.var(SIDE)
+    return network.input[0], side, side
 
 
 def every_side(report: Report) -> dict[str, Sizes]:

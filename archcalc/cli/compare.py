@@ -246,10 +246,7 @@ class Goal(NamedTuple):
 
 def _input_fit(network: Network, goal: Goal, batch: int) -> tuple[int, list[Report]]:
     """The largest side N whose memory fits, solved on the symbolic analysis, and the reports at N and N + 1."""
-    if len(network.input) != 3:
-        raise ArchcalcError(f"{network.name}: --solve input needs a C×H×W input")
-    channels, side = network.input[0], Expr.var(sizes.SIDE)
-    symbolic = goal.plan.analyze(network, batch, goal.dtype, input_shape=(channels, side, side))
+    symbolic = goal.plan.analyze(network, batch, goal.dtype, input_shape=sizes.square_input(network, "--solve input"))
     best = sizes.largest_input(symbolic, lambda r: fit_needed(r, goal.train, goal.plan, goal.headroom), goal.memory, {})
     if best is None:
         raise ArchcalcError(f"{network.name} does not fit {format_bytes(goal.memory)} at batch {batch:,} with any "

@@ -8,10 +8,9 @@ from typing import Any
 
 from .. import catalog, render, sizes
 from ..analysis import analyze
-from ..errors import ArchcalcError, ShapeError
+from ..errors import ShapeError
 from ..ir import Network
 from ..safe import clip
-from ..symbolic import Expr
 from .command import argument, command, integer, option
 
 MAX_RANGE = 100_000  # sides listed at most: a million-wide range would print for minutes
@@ -50,7 +49,7 @@ def sizes_command(net: str, sides: list[int], span: tuple[int, int], fmt: str) -
     Examples: archcalc sizes googlenet · archcalc sizes unet --range 500..700 · archcalc sizes resnet50 200 224 225
     """
     network = catalog.load(net)
-    report = analyze(network, input_shape=_square(network))
+    report = analyze(network, input_shape=sizes.square_input(network, "sizes"))
     found = sizes.sizes(report, *span)
     trials = [_trial(network, side) for side in sides]
     if fmt == "json":
@@ -70,13 +69,6 @@ def sizes_command(net: str, sides: list[int], span: tuple[int, int], fmt: str) -
     lines += [f"  N = {t['side']}: {t['verdict']}" for t in trials]
     sys.stdout.write("\n".join(lines) + "\n")
 
-
-def _square(network: Network) -> tuple[int, Expr, Expr]:
-    if len(network.input) != 3:
-        raise ArchcalcError(f"{network.name}: sizes reads a C×H×W input; this one is "
-                            f"{render.shape(network.input)}")
-    side = Expr.var(sizes.SIDE)
-    return network.input[0], side, side
 
 
 def _below(network: Network, smallest: int) -> str:
