@@ -14,8 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ArchcalcError, Mark, SpecError, unknown
-from .fit import MAX_BATCH
-from .report import Report
+from .report import MAX_BATCH, Report
 from .source import YMap, describe, load_file, mark_of
 from .units import OutOfRange, format_bytes, format_count, parse_bytes, parse_count
 

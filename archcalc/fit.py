@@ -14,10 +14,9 @@ from dataclasses import dataclass, field
 from .errors import ArchcalcError
 from .ir import Network
 from .plan import Plan
-from .report import Report
+from .report import MAX_BATCH, Report
 from .states import Part
 
-MAX_BATCH = 10**9  # the largest batch any command takes or answers
 
 
 @dataclass(frozen=True)

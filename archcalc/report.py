@@ -17,6 +17,8 @@ from .states import OPTIMIZER_STATES, Part, labelled, model_states  # noqa: F401
 from .symbolic import Expr, largest, text
 from .units import DTYPE_BYTES
 
+MAX_BATCH = 10**9  # the largest batch any command takes or answers
+
 
 class Row(NamedTuple):
     """One layer (or, folded, one block) of a report (a NamedTuple: reports of thousands of layers

@@ -11,8 +11,6 @@ right after the forward, so recomputing it would gain nothing).
 
 from __future__ import annotations
 
-import argparse
-
 from .errors import ArchcalcError
 from .ir import Network
 from .safe import clip
@@ -27,8 +25,8 @@ def parse(text: str) -> str | int:
         return text
     if text.isascii() and text.isdigit() and len(text) < 6 and 1 <= int(text) <= MAX_SEGMENTS:
         return int(text)
-    raise argparse.ArgumentTypeError(f"expected none, {EVERY_BLOCK} or a number of segments from 1 to "
-                                     f"{MAX_SEGMENTS:,}; received '{clip(text, 40)}'")
+    raise ValueError(f"expected none, {EVERY_BLOCK} or a number of segments from 1 to "
+                     f"{MAX_SEGMENTS:,}; received '{clip(text, 40)}'")
 
 
 def chosen(checkpoint: str | int | None) -> str | int | None:

@@ -8,7 +8,7 @@ import sys
 from ..budget import Budget, from_options, load_budget_file
 from ..check import check_paths, github_annotation
 from ..errors import ArchcalcError
-from ..fit import MAX_BATCH
+from ..report import MAX_BATCH
 from .command import UsageError, argument, command, integer, option
 from .common import STRICT
 

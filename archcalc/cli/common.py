@@ -9,9 +9,8 @@ from collections.abc import Sequence
 from .. import catalog, render, sizes
 from ..analysis import analyze
 from ..errors import ArchcalcError, ShapeError
-from ..fit import MAX_BATCH
 from ..ir import Network
-from ..report import OPTIMIZER_STATES, Report
+from ..report import MAX_BATCH, OPTIMIZER_STATES, Report
 from ..safe import clip
 from ..symbolic import Expr, is_symbolic
 from ..units import DTYPE_BYTES

@@ -15,12 +15,12 @@ from rich.table import Table
 from .. import catalog, compare, render, safe, sizes
 from ..analysis import analyze
 from ..errors import ArchcalcError
-from ..fit import MAX_BATCH, Headroom, largest_batch
+from ..fit import Headroom, largest_batch
 from ..fit import needed as fit_needed
 from ..fit import parts as fit_parts
 from ..ir import Network
 from ..plan import Plan
-from ..report import Report
+from ..report import MAX_BATCH, Report
 from ..segments import chosen
 from ..states import Part, labelled
 from ..symbolic import Expr

@@ -44,7 +44,7 @@ def percent(text: str) -> int:
 
 
 PRECISION = option("--precision", choices=tuple(PRECISIONS), shown_default="fp32", help=_PRECISION_HELP)
-CHECKPOINT = option("--checkpoint", metavar="none|every-block|N", convert=segments.parse, shown_default="none",
+CHECKPOINT = option("--checkpoint", metavar="none|every-block|N", convert=checked(segments.parse), shown_default="none",
                     help=_CHECKPOINT_HELP)
 ACCUMULATE = option("--accumulate", metavar="K", convert=integer(1, 10**6), shown_default="1",
                     help="Gradient accumulation: K micro-batches of the batch per optimizer step (no more memory; "
@@ -61,7 +61,7 @@ FRAGMENTATION = option("--fragmentation", metavar="PERCENT", convert=percent, sh
 # compare: a comma-separated list puts each network under its own regime (one value: all of them)
 PRECISIONS_LISTED = option("--precision", metavar="fp32|amp-fp16|amp-bf16|bf16,…", convert=each(one_of(tuple(PRECISIONS))),
                            shown_default="fp32", help="Training precision, or one per column: fp32,amp-bf16.")
-CHECKPOINTS_LISTED = option("--checkpoint", metavar="none|every-block|N,…", convert=each(segments.parse),
+CHECKPOINTS_LISTED = option("--checkpoint", metavar="none|every-block|N,…", convert=each(checked(segments.parse)),
                             shown_default="none", help="Activation checkpointing, or one per column: none,every-block.")
 DATA_PARALLEL_LISTED = option("--data-parallel", metavar="N,…", convert=each(integer(1, MAX_DEVICES)),
                               shown_default="1", help="Data-parallel devices (figures per device), or one per column.")

@@ -16,7 +16,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from .. import catalog, segments
 from ..backends import torch_backend
-from ..fit import MAX_BATCH
+from ..report import MAX_BATCH
 from ..units import format_bytes, format_count, parse_count
 from .command import UsageError, argument, checked, command, flag, integer, option
 from .common import NET
