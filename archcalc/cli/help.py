@@ -54,8 +54,8 @@ def _page(usage: str, doc: str) -> Console:
 
 
 def _shown(param: Param) -> str:
-    """How an argument stands in the usage line: NET, [NET], NET…"""
-    return f"[{param.metavar}]" if param.nargs == "?" else param.metavar
+    """How an argument stands in the usage line: NET, [NET], NET…, [NET…]"""
+    return f"[{param.metavar}]" if param.nargs in ("?", "*") else param.metavar
 
 
 def _row(param: Param) -> tuple[Text, ...]:
