@@ -33,6 +33,7 @@ from ..analysis import analyze
 from ..errors import ArchcalcError, did_you_mean
 from ..ir import Network
 from ..report import Report
+from ..rules.base import shape_text
 from . import capacity
 from .measure import Probe, materialize
 from .torch import build
@@ -208,4 +209,4 @@ def _in_run_order(facts: Probe) -> list[tuple[str, str, tuple[int, ...]]]:
 
 
 def _shape(shape: Any) -> str:
-    return "—" if shape is None else "×".join(map(str, shape)) or "scalar"
+    return "—" if shape is None else shape_text(shape) or "scalar"

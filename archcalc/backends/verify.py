@@ -45,7 +45,7 @@ from ..analysis import analyze
 from ..ir import Network
 from ..precision import PRECISIONS
 from ..rules import RULES
-from ..rules.base import Shape
+from ..rules.base import Shape, shape_text
 from ..units import format_bytes
 from . import capacity
 from .measure import Probe, fake_tensors, materialize
@@ -255,7 +255,7 @@ def _compare(rows: Any, facts: dict[str, dict[str, Any]]) -> list[Mismatch]:
 
 def _text(value: Any) -> str:
     if isinstance(value, tuple):
-        return "×".join(map(str, value))
+        return shape_text(value)
     return f"{value:,}" if isinstance(value, int) else str(value)
 
 

@@ -10,12 +10,13 @@ from __future__ import annotations
 import json
 import os
 import sys
-from typing import Any, NamedTuple
+from typing import Any
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from .. import catalog, segments
 from ..backends import torch_backend
+from ..plan import Plan
 from ..report import MAX_BATCH
 from ..units import format_bytes, format_count, parse_count
 from .command import UsageError, argument, checked, command, flag, integer, option
@@ -177,7 +178,7 @@ def verify_command(nets: list[str], every: bool, batch: list[int] | None, device
         raise UsageError("--precision amp-* is modelled on the autocast op lists of cpu and cuda: measure on one")
     batches = tuple(batch or (1, 8))
     names = list(catalog.bundled()) if every else nets
-    regime = Regime(None if precision in (None, "fp32") else precision, segments.chosen(checkpoint))
+    regime = Plan(None if precision in (None, "fp32") else precision, checkpoint=segments.chosen(checkpoint))
     results, comparisons = _verify_each(names, batches, timing.resolve_device(device), real_limit, against,
                                         tuple(batch or (1, 2)), regime, force)
     if fmt == "json":
@@ -190,15 +191,8 @@ def verify_command(nets: list[str], every: bool, batch: list[int] | None, device
     return 0 if ok else 1
 
 
-class Regime(NamedTuple):
-    """What verify measures under: a precision (None: float32) and checkpointing (None: none)."""
-
-    precision: str | None = None
-    checkpoint: str | int | None = None
-
-
 def _verify_each(names: list[str], batches: tuple[int, ...], device: str, real_limit: int, against: str | None,
-                 reference_batches: tuple[int, ...], regime: Regime = Regime(), force: bool = False,
+                 reference_batches: tuple[int, ...], regime: Plan = Plan(), force: bool = False,
                  ) -> tuple[list[Any], list[Any]]:
     """Verify the networks in turn, each against its reference too when asked: the bar names the network and
     batch; a line reports each as it ends (or says it was skipped: every-block, and a network without blocks)."""
