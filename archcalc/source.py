@@ -132,13 +132,57 @@ def _compose(text: str, name: str) -> yaml.Node | None:
         problem = err.problem or err.context or "invalid YAML"
         if "expected a single document" in str(err):
             problem = "more than one YAML document; a spec is a single document"
-        raise SpecError(f"YAML syntax error: {one_line(problem)}", where) from None
+        raise SpecError(f"YAML syntax error: {one_line(problem)}{_started(err, text)}", where) from None
     except yaml.reader.ReaderError as err:  # a character YAML forbids (control characters)
         char = chr(err.character) if isinstance(err.character, int) else err.character
         raise SpecError(f"YAML syntax error: character {char!r} is not allowed in YAML text",
                         _position(text, err.position, name)) from None
     except yaml.YAMLError as err:
         raise SpecError(f"YAML syntax error: {one_line(str(err))}", Mark(name, 1, 1)) from None
+
+
+def _started(err: yaml.MarkedYAMLError, text: str) -> str:
+    """Where the construct PyYAML was reading began, when elsewhere than where it noticed the problem: an
+    unclosed bracket is noticed lines later (" (in the flow sequence that starts at 2:8)")."""
+    context, start, problem = err.context, err.context_mark, err.problem_mark
+    if "expected a single document" in str(err):
+        return ""
+    if (err.problem and context and context.startswith("while ") and start and problem
+            and (start.line, start.column) != (problem.line, problem.column)):
+        what = re.sub(r"^while (parsing|scanning) (a |an )?", "", one_line(context))
+        return f" (in the {what} that starts at {start.line + 1}:{start.column + 1})"
+    opened = _open_bracket(text, problem.index) if problem else None
+    if opened is None:
+        return ""
+    line = text.count("\n", 0, opened)
+    column = opened - (text.rfind("\n", 0, opened) + 1)
+    what = "flow sequence" if text[opened] == "[" else "flow mapping"
+    return f" (in the {what} that starts at {line + 1}:{column + 1})"
+
+
+def _open_bracket(text: str, end: int) -> int | None:
+    """The offset of the innermost `[` or `{` still open at `end`, outside quotes and comments."""
+    stack: list[int] = []
+    quote, i = "", 0
+    while i < min(end, len(text)):
+        char = text[i]
+        if quote:
+            if char == "\\" and quote == '"':
+                i += 1
+            elif char == quote:
+                quote = ""
+        elif char in "'\"" and (i == 0 or text[i - 1] in " \t\n[{,:"):
+            quote = char
+        elif char == "#" and (i == 0 or text[i - 1] in " \t\n"):
+            newline = text.find("\n", i)
+            i = len(text) if newline < 0 else newline
+            continue
+        elif char in "[{":
+            stack.append(i)
+        elif char in "]}" and stack:
+            stack.pop()
+        i += 1
+    return stack[-1] if stack else None
 
 
 def _unlike_text(text: str) -> bool:

@@ -189,7 +189,8 @@ def test_keeps_going_after_a_bad_file(write_spec, cli):
     assert ran.code == 1
     assert ran.out.splitlines() == [
         f"{bad}:2:10: layers[0].conv: conv is missing 'k' (required: out, k)",
-        f"{worse}:3:1: YAML syntax error: expected the node content, but found '<stream end>'",
+        f"{worse}:3:1: YAML syntax error: expected the node content, but found '<stream end>'"
+        " (in the flow sequence that starts at 2:9)",
         "3 specs, 2 findings",
     ]
 

@@ -73,7 +73,15 @@ CASES = [
         input: [3, 32, 32]
         layers:
           - conv: {out: 8, k: 3
-     """, "net.yaml:4:1: YAML syntax error: expected ',' or '}', but got '<stream end>'"),
+     """, "net.yaml:4:1: YAML syntax error: expected ',' or '}', but got '<stream end>'"
+          " (in the flow mapping that starts at 3:11)"),
+    ("unclosed bracket, noticed lines later", """
+        input: [3, 32, 32]
+        layers: [  # a ] in a comment, and one in quotes, close nothing
+          {conv: {out: 8, k: 3, name: "a]"}},
+          - fc: 10
+     """, "net.yaml:4:3: YAML syntax error: expected the node content, but found '-'"
+          " (in the flow sequence that starts at 2:9)"),
     ("version", """
         version: 2
         input: [3, 32, 32]

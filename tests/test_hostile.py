@@ -43,7 +43,8 @@ REFUSED = [
     ("empty-file.yaml", ":1:1: empty spec"),
     ("comments-only.yaml", ":1:1: empty spec"),
     ("multiple-documents.yaml", ":3:1: YAML syntax error: more than one YAML document; a spec is a single document"),
-    ("truncated.yaml", ":4:1: YAML syntax error: expected ',' or '}', but got '<stream end>'"),
+    ("truncated.yaml", ":4:1: YAML syntax error: expected ',' or '}', but got '<stream end>'"
+                       " (in the flow mapping that starts at 3:11)"),
     ("tab-indentation.yaml", ":3:1: YAML syntax error: found character '\\t' that cannot start any token"),
     ("non-utf8.yaml", ":1:6: not UTF-8 text (byte 0xe9)"),
     ("utf16.yaml", ":1:1: UTF-16 text (by its byte-order mark); save the spec as UTF-8"),
