@@ -168,3 +168,24 @@ def test_dot_text_for_a_folded_report_is_the_graph_of_its_rows():
     g = diagram.graph(folded)
     assert set(g.nodes) == {"input"} | {row.name for row in folded.rows}
     assert len(g.edges) == sum(len(row.inputs) for row in folded.rows)
+
+
+def test_an_output_written_over_a_planted_link_replaces_the_link_not_its_target(cli, tmp_path):
+    outside = tmp_path / "outside.txt"
+    outside.write_text("precious", encoding="utf-8")
+    link = tmp_path / "work" / "lenet5.dot"
+    link.parent.mkdir()
+    link.symlink_to(outside)
+    ran = cli("diagram", "lenet5", "-o", str(link))
+    assert ran.code == 0, ran.err
+    assert outside.read_text(encoding="utf-8") == "precious"
+    assert not link.is_symlink() and link.read_text(encoding="utf-8").startswith("digraph")
+    assert sorted(p.name for p in link.parent.iterdir()) == ["lenet5.dot"]  # no temporary left beside it
+
+
+def test_an_output_that_cannot_be_written_is_one_line_and_leaves_nothing(cli, tmp_path):
+    folder = tmp_path / "taken.dot"
+    folder.mkdir()
+    ran = cli("diagram", "lenet5", "-o", str(folder))
+    assert ran.code == 1 and ran.err.startswith(f"error: cannot write {folder}:") and len(ran.err.splitlines()) == 1
+    assert list(tmp_path.iterdir()) == [folder] and not list(folder.iterdir())

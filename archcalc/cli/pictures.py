@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import sys
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -20,11 +22,28 @@ DEPTH = option("--depth", "-d", metavar="N", convert=integer(1, MAX_DEPTH),
 
 
 def _write(out: Path, write: Callable[[Path], None]) -> None:
-    """Write `out`, then say so on stderr; a file that cannot be written is one error line."""
+    """Write `out`, then say so on stderr; a file that cannot be written is one error line.
+
+    The content goes to a new file beside it, renamed over `out` once whole: a symbolic link planted at
+    `out` (a pull request's checkout) is replaced, never written through, and a failed write leaves no
+    half file.
+    """
+    temporary = None
     try:
-        write(out)
+        handle, name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=out.suffix, dir=out.parent)
+        os.close(handle)
+        temporary = Path(name)
+        write(temporary)
+        umask = os.umask(0)
+        os.umask(umask)
+        temporary.chmod(0o666 & ~umask)  # as open() would have made it; mkstemp's file is private
+        os.replace(temporary, out)
+        temporary = None
     except OSError as err:
         raise ArchcalcError(f"cannot write {out}: {err.strerror or err}") from None
+    finally:
+        if temporary is not None:
+            temporary.unlink(missing_ok=True)
     streams.say(printable(f"wrote {out}"))
 
 
