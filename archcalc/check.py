@@ -14,7 +14,7 @@ from __future__ import annotations
 import errno
 import os
 import stat
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import NamedTuple
@@ -110,7 +110,7 @@ def _walk(top: str) -> list[Found]:
     def unreadable(err: OSError) -> None:
         entries.append(Found(err.filename or top, f"cannot list this directory: {err.strerror or err}; not checked"))
 
-    for root, dirs, names in os.walk(top, onerror=unreadable):
+    for root, dirs, names in _tree(top, unreadable):
         for name in dirs:  # links to directories are never descended (one inside the tree is searched anyway)
             path = os.path.join(root, name)
             if os.path.islink(path) and (name.endswith(SUFFIXES) or _link_problem(path, tree)):
@@ -120,6 +120,29 @@ def _walk(top: str) -> list[Found]:
                 path = os.path.join(root, name)
                 entries.append(Found(path, _link_problem(path, tree) or _kind_problem(path)))
     return sorted(entries, key=lambda entry: entry.path)
+
+
+def _tree(top: str, onerror: Callable[[OSError], None]) -> Iterator[tuple[str, list[str], list[str]]]:
+    """os.walk's (root, directories, files), top down, links to directories not descended, without recursion:
+    Python 3.11's os.walk recurses once a level, and a tree 1,200 directories deep exhausts the stack."""
+    pending = [top]
+    while pending:
+        root = pending.pop()
+        try:
+            with os.scandir(root) as listing:
+                entries = list(listing)
+        except OSError as err:
+            onerror(err)
+            continue
+        dirs, files = [], []
+        for entry in entries:
+            try:
+                is_dir = entry.is_dir()  # a link to a directory counts as one, as in os.walk
+            except OSError:
+                is_dir = False
+            (dirs if is_dir else files).append(entry.name)
+        yield root, dirs, files
+        pending.extend(path for path in (os.path.join(root, name) for name in dirs) if not os.path.islink(path))
 
 
 def _link_problem(path: str, tree: str, what: str = "a file") -> str:

@@ -307,3 +307,14 @@ def test_ci_doc_workflow_checks_a_specs_folder():
     assert any("pip install" in s for s in steps)
     assert any(s.startswith("archcalc check specs/") and "--format github" in s for s in steps)
     assert "# yaml-language-server: $schema=" in text
+
+
+def test_a_tree_deeper_than_pythons_stack_is_searched(tmp_path, cli):
+    deep = tmp_path
+    for _ in range(1_200):  # Python's recursion limit is 1,000: a recursive walk cannot reach the bottom
+        deep = deep / "d"
+        deep.mkdir()
+    (deep / "net.yaml").write_text("input: [3, 8, 8]\nlayers: [relu: ]\n", encoding="utf-8")
+    ran = cli("check", str(tmp_path))
+    assert (ran.code, ran.err) == (0, "")
+    assert ran.out.splitlines()[-1] == "1 spec, 0 findings"
