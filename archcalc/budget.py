@@ -8,12 +8,14 @@ Memory limits hold at the budget's `batch` (else the command's `--batch`, else 1
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from .errors import ArchcalcError, Mark, SpecError, unknown
+from .links import inside, link_problem
 from .report import MAX_BATCH, Report
 from .source import YMap, describe, load_file, mark_of
 from .units import OutOfRange, format_bytes, format_count, parse_bytes, parse_count
@@ -132,11 +134,17 @@ def from_mapping(data: YMap, source: Callable[[str, Mark | None], str], *, in_sp
 
 def load_budget_file(path: str | Path) -> Budget:
     """A YAML file of budget keys (`params: 25M`, …) as a Budget; SpecError with file:line:col when bad."""
+    here, real = os.path.realpath(os.curdir), os.path.realpath(path)
+    refused = link_problem(str(path), here, where="the working directory")
+    if not refused and real != os.path.abspath(path) and not inside(real, here):
+        refused = "path through a symbolic link out of the working directory; not followed"
+    if refused:  # held to the spec files' rule: a link out of the checkout is never read, so never quoted
+        raise ArchcalcError(f"{path}: budget file is a {refused}")
     if not Path(path).is_file():
         raise ArchcalcError(f"{path}: no such budget file")
     data = load_file(path)
-    if not isinstance(data, YMap):
-        raise SpecError(f"a budget file is a mapping such as {{params: 25M, macs: 4G}}; received {describe(data)}",
+    if not isinstance(data, YMap):  # what it holds is not quoted: it may be any file, not a budget
+        raise SpecError("a budget file is a mapping such as {params: 25M, macs: 4G}; this file is not one",
                         mark_of(data) or Mark(str(path), 1, 1))
     return from_mapping(read_budget(data, data.mark, ""), lambda key, mark: str(mark), in_spec=False)
 

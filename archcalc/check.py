@@ -11,7 +11,6 @@ A bad spec never stops the others from being checked.
 
 from __future__ import annotations
 
-import errno
 import os
 import stat
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -25,6 +24,7 @@ from .budget import Budget, Limit, from_mapping, overruns
 from .catalog import SUFFIXES
 from .errors import ArchcalcError, Mark, ShapeError, SpecError
 from .ir import Network
+from .links import link_problem
 from .report import Report
 from .symbolic import Expr
 
@@ -91,7 +91,7 @@ def find_specs(paths: Iterable[str]) -> list[Found]:
     for path in paths:
         if not os.path.lexists(path):
             raise ArchcalcError(f"{path}: no such file or directory")
-        problem = _link_problem(path, here)
+        problem = link_problem(path, here)
         if not problem and os.path.isdir(path):
             inside = _walk(path)
             if not inside:
@@ -113,12 +113,12 @@ def _walk(top: str) -> list[Found]:
     for root, dirs, names in _tree(top, unreadable):
         for name in dirs:  # links to directories are never descended (one inside the tree is searched anyway)
             path = os.path.join(root, name)
-            if os.path.islink(path) and (name.endswith(SUFFIXES) or _link_problem(path, tree)):
-                entries.append(Found(path, _link_problem(path, tree, "a directory") or _kind_problem(path)))
+            if os.path.islink(path) and (name.endswith(SUFFIXES) or link_problem(path, tree)):
+                entries.append(Found(path, link_problem(path, tree, "a directory") or _kind_problem(path)))
         for name in names:
             if name.endswith(SUFFIXES):
                 path = os.path.join(root, name)
-                entries.append(Found(path, _link_problem(path, tree) or _kind_problem(path)))
+                entries.append(Found(path, link_problem(path, tree) or _kind_problem(path)))
     return sorted(entries, key=lambda entry: entry.path)
 
 
@@ -143,27 +143,6 @@ def _tree(top: str, onerror: Callable[[OSError], None]) -> Iterator[tuple[str, l
             (dirs if is_dir else files).append(entry.name)
         yield root, dirs, files
         pending.extend(path for path in (os.path.join(root, name) for name in dirs) if not os.path.islink(path))
-
-
-def _link_problem(path: str, tree: str, what: str = "a file") -> str:
-    """Why `path`, if it is a symbolic link, is not followed; "" when it may be (or is no link)."""
-    if not os.path.islink(path):
-        return ""
-    try:
-        os.stat(path)
-    except OSError as err:
-        loops = err.errno == errno.ELOOP
-        return f"symbolic link that {'loops' if loops else 'leads nowhere (dangling)'}; not read"
-    if not _inside(os.path.realpath(path), tree):
-        return f"symbolic link to {what} outside the checked directory; not followed"
-    return ""
-
-
-def _inside(path: str, tree: str) -> bool:
-    try:
-        return os.path.commonpath([tree, path]) == tree
-    except ValueError:  # another drive
-        return False
 
 
 def _kind_problem(path: str) -> str:

@@ -137,7 +137,8 @@ def test_budget_file(tmp_path, cli):
     ("train_memory: 8 gigs\n", ":1:15: expected a size such as 8GiB, 8G, 512MiB or 16GB for 'train_memory'; received text '8 gigs'"),
     ("parms: 25M\n", ":1:1: unknown budget key 'parms'; did you mean 'params'?"),
     ("batch: 0\n", ":1:8: expected an integer from 1 to 1,000,000,000 for 'batch'; received integer 0"),
-    ("- params: 25M\n", ":1:1: a budget file is a mapping such as {params: 25M, macs: 4G}; received a list"),
+    ("- params: 25M\n", ":1:1: a budget file is a mapping such as {params: 25M, macs: 4G}; this file is not one"),
+    ("just some secret text\n", ":1:1: a budget file is a mapping such as {params: 25M, macs: 4G}; this file is not one"),
 ])
 def test_bad_budget_file_is_a_usage_error_with_its_line(tmp_path, cli, text, message):
     budgets = tmp_path / "budgets.yaml"
@@ -146,6 +147,33 @@ def test_bad_budget_file_is_a_usage_error_with_its_line(tmp_path, cli, text, mes
     assert ran.code == 2
     assert ran.err.startswith(f"error: {budgets}{message}")
     assert ran.out == ""
+
+
+@pytest.mark.parametrize("how", ["the file", "a folder above it"])
+def test_a_budget_file_linked_from_outside_the_checkout_is_never_read(tmp_path, monkeypatch, cli, how):
+    secret = tmp_path / "home" / "token.txt"
+    secret.parent.mkdir()
+    secret.write_text("ghp_secret_token\n", encoding="utf-8")
+    checkout = tmp_path / "checkout"
+    checkout.mkdir()
+    monkeypatch.chdir(checkout)
+    if how == "the file":
+        (checkout / "budgets.yaml").symlink_to(secret)
+        given = "budgets.yaml"
+    else:
+        (checkout / "ci").symlink_to(secret.parent)
+        given = "ci/token.txt"
+    ran = cli("check", FINE, "--budget", given)
+    assert ran.code == 2 and "ghp_secret_token" not in ran.out + ran.err
+    assert ran.err.startswith(f"error: {given}: budget file is a ") and "symbolic link" in ran.err
+
+
+def test_a_budget_file_linked_inside_the_checkout_is_read(tmp_path, monkeypatch, cli):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "limits.yaml").write_text("params: 5K\n", encoding="utf-8")
+    (tmp_path / "budgets.yaml").symlink_to(tmp_path / "limits.yaml")
+    ran = cli("check", FINE, "--budget", "budgets.yaml")
+    assert ran.code == 1 and "parameters over budget" in ran.out
 
 
 @pytest.mark.parametrize("args", [
@@ -310,11 +338,17 @@ def test_ci_doc_workflow_checks_a_specs_folder():
 
 
 def test_a_tree_deeper_than_pythons_stack_is_searched(tmp_path, cli):
-    deep = tmp_path
+    levels = [tmp_path]
     for _ in range(1_200):  # Python's recursion limit is 1,000: a recursive walk cannot reach the bottom
-        deep = deep / "d"
-        deep.mkdir()
-    (deep / "net.yaml").write_text("input: [3, 8, 8]\nlayers: [relu: ]\n", encoding="utf-8")
-    ran = cli("check", str(tmp_path))
+        levels.append(levels[-1] / "d")
+        levels[-1].mkdir()
+    spec = levels[-1] / "net.yaml"
+    spec.write_text("input: [3, 8, 8]\nlayers: [relu: ]\n", encoding="utf-8")
+    try:
+        ran = cli("check", str(tmp_path))
+    finally:  # removed here, bottom up: pytest's own clean-up of tmp_path recurses too
+        spec.unlink()
+        for level in reversed(levels[1:]):
+            level.rmdir()
     assert (ran.code, ran.err) == (0, "")
     assert ran.out.splitlines()[-1] == "1 spec, 0 findings"
