@@ -352,3 +352,12 @@ def test_a_tree_deeper_than_pythons_stack_is_searched(tmp_path, cli):
             level.rmdir()
     assert (ran.code, ran.err) == (0, "")
     assert ran.out.splitlines()[-1] == "1 spec, 0 findings"
+
+
+def test_words_after_a_double_dash_are_paths_even_when_they_look_like_options(tmp_path, monkeypatch, cli):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "--format=json.yaml").write_text("input: [3, 8, 8]\nlayers: [conv: {out: 8}]\n", encoding="utf-8")
+    ran = cli("check", "--format", "text", "--", "--format=json.yaml")
+    assert ran.code == 1
+    assert ran.out.splitlines() == ["--format=json.yaml:2:10: layers[0].conv: conv is missing 'k' (required: out, k)",
+                                    "1 spec, 1 finding"]

@@ -147,7 +147,28 @@ class Command(NamedTuple):
         for param in self.params:
             param.add_to(parser)
         parser.add_argument("-h", "--help", action=_Help, command=self)
-        return vars(parser.parse_intermixed_args(list(argv)))
+        words, dashed = _after_double_dash(list(argv))
+        return _restored(vars(parser.parse_intermixed_args(words)), dashed)
+
+
+def _after_double_dash(argv: list[str]) -> tuple[list[str], dict[str, str]]:
+    """The words with those after `--` that look like options (`--format=json.yaml`, a file) in stand-ins
+    that do not, and the stand-ins' words: argparse's intermixed parsing reads them as options still."""
+    if "--" not in argv:
+        return argv, {}
+    end = argv.index("--")
+    dashed = {f"\0{i}": word for i, word in enumerate(argv[end + 1:]) if word.startswith("-")}
+    stand_ins = {word: stand_in for stand_in, word in dashed.items()}
+    return argv[:end] + [stand_ins.get(word, word) for word in argv[end + 1:]], dashed
+
+
+def _restored(values: dict[str, Any], dashed: dict[str, str]) -> dict[str, Any]:
+    def restore(value: Any) -> Any:
+        if isinstance(value, list):
+            return [restore(item) for item in value]
+        return dashed.get(value, value) if isinstance(value, str) else value
+
+    return {key: restore(value) for key, value in values.items()} if dashed else values
 
 
 def command(name: str, *params: Param) -> Callable[[Callable[..., int | None]], Callable[..., int | None]]:
