@@ -37,6 +37,13 @@ def test_verify_takes_several_networks_and_one_row_each(cli):
     assert "[1/2] lenet5: ok" in ran.err and "[2/2] resnet20: ok" in ran.err
 
 
+def test_verify_checks_every_name_before_it_runs_any(cli):
+    ran = cli("verify", "lenet5", "lenet5-typo")
+    assert ran.code != 0
+    assert ran.err.startswith("error: unknown network 'lenet5-typo'")
+    assert "[1/2]" not in ran.err  # lenet5 was not measured first
+
+
 @pytest.mark.parametrize("args", [(), ("--all", "lenet5")])
 def test_verify_wants_networks_or_all_not_both(cli, args):
     ran = cli("verify", *args)

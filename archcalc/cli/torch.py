@@ -198,11 +198,11 @@ def _verify_each(names: list[str], batches: tuple[int, ...], device: str, real_l
     batch; a line reports each as it ends (or says it was skipped: every-block, and a network without blocks)."""
     from ..backends import reference, verify
 
+    networks = [catalog.load(name) for name in names]  # every name and spec checked before anything runs
     results, comparisons = [], []
     with _progress() as bar:
         task = bar.add_task("verify", total=len(names))
-        for index, name in enumerate(names):
-            network = catalog.load(name)
+        for index, network in enumerate(networks):
             say = lambda text, name=network.name: bar.update(task, description=f"{name}: {text}", refresh=True)  # noqa: E731
             if len(names) > 1 and regime.checkpoint is not None and not any(layer.block for layer in network.layers):
                 bar.update(task, advance=1, refresh=True)
