@@ -14,6 +14,9 @@ a fixed salt, no dates or versions in the files.
 from __future__ import annotations
 
 import io
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +54,21 @@ def matplotlib() -> Any:
     return mpl
 
 
+@contextmanager
+def _drawing() -> Iterator[None]:
+    """archcalc's style, and matplotlib's own warnings kept off stderr (a glyph the font lacks, an empty log
+    axis): they are about the drawing, which archcalc has already made readable, not about the spec."""
+    with matplotlib().rc_context(STYLE), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # matplotlib warns "from" its caller's module: no narrower filter holds
+        yield
+
+
+def _log_scale(ax: Any, values: list[float]) -> None:
+    """A log axis where there is something positive to show (a network with no parameters keeps a linear one)."""
+    if any(value > 0 for value in values):
+        ax.set_yscale("log")
+
+
 def _figure(width: float, height: float) -> Any:
     from matplotlib.figure import Figure
 
@@ -59,10 +77,9 @@ def _figure(width: float, height: float) -> Any:
 
 def layers_figure(report: Report, kind: str = "all") -> Any:
     """Per-layer activation memory and parameters (log scale) and/or the inference memory timeline."""
-    mpl = matplotlib()
     panels = {"all": ("memory", "params", "timeline"), "layers": ("memory", "params"), "timeline": ("timeline",)}[kind]
     rows = report.rows
-    with mpl.rc_context(STYLE):
+    with _drawing():
         fig = _figure(max(6.0, min(16.0, 0.16 * len(rows) + 3)), 1.0 + 2.1 * len(panels))
         axes = fig.subplots(len(panels), 1, sharex=True, squeeze=False)[:, 0]
         x = range(len(rows))
@@ -70,15 +87,16 @@ def layers_figure(report: Report, kind: str = "all") -> Any:
                      f"batch {report.batch}", fontsize=10, parse_math=False)  # a spec's `$…$` is text
         for ax, panel in zip(axes, panels):
             if panel == "memory":
-                values = [row.activations * report.itemsize * report.batch for row in rows]
+                values = [float(row.activations * report.itemsize * report.batch) for row in rows]
                 ax.bar(x, values, color="#4c72b0", width=0.8)
-                ax.set_yscale("log")
+                _log_scale(ax, values)
                 ax.set_ylabel("bytes (log)")
                 ax.set_title(f"Activation memory per layer — sum {format_bytes(report.totals.activation_bytes)}",
                              loc="left")
             elif panel == "params":
-                ax.bar(x, [row.params for row in rows], color="#dd8452", width=0.8)
-                ax.set_yscale("log")
+                params = [float(row.params) for row in rows]
+                ax.bar(x, params, color="#dd8452", width=0.8)
+                _log_scale(ax, params)
                 ax.set_ylabel("parameters (log)")
                 ax.set_title(f"Parameters per layer — total {render.count(report.totals.params)}", loc="left")
             else:
@@ -110,14 +128,15 @@ def _timeline(ax: Any, report: Report) -> None:
 def compare_figure(reports: list[Report]) -> Any:
     """Networks as points: MACs (x) against parameters (y), both log; marker area by activation memory."""
     mpl = matplotlib()
-    with mpl.rc_context(STYLE):
+    with _drawing():
         fig = _figure(7.0, 5.0)
         ax = fig.subplots()
         largest = max(r.totals.activation_bytes for r in reports) or 1
         for r in reports:
             size = 40 + 1200 * r.totals.activation_bytes / largest
-            ax.scatter([r.totals.macs], [r.totals.params], s=size, alpha=0.55, color="#4c72b0", edgecolor="#27406b")
-            ax.annotate(f"{r.name}\n{format_bytes(r.totals.activation_bytes)}", (r.totals.macs, r.totals.params),
+            point = (float(r.totals.macs), float(r.totals.params))
+            ax.scatter(*point, s=size, alpha=0.55, color="#4c72b0", edgecolor="#27406b")
+            ax.annotate(f"{r.name}\n{format_bytes(r.totals.activation_bytes)}", point,
                         textcoords="offset points", xytext=(7, 5), fontsize=8, parse_math=False)
         ax.set_xscale("log")
         ax.set_yscale("log")
@@ -137,14 +156,14 @@ def save(fig: Any, path: str | Path) -> None:
     fmt = Path(path).suffix.lstrip(".").lower()
     if fmt not in FORMATS:
         raise ArchcalcError(f"{path}: expected a file name ending in .png or .svg")
-    with matplotlib().rc_context(STYLE):
+    with _drawing():
         fig.savefig(path, format=fmt, metadata=METADATA[fmt])
 
 
 def svg_text(fig: Any) -> str:
     """The figure as an SVG element (no XML prolog), to place inline in HTML."""
     out = io.StringIO()
-    with matplotlib().rc_context(STYLE):
+    with _drawing():
         fig.savefig(out, format="svg", metadata=METADATA["svg"])
     text = out.getvalue()
     return text[text.index("<svg"):]

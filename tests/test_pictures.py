@@ -189,3 +189,21 @@ def test_an_output_that_cannot_be_written_is_one_line_and_leaves_nothing(cli, tm
     ran = cli("diagram", "lenet5", "-o", str(folder))
     assert ran.code == 1 and ran.err.startswith(f"error: cannot write {folder}:") and len(ran.err.splitlines()) == 1
     assert list(tmp_path.iterdir()) == [folder] and not list(folder.iterdir())
+
+
+def test_plot_of_counts_past_a_c_long_is_drawn(cli, write_spec, tmp_path):
+    spec = write_spec("input: [1000000, 1000, 1000]\nlayers:\n  - conv: {out: 1000000000, k: 1000}\n"
+                      "  - fc: 1000000000\n")
+    assert analyze(catalog.load(spec)).totals.params > 2**63  # past what matplotlib converts to a C long
+    for args in (("--kind", "all"), ("--kind", "layers")):
+        ran = cli("plot", spec, *args, "-o", str(tmp_path / "big.png"))
+        assert (ran.code, ran.err) == (0, f"wrote {tmp_path / 'big.png'}\n"), ran.err
+    ran = cli("plot", spec, "lenet5", "-o", str(tmp_path / "both.svg"))
+    assert ran.code == 0, ran.err
+
+
+def test_matplotlibs_own_warnings_stay_off_stderr(cli, write_spec, tmp_path):
+    # no parameters (an empty log axis) and a glyph the font lacks: matplotlib warns about both
+    spec = write_spec('input: [3, 8, 8]\nname: "net \\u4e2d"\nlayers: [relu: , maxpool: 2]\n')
+    ran = cli("plot", spec, "-o", str(tmp_path / "net.png"))
+    assert (ran.code, ran.err) == (0, f"wrote {tmp_path / 'net.png'}\n")
