@@ -164,13 +164,21 @@ def _dot_node(node: Node) -> str:
     return f"{node.id} [label={_dot_text(chr(10).join(node.label))}, fillcolor=\"{fill}\"{style}];"
 
 
+LAYOUT_SECONDS = 20.0  # dot's layout of a dense graph of thousands of nodes can run for minutes
+
+
 def draw(dot_text: str, fmt: str = "svg") -> bytes:
     """DOT text drawn by Graphviz's `dot` as SVG or PNG; a one-line error that says how to install it when missing."""
     program = shutil.which("dot")
     if program is None:
         raise ArchcalcError(f"drawing a diagram needs Graphviz's `dot`, which is not installed: {INSTALL}; "
                             "or write --format dot or mermaid as text")
-    done = subprocess.run([program, f"-T{fmt}"], input=dot_text.encode("utf-8"), capture_output=True, timeout=120)
+    try:
+        done = subprocess.run([program, f"-T{fmt}"], input=dot_text.encode("utf-8"), capture_output=True,
+                              timeout=LAYOUT_SECONDS)
+    except subprocess.TimeoutExpired:  # run() has killed dot
+        raise ArchcalcError(f"Graphviz's dot did not lay this graph out within {LAYOUT_SECONDS:g} s; fold it with "
+                            "--depth, or write --format dot or mermaid as text") from None
     if done.returncode != 0:
         raise ArchcalcError(f"Graphviz's dot failed: {done.stderr.decode('utf-8', 'replace').strip()[:300]}")
     return done.stdout

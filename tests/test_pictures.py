@@ -207,3 +207,16 @@ def test_matplotlibs_own_warnings_stay_off_stderr(cli, write_spec, tmp_path):
     spec = write_spec('input: [3, 8, 8]\nname: "net \\u4e2d"\nlayers: [relu: , maxpool: 2]\n')
     ran = cli("plot", spec, "-o", str(tmp_path / "net.png"))
     assert (ran.code, ran.err) == (0, f"wrote {tmp_path / 'net.png'}\n")
+
+
+def test_a_layout_past_its_time_bound_is_one_line_and_the_report_keeps_the_dot_text(cli, monkeypatch, tmp_path):
+    tool_or_fail("dot", "apt-get install graphviz")
+    monkeypatch.setattr(diagram, "LAYOUT_SECONDS", 0.001)  # densenet121's 400 nodes take dot far longer
+    ran = cli("diagram", "densenet121", "-o", str(tmp_path / "d.svg"))
+    assert ran.code == 1 and ran.err.count("\n") == 1
+    assert "Graphviz's dot did not lay this graph out within 0.001 s" in ran.err
+    assert not (tmp_path / "d.svg").exists()
+    ran = cli("report", "densenet121", "-o", str(tmp_path / "r.html"))
+    assert ran.code == 0, ran.err
+    page = (tmp_path / "r.html").read_text(encoding="utf-8")
+    assert "did not lay this graph out within" in page and "<pre>digraph" in page
