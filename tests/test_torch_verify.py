@@ -108,6 +108,19 @@ def test_an_unmeasurable_batch_is_said_not_passed_silently(cli, write_spec):
     assert "batch 1: not measured: Expected more than 1 value per channel" in ran.out
 
 
+def test_verify_with_nothing_measured_fails(cli, write_spec):
+    spec = write_spec("""
+        version: 1
+        name: fc-bn
+        input: [16]
+        layers:
+          - fc: {out: 8, bn: true, act: relu}
+    """)
+    ran = cli("verify", spec, "--batch", "1")  # batch norm refuses a batch of one: no forward is measured
+    assert ran.code == 1, ran.out
+    assert "NOT MEASURED" in ran.out and "[1/1] fc-bn: NOT MEASURED: " in ran.err
+
+
 def test_verify_needs_one_network_or_all(cli):
     assert cli("verify").code == 2
     assert cli("verify", "lenet5", "--all").code == 2

@@ -121,7 +121,12 @@ class Verification:
 
     @property
     def ok(self) -> bool:
-        return not self.mismatches and all(check.ok for check in self.saved)
+        """Every figure agrees, and at least one batch's saved bytes were measured: nothing measured is no pass."""
+        return not self.mismatches and all(check.ok for check in self.saved) and not self.unmeasured_only
+
+    @property
+    def unmeasured_only(self) -> bool:
+        return all(check.measured is None for check in self.saved)
 
     @property
     def unmeasured(self) -> tuple[SavedCheck, ...]:

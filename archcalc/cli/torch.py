@@ -272,11 +272,18 @@ def _comparison_dict(c: Any) -> dict[str, Any]:
     }
 
 
+def _status(r: Any) -> str:
+    """ok, ok (partly unmeasured), NOT MEASURED (no batch's saved bytes: a failure) or MISMATCH."""
+    if r.ok:
+        return "ok (partly unmeasured)" if r.unmeasured else "ok"
+    return "NOT MEASURED" if not r.mismatches and r.unmeasured_only else "MISMATCH"
+
+
 def _summary(r: Any) -> str:
     """One network's verdict in a line: status, what disagrees, the saved-bytes gaps, the time taken."""
     figures = "every node agrees" if not r.mismatches else f"{len(r.mismatches)} figure(s) differ"
     saved = ", ".join(f"saved b{c.batch} {_pct(c.diff)} ({c.where})" for c in r.saved)
-    return f"{r.name}: {'ok' if r.ok else 'MISMATCH'}: {r.nodes} nodes, {figures}; {saved}; {r.seconds:.1f} s"
+    return f"{r.name}: {_status(r)}: {r.nodes} nodes, {figures}; {saved}; {r.seconds:.1f} s"
 
 
 def _pct(diff: float | None) -> str:
@@ -307,9 +314,7 @@ def _print_verifications(results: list[Any], batches: tuple[int, ...], nodes: bo
         for check in r.saved:
             cells += [f"{check.engine:,}", "—" if check.measured is None else f"{check.measured:,}",
                       _pct(check.diff), check.where]
-        status = "ok" if r.ok else "MISMATCH"
-        if r.ok and r.unmeasured:
-            status = "ok (partly unmeasured)"
+        status = _status(r)
         rows.append([*cells, status])
     console.print("saved bytes for backward at batch N (bN): the engine's, torch's, their difference, and where "
                   "torch ran", markup=False)
