@@ -94,14 +94,17 @@ def test_a_mismatch_exits_1_with_a_diff_table(cli, write_spec):
     assert drop.split()[1:3] == ["8,192", "32,768"]  # 2·4096 bytes; 2·4096 floats
 
 
+FC_BN = """
+    version: 1
+    name: fc-bn
+    input: [16]
+    layers:
+      - fc: {out: 8, bn: true, act: relu}
+"""  # batch norm after fc refuses a batch of one: that batch cannot be measured
+
+
 def test_an_unmeasurable_batch_is_said_not_passed_silently(cli, write_spec):
-    spec = write_spec("""
-        version: 1
-        name: fc-bn
-        input: [16]
-        layers:
-          - fc: {out: 8, bn: true, act: relu}
-    """)
+    spec = write_spec(FC_BN)
     ran = cli("verify", spec)
     assert ran.code == 0, ran.out
     assert "partly unmeasured" in ran.out
@@ -109,13 +112,7 @@ def test_an_unmeasurable_batch_is_said_not_passed_silently(cli, write_spec):
 
 
 def test_verify_with_nothing_measured_fails(cli, write_spec):
-    spec = write_spec("""
-        version: 1
-        name: fc-bn
-        input: [16]
-        layers:
-          - fc: {out: 8, bn: true, act: relu}
-    """)
+    spec = write_spec(FC_BN)
     ran = cli("verify", spec, "--batch", "1")  # batch norm refuses a batch of one: no forward is measured
     assert ran.code == 1, ran.out
     assert "NOT MEASURED" in ran.out and "[1/1] fc-bn: NOT MEASURED: " in ran.err
