@@ -25,7 +25,7 @@ from .errors import ArchcalcError
 from .report import Report
 from .units import format_bytes, format_count
 
-INSTALL = "pip install 'archcalc[plot]'"
+INSTALL = "pip install matplotlib"  # not 'archcalc[plot]': that extra resolves only in a checkout of archcalc
 STYLE = {
     "svg.hashsalt": "archcalc",  # ids in the SVG from this, not from a random number
     "svg.fonttype": "none",  # text stays text: searchable, and selectable in a browser

@@ -85,7 +85,7 @@ def test_without_matplotlib_plot_says_what_to_install(tmp_path):
     done = subprocess.run([sys.executable, "-c", child, "plot", "vgg16", "-o", str(tmp_path / "x.svg")],
                           capture_output=True, text=True, timeout=60)
     assert (done.returncode, done.stderr) == (
-        1, "error: plotting needs matplotlib, which is not installed: pip install 'archcalc[plot]'\n")
+        1, "error: plotting needs matplotlib, which is not installed: pip install matplotlib\n")
 
 
 # ── diagrams ──────────────────────────────────────────────────────────────────

@@ -66,7 +66,7 @@ def _output(path: str, suffixes: tuple[str, ...]) -> Path:
 def plot_command(nets: list[str], output: str, kind: str, depth: int | None, batch: int, dtype: str) -> None:
     """Draw a network's activation memory and parameters per layer and its inference memory timeline; or several networks as points of MACs against parameters, marker area by activation memory.
 
-    Needs matplotlib: pip install 'archcalc[plot]'.
+    Needs matplotlib: pip install matplotlib.
 
     Examples: archcalc plot vgg16 -o vgg16.svg · archcalc plot resnet50 --depth 2 --kind timeline -o r50.png ·
     archcalc plot alexnet vgg16 googlenet resnet50 -o networks.svg
@@ -122,7 +122,7 @@ def diagram_command(net: str, fmt: str, output: str | None, depth: int | None) -
 def report_command(nets: list[str], output: str, depth: int | None, batch: int, dtype: str, optimizer: str) -> None:
     """Write one self-contained HTML file: per network its table (sortable), totals, plots and diagram; a comparison when there are several. Nothing in it is fetched from a network.
 
-    Needs matplotlib for the plots (pip install 'archcalc[plot]'); the diagram is drawn by Graphviz's dot when it
+    Needs matplotlib for the plots (pip install matplotlib); the diagram is drawn by Graphviz's dot when it
     is installed, else its DOT text is included.
 
     Examples: archcalc report vgg16 -o vgg16.html · archcalc report alexnet vgg16 googlenet resnet50 -o networks.html
