@@ -28,6 +28,7 @@ METRICS = (
            True),
     Metric("Activation sum", "activation_bytes", "bytes", lambda r, p: r.totals.activation_bytes),
     Metric("Inference peak", "inference_peak_bytes", "bytes", lambda r, p: r.totals.inference_peak_bytes),
+    Metric("Saved for backward", "train_saved_bytes", "bytes", lambda r, p: r.totals.train_saved_bytes),
     Metric("Training memory", "train_total_bytes", "bytes", lambda r, p: sum(part.bytes for part in p.parts(r))),
 )
 PLAN_FIELDS = ("precision", "checkpoint", "optimizer", "devices", "shard")  # what may differ between columns

@@ -150,6 +150,8 @@ def test_compare_json_has_totals_per_network(cli):
     assert (first["name"], second["name"]) == ("alexnet", "vgg16")
     assert second["ratio_to_first"]["params"] == second["totals"]["params"] / first["totals"]["params"]
     assert first["totals"]["params"] == analyze(load("alexnet")).totals.params
+    # every figure of table's JSON totals that compare shows, under the same key
+    assert first["totals"]["train_saved_bytes"] == analyze(load("alexnet")).to_dict()["totals"]["train_saved_bytes"]
 
 
 def test_compare_table(cli):
