@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from .plan import Plan
 from .report import Report
+from .units import format_bytes, format_count
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,25 @@ PLAN_FIELDS = ("precision", "checkpoint", "optimizer", "devices", "shard")  # wh
 def ratio(value: int, base: int) -> float | None:
     """`value` as a multiple of `base`; None when the base is zero."""
     return value / base if base else None
+
+
+def times(factor: float) -> str:
+    """2.27×, 0.11×, 0.0044× — two decimals, or two significant digits when smaller."""
+    return f"{factor:.2f}×" if factor >= 0.1 else f"{factor:.2g}×"
+
+
+def figure(unit: str, value: int) -> str:
+    """A metric's value as shown: bytes in binary units, operations and parameters in K/M/G."""
+    if unit == "bytes":
+        return format_bytes(value)
+    return format_count(value) if unit == "ops" else str(value)
+
+
+def cell(unit: str, value: int, base: int, first: bool) -> str:
+    """A value and, after the first column, its ratio to the first: `13.1 MiB (3.84×)`."""
+    shown = figure(unit, value)
+    factor = ratio(value, base)
+    return shown if first or factor is None else f"{shown} ({times(factor)})"
 
 
 def metrics(reports: list[Report], plans: list[Plan]) -> list[Metric]:

@@ -13,7 +13,7 @@ from html import escape
 from . import compare, diagram, render
 from .errors import ArchcalcError
 from .report import Report, fold
-from .units import format_bytes, format_count
+from .units import format_bytes
 
 DIAGRAM_NODES = 120  # past this many rows, the diagram is folded to two levels unless a depth is given
 
@@ -111,13 +111,12 @@ def _diagram(report: Report, depth: int | None) -> str:
 
 
 def comparison(reports: list[Report]) -> str:
-    """Networks side by side, as `archcalc compare` shows them, sortable by no column (rows are metrics)."""
+    """Networks side by side, as `archcalc compare` shows them, with ratios to the first (rows are metrics)."""
     head = "<th>metric</th>" + "".join(f'<th class="num">{escape(r.name)}</th>' for r in reports)
     rows = []
     for metric, values in compare.table(reports):
-        cells = "".join(f'<td class="num" data-value="{v}">'
-                        f'{escape(format_bytes(v) if metric.unit == "bytes" else format_count(v) if metric.unit == "ops" else str(v))}'
-                        "</td>" for v in values)
+        cells = "".join(f'<td class="num" data-value="{v}">{escape(compare.cell(metric.unit, v, values[0], i == 0))}</td>'
+                        for i, v in enumerate(values))
         rows.append(f"<tr><th scope=\"row\">{escape(metric.label)}</th>{cells}</tr>")
     return f'<table class="comparison"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
 

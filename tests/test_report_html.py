@@ -87,6 +87,9 @@ def test_every_table_renders_with_every_row(page):
     comparison = page.locator("#comparison table.comparison")
     assert comparison.locator("thead th").all_inner_texts() == ["metric", *NETS]
     assert "138.36M" in comparison.inner_text()
+    params = [analyze(catalog.load(name)).totals.params for name in NETS]
+    row = comparison.locator("tbody tr", has_text="Parameters").first.locator("td").all_inner_texts()
+    assert row[1].endswith(f"({params[1] / params[0]:.2g}×)")  # ratios to the first, as compare prints them
 
 
 def test_clicking_a_header_sorts_the_table(page):

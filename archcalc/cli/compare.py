@@ -33,23 +33,6 @@ from .plan import (ACCUMULATE, CHECKPOINT, CHECKPOINTS_LISTED, DATA_PARALLEL, DA
 from .terminal import out_console
 
 
-def _figure(unit: str, value: int) -> str:
-    if unit == "bytes":
-        return format_bytes(value)
-    return format_count(value) if unit == "ops" else str(value)
-
-
-def _times(factor: float) -> str:
-    """2.27×, 0.11×, 0.0044× — two decimals, or two significant digits when smaller."""
-    return f"{factor:.2f}×" if factor >= 0.1 else f"{factor:.2g}×"
-
-
-def _cell(unit: str, value: int, base: int, first: bool) -> str:
-    shown = _figure(unit, value)
-    factor = compare.ratio(value, base)
-    return shown if first or factor is None else f"{shown} ({_times(factor)})"
-
-
 @command("compare",
          argument("nets", "NET|PATH…", "Bundled networks or spec paths; ratios are to the first.", nargs="+"),
          BATCH, DTYPE, OPTIMIZERS_LISTED, PRECISIONS_LISTED, CHECKPOINTS_LISTED, DATA_PARALLEL_LISTED, SHARDS_LISTED,
@@ -106,7 +89,7 @@ def _emit(reports: list[Report], plans: list[Plan], fmt: str) -> None:
         writer.writerows([metric.key, *values] for metric, values in rows)
         sys.stdout.write(out.getvalue())
         return
-    cells = [(metric.label, [_cell(metric.unit, v, values[0], i == 0) for i, v in enumerate(values)]) for metric, values in rows]
+    cells = [(metric.label, [compare.cell(metric.unit, v, values[0], i == 0) for i, v in enumerate(values)]) for metric, values in rows]
     cells.insert(0, ("Input", [render.shape(r.input) for r in reports]))
     first = reports[0]
     varying = compare.varying(plans)
@@ -132,8 +115,8 @@ def _emit(reports: list[Report], plans: list[Plan], fmt: str) -> None:
         factor = compare.ratio(r.totals.params, first.totals.params)
         if factor is not None and r.name != first.name:
             macs = compare.ratio(r.totals.macs, first.totals.macs)
-            console.print(f"{r.name}: {_times(factor)} {first.name}'s parameters"
-                          + (f", {_times(macs)} its MACs" if macs is not None else ""))
+            console.print(f"{r.name}: {compare.times(factor)} {first.name}'s parameters"
+                          + (f", {compare.times(macs)} its MACs" if macs is not None else ""))
 
 
 @command("fit", NET,
