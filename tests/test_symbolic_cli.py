@@ -15,7 +15,7 @@ def test_table_of_formulas(cli):
     ran = cli("table", "resnet50", "--input", "3xHxW")
     assert ran.code == 0, ran.err
     lines = ran.out.splitlines()
-    assert lines[0] == "ResNet-50 (v1) — input 3×H×W"
+    assert lines[0] == "ResNet-50, the paper's v1 (stride on the first 1×1; torchvision's v1.5 is resnet50-tv) — input 3×H×W"
     last_conv = next(line for line in reversed(lines) if line.startswith("conv5_x.") and " conv " in line)
     assert "2048×⌈H/32⌉×⌈W/32⌉" in last_conv
     assert "Sizes: every layer accepts H ≥ 1; every division is whole for H ≡ 1 (mod 32)" in ran.out
