@@ -67,4 +67,5 @@ def _exists(name: str) -> bool:
 def load(name_or_path: str) -> Network:
     """A network from a bundled name or a spec file path."""
     path = locate(name_or_path)
-    return expand.build(source.load_file(path), str(path), path.stem)
+    shown = str(path) if is_path(name_or_path) else f"specs/{path.name}"  # not where it is installed
+    return expand.build(source.load_file(path, shown), shown, path.stem)

@@ -71,20 +71,22 @@ def mark_of(container: Any, key: Any = None, *, of_key: bool = False) -> Mark | 
     return getattr(container, "mark", None)
 
 
-def load_file(path: str | Path) -> Any:
-    """Read a spec file into marked plain data; every failure is a SpecError."""
+def load_file(path: str | Path, name: str | None = None) -> Any:
+    """Read a spec file into marked plain data; every failure is a SpecError. Marks and errors name the file
+    `name` when given (a bundled spec is `specs/alexnet.yaml`, wherever it is installed)."""
     path = Path(path)
+    shown = str(path) if name is None else name
     try:
         # Non-blocking, so that a FIFO cannot hold the read open; then only a regular file is read.
         with open(os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0)), "rb") as file:
             if not stat.S_ISREG(os.fstat(file.fileno()).st_mode):
-                raise SpecError("not a regular file; a spec is read only from one", Mark(str(path), 1, 1))
+                raise SpecError("not a regular file; a spec is read only from one", Mark(shown, 1, 1))
             raw = file.read(MAX_FILE_BYTES + 1)  # never more, whatever the file claims to be
     except OSError as err:
-        raise SpecError(f"cannot read spec: {err.strerror or err}", Mark(str(path), 1, 1)) from None
+        raise SpecError(f"cannot read spec: {err.strerror or err}", Mark(shown, 1, 1)) from None
     if len(raw) > MAX_FILE_BYTES:
-        raise SpecError(f"file is larger than {MAX_FILE_BYTES:,} bytes, the limit for a spec", Mark(str(path), 1, 1))
-    return load_bytes(raw, str(path))
+        raise SpecError(f"file is larger than {MAX_FILE_BYTES:,} bytes, the limit for a spec", Mark(shown, 1, 1))
+    return load_bytes(raw, shown)
 
 
 def load_bytes(raw: bytes, name: str) -> Any:

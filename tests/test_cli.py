@@ -217,3 +217,9 @@ def test_verify_reports_each_network_as_it_ends(cli):
     ran = cli("verify", "lenet5", "--batch", "1")
     assert ran.code == 0, ran.err
     assert ran.err.startswith("[1/1] lenet5: ok: 7 nodes, every node agrees; saved b1 +0.00% (cpu); "), ran.err
+
+
+def test_a_bundled_spec_is_named_specs_name_yaml_wherever_it_is_installed(cli):
+    ran = cli("explain", "alexnet", "conv1")
+    assert ran.code == 0
+    assert ran.out.splitlines()[0].endswith("(layers[0].conv, specs/alexnet.yaml:14:5)")
