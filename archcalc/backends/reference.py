@@ -37,7 +37,7 @@ from ..rules.base import shape_text
 from . import capacity
 from .measure import Probe, materialize
 from .torch import build
-from .verify import REAL_LIMIT, Mismatch, SavedCheck, placement
+from .checks import REAL_LIMIT, Mismatch, SavedCheck, placement
 
 _REFERENCE = re.compile(r"torchvision:([A-Za-z0-9_]+)(?:\((.*)\))?")
 _KWARG = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(true|false|True|False|-?\d{1,15}(?:\.\d{1,15})?)\s*")
@@ -105,7 +105,7 @@ def _kwargs(options: str, text: str) -> dict[str, Any]:
 def compare(network: Network, reference: str, batches: tuple[int, ...] = DEFAULT_BATCHES, device: str = "cpu", *,
             real_limit: int = REAL_LIMIT, progress: Callable[[str], None] | None = None, force: bool = False) -> Comparison:
     """Compare the engine's analysis of `network` with the model `reference` names; a real run must fit
-    the device (verify.placement), unless `force`."""
+    the device (checks.placement), unless `force`."""
     started = time.perf_counter()
     say = progress or (lambda text: None)
     report = analyze(network)
