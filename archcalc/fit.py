@@ -64,9 +64,8 @@ class Goal:
     dtype: str = "float32"
 
     def step(self, report: Report) -> Step:
-        """The report's step: every part of its memory, once."""
-        found = tuple(parts(report, self.train, self.plan, self.headroom))
-        return Step(report, sum(part.bytes for part in found), found)
+        """The report's step, every part of its memory (`step`)."""
+        return step(report, self.train, self.plan, self.headroom)
 
     def to_dict(self, name: str) -> dict[str, Any]:
         """fit's JSON before its answer: the network, the budget, and what was fitted."""
@@ -105,21 +104,22 @@ class Fit:
         return None if self.next_step is None else self.next_step.report
 
 
-def parts(report: Report, train: bool, plan: Plan | None = None, headroom: Headroom = Headroom()) -> list[Part]:
-    """The bytes on each device of a training step under `plan` (or of a forward pass), by tensor,
-    then the headroom's."""
+def step(report: Report, train: bool, plan: Plan | None = None, headroom: Headroom = Headroom()) -> Step:
+    """The bytes on each device of a training step under `plan` (or of a forward pass), by tensor, then the
+    headroom's: the one place fit reads a step's memory."""
     if train:
         tensors = (plan or Plan()).parts(report)
     else:
         tensors = [Part(name, report.dtype, size) for name, size in report.inference_breakdown().items()
                    if not (isinstance(size, int) and size == 0)]
     total = sum(part.bytes for part in tensors)
-    return tensors + [part for part in headroom.parts(total) if part.bytes != 0]
+    found = (*tensors, *(part for part in headroom.parts(total) if part.bytes != 0))
+    return Step(report, sum(part.bytes for part in found), found)
 
 
 def needed(report: Report, train: bool, plan: Plan | None = None, headroom: Headroom = Headroom()) -> int:
     """Bytes a forward pass (or a training step) needs at the report's batch, headroom included."""
-    return sum(part.bytes for part in parts(report, train, plan, headroom))
+    return step(report, train, plan, headroom).bytes
 
 
 def largest_batch(net: Network, budget: int, *, train: bool = False, dtype: str = "float32",

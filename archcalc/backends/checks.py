@@ -10,6 +10,7 @@ refuses, before anything is allocated, a smallest batch that cannot fit.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from ..fit import smaller_batch
 from ..ir import Network
@@ -44,6 +45,11 @@ class SavedCheck:
     cuda_allocated: int | None = None  # CUDA: memory the forward left allocated, less its output
     cuda_peak: int | None = None  # CUDA: max_memory_allocated during the forward (shown, not judged)
     recompute: tuple[int, int | None] | None = None  # checkpointed: (engine, measured) of the largest segment run again
+
+    def to_dict(self) -> dict[str, Any]:
+        """The check in JSON: the batch, where it ran, the engine's bytes and the measure's, and the verdict."""
+        return {"batch": self.batch, "on": self.where, "engine": self.engine, "measured": self.measured,
+                "diff": self.diff, "ok": self.ok, "note": self.note}
 
     @property
     def diff(self) -> float | None:

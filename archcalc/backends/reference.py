@@ -67,6 +67,20 @@ class Comparison:
         return (all(engine == measured for engine, measured in totals) and not self.tensors and not self.layers
                 and all(check.ok and check.measured is not None for check in self.saved))
 
+    def to_dict(self) -> dict[str, Any]:
+        """The comparison in JSON (a verification's `against`): totals engine against model, what differs,
+        and the saved bytes at each batch."""
+        return {
+            "reference": self.reference, "ok": self.ok, "seconds": round(self.seconds, 3),
+            **{key: {"engine": pair[0], "model": pair[1]} for key, pair in
+               (("params", self.params), ("buffers", self.buffers), ("macs", self.macs))},
+            "output": {"engine": list(self.output[0]), "model": None if self.output[1] is None else list(self.output[1])},
+            "layers_matched": self.matched, "layers_compared": self.compared,
+            "differences": [{"where": m.node, "figure": m.what, "engine": m.engine, "model": m.torch}
+                            for m in (*self.tensors, *self.layers)],
+            "saved": [check.to_dict() for check in self.saved],
+        }
+
 
 def reference_model(text: str) -> nn.Module:
     """`torchvision:NAME` or `torchvision:NAME(key=value, …)` as an untrained model on the meta device."""

@@ -33,7 +33,7 @@ a second, independent measure of the same figure, held to the same 5%.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any
@@ -74,6 +74,28 @@ class Verification:
     @property
     def unmeasured(self) -> tuple[SavedCheck, ...]:
         return tuple(check for check in self.saved if check.measured is None)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The verification in JSON (`verify --format json`): totals engine against torch, every mismatch,
+        and each batch's saved bytes with what CUDA measured and the nodes that differ."""
+        return {
+            "network": self.name, "ok": self.ok, "torch": self.torch_version, "nodes": self.nodes,
+            "seconds": round(self.seconds, 3), "precision": self.precision, "checkpoint": self.checkpoint,
+            "params": {"engine": self.params[0], "torch": self.params[1]},
+            "buffers": {"engine": self.buffers[0], "torch": self.buffers[1]},
+            "macs": {"engine": self.macs[0], "torch": self.macs[1]},
+            "mismatches": [{"node": m.node, "figure": m.what, "engine": m.engine, "torch": m.torch}
+                           for m in self.mismatches],
+            "saved": [{**c.to_dict(), "cuda_allocated": c.cuda_allocated, "cuda_peak": c.cuda_peak,
+                       "recompute": None if c.recompute is None else dict(zip(("engine", "measured"), c.recompute)),
+                       "nodes": [{"node": n, "engine": e, "measured": m} for n, e, m in c.nodes]} for c in self.saved],
+        }
+
+
+def document(results: Sequence[Verification], comparisons: Sequence[Any]) -> list[dict[str, Any]]:
+    """`verify --format json`: each network's verification, with its comparison with an independent model
+    (a `reference.Comparison`; None where none was made) as its `against`."""
+    return [{**r.to_dict(), "against": None if c is None else c.to_dict()} for r, c in zip(results, comparisons)]
 
 
 def verify(network: Network, batches: tuple[int, ...] = (1, 8), device: str = "cpu", *,
