@@ -14,6 +14,7 @@ import pytest
 import archcalc
 from archcalc import catalog, plan, render, sizes
 from archcalc.errors import ShapeError
+from archcalc.explain import explain
 from archcalc.fit import DEFAULT_HEADROOM, Goal, Headroom, answer, fit_batch
 from archcalc.plan import Plan
 from archcalc.symbolic import Expr
@@ -132,3 +133,23 @@ def test_verify_prints_the_verifications_json(cli):
     assert _timeless(json.loads(ran.out)) == _timeless(json.loads(json.dumps(document)))
     assert document[0]["saved"][0]["engine"] == checked.saved[0].engine > 0
     assert document[0]["against"]["params"] == {"engine": checked.params[0], "model": compared.params[1]}
+
+
+def test_explain_prints_the_rows_json(cli):
+    network = catalog.load("resnet50-tv")
+    report = archcalc.analyze(network)
+    for name in ("conv1", "layer1", "layer1.bottleneck2", "layer1.bottleneck2.branch1.conv1"):
+        found = explain(network, report, name)
+        assert cli("explain", "resnet50-tv", name, "--format", "json").out == render.dumps(found.to_dict()) + "\n"
+    block = explain(network, report, "layer1")
+    assert block.depth == 1 and block.row.params == sum(row.params for row in block.inside)
+    assert explain(network, report, "conv1").to_dict()["input_shapes"] == {"input": list(network.input)}
+    with pytest.raises(archcalc.ArchcalcError, match="no layer or block 'layer9'"):
+        explain(network, report, "layer9")
+
+
+def test_list_prints_the_networks_json(cli):
+    listed = archcalc.api.networks()
+    assert cli("list", "--format", "json").out == render.dumps(listed) + "\n"
+    alexnet = next(entry for entry in listed if entry["name"] == "alexnet")
+    assert alexnet["params"] == archcalc.analyze("alexnet").totals.params
