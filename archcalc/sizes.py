@@ -12,10 +12,11 @@ fits a budget).
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
-from dataclasses import fields, replace
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, fields, replace
 from typing import Any
 
+from .analysis import analyze
 from .errors import ArchcalcError, ShapeError
 from .ir import Layer, Network
 from .report import Report, Row
@@ -216,3 +217,46 @@ def largest_input(report: Report, need: Callable[[Report], Any], budget: int, en
 
 def _value(value: Any, env: Mapping[str, int]) -> int:
     return value.at(env) if isinstance(value, Expr) else value
+
+
+# ── a network's sizes, and sides tried ───────────────────────────────────────
+
+
+def trial(network: Network, side: int) -> dict[str, Any]:
+    """One side through the concrete engine: accepted or the first failing layer; exact or the first rounding."""
+    shape = (network.input[0], side, side)
+    try:
+        report = analyze(network, input_shape=shape)
+    except ShapeError as err:
+        return {"side": side, "accepted": False, "exact": False, "verdict": f"not accepted: {err.path}: {err.message}"}
+    rounded = next((row for row in report.rows if row.flags), None)
+    if rounded is None:
+        return {"side": side, "accepted": True, "exact": True, "verdict": "accepted, every division whole"}
+    return {"side": side, "accepted": True, "exact": False,
+            "verdict": f"accepted; first rounding at {rounded.name}: {rounded.flags[0]}"}
+
+
+@dataclass(frozen=True)
+class Survey:
+    """What `archcalc sizes` finds: the square sides a network accepts and makes exact, read from one symbolic
+    analysis, and each side asked about tried through the concrete engine."""
+
+    network: Network
+    found: Sizes
+    trials: tuple[dict[str, Any], ...] = ()
+
+    def below(self) -> dict[str, Any] | None:
+        """The side under the smallest accepted, tried: why it fails (None where the smallest is 1, or none is)."""
+        smallest = self.found.smallest
+        return None if smallest is None or smallest <= 1 else trial(self.network, smallest - 1)
+
+    def to_dict(self) -> dict[str, Any]:
+        """`archcalc sizes --format json`: the rules of N, the exact sides within the range, and each side tried."""
+        return {"network": self.network.name, "input": f"{self.network.input[0]}xNxN", **self.found.to_dict(),
+                "sides": list(self.trials)}
+
+
+def survey(network: Network, low: int = 32, high: int = 1024, sides: Sequence[int] = ()) -> Survey:
+    """The square inputs C×N×N the network accepts (and makes exact) within low..high, and `sides` tried."""
+    report = analyze(network, input_shape=square_input(network, "sizes"))
+    return Survey(network, sizes(report, low, high), tuple(trial(network, side) for side in sides))

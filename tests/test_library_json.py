@@ -153,3 +153,13 @@ def test_list_prints_the_networks_json(cli):
     assert cli("list", "--format", "json").out == render.dumps(listed) + "\n"
     alexnet = next(entry for entry in listed if entry["name"] == "alexnet")
     assert alexnet["params"] == archcalc.analyze("alexnet").totals.params
+
+
+def test_sizes_prints_the_surveys_json(cli):
+    network = catalog.load("googlenet")
+    survey = sizes.survey(network, 200, 260, (223, 224))
+    assert cli("sizes", "googlenet", "223", "224", "--range", "200..260", "--format", "json").out == \
+        render.dumps(survey.to_dict()) + "\n"
+    assert [t["side"] for t in survey.trials] == [223, 224] and survey.found.within == (200, 260)
+    below = survey.below()
+    assert below["side"] == survey.found.smallest - 1 and not below["accepted"]
