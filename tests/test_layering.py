@@ -138,7 +138,12 @@ def test_the_engine_reaches_no_renderer(name):
     ("archcalc.args", "archcalc.source"),  # a layer's arguments are checked without the YAML reader
     ("archcalc.backends.capacity", "archcalc.fit"),
     ("archcalc.backends.reference", "archcalc.backends.verify"),  # what they share lives apart (backends.checks)
-    ("archcalc.report", "archcalc.analysis"),
+    ("archcalc.report", "archcalc.analysis"),  # the report is the analysis's result, not its caller
+    ("archcalc.report", "archcalc.sizes"),  # …read by sizes; what it reads of its own conditions is in sides
+    ("archcalc.rules", "archcalc.report"),  # a rule computes one layer's figures, knowing nothing of a report
+    ("archcalc.rules", "archcalc.analysis"),
+    ("archcalc.ir", "archcalc.rules"),  # the IR is the expanded spec: data the rules are applied to
+    ("archcalc.symbolic", "archcalc.report"),
 ])
 def test_wrong_way_edges(name, forbidden):
     assert forbidden not in reaches(name)
