@@ -4,6 +4,10 @@ Memory grows with the batch (per-sample tensors, plus weights and per-channel
 statistics that do not grow; checkpointed, the largest segment's too), so a
 line through batches 1 and 2 gives a first guess, and real analyses around it
 (widening, then halving) the answer, checked at that batch and the next.
+Each batch tried is analysed once, and its memory read once, part by part
+(`step`, a `Step`). With a symbolic analysis (every figure a formula in N),
+the same `Goal` solves for the largest square input instead (`fit_input`);
+`answer` is `archcalc fit`, its JSON `Answer.to_dict`.
 """
 
 from __future__ import annotations
@@ -21,7 +25,6 @@ from .rules.base import shape_text
 from .states import Part, labelled
 from .symbolic import Expr
 from .units import format_bytes
-
 
 
 @dataclass(frozen=True)

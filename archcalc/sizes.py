@@ -3,10 +3,10 @@
 `analyze(net, input_shape=(3, H, W))` gives every figure as an expression
 and records what each layer needs of the input (`symbolic.Condition`): an
 output of at least one (validity) and a stride that divides (exactness).
-Here those results are evaluated at a size (`at`), read as rules (`sizes`:
-the smallest input every layer accepts, the residues at which every division
-is whole: `sizes`, through `sides`), and solved (`largest_input`: the largest square input whose memory
-fits a budget).
+Here those results are evaluated at a size (`at`), read as rules (`sizes`,
+through `sides`: the smallest input every layer accepts, the residues at which
+every division is whole), and solved (`largest_input`: the largest square
+input whose memory fits a budget); `survey` is `archcalc sizes`.
 """
 
 from __future__ import annotations
