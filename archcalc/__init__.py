@@ -8,6 +8,7 @@ from .api import analyze, load  # noqa: E402
 from .errors import ArchcalcError, ShapeError, SpecError  # noqa: E402
 
 from .report import Report, Row, Totals  # noqa: E402
+from . import views  # noqa: E402, F401 (registers how a report shows itself in Jupyter and rich)
 
 __all__ = ["ArchcalcError", "Report", "Row", "ShapeError", "SpecError", "Totals", "__version__", "analyze",
            "build_torch", "load"]

@@ -68,3 +68,15 @@ def analyze(spec: Spec, batch: int = 1, dtype: str = "float32", *, strict: bool 
     """
     return analysis.analyze(load(spec), batch, dtype, strict=strict, input_shape=input_shape, optimizer=optimizer,
                             precision=precision, checkpoint=checkpoint, device=device)
+
+
+def networks() -> list[dict[str, Any]]:
+    """The bundled networks, as `archcalc list --format json` writes them: name, title, source, input,
+    parameters and MACs (at the spec's own input)."""
+    listed = []
+    for name in catalog.bundled():
+        network = catalog.load(name)
+        totals = analysis.analyze(network).totals
+        listed.append({"name": name, "title": network.title, "source": network.source, "input": list(network.input),
+                       "params": totals.params, "macs": totals.macs})
+    return listed

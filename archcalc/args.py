@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from .source import describe, shorten
+from .safe import describe, shorten
 
 MAX_INT = 10**9  # no real layer has a billion filters; bigger is a typo or an attack
 

@@ -62,3 +62,10 @@ def did_you_mean(word: str, known: list[str] | tuple[str, ...]) -> str:
 def unknown(what: str, word: str, known: list[str] | tuple[str, ...]) -> str:
     """The message for an unknown key or kind: what, did-you-mean, the known ones."""
     return f"unknown {what} '{word}'{did_you_mean(word, known)} (known: {', '.join(sorted(known))})"
+
+
+def numbers_needed(name: str, shape: str, command: str) -> str:
+    """The message of a command that compares figures with numbers (budgets, memory) given a symbolic input
+    (`shape`, as text), saying what to do."""
+    return (f"{command} needs a concrete input; {name}'s is symbolic ({shape}): give its spec a size, or read the "
+            f"formulas with `archcalc table {name} --at N=224`")

@@ -6,18 +6,23 @@ at the report's dtype.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, replace
 from fractions import Fraction
 from types import MappingProxyType
 from typing import Any, NamedTuple
 
 from .precision import PRECISIONS, Precision, dtype_names
+from .sides import Sizes, read
 from .states import OPTIMIZER_STATES, Part, labelled, model_states  # noqa: F401 (OPTIMIZER_STATES, read from here)
 from .symbolic import Expr, largest, text
 from .units import DTYPE_BYTES
 
 MAX_BATCH = 10**9  # the largest batch any command takes or answers
+
+# How a report shows itself in a notebook ("html") and in rich ("rich"): filled by archcalc.views, which the
+# package imports. The renderers import the report; the report never imports a renderer.
+VIEWS: dict[str, Callable[[Report], Any]] = {}
 
 
 class Row(NamedTuple):
@@ -142,6 +147,16 @@ class Report:
         """Whether the input (or the batch) is a symbolic size, and the figures formulas."""
         return any(isinstance(d, Expr) for d in (*self.input, self.batch))
 
+    def variables(self) -> set[str]:
+        """The names of the symbolic sizes (H, W, N, and B for a symbolic batch); none for a concrete report."""
+        return {name for d in (*self.input, self.batch) if isinstance(d, Expr) for name in d.variables()}
+
+    def sides(self) -> dict[str, Sizes]:
+        """The sizes each side of a symbolic input (N, or H and W) accepts and makes exact, each read alone
+        from the report's conditions (`archcalc sizes` says more); none for a concrete report."""
+        names = self.variables() - {"B"}
+        return {v: read(self.name, self.conditions, names, variable=v) for v in sorted(names)}
+
     def to_pandas(self) -> Any:
         """The layers as a pandas DataFrame, one row per layer (needs pandas: pip install pandas)."""
         try:
@@ -153,16 +168,12 @@ class Report:
         return pandas.DataFrame(rows).set_index("name")
 
     def _repr_html_(self) -> str:
-        """Jupyter: the table and totals as HTML."""
-        from .html import fragment
-
-        return fragment(self)
+        """Jupyter: the table and totals as HTML (archcalc.views)."""
+        return VIEWS["html"](self)
 
     def __rich__(self) -> Any:
-        """rich: the table as `archcalc table` draws it in a terminal, with its footer."""
-        from .cli.terminal import renderable
-
-        return renderable(self)
+        """rich: the table as `archcalc table` draws it in a terminal, with its footer (archcalc.views)."""
+        return VIEWS["rich"](self)
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON contract (README, "JSON output"); formulas as text in archcalc's expression grammar."""
@@ -184,9 +195,10 @@ class Report:
             return data
         data = _as_text(data)
         data["symbolic"] = {
-            "variables": sorted({v for d in (*self.input, self.batch) if isinstance(d, Expr) for v in d.variables()}),
+            "variables": sorted(self.variables()),
             "conditions": [{"layer": c.layer, "kind": c.kind, "expression": text(c.expr, "code"),
                             "modulus": c.modulus or None, "what": c.message} for c in self.conditions],
+            "sizes": {v: found.to_dict() for v, found in self.sides().items()},
         }
         return data
 

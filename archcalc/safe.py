@@ -17,6 +17,7 @@ read. Rich markup is never interpreted: every console is made without it
 from __future__ import annotations
 
 import re
+from typing import Any
 
 _LEGACY_COMMAND = "##["  # the runner's older form, found anywhere in a line
 _MARKDOWN = re.compile(r"([\\`*_\[\]<>|~#!])")
@@ -66,3 +67,26 @@ def spreadsheet(text: str) -> str:
     text = printable(text)
     return "'" + text if text.startswith(_SPREADSHEET_FORMULA) else text
 
+
+def shorten(text: str, limit: int = 60) -> str:
+    """User text fit for a one-line message: clipped with '…', and safe to show (`clip`)."""
+    return clip(text, limit)
+
+
+def describe(value: Any) -> str:
+    """How a received value is named in an error: type, then the value."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return f"boolean {str(value).lower()}"
+    if isinstance(value, int):
+        return f"integer {value}"
+    if isinstance(value, float):
+        return f"number {value:g}"
+    if isinstance(value, str):
+        return f"text '{shorten(value)}'"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    return type(value).__name__

@@ -3,32 +3,29 @@
 `analyze(net, input_shape=(3, H, W))` gives every figure as an expression
 and records what each layer needs of the input (`symbolic.Condition`): an
 output of at least one (validity) and a stride that divides (exactness).
-Here those results are evaluated at a size (`at`), read as rules (`sizes`:
-the smallest input every layer accepts, the residues at which every division
-is whole), and solved (`largest_input`: the largest square input whose memory
-fits a budget).
+Here those results are evaluated at a size (`at`), read as rules (`sizes`,
+through `sides`: the smallest input every layer accepts, the residues at which
+every division is whole), and solved (`largest_input`: the largest square
+input whose memory fits a budget); `survey` is `archcalc sizes`.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, fields, replace
-from functools import reduce
-from math import lcm
 from typing import Any
 
+from .analysis import analyze
 from .errors import ArchcalcError, ShapeError
 from .ir import Layer, Network
 from .report import Report, Row
 from .rules.base import shape_text
 from .safe import clip
-from .symbolic import Condition, Expr, Floor
+from .sides import MAX_PERIOD, MAX_SIDE, SIDE, Sizes, read, smallest_size  # noqa: F401 (MAX_PERIOD: read from here too)
+from .symbolic import Condition, Expr
 
-SIDE = "N"  # the name of a square input's side
 NAMES = ("H", "W", SIDE, "B")
-MAX_SIDE = 1 << 20  # a million pixels a side: past any image, and the bound of searches
-MAX_PERIOD = 1 << 16  # sizes read to find the residues at which every division is whole (ResNets: 32)
 _DIM = re.compile(r"\d+|[A-Za-z]")
 
 
@@ -73,14 +70,15 @@ def is_symbolic_report(report: Report) -> bool:
 
 
 def variables(report: Report) -> set[str]:
-    return {name for d in (*report.input, report.batch) if isinstance(d, Expr) for name in d.variables()}
+    return report.variables()
 
 
 # ── evaluating a symbolic report ─────────────────────────────────────────────
 
 
-def at(report: Report, env: Mapping[str, int], network: Network | None = None) -> Report:
-    """The report's figures at the sizes `env`; ShapeError (as the concrete engine's) where a layer fails."""
+def at(report: Report, env: Mapping[str, int], network: Network | None = None, strict: bool = False) -> Report:
+    """The report's figures at the sizes `env`; ShapeError (as the concrete engine's) where a layer fails, and
+    with `strict` at the first division that is not whole."""
     env = dict(env)
     if SIDE in env:
         env.setdefault("H", env[SIDE])
@@ -108,7 +106,18 @@ def at(report: Report, env: Mapping[str, int], network: Network | None = None) -
     rows = tuple(row._replace(flags=tuple(inexact.get(row.name, ())), **{f: value(getattr(row, f)) for f in _ROW_FIGURES})
                  for row in report.rows)
     totals = replace(report.totals, **{f.name: value(getattr(report.totals, f.name)) for f in fields(report.totals)})
+    if strict:
+        _refuse_inexact(rows, network)
     return replace(report, input=value(report.input), batch=value(report.batch), rows=rows, totals=totals, conditions=())
+
+
+def _refuse_inexact(rows: tuple[Row, ...], network: Network | None) -> None:
+    """--strict at sizes: the first division that is not whole is an error, as a concrete run's."""
+    row = next((r for r in rows if r.flags), None)
+    if row is not None:
+        node = _node(network, row.name)
+        raise ShapeError(f"{row.flags[0]} (--strict refuses inexact divisions)", node.origin.mark if node else None,
+                         f"{node.origin.path} '{row.name}'" if node else f"'{row.name}'")
 
 
 _ROW_FIGURES = tuple(f for f in Row._fields if f not in ("name", "kind", "formulas", "flags", "layers"))
@@ -151,86 +160,6 @@ def _node(network: Network | None, layer: str) -> Layer | None:
 # ── the sizes a network accepts ──────────────────────────────────────────────
 
 
-@dataclass(frozen=True)
-class Sizes:
-    """The sizes of one input side (N of a square input, or H or W) a network accepts, and those at which
-    every division is whole."""
-
-    network: str
-    variable: str  # N, H or W
-    smallest: int | None  # the smallest size every layer accepts (None: none up to MAX_SIDE)
-    smallest_exact: int | None  # …at which every division is whole too (None: none found)
-    period: int | None  # exactness repeats with this period (None: too long a period to list residues)
-    residues: tuple[int, ...]  # exact sizes are ≡ one of these (mod period), from smallest_exact on
-    within: tuple[int, int]  # the range listed
-    exact: tuple[int, ...]  # the exact sizes within it
-    valid: int  # how many sizes within it every layer accepts
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"variable": self.variable, "smallest": self.smallest, "smallest_exact": self.smallest_exact,
-                "period": self.period, "residues": list(self.residues), "rule": self.rule(),
-                "range": list(self.within), "exact": list(self.exact), "valid_in_range": self.valid}
-
-    def rule(self) -> str:
-        """The exact sizes as a rule: `N ≡ 0 (mod 32)`, and from which size on."""
-        v = self.variable
-        if self.smallest is None:
-            return f"no {v} up to {MAX_SIDE:,} is accepted by every layer"
-        if self.period is None:
-            return f"every division is whole only at sizes without a short period (beyond {MAX_PERIOD:,})"
-        if self.smallest_exact is None:
-            return f"no {v} makes every division whole"
-        if self.period == 1:
-            return f"every {v} from {self.smallest_exact} is exact"
-        first, step = self.smallest_exact, self.period
-        if len(self.residues) == 1:
-            return f"{v} ≡ {self.residues[0]} (mod {step}): {first}, {first + step}, {first + 2 * step}, … ({first} + {step}k)"
-        shown = ", ".join(str(r) for r in self.residues[:12]) + (" …" if len(self.residues) > 12 else "")
-        return f"{v} mod {step} ∈ {{{shown}}}, from {first} on"
-
-
-def sizes(report: Report, low: int = 1, high: int = 1024, variable: str | None = None) -> Sizes:
-    """Read a symbolic report as rules and lists of sizes of one side: N, or H or W (each read alone)."""
-    names = variables(report) - {"B"}
-    variable = variable or (SIDE if names == {SIDE} else None)
-    if variable not in names:
-        raise ArchcalcError(f"sizes reads one side of the input: give one of {', '.join(sorted(names)) or 'none'}")
-    mine = [c for c in report.conditions if c.expr.variables() <= {variable, "B"}]
-    valid = [c for c in mine if c.kind == "valid"]
-    exact = [c for c in mine if c.kind == "exact"]
-
-    def ok(n: int, conditions: list[Condition]) -> bool:
-        return all(c.holds({variable: n, "B": 1}) for c in conditions)
-
-    smallest = _smallest(lambda n: ok(n, valid))
-    period = reduce(lcm, (_period(c) for c in exact), 1)
-    if smallest is None or period > MAX_PERIOD:
-        residues, smallest_exact = (), None
-    else:
-        # Validity only grows with the size (outputs grow with the input); exactness is periodic once
-        # every floor has passed its small-size transient: a period past the smallest size.
-        residues = tuple(sorted({n % period for n in range(smallest + period, smallest + 2 * period) if ok(n, exact)}))
-        smallest_exact = next((n for n in range(smallest, smallest + 2 * period) if ok(n, exact)), None)
-    accepted = range(max(low, smallest or high + 1), high + 1)  # validity only grows with the size
-    listed = tuple(n for n in accepted if ok(n, exact))
-    return Sizes(report.name, variable, smallest, smallest_exact, None if period > MAX_PERIOD else period,
-                 residues, (low, high), listed, len(accepted))
-
-
-def _smallest(accepts: Callable[[int], bool]) -> int | None:
-    """The smallest size in 1..MAX_SIDE that `accepts`, which holds from some size on: doubling, then bisection."""
-    high = 1
-    while not accepts(high):
-        if high >= MAX_SIDE:
-            return None
-        high = min(high * 2, MAX_SIDE)
-    low = high // 2  # does not accept (or is 0)
-    while high - low > 1:
-        middle = (low + high) // 2
-        low, high = (low, middle) if accepts(middle) else (middle, high)
-    return high
-
-
 def square_input(network: Network, command: str) -> tuple[int, Expr, Expr]:
     """The network's input as C×N×N, for `command` to analyse at every square size."""
     if len(network.input) != 3:
@@ -240,9 +169,14 @@ def square_input(network: Network, command: str) -> tuple[int, Expr, Expr]:
     return network.input[0], side, side
 
 
+def sizes(report: Report, low: int = 1, high: int = 1024, variable: str | None = None) -> Sizes:
+    """Read a symbolic report as rules and lists of sizes of one side: N, or H or W (each read alone)."""
+    return read(report.name, report.conditions, variables(report) - {"B"}, low, high, variable)
+
+
 def every_side(report: Report) -> dict[str, Sizes]:
-    """The sizes of each side of a symbolic input (N, or H and W), each read alone."""
-    return {variable: sizes(report, variable=variable) for variable in sorted(variables(report) - {"B"})}
+    """The sizes of each side of a symbolic input (N, or H and W), each read alone (`Report.sides`)."""
+    return report.sides()
 
 
 def summary_lines(sides: Mapping[str, Sizes]) -> list[str]:
@@ -250,12 +184,6 @@ def summary_lines(sides: Mapping[str, Sizes]) -> list[str]:
     the exact sizes (`archcalc sizes` says more)."""
     return [f"Sizes: every layer accepts {'none' if found.smallest is None else f'{v} ≥ {found.smallest}'}; "
             f"every division is whole for {found.rule()}" for v, found in sides.items()]
-
-
-def _period(condition: Condition) -> int:
-    """A period of the condition in N: its modulus times every divisor of a floor inside it."""
-    dens = [atom.den for atom in condition.expr.atoms() if isinstance(atom, Floor)]
-    return condition.modulus * reduce(lambda a, b: a * b, dens, 1)
 
 
 # ── solving for a size ───────────────────────────────────────────────────────
@@ -273,7 +201,7 @@ def largest_input(report: Report, need: Callable[[Report], Any], budget: int, en
         sizes_at = {**env, SIDE: n, "H": n, "W": n}
         return all(c.holds(sizes_at) for c in valid) and _value(needed, sizes_at) <= budget
 
-    smallest = _smallest(lambda n: all(c.holds({**env, SIDE: n, "H": n, "W": n}) for c in valid))
+    smallest = smallest_size(lambda n: all(c.holds({**env, SIDE: n, "H": n, "W": n}) for c in valid))
     if smallest is None or not fits(smallest):
         return None
     low, high = smallest, smallest
@@ -289,3 +217,46 @@ def largest_input(report: Report, need: Callable[[Report], Any], budget: int, en
 
 def _value(value: Any, env: Mapping[str, int]) -> int:
     return value.at(env) if isinstance(value, Expr) else value
+
+
+# ── a network's sizes, and sides tried ───────────────────────────────────────
+
+
+def trial(network: Network, side: int) -> dict[str, Any]:
+    """One side through the concrete engine: accepted or the first failing layer; exact or the first rounding."""
+    shape = (network.input[0], side, side)
+    try:
+        report = analyze(network, input_shape=shape)
+    except ShapeError as err:
+        return {"side": side, "accepted": False, "exact": False, "verdict": f"not accepted: {err.path}: {err.message}"}
+    rounded = next((row for row in report.rows if row.flags), None)
+    if rounded is None:
+        return {"side": side, "accepted": True, "exact": True, "verdict": "accepted, every division whole"}
+    return {"side": side, "accepted": True, "exact": False,
+            "verdict": f"accepted; first rounding at {rounded.name}: {rounded.flags[0]}"}
+
+
+@dataclass(frozen=True)
+class Survey:
+    """What `archcalc sizes` finds: the square sides a network accepts and makes exact, read from one symbolic
+    analysis, and each side asked about tried through the concrete engine."""
+
+    network: Network
+    found: Sizes
+    trials: tuple[dict[str, Any], ...] = ()
+
+    def below(self) -> dict[str, Any] | None:
+        """The side under the smallest accepted, tried: why it fails (None where the smallest is 1, or none is)."""
+        smallest = self.found.smallest
+        return None if smallest is None or smallest <= 1 else trial(self.network, smallest - 1)
+
+    def to_dict(self) -> dict[str, Any]:
+        """`archcalc sizes --format json`: the rules of N, the exact sides within the range, and each side tried."""
+        return {"network": self.network.name, "input": f"{self.network.input[0]}xNxN", **self.found.to_dict(),
+                "sides": list(self.trials)}
+
+
+def survey(network: Network, low: int = 32, high: int = 1024, sides: Sequence[int] = ()) -> Survey:
+    """The square inputs C×N×N the network accepts (and makes exact) within low..high, and `sides` tried."""
+    report = analyze(network, input_shape=square_input(network, "sizes"))
+    return Survey(network, sizes(report, low, high), tuple(trial(network, side) for side in sides))

@@ -20,7 +20,7 @@ from yaml.composer import Composer
 from yaml.resolver import Resolver
 
 from .errors import Mark, SpecError
-from .safe import clip
+from .safe import clip, describe, shorten  # noqa: F401 (describe, shorten: read from here too)
 
 try:
     from yaml.cyaml import CParser  # libyaml's scanner and parser, some 20 times faster than PyYAML's
@@ -362,33 +362,9 @@ class _Converter:
                             "YAML 1.2 as text; write the number, or quote the text", self.mark(node))
 
 
-def describe(value: Any) -> str:
-    """How a received value is named in an error: type, then the value."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return f"boolean {str(value).lower()}"
-    if isinstance(value, int):
-        return f"integer {value}"
-    if isinstance(value, float):
-        return f"number {value:g}"
-    if isinstance(value, str):
-        return f"text '{shorten(value)}'"
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, dict):
-        return "a mapping"
-    return type(value).__name__
-
-
 def _tag(tag: str) -> str:
     """A tag as it was written: `!!binary` rather than `tag:yaml.org,2002:binary`."""
     return shorten("!!" + tag[len(_YAML):] if tag.startswith(_YAML) else tag)
-
-
-def shorten(text: str, limit: int = 60) -> str:
-    """User text fit for a one-line message: clipped with '…', and safe to show (`safe.clip`)."""
-    return clip(text, limit)
 
 
 def one_line(text: str) -> str:

@@ -81,7 +81,7 @@ def test_force_runs_past_the_gate(cli):
 
 def test_placement_counts_bytes_not_only_macs(torch):
     from archcalc.backends import capacity
-    from archcalc.backends.verify import placement
+    from archcalc.backends.checks import placement
 
     free = capacity.available("cpu")
     assert free is not None and free > 0

@@ -10,7 +10,7 @@ import pytest
 
 from archcalc import analyze
 from archcalc.errors import ArchcalcError
-from archcalc.fit import DEFAULT_HEADROOM, Headroom, largest_batch, needed, parts
+from archcalc.fit import DEFAULT_HEADROOM, Headroom, largest_batch, needed
 from archcalc.plan import Plan
 from archcalc.segments import cut
 from archcalc.sizes import at as evaluated_at
@@ -189,6 +189,6 @@ def test_fit_leaves_the_headroom(plan):
         return tensors + -(-tensors * 25 // 100) + 64 * 2**20
 
     assert total(fit.batch) <= budget < total(fit.batch + 1)
-    assert needed(fit.at_batch, True, plan, room) == total(fit.batch)
-    assert [p.tensor for p in parts(fit.at_batch, True, plan, room)][-2:] == ["fragmentation allowance", "reserve"]
+    assert needed(fit.at_batch, True, plan, room) == fit.step.bytes == total(fit.batch)
+    assert [p.tensor for p in fit.step.parts][-2:] == ["fragmentation allowance", "reserve"]
     assert plan.samples(fit.batch) == fit.batch * plan.accumulate * plan.devices

@@ -16,8 +16,6 @@ from collections.abc import Callable
 import torch
 
 from ..errors import ArchcalcError
-from ..fit import largest_batch
-from ..ir import Network
 from ..report import Report
 from ..units import format_bytes
 
@@ -98,15 +96,6 @@ def training_need(report: Report) -> int:
     keeps, weights, gradients, buffers) and, besides, the tensors alive at the inference peak (a layer's
     fresh output, even one nothing keeps, exists while the next runs)."""
     return report.train_total_bytes + report.totals.inference_peak_bytes
-
-
-def smaller_batch(network: Network, free: int, need: Callable[[Report], int], dtype: str = "float32") -> str:
-    """The way out of a run too large: the largest batch whose figure (`need`) fits in `free` bytes."""
-    try:
-        fit = largest_batch(network, free, dtype=dtype, need=need)
-    except ArchcalcError:
-        return "it does not fit even at batch 1"
-    return f"at most --batch {fit.batch:,} fits"
 
 
 def inference_need(report: Report) -> int:

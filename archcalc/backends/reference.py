@@ -37,7 +37,7 @@ from ..rules.base import shape_text
 from . import capacity
 from .measure import Probe, materialize
 from .torch import build
-from .verify import REAL_LIMIT, Mismatch, SavedCheck, placement
+from .checks import REAL_LIMIT, Mismatch, SavedCheck, placement
 
 _REFERENCE = re.compile(r"torchvision:([A-Za-z0-9_]+)(?:\((.*)\))?")
 _KWARG = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(true|false|True|False|-?\d{1,15}(?:\.\d{1,15})?)\s*")
@@ -66,6 +66,20 @@ class Comparison:
         totals = (self.params, self.buffers, self.macs, self.output)
         return (all(engine == measured for engine, measured in totals) and not self.tensors and not self.layers
                 and all(check.ok and check.measured is not None for check in self.saved))
+
+    def to_dict(self) -> dict[str, Any]:
+        """The comparison in JSON (a verification's `against`): totals engine against model, what differs,
+        and the saved bytes at each batch."""
+        return {
+            "reference": self.reference, "ok": self.ok, "seconds": round(self.seconds, 3),
+            **{key: {"engine": pair[0], "model": pair[1]} for key, pair in
+               (("params", self.params), ("buffers", self.buffers), ("macs", self.macs))},
+            "output": {"engine": list(self.output[0]), "model": None if self.output[1] is None else list(self.output[1])},
+            "layers_matched": self.matched, "layers_compared": self.compared,
+            "differences": [{"where": m.node, "figure": m.what, "engine": m.engine, "model": m.torch}
+                            for m in (*self.tensors, *self.layers)],
+            "saved": [check.to_dict() for check in self.saved],
+        }
 
 
 def reference_model(text: str) -> nn.Module:
@@ -105,7 +119,7 @@ def _kwargs(options: str, text: str) -> dict[str, Any]:
 def compare(network: Network, reference: str, batches: tuple[int, ...] = DEFAULT_BATCHES, device: str = "cpu", *,
             real_limit: int = REAL_LIMIT, progress: Callable[[str], None] | None = None, force: bool = False) -> Comparison:
     """Compare the engine's analysis of `network` with the model `reference` names; a real run must fit
-    the device (verify.placement), unless `force`."""
+    the device (checks.placement), unless `force`."""
     started = time.perf_counter()
     say = progress or (lambda text: None)
     report = analyze(network)

@@ -22,6 +22,7 @@ import torch
 from ..analysis import analyze
 from ..errors import ArchcalcError
 from ..ir import Network
+from ..fit import smaller_batch
 from . import capacity
 from .torch import DTYPES, ArchcalcModule, build
 
@@ -190,7 +191,7 @@ def bench(network: Network, config: BenchConfig = BenchConfig(),
     device = resolve_device(config.device)
     need = capacity.inference_need(analyze(network, config.batch, config.dtype))
     capacity.require(need, device, f"{network.name} at batch {config.batch:,} ({config.dtype}, inference)",
-                     lambda free: capacity.smaller_batch(network, free, capacity.inference_need, config.dtype),
+                     lambda free: smaller_batch(network, free, capacity.inference_need, config.dtype),
                      config.force)
     threads_before = torch.get_num_threads()
     if config.threads:

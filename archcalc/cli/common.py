@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 from .. import catalog, render, sizes
 from ..analysis import analyze
-from ..errors import ArchcalcError, ShapeError
+from ..errors import ArchcalcError, numbers_needed
 from ..ir import Network
 from ..report import MAX_BATCH, OPTIMIZER_STATES, Report
 from ..safe import clip
@@ -69,19 +69,8 @@ def load_report(net: str, batch: int | Expr | None = 1, dtype: str = "float32",
         at = {**at, "B": 1}
     report = analyze(network, batch, dtype, strict=strict and not symbolic, input_shape=shape, optimizer=optimizer)
     if at is not None:
-        report = sizes.at(report, at, network)
-        if strict:
-            _refuse_inexact(network, report)
+        report = sizes.at(report, at, network, strict)
     return network, report
-
-
-def _refuse_inexact(network: Network, report: Report) -> None:
-    """--strict with --at: the first division that is not whole at those sizes is an error, as a concrete run's."""
-    row = next((r for r in report.rows if r.flags), None)
-    if row is not None:
-        node = next(n for n in network.layers if n.name == row.name)
-        raise ShapeError(f"{row.flags[0]} (--strict refuses inexact divisions)", node.origin.mark,
-                         f"{node.origin.path} '{row.name}'")
 
 
 def at_note(at: dict[str, int] | None) -> list[str]:
@@ -94,29 +83,24 @@ def at_note(at: dict[str, int] | None) -> list[str]:
 def needs_numbers(report: Report, command: str) -> None:
     """A command that compares figures with numbers (budgets, memory) refuses formulas, saying what to do."""
     if report.symbolic:
-        raise ArchcalcError(f"{command} needs a concrete input; {report.name}'s is symbolic "
-                            f"({render.shape(report.input)}): give its spec a size, or read the formulas with "
-                            f"`archcalc table {report.name} --at N=224`")
+        raise ArchcalcError(numbers_needed(report.name, render.shape(report.input), command))
 
 
 def emit(report: Report, fmt: str, formulas: bool = False, memory: bool = False, bars: bool = False,
          footer: Sequence[str] = ()) -> None:
     """Write the report in `fmt`: a table is drawn with rich in a terminal, plain text when piped; `footer`
-    lines under a table. A symbolic report adds the sizes it holds for (a footer line, or `symbolic.sizes`
-    in JSON)."""
-    sides = sizes.every_side(report) if report.symbolic else {}
-    notes = [*sizes.summary_lines(sides), *footer]
+    lines under a table. A symbolic report adds the sizes it holds for (a footer line; in JSON, its own
+    `symbolic.sizes`)."""
+    if fmt in ("json", "csv"):
+        text = {"json": render.to_json, "csv": render.to_csv}[fmt](report)
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+        return
+    notes = [*sizes.summary_lines(report.sides() if report.symbolic else {}), *footer]
     if fmt == "table" and sys.stdout.isatty():
         terminal().table(report, formulas, memory, bars, notes=notes)
         return
     if fmt == "table":
         text = render.table_text(report, formulas, memory, bars) + "".join(f"{line}\n" for line in notes)
-    elif fmt == "markdown":
-        text = render.to_markdown(report, memory) + "".join(f"{line}  \n" for line in notes)
-    elif fmt == "json" and report.symbolic:
-        data = report.to_dict()
-        data["symbolic"]["sizes"] = {v: found.to_dict() for v, found in sides.items()}
-        text = render.dumps(data)
     else:
-        text = {"json": render.to_json, "csv": render.to_csv}[fmt](report)
+        text = render.to_markdown(report, memory) + "".join(f"{line}  \n" for line in notes)
     sys.stdout.write(text if text.endswith("\n") else text + "\n")

@@ -6,24 +6,17 @@ import csv
 import io
 import json
 import sys
-from collections.abc import Callable
-from typing import Any, NamedTuple
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from rich import box
 from rich.table import Table
 
-from .. import catalog, compare, render, safe, sizes
-from ..analysis import analyze
-from ..errors import ArchcalcError
-from ..fit import Headroom, largest_batch
-from ..fit import needed as fit_needed
-from ..fit import parts as fit_parts
-from ..ir import Network
+from .. import catalog, compare, render, safe
+from ..fit import Goal, Step, answer
 from ..plan import Plan
 from ..report import MAX_BATCH, Report
 from ..segments import chosen
-from ..states import Part, labelled
-from ..symbolic import Expr
 from ..units import format_bytes, format_count, parse_bytes
 from .command import UsageError, argument, checked, command, flag, integer, option
 from .common import BATCH, DTYPE, FORMAT, NET, OPTIMIZER, needs_numbers
@@ -152,109 +145,55 @@ def fit_command(net: str, memory: int, train: bool, optimizer: str, dtype: str, 
     batch = batch or 1
     goal = Goal(memory, train, training_plan(train, optimizer, precision, checkpoint, accumulate, data_parallel,
                                              shard, dtype), headroom(reserve, fragmentation), dtype)
-    network = catalog.load(net)
-    symbolic_spec = any(isinstance(d, Expr) for d in network.input)
-    solved = _input_fit(network, goal, batch) if solve == "input" else None
-    fit = None
-    if not symbolic_spec:
-        needs_numbers(analyze(network), "fit --solve batch")
-        fit = largest_batch(network, memory, train=train, dtype=dtype, plan=goal.plan, headroom=goal.headroom)
-    elif solved is None:
-        needs_numbers(analyze(network), "fit --solve batch")
+    found = answer(catalog.load(net), goal, solve, batch)
     if fmt == "json":
-        data = goal.to_dict(network.name)
-        if fit is not None:
-            data.update(batch=fit.batch, samples_per_step=goal.plan.samples(fit.batch) if train else None,
-                        at_batch=goal.step_dict(fit.at_batch), at_next=fit.at_next and goal.step_dict(fit.at_next))
-        if solved is not None:
-            side, reports = solved
-            data.update(side=side, at_side=goal.step_dict(reports[0]),
-                        at_next_side=goal.step_dict(reports[1]) if len(reports) > 1 else None)
-        sys.stdout.write(json.dumps(data, indent=2) + "\n")
+        sys.stdout.write(json.dumps(found.to_dict(), indent=2) + "\n")
         return
     console = out_console()
-    if solved is not None:
-        side, reports = solved
+    network, fit = found.network, found.fit
+    if found.side is not None:
+        side = found.side
         console.print(f"{network.name}: input {network.input[0]}×{side}×{side} is the largest square that fits "
-                      f"{format_bytes(memory)} at batch {batch:,} for {goal.mode}", markup=False)
-        _print_steps(console, goal, reports, "N", lambda r: str(r.input[1]))
+                      f"{format_bytes(memory)} at batch {batch:,} for {_mode(goal)}", markup=False)
+        _print_steps(console, goal, found.side_steps, "N", lambda r: str(r.input[1]))
         if fit is not None:
             console.print(f"{network.name}: at its own input {render.shape(network.input)}, batch {fit.batch:,} "
                           "is the largest that fits", markup=False)
         return
+    assert fit is not None  # a symbolic input without --solve input is refused by fit.answer
     largest = (f"is the largest that fits {format_bytes(memory)}" if fit.at_next is not None else
                f"fits {format_bytes(memory)}, and archcalc considers no larger batch (its limit)")
     console.print(f"{fit.at_batch.name}: batch {fit.batch:,}{' per device' if goal.plan.devices > 1 else ''} "
-                  f"{largest} for {goal.mode}", markup=False)
-    _print_steps(console, goal, [r for r in (fit.at_batch, fit.at_next) if r is not None], "batch",
+                  f"{largest} for {_mode(goal)}", markup=False)
+    _print_steps(console, goal, [s for s in (fit.step, fit.next_step) if s is not None], "batch",
                  lambda r: f"{r.batch:,}")
     if train:
         _print_step_facts(console, goal.plan, fit.at_batch)
 
 
-class Goal(NamedTuple):
-    """What fit looks for: a step (training under a plan, or inference at a dtype) within a budget and headroom."""
-
-    memory: int
-    train: bool
-    plan: Plan
-    headroom: Headroom
-    dtype: str
-
-    @property
-    def mode(self) -> str:
-        what = f"a training step ({self.plan.text()})" if self.train else f"inference ({self.dtype})"
-        return f"{what}, after {headroom_text(self.headroom)}"
-
-    def parts(self, report: Report) -> list[Part]:
-        return fit_parts(report, self.train, self.plan, self.headroom)
-
-    def to_dict(self, name: str) -> dict[str, Any]:
-        """fit's JSON before its answer: the network, the budget, and what was fitted."""
-        plan = self.plan
-        return {"network": name, "budget_bytes": self.memory, "mode": "train" if self.train else "inference",
-                "optimizer": plan.optimizer, "dtype": plan.precision if self.train else self.dtype,
-                "plan": {"precision": plan.precision, "checkpoint": plan.checkpoint, "accumulate": plan.accumulate,
-                         "data_parallel": plan.devices, "shard": plan.shard} if self.train else None,
-                "headroom": {"reserve": self.headroom.reserve, "fragmentation_percent": self.headroom.fragmentation}}
-
-    def step_dict(self, report: Report) -> dict[str, Any]:
-        """One analysis in fit's JSON: its batch and input, bytes, whether they fit, its parts by name (and
-        dtype where a tensor has several), and every tensor with its dtype and note."""
-        parts = self.parts(report)
-        total = sum(part.bytes for part in parts)
-        return {"batch": report.batch, "input": list(report.input), "bytes": total, "fits": total <= self.memory,
-                "parts": labelled(parts), "tensors": [part._asdict() for part in parts]}
+def _mode(goal: Goal) -> str:
+    """What fit looked for, in words: the step, and the headroom it left."""
+    what = f"a training step ({goal.plan.text()})" if goal.train else f"inference ({goal.dtype})"
+    return f"{what}, after {headroom_text(goal.headroom)}"
 
 
-def _input_fit(network: Network, goal: Goal, batch: int) -> tuple[int, list[Report]]:
-    """The largest side N whose memory fits, solved on the symbolic analysis, and the reports at N and N + 1."""
-    symbolic = goal.plan.analyze(network, batch, goal.dtype, input_shape=sizes.square_input(network, "--solve input"))
-    best = sizes.largest_input(symbolic, lambda r: fit_needed(r, goal.train, goal.plan, goal.headroom), goal.memory, {})
-    if best is None:
-        raise ArchcalcError(f"{network.name} does not fit {format_bytes(goal.memory)} at batch {batch:,} with any "
-                            "input size")
-    return best, [sizes.at(symbolic, {sizes.SIDE: n}, network) for n in (best, best + 1) if n <= sizes.MAX_SIDE]
-
-
-def _print_steps(console: Any, goal: Goal, reports: list[Report], what: str, label: Callable[[Report], str]) -> None:
+def _print_steps(console: Any, goal: Goal, steps: Sequence[Step], what: str, label: Callable[[Report], str]) -> None:
     """The step that fits, part by part, and how far the next one (if any) is over the budget."""
-    first, *rest = reports
-    parts = goal.parts(first)
-    total = sum(part.bytes for part in parts)
-    console.print(f"  {what} {label(first)}: {format_bytes(total)} ({total:,} B) fits{_per_device(goal)}, "
-                  f"{format_bytes(goal.memory - total)} to spare", markup=False)
-    width = max(len(part.tensor) for part in parts)
-    kinds = max(len(part.dtype) for part in parts)
-    for part in parts:
+    first, *rest = steps
+    total = first.bytes
+    console.print(f"  {what} {label(first.report)}: {format_bytes(total)} ({total:,} B) fits{_per_device(goal)}, "
+                  f"{format_bytes(goal.budget - total)} to spare", markup=False)
+    width = max(len(part.tensor) for part in first.parts)
+    kinds = max(len(part.dtype) for part in first.parts)
+    for part in first.parts:
         note = f"   {part.note}" if part.note else ""
         console.print(f"    {part.tensor:<{width}}  {part.dtype:<{kinds}}  {format_bytes(part.bytes):>10}{note}",
                       markup=False)
-    for report in rest:
-        after = sum(part.bytes for part in goal.parts(report))
-        console.print(f"  {what} {label(report)}: {format_bytes(after)} ({after:,} B) does not fit, "
-                      f"{format_bytes(after - goal.memory)} over ({format_bytes(after - total)} more than at "
-                      f"{what} {label(first)})", markup=False)
+    for step in rest:
+        after = step.bytes
+        console.print(f"  {what} {label(step.report)}: {format_bytes(after)} ({after:,} B) does not fit, "
+                      f"{format_bytes(after - goal.budget)} over ({format_bytes(after - total)} more than at "
+                      f"{what} {label(first.report)})", markup=False)
 
 
 def _per_device(goal: Goal) -> str:

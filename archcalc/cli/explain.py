@@ -6,9 +6,7 @@ import sys
 from dataclasses import replace
 
 from .. import render
-from ..errors import ArchcalcError, did_you_mean
-from ..ir import Network
-from ..report import Report, Row, fold, row_dict
+from ..explain import Explained, explain
 from ..safe import printable
 from ..units import format_bytes
 from .command import argument, command, option
@@ -32,30 +30,19 @@ def explain_command(net: str, layer: str, input_shape: tuple | None, at: dict[st
     archcalc explain vgg16 fc6 --format json · archcalc explain alexnet pool1 --input 3xNxN
     """
     network, report = load_report(net, batch, dtype, input_shape, at=at)
-    rows = {row.name: row for row in report.rows}
-    if layer in rows:
-        _layer(network, report, rows[layer], fmt)
-        if fmt == "text":
-            for line in at_note(at):
-                out_console().print(f"  {line}", markup=False)
-        return
-    depth = layer.count(".") + 1
-    blocks = {row.name for row in fold(report, depth).rows}
-    if layer not in blocks or not any(name.startswith(layer + ".") for name in rows):
-        names = list(rows) + sorted({".".join(n.split(".")[:k]) for n in rows for k in range(1, n.count(".") + 1)})
-        raise ArchcalcError(f"{network.name} has no layer or block '{layer}'{did_you_mean(layer, names)}"
-                            " (see `archcalc table` for the names, `--depth N` for blocks)")
-    _block(network, report, layer, depth, fmt)
-
-
-def _layer(network: Network, report: Report, row: Row, fmt: str) -> None:
-    node = next(n for n in network.layers if n.name == row.name)
-    shapes = {"input": report.input, **{r.name: r.output for r in report.rows}}
+    found = explain(network, report, layer)
     if fmt == "json":
-        _json({"network": network.name, **row_dict(row),
-               "input_shapes": {name: list(shapes[name]) for name in row.inputs},
-               "where": {"path": node.origin.path, "mark": str(node.origin.mark or "")}})
-        return
+        sys.stdout.write(render.dumps(found.to_dict()) + "\n")
+    elif found.depth is None:
+        _layer(found)
+        for line in at_note(at):
+            out_console().print(f"  {line}", markup=False)
+    else:
+        _block(found)
+
+
+def _layer(found: Explained) -> None:
+    network, report, row, node, shapes = found.network, found.report, found.row, found.node, found.shapes
     console = out_console()
     console.print(printable(f"{network.name} · {row.name} — {node.kind} ({node.origin.path}, {node.origin.mark})"),
                   markup=False)
@@ -78,15 +65,11 @@ def _layer(network: Network, report: Report, row: Row, fmt: str) -> None:
         console.print(f"  ⚠ {note} (as PyTorch does; --strict makes it an error)", markup=False)
 
 
-def _block(network: Network, report: Report, name: str, depth: int, fmt: str) -> None:
+def _block(found: Explained) -> None:
     """A block: its row at its depth (figures summed), then its rows one level down."""
-    block = next(row for row in fold(report, depth).rows if row.name == name)
-    inside = [row for row in fold(report, depth + 1).rows if row.name.startswith(name + ".")]
-    if fmt == "json":
-        _json({"network": network.name, **row_dict(block), "layers": [row_dict(row) for row in inside]})
-        return
-    shapes = {"input": report.input, **{r.name: r.output for r in fold(report, depth).rows}}
-    t = block
+    network, report, t, depth, inside, shapes = (found.network, found.report, found.row, found.depth, found.inside,
+                                                 found.shapes)
+    name = t.name
     console = out_console()
     console.print(f"{network.name} · {name} — a block of {t.layers} layers (`archcalc table {network.name} "
                   f"--depth {depth}` shows it as one row)", markup=False)
@@ -108,7 +91,3 @@ def _block(network: Network, report: Report, name: str, depth: int, fmt: str) ->
     cells = render.grid(replace(report, rows=tuple(inside)))
     console.print(f"  its {len(inside)} row(s) one level down:", markup=False)
     draw(console, cells.headers, cells.right, cells.body)
-
-
-def _json(data: dict) -> None:
-    sys.stdout.write(render.dumps(data) + "\n")

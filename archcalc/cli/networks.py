@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from .. import catalog, render
-from ..analysis import analyze
+from .. import api, render
 from .command import command, option
 from .terminal import draw, out_console
 
@@ -17,12 +16,7 @@ def list_networks(fmt: str) -> None:
 
     Examples: archcalc list · archcalc list --format json
     """
-    networks = []
-    for name in catalog.bundled():
-        network = catalog.load(name)
-        t = analyze(network).totals
-        networks.append({"name": name, "title": network.title, "source": network.source, "input": list(network.input),
-                         "params": t.params, "macs": t.macs})
+    networks = api.networks()
     if fmt == "json":
         sys.stdout.write(render.dumps(networks) + "\n")
         return

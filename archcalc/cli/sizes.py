@@ -4,12 +4,8 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
 
 from .. import catalog, render, sizes
-from ..analysis import analyze
-from ..errors import ShapeError
-from ..ir import Network
 from ..safe import clip
 from .command import argument, command, integer, option
 
@@ -49,18 +45,16 @@ def sizes_command(net: str, sides: list[int], span: tuple[int, int], fmt: str) -
     Examples: archcalc sizes googlenet · archcalc sizes unet --range 500..700 · archcalc sizes resnet50 200 224 225
     """
     network = catalog.load(net)
-    report = analyze(network, input_shape=sizes.square_input(network, "sizes"))
-    found = sizes.sizes(report, *span)
-    trials = [_trial(network, side) for side in sides]
+    survey = sizes.survey(network, *span, sides)
     if fmt == "json":
-        sys.stdout.write(render.dumps({"network": network.name, "input": f"{network.input[0]}xNxN",
-                                       **found.to_dict(), "sides": trials}) + "\n")
+        sys.stdout.write(render.dumps(survey.to_dict()) + "\n")
         return
+    found, trials = survey.found, survey.trials
     lines = [f"{network.name}: input {network.input[0]}×N×N (H and W of a rectangle follow the same rules)"]
     if found.smallest is None:
         lines.append(f"  no N up to {sizes.MAX_SIDE:,} is accepted by every layer")
     else:
-        lines.append(f"  every layer accepts N ≥ {found.smallest}" + _below(network, found.smallest))
+        lines.append(f"  every layer accepts N ≥ {found.smallest}" + _below(survey))
         lines.append(f"  every division is whole for {found.rule()}")
         low, high = found.within
         shown = ", ".join(map(str, found.exact[:24])) + (" …" if len(found.exact) > 24 else "")
@@ -70,23 +64,7 @@ def sizes_command(net: str, sides: list[int], span: tuple[int, int], fmt: str) -
     sys.stdout.write("\n".join(lines) + "\n")
 
 
-
-def _below(network: Network, smallest: int) -> str:
+def _below(survey: sizes.Survey) -> str:
     """Why the size under the smallest fails: its first failing layer."""
-    if smallest <= 1:
-        return ""
-    return f" (at N = {smallest - 1}: {_trial(network, smallest - 1)['verdict']})"
-
-
-def _trial(network: Network, side: int) -> dict[str, Any]:
-    """One side through the concrete engine: accepted or the first failing layer; exact or the first rounding."""
-    shape = (network.input[0], side, side)
-    try:
-        report = analyze(network, input_shape=shape)
-    except ShapeError as err:
-        return {"side": side, "accepted": False, "exact": False, "verdict": f"not accepted: {err.path}: {err.message}"}
-    rounded = next((row for row in report.rows if row.flags), None)
-    if rounded is None:
-        return {"side": side, "accepted": True, "exact": True, "verdict": "accepted, every division whole"}
-    return {"side": side, "accepted": True, "exact": False,
-            "verdict": f"accepted; first rounding at {rounded.name}: {rounded.flags[0]}"}
+    below = survey.below()
+    return "" if below is None else f" (at N = {below['side']}: {below['verdict']})"

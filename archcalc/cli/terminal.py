@@ -11,9 +11,8 @@ import sys
 from collections.abc import Sequence
 
 from rich import box
-from rich.console import Console, Group
+from rich.console import Console
 from rich.table import Table
-from rich.text import Text
 
 from .. import render
 from ..report import Report
@@ -46,19 +45,6 @@ def table(report: Report, formulas: bool = False, memory: bool = False, bars: bo
          totals=True)
     for line in [*render.totals_lines(report), *render.flag_lines(report, each=formulas), *notes]:
         console.print(line, highlight=False, markup=False)
-
-
-def renderable(report: Report) -> Group:
-    """The report as a rich renderable (`Report.__rich__`): the table (every column) and its footer."""
-    cells = render.grid(report)
-    grid = Table(title=cells.title, box=box.SIMPLE_HEAD, title_justify="left", pad_edge=False, header_style="bold")
-    for header, numeric in zip(cells.headers, cells.right):
-        grid.add_column(header, justify="right" if numeric else "left", no_wrap=numeric, overflow="fold")
-    for row in cells.body:
-        grid.add_row(*row)
-    grid.add_section()
-    grid.add_row(*cells.totals, style="bold")
-    return Group(grid, *(Text(line) for line in render.totals_lines(report) + render.flag_lines(report)))
 
 
 WRAP = {"Layer": 12, "Network": 10, "Node": 12, "Source": 24, "Formulas": 30}  # columns whose text may wrap, to this width

@@ -172,7 +172,7 @@ def verify_command(nets: list[str], every: bool, batch: list[int] | None, device
     if batch and len(set(batch)) > MAX_BATCHES:
         raise UsageError(f"--batch: at most {MAX_BATCHES} batch sizes; received {len(set(batch))}")
     torch_backend()
-    from ..backends import timing
+    from ..backends import timing, verify
 
     if precision is not None and device == "mps" and precision.startswith("amp"):
         raise UsageError("--precision amp-* is modelled on the autocast op lists of cpu and cuda: measure on one")
@@ -182,8 +182,7 @@ def verify_command(nets: list[str], every: bool, batch: list[int] | None, device
     results, comparisons = _verify_each(names, batches, timing.resolve_device(device), real_limit, against,
                                         tuple(batch or (1, 2)), regime, force)
     if fmt == "json":
-        sys.stdout.write(json.dumps([{**_verification_dict(r), "against": None if c is None else _comparison_dict(c)}
-                                     for r, c in zip(results, comparisons)], indent=2) + "\n")
+        sys.stdout.write(json.dumps(verify.document(results, comparisons), indent=2) + "\n")
     else:
         _print_verifications(results, batches, nodes)
         _print_comparisons([c for c in comparisons if c is not None])
@@ -256,20 +255,6 @@ def _print_comparisons(comparisons: list[Any]) -> None:
 
 def _agree(pair: tuple[int, int]) -> str:
     return f"{pair[0]:,}" if pair[0] == pair[1] else f"{pair[0]:,} ≠ {pair[1]:,}"
-
-
-def _comparison_dict(c: Any) -> dict[str, Any]:
-    return {
-        "reference": c.reference, "ok": c.ok, "seconds": round(c.seconds, 3),
-        **{key: {"engine": pair[0], "model": pair[1]} for key, pair in
-           (("params", c.params), ("buffers", c.buffers), ("macs", c.macs))},
-        "output": {"engine": list(c.output[0]), "model": None if c.output[1] is None else list(c.output[1])},
-        "layers_matched": c.matched, "layers_compared": c.compared,
-        "differences": [{"where": m.node, "figure": m.what, "engine": m.engine, "model": m.torch}
-                        for m in (*c.tensors, *c.layers)],
-        "saved": [{"batch": s.batch, "on": s.where, "engine": s.engine, "measured": s.measured, "diff": s.diff,
-                   "ok": s.ok, "note": s.note} for s in c.saved],
-    }
 
 
 def _status(r: Any) -> str:
@@ -359,18 +344,3 @@ def _print_diffs(console: Any, r: Any, nodes: bool) -> None:
 def _gap(engine: int, measured: int) -> float | None:
     """(engine − measured) / measured."""
     return (engine - measured) / measured if measured else None
-
-
-def _verification_dict(r: Any) -> dict[str, Any]:
-    return {
-        "network": r.name, "ok": r.ok, "torch": r.torch_version, "nodes": r.nodes, "seconds": round(r.seconds, 3),
-        "precision": r.precision, "checkpoint": r.checkpoint,
-        "params": {"engine": r.params[0], "torch": r.params[1]},
-        "buffers": {"engine": r.buffers[0], "torch": r.buffers[1]},
-        "macs": {"engine": r.macs[0], "torch": r.macs[1]},
-        "mismatches": [{"node": m.node, "figure": m.what, "engine": m.engine, "torch": m.torch} for m in r.mismatches],
-        "saved": [{"batch": c.batch, "on": c.where, "engine": c.engine, "measured": c.measured, "diff": c.diff,
-                   "ok": c.ok, "note": c.note, "cuda_allocated": c.cuda_allocated, "cuda_peak": c.cuda_peak,
-                   "recompute": None if c.recompute is None else dict(zip(("engine", "measured"), c.recompute)),
-                   "nodes": [{"node": n, "engine": e, "measured": m} for n, e, m in c.nodes]} for c in r.saved],
-    }
