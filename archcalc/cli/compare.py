@@ -14,6 +14,7 @@ from rich.table import Table
 
 from .. import catalog, compare, render, safe, sizes
 from ..analysis import analyze
+from ..conventions import MACS, UNITS
 from ..errors import ArchcalcError
 from ..fit import Headroom, largest_batch
 from ..fit import needed as fit_needed
@@ -113,7 +114,7 @@ def _emit(reports: list[Report], plans: list[Plan], fmt: str) -> None:
     common = plans[0].text(first.dtype) if not varying else f"{', '.join(varying)} by column"
     per_device = "; training memory per device" if any(plan.devices > 1 for plan in plans) else ""
     note = (f"batch {first.batch}, training: {common}{per_device}; ratios (×) are to {names[0]}. "
-            f"MACs are {render.MACS}; MiB = 2²⁰ bytes.")
+            f"MACs are {MACS}; {UNITS}.")
     if fmt == "markdown":
         lines = render.markdown_table(["", *names], [False, *[True] * len(names)],
                                       [[label, *values] for label, values in cells])

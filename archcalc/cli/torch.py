@@ -16,6 +16,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from .. import catalog, segments
 from ..backends import torch_backend
+from ..conventions import FLOPS, MACS
 from ..plan import Plan
 from ..report import MAX_BATCH
 from ..units import format_bytes, format_count, parse_count
@@ -105,8 +106,8 @@ def _print_bench(result: Any) -> None:
         ("median", _ms(result.median)),
         ("p10 / p90", f"{_ms(result.p10)} / {_ms(result.p90)}"),
         ("images/s", f"{result.images_per_s:,.1f}"),
-        ("achieved", f"{result.gflops:,.1f} GFLOP/s   FLOPs = 2 × MACs: {format_count(2 * result.macs)} per image "
-                     f"({format_count(result.macs)} MACs of conv, fc, linear and attention, from the engine)"),
+        ("achieved", f"{result.gflops:,.1f} GFLOP/s   {FLOPS}: {format_count(2 * result.macs)} per image "
+                     f"({format_count(result.macs)} {MACS}, from the engine)"),
     )
     for label, text in lines:
         console.print(f"  {label:<11}{text}", markup=False)
