@@ -68,8 +68,10 @@ def bench_command(net: str, batch: int, device: str, dtype: str, warmup: int, ru
     (synchronised; CUDA events on a GPU). GFLOP/s counts FLOPs = 2 × the
     engine's MACs. A run whose inference memory (the engine's figure: peak
     activations, weights, buffers) is more than the device has free is refused
-    before anything is allocated. Examples: archcalc bench resnet50 · archcalc bench vgg16
-    --batch 8 --per-layer · archcalc bench resnet50 --device cuda --dtype float16
+    before anything is allocated.
+
+    Examples: archcalc bench resnet50 · archcalc bench vgg16 --batch 8 --per-layer ·
+    archcalc bench resnet50 --device cuda --dtype float16
     """
     torch_backend()
     from ..backends import timing
