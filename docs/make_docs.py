@@ -11,7 +11,7 @@ Two kinds of generated text, in pages that are otherwise written by hand:
   networks by archcalc.analyze, the MAC convention from archcalc/conventions.py;
 - every ```console block: each `$ archcalc …` line in it is run (in this
   process, piped, from the repository's root; `| head -N` keeps N lines) and
-  its output written below it. A block that must not run is written ```text,
+  its output written below it, paths inside the repository relative to it. A block that must not run is written ```text,
   and the pages of NOT_RUN keep their console blocks as written.
 
 The output is deterministic: the same archcalc writes the same bytes
@@ -106,8 +106,8 @@ def output(line: str) -> str:
         status = run(words[1:])
     if status > 1 or not out.getvalue():
         raise SystemExit(f"{line}: exit {status}: {err.getvalue().strip()}")
-    lines = out.getvalue().splitlines(keepends=True)
-    return "".join(lines[:keep])
+    text = out.getvalue().replace(f"{REPO}{os.sep}", "")  # a bundled spec's path, as from a checkout's root
+    return "".join(text.splitlines(keepends=True)[:keep])
 
 
 @contextmanager

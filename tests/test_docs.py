@@ -91,6 +91,12 @@ def test_an_example_prints_what_the_command_prints(cli):
         cli("table", "lenet5").out.splitlines(keepends=True)[:2])
 
 
+def test_an_example_names_files_as_from_the_repository_root():
+    said = make_docs.output("archcalc explain alexnet conv1")
+    assert "(layers[0].conv, specs/alexnet.yaml:" in said and str(REPO) not in said
+    assert not any(str(REPO) in page.read_text(encoding="utf-8") for page in make_docs.pages())
+
+
 def test_an_example_that_fails_stops_the_generator(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("COLUMNS", raising=False)
