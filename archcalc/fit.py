@@ -31,7 +31,7 @@ from .units import format_bytes
 class Headroom:
     """What a device needs beyond the step's tensors: a `reserve` (the CUDA context, cuBLAS and cuDNN
     workspaces) and a `fragmentation` allowance, a share of those tensors (blocks the caching allocator
-    rounds up, splits and holds). The README's "Training memory" says where the defaults come from."""
+    rounds up, splits and holds). docs/conventions.md's "Headroom" says where the defaults come from."""
 
     reserve: int = 0  # bytes
     fragmentation: int = 0  # percent of the tensors' bytes

@@ -11,6 +11,7 @@ from __future__ import annotations
 from html import escape
 
 from . import compare, diagram, render
+from .conventions import FLOPS, MACS, UNITS
 from .errors import ArchcalcError
 from .report import Report, fold
 from .units import format_bytes
@@ -127,8 +128,8 @@ def document(reports: list[Report], depth: int | None = None) -> str:
 
     names = ", ".join(r.name for r in reports)
     parts = [f"<h1>archcalc report: {escape(names)}</h1>",
-             f"<p>{escape(reports[0].dtype)}, batch {reports[0].batch}; MACs are {render.MACS} "
-             "(FLOPs = 2 × MACs); MiB = 2²⁰ bytes. Click a column's header to sort the table by it.</p>"]
+             f"<p>{escape(reports[0].dtype)}, batch {reports[0].batch}; MACs are {MACS} "
+             f"({FLOPS}); {UNITS}. Click a column's header to sort the table by it.</p>"]
     if len(reports) > 1:
         parts += ['<section id="comparison"><h2>Comparison</h2>', comparison(reports),
                   f'<figure class="plot">{plot.svg_text(plot.compare_figure(reports))}'

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from . import render
+from .conventions import MACS
 from .errors import ArchcalcError
 from .report import Report
 from .units import format_bytes, format_count
@@ -143,7 +144,7 @@ def compare_figure(reports: list[Report]) -> Any:
         ax.margins(0.25)
         ax.xaxis.set_major_formatter(mpl.ticker.FuncFormatter(lambda v, _: format_count(int(v))))
         ax.yaxis.set_major_formatter(mpl.ticker.FuncFormatter(lambda v, _: format_count(int(v))))
-        ax.set_xlabel(f"MACs per sample ({render.MACS}, log)")
+        ax.set_xlabel(f"MACs per sample ({MACS}, log)")
         ax.set_ylabel("parameters (log)")
         first = reports[0]
         ax.set_title(f"Networks compared: marker area ∝ activation memory ({first.dtype}, batch {first.batch})",

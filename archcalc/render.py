@@ -13,13 +13,13 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 from . import safe
+from .conventions import FLOPS, FUSED, MACS, UNITS, ZERO_MACS
 from .report import Report, Row
 from .rules.base import shape_text
 from .symbolic import Expr, text
 from .units import format_bytes
 
 FORMATS = ("table", "json", "csv", "markdown")
-MACS = "multiply-accumulates of conv, fc, linear and attention"  # what every output calls a MAC
 
 
 class Column(NamedTuple):  # NamedTuples, not dataclasses: a tenth of the cost to define, on every run
@@ -106,13 +106,12 @@ def totals_lines(report: Report) -> list[str]:
     return [
         f"{safe.printable(report.name)}: {t.params:,} parameters ({t.trainable_params:,} trainable)"
         + (f", {t.buffers:,} buffer values" if t.buffers else "") + f"; depth {t.depth} (weight layers on the longest path)",
-        f"MACs {t.macs:,} ({MACS}, per sample); FLOPs = 2 × MACs = {t.flops:,}",
+        f"MACs {t.macs:,} ({MACS}, per sample); {FLOPS} = {t.flops:,}",
         f"Activations {t.activations:,} per sample = {format_bytes(t.activation_bytes)} ({per}); "
         f"× 2 for forward + backward = {format_bytes(t.forward_backward_bytes)}",
         f"Parameters {format_bytes(t.param_bytes)} ({report.dtype}); inference peak {format_bytes(t.inference_peak_bytes)}; "
         f"training {format_bytes(report.train_total_bytes)} ({report.optimizer}, {per})",
-        "Units: MiB = 2²⁰ bytes. Activation functions and dropout are fused into the layer before; "
-        "bias adds, norms, pooling, interpolation, sums and products count 0 MACs.",
+        f"Units: {UNITS}. {FUSED}; {ZERO_MACS}.",
     ]
 
 

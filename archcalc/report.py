@@ -176,7 +176,7 @@ class Report:
         return VIEWS["rich"](self)
 
     def to_dict(self) -> dict[str, Any]:
-        """The JSON contract (README, "JSON output"); formulas as text in archcalc's expression grammar."""
+        """The JSON contract (docs/json.md); formulas as text in archcalc's expression grammar."""
         totals = asdict(self.totals)
         names = dtype_names(self.regime.weights, self.regime.autocast)
         totals["saved_by"] = [{"tensor": what, "dtype": names[size], "bytes": b} for what, size, b in self.totals.saved_by]

@@ -13,6 +13,7 @@ from rich import box
 from rich.table import Table
 
 from .. import catalog, compare, render, safe
+from ..conventions import MACS, UNITS
 from ..fit import Goal, Step, answer
 from ..plan import Plan
 from ..report import MAX_BATCH, Report
@@ -89,7 +90,7 @@ def _emit(reports: list[Report], plans: list[Plan], fmt: str) -> None:
     common = plans[0].text(first.dtype) if not varying else f"{', '.join(varying)} by column"
     per_device = "; training memory per device" if any(plan.devices > 1 for plan in plans) else ""
     note = (f"batch {first.batch}, training: {common}{per_device}; ratios (×) are to {names[0]}. "
-            f"MACs are {render.MACS}; MiB = 2²⁰ bytes.")
+            f"MACs are {MACS}; {UNITS}.")
     if fmt == "markdown":
         lines = render.markdown_table(["", *names], [False, *[True] * len(names)],
                                       [[label, *values] for label, values in cells])

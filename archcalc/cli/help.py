@@ -24,8 +24,7 @@ def command(cmd: Command) -> None:
     """The help of one command: usage, its docstring, its arguments and options."""
     arguments = [p for p in cmd.params if not p.flags]
     options = [p for p in cmd.params if p.flags] + [HELP]
-    usage = " ".join([f"archcalc {cmd.name}", "[OPTIONS]", *(_shown(p) for p in arguments)])
-    console = _page(usage, cmd.doc)
+    console = _page(usage(cmd), cmd.doc)
     if arguments:
         console.print(_panel("Arguments", (_row(p) for p in arguments)))
     console.print(_panel("Options", (_row(p) for p in options)))
@@ -42,6 +41,16 @@ def paragraphs(doc: str) -> list[str]:
     """A docstring's paragraphs, each on one line, for rich to wrap to the terminal."""
     blocks = "\n".join(line.strip() for line in doc.strip().splitlines()).split("\n\n")
     return [" ".join(block.split()) for block in blocks if block.strip()] or [""]
+
+
+def usage(cmd: Command) -> str:
+    """The command's usage line: archcalc compare [OPTIONS] NET|PATH…"""
+    return " ".join([f"archcalc {cmd.name}", "[OPTIONS]", *(_shown(p) for p in cmd.params if not p.flags)])
+
+
+def default(param: Param) -> str:
+    """What help shows as a parameter's default ("" for none)."""
+    return param.shown_default or ("" if param.is_flag or param.default is None else str(param.default))
 
 
 def _page(usage: str, doc: str) -> Console:
@@ -62,9 +71,8 @@ def _row(param: Param) -> tuple[Text, ...]:
     longs = ", ".join(f for f in param.flags if f.startswith("--"))
     shorts = ", ".join(f for f in param.flags if not f.startswith("--"))
     text = Text(param.help)
-    default = param.shown_default or ("" if param.is_flag or param.default is None else str(param.default))
-    if default:
-        text.append(f" [default: {default}]", style="dim")
+    if default(param):
+        text.append(f" [default: {default(param)}]", style="dim")
     if param.required:
         text.append(" [required]", style="dim red")
     marker = Text("*" if param.required else "", style="red")

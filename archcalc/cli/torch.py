@@ -16,6 +16,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from .. import catalog, segments
 from ..backends import torch_backend
+from ..conventions import FLOPS, MACS
 from ..plan import Plan
 from ..report import MAX_BATCH
 from ..units import format_bytes, format_count, parse_count
@@ -67,8 +68,10 @@ def bench_command(net: str, batch: int, device: str, dtype: str, warmup: int, ru
     (synchronised; CUDA events on a GPU). GFLOP/s counts FLOPs = 2 × the
     engine's MACs. A run whose inference memory (the engine's figure: peak
     activations, weights, buffers) is more than the device has free is refused
-    before anything is allocated. Examples: archcalc bench resnet50 · archcalc bench vgg16
-    --batch 8 --per-layer · archcalc bench resnet50 --device cuda --dtype float16
+    before anything is allocated.
+
+    Examples: archcalc bench resnet50 · archcalc bench vgg16 --batch 8 --per-layer ·
+    archcalc bench resnet50 --device cuda --dtype float16
     """
     torch_backend()
     from ..backends import timing
@@ -105,8 +108,8 @@ def _print_bench(result: Any) -> None:
         ("median", _ms(result.median)),
         ("p10 / p90", f"{_ms(result.p10)} / {_ms(result.p90)}"),
         ("images/s", f"{result.images_per_s:,.1f}"),
-        ("achieved", f"{result.gflops:,.1f} GFLOP/s   FLOPs = 2 × MACs: {format_count(2 * result.macs)} per image "
-                     f"({format_count(result.macs)} MACs of conv, fc, linear and attention, from the engine)"),
+        ("achieved", f"{result.gflops:,.1f} GFLOP/s   {FLOPS}: {format_count(2 * result.macs)} per image "
+                     f"({format_count(result.macs)} {MACS}, from the engine)"),
     )
     for label, text in lines:
         console.print(f"  {label:<11}{text}", markup=False)
