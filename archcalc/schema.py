@@ -12,7 +12,8 @@ from __future__ import annotations
 from typing import Any
 
 from . import expand
-from .args import MAX_INT, Arg
+from .args import MAX_AXES, MAX_INT, Arg
+from .ir import SIZE_SYMBOLS
 from .budget import BUDGET_KEYS, MAX_BATCH, MEASURES
 from .rules import RULES, Rule
 
@@ -39,12 +40,25 @@ def _pair(low: int) -> dict[str, Any]:
 
 
 def _number_defs() -> dict[str, Any]:
-    """The integer and [height, width] types every kind shares, at least 0 or at least 1."""
+    """The integer and per-axis ([length], [height, width], [time, height, width]) types every kind shares, at least 0 or 1."""
     defs: dict[str, Any] = {}
     for low in (0, 1):
         defs[f"integer.{low}"] = {"anyOf": [{"type": "integer", "minimum": low, "maximum": MAX_INT}, _ref("expression")]}
-        defs[f"pair.{low}"] = {"anyOf": [_int(low), {"type": "array", "items": _int(low), "minItems": 2, "maxItems": 2}]}
+        defs[f"pair.{low}"] = {"anyOf": [_int(low), {"type": "array", "items": _int(low), "minItems": 1, "maxItems": MAX_AXES}]}
     return defs
+
+
+def _input_schema() -> dict[str, Any]:
+    """A list read by its length, or a mapping naming each axis ({channels: 1, length: 16000})."""
+    size = {"type": "integer", "minimum": 1, "maximum": expand.MAX_INPUT}
+    spatial = {"anyOf": [size, {"enum": list(SIZE_SYMBOLS)}]}
+    lists = [{"type": "array", "prefixItems": [size], "items": spatial if n > 2 else size, "minItems": n, "maxItems": n}
+             for n in (1, 2, 3, 4)]
+    named = [{"type": "object", "required": list(names), "additionalProperties": False,
+              "properties": {name: size if name in ("channels", "tokens", "dim", "features") else spatial for name in names}}
+             for names in expand.NAMED_INPUTS]
+    return {"anyOf": lists + named, "description": "[C, H, W], [C, T, H, W], [N, D] tokens or [features], or a mapping naming "
+            "the axes ({channels: 1, length: 16000}); the batch comes from the command line"}
 
 
 def _choices(arg: Arg) -> dict[str, Any]:
@@ -196,9 +210,7 @@ def spec_schema() -> dict[str, Any]:
                           "pattern": "^torchvision:[A-Za-z0-9_]+(\\(.*\\))?$",
                           "description": "the real model this spec describes, for `archcalc verify --against spec`: "
                                          "torchvision:NAME or torchvision:NAME(key=value, …)"},
-            "input": {"type": "array", "items": {"type": "integer", "minimum": 1, "maximum": 10**6},
-                      "anyOf": [{"minItems": 3, "maxItems": 3}, {"minItems": 1, "maxItems": 1}],
-                      "description": "[C, H, W] (or [features]); the batch comes from the command line"},
+            "input": _input_schema(),
             "vars": {"type": "object", "additionalProperties": {"anyOf": [{"type": "integer"}, _ref("expression")]},
                      "description": "integers usable by name in expressions"},
             "blocks": {"type": "object", "additionalProperties": _ref("block"),

@@ -34,7 +34,7 @@ from ..errors import ArchcalcError
 from ..ir import INPUT, Layer, Network
 from ..rules import ACTIVATIONS
 from ..rules.base import Shape
-from ..rules.conv import padding as conv_padding
+from ..rules.conv import geometry, padding as conv_padding
 
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 
@@ -348,8 +348,7 @@ def _conv(args: Mapping[str, Any], shapes: list[Shape], out: Shape) -> nn.Module
     if args["p"] == "same":
         pad: Any = "same"  # torch pads an odd total at the end, as the rule does
     else:
-        (top, _), (left, _) = conv_padding(args["p"], k, s, d)
-        pad = (top, left)
+        pad = tuple(before for before, _ in conv_padding(args["p"], *geometry(args, len(shapes[0]) - 1, "k", "s", "d")))
     if args["table"] is not None:
         conv: nn.Module = TableConv(args["table"], k, bias, stride=s, padding=pad, dilation=d)
     else:

@@ -15,7 +15,7 @@ from typing import Any
 
 from ..args import Arg
 from ..symbolic import is_symbolic, require
-from .base import Eval, Rule, RuleError, Shape, Window, elements, num, one_input, shape_text
+from .base import MAP_TEXT, Eval, Rule, RuleError, Shape, Window, elements, num, one_input, one_map, per_axis, shape_text
 
 
 def _permute(args: Mapping[str, Any], shapes: list[Shape]) -> Eval:
@@ -73,24 +73,37 @@ def _crop(args: Mapping[str, Any], shapes: list[Shape]) -> Eval:
                                    f"and ({w} − {tw})/2 = {(w - tw) // 2} columns off each side"})
 
 
+# the interpolation of each rank: 'linear' reads two neighbours on every axis, as torch's linear,
+# bilinear and trilinear modes do over 1, 2 and 3 axes
+INTERPOLATION = {1: "linear", 2: "bilinear", 3: "trilinear"}
+
+
 def _upsample(args: Mapping[str, Any], shapes: list[Shape]) -> Eval:
-    c, h, w = one_input("upsample", shapes, 3)
-    size, scale, mode = args["size"], args["scale"], args["mode"]
+    c, sizes = one_map("upsample", shapes)
+    rank, size, scale, mode = len(sizes), args["size"], args["scale"], args["mode"]
     if (size is None) == (scale is None):
-        raise RuleError("upsample takes scale (a factor) or size (the output H×W), not both or neither")
-    oh, ow = size if size is not None else (h * scale[0], w * scale[1])
-    reach = 1 if mode == "nearest" else 2  # bilinear reads two neighbours per axis
+        raise RuleError("upsample takes scale (a factor) or size (the output size), not both or neither")
+    if mode not in ("nearest", "linear", INTERPOLATION[rank]):
+        raise RuleError(f"mode {mode} interpolates a {MAP_TEXT[INTERPOLATION_RANK[mode]]} map; the input is "
+                        f"{shape_text((c, *sizes))}: use nearest, linear or {INTERPOLATION[rank]}")
+    scale = per_axis("scale", scale, rank) if scale is not None else None
+    grid = per_axis("size", size, rank) if size is not None else tuple(n * f for n, f in zip(sizes, scale))
+    reach = (1 if mode == "nearest" else 2,) * rank  # linear modes read two neighbours per axis
     if scale is not None:
-        window: Window | None = Window((reach, reach), (Fraction(1, scale[0]), Fraction(1, scale[1])))
-    elif is_symbolic(h) or is_symbolic(w):
+        window: Window | None = Window(reach, tuple(Fraction(1, f) for f in scale))
+    elif any(is_symbolic(n) for n in sizes):
         window = None  # to a fixed size from a symbolic one: no closed-form spacing
     else:
-        window = Window((reach, reach), (Fraction(h, oh), Fraction(w, ow)))
+        window = Window(reach, tuple(Fraction(n, o) for n, o in zip(sizes, grid)))
+    sizes_text, grid_text = "×".join(map(str, sizes)), "×".join(map(str, grid))
     return Eval(
-        (c, oh, ow),
-        window=window,  # type: ignore[arg-type]
-        formulas=lambda: {"shape": f"{mode}: {h}×{w} → {oh}×{ow}" + (f" (×{shape_text(scale)})" if scale else "")},
+        (c, *grid),
+        window=window,
+        formulas=lambda: {"shape": f"{mode}: {sizes_text} → {grid_text}" + (f" (×{shape_text(scale)})" if scale else "")},
     )
+
+
+INTERPOLATION_RANK = {mode: rank for rank, mode in INTERPOLATION.items()}
 
 
 RULES = [
@@ -106,10 +119,11 @@ RULES = [
          (Arg("groups", "pos", 2, "channel groups"),), _shuffle, shorthand="groups"),
     Rule("crop", "centre crop of a map to the H×W of another (U-Net's skips): from: [map, reference]",
          (), _crop, inputs="two", spatial=True),
-    Rule("upsample", "upsampling by an integer scale or to a size, nearest or bilinear",
-         (Arg("scale", "pair", None, "integer factor, or [height, width]"),
-          Arg("size", "pair", None, "output size, or [height, width]"),
-          Arg("mode", "str", "nearest", "nearest or bilinear interpolation", choices=("nearest", "bilinear")),
-          Arg("align_corners", "bool", False, "bilinear: align the corner pixels (no effect on the figures)")),
+    Rule("upsample", "upsampling of a 1-D, 2-D or 3-D map by an integer scale or to a size, nearest or linear",
+         (Arg("scale", "pair", None, "integer factor, or one per spatial axis ([height, width])"),
+          Arg("size", "pair", None, "output size, or one per spatial axis ([height, width])"),
+          Arg("mode", "str", "nearest", "nearest, or linear interpolation on every axis: linear (any rank), or "
+              "bilinear (2-D) and trilinear (3-D) as torch names them", choices=("nearest", "linear", "bilinear", "trilinear")),
+          Arg("align_corners", "bool", False, "linear modes: align the corner pixels (no effect on the figures)")),
          _upsample, shorthand="scale", spatial=True),
 ]
