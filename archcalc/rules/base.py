@@ -282,17 +282,24 @@ def sliding(n: Any, k: int, s: int, pads: tuple[int, int], d: int = 1, ceil: boo
 
 
 def spatial(*extents: Extent) -> tuple[Callable[[], str], tuple[str, ...]]:
-    """The shape formula of a window over 1, 2 or 3 axes, made on demand (one line when all alike), and its flags."""
-    first = extents[0]
-    if all(e == first for e in extents):
-        return lambda: first.formula, (first.inexact,) if not first.whole else ()
-    named = tuple(zip(AXES[len(extents)], extents))
-    flags = tuple(f"{axis}: {e.inexact}" for axis, e in named if not e.whole)
+    """The shape formula of a window over 1, 2 or 3 axes, made on demand (one line when all alike), and its
+    flags, one per distinct extent (a 16×112×112 clip's H and W share one)."""
+    groups = _alike(extents)
+    if len(groups) == 1:
+        return lambda: extents[0].formula, (extents[0].inexact,) if not extents[0].whole else ()
+    flags = tuple(f"{axes}: {e.inexact}" for axes, e in groups if not e.whole)
     return lambda: per_axis_text(tuple(e.formula for e in extents)), flags
 
 
 def per_axis_text(texts: tuple[str, ...]) -> str:
-    """One text when every axis has the same, else `H: …; W: …` (`L: …` in 1-D, `T: …; H: …; W: …` in 3-D)."""
-    if all(t == texts[0] for t in texts):
-        return texts[0]
-    return "; ".join(f"{axis}: {text}" for axis, text in zip(AXES[len(texts)], texts))
+    """One text when every axis has the same, else `H: …; W: …` (`T: …; H, W: …` in 3-D), axes alike together."""
+    groups = _alike(texts)
+    return texts[0] if len(groups) == 1 else "; ".join(f"{axes}: {text}" for axes, text in groups)
+
+
+def _alike(values: tuple[Any, ...]) -> list[tuple[str, Any]]:
+    """The distinct values of the spatial axes, in order, each with the names of its axes (`H, W`)."""
+    axes: dict[Any, list[str]] = {}
+    for name, value in zip(AXES[len(values)], values):
+        axes.setdefault(value, []).append(name)
+    return [(", ".join(names), value) for value, names in axes.items()]

@@ -83,9 +83,10 @@ def _upsample(args: Mapping[str, Any], shapes: list[Shape]) -> Eval:
     rank, size, scale, mode = len(sizes), args["size"], args["scale"], args["mode"]
     if (size is None) == (scale is None):
         raise RuleError("upsample takes scale (a factor) or size (the output size), not both or neither")
-    if mode not in ("nearest", "linear", INTERPOLATION[rank]):
+    modes = dict.fromkeys(("nearest", "linear", INTERPOLATION[rank]))
+    if mode not in modes:
         raise RuleError(f"mode {mode} interpolates a {MAP_TEXT[INTERPOLATION_RANK[mode]]} map; the input is "
-                        f"{shape_text((c, *sizes))}: use nearest, linear or {INTERPOLATION[rank]}")
+                        f"{shape_text((c, *sizes))}: use {', '.join(modes)}")
     scale = per_axis("scale", scale, rank) if scale is not None else None
     grid = per_axis("size", size, rank) if size is not None else tuple(n * f for n, f in zip(sizes, scale))
     reach = (1 if mode == "nearest" else 2,) * rank  # linear modes read two neighbours per axis
