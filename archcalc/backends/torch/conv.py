@@ -9,8 +9,8 @@ import torch
 from torch import nn
 
 from ...rules.base import Shape
-from ...rules.conv import padding as conv_padding
-from .base import Factory, steps
+from ...rules.conv import geometry, padding as conv_padding
+from .base import Factory, of_rank, steps
 from .elementwise import inline_act
 from .layout import Tokens
 
@@ -59,9 +59,9 @@ def _runs(indices: list[int]) -> list[tuple[int, int]]:
 
 
 class PatchEmbed(nn.Module):
-    def __init__(self, channels: int, dim: int, patch: tuple[int, int]):
+    def __init__(self, shape: Shape, dim: int, patch: int | tuple[int, ...]):
         super().__init__()
-        self.conv = nn.Conv2d(channels, dim, patch, patch)
+        self.conv = of_rank("Conv", shape)(shape[0], dim, patch, patch)
         self.tokens = Tokens()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -75,25 +75,25 @@ def _conv(args: Mapping[str, Any], shapes: list[Shape], out: Shape) -> nn.Module
     if args["p"] == "same":
         pad: Any = "same"  # torch pads an odd total at the end, as the rule does
     else:
-        (top, _), (left, _) = conv_padding(args["p"], k, s, d)
-        pad = (top, left)
+        pad = tuple(before for before, _ in conv_padding(args["p"], *geometry(args, len(shapes[0]) - 1, "k", "s", "d")))
     if args["table"] is not None:
         conv: nn.Module = TableConv(args["table"], k, bias, stride=s, padding=pad, dilation=d)
     else:
-        conv = nn.Conv2d(c, args["out"], k, s, pad, d, args["groups"], bias)
-    bn = [("bn", nn.BatchNorm2d(args["out"]))] if args["bn"] else []
+        conv = of_rank("Conv", shapes[0])(c, args["out"], k, s, pad, d, args["groups"], bias)
+    bn = [("bn", of_rank("BatchNorm", out)(args["out"]))] if args["bn"] else []
     return steps([("conv", conv), *bn, *inline_act(args["act"])])
 
 
 def _convtranspose(args: Mapping[str, Any], shapes: list[Shape], out: Shape) -> nn.Module:
-    conv = nn.ConvTranspose2d(shapes[0][0], args["out"], args["k"], args["s"], args["p"], args["output_padding"],
-                              args["groups"], args["bias"] if args["bias"] is not None else not args["bn"], args["d"])
-    bn = [("bn", nn.BatchNorm2d(args["out"]))] if args["bn"] else []
+    conv = of_rank("ConvTranspose", shapes[0])(
+        shapes[0][0], args["out"], args["k"], args["s"], args["p"], args["output_padding"], args["groups"],
+        args["bias"] if args["bias"] is not None else not args["bn"], args["d"])
+    bn = [("bn", of_rank("BatchNorm", out)(args["out"]))] if args["bn"] else []
     return steps([("conv", conv), *bn, *inline_act(args["act"])])
 
 
 FACTORIES: dict[str, Factory] = {
     "conv": _conv,
     "convtranspose": _convtranspose,
-    "patch_embed": lambda args, shapes, out: PatchEmbed(shapes[0][0], args["dim"], args["patch"]),
+    "patch_embed": lambda args, shapes, out: PatchEmbed(shapes[0], args["dim"], args["patch"]),
 }

@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from ...rules.base import Shape
+from ...rules.layout import INTERPOLATION
 from .base import Factory
 
 
@@ -70,8 +71,8 @@ class Crop(nn.Module):
 
 
 def _upsample(args: Mapping[str, Any], shapes: list[Shape], out: Shape) -> nn.Module:
-    bilinear = args["mode"] == "bilinear"
-    return nn.Upsample(size=out[1:], mode=args["mode"], align_corners=args["align_corners"] if bilinear else None)
+    mode = INTERPOLATION[len(out) - 1] if args["mode"] == "linear" else args["mode"]  # torch names it by rank
+    return nn.Upsample(size=out[1:], mode=mode, align_corners=args["align_corners"] if mode != "nearest" else None)
 
 
 FACTORIES: dict[str, Factory] = {

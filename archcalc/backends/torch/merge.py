@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ...rules.base import Shape
-from .base import Factory, steps
+from .base import Factory, of_rank, steps
 from .elementwise import inline_act
 
 
@@ -44,19 +44,20 @@ class Mul(nn.Module):
 
 
 class PadShortcut(nn.Module):
-    """Option A of the CIFAR ResNets: every s-th position, extra channels zero (appended)."""
+    """Option A of the CIFAR ResNets: every s-th position on each spatial axis, extra channels zero (appended)."""
 
     def __init__(self, stride: int, extra: int):
         super().__init__()
         self.stride, self.extra = stride, extra
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        s = self.stride
-        return F.pad(x[:, :, ::s, ::s], (0, 0, 0, 0, 0, self.extra))
+        axes = x.dim() - 2
+        strided = x[(slice(None), slice(None), *(slice(None, None, self.stride),) * axes)]
+        return F.pad(strided, (0, 0) * axes + (0, self.extra))
 
 
 def _shortcut(args: Mapping[str, Any], shapes: list[Shape], out: Shape) -> nn.Module:
-    c, h, w = shapes[0]
+    c = shapes[0][0]
     s, mode = args["s"], args["mode"]
     if mode == "auto":
         mode = "identity" if (out[0], s) == (c, 1) else "projection"
@@ -64,8 +65,8 @@ def _shortcut(args: Mapping[str, Any], shapes: list[Shape], out: Shape) -> nn.Mo
         return nn.Identity()
     if mode == "pad":
         return PadShortcut(s, out[0] - c)
-    bn = [("bn", nn.BatchNorm2d(out[0]))] if args["bn"] else []
-    return steps([("conv", nn.Conv2d(c, out[0], 1, s, bias=False)), *bn])
+    bn = [("bn", of_rank("BatchNorm", out)(out[0]))] if args["bn"] else []
+    return steps([("conv", of_rank("Conv", shapes[0])(c, out[0], 1, s, bias=False)), *bn])
 
 
 FACTORIES: dict[str, Factory] = {

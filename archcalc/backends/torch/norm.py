@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from ...rules.base import Shape
-from .base import Factory
+from .base import Factory, of_rank
 
 
 class LayerNorm2d(nn.LayerNorm):
@@ -20,8 +20,7 @@ class LayerNorm2d(nn.LayerNorm):
 
 
 def _bn(args: Mapping[str, Any], shapes: list[Shape], out: Shape) -> nn.Module:
-    norm = nn.BatchNorm2d if len(shapes[0]) == 3 else nn.BatchNorm1d
-    return norm(shapes[0][0], eps=args["eps"])
+    return of_rank("BatchNorm", shapes[0])(shapes[0][0], eps=args["eps"])
 
 
 def _layernorm(args: Mapping[str, Any], shapes: list[Shape], out: Shape) -> nn.Module:
