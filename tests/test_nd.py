@@ -51,6 +51,8 @@ CASES = [
     ("shortcut: {out: 6, s: 2, mode: pad}", CLIP, (6, 4, 16, 16), 0, 0),
     ("fc: 10", SIGNAL, (10,), 2 * 100 * 10 + 10, 2 * 100 * 10),
     ("flatten:", CLIP, (3 * 8 * 32 * 32,), 0, 0),
+    ("tokens:", CLIP, (8 * 32 * 32, 3), 0, 0),
+    ("tokens:", SIGNAL, (100, 2), 0, 0),
 ]
 
 

@@ -56,6 +56,7 @@ CLIP_KINDS = """
       - maxpool: {k: 2, ceil: true}
       - avgpool: {output: [1, 2, 2]}
       - maxpool: global
+      - tokens:
       - fc: 3
 """
 

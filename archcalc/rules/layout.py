@@ -11,11 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from fractions import Fraction
+from math import prod
 from typing import Any
 
 from ..args import Arg
 from ..symbolic import is_symbolic, require
-from .base import MAP_TEXT, Eval, Rule, RuleError, Shape, Window, elements, num, one_input, one_map, per_axis, shape_text
+from .base import MAP_TEXT, Eval, Rule, RuleError, Shape, Window, elements, num, one_input, one_map, per_axis, product, shape_text
 
 
 def _permute(args: Mapping[str, Any], shapes: list[Shape]) -> Eval:
@@ -28,9 +29,10 @@ def _permute(args: Mapping[str, Any], shapes: list[Shape]) -> Eval:
 
 
 def _tokens(args: Mapping[str, Any], shapes: list[Shape]) -> Eval:
-    c, h, w = one_input("tokens", shapes, 3)
-    return Eval((h * w, c), output="view",
-                formulas=lambda: {"shape": f"{c}×{h}×{w} → {h}·{w} = {num(h * w)} tokens of {c}"})
+    c, sizes = one_map("tokens", shapes)
+    n = prod(sizes)
+    return Eval((n, c), output="view", formulas=lambda: {
+        "shape": f"{shape_text(shapes[0])} → {product(sizes)} = {num(n)} tokens of {c}"})
 
 
 def _token(args: Mapping[str, Any], shapes: list[Shape]) -> Eval:
@@ -96,11 +98,10 @@ def _upsample(args: Mapping[str, Any], shapes: list[Shape]) -> Eval:
         window = None  # to a fixed size from a symbolic one: no closed-form spacing
     else:
         window = Window(reach, tuple(Fraction(n, o) for n, o in zip(sizes, grid)))
-    sizes_text, grid_text = "×".join(map(str, sizes)), "×".join(map(str, grid))
     return Eval(
         (c, *grid),
         window=window,
-        formulas=lambda: {"shape": f"{mode}: {sizes_text} → {grid_text}" + (f" (×{shape_text(scale)})" if scale else "")},
+        formulas=lambda: {"shape": f"{mode}: {shape_text(sizes)} → {shape_text(grid)}" + (f" (×{shape_text(scale)})" if scale else "")},
     )
 
 
@@ -111,7 +112,8 @@ RULES = [
     Rule("permute", "reorder dimensions (a view), as torch.permute without the batch: [1, 2, 0] makes C×H×W H×W×C",
          (Arg("dims", "ints0", required=True, doc="the new order of the dimensions, 0-based, batch excluded"),),
          _permute, shorthand="dims"),
-    Rule("tokens", "read a C×H×W map as a sequence of H·W tokens of C features (a view)", (), _tokens),
+    Rule("tokens", "read a C×H×W map as a sequence of H·W tokens of C features (a view; C×L and C×T×H×W alike)",
+         (), _tokens),
     Rule("token", "one token of an N×D sequence, its D features (ViT's class token, x[:, 0])",
          (Arg("index", "int", 0, "which token, from 0"),), _token, shorthand="index"),
     Rule("split", "one part of the channels split into equal parts (a view; ShuffleNet's channel split)",

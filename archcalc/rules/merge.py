@@ -75,13 +75,13 @@ def _shortcut(args: Mapping[str, Any], shapes: list[Shape]) -> Eval:
     if mode == "identity":
         if (out, s) != (c, 1):
             raise RuleError(f"identity shortcut needs out = {c} and s = 1; received out={out}, s={s}")
-        return Eval(shapes[0], output="view", formulas=lambda: {"shape": f"identity: {'×'.join(map(str, shapes[0]))}"})
+        return Eval(shapes[0], output="view", formulas=lambda: {"shape": f"identity: {shape_text(shapes[0])}"})
     strided = Window(s=(s,) * len(sizes))
     if mode == "pad":
         if out < c:
             raise RuleError(f"zero-padding shortcut cannot shrink channels {c} → {out}")
         return Eval(shape, window=strided,
-                    formulas=lambda: {"shape": f"every {s}th position, {c} channels + {out - c} zeros = {'×'.join(map(str, shape))}"})
+                    formulas=lambda: {"shape": f"every {s}th position, {c} channels + {out - c} zeros = {shape_text(shape)}"})
     weights, count = c * out, prod(shape)
     fused = tail(out, count, "tmp:conv", bias=False, bn=args["bn"], act=None)
     params = weights + fused.params

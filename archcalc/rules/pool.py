@@ -13,13 +13,9 @@ from typing import Any
 
 from ..args import Arg
 from ..symbolic import is_symbolic
-from .base import (PROMOTE, WHOLE, Eval, Rule, RuleError, Saved, Shape, Window, num, one_map, per_axis,
+from .base import (PROMOTE, WHOLE, Eval, Rule, RuleError, Saved, Shape, Window, num, one_map, per_axis, shape_text,
                    sliding, spatial, texts)
 from .elementwise import ACT_ARG, inline_act
-
-
-def _text(sizes: tuple[Any, ...]) -> str:
-    return "×".join(map(str, sizes))
 
 
 def _window(kind: str, args: Mapping[str, Any], c: int, sizes: tuple[Any, ...]) -> tuple[Shape, Window, Any, tuple[str, ...]]:
@@ -38,9 +34,9 @@ def _window(kind: str, args: Mapping[str, Any], c: int, sizes: tuple[Any, ...]) 
 def _adaptive(args: Mapping[str, Any], c: int, sizes: tuple[Any, ...]) -> tuple[Shape, Window | None, Any, tuple[str, ...]]:
     rank = len(sizes)
     if args["global"]:
-        return (c, *(1,) * rank), WHOLE, {"shape": f"global: {_text(sizes)} → {_text((1,) * rank)} per channel"}, ()
+        return (c, *(1,) * rank), WHOLE, {"shape": f"global: {shape_text(sizes)} → {shape_text((1,) * rank)} per channel"}, ()
     bins = per_axis("output", args["output"], rank)
-    formulas = {"shape": f"adaptive: {_text(sizes)} → {_text(bins)} bins"}
+    formulas = {"shape": f"adaptive: {shape_text(sizes)} → {shape_text(bins)} bins"}
     if any(is_symbolic(n) for n in sizes):
         return (c, *bins), None, formulas, ()  # its bins depend on N mod O: no closed-form field
     # PyTorch's adaptive bins: start ⌊i·N/O⌋, end ⌈(i+1)·N/O⌉; the widest bin is the window.
