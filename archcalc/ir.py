@@ -8,6 +8,7 @@ from types import MappingProxyType
 from typing import Any
 
 from .errors import Mark
+from .symbolic import Expr
 
 INPUT = "input"  # the name by which layers refer to the network's input
 SIZE_SYMBOLS = ("H", "W", "N", "T", "L")  # the symbolic sizes an input's spatial axes may have (N: a square side)
@@ -73,7 +74,7 @@ class Network:
         shape = self.input if shape is None else shape
         if self.input_axes is not None and len(shape) == len(self.input):
             return self.input_axes
-        if len(shape) == 2 and "L" in getattr(shape[1], "variables", lambda: ())():
+        if len(shape) == 2 and isinstance(shape[1], Expr) and "L" in shape[1].variables():
             return 1
         return LIST_AXES.get(len(shape), 0)
 
