@@ -50,7 +50,7 @@ def _int(arg: Arg, value: Any, low: int = 0) -> int:
 MAX_AXES = 3  # spatial axes of a map: C×L, C×H×W, C×T×H×W
 
 
-def _sizes(arg: Arg, value: Any, low: int) -> int | tuple[int, ...]:
+def _per_axis(arg: Arg, value: Any, low: int) -> int | tuple[int, ...]:
     """One integer for every spatial axis, or a list of one per axis; the rule checks its length against its input."""
     if isinstance(value, list):
         if not 1 <= len(value) <= MAX_AXES:
@@ -66,7 +66,7 @@ def _padding(arg: Arg, value: Any) -> int | tuple[int, ...] | str:
     if isinstance(value, str):
         raise ValueError(f"expected an integer, a list of one per spatial axis, 'same' or 'valid' for '{arg.name}'; "
                          f"received {describe(value)}")
-    return _sizes(arg, value, 0)
+    return _per_axis(arg, value, 0)
 
 
 def _float(arg: Arg, value: Any) -> float:
@@ -112,8 +112,8 @@ def _ints(arg: Arg, value: Any, low: int) -> tuple[int, ...]:
 _CHECKERS = {
     "int": _int,
     "pos": lambda arg, value: _int(arg, value, 1),
-    "pair": lambda arg, value: _sizes(arg, value, 1),
-    "pair0": lambda arg, value: _sizes(arg, value, 0),
+    "per_axis": lambda arg, value: _per_axis(arg, value, 1),  # an integer, or a list of one per spatial axis
+    "per_axis0": lambda arg, value: _per_axis(arg, value, 0),
     "pad": _padding,
     "float": _float,
     "bool": _bool,

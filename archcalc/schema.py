@@ -35,8 +35,8 @@ def _int(low: int, doc: str = "") -> dict[str, Any]:
     return {**schema, "description": doc} if doc else schema
 
 
-def _pair(low: int) -> dict[str, Any]:
-    return _ref(f"pair.{low}")
+def _per_axis(low: int) -> dict[str, Any]:
+    return _ref(f"per_axis.{low}")
 
 
 def _number_defs() -> dict[str, Any]:
@@ -44,7 +44,7 @@ def _number_defs() -> dict[str, Any]:
     defs: dict[str, Any] = {}
     for low in (0, 1):
         defs[f"integer.{low}"] = {"anyOf": [{"type": "integer", "minimum": low, "maximum": MAX_INT}, _ref("expression")]}
-        defs[f"pair.{low}"] = {"anyOf": [_int(low), {"type": "array", "items": _int(low), "minItems": 1, "maxItems": MAX_AXES}]}
+        defs[f"per_axis.{low}"] = {"anyOf": [_int(low), {"type": "array", "items": _int(low), "minItems": 1, "maxItems": MAX_AXES}]}
     return defs
 
 
@@ -70,9 +70,9 @@ def _choices(arg: Arg) -> dict[str, Any]:
 _TYPES = {
     "int": lambda arg: _int(0),
     "pos": lambda arg: _int(1),
-    "pair": lambda arg: _pair(1),
-    "pair0": lambda arg: _pair(0),
-    "pad": lambda arg: {"anyOf": [{"enum": ["same", "valid"]}, _pair(0)]},
+    "per_axis": lambda arg: _per_axis(1),
+    "per_axis0": lambda arg: _per_axis(0),
+    "pad": lambda arg: {"anyOf": [{"enum": ["same", "valid"]}, _per_axis(0)]},
     "float": lambda arg: {"anyOf": [{"type": "number", **({"minimum": arg.low} if arg.low is not None else {})},
                                     {"type": "string", "pattern": _FLOAT},
                                     {"type": "string", "pattern": _NAME}]},
@@ -110,7 +110,7 @@ def rule_schema(rule: Rule) -> dict[str, Any]:
             forms.append({"enum": flags, "description": "a flag set to true: `avgpool: global`"})
     short = rule.arg(rule.shorthand) if rule.shorthand else None
     if short is not None:  # a bare value, a list only for list arguments: `dropout: 0.5`, `fc: 1000`, `permute: [1, 2, 0]`
-        bare = _int(0 if short.type == "pair0" else 1) if short.type in ("pair", "pair0") else _TYPES[short.type](short)
+        bare = _int(0 if short.type == "per_axis0" else 1) if short.type in ("per_axis", "per_axis0") else _TYPES[short.type](short)
         forms.append({**bare, "description": f"shorthand for {short.name}: {short.doc}"})
     if rule.inputs == "many":
         forms.append({**_ref("branches"), "description": f"branches from the same input, merged by {rule.kind}"})

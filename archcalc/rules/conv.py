@@ -162,9 +162,9 @@ def _patch_embed(args: Mapping[str, Any], shapes: list[Shape]) -> Eval:
     )
 
 
-_STRIDE = Arg("s", "pair", 1, "stride, or one per spatial axis ([height, width])")
+_STRIDE = Arg("s", "per_axis", 1, "stride, or one per spatial axis ([height, width])")
 _SHARED = (
-    Arg("d", "pair", 1, "dilation"),
+    Arg("d", "per_axis", 1, "dilation"),
     Arg("groups", "pos", 1, "channel groups (AlexNet's two towers: 2; depthwise: the input channels)"),
     Arg("bias", "bool", None, "learn a bias per map (default: yes, unless bn)"),
     Arg("bn", "bool", False, "batch norm after the convolution"),
@@ -176,7 +176,7 @@ CONV = Rule(
     "convolution (1-D, 2-D or 3-D, by its input): out maps of k×k kernels, stride s, padding p; optional fused bn and act",
     (
         Arg("out", "pos", required=True, doc="output channels (filters)"),
-        Arg("k", "pair", required=True, doc="kernel size, or one per spatial axis ([height, width])"),
+        Arg("k", "per_axis", required=True, doc="kernel size, or one per spatial axis ([height, width])"),
         _STRIDE,
         Arg("p", "pad", 0, "zero padding per side, one per spatial axis, 'same' or 'valid'"),
         *_SHARED,
@@ -192,14 +192,14 @@ RULES = [
     CONV,
     Rule("convtranspose", "transposed convolution, 1-D to 3-D (U-Net's up-convolution): out maps, k×k kernels, stride s",
          (Arg("out", "pos", required=True, doc="output channels"),
-          Arg("k", "pair", required=True, doc="kernel size, or one per spatial axis ([height, width])"),
+          Arg("k", "per_axis", required=True, doc="kernel size, or one per spatial axis ([height, width])"),
           _STRIDE,
-          Arg("p", "pair0", 0, "padding removed from each side of the output"),
-          Arg("output_padding", "pair0", 0, "extra rows and columns on one side (smaller than s or d)"),
+          Arg("p", "per_axis0", 0, "padding removed from each side of the output"),
+          Arg("output_padding", "per_axis0", 0, "extra rows and columns on one side (smaller than s or d)"),
           *_SHARED),
          _convtranspose, weight_layer=True, spatial=True, autocast=LOW),
     Rule("patch_embed", "patch embedding: a patch×patch convolution of stride patch read as N×D tokens (ViT)",
          (Arg("dim", "pos", required=True, doc="embedding dimension D (output channels)"),
-          Arg("patch", "pair", required=True, doc="patch size, or [height, width]")),
+          Arg("patch", "per_axis", required=True, doc="patch size, or [height, width]")),
          _patch_embed, weight_layer=True, autocast=LOW),
 ]

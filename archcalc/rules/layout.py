@@ -123,8 +123,8 @@ RULES = [
     Rule("crop", "centre crop of a map to the H×W of another (U-Net's skips): from: [map, reference]",
          (), _crop, inputs="two", spatial=True),
     Rule("upsample", "upsampling of a 1-D, 2-D or 3-D map by an integer scale or to a size, nearest or linear",
-         (Arg("scale", "pair", None, "integer factor, or one per spatial axis ([height, width])"),
-          Arg("size", "pair", None, "output size, or one per spatial axis ([height, width])"),
+         (Arg("scale", "per_axis", None, "integer factor, or one per spatial axis ([height, width])"),
+          Arg("size", "per_axis", None, "output size, or one per spatial axis ([height, width])"),
           Arg("mode", "str", "nearest", "nearest, or linear interpolation on every axis: linear (any rank), or "
               "bilinear (2-D) and trilinear (3-D) as torch names them", choices=("nearest", "linear", "bilinear", "trilinear")),
           Arg("align_corners", "bool", False, "linear modes: align the corner pixels (no effect on the figures)")),

@@ -79,20 +79,20 @@ def _subsample(args: Mapping[str, Any], shapes: list[Shape]) -> Eval:
 
 def _pool_args(extra: tuple[Arg, ...] = ()) -> tuple[Arg, ...]:
     return (
-        Arg("k", "pair", None, "window size, or one per spatial axis ([height, width])"),
-        Arg("s", "pair", None, "stride (default: the window size)"),
-        Arg("p", "pair0", 0, "zero padding per side (at most half the window)"),
+        Arg("k", "per_axis", None, "window size, or one per spatial axis ([height, width])"),
+        Arg("s", "per_axis", None, "stride (default: the window size)"),
+        Arg("p", "per_axis0", 0, "zero padding per side (at most half the window)"),
         Arg("ceil", "bool", False, "round the output size up, as PyTorch's ceil_mode"),
         Arg("global", "bool", False, "pool each channel's whole map to 1×1 (1 in 1-D, 1×1×1 in 3-D)"),
-        Arg("output", "pair", None, "adaptive pooling to this output size (torchvision's 6×6 / 7×7)"),
+        Arg("output", "per_axis", None, "adaptive pooling to this output size (torchvision's 6×6 / 7×7)"),
     ) + extra
 
 
 RULES = [
-    Rule("maxpool", "max pooling over k×k windows", _pool_args((Arg("d", "pair", 1, "dilation"),)),
+    Rule("maxpool", "max pooling over k×k windows", _pool_args((Arg("d", "per_axis", 1, "dilation"),)),
          _pool("maxpool"), shorthand="k", spatial=True),
     Rule("avgpool", "average pooling over k×k windows, or global / adaptive", _pool_args(), _pool("avgpool"), shorthand="k", spatial=True),
     Rule("subsample", "LeNet-5 subsampling: 2×2 average × trainable coefficient + bias per map",
-         (Arg("k", "pair", 2, "window size"), Arg("s", "pair", None, "stride (default: the window size)"), ACT_ARG),
+         (Arg("k", "per_axis", 2, "window size"), Arg("s", "per_axis", None, "stride (default: the window size)"), ACT_ARG),
          _subsample, spatial=True, autocast=PROMOTE),
 ]
