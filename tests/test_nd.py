@@ -163,6 +163,15 @@ def test_parse_shape(text_in, shape):
     assert parse_shape(text_in) == shape
 
 
+def test_another_size_keeps_the_spec_s_layout():
+    m5 = archcalc.load("m5")
+    assert m5.input_rank((1, 8000)) == 1 and m5.input_rank((1, 8000, 2)) == 2
+    half = archcalc.analyze(m5, input_shape=(1, 8000))
+    assert half.rows[0].output == (128, (8000 - 80) // 4 + 1) and half.rows[0].receptive_field == (80,)
+    tokens = network_of("input: [5, 8]\nlayers: [linear: 8]\n")
+    assert tokens.input_rank((7, 8)) == 0
+
+
 def test_a_symbolic_length_is_a_signal_even_without_a_named_input():
     net = network_of("input: [1, 64]\nlayers: [conv: {out: 2, k: 9, s: 4}]\n")
     assert (net.input_rank(), net.input_rank((1, L))) == (0, 1)
