@@ -25,7 +25,7 @@ from .ir import INPUT, Layer, Network
 from .precision import DEVICES, PRECISIONS, Precision
 from .report import Report, Row, Totals
 from .rules import RULES, Eval, Rule, RuleError, Saved, Shape
-from .rules.base import Formulas, num
+from .rules.base import Formulas, num, per_axis_text
 from .states import OPTIMIZER_STATES
 from .symbolic import Expr, Max, bounded, collecting, current_layer, is_symbolic, largest
 from .units import DTYPE_BYTES
@@ -96,7 +96,7 @@ def _analyze(net: Network, batch: int, dtype: str, strict: bool, input_shape: tu
     symbolic_input = any(is_symbolic(d) for d in (*shape_in, batch))
     with collecting() if symbolic_input else nullcontext() as conditions:
         shapes: dict[str, Shape] = {INPUT: shape_in}
-        fields = {INPUT: Field((1, 1), (1, 1), tuple(shape_in[1:]) if len(shape_in) == 3 else (1, 1))}
+        fields = {INPUT: _input_field(net.input_rank(shape_in), shape_in)}
         evals, resolved = [], []
         memo: dict[tuple, Eval] | None = None if symbolic_input else {}  # symbolic: each layer records its conditions
         for layer in net.layers:
@@ -181,22 +181,37 @@ def _magnitude(value: Any) -> int:
     return abs(value)
 
 
+def _input_field(rank: int, shape: Shape) -> Field:
+    """A map's input pixels: a field of 1 on each spatial axis; tokens and features have no positions
+    (read as one 1×1 position, as their layers neither widen nor stride it)."""
+    if rank == 0:
+        return Field((1, 1), (1, 1), (1, 1))
+    return Field((1,) * rank, (1,) * rank, tuple(shape[1:]))
+
+
 def _field(rule: Rule, ev: Eval, inputs: list[Field]) -> Field:
     rf_in, jump_in, grid_in = _merged(inputs[:1] if rule.inputs == "two" else inputs)  # crop's 2nd: a size only
     w = ev.window
-    out_grid = (1, 1) if w is not None and w.whole else ev.grid or (ev.shape[1:] if rule.spatial else grid_in)
+    out_grid = ((1,) * len(grid_in) if w is not None and w.whole else ev.grid
+                or (ev.shape[1:] if rule.spatial else grid_in))
     if w is None or rf_in is None:
         return Field(None, None, out_grid, lambda: "no closed form: adaptive bins of a symbolic size, or paths "  # type: ignore[arg-type]
                      "whose reach depends on it")
-    # RF grows by (extent − 1) input jumps; the jump multiplies by the stride (1/S when upsampling).
-    extent = grid_in if w.whole else (w.d[0] * (w.k[0] - 1) + 1, w.d[1] * (w.k[1] - 1) + 1)
-    step = grid_in if w.whole else w.s
-    rf = (_whole(rf_in[0] + (extent[0] - 1) * jump_in[0]), _whole(rf_in[1] + (extent[1] - 1) * jump_in[1]))
-    jump = (_whole(jump_in[0] * step[0]), _whole(jump_in[1] * step[1]))
+    rank = len(rf_in)
+    if w.whole:
+        extent, step = grid_in, grid_in
+    else:
+        k, s, d = (values or (1,) * rank for values in (w.k, w.s, w.d))
+        if len(k) != rank:
+            return Field(None, None, out_grid, lambda: f"none: a {len(k)}-D window over an input without "  # type: ignore[arg-type]
+                         f"{len(k)} positional axes")
+        # RF grows by (extent − 1) input jumps; the jump multiplies by the stride (1/S when upsampling).
+        extent, step = tuple(da * (ka - 1) + 1 for ka, da in zip(k, d)), s
+    rf = tuple(_whole(r + (e - 1) * j) for r, e, j in zip(rf_in, extent, jump_in))
+    jump = tuple(_whole(j * st) for j, st in zip(jump_in, step))
 
     def formula() -> str:
-        texts = [f"{rf_in[a]} + ({extent[a]} − 1)·{jump_in[a]} = {rf[a]}" for a in (0, 1)]
-        return texts[0] if texts[0] == texts[1] else f"H: {texts[0]}; W: {texts[1]}"
+        return per_axis_text(tuple(f"{rf_in[a]} + ({extent[a]} − 1)·{jump_in[a]} = {rf[a]}" for a in range(rank)))
 
     return Field(rf, jump, out_grid, formula)  # type: ignore[arg-type]
 
@@ -210,16 +225,17 @@ def _merged(inputs: list[Field]) -> tuple[Any, Any, Any]:
         return inputs[0].rf, inputs[0].jump, inputs[0].grid
     if any(f.rf is None for f in inputs):
         return None, None, inputs[0].grid
-    areas = [f.grid[0] * f.grid[1] for f in inputs]
+    areas = [prod(f.grid) for f in inputs]
+    axes = range(len(inputs[0].rf))
     if not any(isinstance(v, Expr) for f in inputs for v in (*f.rf, *f.grid)):  # numbers: plain max
         widest = max(areas)
         carriers = [f for f, area in zip(inputs, areas) if area == widest]
-        return ((max(f.rf[0] for f in inputs), max(f.rf[1] for f in inputs)),
-                (max(f.jump[0] for f in carriers), max(f.jump[1] for f in carriers)), carriers[0].grid)
+        return (tuple(max(f.rf[a] for f in inputs) for a in axes),
+                tuple(max(f.jump[a] for f in carriers) for a in axes), carriers[0].grid)
     widest = largest(areas)
     carriers = [f for f, area in zip(inputs, areas) if area == widest] or inputs
-    rf = tuple(largest(f.rf[a] for f in inputs) for a in (0, 1))
-    jump = tuple(largest(f.jump[a] for f in carriers) for a in (0, 1))
+    rf = tuple(largest(f.rf[a] for f in inputs) for a in axes)
+    jump = tuple(largest(f.jump[a] for f in carriers) for a in axes)
     if any(is_symbolic(v) and any(isinstance(atom, Max) for atom in v.atoms()) for v in (*rf, *jump)):
         return None, None, carriers[0].grid
     return rf, jump, carriers[0].grid

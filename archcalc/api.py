@@ -60,7 +60,8 @@ def analyze(spec: Spec, batch: int = 1, dtype: str = "float32", *, strict: bool 
             checkpoint: str | int | None = None, device: str = "cuda") -> Report:
     """The report of a network (anything `load` takes) at a batch size and dtype.
 
-    `strict` makes an inexact division an error; `input_shape` overrides the spec's input (C, H, W);
+    `strict` makes an inexact division an error; `input_shape` overrides the spec's input
+    ((C, H, W), (C, T, H, W), or (C, L) for a spec whose input is one);
     `optimizer` ("sgd", "momentum", "adam") sets the state counted in training memory; `precision`
     ("fp32", "amp-fp16", "amp-bf16", "bf16", in place of `dtype`) and `checkpoint` ("every-block" or a
     number of segments) plan the training step, autocast following the op lists of `device` ("cuda",

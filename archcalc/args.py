@@ -47,21 +47,26 @@ def _int(arg: Arg, value: Any, low: int = 0) -> int:
     return value
 
 
-def _pair(arg: Arg, value: Any, low: int) -> tuple[int, int]:
+MAX_AXES = 3  # spatial axes of a map: C×L, C×H×W, C×T×H×W
+
+
+def _per_axis(arg: Arg, value: Any, low: int) -> int | tuple[int, ...]:
+    """One integer for every spatial axis, or a list of one per axis; the rule checks its length against its input."""
     if isinstance(value, list):
-        if len(value) != 2:
-            raise ValueError(f"expected an integer or [height, width] for '{arg.name}'; received a list of {len(value)}")
-        return (_int(arg, value[0], low), _int(arg, value[1], low))
-    number = _int(arg, value, low)
-    return (number, number)
+        if not 1 <= len(value) <= MAX_AXES:
+            raise ValueError(f"expected an integer or a list of one per spatial axis ([length], [height, width] or "
+                             f"[time, height, width]) for '{arg.name}'; received a list of {len(value)}")
+        return tuple(_int(arg, item, low) for item in value)
+    return _int(arg, value, low)
 
 
-def _padding(arg: Arg, value: Any) -> tuple[int, int] | str:
+def _padding(arg: Arg, value: Any) -> int | tuple[int, ...] | str:
     if value in ("same", "valid"):
         return value
     if isinstance(value, str):
-        raise ValueError(f"expected an integer, [height, width], 'same' or 'valid' for '{arg.name}'; received {describe(value)}")
-    return _pair(arg, value, 0)
+        raise ValueError(f"expected an integer, a list of one per spatial axis, 'same' or 'valid' for '{arg.name}'; "
+                         f"received {describe(value)}")
+    return _per_axis(arg, value, 0)
 
 
 def _float(arg: Arg, value: Any) -> float:
@@ -107,8 +112,8 @@ def _ints(arg: Arg, value: Any, low: int) -> tuple[int, ...]:
 _CHECKERS = {
     "int": _int,
     "pos": lambda arg, value: _int(arg, value, 1),
-    "pair": lambda arg, value: _pair(arg, value, 1),
-    "pair0": lambda arg, value: _pair(arg, value, 0),
+    "per_axis": lambda arg, value: _per_axis(arg, value, 1),  # an integer, or a list of one per spatial axis
+    "per_axis0": lambda arg, value: _per_axis(arg, value, 0),
     "pad": _padding,
     "float": _float,
     "bool": _bool,

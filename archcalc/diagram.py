@@ -14,7 +14,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 from collections.abc import Iterator
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from . import render
 from .errors import ArchcalcError
@@ -96,14 +96,20 @@ def _label(row: Row) -> list[str]:
     if row.kind in MERGES:
         return ["+" if row.kind == "add" else f"{row.kind} {render.shape(row.output)}"]
     kind = row.kind if row.layers == 1 else f"block of {row.layers} layers"
-    window = row.args.get("k")
-    if isinstance(window, tuple) and row.layers == 1:
-        stride = row.args.get("s", (1, 1))
-        kind += f" {render.field(window)}" + (f"/{render.field(stride)}" if stride not in ((1, 1), None) else "")
+    window, stride = _axes(row.args.get("k")), _axes(row.args.get("s"))
+    if window and row.layers == 1:  # a kernel or window: one integer, or one per axis (lrn's k is a float)
+        kind += f" {render.field(window)}" + (f"/{render.field(stride)}" if stride and set(stride) != {1} else "")
     lines = [short, f"{kind} · {render.shape(row.output)}"]
     if row.params:
         lines.append(f"{render.count(row.params)} params")
     return lines
+
+
+def _axes(value: Any) -> tuple[int, ...]:
+    """A per-axis argument as a tuple (an integer stands for every axis); () for anything else."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return (value,)
+    return value if isinstance(value, tuple) else ()
 
 
 def _indented(g: Graph) -> Iterator[tuple[str, tuple[int, str], str]]:

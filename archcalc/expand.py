@@ -22,7 +22,7 @@ from typing import Any
 from . import expr
 from .budget import read_budget
 from .errors import Mark, SpecError, did_you_mean, unknown
-from .ir import INPUT, LateArg, Layer, Network, Origin
+from .ir import INPUT, LIST_AXES, SIZE_SYMBOLS, LateArg, Layer, Network, Origin
 from .late import SHAPE_NAMES, Late, TensorDim, is_late
 from .symbolic import Expr
 from .rules import RULES, Rule
@@ -43,9 +43,8 @@ MAX_NAME = 200  # characters of a layer's full name (bundled specs: ≤ 52); wit
 MAX_TEXT = {"name": 100, "title": 300, "source": 300, "reference": 100}  # one line each, shown by every command
 MAX_NESTING = 32  # block instances and branches inside one another (bundled specs: 3)
 _NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_\-]*")
-_INT_TYPES = ("int", "pos", "pair", "pair0", "pad", "table", "ints", "ints0")
+_INT_TYPES = ("int", "pos", "per_axis", "per_axis0", "pad", "table", "ints", "ints0")
 _LIST_TYPES = ("ints", "ints0")  # a shorthand value may be a list only for these
-SIZE_NAMES = ("H", "W", "N")  # symbolic sizes an input may have
 
 
 @dataclass
@@ -86,8 +85,9 @@ def build(data: Any, file: str, default_name: str) -> Network:
     expander.sequence(layers, Scope("", {**names, **_shape_names(INPUT)}), INPUT, "layers", mark_of(data, "layers"))
     if not expander.layers:
         raise SpecError("the network has no layers once expanded (is every repeat 0?)", mark_of(data, "layers"))
-    return Network(texts["name"], texts["title"], texts["source"], _input(data), tuple(expander.layers), file,
-                   _budget(data.get("budget"), mark_of(data, "budget")), texts["reference"])
+    sizes, axes = _input(data)
+    return Network(texts["name"], texts["title"], texts["source"], sizes, tuple(expander.layers), file,
+                   _budget(data.get("budget"), mark_of(data, "budget")), texts["reference"], axes)
 
 
 def _check_keys(mapping: YMap, known: tuple[str, ...], what: str, path: str) -> None:
@@ -109,17 +109,39 @@ def _text(data: YMap, key: str, default: str) -> str:
     return printable(value)
 
 
-def _input(data: YMap) -> tuple[int | Expr, ...]:
-    """[C, H, W] (or [N, D] tokens, or [features]); H and W may be the symbols H, W or N (a square side)."""
+# The named forms of an input: the spatial axes each has. A list is read by its length ([features],
+# [N, D] tokens, [C, H, W], [C, T, H, W]); a one-dimensional map [C, L] has to be named, as two items are tokens.
+NAMED_INPUTS = {
+    ("features",): 0,
+    ("tokens", "dim"): 0,
+    ("channels", "length"): 1,
+    ("channels", "height", "width"): 2,
+    ("channels", "frames", "height", "width"): 3,
+}
+MAX_INPUT = 10**6
+INPUT_EXPECTED = ("expected input: [C, H, W], [C, T, H, W], [N, D] tokens, [features] or a mapping naming the axes "
+                  "({channels: 1, length: 16000}) of positive integers, spatial sizes possibly the symbols H, W, N, T or L")
+
+
+def _input(data: YMap) -> tuple[tuple[int | Expr, ...], int | None]:
+    """The input's sizes and, when named, its spatial axes: a list [C, H, W], [C, T, H, W] (or [N, D] tokens,
+    or [features]), or a mapping naming each axis ({channels: 1, length: 16000}); the spatial sizes may be
+    the symbols H, W, N (a square side), T or L."""
     value = data["input"]
-    ok = isinstance(value, list) and len(value) in (1, 2, 3) and all(
-        (isinstance(v, int) and not isinstance(v, bool) and 0 < v <= 10**6)
-        or (i > 0 and len(value) == 3 and v in SIZE_NAMES) for i, v in enumerate(value))
+    if isinstance(value, YMap):
+        keys = next((names for names in NAMED_INPUTS if set(names) == set(value)), None)
+        sizes = [value[k] for k in keys] if keys else []
+        axes = NAMED_INPUTS[keys] if keys else None
+    else:
+        keys, sizes = None, value
+        axes = LIST_AXES.get(len(value), 0) if isinstance(value, list) else None
+    ok = isinstance(sizes, list) and 1 <= len(sizes) <= 4 and axes is not None and all(
+        (isinstance(v, int) and not isinstance(v, bool) and 0 < v <= MAX_INPUT)
+        or (i > 0 and axes > 0 and v in SIZE_SYMBOLS) for i, v in enumerate(sizes))
     if not ok:
-        raise SpecError(f"expected input: [C, H, W] (or [N, D] tokens, or [features]) of positive integers, "
-                        f"H and W possibly the symbols H, W or N; received {describe(value)}"
+        raise SpecError(f"{INPUT_EXPECTED}; received {describe(value)}"
                         + (f" {shorten(str(list(value)))}" if isinstance(value, list) else ""), mark_of(data, "input"))
-    return tuple(Expr.var(v) if isinstance(v, str) else v for v in value)
+    return tuple(Expr.var(v) if isinstance(v, str) else v for v in sizes), axes if keys else None
 
 
 def _vars(data: Any, mark: Mark | None) -> dict[str, Any]:

@@ -8,8 +8,11 @@ from types import MappingProxyType
 from typing import Any
 
 from .errors import Mark
+from .symbolic import Expr
 
 INPUT = "input"  # the name by which layers refer to the network's input
+SIZE_SYMBOLS = ("H", "W", "N", "T", "L")  # the symbolic sizes an input's spatial axes may have (N: a square side)
+LIST_AXES = {3: 2, 4: 3}  # the spatial axes of an input written as a list: [C, H, W], [C, T, H, W] (others none)
 
 
 @dataclass(frozen=True)
@@ -62,6 +65,18 @@ class Network:
     file: str = ""
     budget: Mapping[str, Any] = field(default_factory=dict)
     reference: str = ""  # the real model it describes: torchvision:NAME (for verify --against spec)
+    input_axes: int | None = None  # spatial axes of the input map when its spec named them; None: by its length
+
+    def input_rank(self, shape: tuple[Any, ...] | None = None) -> int:
+        """The spatial axes of the input (or of `shape`, a size given for it): 1 (C×L), 2 (C×H×W), 3 (C×T×H×W),
+        or 0 (N×D tokens, features). A list's length says it, [C, L] aside: that needs the spec's input named
+        ({channels, length}) or the symbol L, as a two-item list is a token sequence."""
+        shape = self.input if shape is None else shape
+        if self.input_axes is not None and len(shape) == len(self.input):
+            return self.input_axes
+        if len(shape) == 2 and isinstance(shape[1], Expr) and "L" in shape[1].variables():
+            return 1
+        return LIST_AXES.get(len(shape), 0)
 
     def consumers(self) -> dict[str, list[str]]:
         """For each tensor (layer name or `input`), the layers that read it."""

@@ -15,7 +15,7 @@ from typing import Any, NamedTuple
 from . import safe
 from .conventions import FLOPS, FUSED, MACS, UNITS, ZERO_MACS
 from .report import Report, Row
-from .rules.base import shape_text
+from .rules.base import AXES, shape_text
 from .symbolic import Expr, text
 from .units import format_bytes
 
@@ -37,12 +37,11 @@ def count(value: Any) -> str:
 shape = shape_text  # an output shape, C×H×W
 
 
-def field(pair: tuple[Any, Any] | None) -> str:
-    """A receptive field (or jump): one number when square, H×W otherwise."""
-    if pair is None:
+def field(sizes: tuple[Any, ...] | None) -> str:
+    """A receptive field (or jump): one number when alike on every axis, H×W (L, T×H×W) otherwise."""
+    if sizes is None:
         return "—"
-    h, w = pair
-    return str(h) if h == w else f"{h}×{w}"
+    return str(sizes[0]) if all(v == sizes[0] for v in sizes) else "×".join(map(str, sizes))
 
 
 _shape, _rf = shape, field  # the names other modules have used
@@ -348,16 +347,25 @@ CSV_FIELDS = ("name", "kind", "output", "params", "trainable_params", "buffers",
               "activations", "activation_bytes", "receptive_field_h", "receptive_field_w", "saved_bytes", "alive_bytes")
 
 
+def csv_fields(rank: int) -> tuple[str, ...]:
+    """The CSV header: a receptive-field column per spatial axis (H and W, L in 1-D, T, H and W in 3-D)."""
+    if rank not in AXES or rank == 2:
+        return CSV_FIELDS
+    at = CSV_FIELDS.index("receptive_field_h")
+    return (*CSV_FIELDS[:at], *(f"receptive_field_{axis.lower()}" for axis in AXES[rank]), *CSV_FIELDS[at + 2:])
+
+
 def to_csv(report: Report) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(CSV_FIELDS)
+    rank = max((len(row.receptive_field) for row in report.rows if row.receptive_field), default=2)
+    writer.writerow(csv_fields(rank))
     for row in report.rows:
-        rf_h, rf_w = row.receptive_field or ("", "")
+        rf = (*(row.receptive_field or ()), *("",) * rank)  # blank where there is no closed form
         cells = [row.name, row.kind, "x".join(f"({_code(d)})" if isinstance(d, Expr) else str(d) for d in row.output),
                  row.params, row.trainable_params,
                  row.buffers, row.macs, row.backward_macs, row.activations, _activation_bytes(report, row),
-                 rf_h, rf_w, row.saved_bytes, row.alive_bytes]
+                 *rf[:rank], row.saved_bytes, row.alive_bytes]
         writer.writerow(cells if not report.symbolic else [_code(cell) for cell in cells])
     return out.getvalue()
 

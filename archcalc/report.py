@@ -38,8 +38,8 @@ class Row(NamedTuple):
     macs: int
     backward_macs: int
     activations: int  # elements per sample in the activation sum
-    receptive_field: tuple[int, int]
-    jump: tuple[int, int]  # effective stride: input pixels between neighbouring outputs
+    receptive_field: tuple[int, ...]
+    jump: tuple[int, ...]  # effective stride: input pixels between neighbouring outputs
     saved_bytes: int  # what autograd keeps for backward, first kept here
     alive_bytes: int  # inference: bytes alive once this layer has run
     peak_bytes: int  # inference: bytes alive while this layer runs
@@ -64,7 +64,7 @@ class Totals:
     param_bytes: int
     buffer_bytes: int
     depth: int  # weight layers (conv, fc) on the longest path, as the papers count depth
-    receptive_field: tuple[int, int]
+    receptive_field: tuple[int, ...]
     saved_by: tuple[tuple[str, int, int], ...] = ()  # train_saved_bytes by (activations | weight copies, itemsize)
     segments: int = 0  # checkpointed segments
     recompute_bytes: int = 0  # what the largest checkpointed segment keeps while its backward runs it again
@@ -233,8 +233,8 @@ def _plain(value: Any) -> Any:
     return str(value)
 
 
-def _pair(values: tuple[Any, Any] | None) -> list[Any] | None:
-    """[h, w] for JSON: a fractional jump (after upsampling) as a float; None where there is no closed form."""
+def _pair(values: tuple[Any, ...] | None) -> list[Any] | None:
+    """[h, w] ([l], [t, h, w]) for JSON: a fractional jump (after upsampling) as a float; None where there is no closed form."""
     return None if values is None else [float(v) if isinstance(v, Fraction) else v for v in values]
 
 

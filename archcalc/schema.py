@@ -12,7 +12,8 @@ from __future__ import annotations
 from typing import Any
 
 from . import expand
-from .args import MAX_INT, Arg
+from .args import MAX_AXES, MAX_INT, Arg
+from .ir import SIZE_SYMBOLS
 from .budget import BUDGET_KEYS, MAX_BATCH, MEASURES
 from .rules import RULES, Rule
 
@@ -34,17 +35,30 @@ def _int(low: int, doc: str = "") -> dict[str, Any]:
     return {**schema, "description": doc} if doc else schema
 
 
-def _pair(low: int) -> dict[str, Any]:
-    return _ref(f"pair.{low}")
+def _per_axis(low: int) -> dict[str, Any]:
+    return _ref(f"per_axis.{low}")
 
 
 def _number_defs() -> dict[str, Any]:
-    """The integer and [height, width] types every kind shares, at least 0 or at least 1."""
+    """The integer and per-axis ([length], [height, width], [time, height, width]) types every kind shares, at least 0 or 1."""
     defs: dict[str, Any] = {}
     for low in (0, 1):
         defs[f"integer.{low}"] = {"anyOf": [{"type": "integer", "minimum": low, "maximum": MAX_INT}, _ref("expression")]}
-        defs[f"pair.{low}"] = {"anyOf": [_int(low), {"type": "array", "items": _int(low), "minItems": 2, "maxItems": 2}]}
+        defs[f"per_axis.{low}"] = {"anyOf": [_int(low), {"type": "array", "items": _int(low), "minItems": 1, "maxItems": MAX_AXES}]}
     return defs
+
+
+def _input_schema() -> dict[str, Any]:
+    """A list read by its length, or a mapping naming each axis ({channels: 1, length: 16000})."""
+    size = {"type": "integer", "minimum": 1, "maximum": expand.MAX_INPUT}
+    spatial = {"anyOf": [size, {"enum": list(SIZE_SYMBOLS)}]}
+    lists = [{"type": "array", "prefixItems": [size], "items": spatial if n > 2 else size, "minItems": n, "maxItems": n}
+             for n in (1, 2, 3, 4)]
+    named = [{"type": "object", "required": list(names), "additionalProperties": False,
+              "properties": {name: size if name in ("channels", "tokens", "dim", "features") else spatial for name in names}}
+             for names in expand.NAMED_INPUTS]
+    return {"anyOf": lists + named, "description": "[C, H, W], [C, T, H, W], [N, D] tokens or [features], or a mapping naming "
+            "the axes ({channels: 1, length: 16000}); the batch comes from the command line"}
 
 
 def _choices(arg: Arg) -> dict[str, Any]:
@@ -56,9 +70,9 @@ def _choices(arg: Arg) -> dict[str, Any]:
 _TYPES = {
     "int": lambda arg: _int(0),
     "pos": lambda arg: _int(1),
-    "pair": lambda arg: _pair(1),
-    "pair0": lambda arg: _pair(0),
-    "pad": lambda arg: {"anyOf": [{"enum": ["same", "valid"]}, _pair(0)]},
+    "per_axis": lambda arg: _per_axis(1),
+    "per_axis0": lambda arg: _per_axis(0),
+    "pad": lambda arg: {"anyOf": [{"enum": ["same", "valid"]}, _per_axis(0)]},
     "float": lambda arg: {"anyOf": [{"type": "number", **({"minimum": arg.low} if arg.low is not None else {})},
                                     {"type": "string", "pattern": _FLOAT},
                                     {"type": "string", "pattern": _NAME}]},
@@ -96,7 +110,7 @@ def rule_schema(rule: Rule) -> dict[str, Any]:
             forms.append({"enum": flags, "description": "a flag set to true: `avgpool: global`"})
     short = rule.arg(rule.shorthand) if rule.shorthand else None
     if short is not None:  # a bare value, a list only for list arguments: `dropout: 0.5`, `fc: 1000`, `permute: [1, 2, 0]`
-        bare = _int(0 if short.type == "pair0" else 1) if short.type in ("pair", "pair0") else _TYPES[short.type](short)
+        bare = _int(0 if short.type == "per_axis0" else 1) if short.type in ("per_axis", "per_axis0") else _TYPES[short.type](short)
         forms.append({**bare, "description": f"shorthand for {short.name}: {short.doc}"})
     if rule.inputs == "many":
         forms.append({**_ref("branches"), "description": f"branches from the same input, merged by {rule.kind}"})
@@ -196,9 +210,7 @@ def spec_schema() -> dict[str, Any]:
                           "pattern": "^torchvision:[A-Za-z0-9_]+(\\(.*\\))?$",
                           "description": "the real model this spec describes, for `archcalc verify --against spec`: "
                                          "torchvision:NAME or torchvision:NAME(key=value, …)"},
-            "input": {"type": "array", "items": {"type": "integer", "minimum": 1, "maximum": 10**6},
-                      "anyOf": [{"minItems": 3, "maxItems": 3}, {"minItems": 1, "maxItems": 1}],
-                      "description": "[C, H, W] (or [features]); the batch comes from the command line"},
+            "input": _input_schema(),
             "vars": {"type": "object", "additionalProperties": {"anyOf": [{"type": "integer"}, _ref("expression")]},
                      "description": "integers usable by name in expressions"},
             "blocks": {"type": "object", "additionalProperties": _ref("block"),

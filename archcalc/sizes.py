@@ -18,22 +18,22 @@ from typing import Any
 
 from .analysis import analyze
 from .errors import ArchcalcError, ShapeError
-from .ir import Layer, Network
+from .ir import SIZE_SYMBOLS, Layer, Network
 from .report import Report, Row
 from .rules.base import shape_text
 from .safe import clip
 from .sides import MAX_PERIOD, MAX_SIDE, SIDE, Sizes, read, smallest_size  # noqa: F401 (MAX_PERIOD: read from here too)
 from .symbolic import Condition, Expr
 
-NAMES = ("H", "W", SIDE, "B")
+NAMES = (*SIZE_SYMBOLS, "B")
 _DIM = re.compile(r"\d+|[A-Za-z]")
 
 
 def parse_shape(text: str) -> tuple[int | Expr, ...]:
-    """`3x224x224`, `3xHxW` or `3xNxN` (×, x or X between dimensions); ValueError says what was expected."""
+    """`3x224x224`, `3xHxW`, `3xNxN`, `1xL` or `3xTxHxW` (×, x or X between dimensions); ValueError says what was expected."""
     parts = text.strip().replace("×", "x").replace("X", "x").split("x")
-    expected = "C×H×W such as 3x224x224, 3xHxW or 3xNxN (or N×D tokens, or features)"
-    if not 1 <= len(parts) <= 3 or not all(_DIM.fullmatch(p) for p in parts):
+    expected = "C×H×W such as 3x224x224, 3xHxW or 3xNxN, C×L such as 1xL, C×T×H×W such as 3xTxHxW (or N×D tokens, or features)"
+    if not 1 <= len(parts) <= 4 or not all(_DIM.fullmatch(p) for p in parts):
         raise ValueError(f"expected {expected}; received '{clip(text, 40)}'")
     dims: list[int | Expr] = []
     for part in parts:
@@ -41,18 +41,18 @@ def parse_shape(text: str) -> tuple[int | Expr, ...]:
             if len(part) > 7 or not 0 < int(part) <= MAX_SIDE:
                 raise ValueError(f"expected dimensions from 1 to {MAX_SIDE:,}; received '{clip(part, 20)}'")
             dims.append(int(part))
-        elif part in ("H", "W", SIDE):
+        elif part in SIZE_SYMBOLS:
             dims.append(Expr.var(part))
         else:
-            raise ValueError(f"expected {expected}: a size is a number, H, W or N; received '{part}'")
+            raise ValueError(f"expected {expected}: a size is a number, {', '.join(SIZE_SYMBOLS)}; received '{part}'")
     if isinstance(dims[0], Expr):
-        raise ValueError(f"expected the channels (the first dimension) as a number, only H, W or N symbolic; "
-                         f"received '{clip(text, 40)}'")
+        raise ValueError(f"expected the channels (the first dimension) as a number, only {', '.join(SIZE_SYMBOLS)} "
+                         f"symbolic; received '{clip(text, 40)}'")
     return tuple(dims)
 
 
 def parse_sizes(text: str) -> dict[str, int]:
-    """`N=224`, `H=224,W=320`, `B=32` (comma-separated); ValueError says what was expected."""
+    """`N=224`, `H=224,W=320`, `L=16000`, `T=16,N=112`, `B=32` (comma-separated); ValueError says what was expected."""
     env: dict[str, int] = {}
     for part in text.split(","):
         name, sep, value = part.strip().partition("=")

@@ -64,11 +64,12 @@ CASES = [
           - conv: {out: 8, k: 3}
      """, "net.yaml:2:1: unknown top-level key 'layer'; did you mean 'layers'?"),
     ("bad input", """
-        input: [3, 32, 32, 1]
+        input: [3, 32, 32, 1, 1]
         layers:
           - relu:
-     """, "net.yaml:1:8: expected input: [C, H, W] (or [N, D] tokens, or [features]) of positive integers, H and W possibly the symbols H, W or N; "
-          "received a list [3, 32, 32, 1]"),
+     """, "net.yaml:1:8: expected input: [C, H, W], [C, T, H, W], [N, D] tokens, [features] or a mapping naming the axes "
+          "({channels: 1, length: 16000}) of positive integers, spatial sizes possibly the symbols H, W, N, T or L; "
+          "received a list [3, 32, 32, 1, 1]"),
     ("YAML syntax", """
         input: [3, 32, 32]
         layers:
@@ -87,12 +88,12 @@ CASES = [
         input: [3, 32, 32]
         layers: [relu: ]
      """, "net.yaml:1:10: unsupported spec version 2; this archcalc reads version 1"),
-    ("fc before a 3-D only kind", """
+    ("fc before a kind that needs a map", """
         input: [3, 32, 32]
         layers:
           - fc: 10
           - maxpool: 2
-     """, "net.yaml:4:5: layers[1].maxpool 'maxpool1': maxpool expects a C×H×W input; received 10"),
+     """, "net.yaml:4:5: layers[1].maxpool 'maxpool1': maxpool expects a C×L, C×H×W or C×T×H×W input; received 10"),
     ("groups that do not divide", """
         input: [3, 32, 32]
         layers:
@@ -202,7 +203,7 @@ def test_missing_file(cli):
 
 
 @pytest.mark.parametrize("args", [["table", "vgg16", "--batch", "0"], ["table", "vgg16", "--dtype", "float64"],
-                                  ["table", "vgg16", "--input", "3x224x0"], ["table", "vgg16", "--input", "3x224x224x1"],
+                                  ["table", "vgg16", "--input", "3x224x0"], ["table", "vgg16", "--input", "3x224x224x1x1"],
                                   ["table"], ["nosuchcommand"]])
 def test_usage_errors_exit_2(cli, args):
     assert cli(*args).code == 2

@@ -271,12 +271,12 @@ def _small(low: int) -> st.SearchStrategy:
 
 
 def _arg_value(arg) -> st.SearchStrategy:
-    low = 1 if arg.type in ("pos", "pair", "ints") else 0
+    low = 1 if arg.type in ("pos", "per_axis", "ints") else 0
     pair = st.lists(_small(low), min_size=2, max_size=2)
     return {
         "int": _small(0), "pos": _small(1),
-        "pair": _small(1) | _rarely(pair, st.lists(_small(1), max_size=3)),
-        "pair0": st.integers(0, 2) | _rarely(pair, st.lists(_small(0), max_size=3)),
+        "per_axis": _small(1) | _rarely(pair, st.lists(_small(1), max_size=4)),
+        "per_axis0": st.integers(0, 2) | _rarely(pair, st.lists(_small(0), max_size=4)),
         "pad": st.integers(0, 2) | _rarely(st.sampled_from(["same", "valid"]), st.sampled_from(["full", [1, 2, 3]])),
         "float": _rarely(st.floats(0, 0.9), st.floats() | st.sampled_from(["1e-5", "1e999", 2.0, -0.1])),
         "bool": _rarely(st.booleans(), st.sampled_from(["yes", 1, None])),

@@ -77,7 +77,8 @@ def test_good_specs_validate(spec):
 @pytest.mark.parametrize("spec, fragment", [
     ({"layers": [{"relu": None}]}, "'input' is a required property"),
     ({"input": [3, 8, 8], "layers": [{"relu": None}], "layer": []}, "Additional properties are not allowed ('layer'"),
-    ({"input": [3, 8], "layers": [{"relu": None}]}, "is not valid under any of the given schemas"),
+    ({"input": [3, 8, 8, 8, 8], "layers": [{"relu": None}]}, "is not valid under any of the given schemas"),
+    ({"input": {"channels": 1, "width": 8}, "layers": [{"relu": None}]}, "is not valid under any of the given schemas"),
     ({"input": [3, 8, 8], "layers": []}, "should be non-empty"),
     ({"input": [3, 8, 8], "layers": [{"conv": {"out": 8, "kernel": 3}}]}, "is not valid under any of the given schemas"),
     ({"input": [3, 8, 8], "layers": [{"conv": {"out": True, "k": 3}}]}, "is not valid under any of the given schemas"),

@@ -174,7 +174,7 @@ def test_parse_shape(text_in, shape):
     assert parse_shape(text_in) == shape
 
 
-@pytest.mark.parametrize("bad", ["Hx224x224", "3xQx2", "3x" + "9" * 5000 + "x2", "3x0x2", "", "3xHxWxW"])
+@pytest.mark.parametrize("bad", ["Hx224x224", "3xQx2", "3x" + "9" * 5000 + "x2", "3x0x2", "", "3xHxWxWxW"])
 def test_parse_shape_refuses(bad):
     with pytest.raises(ValueError, match="expected"):
         parse_shape(bad)

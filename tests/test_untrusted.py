@@ -390,7 +390,7 @@ HUGE = "9" * 300
 @pytest.mark.parametrize("args", [
     ["table", "lenet5", "--batch", HUGE], ["table", "lenet5", "--batch", "1e9"], ["table", "lenet5", "--batch", "-1"],
     ["table", "lenet5", "--batch", "1000000001"], ["table", "lenet5", "--batch", "١٢"],
-    ["table", "lenet5", "--input", "3x" + "9" * 5000 + "x1"], ["table", "lenet5", "--input", "1x1x1x1"],
+    ["table", "lenet5", "--input", "3x" + "9" * 5000 + "x1"], ["table", "lenet5", "--input", "1x1x1x1x1"],
     ["table", "lenet5", "--depth", "10" * 50], ["table", "lenet5", "--depth", "0"],
     ["fit", "lenet5", "--memory", HUGE], ["fit", "lenet5", "--memory", "1e999"], ["fit", "lenet5", "--memory", "-5GiB"],
     ["fit", "lenet5", "--memory", "2EiB"], ["fit", "lenet5", "--memory", "1152921504606846977"],

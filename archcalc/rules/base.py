@@ -30,16 +30,17 @@ class RuleError(ValueError):
 
 
 class Window(NamedTuple):
-    """How a layer moves the receptive field: kernel, stride, dilation (h, w).
+    """How a layer moves the receptive field: kernel, stride, dilation, one per spatial axis.
 
-    Upsampling layers (transposed convolution, interpolation) have a
+    Empty tuples mean 1 on every axis, whatever the rank (an activation, a
+    norm). Upsampling layers (transposed convolution, interpolation) have a
     fractional stride 1/S: an output reads ⌈K/S⌉ neighbouring inputs, and
     neighbouring outputs are 1/S input steps apart.
     """
 
-    k: tuple[int, int] = (1, 1)
-    s: tuple[Any, Any] = (1, 1)  # int, or Fraction(1, S) when upsampling
-    d: tuple[int, int] = (1, 1)
+    k: tuple[int, ...] = ()
+    s: tuple[Any, ...] = ()  # int, or Fraction(1, S) when upsampling
+    d: tuple[int, ...] = ()
     whole: bool = False  # sees its whole input (global pool, flatten)
 
 
@@ -138,7 +139,7 @@ class Eval(NamedTuple):
     saved: tuple[Saved, ...] = ()
     formulas: Mapping[str, str] | Callable[[], Mapping[str, str]] = MappingProxyType({})  # a function: made on demand
     flags: tuple[str, ...] = ()  # inexact divisions and other things worth a look
-    grid: tuple[int, int] | None = None  # positions of an output that is not a C×H×W map (patch_embed's tokens)
+    grid: tuple[int, ...] | None = None  # positions of an output that is not a C×… map (patch_embed's tokens)
 
 
 @dataclass(frozen=True)
@@ -153,7 +154,7 @@ class Rule:
     weight_layer: bool = False  # counts toward a network's depth (conv, fc)
     fused: bool = False  # an activation or dropout: outside the textbook activation sum
     inputs: str = "one"  # "one", "many" (concat, add, mul) or "two" (crop: a tensor, then the one it is cut to)
-    spatial: bool = False  # writes a C×H×W map whose H×W is a new positional grid (conv, pooling, crop …)
+    spatial: bool = False  # writes a C×L, C×H×W or C×T×H×W map whose positions are a new grid (conv, pooling, crop …)
     # PyTorch picks its kernel by device, and what autograd keeps with it: attention is fused on the
     # CPU and CUDA, a plain fallback on the meta device. Measured on a real device only.
     kernel_by_device: bool = False
@@ -196,6 +197,30 @@ def one_input(kind: str, shapes: list[Shape], dims: int | None = None) -> Shape:
         expected = "C×H×W" if dims == 3 else f"{dims}-D"
         raise RuleError(f"{kind} expects a {expected} input; received {shape_text(shape)}")
     return shape
+
+
+AXES = {1: ("L",), 2: ("H", "W"), 3: ("T", "H", "W")}  # the spatial axes of a C×L, C×H×W, C×T×H×W map
+MAP_TEXT = {rank: "×".join(("C", *names)) for rank, names in AXES.items()}
+MAPS = "C×L, C×H×W or C×T×H×W"
+
+
+def one_map(kind: str, shapes: list[Shape]) -> tuple[Any, tuple[Any, ...]]:
+    """The channels and spatial sizes of a one-input layer's map: C×L, C×H×W or C×T×H×W."""
+    shape = one_input(kind, shapes)
+    if len(shape) - 1 not in AXES:
+        raise RuleError(f"{kind} expects a {MAPS} input; received {shape_text(shape)}")
+    return shape[0], tuple(shape[1:])
+
+
+def per_axis(name: str, value: Any, rank: int) -> tuple[Any, ...]:
+    """An argument given as one integer for every axis, or a list of one per spatial axis of the input."""
+    if not isinstance(value, tuple):
+        return (value,) * rank
+    if len(value) != rank:
+        axes = "×".join(AXES[rank])
+        raise RuleError(f"{name}={list(value)} has {len(value)} items; the input's map is {axes} "
+                        f"({rank} spatial {'axis' if rank == 1 else 'axes'}): give an integer or a list of {rank}")
+    return value
 
 
 class Extent(NamedTuple):
@@ -256,9 +281,25 @@ def sliding(n: Any, k: int, s: int, pads: tuple[int, int], d: int = 1, ceil: boo
     return extent
 
 
-def spatial(h: Extent, w: Extent) -> tuple[Callable[[], str], tuple[str, ...]]:
-    """The shape formula of a 2-D window, made on demand (one line when square), and its flags."""
-    if h == w:
-        return lambda: h.formula, (h.inexact,) if not h.whole else ()
-    flags = tuple(f"{axis}: {e.inexact}" for axis, e in (("H", h), ("W", w)) if not e.whole)
-    return lambda: f"H: {h.formula}; W: {w.formula}", flags
+def spatial(*extents: Extent) -> tuple[Callable[[], str], tuple[str, ...]]:
+    """The shape formula of a window over 1, 2 or 3 axes, made on demand (one line when all alike), and its
+    flags, one per distinct extent (a 16×112×112 clip's H and W share one)."""
+    groups = _alike(extents)
+    if len(groups) == 1:
+        return lambda: extents[0].formula, (extents[0].inexact,) if not extents[0].whole else ()
+    flags = tuple(f"{axes}: {e.inexact}" for axes, e in groups if not e.whole)
+    return lambda: per_axis_text(tuple(e.formula for e in extents)), flags
+
+
+def per_axis_text(texts: tuple[str, ...]) -> str:
+    """One text when every axis has the same, else `H: …; W: …` (`T: …; H, W: …` in 3-D), axes alike together."""
+    groups = _alike(texts)
+    return texts[0] if len(groups) == 1 else "; ".join(f"{axes}: {text}" for axes, text in groups)
+
+
+def _alike(values: tuple[Any, ...]) -> list[tuple[str, Any]]:
+    """The distinct values of the spatial axes, in order, each with the names of its axes (`H, W`)."""
+    axes: dict[Any, list[str]] = {}
+    for name, value in zip(AXES[len(values)], values):
+        axes.setdefault(value, []).append(name)
+    return [(", ".join(names), value) for value, names in axes.items()]

@@ -1,11 +1,11 @@
-"""2-D convolution and transposed convolution, with optional fused batch norm and activation.
+"""Convolution and transposed convolution over 1, 2 or 3 spatial axes, with optional fused batch norm and activation.
 
-Weights: one K_h·K_w·(C/groups) kernel per output map (or, with a LeNet-style
-connection table, K_h·K_w per listed input map); a bias per map unless batch
-norm follows, whose γ and β take its place. MACs: every output element of a
-convolution does one multiply-accumulate per kernel weight; a transposed
-convolution does the same per *input* element, scattering each into a
-K_h×K_w patch of every output map in its group.
+Weights: one K_h·K_w·(C/groups) kernel per output map (K_l in 1-D, K_t·K_h·K_w
+in 3-D; with a LeNet-style connection table, K_h·K_w per listed input map); a
+bias per map unless batch norm follows, whose γ and β take its place. MACs:
+every output element of a convolution does one multiply-accumulate per kernel
+weight; a transposed convolution does the same per *input* element, scattering
+each into a K_h×K_w patch of every output map in its group.
 """
 
 from __future__ import annotations
@@ -13,30 +13,38 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Mapping
 from fractions import Fraction
+from math import prod
 from typing import Any
 
 from ..args import Arg
 from ..symbolic import require
-from .base import LOW, Eval, Rule, RuleError, Saved, Shape, Window, num, one_input, product, sliding, spatial, texts
+from .base import (LOW, Eval, Rule, RuleError, Saved, Shape, Window, num, one_map, per_axis, per_axis_text, product,
+                   sliding, spatial, texts)
 from .elementwise import ACT_ARG
 from .tail import tail
 
 
-def padding(arg: Any, k: tuple[int, int], s: tuple[int, int], d: tuple[int, int]) -> tuple[tuple[int, int], tuple[int, int]]:
-    """(top, bottom), (left, right) padding; 'same' keeps the size at stride 1, as PyTorch."""
+def padding(arg: Any, k: tuple[int, ...], s: tuple[int, ...], d: tuple[int, ...]) -> tuple[tuple[int, int], ...]:
+    """(before, after) padding per spatial axis; 'same' keeps the size at stride 1, as PyTorch."""
     if arg == "valid":
-        return (0, 0), (0, 0)
+        return ((0, 0),) * len(k)
     if arg == "same":
-        if s != (1, 1):
+        if any(si != 1 for si in s):
             raise RuleError("padding 'same' needs stride 1 (as in PyTorch); give p explicitly")
         totals = [di * (ki - 1) for ki, di in zip(k, d)]
-        return tuple((t // 2, t - t // 2) for t in totals)  # type: ignore[return-value]
-    return (arg[0], arg[0]), (arg[1], arg[1])
+        return tuple((t // 2, t - t // 2) for t in totals)
+    return tuple((p, p) for p in per_axis("p", arg, len(k)))
 
 
-def _weights(args: Mapping[str, Any], c: int) -> tuple[int, Callable[[], str]]:
+def geometry(args: Mapping[str, Any], rank: int, *names: str) -> tuple[tuple[Any, ...], ...]:
+    """The named per-axis arguments (k, s, d …) of a window over `rank` spatial axes, each one per axis."""
+    return tuple(per_axis(name, args[name], rank) for name in names)
+
+
+def _weights(args: Mapping[str, Any], c: int, k: tuple[int, ...]) -> tuple[int, Callable[[], str]]:
     """Kernel weights, and the formula's first term (made on demand)."""
-    out, (kh, kw), groups, table = args["out"], args["k"], args["groups"], args.get("table")
+    out, groups, table = args["out"], args["groups"], args.get("table")
+    kernel = prod(k)
     if table is not None:
         if groups != 1:
             raise RuleError("a connection table and groups > 1 cannot be combined")
@@ -51,32 +59,34 @@ def _weights(args: Mapping[str, Any], c: int) -> tuple[int, Callable[[], str]]:
         counts = Counter(len(row) for row in table)
         links = sum(len(row) for row in table)
         terms = " + ".join(f"{n}·{size}" for size, n in sorted(counts.items()))
-        return kh * kw * links, lambda: f"{kh}·{kw}·({terms})"
+        return kernel * links, lambda: f"{product(k)}·({terms})"
     for name, value in (("input channels", c), ("out", out)):
         if value % groups:
             raise RuleError(f"groups={groups} must divide {name} ({value})")
-    return kh * kw * (c // groups) * out, lambda: product((kh, kw, c // groups, out))
+    return kernel * (c // groups) * out, lambda: product((*k, c // groups, out))
 
 
 def _conv(args: Mapping[str, Any], shapes: list[Shape]) -> Eval:
-    c, h, w = one_input("conv", shapes, 3)
-    out, k, s, d = args["out"], args["k"], args["s"], args["d"]
-    pad_h, pad_w = padding(args["p"], k, s, d)
-    eh, ew = sliding(h, k[0], s[0], pad_h, d[0]), sliding(w, k[1], s[1], pad_w, d[1])
-    shape_formula, flags = spatial(eh, ew)
-    weights, weight_text = _weights(args, c)
-    positions = eh.size * ew.size
+    c, sizes = one_map("conv", shapes)
+    out = args["out"]
+    k, s, d = geometry(args, len(sizes), "k", "s", "d")
+    pads = padding(args["p"], k, s, d)
+    extents = tuple(sliding(n, *axis) for n, axis in zip(sizes, zip(k, s, pads, d)))
+    shape_formula, flags = spatial(*extents)
+    weights, weight_text = _weights(args, c, k)
+    grid = tuple(e.size for e in extents)
+    positions = prod(grid)
     macs = positions * weights
     count = out * positions
     fused = tail(out, count, "tmp:conv", bias=args["bias"], bn=args["bn"], act=args["act"])
     params = weights + fused.params
     # Uneven padding ('same' over an even extent): PyTorch convolves a zero-padded copy of the
     # input, and autograd keeps that copy instead of the input.
-    uneven = pad_h[0] != pad_h[1] or pad_w[0] != pad_w[1]
-    padded = c * (h + sum(pad_h)) * (w + sum(pad_w)) if uneven else 0
-    conv_in = Saved("own:padded", padded) if uneven else Saved("in0", c * h * w)
+    uneven = any(before != after for before, after in pads)
+    padded = c * prod(n + sum(pad) for n, pad in zip(sizes, pads)) if uneven else 0
+    conv_in = Saved("own:padded", padded) if uneven else Saved("in0", c * prod(sizes))
     return Eval(
-        (out, eh.size, ew.size),
+        (out, *grid),
         params=params,
         buffers=fused.buffers,
         macs=macs,
@@ -87,7 +97,7 @@ def _conv(args: Mapping[str, Any], shapes: list[Shape]) -> Eval:
             "shape": shape_formula(),
             "weights": f"{weight_text()} = {num(weights)}",
             "params": f"{' + '.join((weight_text(), *fused.terms))} = {num(params)}",
-            "macs": f"{product((eh.size, ew.size))} · {weight_text()} = {num(macs)}",
+            "macs": f"{product(grid)} · {weight_text()} = {num(macs)}",
         },
         flags=flags,
     )
@@ -107,33 +117,33 @@ def _transposed_extent(n: int, k: int, s: int, p: int, d: int, extra: int) -> tu
 
 
 def _convtranspose(args: Mapping[str, Any], shapes: list[Shape]) -> Eval:
-    c, h, w = one_input("convtranspose", shapes, 3)
-    out, k, s, p, d, extra = args["out"], args["k"], args["s"], args["p"], args["d"], args["output_padding"]
-    for axis in (0, 1):
+    c, sizes = one_map("convtranspose", shapes)
+    out = args["out"]
+    k, s, p, d, extra = geometry(args, len(sizes), "k", "s", "p", "d", "output_padding")
+    for axis in range(len(sizes)):
         if extra[axis] >= max(s[axis], d[axis]):
             raise RuleError(f"output_padding {extra[axis]} must be smaller than the stride ({s[axis]}) "
                             f"or the dilation ({d[axis]}), as PyTorch requires")
-    oh, fh = _transposed_extent(h, k[0], s[0], p[0], d[0], extra[0])
-    ow, fw = _transposed_extent(w, k[1], s[1], p[1], d[1], extra[1])
-    weights, weight_text = _weights(args, c)
-    macs = h * w * weights  # every input element meets every weight of its group once
-    fused = tail(out, out * oh * ow, "tmp:conv", bias=args["bias"], bn=args["bn"], act=args["act"])
+    grid, shape_texts = zip(*(_transposed_extent(*axis) for axis in zip(sizes, k, s, p, d, extra)))
+    weights, weight_text = _weights(args, c, k)
+    macs = prod(sizes) * weights  # every input element meets every weight of its group once
+    fused = tail(out, out * prod(grid), "tmp:conv", bias=args["bias"], bn=args["bn"], act=args["act"])
     params = weights + fused.params
     # An output reads ⌈K_eff/S⌉ neighbouring inputs per axis; outputs are 1/S input steps apart.
-    reach = tuple(-(-(d[a] * (k[a] - 1) + 1) // s[a]) for a in (0, 1))
+    reach = tuple(-(-(da * (ka - 1) + 1) // sa) for ka, sa, da in zip(k, s, d))
     return Eval(
-        (out, oh, ow),
+        (out, *grid),
         params=params,
         buffers=fused.buffers,
         macs=macs,
-        window=Window(reach, (Fraction(1, s[0]), Fraction(1, s[1]))),  # type: ignore[arg-type]
+        window=Window(reach, tuple(Fraction(1, sa) for sa in s)),
         temporaries=fused.temporaries,
-        saved=(Saved("in0", c * h * w), Saved("weight", weights, per_sample=False), *fused.saved),
+        saved=(Saved("in0", c * prod(sizes)), Saved("weight", weights, per_sample=False), *fused.saved),
         formulas=lambda: {
-            "shape": fh() if fh() == fw() else f"H: {fh()}; W: {fw()}",
+            "shape": per_axis_text(tuple(text() for text in shape_texts)),
             "weights": f"{weight_text()} = {num(weights)}",
             "params": f"{' + '.join((weight_text(), *fused.terms))} = {num(params)}",
-            "macs": f"{product((h, w))} · {weight_text()} = {num(macs)} (per input position)",
+            "macs": f"{product(sizes)} · {weight_text()} = {num(macs)} (per input position)",
         },
     )
 
@@ -141,19 +151,20 @@ def _convtranspose(args: Mapping[str, Any], shapes: list[Shape]) -> Eval:
 def _patch_embed(args: Mapping[str, Any], shapes: list[Shape]) -> Eval:
     """A patch×patch convolution of stride patch, its map read as a sequence of tokens."""
     patch = args["patch"]
-    conv = _conv({"out": args["dim"], "k": patch, "s": patch, "p": (0, 0), "d": (1, 1), "groups": 1,
+    conv = _conv({"out": args["dim"], "k": patch, "s": patch, "p": 0, "d": 1, "groups": 1,
                   "bias": True, "bn": False, "act": None}, shapes)
-    dim, gh, gw = conv.shape
+    dim, *grid = conv.shape
+    tokens = prod(grid)
     return Eval(
-        (gh * gw, dim), params=conv.params, macs=conv.macs, window=conv.window, saved=conv.saved, flags=conv.flags,
-        grid=(gh, gw),
-        formulas=lambda: {**texts(conv.formulas), "shape": f"{texts(conv.formulas)['shape']}; {gh}·{gw} = {num(gh * gw)} tokens of {dim}"},
+        (tokens, dim), params=conv.params, macs=conv.macs, window=conv.window, saved=conv.saved, flags=conv.flags,
+        grid=tuple(grid),
+        formulas=lambda: {**texts(conv.formulas), "shape": f"{texts(conv.formulas)['shape']}; {product(grid)} = {num(tokens)} tokens of {dim}"},
     )
 
 
-_STRIDE = Arg("s", "pair", 1, "stride, or [height, width]")
+_STRIDE = Arg("s", "per_axis", 1, "stride, or one per spatial axis ([height, width])")
 _SHARED = (
-    Arg("d", "pair", 1, "dilation"),
+    Arg("d", "per_axis", 1, "dilation"),
     Arg("groups", "pos", 1, "channel groups (AlexNet's two towers: 2; depthwise: the input channels)"),
     Arg("bias", "bool", None, "learn a bias per map (default: yes, unless bn)"),
     Arg("bn", "bool", False, "batch norm after the convolution"),
@@ -162,12 +173,12 @@ _SHARED = (
 
 CONV = Rule(
     "conv",
-    "2-D convolution: out maps of k×k kernels, stride s, padding p; optional fused bn and act",
+    "convolution (1-D, 2-D or 3-D, by its input): out maps of k×k kernels, stride s, padding p; optional fused bn and act",
     (
         Arg("out", "pos", required=True, doc="output channels (filters)"),
-        Arg("k", "pair", required=True, doc="kernel size, or [height, width]"),
+        Arg("k", "per_axis", required=True, doc="kernel size, or one per spatial axis ([height, width])"),
         _STRIDE,
-        Arg("p", "pad", 0, "zero padding per side, [height, width], 'same' or 'valid'"),
+        Arg("p", "pad", 0, "zero padding per side, one per spatial axis, 'same' or 'valid'"),
         *_SHARED,
         Arg("table", "table", None, "connection table: for each output map, the input maps it reads (LeNet-5 C3)"),
     ),
@@ -179,16 +190,16 @@ CONV = Rule(
 
 RULES = [
     CONV,
-    Rule("convtranspose", "transposed 2-D convolution (U-Net's up-convolution): out maps, k×k kernels, stride s",
+    Rule("convtranspose", "transposed convolution, 1-D to 3-D (U-Net's up-convolution): out maps, k×k kernels, stride s",
          (Arg("out", "pos", required=True, doc="output channels"),
-          Arg("k", "pair", required=True, doc="kernel size, or [height, width]"),
+          Arg("k", "per_axis", required=True, doc="kernel size, or one per spatial axis ([height, width])"),
           _STRIDE,
-          Arg("p", "pair0", 0, "padding removed from each side of the output"),
-          Arg("output_padding", "pair0", 0, "extra rows and columns on one side (smaller than s or d)"),
+          Arg("p", "per_axis0", 0, "padding removed from each side of the output"),
+          Arg("output_padding", "per_axis0", 0, "extra rows and columns on one side (smaller than s or d)"),
           *_SHARED),
          _convtranspose, weight_layer=True, spatial=True, autocast=LOW),
     Rule("patch_embed", "patch embedding: a patch×patch convolution of stride patch read as N×D tokens (ViT)",
          (Arg("dim", "pos", required=True, doc="embedding dimension D (output channels)"),
-          Arg("patch", "pair", required=True, doc="patch size, or [height, width]")),
+          Arg("patch", "per_axis", required=True, doc="patch size, or [height, width]")),
          _patch_embed, weight_layer=True, autocast=LOW),
 ]

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from fractions import Fraction
+from math import prod
 from typing import Any
 
 from ..args import Arg
 from ..symbolic import is_symbolic, require
-from .base import Eval, Rule, RuleError, Shape, Window, elements, num, one_input, shape_text
+from .base import MAP_TEXT, Eval, Rule, RuleError, Shape, Window, elements, num, one_input, one_map, per_axis, product, shape_text
 
 
 def _permute(args: Mapping[str, Any], shapes: list[Shape]) -> Eval:
@@ -28,9 +29,10 @@ def _permute(args: Mapping[str, Any], shapes: list[Shape]) -> Eval:
 
 
 def _tokens(args: Mapping[str, Any], shapes: list[Shape]) -> Eval:
-    c, h, w = one_input("tokens", shapes, 3)
-    return Eval((h * w, c), output="view",
-                formulas=lambda: {"shape": f"{c}×{h}×{w} → {h}·{w} = {num(h * w)} tokens of {c}"})
+    c, sizes = one_map("tokens", shapes)
+    n = prod(sizes)
+    return Eval((n, c), output="view", formulas=lambda: {
+        "shape": f"{shape_text(shapes[0])} → {product(sizes)} = {num(n)} tokens of {c}"})
 
 
 def _token(args: Mapping[str, Any], shapes: list[Shape]) -> Eval:
@@ -73,31 +75,45 @@ def _crop(args: Mapping[str, Any], shapes: list[Shape]) -> Eval:
                                    f"and ({w} − {tw})/2 = {(w - tw) // 2} columns off each side"})
 
 
+# the interpolation of each rank: 'linear' reads two neighbours on every axis, as torch's linear,
+# bilinear and trilinear modes do over 1, 2 and 3 axes
+INTERPOLATION = {1: "linear", 2: "bilinear", 3: "trilinear"}
+
+
 def _upsample(args: Mapping[str, Any], shapes: list[Shape]) -> Eval:
-    c, h, w = one_input("upsample", shapes, 3)
-    size, scale, mode = args["size"], args["scale"], args["mode"]
+    c, sizes = one_map("upsample", shapes)
+    rank, size, scale, mode = len(sizes), args["size"], args["scale"], args["mode"]
     if (size is None) == (scale is None):
-        raise RuleError("upsample takes scale (a factor) or size (the output H×W), not both or neither")
-    oh, ow = size if size is not None else (h * scale[0], w * scale[1])
-    reach = 1 if mode == "nearest" else 2  # bilinear reads two neighbours per axis
+        raise RuleError("upsample takes scale (a factor) or size (the output size), not both or neither")
+    modes = dict.fromkeys(("nearest", "linear", INTERPOLATION[rank]))
+    if mode not in modes:
+        raise RuleError(f"mode {mode} interpolates a {MAP_TEXT[INTERPOLATION_RANK[mode]]} map; the input is "
+                        f"{shape_text((c, *sizes))}: use {', '.join(modes)}")
+    scale = per_axis("scale", scale, rank) if scale is not None else None
+    grid = per_axis("size", size, rank) if size is not None else tuple(n * f for n, f in zip(sizes, scale))
+    reach = (1 if mode == "nearest" else 2,) * rank  # linear modes read two neighbours per axis
     if scale is not None:
-        window: Window | None = Window((reach, reach), (Fraction(1, scale[0]), Fraction(1, scale[1])))
-    elif is_symbolic(h) or is_symbolic(w):
+        window: Window | None = Window(reach, tuple(Fraction(1, f) for f in scale))
+    elif any(is_symbolic(n) for n in sizes):
         window = None  # to a fixed size from a symbolic one: no closed-form spacing
     else:
-        window = Window((reach, reach), (Fraction(h, oh), Fraction(w, ow)))
+        window = Window(reach, tuple(Fraction(n, o) for n, o in zip(sizes, grid)))
     return Eval(
-        (c, oh, ow),
-        window=window,  # type: ignore[arg-type]
-        formulas=lambda: {"shape": f"{mode}: {h}×{w} → {oh}×{ow}" + (f" (×{shape_text(scale)})" if scale else "")},
+        (c, *grid),
+        window=window,
+        formulas=lambda: {"shape": f"{mode}: {shape_text(sizes)} → {shape_text(grid)}" + (f" (×{shape_text(scale)})" if scale else "")},
     )
+
+
+INTERPOLATION_RANK = {mode: rank for rank, mode in INTERPOLATION.items()}
 
 
 RULES = [
     Rule("permute", "reorder dimensions (a view), as torch.permute without the batch: [1, 2, 0] makes C×H×W H×W×C",
          (Arg("dims", "ints0", required=True, doc="the new order of the dimensions, 0-based, batch excluded"),),
          _permute, shorthand="dims"),
-    Rule("tokens", "read a C×H×W map as a sequence of H·W tokens of C features (a view)", (), _tokens),
+    Rule("tokens", "read a C×H×W map as a sequence of H·W tokens of C features (a view; C×L and C×T×H×W alike)",
+         (), _tokens),
     Rule("token", "one token of an N×D sequence, its D features (ViT's class token, x[:, 0])",
          (Arg("index", "int", 0, "which token, from 0"),), _token, shorthand="index"),
     Rule("split", "one part of the channels split into equal parts (a view; ShuffleNet's channel split)",
@@ -106,10 +122,11 @@ RULES = [
          (Arg("groups", "pos", 2, "channel groups"),), _shuffle, shorthand="groups"),
     Rule("crop", "centre crop of a map to the H×W of another (U-Net's skips): from: [map, reference]",
          (), _crop, inputs="two", spatial=True),
-    Rule("upsample", "upsampling by an integer scale or to a size, nearest or bilinear",
-         (Arg("scale", "pair", None, "integer factor, or [height, width]"),
-          Arg("size", "pair", None, "output size, or [height, width]"),
-          Arg("mode", "str", "nearest", "nearest or bilinear interpolation", choices=("nearest", "bilinear")),
-          Arg("align_corners", "bool", False, "bilinear: align the corner pixels (no effect on the figures)")),
+    Rule("upsample", "upsampling of a 1-D, 2-D or 3-D map by an integer scale or to a size, nearest or linear",
+         (Arg("scale", "per_axis", None, "integer factor, or one per spatial axis ([height, width])"),
+          Arg("size", "per_axis", None, "output size, or one per spatial axis ([height, width])"),
+          Arg("mode", "str", "nearest", "nearest, or linear interpolation on every axis: linear (any rank), or "
+              "bilinear (2-D) and trilinear (3-D) as torch names them", choices=("nearest", "linear", "bilinear", "trilinear")),
+          Arg("align_corners", "bool", False, "linear modes: align the corner pixels (no effect on the figures)")),
          _upsample, shorthand="scale", spatial=True),
 ]

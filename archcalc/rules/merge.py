@@ -9,10 +9,11 @@ channels are zero padding, with no parameters.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from math import prod
 from typing import Any
 
 from ..args import Arg
-from .base import LOW, Eval, Rule, RuleError, Saved, Shape, Window, elements, num, one_input, product, shape_text
+from .base import LOW, Eval, Rule, RuleError, Saved, Shape, Window, elements, num, one_input, one_map, product, shape_text
 from .elementwise import ACT_ARG, inline_act
 from .tail import tail
 
@@ -65,35 +66,38 @@ def _mul(args: Mapping[str, Any], shapes: list[Shape]) -> Eval:
 
 
 def _shortcut(args: Mapping[str, Any], shapes: list[Shape]) -> Eval:
-    c, h, w = one_input("shortcut", shapes, 3)
+    c, sizes = one_map("shortcut", shapes)
     out, s, mode = args["out"] or c, args["s"], args["mode"]
     if mode == "auto":
         mode = "identity" if (out, s) == (c, 1) else "projection"
-    oh, ow = (h - 1) // s + 1, (w - 1) // s + 1
+    grid = tuple((n - 1) // s + 1 for n in sizes)
+    shape = (out, *grid)
     if mode == "identity":
         if (out, s) != (c, 1):
             raise RuleError(f"identity shortcut needs out = {c} and s = 1; received out={out}, s={s}")
-        return Eval((c, h, w), output="view", formulas=lambda: {"shape": f"identity: {c}×{h}×{w}"})
+        return Eval(shapes[0], output="view", formulas=lambda: {"shape": f"identity: {shape_text(shapes[0])}"})
+    strided = Window(s=(s,) * len(sizes))
     if mode == "pad":
         if out < c:
             raise RuleError(f"zero-padding shortcut cannot shrink channels {c} → {out}")
-        return Eval((out, oh, ow), window=Window(s=(s, s)),
-                    formulas=lambda: {"shape": f"every {s}th position, {c} channels + {out - c} zeros = {out}×{oh}×{ow}"})
-    weights, count = c * out, out * oh * ow
+        return Eval(shape, window=strided,
+                    formulas=lambda: {"shape": f"every {s}th position, {c} channels + {out - c} zeros = {shape_text(shape)}"})
+    weights, count = c * out, prod(shape)
     fused = tail(out, count, "tmp:conv", bias=False, bn=args["bn"], act=None)
     params = weights + fused.params
+    ones = "·".join("1" * len(sizes))
     return Eval(
-        (out, oh, ow),
+        shape,
         params=params,
         buffers=fused.buffers,
-        macs=oh * ow * weights,
-        window=Window(s=(s, s)),
+        macs=prod(grid) * weights,
+        window=strided,
         temporaries=fused.temporaries,
-        saved=(Saved("in0", c * h * w), Saved("weight", weights, per_sample=False), *fused.saved),
+        saved=(Saved("in0", c * prod(sizes)), Saved("weight", weights, per_sample=False), *fused.saved),
         formulas=lambda: {
-            "shape": f"1×1 projection, stride {s}: ({h} − 1)/{s} + 1 = {oh}",
-            "params": f"{' + '.join((f'1·1·{c}·{out}', *fused.terms))} = {num(params)}",
-            "macs": f"{product((oh, ow))} · 1·1·{c}·{out} = {num(oh * ow * weights)}",
+            "shape": f"{'×'.join('1' * len(sizes))} projection, stride {s}: ({sizes[0]} − 1)/{s} + 1 = {grid[0]}",
+            "params": f"{' + '.join((f'{ones}·{c}·{out}', *fused.terms))} = {num(params)}",
+            "macs": f"{product(grid)} · {ones}·{c}·{out} = {num(prod(grid) * weights)}",
         },
     )
 
@@ -103,7 +107,7 @@ RULES = [
     Rule("add", "elementwise sum of inputs (residual connections)", (ACT_ARG,), _add, inputs="many"),
     Rule("mul", "elementwise product of inputs, broadcast (a squeeze-and-excitation gate: C×1×1 times C×H×W)",
          (), _mul, inputs="many"),
-    Rule("shortcut", "residual shortcut: identity, 1×1 projection (option B) or zero-padding (option A)",
+    Rule("shortcut", "residual shortcut of a 1-D, 2-D or 3-D map: identity, 1×1 projection (option B) or zero-padding (option A)",
          (Arg("out", "pos", None, "output channels (default: the input's)"),
           Arg("s", "pos", 1, "stride"),
           Arg("mode", "str", "auto", "auto: identity if shapes match, else projection", choices=("auto", "identity", "projection", "pad")),

@@ -1,0 +1,51 @@
+"""Torch facets of pooling and LeNet's subsampling (rules/pool.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+from torch import nn
+
+from ...rules.base import Shape
+from .base import Factory, of_rank, steps
+from .elementwise import inline_act
+
+
+class Subsample(nn.Module):
+    """LeNet-5 subsampling: average pool, then one trainable coefficient and bias per map."""
+
+    def __init__(self, shape: Shape, k: int | tuple[int, ...], s: int | tuple[int, ...], act: str | None):
+        super().__init__()
+        channels = shape[0]
+        self.pool = of_rank("AvgPool", shape)(k, s)
+        self.weight = nn.Parameter(torch.ones(channels))
+        self.bias = nn.Parameter(torch.zeros(channels))
+        self.act = steps(inline_act(act)) if act else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        per_map = (1, -1, *(1,) * (x.dim() - 2))
+        y = self.pool(x) * self.weight.view(per_map) + self.bias.view(per_map)
+        return y if self.act is None else self.act(y)
+
+
+def _pool(kind: str) -> Factory:
+    def make(args: Mapping[str, Any], shapes: list[Shape], out: Shape) -> nn.Module:
+        if args["global"] or args["output"] is not None:
+            size = 1 if args["global"] else args["output"]
+            return of_rank("AdaptiveMaxPool" if kind == "maxpool" else "AdaptiveAvgPool", shapes[0])(size)
+        k, p, ceil = args["k"], args["p"], args["ceil"]
+        s = args["s"] or k
+        if kind == "maxpool":
+            return of_rank("MaxPool", shapes[0])(k, s, p, args["d"], ceil_mode=ceil)
+        return of_rank("AvgPool", shapes[0])(k, s, p, ceil_mode=ceil)
+
+    return make
+
+
+FACTORIES: dict[str, Factory] = {
+    "maxpool": _pool("maxpool"),
+    "avgpool": _pool("avgpool"),
+    "subsample": lambda args, shapes, out: Subsample(shapes[0], args["k"], args["s"] or args["k"], args["act"]),
+}
