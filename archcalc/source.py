@@ -20,7 +20,7 @@ from yaml.composer import Composer
 from yaml.resolver import Resolver
 
 from .errors import Mark, SpecError
-from .safe import clip, describe, shorten  # noqa: F401 (describe, shorten: read from here too)
+from .safe import describe, shorten  # noqa: F401 (describe, shorten: read from here too)
 
 try:
     from yaml.cyaml import CParser  # libyaml's scanner and parser, some 20 times faster than PyYAML's

@@ -13,7 +13,7 @@ from math import prod
 from typing import Any
 
 from ..args import Arg
-from .base import LOW, Eval, Rule, RuleError, Saved, Shape, Window, elements, num, one_input, one_map, product, shape_text
+from .base import LOW, Eval, Rule, RuleError, Saved, Shape, Window, elements, num, one_map, product, shape_text
 from .elementwise import ACT_ARG, inline_act
 from .tail import tail
 
