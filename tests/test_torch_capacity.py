@@ -105,3 +105,21 @@ def test_verify_of_a_network_without_parameters_agrees(cli, write_spec, torch, d
     assert all(check["engine"] == 0 == check["measured"] for check in result["saved"])
     if device == "cuda":
         assert all(check["cuda_allocated"] == 0 for check in result["saved"])
+
+
+def test_a_run_past_the_compute_bound_is_refused_before_it_starts(cli, write_spec, monkeypatch):
+    from archcalc.backends import capacity
+
+    # 10¹³ MACs in 64 bytes: minutes a forward pass on a CPU
+    slow = write_spec("input: [512, 512, 512]\nlayers: [conv: {out: 1024, k: 9, p: 4}]\n", "slow.yaml")
+    macs = analyze(load(slow)).totals.macs
+    real_rate = capacity.rate
+    monkeypatch.setattr(capacity, "rate", lambda device, dtype=None: 5e10)  # a 2-core CPU's: any machine refuses
+    for args, total in ((("bench", slow, "--runs", "2", "--warmup", "1"), 3 * macs), (("verify", slow), 3 * macs)):
+        ran = cli(*args, "--device", "cpu")
+        assert ran.code == 1 and ran.out == "" and ran.err.count("\n") == 1, ran.err
+        assert f" is {total:,} MACs, about " in ran.err and "(a 300 s bound)" in ran.err and "--force" in ran.err
+    monkeypatch.setattr(capacity, "rate", real_rate)  # measured on this machine from here on
+    monkeypatch.setattr(capacity, "MAX_SECONDS", 1e-9)  # lenet5 too is past this bound, until --force
+    assert cli("bench", "lenet5", "--runs", "1", "--warmup", "0", "--device", "cpu").code == 1
+    assert cli("bench", "lenet5", "--runs", "1", "--warmup", "0", "--device", "cpu", "--force").code == 0

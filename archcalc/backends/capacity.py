@@ -11,6 +11,7 @@ device has free; past it the run is refused with both figures and a way out
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable
 
 import torch
@@ -27,6 +28,14 @@ _CGROUP_FILES = (  # (limit, usage): cgroup v2, then v1
 
 class TooLarge(ArchcalcError):
     """A run whose memory, by the engine's own figure, is more than the device has free."""
+
+
+class TooSlow(ArchcalcError):
+    """A run whose arithmetic, by the engine's MACs and the device's measured rate, would take too long."""
+
+
+MAX_SECONDS = 300.0  # a run estimated past five minutes is refused (unless --force): an 85-byte spec can ask 10¹³ MACs
+_RATES: dict[tuple[str, str], float] = {}
 
 
 def available(device: str) -> int | None:
@@ -107,3 +116,31 @@ def fits(need: int, device: str) -> bool:
     """Whether `need` bytes fit in what `device` has free (true where that is unknown)."""
     free = available(device)
     return free is None or need <= free
+
+
+def rate(device: str, dtype: torch.dtype = torch.float32) -> float:
+    """Multiply-accumulates a second `device` does in `dtype`, measured once on a 512×512 matrix product
+    (the best of three, after one untimed): the kernels a network runs reach at most about this."""
+    key = (device, str(dtype))
+    if key not in _RATES:
+        a = torch.ones(512, 512, device=device, dtype=dtype)
+        best = float("inf")
+        for attempt in range(4):
+            started = time.perf_counter()
+            (a @ a).sum().item()  # .item() waits for the device
+            if attempt:
+                best = min(best, time.perf_counter() - started)
+        _RATES[key] = 512**3 / max(best, 1e-9)
+    return _RATES[key]
+
+
+def require_time(macs: int, device: str, what: str, dtype: torch.dtype = torch.float32, force: bool = False) -> None:
+    """Refuse (TooSlow) a run of `macs` multiply-accumulates that `device` would take past MAX_SECONDS for,
+    unless `force`; the meta device does no arithmetic and is never refused."""
+    if force or device == "meta" or macs <= 0:
+        return
+    seconds = macs / rate(device, dtype)
+    if seconds > MAX_SECONDS:
+        raise TooSlow(f"{what} is {macs:,} MACs, about {seconds:,.0f} s on {device} at its measured "
+                      f"{rate(device, dtype) / 1e9:,.1f} G MAC/s (a {MAX_SECONDS:g} s bound); a smaller --batch or "
+                      "--input, fewer --runs, or --force to run it anyway")

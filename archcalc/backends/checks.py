@@ -93,6 +93,9 @@ def placement(network: Network, macs: int, batch: int, smallest: int, device: st
         if not fits:
             capacity.require(need, device, f"{network.name}'s training forward at batch {batch:,}",
                              lambda free: smaller_batch(network, free, lambda r: capacity.training_need(r) + extra))
+        # a training step is its forward and a backward of about twice its MACs
+        capacity.require_time(3 * macs * batch, device, f"{network.name}'s training step at batch {batch:,}",
+                              force=force)
         return device, ""
     if batch * macs <= real_limit and fits:
         return device, ""

@@ -189,10 +189,14 @@ def bench(network: Network, config: BenchConfig = BenchConfig(),
     batch (peak activations, weights, buffers) is more than the device has free, unless `config.force`.
     """
     device = resolve_device(config.device)
-    need = capacity.inference_need(analyze(network, config.batch, config.dtype))
-    capacity.require(need, device, f"{network.name} at batch {config.batch:,} ({config.dtype}, inference)",
+    report = analyze(network, config.batch, config.dtype)
+    what = f"{network.name} at batch {config.batch:,} ({config.dtype}, inference)"
+    capacity.require(capacity.inference_need(report), device, what,
                      lambda free: smaller_batch(network, free, capacity.inference_need, config.dtype),
                      config.force)
+    passes = (config.warmup + config.runs) * (2 if config.per_layer else 1)
+    capacity.require_time(report.totals.macs * config.batch * passes, device, f"{what}, {passes} passes",
+                          DTYPES[config.dtype], config.force)
     threads_before = torch.get_num_threads()
     if config.threads:
         torch.set_num_threads(config.threads)

@@ -28,8 +28,9 @@ from .terminal import draw, err_console, out_console
 DEVICES = ("auto", "cpu", "cuda", "mps")
 MAX_RUNS, MAX_WARMUP, MAX_BATCHES = 10_000, 1_000, 8
 CPUS = os.cpu_count() or 1  # more threads than CPUs only make torch's threads wait on one another
-FORCE = flag("--force", help="Run even when the engine's memory figure is more than the device has free "
-                             "(by default such a run is refused before anything is allocated).")
+FORCE = flag("--force", help="Run even when the engine's memory figure is more than the device has free, or its "
+                             "MACs would take the device past 5 minutes at its measured rate (by default such a run "
+                             "is refused before anything is allocated).")
 OUT_FORMAT = option("--format", "-f", dest="fmt", choices=("table", "json"), default="table",
                     help="table (terminal) or json.")
 
