@@ -98,16 +98,15 @@ def _analyze(net: Network, batch: int, dtype: str, strict: bool, input_shape: tu
         shapes: dict[str, Shape] = {INPUT: shape_in}
         fields = {INPUT: Field((1, 1), (1, 1), tuple(shape_in[1:]) if len(shape_in) == 3 else (1, 1))}
         evals, resolved = [], []
-        memo: dict[tuple, Eval] | None = None if symbolic_input else {}  # symbolic: each layer records its conditions
+        memo: dict[tuple, tuple] | None = None if symbolic_input else {}  # symbolic: each layer records its conditions
         for layer in net.layers:
             current_layer(layer.name)
-            args = arguments(layer, shapes)  # late ones evaluated once, for the rule and the report
-            ev = _evaluate(layer, args, shapes, strict, memo)
+            args, ev = _evaluate(layer, shapes, strict, memo)  # resolved once, for the rule and the report
             shapes[layer.name] = ev.shape
             fields[layer.name] = _field(RULES[layer.kind], ev, [fields[i] for i in layer.inputs])
             _within_bounds(layer, ev.shape, fields[layer.name])
             evals.append(ev)
-            resolved.append(args)  # a layer without late arguments: its own mapping
+            resolved.append(args)  # equal layers share one mapping
     needs_grad = _needs_grad(net, evals)
     itemsize = DTYPE_BYTES[dtype]
     types = _types(net, evals, itemsize, autocast and DTYPE_BYTES[autocast], device)
@@ -123,9 +122,24 @@ def _analyze(net: Network, batch: int, dtype: str, strict: bool, input_shape: tu
 
 
 def arguments(layer: Layer, shapes: Mapping[str, Shape]) -> Mapping[str, Any]:
-    """The layer's arguments, late ones (`in_channels // 4`) evaluated at `shapes` and checked."""
-    if not layer.late:
-        return layer.args
+    """The layer's arguments, late ones (`in_channels // 4`) evaluated at `shapes` and checked, then
+    resolved by its rule (`Rule.resolve`): what evaluate, the backends and the report read."""
+    rule = RULES[layer.kind]
+    args = _late(layer, shapes) if layer.late else layer.args
+    if rule.resolve is None:
+        return args
+    try:
+        return rule.resolve(args, [shapes[i] for i in layer.inputs])
+    except (RuleError, ValueError) as err:
+        raise _shape_error(layer, str(err)) from None
+
+
+def _shape_error(layer: Layer, message: str) -> ShapeError:
+    """A layer's error, with its file:line and path."""
+    return ShapeError(message, layer.origin.mark, f"{layer.origin.path} '{layer.name}'")
+
+
+def _late(layer: Layer, shapes: Mapping[str, Shape]) -> Mapping[str, Any]:
     resolved = dict(layer.args)
     for name, late_arg in layer.late.items():
         try:
@@ -136,24 +150,25 @@ def arguments(layer: Layer, shapes: Mapping[str, Shape]) -> Mapping[str, Any]:
     return resolved
 
 
-def _evaluate(layer: Layer, args: Mapping[str, Any], shapes: Mapping[str, Shape], strict: bool,
-              memo: dict[tuple, Eval] | None) -> Eval:
-    """The layer's Eval; a rule is a pure function of its arguments and input shapes, so equal
-    layers (the expander shares their argument mappings) are evaluated once."""
+def _evaluate(layer: Layer, shapes: Mapping[str, Shape], strict: bool,
+              memo: dict[tuple, tuple] | None) -> tuple[Mapping[str, Any], Eval]:
+    """The layer's resolved arguments and its Eval; a rule is a pure function of its arguments and
+    input shapes, so equal layers (the expander shares their argument mappings) are resolved and
+    evaluated once."""
     inputs = [shapes[i] for i in layer.inputs]
     key = (layer.kind, id(layer.args), *inputs) if memo is not None and not layer.late else None
-    ev = memo.get(key) if key is not None else None
-    if ev is None:
+    done = memo.get(key) if key is not None else None
+    if done is None:
+        args = arguments(layer, shapes)
         try:
-            ev = RULES[layer.kind].evaluate(args, inputs)
+            done = args, RULES[layer.kind].evaluate(args, inputs)
         except (RuleError, ValueError) as err:
-            raise ShapeError(str(err), layer.origin.mark, f"{layer.origin.path} '{layer.name}'") from None
+            raise _shape_error(layer, str(err)) from None
         if key is not None:
-            memo[key] = ev
-    if strict and ev.flags:
-        raise ShapeError(f"{ev.flags[0]} (--strict refuses inexact divisions)", layer.origin.mark,
-                         f"{layer.origin.path} '{layer.name}'")
-    return ev
+            memo[key] = done
+    if strict and done[1].flags:
+        raise _shape_error(layer, f"{done[1].flags[0]} (--strict refuses inexact divisions)")
+    return done
 
 
 def _within_bounds(layer: Layer, shape: Shape, field: Field) -> None:
@@ -164,9 +179,8 @@ def _within_bounds(layer: Layer, shape: Shape, field: Field) -> None:
         big = next((v for v in values if _magnitude(v) > limit), None)
         if big is not None:
             shown = f"{big:,}" if isinstance(big, int) else str(big)  # one layer past a bound: a few dozen digits
-            raise ShapeError(f"{what} {shown} is beyond {limit:,} (no network is this large: "
-                             "a runaway concatenation, upsampling or stride?)",
-                             layer.origin.mark, f"{layer.origin.path} '{layer.name}'")
+            raise _shape_error(layer, f"{what} {shown} is beyond {limit:,} (no network is this large: "
+                                      "a runaway concatenation, upsampling or stride?)")
 
 
 def _magnitude(value: Any) -> int:

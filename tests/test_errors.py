@@ -137,6 +137,11 @@ CASES = [
           - conv: {out: 8, k: 3, name: a}
           - conv: {out: 8, k: 3, name: a}
      """, "net.yaml:4:5: layers[1].conv: duplicate layer name 'a'"),
+    ("'same' padding with a stride", """
+        input: [3, 32, 32]
+        layers:
+          - conv: {out: 8, k: 3, s: 2, p: same}
+     """, "net.yaml:3:5: layers[0].conv 'conv1': padding 'same' needs stride 1 (as in PyTorch); give p explicitly"),
     ("block argument count", """
         input: [3, 32, 32]
         blocks:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from archcalc import analyze
 from archcalc.rules import RULES
 from helpers import row_of
 
@@ -147,3 +148,41 @@ def test_formulas_show_the_arithmetic():
     assert row.formulas["weights"] == "11·11·3·96 = 34,848"
     assert row.formulas["params"] == "11·11·3·96 + 96 = 34,944"
     assert row.formulas["macs"] == "55·55 · 11·11·3·96 = 105,415,200"
+
+
+def test_dependent_defaults_are_resolved_once_and_reported():
+    """A rule fills in the defaults that hang on other arguments or on the input; the report (and so the
+    diagram and the torch backend, which read the same arguments) shows the values the figures used."""
+    from helpers import report_of
+
+    rows = {row.name: row for row in report_of("""
+        input: [3, 32, 32]
+        layers:
+          - conv: {out: 8, k: 2, p: same, bn: true, name: even}
+          - conv: {out: 8, k: 3, p: 1, name: plain}
+          - maxpool: {k: 2, name: pool}
+          - shortcut: {name: kept}
+          - shortcut: {out: 16, s: 2, name: wider}
+          - avgpool: {global: true, name: gap}
+          - fc: {out: 4, bn: true, bias: true, name: fc}
+    """).rows}
+    assert (rows["even"].args["bias"], rows["even"].args["pads"]) == (False, ((0, 1), (0, 1)))  # 'same': odd total at the end
+    assert (rows["plain"].args["bias"], rows["plain"].args["pads"]) == (True, ((1, 1), (1, 1)))
+    assert rows["pool"].args["s"] == (2, 2) and rows["pool"].output == (8, 32 // 2, 32 // 2)
+    assert (rows["kept"].args["mode"], rows["kept"].args["out"]) == ("identity", 8)
+    assert (rows["wider"].args["mode"], rows["wider"].args["out"]) == ("projection", 16)
+    assert rows["gap"].args["s"] is None  # a global pool has no window, so no stride
+    assert rows["fc"].args["bias"] is True and rows["fc"].params == 16 * 4 + 4 + 2 * 4  # given, not re-decided
+
+
+@pytest.mark.parametrize("name", ["alexnet", "lenet5", "resnet18", "resnet20", "googlenet", "unet", "vit-b16"])
+def test_resolving_is_done_once(name):
+    """Resolved arguments resolve to themselves: nothing is left for a backend to decide again."""
+    from archcalc import catalog
+    from archcalc.ir import INPUT
+
+    report = analyze(catalog.load(name))
+    shapes = {INPUT: report.input, **{row.name: row.output for row in report.rows}}
+    for row in report.rows:
+        args = RULES[row.kind].resolved(row.args, [shapes[i] for i in row.inputs])
+        assert dict(args) == dict(row.args), row.name

@@ -1,9 +1,14 @@
 """What a rule is, what it returns, and the arithmetic every rule shares.
 
-A `Rule` is one layer kind: its arguments and one pure `evaluate` that, from
-the checked arguments and the input shapes, returns an `Eval` — output shape,
-parameters, MACs, receptive-field window, what autograd would save, and the
-formula text behind each figure.
+A `Rule` is one layer kind: its arguments, an optional pure `resolve` that
+fills in the defaults which depend on other arguments or on the input (a bias
+unless batch norm follows, a window's stride, padding per side, a shortcut's
+mode), and one pure `evaluate` that, from the resolved arguments and the
+input shapes, returns an `Eval` — output shape, parameters, MACs,
+receptive-field window, what autograd would save, and the formula text
+behind each figure. The analysis resolves a layer's arguments once
+(`analysis.arguments`); evaluate, the backends and the diagram read the
+resolved values and decide no default again.
 """
 
 from __future__ import annotations
@@ -158,9 +163,15 @@ class Rule:
     # CPU and CUDA, a plain fallback on the meta device. Measured on a real device only.
     kernel_by_device: bool = False
     autocast: Autocast = KEEP  # its type under torch.autocast (mixed precision)
+    # checked arguments and input shapes → the arguments with their dependent defaults filled in
+    resolve: Callable[[Mapping[str, Any], list[Shape]], Mapping[str, Any]] | None = None
 
     def arg(self, name: str) -> Arg | None:
         return next((a for a in self.args if a.name == name), None)
+
+    def resolved(self, args: Mapping[str, Any], shapes: list[Shape]) -> Mapping[str, Any]:
+        """The arguments as evaluate and the backends read them (RuleError when they cannot apply)."""
+        return args if self.resolve is None else self.resolve(args, shapes)
 
 
 def texts(formulas: Mapping[str, str] | Callable[[], Mapping[str, str]]) -> Mapping[str, str]:

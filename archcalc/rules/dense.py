@@ -15,7 +15,7 @@ from typing import Any
 from ..args import Arg
 from .base import LOW, WHOLE, Eval, Rule, Saved, Shape, num, one_input, product, shape_text
 from .elementwise import ACT_ARG
-from .tail import tail
+from .tail import resolve_bias, tail
 
 
 def _flatten(args: Mapping[str, Any], shapes: list[Shape]) -> Eval:
@@ -94,7 +94,7 @@ RULES = [
          (Arg("out", "pos", required=True, doc="output features"),
           Arg("bias", "bool", None, "learn a bias per output (default: yes, unless bn)"),
           Arg("bn", "bool", False, "batch norm after the layer"), ACT_ARG),
-         _fc, shorthand="out", weight_layer=True, autocast=LOW),
+         _fc, shorthand="out", weight_layer=True, autocast=LOW, resolve=resolve_bias),
     Rule("linear", "linear layer over the last dimension (each token's features), keeping the others",
          (Arg("out", "pos", required=True, doc="output features"),
           Arg("bias", "bool", True, "learn a bias per output"), ACT_ARG),

@@ -64,11 +64,17 @@ def _mul(args: Mapping[str, Any], shapes: list[Shape]) -> Eval:
                                                        "(elementwise, broadcast)"})
 
 
+def _resolve_shortcut(args: Mapping[str, Any], shapes: list[Shape]) -> Mapping[str, Any]:
+    """`out` unset keeps the input's channels; mode auto is the identity when the shape is kept, else a projection."""
+    c = one_input("shortcut", shapes, 3)[0]
+    out = args["out"] or c
+    mode = args["mode"] if args["mode"] != "auto" else "identity" if (out, args["s"]) == (c, 1) else "projection"
+    return {**args, "out": out, "mode": mode}
+
+
 def _shortcut(args: Mapping[str, Any], shapes: list[Shape]) -> Eval:
     c, h, w = one_input("shortcut", shapes, 3)
-    out, s, mode = args["out"] or c, args["s"], args["mode"]
-    if mode == "auto":
-        mode = "identity" if (out, s) == (c, 1) else "projection"
+    out, s, mode = args["out"], args["s"], args["mode"]
     oh, ow = (h - 1) // s + 1, (w - 1) // s + 1
     if mode == "identity":
         if (out, s) != (c, 1):
@@ -108,5 +114,5 @@ RULES = [
           Arg("s", "pos", 1, "stride"),
           Arg("mode", "str", "auto", "auto: identity if shapes match, else projection", choices=("auto", "identity", "projection", "pad")),
           Arg("bn", "bool", True, "batch norm after a projection")),
-         _shortcut, spatial=True, autocast=LOW),  # a projection convolves
+         _shortcut, spatial=True, autocast=LOW, resolve=_resolve_shortcut),  # a projection convolves
 ]

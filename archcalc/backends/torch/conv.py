@@ -9,7 +9,6 @@ import torch
 from torch import nn
 
 from ...rules.base import Shape
-from ...rules.conv import padding as conv_padding
 from .base import Factory, steps
 from .elementwise import inline_act
 from .layout import Tokens
@@ -70,12 +69,11 @@ class PatchEmbed(nn.Module):
 
 def _conv(args: Mapping[str, Any], shapes: list[Shape], out: Shape) -> nn.Module:
     c = shapes[0][0]
-    k, s, d = args["k"], args["s"], args["d"]
-    bias = args["bias"] if args["bias"] is not None else not args["bn"]
+    k, s, d, bias = args["k"], args["s"], args["d"], args["bias"]
     if args["p"] == "same":
-        pad: Any = "same"  # torch pads an odd total at the end, as the rule does
+        pad: Any = "same"  # torch pads an odd total at the end, as the resolved pads do
     else:
-        (top, _), (left, _) = conv_padding(args["p"], k, s, d)
+        (top, _), (left, _) = args["pads"]
         pad = (top, left)
     if args["table"] is not None:
         conv: nn.Module = TableConv(args["table"], k, bias, stride=s, padding=pad, dilation=d)
@@ -87,7 +85,7 @@ def _conv(args: Mapping[str, Any], shapes: list[Shape], out: Shape) -> nn.Module
 
 def _convtranspose(args: Mapping[str, Any], shapes: list[Shape], out: Shape) -> nn.Module:
     conv = nn.ConvTranspose2d(shapes[0][0], args["out"], args["k"], args["s"], args["p"], args["output_padding"],
-                              args["groups"], args["bias"] if args["bias"] is not None else not args["bn"], args["d"])
+                              args["groups"], args["bias"], args["d"])
     bn = [("bn", nn.BatchNorm2d(args["out"]))] if args["bn"] else []
     return steps([("conv", conv), *bn, *inline_act(args["act"])])
 
