@@ -24,7 +24,7 @@ from .errors import ShapeError
 from .ir import INPUT, Layer, Network
 from .precision import DEVICES, PRECISIONS, Precision
 from .report import Report, Row, Totals
-from .rules import RULES, Eval, Rule, RuleError, Saved, Shape
+from .rules import RULES, Eval, Inputs, Role, Rule, RuleError, Saved, Shape
 from .rules.base import Formulas, num
 from .states import OPTIMIZER_STATES
 from .symbolic import Expr, Max, bounded, collecting, current_layer, is_symbolic, largest
@@ -196,7 +196,7 @@ def _magnitude(value: Any) -> int:
 
 
 def _field(rule: Rule, ev: Eval, inputs: list[Field]) -> Field:
-    rf_in, jump_in, grid_in = _merged(inputs[:1] if rule.inputs == "two" else inputs)  # crop's 2nd: a size only
+    rf_in, jump_in, grid_in = _merged(inputs[:1] if rule.inputs is Inputs.MAP_AND_SIZE else inputs)
     w = ev.window
     out_grid = (1, 1) if w is not None and w.whole else ev.grid or (ev.shape[1:] if rule.spatial else grid_in)
     if w is None or rf_in is None:
@@ -422,7 +422,7 @@ def _backward_macs(layer: Layer, ev: Eval, needs_grad: dict[str, bool]) -> int:
 def _row(layer: Layer, ev: Eval, field: Field, memory: _Memory, backward: int, index: int,
          args: Mapping[str, Any]) -> Row:
     rule = RULES[layer.kind]
-    counted = ev.output == "new" and not rule.fused
+    counted = ev.output == "new" and not rule.role.fused
     return Row(
         name=layer.name, kind=layer.kind, output=ev.shape,
         params=ev.params + ev.fixed, trainable_params=ev.params, buffers=ev.buffers,
@@ -447,7 +447,7 @@ def _depth(net: Network) -> int:
     """Weight layers (conv, fc) on the longest path: GoogLeNet is 22 deep, ResNet-50 50."""
     deepest = {INPUT: 0}
     for layer in net.layers:
-        deepest[layer.name] = max(deepest[i] for i in layer.inputs) + RULES[layer.kind].weight_layer
+        deepest[layer.name] = max(deepest[i] for i in layer.inputs) + (RULES[layer.kind].role is Role.WEIGHTED)
     return max(deepest.values())
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from archcalc import analyze
-from archcalc.rules import RULES
+from archcalc.rules import RULES, Role, kinds
 from helpers import row_of
 
 CASES = [
@@ -40,6 +40,7 @@ CASES = [
     ("bn:", [64, 8, 8], (64, 8, 8), 2 * 64, 0),
     ("relu:", [64, 8, 8], (64, 8, 8), 0, 0),
     ("dropout: 0.5", [4096], (4096,), 0, 0),
+    ("stochastic_depth: 0.1", [96, 56, 56], (96, 56, 56), 0, 0),
     ("flatten:", [512, 7, 7], (512 * 7 * 7,), 0, 0),
     ("fc: {out: 4096}", [512, 7, 7], (4096,), 7 * 7 * 512 * 4096 + 4096, 7 * 7 * 512 * 4096),
     ("fc: 10", [84], (10,), 84 * 10 + 10, 84 * 10),
@@ -89,11 +90,11 @@ def test_rule(layer, shape_in, shape_out, params, macs):
 def test_every_kind_has_a_case():
     """Adding a kind means adding a row here (merges are covered in test_graph.py)."""
     covered = {case[0].split(":")[0] for case in CASES}
-    activations = {k for k, r in RULES.items() if r.fused and k != "dropout"}  # stochastic_depth among them
-    assert set(RULES) - covered - activations - {"concat", "add", "mul", "crop"} == set()
+    activations = set(kinds(Role.ACTIVATION))
+    assert set(RULES) - covered - activations - set(kinds(Role.MERGE)) - {"crop"} == set()
 
 
-@pytest.mark.parametrize("kind", sorted(k for k, r in RULES.items() if r.fused and k != "dropout"))
+@pytest.mark.parametrize("kind", sorted(kinds(Role.ACTIVATION)))
 def test_activations_keep_shape_and_add_nothing(kind):
     row = row_of(f"{kind}:", [8, 4, 4])
     assert (row.output, row.params, row.macs, row.activations) == ((8, 4, 4), 0, 0, 0)

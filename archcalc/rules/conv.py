@@ -17,7 +17,10 @@ from typing import Any
 
 from ..args import Arg
 from ..symbolic import require
-from .base import LOW, Eval, Rule, RuleError, Saved, Shape, Window, num, one_input, product, sliding, spatial, texts
+from .base import (
+    LOW, Eval, Picture, Role, Rule, RuleError, Saved, Shape, Window, num, one_input, product, sliding, spatial,
+    texts,
+)
 from .elementwise import ACT_ARG
 from .tail import resolve_bias, tail
 
@@ -177,10 +180,11 @@ CONV = Rule(
         Arg("table", "table", None, "connection table: for each output map, the input maps it reads (LeNet-5 C3)"),
     ),
     _conv,
-    weight_layer=True,
+    role=Role.WEIGHTED,
     spatial=True,
     autocast=LOW,
     resolve=_resolve_conv,
+    picture=Picture("#dbe8f6", window=True),
 )
 
 RULES = [
@@ -192,9 +196,10 @@ RULES = [
           Arg("p", "pair0", 0, "padding removed from each side of the output"),
           Arg("output_padding", "pair0", 0, "extra rows and columns on one side (smaller than s or d)"),
           *_SHARED),
-         _convtranspose, weight_layer=True, spatial=True, autocast=LOW, resolve=resolve_bias),
+         _convtranspose, role=Role.WEIGHTED, spatial=True, autocast=LOW, resolve=resolve_bias,
+         picture=Picture(window=True)),
     Rule("patch_embed", "patch embedding: a patch×patch convolution of stride patch read as N×D tokens (ViT)",
          (Arg("dim", "pos", required=True, doc="embedding dimension D (output channels)"),
           Arg("patch", "pair", required=True, doc="patch size, or [height, width]")),
-         _patch_embed, weight_layer=True, autocast=LOW),
+         _patch_embed, role=Role.WEIGHTED, autocast=LOW),
 ]

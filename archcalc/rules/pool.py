@@ -12,7 +12,9 @@ from typing import Any
 
 from ..args import Arg
 from ..symbolic import is_symbolic
-from .base import PROMOTE, WHOLE, Eval, Rule, RuleError, Saved, Shape, Window, num, one_input, sliding, spatial, texts
+from .base import (
+    PROMOTE, WHOLE, Eval, Picture, Rule, RuleError, Saved, Shape, Window, num, one_input, sliding, spatial, texts,
+)
 from .elementwise import ACT_ARG, inline_act
 
 
@@ -90,12 +92,14 @@ def _pool_args(extra: tuple[Arg, ...] = ()) -> tuple[Arg, ...]:
     ) + extra
 
 
+_POOL = Picture("#e0f0dc", window=True)
+
 RULES = [
     Rule("maxpool", "max pooling over k×k windows", _pool_args((Arg("d", "pair", 1, "dilation"),)),
-         _pool("maxpool"), shorthand="k", spatial=True, resolve=_resolve_stride),
+         _pool("maxpool"), shorthand="k", spatial=True, resolve=_resolve_stride, picture=_POOL),
     Rule("avgpool", "average pooling over k×k windows, or global / adaptive", _pool_args(), _pool("avgpool"), shorthand="k",
-         spatial=True, resolve=_resolve_stride),
+         spatial=True, resolve=_resolve_stride, picture=_POOL),
     Rule("subsample", "LeNet-5 subsampling: 2×2 average × trainable coefficient + bias per map",
          (Arg("k", "pair", 2, "window size"), Arg("s", "pair", None, "stride (default: the window size)"), ACT_ARG),
-         _subsample, spatial=True, autocast=PROMOTE, resolve=_resolve_stride),
+         _subsample, spatial=True, autocast=PROMOTE, resolve=_resolve_stride, picture=Picture(window=True)),
 ]
