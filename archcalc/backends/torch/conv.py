@@ -9,9 +9,9 @@ import torch
 from torch import nn
 
 from ...rules.base import Shape
-from .base import Factory, steps
-from .elementwise import inline_act
+from .base import Factory
 from .layout import Tokens
+from .tail import tail
 
 
 class TableConv(nn.Module):
@@ -79,15 +79,13 @@ def _conv(args: Mapping[str, Any], shapes: list[Shape], out: Shape) -> nn.Module
         conv: nn.Module = TableConv(args["table"], k, bias, stride=s, padding=pad, dilation=d)
     else:
         conv = nn.Conv2d(c, args["out"], k, s, pad, d, args["groups"], bias)
-    bn = [("bn", nn.BatchNorm2d(args["out"]))] if args["bn"] else []
-    return steps([("conv", conv), *bn, *inline_act(args["act"])])
+    return tail([("conv", conv)], args)
 
 
 def _convtranspose(args: Mapping[str, Any], shapes: list[Shape], out: Shape) -> nn.Module:
     conv = nn.ConvTranspose2d(shapes[0][0], args["out"], args["k"], args["s"], args["p"], args["output_padding"],
                               args["groups"], args["bias"], args["d"])
-    bn = [("bn", nn.BatchNorm2d(args["out"]))] if args["bn"] else []
-    return steps([("conv", conv), *bn, *inline_act(args["act"])])
+    return tail([("conv", conv)], args)
 
 
 FACTORIES: dict[str, Factory] = {

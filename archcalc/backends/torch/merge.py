@@ -12,6 +12,7 @@ from torch import nn
 from ...rules.base import Shape
 from .base import Factory, steps
 from .elementwise import inline_act
+from .tail import tail
 
 
 class Concat(nn.Module):
@@ -62,8 +63,7 @@ def _shortcut(args: Mapping[str, Any], shapes: list[Shape], out: Shape) -> nn.Mo
         return nn.Identity()
     if mode == "pad":
         return PadShortcut(s, channels - c)
-    bn = [("bn", nn.BatchNorm2d(channels))] if args["bn"] else []
-    return steps([("conv", nn.Conv2d(c, channels, 1, s, bias=False)), *bn])
+    return tail([("conv", nn.Conv2d(c, channels, 1, s, bias=False))], args)
 
 
 FACTORIES: dict[str, Factory] = {
