@@ -116,7 +116,7 @@ def test_explain_json_of_a_layer(cli):
     data = json.loads(cli("explain", "alexnet", "conv1", "--format", "json").out)
     assert (data["name"], data["params"], data["inputs"], data["input_shapes"]) == (
         "conv1", 11 * 11 * 3 * 96 + 96, ["input"], {"input": [3, 227, 227]})
-    assert data["args"]["k"] == 11 and data["formulas"]["shape"] == "(227 − 11 + 2·0)/4 + 1 = 55"
+    assert data["args"]["k"] == [11, 11] and data["formulas"]["shape"] == "(227 − 11 + 2·0)/4 + 1 = 55"
 
 
 def test_explain_says_where_blocks_are_when_a_name_is_wrong(cli):

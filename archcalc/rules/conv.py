@@ -18,10 +18,10 @@ from typing import Any
 
 from ..args import Arg
 from ..symbolic import require
-from .base import (LOW, Eval, Rule, RuleError, Saved, Shape, Window, num, one_map, per_axis, per_axis_text, product,
-                   sliding, spatial, texts)
+from .base import (LOW, Eval, Picture, Role, Rule, RuleError, Saved, Shape, Window, num, one_map, per_axis,
+                   per_axis_text, product, sliding, spatial, texts)
 from .elementwise import ACT_ARG
-from .tail import tail
+from .tail import resolve_bias, tail
 
 
 def padding(arg: Any, k: tuple[int, ...], s: tuple[int, ...], d: tuple[int, ...]) -> tuple[tuple[int, int], ...]:
@@ -39,6 +39,14 @@ def padding(arg: Any, k: tuple[int, ...], s: tuple[int, ...], d: tuple[int, ...]
 def geometry(args: Mapping[str, Any], rank: int, *names: str) -> tuple[tuple[Any, ...], ...]:
     """The named per-axis arguments (k, s, d …) of a window over `rank` spatial axes, each one per axis."""
     return tuple(per_axis(name, args[name], rank) for name in names)
+
+
+def _resolve_conv(args: Mapping[str, Any], shapes: list[Shape]) -> Mapping[str, Any]:
+    """The bias (unless bn); k, s and d one per spatial axis of the input; and `pads`, the zero padding
+    (before, after) of each axis."""
+    _, sizes = one_map("conv", shapes)
+    k, s, d = geometry(args, len(sizes), "k", "s", "d")
+    return {**resolve_bias(args, shapes), "k": k, "s": s, "d": d, "pads": padding(args["p"], k, s, d)}
 
 
 def _weights(args: Mapping[str, Any], c: int, k: tuple[int, ...]) -> tuple[int, Callable[[], str]]:
@@ -68,9 +76,7 @@ def _weights(args: Mapping[str, Any], c: int, k: tuple[int, ...]) -> tuple[int, 
 
 def _conv(args: Mapping[str, Any], shapes: list[Shape]) -> Eval:
     c, sizes = one_map("conv", shapes)
-    out = args["out"]
-    k, s, d = geometry(args, len(sizes), "k", "s", "d")
-    pads = padding(args["p"], k, s, d)
+    out, k, s, d, pads = args["out"], args["k"], args["s"], args["d"], args["pads"]
     extents = tuple(sliding(n, *axis) for n, axis in zip(sizes, zip(k, s, pads, d)))
     shape_formula, flags = spatial(*extents)
     weights, weight_text = _weights(args, c, k)
@@ -116,10 +122,19 @@ def _transposed_extent(n: int, k: int, s: int, p: int, d: int, extra: int) -> tu
     return size, formula
 
 
+_TRANSPOSED = ("k", "s", "p", "d", "output_padding")
+
+
+def _resolve_transposed(args: Mapping[str, Any], shapes: list[Shape]) -> Mapping[str, Any]:
+    """The bias (unless bn), and k, s, p, d and output_padding one per spatial axis of the input."""
+    _, sizes = one_map("convtranspose", shapes)
+    return {**resolve_bias(args, shapes), **dict(zip(_TRANSPOSED, geometry(args, len(sizes), *_TRANSPOSED)))}
+
+
 def _convtranspose(args: Mapping[str, Any], shapes: list[Shape]) -> Eval:
     c, sizes = one_map("convtranspose", shapes)
     out = args["out"]
-    k, s, p, d, extra = geometry(args, len(sizes), "k", "s", "p", "d", "output_padding")
+    k, s, p, d, extra = (args[name] for name in _TRANSPOSED)
     for axis in range(len(sizes)):
         if extra[axis] >= max(s[axis], d[axis]):
             raise RuleError(f"output_padding {extra[axis]} must be smaller than the stride ({s[axis]}) "
@@ -151,8 +166,8 @@ def _convtranspose(args: Mapping[str, Any], shapes: list[Shape]) -> Eval:
 def _patch_embed(args: Mapping[str, Any], shapes: list[Shape]) -> Eval:
     """A patch×patch convolution of stride patch, its map read as a sequence of tokens."""
     patch = args["patch"]
-    conv = _conv({"out": args["dim"], "k": patch, "s": patch, "p": 0, "d": 1, "groups": 1,
-                  "bias": True, "bn": False, "act": None}, shapes)
+    conv = _conv(_resolve_conv({"out": args["dim"], "k": patch, "s": patch, "p": 0, "d": 1, "groups": 1,
+                                "bias": True, "bn": False, "act": None}, shapes), shapes)
     dim, *grid = conv.shape
     tokens = prod(grid)
     return Eval(
@@ -183,9 +198,11 @@ CONV = Rule(
         Arg("table", "table", None, "connection table: for each output map, the input maps it reads (LeNet-5 C3)"),
     ),
     _conv,
-    weight_layer=True,
+    role=Role.WEIGHTED,
     spatial=True,
     autocast=LOW,
+    resolve=_resolve_conv,
+    picture=Picture("#dbe8f6", window=True),
 )
 
 RULES = [
@@ -197,9 +214,10 @@ RULES = [
           Arg("p", "per_axis0", 0, "padding removed from each side of the output"),
           Arg("output_padding", "per_axis0", 0, "extra rows and columns on one side (smaller than s or d)"),
           *_SHARED),
-         _convtranspose, weight_layer=True, spatial=True, autocast=LOW),
+         _convtranspose, role=Role.WEIGHTED, spatial=True, autocast=LOW, resolve=_resolve_transposed,
+         picture=Picture(window=True)),
     Rule("patch_embed", "patch embedding: a patch×patch convolution of stride patch read as N×D tokens (ViT)",
          (Arg("dim", "pos", required=True, doc="embedding dimension D (output channels)"),
           Arg("patch", "per_axis", required=True, doc="patch size, or [height, width]")),
-         _patch_embed, weight_layer=True, autocast=LOW),
+         _patch_embed, role=Role.WEIGHTED, autocast=LOW),
 ]

@@ -16,7 +16,8 @@ from typing import Any
 
 from ..args import Arg
 from ..symbolic import is_symbolic, require
-from .base import MAP_TEXT, Eval, Rule, RuleError, Shape, Window, elements, num, one_input, one_map, per_axis, product, shape_text
+from .base import (MAP_TEXT, Eval, Inputs, Rule, RuleError, Shape, Window, elements, num, one_input, one_map, per_axis,
+                   product, shape_text)
 
 
 def _permute(args: Mapping[str, Any], shapes: list[Shape]) -> Eval:
@@ -121,7 +122,7 @@ RULES = [
     Rule("shuffle", "channel shuffle: groups interleaved (ShuffleNet)",
          (Arg("groups", "pos", 2, "channel groups"),), _shuffle, shorthand="groups"),
     Rule("crop", "centre crop of a map to the H×W of another (U-Net's skips): from: [map, reference]",
-         (), _crop, inputs="two", spatial=True),
+         (), _crop, inputs=Inputs.MAP_AND_SIZE, spatial=True),
     Rule("upsample", "upsampling of a 1-D, 2-D or 3-D map by an integer scale or to a size, nearest or linear",
          (Arg("scale", "per_axis", None, "integer factor, or one per spatial axis ([height, width])"),
           Arg("size", "per_axis", None, "output size, or one per spatial axis ([height, width])"),

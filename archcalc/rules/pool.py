@@ -13,17 +13,28 @@ from typing import Any
 
 from ..args import Arg
 from ..symbolic import is_symbolic
-from .base import (PROMOTE, WHOLE, Eval, Rule, RuleError, Saved, Shape, Window, num, one_map, per_axis, shape_text,
-                   sliding, spatial, texts)
+from .base import (PROMOTE, WHOLE, Eval, Picture, Rule, RuleError, Saved, Shape, Window, num, one_map, per_axis,
+                   shape_text, sliding, spatial, texts)
 from .elementwise import ACT_ARG, inline_act
+
+
+def _resolve_window(args: Mapping[str, Any], shapes: list[Shape]) -> Mapping[str, Any]:
+    """A windowed pool's k, s, p and d one per spatial axis of its input, the stride, unset, its size (windows
+    side by side); a global or adaptive pool has neither, and an input that is no map is left to evaluate."""
+    if args["k"] is None or args.get("global") or args.get("output") is not None or len(shapes[0]) < 2:
+        return args
+    rank = len(shapes[0]) - 1
+    k = per_axis("k", args["k"], rank)
+    axes = {name: per_axis(name, args[name], rank) for name in ("p", "d") if name in args}
+    return {**args, **axes, "k": k, "s": k if args["s"] is None else per_axis("s", args["s"], rank)}
 
 
 def _window(kind: str, args: Mapping[str, Any], c: int, sizes: tuple[Any, ...]) -> tuple[Shape, Window, Any, tuple[str, ...]]:
     if args["k"] is None:
         raise RuleError(f"{kind} needs k (window size), or global: true, or output: N")
     rank = len(sizes)
-    k, p, d = per_axis("k", args["k"], rank), per_axis("p", args["p"], rank), per_axis("d", args.get("d", 1), rank)
-    s = per_axis("s", args["s"], rank) if args["s"] is not None else k
+    k, s = per_axis("k", args["k"], rank), per_axis("s", args["s"], rank)  # one per axis already, once resolved
+    p, d = per_axis("p", args["p"], rank), per_axis("d", args.get("d", 1), rank)
     if any(pa * 2 > ka for pa, ka in zip(p, k)):
         raise RuleError(f"padding p={list(p)} exceeds half the window k={list(k)} (PyTorch refuses it)")
     extents = tuple(sliding(n, ka, sa, (pa, pa), da, args["ceil"]) for n, ka, sa, pa, da in zip(sizes, k, s, p, d))
@@ -88,11 +99,14 @@ def _pool_args(extra: tuple[Arg, ...] = ()) -> tuple[Arg, ...]:
     ) + extra
 
 
+_POOL = Picture("#e0f0dc", window=True)
+
 RULES = [
     Rule("maxpool", "max pooling over k×k windows", _pool_args((Arg("d", "per_axis", 1, "dilation"),)),
-         _pool("maxpool"), shorthand="k", spatial=True),
-    Rule("avgpool", "average pooling over k×k windows, or global / adaptive", _pool_args(), _pool("avgpool"), shorthand="k", spatial=True),
+         _pool("maxpool"), shorthand="k", spatial=True, resolve=_resolve_window, picture=_POOL),
+    Rule("avgpool", "average pooling over k×k windows, or global / adaptive", _pool_args(), _pool("avgpool"), shorthand="k",
+         spatial=True, resolve=_resolve_window, picture=_POOL),
     Rule("subsample", "LeNet-5 subsampling: 2×2 average × trainable coefficient + bias per map",
          (Arg("k", "per_axis", 2, "window size"), Arg("s", "per_axis", None, "stride (default: the window size)"), ACT_ARG),
-         _subsample, spatial=True, autocast=PROMOTE),
+         _subsample, spatial=True, autocast=PROMOTE, resolve=_resolve_window, picture=Picture(window=True)),
 ]

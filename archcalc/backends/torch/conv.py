@@ -9,10 +9,9 @@ import torch
 from torch import nn
 
 from ...rules.base import Shape
-from ...rules.conv import geometry, padding as conv_padding
-from .base import Factory, of_rank, steps
-from .elementwise import inline_act
+from .base import Factory, of_rank
 from .layout import Tokens
+from .tail import tail
 
 
 class TableConv(nn.Module):
@@ -70,26 +69,22 @@ class PatchEmbed(nn.Module):
 
 def _conv(args: Mapping[str, Any], shapes: list[Shape], out: Shape) -> nn.Module:
     c = shapes[0][0]
-    k, s, d = args["k"], args["s"], args["d"]
-    bias = args["bias"] if args["bias"] is not None else not args["bn"]
+    k, s, d, bias = args["k"], args["s"], args["d"], args["bias"]
     if args["p"] == "same":
-        pad: Any = "same"  # torch pads an odd total at the end, as the rule does
+        pad: Any = "same"  # torch pads an odd total at the end, as the resolved pads do
     else:
-        pad = tuple(before for before, _ in conv_padding(args["p"], *geometry(args, len(shapes[0]) - 1, "k", "s", "d")))
+        pad = tuple(before for before, _ in args["pads"])
     if args["table"] is not None:
         conv: nn.Module = TableConv(args["table"], k, bias, stride=s, padding=pad, dilation=d)
     else:
         conv = of_rank("Conv", shapes[0])(c, args["out"], k, s, pad, d, args["groups"], bias)
-    bn = [("bn", of_rank("BatchNorm", out)(args["out"]))] if args["bn"] else []
-    return steps([("conv", conv), *bn, *inline_act(args["act"])])
+    return tail([("conv", conv)], args, out)
 
 
 def _convtranspose(args: Mapping[str, Any], shapes: list[Shape], out: Shape) -> nn.Module:
-    conv = of_rank("ConvTranspose", shapes[0])(
-        shapes[0][0], args["out"], args["k"], args["s"], args["p"], args["output_padding"], args["groups"],
-        args["bias"] if args["bias"] is not None else not args["bn"], args["d"])
-    bn = [("bn", of_rank("BatchNorm", out)(args["out"]))] if args["bn"] else []
-    return steps([("conv", conv), *bn, *inline_act(args["act"])])
+    conv = of_rank("ConvTranspose", shapes[0])(shapes[0][0], args["out"], args["k"], args["s"], args["p"],
+                                               args["output_padding"], args["groups"], args["bias"], args["d"])
+    return tail([("conv", conv)], args, out)
 
 
 FACTORIES: dict[str, Factory] = {

@@ -12,6 +12,7 @@ from torch import nn
 from ...rules.base import Shape
 from .base import Factory, of_rank, steps
 from .elementwise import inline_act
+from .tail import tail
 
 
 class Concat(nn.Module):
@@ -58,15 +59,12 @@ class PadShortcut(nn.Module):
 
 def _shortcut(args: Mapping[str, Any], shapes: list[Shape], out: Shape) -> nn.Module:
     c = shapes[0][0]
-    s, mode = args["s"], args["mode"]
-    if mode == "auto":
-        mode = "identity" if (out[0], s) == (c, 1) else "projection"
+    s, mode, channels = args["s"], args["mode"], args["out"]
     if mode == "identity":
         return nn.Identity()
     if mode == "pad":
-        return PadShortcut(s, out[0] - c)
-    bn = [("bn", of_rank("BatchNorm", out)(out[0]))] if args["bn"] else []
-    return steps([("conv", of_rank("Conv", shapes[0])(c, out[0], 1, s, bias=False)), *bn])
+        return PadShortcut(s, channels - c)
+    return tail([("conv", of_rank("Conv", shapes[0])(c, channels, 1, s, bias=False))], args, out)
 
 
 FACTORIES: dict[str, Factory] = {

@@ -35,8 +35,7 @@ def _pool(kind: str) -> Factory:
         if args["global"] or args["output"] is not None:
             size = 1 if args["global"] else args["output"]
             return of_rank("AdaptiveMaxPool" if kind == "maxpool" else "AdaptiveAvgPool", shapes[0])(size)
-        k, p, ceil = args["k"], args["p"], args["ceil"]
-        s = args["s"] or k
+        k, s, p, ceil = args["k"], args["s"], args["p"], args["ceil"]
         if kind == "maxpool":
             return of_rank("MaxPool", shapes[0])(k, s, p, args["d"], ceil_mode=ceil)
         return of_rank("AvgPool", shapes[0])(k, s, p, ceil_mode=ceil)
@@ -47,5 +46,5 @@ def _pool(kind: str) -> Factory:
 FACTORIES: dict[str, Factory] = {
     "maxpool": _pool("maxpool"),
     "avgpool": _pool("avgpool"),
-    "subsample": lambda args, shapes, out: Subsample(shapes[0], args["k"], args["s"] or args["k"], args["act"]),
+    "subsample": lambda args, shapes, out: Subsample(shapes[0], args["k"], args["s"], args["act"]),
 }
