@@ -123,3 +123,43 @@ def test_a_run_past_the_compute_bound_is_refused_before_it_starts(cli, write_spe
     monkeypatch.setattr(capacity, "MAX_SECONDS", 1e-9)  # lenet5 too is past this bound, until --force
     assert cli("bench", "lenet5", "--runs", "1", "--warmup", "0", "--device", "cpu").code == 1
     assert cli("bench", "lenet5", "--runs", "1", "--warmup", "0", "--device", "cpu", "--force").code == 0
+
+
+GROWTH = r"""
+import sys, torch
+def status(field):
+    with open("/proc/self/status") as lines:
+        return next(int(line.split()[1]) * 1024 for line in lines if line.startswith(field))
+torch.set_num_threads(1)
+kind, c, n, k = sys.argv[1], *map(int, sys.argv[2:])
+layer = (torch.nn.Conv2d if kind == "conv" else torch.nn.ConvTranspose2d)(c, c, k, padding=k // 2).half()
+x = torch.randn(1, c, n, n).half()
+with open("/proc/self/clear_refs", "w") as clear:
+    clear.write("5")  # the peak resident memory starts again from now
+before = status("VmRSS:")
+with torch.no_grad():
+    layer(x)
+print(status("VmHWM:") - before)
+"""  # Linux's figures: the peak resident memory while the layer ran, above what was resident before
+
+
+@pytest.mark.parametrize("kind", ["conv", "convtranspose"])
+def test_cpu_half_convolutions_are_priced_with_their_workspace_as_torch_allocates_it(write_spec, kind):
+    import subprocess
+    import sys
+
+    from archcalc.backends import capacity
+
+    c, n, k = 32, 48, 15
+    spec = write_spec(f"input: [{c}, {n}, {n}]\nlayers: [{kind}: {{out: {c}, k: {k}, p: {k // 2}}}]\n")
+    half = analyze(load(spec), precision="amp-fp16", device="cpu")
+    priced = capacity.workspace(half, "cpu")
+    assert priced == 2 * (1 if kind == "conv" else 3) * c * k * k * n * n  # elements of float16
+    for other, device in ((analyze(load(spec), precision="amp-bf16", device="cpu"), "cpu"), (half, "cuda")):
+        assert capacity.workspace(other, device) == 0  # oneDNN and cuDNN need no such buffer
+    assert capacity.training_need(half, "cpu") == capacity.training_need(half) + priced
+    # the oracle: what a fresh process's peak memory grows by when torch runs the layer in float16
+    done = subprocess.run([sys.executable, "-c", GROWTH, kind, str(c), str(n), str(k)], capture_output=True,
+                          text=True, check=True)
+    grown = int(done.stdout)
+    assert 0.8 * priced <= grown <= 1.5 * priced + 8 * 2**20, (grown, priced)

@@ -17,8 +17,10 @@ from collections.abc import Callable
 import torch
 
 from ..errors import ArchcalcError
+from ..ir import INPUT
 from ..report import Report
 from ..units import format_bytes
+from .torch.kinds import CPU_HALF_WORKSPACE
 
 _CGROUP_FILES = (  # (limit, usage): cgroup v2, then v1
     ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"),
@@ -100,16 +102,17 @@ def require(need: int, device: str, what: str, way_out: Callable[[int], str], fo
                        f"{format_bytes(free)} available on {device}; {way_out(free)}, or --force to try anyway")
 
 
-def training_need(report: Report) -> int:
-    """Bytes a training forward may hold, by the engine's figures: the training memory (what autograd
-    keeps, weights, gradients, buffers) and, besides, the tensors alive at the inference peak (a layer's
-    fresh output, even one nothing keeps, exists while the next runs)."""
-    return report.train_total_bytes + report.totals.inference_peak_bytes
+def training_need(report: Report, device: str = "") -> int:
+    """Bytes a training forward on `device` may hold, by the engine's figures: the training memory (what
+    autograd keeps, weights, gradients, buffers) and, besides, the tensors alive at the inference peak (a
+    layer's fresh output, even one nothing keeps, exists while the next runs) and its kernels' workspace."""
+    return report.train_total_bytes + report.totals.inference_peak_bytes + workspace(report, device)
 
 
-def inference_need(report: Report) -> int:
-    """Bytes a forward pass in inference holds at its peak: live tensors, weights, buffers."""
-    return sum(report.inference_breakdown().values())
+def inference_need(report: Report, device: str = "") -> int:
+    """Bytes a forward pass in inference on `device` holds at its peak: live tensors, weights, buffers,
+    and its kernels' workspace."""
+    return sum(report.inference_breakdown().values()) + workspace(report, device)
 
 
 def fits(need: int, device: str) -> bool:
@@ -144,3 +147,13 @@ def require_time(macs: int, device: str, what: str, dtype: torch.dtype = torch.f
         raise TooSlow(f"{what} is {macs:,} MACs, about {seconds:,.0f} s on {device} at its measured "
                       f"{rate(device, dtype) / 1e9:,.1f} G MAC/s (a {MAX_SECONDS:g} s bound); a smaller --batch or "
                       "--input, fewer --runs, or --force to run it anyway")
+
+
+def workspace(report: Report, device: str) -> int:
+    """Bytes the largest kernel workspace of the run takes while its layer runs (per sample, as the kernel
+    loops over the batch): CPU float16 convolutions unfold their input (see CPU_HALF_WORKSPACE); 0 elsewhere."""
+    if device != "cpu" or report.regime.low != "float16":
+        return 0
+    shapes = {INPUT: report.input, **{row.name: row.output for row in report.rows}}
+    return 2 * max((CPU_HALF_WORKSPACE[row.kind](row.args, [shapes[i] for i in row.inputs], row.output)
+                    for row in report.rows if row.kind in CPU_HALF_WORKSPACE), default=0)

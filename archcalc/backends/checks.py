@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import torch
+
 from ..fit import smaller_batch
 from ..ir import Network
 from ..rules import RULES
@@ -76,7 +78,8 @@ class SavedCheck:
 
 
 def placement(network: Network, macs: int, batch: int, smallest: int, device: str, real_limit: int,
-              need: int = 0, force: bool = False, fake: bool = False, extra: int = 0) -> tuple[str, str]:
+              need: int = 0, force: bool = False, fake: bool = False, extra: int = 0,
+              low: str = "float32") -> tuple[str, str]:
     """Where a training forward at `batch` runs ("none": nowhere), and a note when not on `device`.
 
     A real run must fit: its `need` (the engine's training memory, in bytes) within what the device
@@ -86,7 +89,9 @@ def placement(network: Network, macs: int, batch: int, smallest: int, device: st
     device runs the same autograd graph without arithmetic, unless a kind's kernel (and what it saves)
     depends on the device, as attention's does: then it runs for real whatever its MACs, if it fits.
     With `fake` (autocast or checkpointing, which the meta device cannot show) fake CPU tensors run it
-    instead on the CPU (its kernels and autocast, without storage or arithmetic), a GPU for real.
+    instead on the CPU (its kernels and autocast, without storage or arithmetic), a GPU for real. The
+    smallest batch is refused too when its step would take the device too long in `low`, the dtype its
+    heavy arithmetic runs in (capacity.require_time).
     """
     fits = force or capacity.fits(need, device)
     if batch == smallest:
@@ -95,7 +100,7 @@ def placement(network: Network, macs: int, batch: int, smallest: int, device: st
                              lambda free: smaller_batch(network, free, lambda r: capacity.training_need(r) + extra))
         # a training step is its forward and a backward of about twice its MACs
         capacity.require_time(3 * macs * batch, device, f"{network.name}'s training step at batch {batch:,}",
-                              force=force)
+                              getattr(torch, low), force)
         return device, ""
     if batch * macs <= real_limit and fits:
         return device, ""

@@ -131,7 +131,7 @@ def compare(network: Network, reference: str, batches: tuple[int, ...] = DEFAULT
         engine = analyze(network, batch)
         extra = max(0, _weight_bytes(model) - _weight_bytes_of(engine))  # the model's weights beyond the engine's
         where, note = placement(network, report.totals.macs, batch, min(batches), device, real_limit,
-                                capacity.training_need(engine) + extra, force, extra=extra)
+                                capacity.training_need(engine, device) + extra, force, extra=extra)
         say(f"against {reference}, batch {batch} ({where})")
         if where == "none":
             checks.append(SavedCheck(batch, device, engine.totals.train_saved_bytes, None, note))

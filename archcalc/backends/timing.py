@@ -191,8 +191,9 @@ def bench(network: Network, config: BenchConfig = BenchConfig(),
     device = resolve_device(config.device)
     report = analyze(network, config.batch, config.dtype)
     what = f"{network.name} at batch {config.batch:,} ({config.dtype}, inference)"
-    capacity.require(capacity.inference_need(report), device, what,
-                     lambda free: smaller_batch(network, free, capacity.inference_need, config.dtype),
+    capacity.require(capacity.inference_need(report, device), device, what,
+                     lambda free: smaller_batch(network, free, lambda r: capacity.inference_need(r, device),
+                                                config.dtype),
                      config.force)
     passes = (config.warmup + config.runs) * (2 if config.per_layer else 1)
     capacity.require_time(report.totals.macs * config.batch * passes, device, f"{what}, {passes} passes",

@@ -130,8 +130,8 @@ def verify(network: Network, batches: tuple[int, ...] = (1, 8), device: str = "c
         engine = analyze(network, batch, input_shape=input_shape, precision=precision, checkpoint=checkpoint,
                          device="cuda" if device.startswith("cuda") else "cpu")
         where, note = placement(network, report.totals.macs, batch, ordered[0], device, real_limit,
-                                capacity.training_need(engine), force,
-                                fake=precision is not None or checkpoint is not None)
+                                capacity.training_need(engine, device), force,
+                                fake=precision is not None or checkpoint is not None, low=regime.low)
         say(f"batch {batch} ({where})")
         expected = engine.totals.train_saved_bytes + engine.totals.recompute_bytes
         if where == "none":

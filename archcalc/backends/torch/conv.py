@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from math import prod
 from typing import Any
 
 import torch
@@ -86,6 +87,24 @@ def _convtranspose(args: Mapping[str, Any], shapes: list[Shape], out: Shape) -> 
                                                args["output_padding"], args["groups"], args["bias"], args["d"])
     return tail([("conv", conv)], args, out)
 
+
+def _unfolded(args: Mapping[str, Any], shapes: list[Shape], out: Shape) -> int:
+    """A convolution's column buffer: C_in·K for every output position (im2col, one sample at a time)."""
+    return shapes[0][0] * prod(args["k"]) * prod(out[1:])
+
+
+def _folded(args: Mapping[str, Any], shapes: list[Shape], out: Shape) -> int:
+    """A transposed convolution's: C_out·K for every input position, about three such buffers (measured)."""
+    return 3 * args["out"] * prod(args["k"]) * prod(shapes[0][1:])
+
+
+# Elements a kernel allocates for itself, beyond the tensors the engine counts, where PyTorch runs these kinds
+# in float16 on the CPU: its slow path unfolds the input (8 GB for a 31×31 conv of a 64×256×256 map that
+# the engine sizes at 25 MB). bfloat16 and float32 run oneDNN there, and CUDA cuDNN: no such buffer.
+CPU_HALF_WORKSPACE: dict[str, Callable[[Mapping[str, Any], list[Shape], Shape], int]] = {
+    "conv": _unfolded,
+    "convtranspose": _folded,
+}
 
 FACTORIES: dict[str, Factory] = {
     "conv": _conv,
