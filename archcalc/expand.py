@@ -43,8 +43,8 @@ MAX_NAME = 200  # characters of a layer's full name (bundled specs: ≤ 52); wit
 MAX_TEXT = {"name": 100, "title": 300, "source": 300, "reference": 100}  # one line each, shown by every command
 MAX_NESTING = 32  # block instances and branches inside one another (bundled specs: 3)
 _NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_\-]*")
-_INT_TYPES = ("int", "pos", "pair", "pair0", "pad", "table", "ints", "ints0")
-_LIST_TYPES = ("ints", "ints0")  # a shorthand value may be a list only for these
+_INT_TYPES = ("int", "pos", "pair", "pair0", "pad", "table", "ints", "ints0", "shape", "index")
+_LIST_TYPES = ("ints", "ints0", "shape")  # a shorthand value may be a list only for these
 SIZE_NAMES = ("H", "W", "N")  # symbolic sizes an input may have
 
 

@@ -68,6 +68,8 @@ _TYPES = {
                           "items": {"type": "array", "minItems": 1, "items": _int(0)}},
     "ints": lambda arg: {"type": "array", "minItems": 1, "items": _int(1)},
     "ints0": lambda arg: {"type": "array", "minItems": 1, "items": _int(0)},
+    "shape": lambda arg: {"type": "array", "minItems": 1, "items": {"anyOf": [{"const": -1}, _int(1)]}},
+    "index": lambda arg: {"anyOf": [{"type": "integer", "minimum": -MAX_INT, "maximum": MAX_INT}, _ref("expression")]},
 }
 
 

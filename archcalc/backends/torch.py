@@ -278,6 +278,28 @@ class Split(nn.Module):
         return x.chunk(self.parts, 1)[self.part - 1]
 
 
+class Reshape(nn.Module):
+    """x.reshape(batch, *shape), or x.view(…) (`view`: torch refuses a tensor whose layout it cannot view)."""
+
+    def __init__(self, shape: tuple[int, ...], view: bool = False):
+        super().__init__()
+        self.shape, self.view = tuple(shape), view
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.view(x.shape[0], *self.shape) if self.view else x.reshape(x.shape[0], *self.shape)
+
+
+class GetItem(nn.Module):
+    """x[:, …, index] or x[:, …, start:stop] along one dimension after the batch."""
+
+    def __init__(self, dim: int, index: int | None, start: int | None, stop: int | None):
+        super().__init__()
+        self.key = (slice(None),) * (dim + 1) + (index if index is not None else slice(start, stop),)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x[self.key]
+
+
 class Shuffle(nn.Module):
     """ShuffleNet's channel shuffle: C = groups·k channels read as k×groups and transposed."""
 
@@ -453,6 +475,9 @@ FACTORIES: dict[str, Factory] = {
     "tokens": lambda args, shapes, out: Tokens(),
     "token": lambda args, shapes, out: Token(args["index"]),
     "split": lambda args, shapes, out: Split(args["parts"], args["part"]),
+    "reshape": lambda args, shapes, out: Reshape(args["shape"]),
+    "view": lambda args, shapes, out: Reshape(args["shape"], view=True),
+    "getitem": lambda args, shapes, out: GetItem(args["dim"], args["index"], args["start"], args["stop"]),
     "shuffle": lambda args, shapes, out: Shuffle(args["groups"]),
     "crop": lambda args, shapes, out: Crop(),
     "upsample": _upsample,
