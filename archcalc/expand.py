@@ -43,6 +43,8 @@ MAX_NAME = 200  # characters of a layer's full name (bundled specs: ≤ 52); wit
 MAX_TEXT = {"name": 100, "title": 300, "source": 300, "reference": 100}  # one line each, shown by every command
 MAX_NESTING = 32  # block instances and branches inside one another (bundled specs: 3)
 _NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_\-]*")
+# a layer's or block instance's name may have dots, as a flattened network's names have (archcalc.dump)
+_LAYER_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_\-]*(?:\.[A-Za-z0-9_][A-Za-z0-9_\-]*)*")
 _INT_TYPES = ("int", "pos", "pair", "pair0", "pad", "table", "ints", "ints0", "shape", "index")
 _LIST_TYPES = ("ints", "ints0", "shape")  # a shorthand value may be a list only for these
 SIZE_NAMES = ("H", "W", "N")  # symbolic sizes an input may have
@@ -279,8 +281,9 @@ class Expander:
             raise SpecError("repeat cannot depend on tensor shapes (in_channels, in_features)", mark_of(item, "repeat"), path)
         if not 0 <= repeat <= MAX_REPEAT:
             raise SpecError(f"repeat must be between 0 and {MAX_REPEAT:,}; received {repeat}", mark_of(item, "repeat"), path)
-        if name is not None and (not isinstance(name, str) or not _NAME.fullmatch(name)):
-            raise SpecError(f"a name is letters, digits, '_' or '-' (no dots); received {describe(name)}", mark_of(item, "name"), path)
+        if name is not None and (not isinstance(name, str) or not _LAYER_NAME.fullmatch(name)):
+            raise SpecError(f"a name is letters, digits, '_' or '-', in parts joined by dots (stage1.conv1); "
+                            f"received {describe(name)}", mark_of(item, "name"), path)
         inputs = (current,) if refs is None else self.resolve(refs, scope, mark_of(item, "from") or item.mark, path)
         self.step(item.mark, path)
         for copy in range(repeat):

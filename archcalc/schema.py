@@ -19,6 +19,7 @@ from .rules import RULES, Rule
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
 _NAME = "^[A-Za-z_][A-Za-z0-9_]*$"  # a block argument or var standing for a value
 _LAYER_NAME = "^[A-Za-z0-9_][A-Za-z0-9_\\-]*$"
+_DOTTED_NAME = "^[A-Za-z0-9_][A-Za-z0-9_\\-]*(\\.[A-Za-z0-9_][A-Za-z0-9_\\-]*)*$"  # a layer's name: stage1.conv1
 _FLOAT = "^\\s*[-+]?(\\d+(\\.\\d*)?|\\.\\d+)([eE][-+]?\\d+)?\\s*$"  # `1e-5`, which PyYAML reads as text
 _COUNT = "^\\s*\\d+(\\.\\d+)?\\s*[KkMmGgTt]?\\s*$"
 _BYTES = "^\\s*\\d+(\\.\\d+)?\\s*([Bb]|[KkMmGgTt][Ii]?[Bb])\\s*$"
@@ -166,7 +167,7 @@ def spec_schema() -> dict[str, Any]:
         "expression": {"type": "string", "description": "an integer expression: + - * // / % ( ), integers, "
                                                         "block arguments and vars (`n - 1`, `out * 4`)"},
         **_number_defs(),
-        "name": {"type": "string", "pattern": _LAYER_NAME, "description": "the layer's (or block instance's) name"},
+        "name": {"type": "string", "pattern": _DOTTED_NAME, "description": "the layer's (or block instance's) name"},
         "from": {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}, "minItems": 1}],
                  "description": "earlier layer(s) to read instead of the previous one; `input` is the network's input"},
         "layers": {"type": "array", "items": _ref("item"), "description": "layers in sequence"},
