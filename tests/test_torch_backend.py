@@ -141,6 +141,19 @@ def test_every_kind_has_a_factory(backend):
     assert set(backend.ACTIVATION_MODULES) == set(ACTIVATIONS)
 
 
+def test_each_torch_facet_lives_in_its_rules_family(backend):
+    """The backend mirrors archcalc.rules: every rule's torch facet sits in the family module of the
+    same name, and a family holds no facet without a rule (nor one that another family also claims)."""
+    import importlib
+
+    from archcalc.backends.torch.kinds import FAMILIES
+
+    for family in FAMILIES:
+        rules = importlib.import_module(f"archcalc.rules.{family.__name__.rsplit('.', 1)[-1]}")
+        assert set(family.FACTORIES) == {rule.kind for rule in rules.RULES}, family.__name__
+    assert sum(len(family.FACTORIES) for family in FAMILIES) == len(RULES)
+
+
 @pytest.fixture
 def modern_zoo(write_spec):
     return catalog.load(write_spec(MODERN_ZOO, "modern-zoo.yaml"))

@@ -1,0 +1,111 @@
+"""Torch facets of the kinds that move elements: permute, tokens, split, reshape, view, getitem, shuffle, crop,
+upsample (rules/layout.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+from torch import nn
+
+from ...rules.base import Shape
+from .base import Factory
+
+
+class Permute(nn.Module):
+    def __init__(self, dims: tuple[int, ...]):
+        super().__init__()
+        self.dims = (0, *(d + 1 for d in dims))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.permute(self.dims)
+
+
+class Tokens(nn.Module):
+    """N×C×H×W read as N×(H·W)×C, a view (ViT's patches after their convolution)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.flatten(2).transpose(1, 2)
+
+
+class Token(nn.Module):
+    def __init__(self, index: int):
+        super().__init__()
+        self.index = index
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x[:, self.index]
+
+
+class Split(nn.Module):
+    """One of `parts` equal chunks of the channels (a view)."""
+
+    def __init__(self, parts: int, part: int):
+        super().__init__()
+        self.parts, self.part = parts, part
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.chunk(self.parts, 1)[self.part - 1]
+
+
+class Reshape(nn.Module):
+    """x.reshape(batch, *shape), or x.view(…) (`view`: torch refuses a tensor whose layout it cannot view)."""
+
+    def __init__(self, shape: tuple[int, ...], view: bool = False):
+        super().__init__()
+        self.shape, self.view = tuple(shape), view
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.view(x.shape[0], *self.shape) if self.view else x.reshape(x.shape[0], *self.shape)
+
+
+class GetItem(nn.Module):
+    """x[:, …, index] or x[:, …, start:stop] along one dimension after the batch."""
+
+    def __init__(self, dim: int, index: int | None, start: int | None, stop: int | None):
+        super().__init__()
+        self.key = (slice(None),) * (dim + 1) + (index if index is not None else slice(start, stop),)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x[self.key]
+
+
+class Shuffle(nn.Module):
+    """ShuffleNet's channel shuffle: C = groups·k channels read as k×groups and transposed."""
+
+    def __init__(self, groups: int):
+        super().__init__()
+        self.groups = groups
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, c, h, w = x.shape
+        return x.view(b, self.groups, c // self.groups, h, w).transpose(1, 2).contiguous().view(b, c, h, w)
+
+
+class Crop(nn.Module):
+    """The centre of the first map, cut to the H×W of the second (a view)."""
+
+    def forward(self, x: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
+        (h, w), (th, tw) = x.shape[2:], reference.shape[2:]
+        top, left = (h - th) // 2, (w - tw) // 2
+        return x[:, :, top:top + th, left:left + tw]
+
+
+def _upsample(args: Mapping[str, Any], shapes: list[Shape], out: Shape) -> nn.Module:
+    bilinear = args["mode"] == "bilinear"
+    return nn.Upsample(size=out[1:], mode=args["mode"], align_corners=args["align_corners"] if bilinear else None)
+
+
+FACTORIES: dict[str, Factory] = {
+    "permute": lambda args, shapes, out: Permute(args["dims"]),
+    "tokens": lambda args, shapes, out: Tokens(),
+    "token": lambda args, shapes, out: Token(args["index"]),
+    "split": lambda args, shapes, out: Split(args["parts"], args["part"]),
+    "reshape": lambda args, shapes, out: Reshape(args["shape"]),
+    "view": lambda args, shapes, out: Reshape(args["shape"], view=True),
+    "getitem": lambda args, shapes, out: GetItem(args["dim"], args["index"], args["start"], args["stop"]),
+    "shuffle": lambda args, shapes, out: Shuffle(args["groups"]),
+    "crop": lambda args, shapes, out: Crop(),
+    "upsample": _upsample,
+}

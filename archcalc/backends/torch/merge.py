@@ -1,0 +1,76 @@
+"""Torch facets of where branches meet: concatenation, sum, product and residual shortcuts (rules/merge.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ...rules.base import Shape
+from .base import Factory, steps
+from .elementwise import inline_act
+
+
+class Concat(nn.Module):
+    def forward(self, *xs: torch.Tensor) -> torch.Tensor:
+        return torch.cat(xs, 1)
+
+
+class Add(nn.Module):
+    """Elementwise sum of the inputs, then an inline activation in place."""
+
+    def __init__(self, act: str | None):
+        super().__init__()
+        self.act = steps(inline_act(act)) if act else None
+
+    def forward(self, *xs: torch.Tensor) -> torch.Tensor:
+        y = xs[0] + xs[1]
+        for x in xs[2:]:
+            y += x
+        return y if self.act is None else self.act(y)
+
+
+class Mul(nn.Module):
+    """Elementwise product of the inputs, broadcast (a squeeze-and-excitation gate times its map)."""
+
+    def forward(self, *xs: torch.Tensor) -> torch.Tensor:
+        y = xs[0] * xs[1]
+        for x in xs[2:]:
+            y = y * x
+        return y
+
+
+class PadShortcut(nn.Module):
+    """Option A of the CIFAR ResNets: every s-th position, extra channels zero (appended)."""
+
+    def __init__(self, stride: int, extra: int):
+        super().__init__()
+        self.stride, self.extra = stride, extra
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        s = self.stride
+        return F.pad(x[:, :, ::s, ::s], (0, 0, 0, 0, 0, self.extra))
+
+
+def _shortcut(args: Mapping[str, Any], shapes: list[Shape], out: Shape) -> nn.Module:
+    c, h, w = shapes[0]
+    s, mode = args["s"], args["mode"]
+    if mode == "auto":
+        mode = "identity" if (out[0], s) == (c, 1) else "projection"
+    if mode == "identity":
+        return nn.Identity()
+    if mode == "pad":
+        return PadShortcut(s, out[0] - c)
+    bn = [("bn", nn.BatchNorm2d(out[0]))] if args["bn"] else []
+    return steps([("conv", nn.Conv2d(c, out[0], 1, s, bias=False)), *bn])
+
+
+FACTORIES: dict[str, Factory] = {
+    "concat": lambda args, shapes, out: Concat(),
+    "add": lambda args, shapes, out: Add(args["act"]),
+    "mul": lambda args, shapes, out: Mul(),
+    "shortcut": _shortcut,
+}
