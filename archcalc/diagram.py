@@ -18,7 +18,7 @@ from typing import NamedTuple
 
 from . import render
 from .errors import ArchcalcError
-from .ir import INPUT
+from .ir import INPUT, producer
 from .report import Report, Row
 
 FORMATS = ("dot", "mermaid")
@@ -87,7 +87,7 @@ def walk(g: Graph, path: str = "") -> Iterator[tuple[str, str]]:
 
 def _sources(name: str, through: dict[str, tuple[str, ...]]) -> list[str]:
     if name not in through:
-        return [name]
+        return [producer(name)]  # `split1:0` is drawn from split1
     return [origin for source in through[name] for origin in _sources(source, through)]
 
 

@@ -45,6 +45,7 @@ MAX_NESTING = 32  # block instances and branches inside one another (bundled spe
 _NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_\-]*")
 # a layer's or block instance's name may have dots, as a flattened network's names have (archcalc.dump)
 _LAYER_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_\-]*(?:\.[A-Za-z0-9_][A-Za-z0-9_\-]*)*")
+_OUTPUT = re.compile(r"[0-9]{1,6}")  # the number of an output: `split1:0`
 _INT_TYPES = ("int", "pos", "pair", "pair0", "pad", "table", "ints", "ints0", "shape", "index")
 _LIST_TYPES = ("ints", "ints0", "shape")  # a shorthand value may be a list only for these
 SIZE_NAMES = ("H", "W", "N")  # symbolic sizes an input may have
@@ -434,11 +435,17 @@ class Expander:
         found = []
         prefixes = [scope.prefix[: i + 1] for i, ch in enumerate(scope.prefix) if ch == "."][::-1] + [""]
         for ref in names:
-            hit = next((self.outputs[p + ref] for p in prefixes if p + ref in self.outputs), None)
+            name, colon, index = ref.partition(":")  # `split1:0`: output 0 of a layer with several
+            if colon and not _OUTPUT.fullmatch(index):
+                raise SpecError(f"'from' names '{shorten(ref)}': after ':' comes the number of an output, from 0", mark, path)
+            hit = next((self.outputs[p + name] for p in prefixes if p + name in self.outputs), None)
             if hit is None:
-                raise SpecError(f"'from' names '{shorten(ref)}', which is not an earlier layer{did_you_mean(ref, list(self.outputs))}",
+                raise SpecError(f"'from' names '{shorten(name)}', which is not an earlier layer{did_you_mean(name, list(self.outputs))}",
                                 mark, path)
-            found.append(hit)
+            if colon and ":" in hit:
+                raise SpecError(f"'from' names '{shorten(ref)}', but '{shorten(name)}' is already output {hit} of a layer",
+                                mark, path)
+            found.append(f"{hit}:{int(index)}" if colon else hit)
         return tuple(found)
 
 

@@ -12,6 +12,11 @@ from .errors import Mark
 INPUT = "input"  # the name by which layers refer to the network's input
 
 
+def producer(tensor: str) -> str:
+    """The layer that makes a tensor: `split1` for `split1:0`, output 0 of a layer with several."""
+    return tensor.partition(":")[0]
+
+
 @dataclass(frozen=True)
 class Origin:
     """Where a node was written: file position and spec path (`layers[3].conv`)."""
@@ -69,5 +74,5 @@ class Network:
         for layer in self.layers:
             readers.setdefault(layer.name, [])
             for source in layer.inputs:
-                readers[source].append(layer.name)
+                readers[producer(source)].append(layer.name)
         return readers

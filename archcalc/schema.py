@@ -169,7 +169,8 @@ def spec_schema() -> dict[str, Any]:
         **_number_defs(),
         "name": {"type": "string", "pattern": _DOTTED_NAME, "description": "the layer's (or block instance's) name"},
         "from": {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}, "minItems": 1}],
-                 "description": "earlier layer(s) to read instead of the previous one; `input` is the network's input"},
+                 "description": "earlier layer(s) to read instead of the previous one; `input` is the network's input, "
+                                "`split1:0` output 0 of a layer with several"},
         "layers": {"type": "array", "items": _ref("item"), "description": "layers in sequence"},
         "branch": {"anyOf": [_ref("layers"), _ref("item")],
                    "description": "a branch: a list of layers, one layer, or [] for the input itself"},

@@ -8,7 +8,7 @@ from dataclasses import replace
 from .. import render
 from ..errors import ArchcalcError, did_you_mean
 from ..ir import Network
-from ..report import Report, Row, fold, row_dict
+from ..report import Report, Row, fold, row_dict, tensor_shapes
 from ..safe import printable
 from ..units import format_bytes
 from .command import argument, command, option
@@ -50,7 +50,7 @@ def explain_command(net: str, layer: str, input_shape: tuple | None, at: dict[st
 
 def _layer(network: Network, report: Report, row: Row, fmt: str) -> None:
     node = next(n for n in network.layers if n.name == row.name)
-    shapes = {"input": report.input, **{r.name: r.output for r in report.rows}}
+    shapes = tensor_shapes(report.input, report.rows)
     if fmt == "json":
         _json({"network": network.name, **row_dict(row),
                "input_shapes": {name: list(shapes[name]) for name in row.inputs},
@@ -85,7 +85,7 @@ def _block(network: Network, report: Report, name: str, depth: int, fmt: str) ->
     if fmt == "json":
         _json({"network": network.name, **row_dict(block), "layers": [row_dict(row) for row in inside]})
         return
-    shapes = {"input": report.input, **{r.name: r.output for r in fold(report, depth).rows}}
+    shapes = tensor_shapes(report.input, fold(report, depth).rows)
     t = block
     console = out_console()
     console.print(f"{network.name} · {name} — a block of {t.layers} layers (`archcalc table {network.name} "

@@ -46,10 +46,12 @@ def _split(args: Mapping[str, Any], shapes: list[Shape]) -> Eval:
     parts, part = args["parts"], args["part"]
     if shape[0] % parts:
         raise RuleError(f"{parts} parts must divide the {shape[0]} channels")
-    if part > parts:
+    if part is not None and part > parts:
         raise RuleError(f"part {part} of {parts}: expected 1 ≤ part ≤ {parts}")
     out = (shape[0] // parts, *shape[1:])
-    return Eval(out, output="view", formulas=lambda: {"shape": f"channels {shape[0]}/{parts} = {out[0]}, part {part}"})
+    which = f"part {part}" if part is not None else f"{parts} outputs, :0 … :{parts - 1}"
+    return Eval(out, output="view", outputs=(out,) * parts if part is None else (),
+                formulas=lambda: {"shape": f"channels {shape[0]}/{parts} = {out[0]}, {which}"})
 
 
 def _reshaped(kind: str) -> Callable[[Mapping[str, Any], list[Shape]], Eval]:
@@ -158,8 +160,10 @@ RULES = [
     Rule("tokens", "read a C×H×W map as a sequence of H·W tokens of C features (a view)", (), _tokens),
     Rule("token", "one token of an N×D sequence, its D features (ViT's class token, x[:, 0])",
          (Arg("index", "int", 0, "which token, from 0"),), _token, shorthand="index"),
-    Rule("split", "one part of the channels split into equal parts (a view; ShuffleNet's channel split)",
-         (Arg("parts", "pos", 2, "equal parts"), Arg("part", "pos", 1, "which part, from 1")), _split),
+    Rule("split", "the channels split into equal parts (views; ShuffleNet's channel split): every part, read as "
+         "split1:0, split1:1 …, or the one `part`",
+         (Arg("parts", "pos", 2, "equal parts"),
+          Arg("part", "pos", None, "only this part, from 1 (one output); without it every part is an output")), _split),
     Rule("reshape", "reshape to a shape, batch excluded, one size -1 (a view, as torch.reshape of a contiguous "
          "tensor; after a permute or a slice torch copies, which is not counted): x.reshape(b, c, h*w) is reshape: [C, -1]",
          (Arg("shape", "shape", required=True, doc="the sizes after the batch; one may be -1"),),

@@ -201,6 +201,10 @@ def build(spec: Network | str, *, input_shape: Shape | None = None, device: Any 
     if report.symbolic:
         raise BuildError(f"the torch backend builds a concrete network; {network.name}'s input is symbolic "
                          f"({'×'.join(map(str, report.input))}): give a size, e.g. input_shape=(3, 224, 224)")
+    several = next((row for row in report.rows if row.outputs), None)
+    if several is not None:
+        raise BuildError(f"the torch backend builds layers of one output; '{several.name}' has {len(several.outputs)} "
+                         f"(read as {several.name}:0 …): give its part, one layer for each")
     shapes: dict[str, Shape] = {INPUT: report.input, **{row.name: row.output for row in report.rows}}
     missing = sorted({layer.kind for layer in network.layers} - set(FACTORIES))
     if missing:
