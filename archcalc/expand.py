@@ -83,7 +83,7 @@ PROGRAM_LIMITS = Limits(100_000, 400_000, 500_000)
 
 def build(data: Any, file: str, default_name: str, limits: Limits = FILE_LIMITS) -> Network:
     """Check a loaded spec and expand it into a Network."""
-    names = header_names(data, file)
+    names = spec_vars(data, file)
     network = header(data, file, default_name)
     expander = Expander(file, _blocks(data.get("blocks"), mark_of(data, "blocks")), names, limits)
     layers = data["layers"]
@@ -95,7 +95,7 @@ def build(data: Any, file: str, default_name: str, limits: Limits = FILE_LIMITS)
     return replace(network, layers=tuple(expander.layers))
 
 
-def header_names(data: Any, file: str) -> dict[str, Any]:
+def spec_vars(data: Any, file: str) -> dict[str, Any]:
     """The spec's `vars`, once its top-level keys and version are checked, and that it has `input` and `layers`."""
     if not isinstance(data, YMap):
         raise SpecError(f"a spec is a mapping with 'input' and 'layers'; received {describe(data)}",

@@ -93,3 +93,9 @@ def test_explain_and_the_diagram_read_an_output_by_its_name(cli, write_spec):
     drawn = cli("diagram", path)
     assert drawn.code == 0, drawn.err
     assert drawn.out.count("->") == 4 + 1  # input→conv1→halves, halves→conv2 and →concat1, conv2→concat1
+
+
+def test_the_table_shows_how_many_outputs(cli, write_spec):
+    ran = cli("table", str(write_spec(SPLIT, "split.yaml")))
+    assert ran.code == 0, ran.err
+    assert "2 × 4×4×4" in next(line for line in ran.out.splitlines() if line.startswith("halves"))
