@@ -77,12 +77,21 @@ def test_one_part_is_one_output_as_before():
     assert row.output == (8 // 4, 4, 4) and row.outputs == ()
 
 
-def test_the_torch_backend_says_it_builds_one_output_a_layer():
-    torch_or_fail()
-    from archcalc.backends.torch import BuildError
-
-    with pytest.raises(BuildError, match="'halves' has 2"):
-        archcalc.build_torch(archcalc.load(SPLIT))
+def test_the_torch_module_reads_each_output_as_torch_chunk_gives_it():
+    torch = torch_or_fail()
+    network = archcalc.load(SPLIT)
+    module = archcalc.build_torch(network)
+    x = torch.randn(2, 8, 4, 4, requires_grad=True)
+    got = module(x)
+    conv1, conv2 = module.node("conv1"), module.node("conv2")
+    first, second = conv1(x).chunk(2, 1)
+    assert torch.allclose(got, torch.cat([first, conv2(second)], 1))
+    assert tuple(got.shape[1:]) == archcalc.analyze(network).rows[-1].output
+    got.sum().backward()
+    assert x.grad is not None and x.grad.shape == x.shape
+    checkpointed = archcalc.build_torch(network)
+    checkpointed.load_state_dict(module.state_dict())
+    assert torch.allclose(checkpointed.checkpoint((range(1, 3),))(x), got)
 
 
 def test_explain_and_the_diagram_read_an_output_by_its_name(cli, write_spec):

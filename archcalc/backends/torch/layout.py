@@ -39,14 +39,15 @@ class Token(nn.Module):
 
 
 class Split(nn.Module):
-    """One of `parts` equal chunks of the channels (a view)."""
+    """One of `parts` equal chunks of the channels (a view), or all of them (a tuple: several outputs)."""
 
-    def __init__(self, parts: int, part: int):
+    def __init__(self, parts: int, part: int | None):
         super().__init__()
         self.parts, self.part = parts, part
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x.chunk(self.parts, 1)[self.part - 1]
+    def forward(self, x: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, ...]:
+        chunks = x.chunk(self.parts, 1)
+        return chunks if self.part is None else chunks[self.part - 1]
 
 
 class Reshape(nn.Module):
