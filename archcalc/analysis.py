@@ -24,7 +24,7 @@ from .errors import ShapeError
 from .ir import INPUT, Layer, Network, producer
 from .precision import DEVICES, PRECISIONS, Precision
 from .report import Report, Row, Totals
-from .rules import RULES, Eval, Rule, RuleError, Saved, Shape
+from .rules import RULES, Eval, Inputs, Role, Rule, RuleError, Saved, Shape
 from .rules.base import Formulas, num
 from .states import OPTIMIZER_STATES
 from .symbolic import Expr, Max, bounded, collecting, current_layer, is_symbolic, largest
@@ -98,13 +98,12 @@ def _analyze(net: Network, batch: int, dtype: str, strict: bool, input_shape: tu
         shapes: dict[str, Shape] = {INPUT: shape_in}
         fields = {INPUT: Field((1, 1), (1, 1), tuple(shape_in[1:]) if len(shape_in) == 3 else (1, 1))}
         evals, resolved = [], []
-        memo: dict[tuple, Eval] | None = None if symbolic_input else {}  # symbolic: each layer records its conditions
+        memo: dict[tuple, tuple] | None = None if symbolic_input else {}  # symbolic: each layer records its conditions
         several: dict[str, int] = {}  # layers with several outputs, and how many
         for layer in net.layers:
             current_layer(layer.name)
             _check_reads(layer, several)
-            args = arguments(layer, shapes)  # late ones evaluated once, for the rule and the report
-            ev = _evaluate(layer, args, shapes, strict, memo)
+            args, ev = _evaluate(layer, shapes, strict, memo)  # resolved once, for the rule and the report
             shapes[layer.name] = ev.shape
             fields[layer.name] = _field(RULES[layer.kind], ev, [fields[i] for i in layer.inputs])
             _within_bounds(layer, ev.shape, fields[layer.name])
@@ -113,7 +112,7 @@ def _analyze(net: Network, batch: int, dtype: str, strict: bool, input_shape: tu
                 for index, shape in enumerate(ev.outputs):
                     shapes[f"{layer.name}:{index}"], fields[f"{layer.name}:{index}"] = shape, fields[layer.name]
             evals.append(ev)
-            resolved.append(args)  # a layer without late arguments: its own mapping
+            resolved.append(args)  # equal layers share one mapping
     needs_grad = _needs_grad(net, evals)
     itemsize = DTYPE_BYTES[dtype]
     types = _types(net, evals, itemsize, autocast and DTYPE_BYTES[autocast], device)
@@ -129,9 +128,24 @@ def _analyze(net: Network, batch: int, dtype: str, strict: bool, input_shape: tu
 
 
 def arguments(layer: Layer, shapes: Mapping[str, Shape]) -> Mapping[str, Any]:
-    """The layer's arguments, late ones (`in_channels // 4`) evaluated at `shapes` and checked."""
-    if not layer.late:
-        return layer.args
+    """The layer's arguments, late ones (`in_channels // 4`) evaluated at `shapes` and checked, then
+    resolved by its rule (`Rule.resolve`): what evaluate, the backends and the report read."""
+    rule = RULES[layer.kind]
+    args = _late(layer, shapes) if layer.late else layer.args
+    if rule.resolve is None:
+        return args
+    try:
+        return rule.resolve(args, [shapes[i] for i in layer.inputs])
+    except (RuleError, ValueError) as err:
+        raise _shape_error(layer, str(err)) from None
+
+
+def _shape_error(layer: Layer, message: str) -> ShapeError:
+    """A layer's error, with its file:line and path."""
+    return ShapeError(message, layer.origin.mark, f"{layer.origin.path} '{layer.name}'")
+
+
+def _late(layer: Layer, shapes: Mapping[str, Shape]) -> Mapping[str, Any]:
     resolved = dict(layer.args)
     for name, late_arg in layer.late.items():
         try:
@@ -159,24 +173,25 @@ def made(ev: Eval) -> int:
     return sum(map(prod, ev.outputs)) if ev.outputs else prod(ev.shape)
 
 
-def _evaluate(layer: Layer, args: Mapping[str, Any], shapes: Mapping[str, Shape], strict: bool,
-              memo: dict[tuple, Eval] | None) -> Eval:
-    """The layer's Eval; a rule is a pure function of its arguments and input shapes, so equal
-    layers (the expander shares their argument mappings) are evaluated once."""
+def _evaluate(layer: Layer, shapes: Mapping[str, Shape], strict: bool,
+              memo: dict[tuple, tuple] | None) -> tuple[Mapping[str, Any], Eval]:
+    """The layer's resolved arguments and its Eval; a rule is a pure function of its arguments and
+    input shapes, so equal layers (the expander shares their argument mappings) are resolved and
+    evaluated once."""
     inputs = [shapes[i] for i in layer.inputs]
     key = (layer.kind, id(layer.args), *inputs) if memo is not None and not layer.late else None
-    ev = memo.get(key) if key is not None else None
-    if ev is None:
+    done = memo.get(key) if key is not None else None
+    if done is None:
+        args = arguments(layer, shapes)
         try:
-            ev = RULES[layer.kind].evaluate(args, inputs)
+            done = args, RULES[layer.kind].evaluate(args, inputs)
         except (RuleError, ValueError) as err:
-            raise ShapeError(str(err), layer.origin.mark, f"{layer.origin.path} '{layer.name}'") from None
+            raise _shape_error(layer, str(err)) from None
         if key is not None:
-            memo[key] = ev
-    if strict and ev.flags:
-        raise ShapeError(f"{ev.flags[0]} (--strict refuses inexact divisions)", layer.origin.mark,
-                         f"{layer.origin.path} '{layer.name}'")
-    return ev
+            memo[key] = done
+    if strict and done[1].flags:
+        raise _shape_error(layer, f"{done[1].flags[0]} (--strict refuses inexact divisions)")
+    return done
 
 
 def _within_bounds(layer: Layer, shape: Shape, field: Field) -> None:
@@ -187,9 +202,8 @@ def _within_bounds(layer: Layer, shape: Shape, field: Field) -> None:
         big = next((v for v in values if _magnitude(v) > limit), None)
         if big is not None:
             shown = f"{big:,}" if isinstance(big, int) else str(big)  # one layer past a bound: a few dozen digits
-            raise ShapeError(f"{what} {shown} is beyond {limit:,} (no network is this large: "
-                             "a runaway concatenation, upsampling or stride?)",
-                             layer.origin.mark, f"{layer.origin.path} '{layer.name}'")
+            raise _shape_error(layer, f"{what} {shown} is beyond {limit:,} (no network is this large: "
+                                      "a runaway concatenation, upsampling or stride?)")
 
 
 def _magnitude(value: Any) -> int:
@@ -205,7 +219,7 @@ def _magnitude(value: Any) -> int:
 
 
 def _field(rule: Rule, ev: Eval, inputs: list[Field]) -> Field:
-    rf_in, jump_in, grid_in = _merged(inputs[:1] if rule.inputs == "two" else inputs)  # crop's 2nd: a size only
+    rf_in, jump_in, grid_in = _merged(inputs[:1] if rule.inputs is Inputs.MAP_AND_SIZE else inputs)
     w = ev.window
     out_grid = (1, 1) if w is not None and w.whole else ev.grid or (ev.shape[1:] if rule.spatial else grid_in)
     if w is None or rf_in is None:
@@ -435,7 +449,7 @@ def _backward_macs(layer: Layer, ev: Eval, needs_grad: dict[str, bool]) -> int:
 def _row(layer: Layer, ev: Eval, field: Field, memory: _Memory, backward: int, index: int,
          args: Mapping[str, Any]) -> Row:
     rule = RULES[layer.kind]
-    counted = ev.output == "new" and not rule.fused
+    counted = ev.output == "new" and not rule.role.fused
     return Row(
         name=layer.name, kind=layer.kind, output=ev.shape,
         params=ev.params + ev.fixed, trainable_params=ev.params, buffers=ev.buffers,
@@ -460,7 +474,7 @@ def _depth(net: Network) -> int:
     """Weight layers (conv, fc) on the longest path: GoogLeNet is 22 deep, ResNet-50 50."""
     deepest = {INPUT: 0}
     for layer in net.layers:
-        deepest[layer.name] = max(deepest[producer(i)] for i in layer.inputs) + RULES[layer.kind].weight_layer
+        deepest[layer.name] = max(deepest[producer(i)] for i in layer.inputs) + (RULES[layer.kind].role is Role.WEIGHTED)
     return max(deepest.values())
 
 

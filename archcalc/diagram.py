@@ -5,8 +5,9 @@ Dotted names make the clusters (`3a.branch2.conv1` sits in `3a`, then in
 `branch2`), so an inception module reads as parallel columns inside a box.
 A merge (add, concat) is a small node; an identity shortcut is no node but a
 dashed edge from its input to the sum, as in the ResNet paper's figures; a
-projection shortcut stays a node, its edges dashed. Fold the report first
-(`report.fold`) to draw blocks as single nodes.
+projection shortcut stays a node, its edges dashed. What is drawn how is each
+kind's `Picture` and role (archcalc.rules), not decided here. Fold the report
+first (`report.fold`) to draw blocks as single nodes.
 """
 
 from __future__ import annotations
@@ -19,12 +20,22 @@ from typing import NamedTuple
 from . import render
 from .errors import ArchcalcError
 from .ir import INPUT, producer
-from .report import Report, Row
+from .report import BLOCK, Report, Row
+from .rules import RULES, Picture, Role
 
 FORMATS = ("dot", "mermaid")
 INSTALL = "apt-get install graphviz (Debian, Ubuntu), brew install graphviz (macOS), or choco install graphviz"
-FILL = {"conv": "#dbe8f6", "fc": "#fbe3cf", "maxpool": "#e0f0dc", "avgpool": "#e0f0dc", "block": "#eeeeee"}
-MERGES = ("add", "concat", "mul")
+PICTURES = {BLOCK: Picture("#eeeeee")}  # a folded row of several kinds: no rule's picture; the input is drawn apart
+
+
+def _picture(kind: str) -> Picture:
+    rule = RULES.get(kind)
+    return rule.picture if rule is not None else PICTURES.get(kind, Picture())
+
+
+def _is_merge(kind: str) -> bool:
+    rule = RULES.get(kind)
+    return rule is not None and rule.role is Role.MERGE
 
 
 class Node(NamedTuple):
@@ -42,13 +53,14 @@ class Graph(NamedTuple):
 
 def graph(report: Report) -> Graph:
     """Nodes, edges and clusters of a (folded or not) report."""
-    nodes = {INPUT: Node("input", [f"input {render.shape(report.input)}"], "input", False)}
+    nodes = {INPUT: Node("input", [f"input {render.shape(report.input)}"], INPUT, False)}
     through: dict[str, tuple[str, ...]] = {}  # identity shortcuts: a name that stands for its inputs
     for index, row in enumerate(report.rows):
-        if row.kind == "shortcut" and row.params == 0:
+        shortcut = _picture(row.kind).shortcut
+        if shortcut and row.params == 0:
             through[row.name] = row.inputs
             continue
-        nodes[row.name] = Node(f"n{index}", _label(row), row.kind, row.kind == "shortcut")
+        nodes[row.name] = Node(f"n{index}", _label(row), row.kind, shortcut)
     edges = []
     for row in report.rows:
         if row.name in through:
@@ -93,13 +105,14 @@ def _sources(name: str, through: dict[str, tuple[str, ...]]) -> list[str]:
 
 def _label(row: Row) -> list[str]:
     short = row.name.rsplit(".", 1)[-1]
-    if row.kind in MERGES:
-        return ["+" if row.kind == "add" else f"{row.kind} {render.shape(row.output)}"]
-    kind = row.kind if row.layers == 1 else f"block of {row.layers} layers"
-    window = row.args.get("k")
-    if isinstance(window, tuple) and row.layers == 1:
-        stride = row.args.get("s", (1, 1))
-        kind += f" {render.field(window)}" + (f"/{render.field(stride)}" if stride not in ((1, 1), None) else "")
+    picture = _picture(row.kind)
+    if _is_merge(row.kind):
+        return [picture.symbol or f"{row.kind} {render.shape(row.output)}"]
+    kind = row.kind if row.layers == 1 else f"{BLOCK} of {row.layers} layers"
+    window = row.args.get("k") if picture.window and row.layers == 1 else None
+    if window is not None:  # a global or adaptive pool has no window
+        stride = row.args["s"]
+        kind += f" {render.field(window)}" + (f"/{render.field(stride)}" if stride != (1, 1) else "")
     lines = [short, f"{kind} · {render.shape(row.output)}"]
     if row.params:
         lines.append(f"{render.count(row.params)} params")
@@ -154,12 +167,12 @@ def dot(report: Report) -> str:
 
 
 def _dot_node(node: Node) -> str:
-    if node.kind in MERGES:
-        shape = "circle, width=0.3, fixedsize=true" if node.kind == "add" else "box, style=\"rounded,filled\""
+    if _is_merge(node.kind):
+        shape = "circle, width=0.3, fixedsize=true" if _picture(node.kind).symbol else "box, style=\"rounded,filled\""
         return f"{node.id} [label={_dot_text(node.label[0])}, shape={shape}, fillcolor=\"#f4f4f4\", fontsize=9];"
-    if node.kind == "input":
+    if node.kind == INPUT:
         return f"{node.id} [label={_dot_text(node.label[0])}, shape=oval, fillcolor=\"#f4f4f4\"];"
-    fill = FILL.get(node.kind, "#ffffff")
+    fill = _picture(node.kind).fill or "#ffffff"
     style = ", style=\"rounded,filled,dashed\"" if node.dashed else ""
     return f"{node.id} [label={_dot_text(chr(10).join(node.label))}, fillcolor=\"{fill}\"{style}];"
 
@@ -210,8 +223,8 @@ def mermaid(report: Report) -> str:
 
 def _mermaid_node(node: Node) -> str:
     text = _mermaid_text(*node.label)
-    if node.kind in MERGES:
+    if _is_merge(node.kind):
         return f"{node.id}(({_mermaid_text(node.label[0])}))"
-    if node.kind == "input":
+    if node.kind == INPUT:
         return f"{node.id}([{text}])"
     return f"{node.id}[{text}]"

@@ -25,15 +25,15 @@ from .errors import Mark, SpecError, did_you_mean, unknown
 from .ir import INPUT, LateArg, Layer, Network, Origin
 from .late import SHAPE_NAMES, Late, TensorDim, is_late
 from .symbolic import Expr
-from .rules import RULES, Rule
+from .rules import RULES, Inputs, Role, Rule, kinds
 from .safe import printable
 from .source import Date, YList, YMap, describe, mark_of, shorten
 
 VERSION = 1
 TOP_KEYS = ("version", "name", "title", "source", "reference", "input", "vars", "blocks", "layers", "budget")
 ITEM_KEYS = ("name", "repeat", "from")
-BLOCK_KEYS = ("args", "layers", "add", "concat", "mul", "act", "doc")
-BLOCK_BODIES = ("layers", "add", "concat", "mul")
+BLOCK_BODIES = ("layers", *kinds(Role.MERGE))  # in sequence, or branches merged by one of the merges
+BLOCK_KEYS = ("args", *BLOCK_BODIES, "act", "doc")
 MAX_REPEAT = 10_000
 MAX_LAYERS = 5_000  # twice ResNet-1202 (2,404); the analysis takes some 40 µs a layer, check may run it twice
 MAX_STEPS = 25_000  # items, copies and branches visited: bounds repeats of blocks that add no layer
@@ -197,8 +197,8 @@ def _blocks(data: Any, mark: Mark | None) -> dict[str, YMap]:
         if name in RULES:
             raise SpecError(f"block '{name}' has the name of a layer kind; rename it", data.key_marks[name], path)
         if not isinstance(block, YMap):
-            raise SpecError(f"a block is a mapping with args and layers (or add / concat); received {describe(block)}",
-                            mark_of(data, name), path)
+            raise SpecError(f"a block is a mapping with args and layers (or {' / '.join(BLOCK_BODIES[1:])}); "
+                            f"received {describe(block)}", mark_of(data, name), path)
         _check_keys(block, BLOCK_KEYS, "block key", path)
         bodies = [key for key in BLOCK_BODIES if key in block]
         if len(bodies) != 1:
@@ -297,7 +297,7 @@ class Expander:
     def one(self, kind: str, value: Any, scope: Scope, inputs: tuple[str, ...], local: str | None, path: str, mark: Mark) -> str:
         if kind in RULES:
             rule = RULES[kind]
-            if rule.inputs == "many" and isinstance(value, list):
+            if rule.inputs is Inputs.MANY and isinstance(value, list):
                 return self.branches(kind, value, scope, inputs, local, path, {}, mark)
             return self.layer(rule, value, scope, inputs, local, path, mark)
         if kind in self.blocks:
@@ -329,11 +329,11 @@ class Expander:
         return layer.name
 
     def layer(self, rule: Rule, value: Any, scope: Scope, inputs: tuple[str, ...], local: str | None, path: str, mark: Mark) -> str:
-        if rule.inputs == "many" and len(inputs) < 2:
+        if rule.inputs is Inputs.MANY and len(inputs) < 2:
             raise SpecError(f"{rule.kind} merges layers: give 'from: [a, b]' or a list of branches", mark, path)
-        if rule.inputs == "one" and len(inputs) != 1:
+        if rule.inputs is Inputs.ONE and len(inputs) != 1:
             raise SpecError(f"{rule.kind} takes one input; 'from' names {len(inputs)}", mark, path)
-        if rule.inputs == "two" and len(inputs) != 2:
+        if rule.inputs is Inputs.MAP_AND_SIZE and len(inputs) != 2:
             raise SpecError(f"{rule.kind} takes two inputs: give 'from: [a, b]'", mark, path)
         args, late = self.arguments(rule, value, scope, path, mark)
         name = self.claim(scope, rule.kind, local, mark, path)
@@ -365,25 +365,31 @@ class Expander:
         inner = scope.child(name[len(scope.prefix):], names, kind)
         body_path = f"{path} > blocks.{kind}"
         act = definition.get("act")
+        act_rule = None if act is None else self.act_rule(act, definition, body_path)
         if "layers" in definition:
             out = self.sequence(definition["layers"], inner, inputs[0], f"{body_path}.layers", mark_of(definition, "layers"))
         else:
             body = next(key for key in BLOCK_BODIES if key in definition)
-            merge_args = {"act": act} if body == "add" and act is not None else {}
-            out = self.branches(body, definition[body], inner, inputs, None, f"{body_path}.{body}", merge_args, definition.mark)
-            act = None if merge_args else act
-        if act is not None:
-            out = self.layer(self.act_rule(act, definition, body_path), None,
-                             inner, (out,), None, f"{body_path}.act", mark_of(definition, "act"))
+            inline = act_rule is not None and RULES[body].arg("act") is not None  # the merge applies it (add's act)
+            out = self.branches(body, definition[body], inner, inputs, None, f"{body_path}.{body}",
+                                {"act": act} if inline else {}, definition.mark)
+            act_rule = None if inline else act_rule
+        if act_rule is not None:
+            out = self.layer(act_rule, None, inner, (out,), None, f"{body_path}.act", mark_of(definition, "act"))
         self.outputs[name] = out
         return out
 
     def act_rule(self, act: Any, definition: YMap, path: str) -> Rule:
-        if not isinstance(act, str) or act not in RULES or not RULES[act].fused:
-            known = [k for k, r in RULES.items() if r.fused and k != "dropout"]
-            raise SpecError(f"expected an activation for 'act'; received {describe(act)}"
-                            + (did_you_mean(act, known) if isinstance(act, str) else ""), mark_of(definition, "act"), path)
-        return RULES[act]
+        """The activation a block's `act:` names (an activation only: not dropout, nor any other layer)."""
+        activations = kinds(Role.ACTIVATION)
+        if isinstance(act, str) and act in activations:
+            return RULES[act]
+        if isinstance(act, str) and act in RULES:
+            why = f"; {act} is a layer of its own, not an activation"
+        else:
+            why = did_you_mean(act, activations) if isinstance(act, str) else ""
+        raise SpecError(f"expected an activation for 'act' ({', '.join(activations)}); received {describe(act)}{why}",
+                        mark_of(definition, "act"), path)
 
     def bind(self, kind: str, definition: YMap, value: Any, scope: Scope, mark: Mark, path: str) -> dict[str, Any]:
         """The block's arguments, from a list (in order) or a mapping (by name)."""

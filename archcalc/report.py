@@ -252,6 +252,9 @@ def fold(report: Report, depth: int | None) -> Report:
     return replace(report, rows=tuple(_merge(shown[name], rows, group_of) for name, rows in groups.items()))
 
 
+BLOCK = "block"  # the kind of a folded row whose layers are of several kinds
+
+
 def group_name(name: str, depth: int) -> str:
     """The row a layer folds into at `depth`: the first `depth` levels of its dotted name."""
     return ".".join(name.split(".")[:depth])
@@ -267,7 +270,7 @@ def _merge(name: str, rows: list[Row], group_of: Mapping[str, str]) -> Row:
     kinds = {row.kind for row in rows}
     return Row(
         name=name,
-        kind=kinds.pop() if len(kinds) == 1 else "block",
+        kind=kinds.pop() if len(kinds) == 1 else BLOCK,
         output=last.output,
         params=sum(r.params for r in rows),
         trainable_params=sum(r.trainable_params for r in rows),

@@ -14,7 +14,7 @@ from typing import Any
 from . import expand
 from .args import MAX_INT, Arg
 from .budget import BUDGET_KEYS, MAX_BATCH, MEASURES
-from .rules import RULES, Rule
+from .rules import RULES, Inputs, Role, Rule, kinds
 
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
 _NAME = "^[A-Za-z_][A-Za-z0-9_]*$"  # a block argument or var standing for a value
@@ -101,7 +101,7 @@ def rule_schema(rule: Rule) -> dict[str, Any]:
     if short is not None:  # a bare value, a list only for list arguments: `dropout: 0.5`, `fc: 1000`, `permute: [1, 2, 0]`
         bare = _int(0 if short.type == "pair0" else 1) if short.type in ("pair", "pair0") else _TYPES[short.type](short)
         forms.append({**bare, "description": f"shorthand for {short.name}: {short.doc}"})
-    if rule.inputs == "many":
+    if rule.inputs is Inputs.MANY:
         forms.append({**_ref("branches"), "description": f"branches from the same input, merged by {rule.kind}"})
     return {"description": rule.doc, "anyOf": forms}
 
@@ -126,19 +126,21 @@ def _item() -> dict[str, Any]:
 
 
 def _block() -> dict[str, Any]:
-    merges = {"add": "summed", "concat": "concatenated on channels", "mul": "multiplied elementwise, broadcast"}
+    merges = expand.BLOCK_BODIES[1:]
     return {
         "type": "object",
-        "description": "a parameterised sub-network: args, and exactly one body (layers, add, concat or mul); "
+        "description": f"a parameterised sub-network: args, and exactly one body ({', '.join(expand.BLOCK_BODIES)}); "
                        "its expressions may use in_channels and in_features, the dimensions of its input",
         "properties": {
             "args": {"type": "array", "items": {"type": "string", "pattern": _LAYER_NAME},
                      "description": "argument names, bound by position ([64, 2]) or by name ({out: 64, stride: 2})"},
             "layers": {**_ref("layers"), "description": "the body: layers in sequence"},
-            **{body: {**_ref("branches"), "description": f"the body: branches from the block's input, {how}"}
-               for body, how in merges.items()},
-            "act": {"enum": [kind for kind, rule in RULES.items() if rule.fused],
-                    "description": "activation after the body (after the sum, for add)"},
+            **{body: {**_ref("branches"), "description": f"the body: branches from the block's input, merged by {body}: "
+                                                         f"{RULES[body].doc}"}
+               for body in merges},
+            "act": {"enum": list(kinds(Role.ACTIVATION)),
+                    "description": "activation after the body (applied by the merge itself, for "
+                                   f"{', '.join(body for body in merges if RULES[body].arg('act'))})"},
             "doc": {"type": "string", "description": "what the block is"},
         },
         "additionalProperties": False,

@@ -2,7 +2,7 @@
 
 Every layer is one line in run order, under the name it has (a block's layers keep their dotted
 names, `stage1.block1.conv1`; a name the reader would give anyway is left out), with `from:` only
-where its input is not the layer before. Arguments are those the analysis reads, the late ones
+where its input is not the layer before. Arguments are the layer's as written, the late ones
 (`in_channels // 4`) evaluated at the network's input, and those at their default left out. Blocks
 are not written back: a dumped network has the same layers and figures, but no block instances
 (`--checkpoint every-block` finds none in it).
@@ -34,7 +34,8 @@ def dump(network: Network) -> str:
     items, previous = [], INPUT
     for layer, row in zip(network.layers, rows):
         counts[layer.kind] += 1
-        item: dict[str, Any] = {layer.kind: _arguments(RULES[layer.kind], row.args, layer.name)}
+        given = {**layer.args, **{key: row.args[key] for key in layer.late}}  # as written, the late ones evaluated
+        item: dict[str, Any] = {layer.kind: _arguments(RULES[layer.kind], given, layer.name)}
         if layer.name != f"{layer.kind}{counts[layer.kind]}":
             item["name"] = layer.name
         if layer.inputs != (previous,):

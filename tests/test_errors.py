@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from archcalc.rules import ACTIVATIONS
+
 CASES = [
     ("unknown kind", """
         input: [3, 32, 32]
@@ -137,6 +139,36 @@ CASES = [
           - conv: {out: 8, k: 3, name: a}
           - conv: {out: 8, k: 3, name: a}
      """, "net.yaml:4:5: layers[1].conv: duplicate layer name 'a'"),
+    ("dropout as a block's act", """
+        input: [3, 32, 32]
+        blocks:
+          noisy:
+            layers:
+              - conv: {out: 8, k: 3}
+            act: dropout
+        layers:
+          - noisy:
+     """, "net.yaml:6:10: layers[0].noisy > blocks.noisy: expected an activation for 'act' ("
+         f"{', '.join(ACTIVATIONS)}); received text 'dropout'; dropout is a layer of its own, "
+         "not an activation"),
+    ("stochastic depth as a merge block's act", """
+        input: [3, 32, 32]
+        blocks:
+          res:
+            add:
+              - - conv: {out: 3, k: 3, p: 1}
+              - []
+            act: stochastic_depth
+        layers:
+          - res:
+     """, "net.yaml:7:10: layers[0].res > blocks.res: expected an activation for 'act' ("
+         f"{', '.join(ACTIVATIONS)}); received text 'stochastic_depth'; stochastic_depth "
+         "is a layer of its own, not an activation"),
+    ("'same' padding with a stride", """
+        input: [3, 32, 32]
+        layers:
+          - conv: {out: 8, k: 3, s: 2, p: same}
+     """, "net.yaml:3:5: layers[0].conv 'conv1': padding 'same' needs stride 1 (as in PyTorch); give p explicitly"),
     ("block argument count", """
         input: [3, 32, 32]
         blocks:

@@ -47,7 +47,7 @@ from archcalc import check, expand, render, source  # noqa: E402
 from archcalc.analysis import analyze  # noqa: E402
 from archcalc.budget import BUDGET_KEYS, from_mapping, overruns  # noqa: E402
 from archcalc.errors import ArchcalcError, SpecError  # noqa: E402
-from archcalc.rules import RULES  # noqa: E402
+from archcalc.rules import RULES, Inputs  # noqa: E402
 from archcalc.symbolic import Expr  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
@@ -301,7 +301,7 @@ def layer_items(draw, names: list[str], blocks: dict[str, list[str]], depth: int
                                    min_size=len(params), max_size=len(params)))
     else:
         rule = RULES[kind]
-        if rule.inputs == "many" and depth < 2 and (not names or draw(st.booleans())):
+        if rule.inputs is Inputs.MANY and depth < 2 and (not names or draw(st.booleans())):
             branch = st.lists(layer_items(names, blocks, depth + 1), max_size=3)
             item[kind] = draw(st.lists(branch, min_size=2, max_size=3))
         else:
@@ -309,7 +309,7 @@ def layer_items(draw, names: list[str], blocks: dict[str, list[str]], depth: int
             required = [a for a in rule.args if a.required and not draw(_ONE_IN_EIGHT)]
             args = {a.name: draw(_arg_value(a)) for a in {*chosen, *required}}
             item[kind] = args or None
-            if rule.inputs == "many":
+            if rule.inputs is Inputs.MANY:
                 item[kind] = {**(args or {}), "from": draw(st.lists(st.sampled_from(names + ["input"]), min_size=2, max_size=3))}
     if draw(st.integers(0, 4)) == 0:
         item["repeat"] = draw(_rarely(st.integers(1, 3), st.sampled_from([0, "n", "n - 1", 10_000, 10_001])))
@@ -317,7 +317,7 @@ def layer_items(draw, names: list[str], blocks: dict[str, list[str]], depth: int
         item["name"] = draw(_rarely(st.sampled_from([f"n{len(names)}", "a", "b"]), st.sampled_from(["x.y", "", 1])))
         if "repeat" not in item and depth == 0:
             names.append(str(item["name"]))
-    if names and kind not in blocks and RULES[kind].inputs == "one" and draw(st.integers(0, 6)) == 0:
+    if names and kind not in blocks and RULES[kind].inputs is Inputs.ONE and draw(st.integers(0, 6)) == 0:
         item["from"] = draw(st.sampled_from(names + ["input"]))
     return item
 

@@ -98,6 +98,16 @@ def test_dot_nodes_show_kind_shape_and_parameters(cli):
     assert ran.out.count(" -> ") == len(analyze(catalog.load("alexnet")).rows)  # a chain: one edge per layer
 
 
+def test_how_a_node_is_drawn_is_its_kinds_picture():
+    """Fill and window come from the rule's Picture; the stride is the resolved one (a pool's defaults to its window)."""
+    from archcalc.rules import RULES
+
+    text = diagram.dot(analyze(catalog.load("vgg16")))
+    assert 'label="pool1\\nmaxpool 2/2 · 64×112×112", fillcolor="%s"' % RULES["maxpool"].picture.fill in text
+    assert 'label="conv1_1\\nconv 3 · 64×224×224\\n1,792 params", fillcolor="%s"' % RULES["conv"].picture.fill in text
+    assert RULES["conv"].picture.fill != RULES["maxpool"].picture.fill
+
+
 def test_googlenet_inception_branches_are_clusters(cli):
     text = cli("diagram", "googlenet").out
     report = analyze(catalog.load("googlenet"))

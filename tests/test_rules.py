@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from archcalc.rules import RULES
+from archcalc import analyze
+from archcalc.rules import RULES, Role, kinds
 from helpers import row_of
 
 CASES = [
@@ -39,6 +40,7 @@ CASES = [
     ("bn:", [64, 8, 8], (64, 8, 8), 2 * 64, 0),
     ("relu:", [64, 8, 8], (64, 8, 8), 0, 0),
     ("dropout: 0.5", [4096], (4096,), 0, 0),
+    ("stochastic_depth: 0.1", [96, 56, 56], (96, 56, 56), 0, 0),
     ("flatten:", [512, 7, 7], (512 * 7 * 7,), 0, 0),
     ("fc: {out: 4096}", [512, 7, 7], (4096,), 7 * 7 * 512 * 4096 + 4096, 7 * 7 * 512 * 4096),
     ("fc: 10", [84], (10,), 84 * 10 + 10, 84 * 10),
@@ -91,11 +93,11 @@ def test_rule(layer, shape_in, shape_out, params, macs):
 def test_every_kind_has_a_case():
     """Adding a kind means adding a row here (merges are covered in test_graph.py)."""
     covered = {case[0].split(":")[0] for case in CASES}
-    activations = {k for k, r in RULES.items() if r.fused and k != "dropout"}  # stochastic_depth among them
-    assert set(RULES) - covered - activations - {"concat", "add", "mul", "crop"} == set()
+    activations = set(kinds(Role.ACTIVATION))
+    assert set(RULES) - covered - activations - set(kinds(Role.MERGE)) - {"crop"} == set()
 
 
-@pytest.mark.parametrize("kind", sorted(k for k, r in RULES.items() if r.fused and k != "dropout"))
+@pytest.mark.parametrize("kind", sorted(kinds(Role.ACTIVATION)))
 def test_activations_keep_shape_and_add_nothing(kind):
     row = row_of(f"{kind}:", [8, 4, 4])
     assert (row.output, row.params, row.macs, row.activations) == ((8, 4, 4), 0, 0, 0)
@@ -150,3 +152,41 @@ def test_formulas_show_the_arithmetic():
     assert row.formulas["weights"] == "11·11·3·96 = 34,848"
     assert row.formulas["params"] == "11·11·3·96 + 96 = 34,944"
     assert row.formulas["macs"] == "55·55 · 11·11·3·96 = 105,415,200"
+
+
+def test_dependent_defaults_are_resolved_once_and_reported():
+    """A rule fills in the defaults that hang on other arguments or on the input; the report (and so the
+    diagram and the torch backend, which read the same arguments) shows the values the figures used."""
+    from helpers import report_of
+
+    rows = {row.name: row for row in report_of("""
+        input: [3, 32, 32]
+        layers:
+          - conv: {out: 8, k: 2, p: same, bn: true, name: even}
+          - conv: {out: 8, k: 3, p: 1, name: plain}
+          - maxpool: {k: 2, name: pool}
+          - shortcut: {name: kept}
+          - shortcut: {out: 16, s: 2, name: wider}
+          - avgpool: {global: true, name: gap}
+          - fc: {out: 4, bn: true, bias: true, name: fc}
+    """).rows}
+    assert (rows["even"].args["bias"], rows["even"].args["pads"]) == (False, ((0, 1), (0, 1)))  # 'same': odd total at the end
+    assert (rows["plain"].args["bias"], rows["plain"].args["pads"]) == (True, ((1, 1), (1, 1)))
+    assert rows["pool"].args["s"] == (2, 2) and rows["pool"].output == (8, 32 // 2, 32 // 2)
+    assert (rows["kept"].args["mode"], rows["kept"].args["out"]) == ("identity", 8)
+    assert (rows["wider"].args["mode"], rows["wider"].args["out"]) == ("projection", 16)
+    assert rows["gap"].args["s"] is None  # a global pool has no window, so no stride
+    assert rows["fc"].args["bias"] is True and rows["fc"].params == 16 * 4 + 4 + 2 * 4  # given, not re-decided
+
+
+@pytest.mark.parametrize("name", ["alexnet", "lenet5", "resnet18", "resnet20", "googlenet", "unet", "vit-b16"])
+def test_resolving_is_done_once(name):
+    """Resolved arguments resolve to themselves: nothing is left for a backend to decide again."""
+    from archcalc import catalog
+    from archcalc.ir import INPUT
+
+    report = analyze(catalog.load(name))
+    shapes = {INPUT: report.input, **{row.name: row.output for row in report.rows}}
+    for row in report.rows:
+        args = RULES[row.kind].resolved(row.args, [shapes[i] for i in row.inputs])
+        assert dict(args) == dict(row.args), row.name

@@ -59,6 +59,18 @@ def test_every_kind_and_argument_comes_from_the_rule_table():
             assert mapping["properties"][arg.name]["description"].startswith(arg.doc)
 
 
+def test_block_bodies_and_act_come_from_the_roles():
+    """A block's body is `layers` or one of the merges, its `act` one of the activations: what the expander takes."""
+    from archcalc import expand
+    from archcalc.rules import ACTIVATIONS, Role, kinds
+
+    block = spec_schema()["$defs"]["block"]
+    merges = [kind for kind, rule in RULES.items() if rule.role is Role.MERGE]
+    assert merges == ["concat", "add", "mul"] and expand.BLOCK_BODIES == ("layers", *merges)
+    assert [body["required"][0] for body in block["oneOf"]] == ["layers", *merges]
+    assert block["properties"]["act"]["enum"] == list(kinds(Role.ACTIVATION)) == list(ACTIVATIONS)
+
+
 @pytest.mark.parametrize("spec", [
     {"input": [3, 32, 32], "layers": [{"conv": {"out": 8, "k": 3}}], "version": VERSION},
     {"input": [10], "layers": [{"fc": 10}, {"dropout": 0.5}, {"softmax": None}]},
@@ -87,6 +99,8 @@ def test_good_specs_validate(spec):
     ({"input": [3, 8, 8], "layers": [{"relu": None}], "budget": {"memory": "8GiB"}}, "Additional properties are not allowed"),
     ({"input": [3, 8, 8], "blocks": {"b": {"layers": [], "add": []}}, "layers": [{"b": None}]}, "is valid under each of"),
     ({"input": [3, 8, 8], "blocks": {"conv": {"layers": []}}, "layers": [{"relu": None}]}, "should not be valid under"),
+    ({"input": [3, 8, 8], "blocks": {"b": {"layers": [{"relu": None}], "act": "dropout"}}, "layers": [{"b": None}]},
+     "'dropout' is not one of"),
 ])
 def test_bad_specs_do_not(spec, fragment):
     found = errors(spec)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from . import conv, dense, elementwise, layout, merge, norm, pool, tokens
-from .base import Eval, Rule, RuleError, Saved, Shape, Window
+from .base import Eval, Inputs, Picture, Role, Rule, RuleError, Saved, Shape, Window
 from .conv import CONV
 from .elementwise import ACTIVATIONS
 
@@ -13,4 +13,10 @@ RULES: dict[str, Rule] = {
     for rule in module.RULES
 }
 
-__all__ = ["ACTIVATIONS", "CONV", "RULES", "Eval", "Rule", "RuleError", "Saved", "Shape", "Window"]
+
+def kinds(role: Role) -> tuple[str, ...]:
+    """The kinds of one role, in the table's order: the merges, the activations …"""
+    return tuple(kind for kind, rule in RULES.items() if rule.role is role)
+
+__all__ = ["ACTIVATIONS", "CONV", "RULES", "Eval", "Inputs", "Picture", "Role", "Rule", "RuleError", "Saved", "Shape",
+           "Window", "kinds"]

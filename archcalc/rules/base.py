@@ -1,15 +1,23 @@
 """What a rule is, what it returns, and the arithmetic every rule shares.
 
-A `Rule` is one layer kind: its arguments and one pure `evaluate` that, from
-the checked arguments and the input shapes, returns an `Eval` — output shape,
-parameters, MACs, receptive-field window, what autograd would save, and the
-formula text behind each figure.
+A `Rule` is one layer kind: its arguments, an optional pure `resolve` that
+fills in the defaults which depend on other arguments or on the input (a bias
+unless batch norm follows, a window's stride, padding per side, a shortcut's
+mode), and one pure `evaluate` that, from the resolved arguments and the
+input shapes, returns an `Eval` — output shape, parameters, MACs,
+receptive-field window, what autograd would save, and the formula text
+behind each figure. The analysis resolves a layer's arguments once
+(`analysis.arguments`); evaluate, the backends and the diagram read the
+resolved values and decide no default again. What a kind is to the rest of
+archcalc is declared with it too: its `Role` (a weight layer, an activation,
+a regulariser, a merge), the `Inputs` it reads, and its diagram `Picture`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from enum import Enum
 from types import MappingProxyType
 from math import prod
 from typing import Any, NamedTuple
@@ -144,6 +152,42 @@ class Eval(NamedTuple):
     outputs: tuple[Shape, ...] = ()
 
 
+class Role(Enum):
+    """What a kind is to the rest of archcalc, beyond its figures: which lists name it."""
+
+    LAYER = "layer"  # none of the below
+    WEIGHTED = "weighted"  # a weight layer: counts toward a network's depth (conv, fc, attention …)
+    ACTIVATION = "activation"  # an activation function: what `act:` names, inline or after a block
+    REGULARISER = "regulariser"  # noise while training (dropout, stochastic depth)
+    MERGE = "merge"  # joins branches (concat, add, mul): a block's body, a list of branches as its value
+
+    @property
+    def fused(self) -> bool:
+        """Counted with the layer before, outside the textbook activation sum (it writes no new feature map)."""
+        return self in (Role.ACTIVATION, Role.REGULARISER)
+
+
+class Inputs(Enum):
+    """The inputs a kind reads."""
+
+    ONE = "one"
+    MANY = "many"  # two or more of one role each: the merges
+    MAP_AND_SIZE = "map and size"  # a map, then one whose size only is read (crop): its values and field are not
+
+
+@dataclass(frozen=True)
+class Picture:
+    """How a diagram draws a kind's node (archcalc.diagram)."""
+
+    fill: str | None = None  # the box's colour; None: the diagram's plain white
+    symbol: str | None = None  # a merge drawn as a small circle holding this sign ("+"); None: its name and shape
+    window: bool = False  # the label shows the kernel and stride (`conv 11/4`) from the arguments k and s
+    shortcut: bool = False  # a residual shortcut: a dashed edge when it adds no parameters, else a dashed node
+
+
+PLAIN = Picture()
+
+
 @dataclass(frozen=True)
 class Rule:
     """One layer kind."""
@@ -153,17 +197,27 @@ class Rule:
     args: tuple[Arg, ...]
     evaluate: Callable[[Mapping[str, Any], list[Shape]], Eval]
     shorthand: str | None = None  # the argument a bare value sets: `dropout: 0.5`
-    weight_layer: bool = False  # counts toward a network's depth (conv, fc)
-    fused: bool = False  # an activation or dropout: outside the textbook activation sum
-    inputs: str = "one"  # "one", "many" (concat, add, mul) or "two" (crop: a tensor, then the one it is cut to)
+    role: Role = Role.LAYER
+    inputs: Inputs = Inputs.ONE
+    picture: Picture = PLAIN
     spatial: bool = False  # writes a C×H×W map whose H×W is a new positional grid (conv, pooling, crop …)
     # PyTorch picks its kernel by device, and what autograd keeps with it: attention is fused on the
     # CPU and CUDA, a plain fallback on the meta device. Measured on a real device only.
     kernel_by_device: bool = False
     autocast: Autocast = KEEP  # its type under torch.autocast (mixed precision)
+    # checked arguments and input shapes → the arguments with their dependent defaults filled in
+    resolve: Callable[[Mapping[str, Any], list[Shape]], Mapping[str, Any]] | None = None
+
+    def __post_init__(self) -> None:
+        if (self.role is Role.MERGE) != (self.inputs is Inputs.MANY):
+            raise ValueError(f"{self.kind}: a merge, and only a merge, reads many inputs")
 
     def arg(self, name: str) -> Arg | None:
         return next((a for a in self.args if a.name == name), None)
+
+    def resolved(self, args: Mapping[str, Any], shapes: list[Shape]) -> Mapping[str, Any]:
+        """The arguments as evaluate and the backends read them (RuleError when they cannot apply)."""
+        return args if self.resolve is None else self.resolve(args, shapes)
 
 
 def texts(formulas: Mapping[str, str] | Callable[[], Mapping[str, str]]) -> Mapping[str, str]:

@@ -17,9 +17,12 @@ from typing import Any
 
 from ..args import Arg
 from ..symbolic import require
-from .base import LOW, Eval, Rule, RuleError, Saved, Shape, Window, num, one_input, product, sliding, spatial, texts
+from .base import (
+    LOW, Eval, Picture, Role, Rule, RuleError, Saved, Shape, Window, num, one_input, product, sliding, spatial,
+    texts,
+)
 from .elementwise import ACT_ARG
-from .tail import tail
+from .tail import resolve_bias, tail
 
 
 def padding(arg: Any, k: tuple[int, int], s: tuple[int, int], d: tuple[int, int]) -> tuple[tuple[int, int], tuple[int, int]]:
@@ -32,6 +35,11 @@ def padding(arg: Any, k: tuple[int, int], s: tuple[int, int], d: tuple[int, int]
         totals = [di * (ki - 1) for ki, di in zip(k, d)]
         return tuple((t // 2, t - t // 2) for t in totals)  # type: ignore[return-value]
     return (arg[0], arg[0]), (arg[1], arg[1])
+
+
+def _resolve_conv(args: Mapping[str, Any], shapes: list[Shape]) -> Mapping[str, Any]:
+    """The bias (unless bn), and `pads`: the zero padding per side, ((top, bottom), (left, right))."""
+    return {**resolve_bias(args, shapes), "pads": padding(args["p"], args["k"], args["s"], args["d"])}
 
 
 def _weights(args: Mapping[str, Any], c: int) -> tuple[int, Callable[[], str]]:
@@ -61,7 +69,7 @@ def _weights(args: Mapping[str, Any], c: int) -> tuple[int, Callable[[], str]]:
 def _conv(args: Mapping[str, Any], shapes: list[Shape]) -> Eval:
     c, h, w = one_input("conv", shapes, 3)
     out, k, s, d = args["out"], args["k"], args["s"], args["d"]
-    pad_h, pad_w = padding(args["p"], k, s, d)
+    pad_h, pad_w = args["pads"]
     eh, ew = sliding(h, k[0], s[0], pad_h, d[0]), sliding(w, k[1], s[1], pad_w, d[1])
     shape_formula, flags = spatial(eh, ew)
     weights, weight_text = _weights(args, c)
@@ -141,8 +149,8 @@ def _convtranspose(args: Mapping[str, Any], shapes: list[Shape]) -> Eval:
 def _patch_embed(args: Mapping[str, Any], shapes: list[Shape]) -> Eval:
     """A patch×patch convolution of stride patch, its map read as a sequence of tokens."""
     patch = args["patch"]
-    conv = _conv({"out": args["dim"], "k": patch, "s": patch, "p": (0, 0), "d": (1, 1), "groups": 1,
-                  "bias": True, "bn": False, "act": None}, shapes)
+    conv = _conv(_resolve_conv({"out": args["dim"], "k": patch, "s": patch, "p": (0, 0), "d": (1, 1), "groups": 1,
+                                "bias": True, "bn": False, "act": None}, shapes), shapes)
     dim, gh, gw = conv.shape
     return Eval(
         (gh * gw, dim), params=conv.params, macs=conv.macs, window=conv.window, saved=conv.saved, flags=conv.flags,
@@ -172,9 +180,11 @@ CONV = Rule(
         Arg("table", "table", None, "connection table: for each output map, the input maps it reads (LeNet-5 C3)"),
     ),
     _conv,
-    weight_layer=True,
+    role=Role.WEIGHTED,
     spatial=True,
     autocast=LOW,
+    resolve=_resolve_conv,
+    picture=Picture("#dbe8f6", window=True),
 )
 
 RULES = [
@@ -186,9 +196,10 @@ RULES = [
           Arg("p", "pair0", 0, "padding removed from each side of the output"),
           Arg("output_padding", "pair0", 0, "extra rows and columns on one side (smaller than s or d)"),
           *_SHARED),
-         _convtranspose, weight_layer=True, spatial=True, autocast=LOW),
+         _convtranspose, role=Role.WEIGHTED, spatial=True, autocast=LOW, resolve=resolve_bias,
+         picture=Picture(window=True)),
     Rule("patch_embed", "patch embedding: a patch×patch convolution of stride patch read as N×D tokens (ViT)",
          (Arg("dim", "pos", required=True, doc="embedding dimension D (output channels)"),
           Arg("patch", "pair", required=True, doc="patch size, or [height, width]")),
-         _patch_embed, weight_layer=True, autocast=LOW),
+         _patch_embed, role=Role.WEIGHTED, autocast=LOW),
 ]

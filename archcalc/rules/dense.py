@@ -13,9 +13,9 @@ from math import prod
 from typing import Any
 
 from ..args import Arg
-from .base import LOW, WHOLE, Eval, Rule, Saved, Shape, num, one_input, product, shape_text
+from .base import LOW, WHOLE, Eval, Picture, Role, Rule, Saved, Shape, num, one_input, product, shape_text
 from .elementwise import ACT_ARG
-from .tail import tail
+from .tail import resolve_bias, tail
 
 
 def _flatten(args: Mapping[str, Any], shapes: list[Shape]) -> Eval:
@@ -94,12 +94,12 @@ RULES = [
          (Arg("out", "pos", required=True, doc="output features"),
           Arg("bias", "bool", None, "learn a bias per output (default: yes, unless bn)"),
           Arg("bn", "bool", False, "batch norm after the layer"), ACT_ARG),
-         _fc, shorthand="out", weight_layer=True, autocast=LOW),
+         _fc, shorthand="out", role=Role.WEIGHTED, autocast=LOW, resolve=resolve_bias, picture=Picture("#fbe3cf")),
     Rule("linear", "linear layer over the last dimension (each token's features), keeping the others",
          (Arg("out", "pos", required=True, doc="output features"),
           Arg("bias", "bool", True, "learn a bias per output"), ACT_ARG),
-         _linear, shorthand="out", weight_layer=True, autocast=LOW),
+         _linear, shorthand="out", role=Role.WEIGHTED, autocast=LOW),
     Rule("rbf", "LeNet-5's output: Euclidean RBF units with fixed centres (squared distances)",
-         (Arg("out", "pos", required=True, doc="classes (one centre each)"),), _rbf, shorthand="out", weight_layer=True,
+         (Arg("out", "pos", required=True, doc="classes (one centre each)"),), _rbf, shorthand="out", role=Role.WEIGHTED,
          autocast=LOW),
 ]

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..args import Arg
-from .base import FP32_ON_CUDA, PROMOTE, Eval, Rule, Saved, Shape, elements, num, one_input
+from .base import FP32_ON_CUDA, PROMOTE, Eval, Role, Rule, Saved, Shape, elements, num, one_input
 
 
 @dataclass(frozen=True)
@@ -56,7 +56,7 @@ def _activation_rule(name: str, act: Activation) -> Rule:
         ref = "in0" if act.saves == "in" else "out"
         return Eval(shape, saved=(Saved(ref, elements(shape)),))
 
-    return Rule(name, f"activation: {act.doc}", (), evaluate, fused=True)
+    return Rule(name, f"activation: {act.doc}", (), evaluate, role=Role.ACTIVATION)
 
 
 def _drop(kind: str, mask: Callable[[Shape], Saved]) -> Callable[[Mapping[str, Any], list[Shape]], Eval]:
@@ -91,11 +91,11 @@ RULES = [
     *(_activation_rule(name, act) for name, act in ACTIVATIONS.items()),
     Rule("dropout", "zeroes inputs with probability p while training (identity at inference)",
          (Arg("p", "float", 0.5, "drop probability"),),
-         _drop("dropout", lambda shape: Saved("own:mask", elements(shape), 1)), shorthand="p", fused=True),
+         _drop("dropout", lambda shape: Saved("own:mask", elements(shape), 1)), shorthand="p", role=Role.REGULARISER),
     Rule("stochastic_depth", "drops a whole residual branch per sample with probability p while training "
          "(identity at inference; torchvision's StochasticDepth, mode 'row')",
          (Arg("p", "float", 0.0, "drop probability"),),
-         _drop("stochastic_depth", lambda shape: Saved("own:noise", 1, None)), shorthand="p", fused=True),
+         _drop("stochastic_depth", lambda shape: Saved("own:noise", 1, None)), shorthand="p", role=Role.REGULARISER),
     Rule("scale", "a learned scale per channel, γ·x (ConvNeXt's layer scale)", (), _scale, autocast=PROMOTE),
     Rule("softmax", "softmax over channels (the class scores)", (), _softmax, autocast=FP32_ON_CUDA),
 ]

@@ -16,7 +16,7 @@ from typing import Any
 
 from ..args import Arg
 from ..symbolic import divides, is_symbolic, require
-from .base import Eval, Rule, RuleError, Shape, Window, elements, num, one_input, shape_text
+from .base import Eval, Inputs, Rule, RuleError, Shape, Window, elements, num, one_input, shape_text
 
 
 def _permute(args: Mapping[str, Any], shapes: list[Shape]) -> Eval:
@@ -179,7 +179,7 @@ RULES = [
     Rule("shuffle", "channel shuffle: groups interleaved (ShuffleNet)",
          (Arg("groups", "pos", 2, "channel groups"),), _shuffle, shorthand="groups"),
     Rule("crop", "centre crop of a map to the H×W of another (U-Net's skips): from: [map, reference]",
-         (), _crop, inputs="two", spatial=True),
+         (), _crop, inputs=Inputs.MAP_AND_SIZE, spatial=True),
     Rule("upsample", "upsampling by an integer scale or to a size, nearest or bilinear",
          (Arg("scale", "pair", None, "integer factor, or [height, width]"),
           Arg("size", "pair", None, "output size, or [height, width]"),

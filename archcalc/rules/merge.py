@@ -12,7 +12,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..args import Arg
-from .base import LOW, Eval, Rule, RuleError, Saved, Shape, Window, elements, num, one_input, product, shape_text
+from .base import (
+    LOW, Eval, Inputs, Picture, Role, Rule, RuleError, Saved, Shape, Window, elements, num, one_input, product,
+    shape_text,
+)
 from .elementwise import ACT_ARG, inline_act
 from .tail import tail
 
@@ -64,11 +67,17 @@ def _mul(args: Mapping[str, Any], shapes: list[Shape]) -> Eval:
                                                        "(elementwise, broadcast)"})
 
 
+def _resolve_shortcut(args: Mapping[str, Any], shapes: list[Shape]) -> Mapping[str, Any]:
+    """`out` unset keeps the input's channels; mode auto is the identity when the shape is kept, else a projection."""
+    c = one_input("shortcut", shapes, 3)[0]
+    out = args["out"] or c
+    mode = args["mode"] if args["mode"] != "auto" else "identity" if (out, args["s"]) == (c, 1) else "projection"
+    return {**args, "out": out, "mode": mode}
+
+
 def _shortcut(args: Mapping[str, Any], shapes: list[Shape]) -> Eval:
     c, h, w = one_input("shortcut", shapes, 3)
-    out, s, mode = args["out"] or c, args["s"], args["mode"]
-    if mode == "auto":
-        mode = "identity" if (out, s) == (c, 1) else "projection"
+    out, s, mode = args["out"], args["s"], args["mode"]
     oh, ow = (h - 1) // s + 1, (w - 1) // s + 1
     if mode == "identity":
         if (out, s) != (c, 1):
@@ -98,15 +107,18 @@ def _shortcut(args: Mapping[str, Any], shapes: list[Shape]) -> Eval:
     )
 
 
+_MERGE: dict[str, Any] = {"role": Role.MERGE, "inputs": Inputs.MANY}
+
 RULES = [
-    Rule("concat", "concatenate inputs along channels (inception, U-Net, DenseNet)", (), _concat, inputs="many"),
-    Rule("add", "elementwise sum of inputs (residual connections)", (ACT_ARG,), _add, inputs="many"),
+    Rule("concat", "concatenate inputs along channels (inception, U-Net, DenseNet)", (), _concat, **_MERGE),
+    Rule("add", "elementwise sum of inputs (residual connections)", (ACT_ARG,), _add, **_MERGE, picture=Picture(symbol="+")),
     Rule("mul", "elementwise product of inputs, broadcast (a squeeze-and-excitation gate: C×1×1 times C×H×W)",
-         (), _mul, inputs="many"),
+         (), _mul, **_MERGE),
     Rule("shortcut", "residual shortcut: identity, 1×1 projection (option B) or zero-padding (option A)",
          (Arg("out", "pos", None, "output channels (default: the input's)"),
           Arg("s", "pos", 1, "stride"),
           Arg("mode", "str", "auto", "auto: identity if shapes match, else projection", choices=("auto", "identity", "projection", "pad")),
           Arg("bn", "bool", True, "batch norm after a projection")),
-         _shortcut, spatial=True, autocast=LOW),  # a projection convolves
+         _shortcut, spatial=True, autocast=LOW,  # a projection convolves
+         resolve=_resolve_shortcut, picture=Picture(shortcut=True)),
 ]

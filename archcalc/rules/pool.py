@@ -12,15 +12,22 @@ from typing import Any
 
 from ..args import Arg
 from ..symbolic import is_symbolic
-from .base import PROMOTE, WHOLE, Eval, Rule, RuleError, Saved, Shape, Window, num, one_input, sliding, spatial, texts
+from .base import (
+    PROMOTE, WHOLE, Eval, Picture, Rule, RuleError, Saved, Shape, Window, num, one_input, sliding, spatial, texts,
+)
 from .elementwise import ACT_ARG, inline_act
+
+
+def _resolve_stride(args: Mapping[str, Any], shapes: list[Shape]) -> Mapping[str, Any]:
+    """A window's stride, unset, is its size (windows side by side); global and adaptive pools have neither."""
+    return {**args, "s": args["k"]} if args["s"] is None and args["k"] is not None else args
 
 
 def _window(kind: str, args: Mapping[str, Any], c: int, h: int, w: int) -> tuple[Shape, Window, dict[str, str], tuple[str, ...]]:
     k, d = args["k"], args.get("d", (1, 1))
     if k is None:
         raise RuleError(f"{kind} needs k (window size), or global: true, or output: N")
-    s = args["s"] or k
+    s = args["s"]
     p = args["p"]
     if p[0] * 2 > k[0] or p[1] * 2 > k[1]:
         raise RuleError(f"padding p={list(p)} exceeds half the window k={list(k)} (PyTorch refuses it)")
@@ -85,11 +92,14 @@ def _pool_args(extra: tuple[Arg, ...] = ()) -> tuple[Arg, ...]:
     ) + extra
 
 
+_POOL = Picture("#e0f0dc", window=True)
+
 RULES = [
     Rule("maxpool", "max pooling over k×k windows", _pool_args((Arg("d", "pair", 1, "dilation"),)),
-         _pool("maxpool"), shorthand="k", spatial=True),
-    Rule("avgpool", "average pooling over k×k windows, or global / adaptive", _pool_args(), _pool("avgpool"), shorthand="k", spatial=True),
+         _pool("maxpool"), shorthand="k", spatial=True, resolve=_resolve_stride, picture=_POOL),
+    Rule("avgpool", "average pooling over k×k windows, or global / adaptive", _pool_args(), _pool("avgpool"), shorthand="k",
+         spatial=True, resolve=_resolve_stride, picture=_POOL),
     Rule("subsample", "LeNet-5 subsampling: 2×2 average × trainable coefficient + bias per map",
          (Arg("k", "pair", 2, "window size"), Arg("s", "pair", None, "stride (default: the window size)"), ACT_ARG),
-         _subsample, spatial=True, autocast=PROMOTE),
+         _subsample, spatial=True, autocast=PROMOTE, resolve=_resolve_stride, picture=Picture(window=True)),
 ]

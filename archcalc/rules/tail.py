@@ -9,7 +9,8 @@ statistics) and for the activation.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from collections.abc import Mapping
+from typing import Any, NamedTuple
 
 from .base import Saved
 from .elementwise import inline_act
@@ -24,12 +25,16 @@ class Tail(NamedTuple):
     temporaries: int  # elements alive only while the layer runs (the raw product before BN)
 
 
-def tail(out: int, count: int, raw: str, *, bias: bool | None, bn: bool, act: str | None) -> Tail:
+def resolve_bias(args: Mapping[str, Any], shapes: list) -> Mapping[str, Any]:
+    """`bias` unset (None) means a bias unless batch norm follows (its β takes the bias's place)."""
+    return args if args["bias"] is not None else {**args, "bias": not args["bn"]}
+
+
+def tail(out: int, count: int, raw: str, *, bias: bool, bn: bool, act: str | None) -> Tail:
     """The tail of a layer with `out` maps and `count` output elements per sample.
 
-    `raw` names the product before BN (`tmp:conv`); `bias` None means "yes, unless bn".
+    `raw` names the product before BN (`tmp:conv`); `bias` is resolved (`resolve_bias`).
     """
-    bias = not bn if bias is None else bias
     act_saved, act_tmp = inline_act(act, "tmp:bn" if bn else raw, count)
     bn_saved = (Saved(raw, count), batchnorm_stats(out)) if bn else ()
     return Tail(

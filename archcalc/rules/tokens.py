@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..args import Arg
-from .base import LOW, PROMOTE, WHOLE, Eval, Rule, RuleError, Saved, Shape, num, one_input, shape_text
+from .base import LOW, PROMOTE, WHOLE, Eval, Role, Rule, RuleError, Saved, Shape, num, one_input, shape_text
 
 STATS_ITEMSIZE = 4  # the attention kernels keep each row's log-sum-exp in float32
 
@@ -68,5 +68,5 @@ RULES = [
     Rule("attention", "multi-head self-attention over an N×D sequence (torch.nn.MultiheadAttention)",
          (Arg("heads", "pos", required=True, doc="attention heads (must divide D)"),
           Arg("bias", "bool", True, "biases of the Q, K, V and output projections")),
-         _attention, shorthand="heads", weight_layer=True, kernel_by_device=True, autocast=LOW),
+         _attention, shorthand="heads", role=Role.WEIGHTED, kernel_by_device=True, autocast=LOW),
 ]

@@ -9,10 +9,9 @@ import torch
 from torch import nn
 
 from ...rules.base import Shape
-from ...rules.conv import padding as conv_padding
-from .base import Factory, steps
-from .elementwise import inline_act
+from .base import Factory
 from .layout import Tokens
+from .tail import tail
 
 
 class TableConv(nn.Module):
@@ -70,26 +69,23 @@ class PatchEmbed(nn.Module):
 
 def _conv(args: Mapping[str, Any], shapes: list[Shape], out: Shape) -> nn.Module:
     c = shapes[0][0]
-    k, s, d = args["k"], args["s"], args["d"]
-    bias = args["bias"] if args["bias"] is not None else not args["bn"]
+    k, s, d, bias = args["k"], args["s"], args["d"], args["bias"]
     if args["p"] == "same":
-        pad: Any = "same"  # torch pads an odd total at the end, as the rule does
+        pad: Any = "same"  # torch pads an odd total at the end, as the resolved pads do
     else:
-        (top, _), (left, _) = conv_padding(args["p"], k, s, d)
+        (top, _), (left, _) = args["pads"]
         pad = (top, left)
     if args["table"] is not None:
         conv: nn.Module = TableConv(args["table"], k, bias, stride=s, padding=pad, dilation=d)
     else:
         conv = nn.Conv2d(c, args["out"], k, s, pad, d, args["groups"], bias)
-    bn = [("bn", nn.BatchNorm2d(args["out"]))] if args["bn"] else []
-    return steps([("conv", conv), *bn, *inline_act(args["act"])])
+    return tail([("conv", conv)], args)
 
 
 def _convtranspose(args: Mapping[str, Any], shapes: list[Shape], out: Shape) -> nn.Module:
     conv = nn.ConvTranspose2d(shapes[0][0], args["out"], args["k"], args["s"], args["p"], args["output_padding"],
-                              args["groups"], args["bias"] if args["bias"] is not None else not args["bn"], args["d"])
-    bn = [("bn", nn.BatchNorm2d(args["out"]))] if args["bn"] else []
-    return steps([("conv", conv), *bn, *inline_act(args["act"])])
+                              args["groups"], args["bias"], args["d"])
+    return tail([("conv", conv)], args)
 
 
 FACTORIES: dict[str, Factory] = {

@@ -11,6 +11,7 @@ from torch import nn
 from ...rules.base import Shape
 from .base import Factory, steps
 from .elementwise import inline_act
+from .tail import tail
 
 
 class RBF(nn.Module):
@@ -32,10 +33,8 @@ def _fc(args: Mapping[str, Any], shapes: list[Shape], out: Shape) -> nn.Module:
     n = 1
     for dim in shapes[0]:
         n *= dim
-    bias = args["bias"] if args["bias"] is not None else not args["bn"]
     flatten = [("flatten", nn.Flatten())] if len(shapes[0]) > 1 else []
-    bn = [("bn", nn.BatchNorm1d(args["out"]))] if args["bn"] else []
-    return steps([*flatten, ("linear", nn.Linear(n, args["out"], bias)), *bn, *inline_act(args["act"])])
+    return tail([*flatten, ("linear", nn.Linear(n, args["out"], args["bias"]))], args, nn.BatchNorm1d)
 
 
 def _linear(args: Mapping[str, Any], shapes: list[Shape], out: Shape) -> nn.Module:

@@ -12,6 +12,7 @@ from torch import nn
 from ...rules.base import Shape
 from .base import Factory, steps
 from .elementwise import inline_act
+from .tail import tail
 
 
 class Concat(nn.Module):
@@ -56,16 +57,13 @@ class PadShortcut(nn.Module):
 
 
 def _shortcut(args: Mapping[str, Any], shapes: list[Shape], out: Shape) -> nn.Module:
-    c, h, w = shapes[0]
-    s, mode = args["s"], args["mode"]
-    if mode == "auto":
-        mode = "identity" if (out[0], s) == (c, 1) else "projection"
+    c = shapes[0][0]
+    s, mode, channels = args["s"], args["mode"], args["out"]
     if mode == "identity":
         return nn.Identity()
     if mode == "pad":
-        return PadShortcut(s, out[0] - c)
-    bn = [("bn", nn.BatchNorm2d(out[0]))] if args["bn"] else []
-    return steps([("conv", nn.Conv2d(c, out[0], 1, s, bias=False)), *bn])
+        return PadShortcut(s, channels - c)
+    return tail([("conv", nn.Conv2d(c, channels, 1, s, bias=False))], args)
 
 
 FACTORIES: dict[str, Factory] = {

@@ -33,8 +33,7 @@ def _pool(kind: str) -> Factory:
         if args["global"] or args["output"] is not None:
             size = 1 if args["global"] else args["output"]
             return nn.AdaptiveMaxPool2d(size) if kind == "maxpool" else nn.AdaptiveAvgPool2d(size)
-        k, p, ceil = args["k"], args["p"], args["ceil"]
-        s = args["s"] or k
+        k, s, p, ceil = args["k"], args["s"], args["p"], args["ceil"]
         if kind == "maxpool":
             return nn.MaxPool2d(k, s, p, args["d"], ceil_mode=ceil)
         return nn.AvgPool2d(k, s, p, ceil_mode=ceil)
@@ -45,5 +44,5 @@ def _pool(kind: str) -> Factory:
 FACTORIES: dict[str, Factory] = {
     "maxpool": _pool("maxpool"),
     "avgpool": _pool("avgpool"),
-    "subsample": lambda args, shapes, out: Subsample(shapes[0][0], args["k"], args["s"] or args["k"], args["act"]),
+    "subsample": lambda args, shapes, out: Subsample(shapes[0][0], args["k"], args["s"], args["act"]),
 }
