@@ -107,3 +107,11 @@ def test_programs_have_limits_too():
         archcalc.Builder(input=(1, 1, 1)).build()
     with pytest.raises(SpecError, match="expected input"):
         archcalc.Builder(input=(3, 0, 8))
+
+
+def test_the_builders_example_runs_as_written():
+    import doctest
+
+    from archcalc import builder
+
+    assert doctest.testmod(builder).failed == 0
