@@ -5,13 +5,15 @@ from __future__ import annotations
 __version__ = "0.1.0"
 
 from .api import analyze, load  # noqa: E402
+from .builder import Builder  # noqa: E402
+from .write import dump  # noqa: E402
 from .errors import ArchcalcError, ShapeError, SpecError  # noqa: E402
 
 from .report import Report, Row, Totals  # noqa: E402
 from . import views  # noqa: E402, F401 (registers how a report shows itself in Jupyter and rich)
 
-__all__ = ["ArchcalcError", "Report", "Row", "ShapeError", "SpecError", "Totals", "__version__", "analyze",
-           "build_torch", "load"]
+__all__ = ["ArchcalcError", "Builder", "Report", "Row", "ShapeError", "SpecError", "Totals", "__version__", "analyze",
+           "build_torch", "dump", "load"]
 
 
 def build_torch(spec_or_name, **options):  # type: ignore[no-untyped-def]

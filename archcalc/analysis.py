@@ -21,7 +21,7 @@ from typing import Any, NamedTuple
 
 from . import late, segments
 from .errors import ShapeError
-from .ir import INPUT, Layer, Network
+from .ir import INPUT, Layer, Network, producer
 from .precision import DEVICES, PRECISIONS, Precision
 from .report import Report, Row, Totals
 from .rules import RULES, Eval, Inputs, Role, Rule, RuleError, Saved, Shape
@@ -99,12 +99,18 @@ def _analyze(net: Network, batch: int, dtype: str, strict: bool, input_shape: tu
         fields = {INPUT: _input_field(net.input_rank(shape_in), shape_in)}
         evals, resolved = [], []
         memo: dict[tuple, tuple] | None = None if symbolic_input else {}  # symbolic: each layer records its conditions
+        several: dict[str, int] = {}  # layers with several outputs, and how many
         for layer in net.layers:
             current_layer(layer.name)
+            _check_reads(layer, several)
             args, ev = _evaluate(layer, shapes, strict, memo)  # resolved once, for the rule and the report
             shapes[layer.name] = ev.shape
             fields[layer.name] = _field(RULES[layer.kind], ev, [fields[i] for i in layer.inputs])
             _within_bounds(layer, ev.shape, fields[layer.name])
+            if ev.outputs:
+                several[layer.name] = len(ev.outputs)
+                for index, shape in enumerate(ev.outputs):
+                    shapes[f"{layer.name}:{index}"], fields[f"{layer.name}:{index}"] = shape, fields[layer.name]
             evals.append(ev)
             resolved.append(args)  # equal layers share one mapping
     needs_grad = _needs_grad(net, evals)
@@ -148,6 +154,23 @@ def _late(layer: Layer, shapes: Mapping[str, Shape]) -> Mapping[str, Any]:
             raise ShapeError(f"in '{late.text(late_arg.value)}': {err}", late_arg.mark or layer.origin.mark,
                              f"{layer.origin.path} '{layer.name}'") from None
     return resolved
+
+
+def _check_reads(layer: Layer, several: Mapping[str, int]) -> None:
+    """A layer with several outputs is read one output at a time (`split1:0`), any other one whole."""
+    for tensor in layer.inputs:
+        name, colon, index = tensor.partition(":")
+        count = several.get(name, 0)
+        if (int(index) < count) if colon else not count:
+            continue
+        message = (f"'{name}' has {count} outputs: read one as {name}:0 … {name}:{count - 1}" if count
+                   else f"'{name}' has one output: read it as '{name}'")
+        raise ShapeError(message, layer.origin.mark, f"{layer.origin.path} '{layer.name}'")
+
+
+def made(ev: Eval) -> int:
+    """The elements a layer's outputs hold: its one output's, or all of its several."""
+    return sum(map(prod, ev.outputs)) if ev.outputs else prod(ev.shape)
 
 
 def _evaluate(layer: Layer, shapes: Mapping[str, Shape], strict: bool,
@@ -265,6 +288,7 @@ def _needs_grad(net: Network, evals: list[Eval]) -> dict[str, bool]:
     needs = {INPUT: False}
     for layer, ev in zip(net.layers, evals):
         needs[layer.name] = ev.params != 0 or any(needs[i] for i in layer.inputs)
+        needs.update((f"{layer.name}:{index}", needs[layer.name]) for index in range(len(ev.outputs)))
     return needs
 
 
@@ -287,7 +311,7 @@ def _types(net: Network, evals: list[Eval], itemsize: int, low: int | None, devi
     size = {INPUT: itemsize}
     types = []
     for layer, ev in zip(net.layers, evals):
-        given = tuple(size[i] for i in layer.inputs)
+        given = tuple(size[producer(i)] for i in layer.inputs)
         policy = getattr(RULES[layer.kind].autocast, device)
         if ev.output == "view":
             made = _Types(given, given[0])
@@ -308,11 +332,14 @@ class _Memory:
     def __init__(self, net: Network, evals: list[Eval], shape_in: Shape, needs_grad: dict[str, bool],
                  batch: int, itemsize: int, types: list[_Types], checkpointed: tuple[range, ...] = ()):
         self.batch, self.itemsize, self.types = batch, itemsize, types
-        self.elements = {INPUT: prod(shape_in), **{layer.name: prod(ev.shape) for layer, ev in zip(net.layers, evals)}}
+        self.elements = {INPUT: prod(shape_in), **{layer.name: made(ev) for layer, ev in zip(net.layers, evals)}}
         self.size = {INPUT: itemsize, **{layer.name: t.out for layer, t in zip(net.layers, types)}}
         self.storage = {INPUT: INPUT}
-        for layer, ev in zip(net.layers, evals):
+        for layer, ev, t in zip(net.layers, evals, types):
             self.storage[layer.name] = self.storage[layer.inputs[0]] if ev.output == "view" else layer.name
+            for index, shape in enumerate(ev.outputs):  # several outputs: in the storage of the layer's
+                tensor = f"{layer.name}:{index}"
+                self.elements[tensor], self.size[tensor], self.storage[tensor] = prod(shape), t.out, self.storage[layer.name]
         self.saved, self.kept, self.recompute = self._saved(net, evals, needs_grad, checkpointed)
         self.alive, self.peak = self._liveness(net, evals)
 
@@ -443,7 +470,7 @@ def _row(layer: Layer, ev: Eval, field: Field, memory: _Memory, backward: int, i
         name=layer.name, kind=layer.kind, output=ev.shape,
         params=ev.params + ev.fixed, trainable_params=ev.params, buffers=ev.buffers,
         macs=ev.macs, backward_macs=backward,
-        activations=prod(ev.shape) if counted else 0,
+        activations=made(ev) if counted else 0, outputs=ev.outputs,
         receptive_field=field.rf, jump=field.jump,
         saved_bytes=memory.saved[index], alive_bytes=memory.alive[index], peak_bytes=memory.peak[index],
         formulas=Formulas(ev.formulas, lambda: {"receptive_field": field.formula(),
@@ -455,7 +482,7 @@ def _row(layer: Layer, ev: Eval, field: Field, memory: _Memory, backward: int, i
 def _memory_formula(ev: Eval, counted: bool, memory: _Memory) -> str:
     if not counted:
         return "0 (no new tensor in the activation sum: a view, or fused into the layer before)"
-    count = prod(ev.shape)
+    count = made(ev)
     return f"{num(count)} elements × {memory.itemsize} B × batch {memory.batch} = {num(memory.bytes(count))} B"
 
 
@@ -463,7 +490,7 @@ def _depth(net: Network) -> int:
     """Weight layers (conv, fc) on the longest path: GoogLeNet is 22 deep, ResNet-50 50."""
     deepest = {INPUT: 0}
     for layer in net.layers:
-        deepest[layer.name] = max(deepest[i] for i in layer.inputs) + (RULES[layer.kind].role is Role.WEIGHTED)
+        deepest[layer.name] = max(deepest[producer(i)] for i in layer.inputs) + (RULES[layer.kind].role is Role.WEIGHTED)
     return max(deepest.values())
 
 

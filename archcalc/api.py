@@ -16,8 +16,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from . import analysis, catalog, expand, source
 from .ir import Network
 from .report import Report
@@ -29,30 +27,28 @@ def load(spec: Spec, name: str = "spec") -> Network:
     """A network from a bundled name (`"vgg16"`), a spec path, YAML text, or a mapping of the spec's keys.
 
     A string is YAML text when it has a line break or a `:`, and a name or path otherwise; a mapping is
-    checked exactly as a file would be (it is written as YAML and read back, so limits and errors are the
-    same). `name` is the network's name when YAML text or a mapping does not give one.
+    checked as a file's data would be (the same messages, naming the layer's path: it has no lines),
+    within the limits for programs (expand.PROGRAM_LIMITS). `name` is the network's name when YAML text
+    or a mapping does not give one.
     """
     if isinstance(spec, Network):
         return spec
     if isinstance(spec, Mapping):
-        text = yaml.safe_dump(_plain(spec), sort_keys=False, allow_unicode=True)
-        return expand.build(source.load_text(text, f"<{name}>"), f"<{name}>", name)
+        return expand.build(source.plain(spec), f"<{name}>", name, expand.PROGRAM_LIMITS)
     if isinstance(spec, Path):
         return catalog.load(str(spec))
-    if isinstance(spec, str) and ("\n" in spec or ":" in spec) and not Path(spec).is_file():
+    if isinstance(spec, str) and ("\n" in spec or ":" in spec) and not _is_file(spec):
         return expand.build(source.load_text(spec, f"<{name}>"), f"<{name}>", name)
     if isinstance(spec, str):
         return catalog.load(spec)
     raise TypeError(f"expected a network name, a path, YAML text, a mapping or a Network; received {type(spec).__name__}")
 
 
-def _plain(value: Any) -> Any:
-    """Mappings and sequences as dicts and lists, so that the safe YAML dumper writes them."""
-    if isinstance(value, Mapping):
-        return {key: _plain(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(item) for item in value]
-    return value
+def _is_file(text: str) -> bool:
+    try:
+        return Path(text).is_file()
+    except (OSError, ValueError):  # longer than a path may be, or a NUL: text, not a path
+        return False
 
 
 def analyze(spec: Spec, batch: int = 1, dtype: str = "float32", *, strict: bool = False,

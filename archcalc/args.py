@@ -109,6 +109,21 @@ def _ints(arg: Arg, value: Any, low: int) -> tuple[int, ...]:
     return tuple(_int(arg, item, low) for item in value)
 
 
+def _shape(arg: Arg, value: Any) -> tuple[int, ...]:
+    """A target shape: sizes ≥ 1, and at most one -1 for the size the others leave (as torch.reshape)."""
+    if not isinstance(value, list) or not value:
+        raise ValueError(f"expected a non-empty list of sizes (one may be -1) for '{arg.name}'; received {describe(value)}")
+    sizes = tuple(-1 if item == -1 and not isinstance(item, bool) else _int(arg, item, 1) for item in value)
+    if sizes.count(-1) > 1:
+        raise ValueError(f"only one size may be -1 in '{arg.name}'; received {list(sizes)}")
+    return sizes
+
+
+def _signed(arg: Arg, value: Any) -> int:
+    """An index from the start (0, 1 …) or, negative, from the end (-1 the last), as Python's."""
+    return _int(arg, value, -MAX_INT)
+
+
 _CHECKERS = {
     "int": _int,
     "pos": lambda arg, value: _int(arg, value, 1),
@@ -121,4 +136,6 @@ _CHECKERS = {
     "table": _table,
     "ints": lambda arg, value: _ints(arg, value, 1),
     "ints0": lambda arg, value: _ints(arg, value, 0),
+    "shape": _shape,
+    "index": _signed,
 }

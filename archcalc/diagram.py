@@ -19,7 +19,7 @@ from typing import Any, NamedTuple
 
 from . import render
 from .errors import ArchcalcError
-from .ir import INPUT
+from .ir import INPUT, producer
 from .report import BLOCK, Report, Row
 from .rules import RULES, Picture, Role
 
@@ -99,7 +99,7 @@ def walk(g: Graph, path: str = "") -> Iterator[tuple[str, str]]:
 
 def _sources(name: str, through: dict[str, tuple[str, ...]]) -> list[str]:
     if name not in through:
-        return [name]
+        return [producer(name)]  # `split1:0` is drawn from split1
     return [origin for source in through[name] for origin in _sources(source, through)]
 
 

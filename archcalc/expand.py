@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
-from typing import Any
+from typing import Any, NamedTuple
 
 from . import expr
 from .budget import read_budget
@@ -43,8 +43,11 @@ MAX_NAME = 200  # characters of a layer's full name (bundled specs: ≤ 52); wit
 MAX_TEXT = {"name": 100, "title": 300, "source": 300, "reference": 100}  # one line each, shown by every command
 MAX_NESTING = 32  # block instances and branches inside one another (bundled specs: 3)
 _NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_\-]*")
-_INT_TYPES = ("int", "pos", "per_axis", "per_axis0", "pad", "table", "ints", "ints0")
-_LIST_TYPES = ("ints", "ints0")  # a shorthand value may be a list only for these
+# a layer's or block instance's name may have dots, as a flattened network's names have (archcalc.dump)
+_LAYER_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_\-]*(?:\.[A-Za-z0-9_][A-Za-z0-9_\-]*)*")
+_OUTPUT = re.compile(r"[0-9]{1,6}")  # the number of an output: `split1:0`
+_INT_TYPES = ("int", "pos", "per_axis", "per_axis0", "pad", "table", "ints", "ints0", "shape", "index")
+_LIST_TYPES = ("ints", "ints0", "shape")  # a shorthand value may be a list only for these
 
 
 @dataclass
@@ -63,10 +66,39 @@ class Scope:
                      instance=self.prefix + local if block else self.instance)
 
 
-def build(data: Any, file: str, default_name: str) -> Network:
+class Limits(NamedTuple):
+    """How far a network may expand: layers, connections and expansion steps (see MAX_LAYERS and the rest)."""
+
+    layers: int
+    edges: int
+    steps: int
+
+
+FILE_LIMITS = Limits(MAX_LAYERS, MAX_EDGES, MAX_STEPS)  # a spec file, YAML text: a stranger's, maybe
+# Python data (a mapping, a Builder): a real model written by a program, past any published network
+# (ResNet-1202 flat: 2,404 layers) and still bounded, some 4 s of analysis at 100,000 layers
+PROGRAM_LIMITS = Limits(100_000, 400_000, 500_000)
+
+
+def build(data: Any, file: str, default_name: str, limits: Limits = FILE_LIMITS) -> Network:
     """Check a loaded spec and expand it into a Network."""
+    names = spec_vars(data, file)
+    network = header(data, file, default_name)
+    expander = Expander(file, _blocks(data.get("blocks"), mark_of(data, "blocks")), names, limits)
+    layers = data["layers"]
+    if not isinstance(layers, YList) or not layers:
+        raise SpecError(f"'layers' must be a non-empty list of layers; received {describe(layers)}", mark_of(data, "layers"))
+    expander.sequence(layers, top_scope(names), INPUT, "layers", mark_of(data, "layers"))
+    if not expander.layers:
+        raise SpecError("the network has no layers once expanded (is every repeat 0?)", mark_of(data, "layers"))
+    return replace(network, layers=tuple(expander.layers))
+
+
+def spec_vars(data: Any, file: str) -> dict[str, Any]:
+    """The spec's `vars`, once its top-level keys and version are checked, and that it has `input` and `layers`."""
     if not isinstance(data, YMap):
-        raise SpecError(f"a spec is a mapping with 'input' and 'layers'; received {describe(data)}", mark_of(data) or Mark(file, 1, 1))
+        raise SpecError(f"a spec is a mapping with 'input' and 'layers'; received {describe(data)}",
+                        mark_of(data) or Mark(file, 1, 1))
     _check_keys(data, TOP_KEYS, "top-level key", "")
     for required in ("input", "layers"):
         if required not in data:
@@ -75,19 +107,21 @@ def build(data: Any, file: str, default_name: str) -> Network:
     if version != VERSION:
         raise SpecError(f"unsupported spec version {shorten(repr(version))}; this archcalc reads version {VERSION}",
                         mark_of(data, "version"))
+    return _vars(data.get("vars", YMap()), mark_of(data, "vars"))
+
+
+def header(data: YMap, file: str, default_name: str) -> Network:
+    """The network a spec's top-level keys describe, without its layers: texts, input, budget."""
     texts = {key: _text(data, key, default)
              for key, default in (("name", printable(default_name)), ("title", ""), ("source", ""), ("reference", ""))}
-    names = _vars(data.get("vars", YMap()), mark_of(data, "vars"))
-    expander = _Expander(file, _blocks(data.get("blocks"), mark_of(data, "blocks")), names)
-    layers = data["layers"]
-    if not isinstance(layers, YList) or not layers:
-        raise SpecError(f"'layers' must be a non-empty list of layers; received {describe(layers)}", mark_of(data, "layers"))
-    expander.sequence(layers, Scope("", {**names, **_shape_names(INPUT)}), INPUT, "layers", mark_of(data, "layers"))
-    if not expander.layers:
-        raise SpecError("the network has no layers once expanded (is every repeat 0?)", mark_of(data, "layers"))
     sizes, axes = _input(data)
-    return Network(texts["name"], texts["title"], texts["source"], sizes, tuple(expander.layers), file,
+    return Network(texts["name"], texts["title"], texts["source"], sizes, (), file,
                    _budget(data.get("budget"), mark_of(data, "budget")), texts["reference"], axes)
+
+
+def top_scope(names: dict[str, Any]) -> Scope:
+    """The scope of a spec's top-level layers: its vars, and `in_channels` and `in_features` of the input."""
+    return Scope("", {**names, **_shape_names(INPUT)})
 
 
 def _check_keys(mapping: YMap, known: tuple[str, ...], what: str, path: str) -> None:
@@ -222,11 +256,11 @@ def _integer(value: Any, names: dict[str, Any], mark: Mark | None, path: str) ->
     return value
 
 
-class _Expander:
+class Expander:
     """Walks layer items, appending primitive Layers in run order."""
 
-    def __init__(self, file: str, blocks: dict[str, YMap], names: dict[str, Any]):
-        self.file, self.blocks, self.top_names = file, blocks, names
+    def __init__(self, file: str, blocks: dict[str, YMap], names: dict[str, Any], limits: Limits = FILE_LIMITS):
+        self.file, self.blocks, self.top_names, self.limits = file, blocks, names, limits
         self.layers: list[Layer] = []
         self.outputs: dict[str, str] = {INPUT: INPUT}  # name (layer, block or branch) → layer producing it
         self.steps = 0
@@ -237,8 +271,8 @@ class _Expander:
     def step(self, mark: Mark | None, path: str) -> None:
         """Count one unit of expansion work; refuse a spec that needs too many."""
         self.steps += 1
-        if self.steps > MAX_STEPS:
-            raise SpecError(f"network expansion takes more than {MAX_STEPS:,} steps (items, repeats and branches)", mark, path)
+        if self.steps > self.limits.steps:
+            raise SpecError(f"network expansion takes more than {self.limits.steps:,} steps (items, repeats and branches)", mark, path)
 
     def sequence(self, items: Any, scope: Scope, current: str, path: str, mark: Mark | None) -> str:
         if isinstance(items, YMap):
@@ -270,8 +304,9 @@ class _Expander:
             raise SpecError("repeat cannot depend on tensor shapes (in_channels, in_features)", mark_of(item, "repeat"), path)
         if not 0 <= repeat <= MAX_REPEAT:
             raise SpecError(f"repeat must be between 0 and {MAX_REPEAT:,}; received {repeat}", mark_of(item, "repeat"), path)
-        if name is not None and (not isinstance(name, str) or not _NAME.fullmatch(name)):
-            raise SpecError(f"a name is letters, digits, '_' or '-' (no dots); received {describe(name)}", mark_of(item, "name"), path)
+        if name is not None and (not isinstance(name, str) or not _LAYER_NAME.fullmatch(name)):
+            raise SpecError(f"a name is letters, digits, '_' or '-', in parts joined by dots (stage1.conv1); "
+                            f"received {describe(name)}", mark_of(item, "name"), path)
         inputs = (current,) if refs is None else self.resolve(refs, scope, mark_of(item, "from") or item.mark, path)
         self.step(item.mark, path)
         for copy in range(repeat):
@@ -302,14 +337,14 @@ class _Expander:
             raise SpecError(f"layer name '{shorten(full)}' is longer than {MAX_NAME} characters", mark, path)
         if full in self.outputs:
             raise SpecError(f"duplicate layer name '{full}'", mark, path)
-        if len(self.layers) >= MAX_LAYERS:
-            raise SpecError(f"network expands past {MAX_LAYERS:,} layers", mark, path)
+        if len(self.layers) >= self.limits.layers:
+            raise SpecError(f"network expands past {self.limits.layers:,} layers", mark, path)
         return full
 
     def add(self, layer: Layer) -> str:
         self.edges += len(layer.inputs)
-        if self.edges > MAX_EDGES:
-            raise SpecError(f"network has more than {MAX_EDGES:,} connections (inputs of layers, 'from' included)",
+        if self.edges > self.limits.edges:
+            raise SpecError(f"network has more than {self.limits.edges:,} connections (inputs of layers, 'from' included)",
                             layer.origin.mark, layer.origin.path)
         self.layers.append(layer)
         self.outputs[layer.name] = layer.name
@@ -428,11 +463,17 @@ class _Expander:
         found = []
         prefixes = [scope.prefix[: i + 1] for i, ch in enumerate(scope.prefix) if ch == "."][::-1] + [""]
         for ref in names:
-            hit = next((self.outputs[p + ref] for p in prefixes if p + ref in self.outputs), None)
+            name, colon, index = ref.partition(":")  # `split1:0`: output 0 of a layer with several
+            if colon and not _OUTPUT.fullmatch(index):
+                raise SpecError(f"'from' names '{shorten(ref)}': after ':' comes the number of an output, from 0", mark, path)
+            hit = next((self.outputs[p + name] for p in prefixes if p + name in self.outputs), None)
             if hit is None:
-                raise SpecError(f"'from' names '{shorten(ref)}', which is not an earlier layer{did_you_mean(ref, list(self.outputs))}",
+                raise SpecError(f"'from' names '{shorten(name)}', which is not an earlier layer{did_you_mean(name, list(self.outputs))}",
                                 mark, path)
-            found.append(hit)
+            if colon and ":" in hit:
+                raise SpecError(f"'from' names '{shorten(ref)}', but '{shorten(name)}' is already output {hit} of a layer",
+                                mark, path)
+            found.append(f"{hit}:{int(index)}" if colon else hit)
         return tuple(found)
 
 

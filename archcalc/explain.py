@@ -7,7 +7,7 @@ from typing import Any, NamedTuple
 
 from .errors import ArchcalcError, did_you_mean
 from .ir import Layer, Network
-from .report import Report, Row, fold, row_dict
+from .report import Report, Row, fold, row_dict, tensor_shapes
 
 
 class Explained(NamedTuple):
@@ -28,7 +28,7 @@ class Explained(NamedTuple):
     def shapes(self) -> dict[str, Any]:
         """The output shape of every row at the row's level (and of `input`): what its inputs are."""
         rows = self.report.rows if self.depth is None else fold(self.report, self.depth).rows
-        return {"input": self.report.input, **{r.name: r.output for r in rows}}
+        return tensor_shapes(self.report.input, rows)
 
     def to_dict(self) -> dict[str, Any]:
         """`explain --format json`: the row as the JSON contract writes it; a layer's input shapes and where

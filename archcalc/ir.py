@@ -15,6 +15,11 @@ SIZE_SYMBOLS = ("H", "W", "N", "T", "L")  # the symbolic sizes an input's spatia
 LIST_AXES = {3: 2, 4: 3}  # the spatial axes of an input written as a list: [C, H, W], [C, T, H, W] (others none)
 
 
+def producer(tensor: str) -> str:
+    """The layer that makes a tensor: `split1` for `split1:0`, output 0 of a layer with several."""
+    return tensor.partition(":")[0]
+
+
 @dataclass(frozen=True)
 class Origin:
     """Where a node was written: file position and spec path (`layers[3].conv`)."""
@@ -84,5 +89,5 @@ class Network:
         for layer in self.layers:
             readers.setdefault(layer.name, [])
             for source in layer.inputs:
-                readers[source].append(layer.name)
+                readers[producer(source)].append(layer.name)
         return readers

@@ -58,6 +58,15 @@ def bar(value: Any, largest: Any, width: int = BAR_WIDTH) -> str:
     return "█" * (eighths // 8) + _EIGHTHS[eighths % 8].strip()
 
 
+def _outputs(row: Row) -> str:
+    """A row's output shape; a layer's several outputs as their count and shape, `2 × 58×28×28`, when alike."""
+    if not row.outputs:
+        return shape(row.output)
+    if len(set(row.outputs)) == 1:
+        return f"{len(row.outputs)} × {shape(row.output)}"
+    return ", ".join(map(shape, row.outputs))
+
+
 def _activation_bytes(r: Report, row: Row) -> Any:
     return row.activations * r.itemsize * r.batch
 
@@ -65,7 +74,7 @@ def _activation_bytes(r: Report, row: Row) -> Any:
 COLUMNS = (
     Column("Layer", lambda r, row: row.name + (" ⚠" if row.flags else ""), numeric=False),
     Column("Kind", lambda r, row: row.kind, numeric=False),
-    Column("Output", lambda r, row: shape(row.output)),
+    Column("Output", lambda r, row: _outputs(row)),
     Column("Params", lambda r, row: count(row.params)),
     Column("MACs", lambda r, row: count(row.macs)),
     Column("Activations", lambda r, row: format_bytes(_activation_bytes(r, row))),

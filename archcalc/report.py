@@ -12,6 +12,7 @@ from fractions import Fraction
 from types import MappingProxyType
 from typing import Any, NamedTuple
 
+from .ir import producer
 from .precision import PRECISIONS, Precision, dtype_names
 from .sides import Sizes, read
 from .states import OPTIMIZER_STATES, Part, labelled, model_states  # noqa: F401 (OPTIMIZER_STATES, read from here)
@@ -46,8 +47,9 @@ class Row(NamedTuple):
     formulas: Mapping[str, str] = MappingProxyType({})
     flags: tuple[str, ...] = ()
     layers: int = 1  # primitive layers folded into this row
-    inputs: tuple[str, ...] = ()  # the rows (or `input`) this one reads: the graph's edges
+    inputs: tuple[str, ...] = ()  # the rows (or `input`) this one reads: the graph's edges (`split1:0`: one output)
     args: Mapping[str, Any] = MappingProxyType({})  # the layer's arguments, late ones resolved; {} for a block
+    outputs: tuple[tuple[int, ...], ...] = ()  # a layer with several outputs: each one's shape (`output` is the first's)
 
 
 @dataclass(frozen=True)
@@ -203,12 +205,24 @@ class Report:
         return data
 
 
+def tensor_shapes(input_shape: tuple[int, ...], rows: tuple[Row, ...]) -> dict[str, tuple[int, ...]]:
+    """Every tensor's shape by the name a layer reads it by: `input`, a row's name, `split1:0` …"""
+    shapes = {"input": input_shape}
+    for row in rows:
+        shapes[row.name] = row.output
+        shapes.update((f"{row.name}:{index}", shape) for index, shape in enumerate(row.outputs))
+    return shapes
+
+
 def row_dict(row: Row) -> dict[str, Any]:
     """One row as the JSON contract writes it."""
     data = row._asdict()
     data.update(output=list(row.output), receptive_field=_pair(row.receptive_field), jump=_pair(row.jump),
                 flags=list(row.flags), formulas=dict(row.formulas), inputs=list(row.inputs),
                 args={key: _plain(value) for key, value in row.args.items()})
+    outputs = data.pop("outputs")
+    if outputs:  # only a layer with several has the key
+        data["outputs"] = [list(shape) for shape in outputs]
     return data
 
 
@@ -260,8 +274,8 @@ def group_name(name: str, depth: int) -> str:
 
 def _merge(name: str, rows: list[Row], group_of: Mapping[str, str]) -> Row:
     """One row for a group of layers: figures summed; its inputs are the edges that enter the group."""
-    inputs = tuple(dict.fromkeys(group_of.get(source, source) for row in rows for source in row.inputs
-                                 if group_of.get(source) != name))
+    inputs = tuple(dict.fromkeys(group_of.get(producer(source), source) for row in rows for source in row.inputs
+                                 if group_of.get(producer(source)) != name))
     if len(rows) == 1:
         return rows[0]._replace(inputs=inputs)
     last = rows[-1]

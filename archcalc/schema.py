@@ -20,6 +20,7 @@ from .rules import RULES, Inputs, Role, Rule, kinds
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
 _NAME = "^[A-Za-z_][A-Za-z0-9_]*$"  # a block argument or var standing for a value
 _LAYER_NAME = "^[A-Za-z0-9_][A-Za-z0-9_\\-]*$"
+_DOTTED_NAME = "^[A-Za-z0-9_][A-Za-z0-9_\\-]*(\\.[A-Za-z0-9_][A-Za-z0-9_\\-]*)*$"  # a layer's name: stage1.conv1
 _FLOAT = "^\\s*[-+]?(\\d+(\\.\\d*)?|\\.\\d+)([eE][-+]?\\d+)?\\s*$"  # `1e-5`, which PyYAML reads as text
 _COUNT = "^\\s*\\d+(\\.\\d+)?\\s*[KkMmGgTt]?\\s*$"
 _BYTES = "^\\s*\\d+(\\.\\d+)?\\s*([Bb]|[KkMmGgTt][Ii]?[Bb])\\s*$"
@@ -82,6 +83,8 @@ _TYPES = {
                           "items": {"type": "array", "minItems": 1, "items": _int(0)}},
     "ints": lambda arg: {"type": "array", "minItems": 1, "items": _int(1)},
     "ints0": lambda arg: {"type": "array", "minItems": 1, "items": _int(0)},
+    "shape": lambda arg: {"type": "array", "minItems": 1, "items": {"anyOf": [{"const": -1}, _int(1)]}},
+    "index": lambda arg: {"anyOf": [{"type": "integer", "minimum": -MAX_INT, "maximum": MAX_INT}, _ref("expression")]},
 }
 
 
@@ -180,9 +183,10 @@ def spec_schema() -> dict[str, Any]:
         "expression": {"type": "string", "description": "an integer expression: + - * // / % ( ), integers, "
                                                         "block arguments and vars (`n - 1`, `out * 4`)"},
         **_number_defs(),
-        "name": {"type": "string", "pattern": _LAYER_NAME, "description": "the layer's (or block instance's) name"},
+        "name": {"type": "string", "pattern": _DOTTED_NAME, "description": "the layer's (or block instance's) name"},
         "from": {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}, "minItems": 1}],
-                 "description": "earlier layer(s) to read instead of the previous one; `input` is the network's input"},
+                 "description": "earlier layer(s) to read instead of the previous one; `input` is the network's input, "
+                                "`split1:0` output 0 of a layer with several"},
         "layers": {"type": "array", "items": _ref("item"), "description": "layers in sequence"},
         "branch": {"anyOf": [_ref("layers"), _ref("item")],
                    "description": "a branch: a list of layers, one layer, or [] for the input itself"},

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import re
 import stat
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,7 @@ MAX_NODES = 10_000  # YAML nodes and aliases as written, and nodes after alias e
 MAX_DEPTH = 64  # nesting of YAML collections
 MAX_INTEGER = 10**15  # the bound of expressions (expr.MAX_MAGNITUDE); bigger is a typo or an attack
 MAX_KEY = 200  # characters in a key: kinds, arguments, names of blocks and vars are words
+MAX_PLAIN_NODES = 2_000_000  # values of a Python mapping (archcalc.load): some 20 a layer, at 100,000 layers
 _PLAIN_COLLECTIONS = ("tag:yaml.org,2002:map", "tag:yaml.org,2002:seq")
 _YAML = "tag:yaml.org,2002:"
 _SCALARS = {_YAML + t for t in ("null", "bool", "int", "float", "str")}
@@ -360,6 +362,47 @@ class _Converter:
             value = f" ({self.scalars.construct_object(node, deep=True):g})" if len(text) <= 40 else ""
             raise SpecError(f"ambiguous number '{shorten(text)}': YAML 1.1 reads it in base 60{value}, "
                             "YAML 1.2 as text; write the number, or quote the text", self.mark(node))
+
+
+def plain(value: Any, limit: int = MAX_PLAIN_NODES) -> Any:
+    """Python data (a mapping given to `archcalc.load`, a layer given to a Builder) as the YAML reader makes
+    it: YMap, YList and scalars, with no marks (errors then say the layer path alone). The same values are
+    refused as in a file (keys not text, integers beyond MAX_INTEGER, other types), within `limit` values
+    and MAX_DEPTH levels; tuples are lists."""
+    return _Plain(limit).convert(value, 0)
+
+
+class _Plain:
+    """Converts Python values to unmarked YMap/YList/scalars under a value and depth budget."""
+
+    def __init__(self, limit: int):
+        self.limit, self.nodes = limit, 0
+
+    def convert(self, value: Any, depth: int) -> Any:
+        self.nodes += 1
+        if self.nodes > self.limit:
+            raise SpecError(f"more than {self.limit:,} values; a network given as data is limited to {self.limit:,}")
+        if depth > MAX_DEPTH:
+            raise SpecError(f"nesting deeper than {MAX_DEPTH} levels")
+        if isinstance(value, Mapping):
+            out = YMap()
+            out.mark, out.key_marks, out.value_marks = None, {}, {}  # type: ignore[assignment]
+            for key, item in value.items():
+                if not isinstance(key, str) or len(key) > MAX_KEY or not key.isprintable():
+                    raise SpecError(f"keys must be printable text of at most {MAX_KEY} characters; received {describe(key)}")
+                out[key] = self.convert(item, depth + 1)
+                out.key_marks[key] = out.value_marks[key] = None  # type: ignore[assignment]
+            return out
+        if isinstance(value, (list, tuple)):
+            items = YList(self.convert(item, depth + 1) for item in value)
+            items.mark, items.item_marks = None, [None] * len(items)  # type: ignore[assignment]
+            return items
+        if isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_INTEGER:
+            shown = shorten(str(value)) if value.bit_length() < 1000 else f"of {value.bit_length():,} bits"
+            raise SpecError(f"integer {shown} is beyond ±{MAX_INTEGER:,}")
+        if value is None or isinstance(value, (bool, int, float, str)):
+            return value
+        raise SpecError(f"a spec holds mappings, lists, text, numbers, booleans and null; received {describe(value)}")
 
 
 def _tag(tag: str) -> str:

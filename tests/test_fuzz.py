@@ -284,6 +284,9 @@ def _arg_value(arg) -> st.SearchStrategy:
         "table": st.lists(st.lists(st.integers(0, 7), min_size=1, max_size=4), min_size=1, max_size=6),
         "ints": st.lists(_small(low), min_size=1, max_size=3),
         "ints0": st.lists(st.integers(0, 3), min_size=1, max_size=4),
+        "shape": _rarely(st.lists(st.sampled_from([-1, 1, 2, 4, 8]), min_size=1, max_size=3),
+                         st.sampled_from([[0], [-1, -1], [], "x"])),
+        "index": st.integers(-3, 3),
     }[arg.type]
 
 

@@ -79,8 +79,8 @@ REFUSED = [
     ("division-by-zero.yaml", ":4:17: layers[0].conv: in '8 // zero': division by zero"),
     ("non-finite-float.yaml", ":3:18: layers[0].lrn: expected a finite number for 'alpha'; received alpha=inf"),
     ("quadratic-regex.yaml", ":4:18: layers[0].lrn: expected a number for 'alpha'; received text '" + "1" * 59 + "…'"),
-    ("escaped-newline-in-name.yaml", ":3:5: layers[0].conv: a name is letters, digits, '_' or '-' (no dots);"
-                                     " received text 'conv\\n1'"),
+    ("escaped-newline-in-name.yaml", ":3:5: layers[0].conv: a name is letters, digits, '_' or '-', in parts joined by dots"
+                                     " (stage1.conv1); received text 'conv\\n1'"),
     ("bad-budget-value.yaml", ":3:18: budget: expected a count such as 25M, 4G or 1500000 for 'params'; received text 'lots'"),
     # the network: names, references, blocks, expansion
     ("duplicate-name.yaml", ":4:5: layers[1].conv: duplicate layer name 'a'"),

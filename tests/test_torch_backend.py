@@ -110,6 +110,9 @@ layers:
   - pos_embed:
   - attention: 4
   - layernorm:
+  - reshape: [-1, 16]
+  - view: [17, 32]
+  - getitem: {dim: 1, start: 0, stop: 16}
   - token: 0
   - dropout: 0.0
   - linear: 10

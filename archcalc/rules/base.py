@@ -148,6 +148,9 @@ class Eval(NamedTuple):
     formulas: Mapping[str, str] | Callable[[], Mapping[str, str]] = MappingProxyType({})  # a function: made on demand
     flags: tuple[str, ...] = ()  # inexact divisions and other things worth a look
     grid: tuple[int, ...] | None = None  # positions of an output that is not a C×… map (patch_embed's tokens)
+    # A layer with several outputs (a split into all its parts): each one's shape, read as `name:0`, `name:1` …;
+    # `shape` is the first's. They share one storage: the input's for a view, else one made for them all.
+    outputs: tuple[Shape, ...] = ()
 
 
 class Role(Enum):

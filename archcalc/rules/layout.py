@@ -1,4 +1,5 @@
-"""Kinds that move elements without weights or MACs: permute, tokens, split, shuffle, crop, upsample.
+"""Kinds that move elements without weights or MACs: permute, tokens, split, reshape, getitem, shuffle, crop,
+upsample.
 
 Most are views in PyTorch (permute, a channel split, a crop, reading a map
 as tokens, picking one token): no new memory, nothing kept for backward.
@@ -9,13 +10,13 @@ its interpolation counts 0 MACs, and its backward needs only the sizes.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from fractions import Fraction
 from math import prod
 from typing import Any
 
 from ..args import Arg
-from ..symbolic import is_symbolic, require
+from ..symbolic import divides, is_symbolic, require
 from .base import (MAP_TEXT, Eval, Inputs, Rule, RuleError, Shape, Window, elements, num, one_input, one_map, per_axis,
                    product, shape_text)
 
@@ -48,10 +49,69 @@ def _split(args: Mapping[str, Any], shapes: list[Shape]) -> Eval:
     parts, part = args["parts"], args["part"]
     if shape[0] % parts:
         raise RuleError(f"{parts} parts must divide the {shape[0]} channels")
-    if part > parts:
+    if part is not None and part > parts:
         raise RuleError(f"part {part} of {parts}: expected 1 ≤ part ≤ {parts}")
     out = (shape[0] // parts, *shape[1:])
-    return Eval(out, output="view", formulas=lambda: {"shape": f"channels {shape[0]}/{parts} = {out[0]}, part {part}"})
+    which = f"part {part}" if part is not None else f"{parts} outputs, :0 … :{parts - 1}"
+    return Eval(out, output="view", outputs=(out,) * parts if part is None else (),
+                formulas=lambda: {"shape": f"channels {shape[0]}/{parts} = {out[0]}, {which}"})
+
+
+def _reshaped(kind: str) -> Callable[[Mapping[str, Any], list[Shape]], Eval]:
+    """A reshape (or view) to a target shape, batch excluded; one size may be -1, the one the others leave."""
+
+    def evaluate(args: Mapping[str, Any], shapes: list[Shape]) -> Eval:
+        shape, target = one_input(kind, shapes), args["shape"]
+        count, known = elements(shape), elements(tuple(d for d in target if d != -1))
+        if -1 not in target:
+            if is_symbolic(count):
+                raise RuleError(f"{kind} of {shape_text(shape)}: write -1 for the size that depends on the input's")
+            if count != known:
+                raise RuleError(f"{kind} to {list(target)} needs {num(known)} elements; {shape_text(shape)} has {num(count)}")
+            out = tuple(target)
+        else:
+            exact = divides(known, count, lambda: f"{shape_text(shape)} into sizes of {num(known)}")
+            if not exact and not is_symbolic(count):  # symbolic: recorded as a condition of exactness
+                raise RuleError(f"{kind} to {list(target)}: {shape_text(shape)} = {num(count)} elements is not a multiple "
+                                f"of {num(known)}")
+            out = tuple(count // known if d == -1 else d for d in target)
+        return Eval(out, output="view",
+                    formulas=lambda: {"shape": f"{shape_text(shape)} → {shape_text(out)} ({list(target)})"})
+
+    return evaluate
+
+
+def _getitem(args: Mapping[str, Any], shapes: list[Shape]) -> Eval:
+    """x[:, …, index] or x[:, …, start:stop] along one dimension (batch excluded): a view."""
+    shape, dim, index = one_input("getitem", shapes), args["dim"], args["index"]
+    if dim >= len(shape):
+        raise RuleError(f"dim {dim} of a {len(shape)}-D input {shape_text(shape)} (the batch is not counted; "
+                        f"expected 0 ≤ dim ≤ {len(shape) - 1})")
+    n, sliced = shape[dim], args["start"] is not None or args["stop"] is not None
+    if (index is not None) == sliced:
+        raise RuleError("getitem takes index (one position, the dimension dropped) or start/stop (a slice), not both or neither")
+    if index is not None:
+        if len(shape) == 1:
+            raise RuleError(f"getitem of a 1-D input {shape_text(shape)} would leave no dimension: slice it with start/stop")
+        _position(index, n, f"index {index} of {n}")
+        out = (*shape[:dim], *shape[dim + 1:])
+        text = f"index {index} of dim {dim}"
+    else:
+        start = _position(args["start"] or 0, n, f"start {args['start']} of {n}", end=True)
+        stop = _position(n if args["stop"] is None else args["stop"], n, f"stop {args['stop']} of {n}", end=True)
+        if not require(stop - start - 1, f"slice {start}:{stop} of {n}"):
+            raise RuleError(f"slice {start}:{stop} of dim {dim} (size {n}) is empty")
+        out = (*shape[:dim], stop - start, *shape[dim + 1:])
+        text = f"{start}:{stop} of dim {dim}"
+    return Eval(out, output="view", formulas=lambda: {"shape": f"{shape_text(shape)} → {shape_text(out)} ({text})"})
+
+
+def _position(index: int, n: Any, what: str, end: bool = False) -> Any:
+    """A Python index within a size of n (negative from the end); `end`: a slice bound, n included."""
+    at = n + index if index < 0 else index
+    if not (require(at, what) and require(n - at - (0 if end else 1), what)):
+        raise RuleError(f"{what} is out of range")
+    return at
 
 
 def _shuffle(args: Mapping[str, Any], shapes: list[Shape]) -> Eval:
@@ -117,8 +177,22 @@ RULES = [
          (), _tokens),
     Rule("token", "one token of an N×D sequence, its D features (ViT's class token, x[:, 0])",
          (Arg("index", "int", 0, "which token, from 0"),), _token, shorthand="index"),
-    Rule("split", "one part of the channels split into equal parts (a view; ShuffleNet's channel split)",
-         (Arg("parts", "pos", 2, "equal parts"), Arg("part", "pos", 1, "which part, from 1")), _split),
+    Rule("split", "the channels split into equal parts (views; ShuffleNet's channel split): every part, read as "
+         "split1:0, split1:1 …, or the one `part`",
+         (Arg("parts", "pos", 2, "equal parts"),
+          Arg("part", "pos", None, "only this part, from 1 (one output); without it every part is an output")), _split),
+    Rule("reshape", "reshape to a shape, batch excluded, one size -1 (a view, as torch.reshape of a contiguous "
+         "tensor; after a permute or a slice torch copies, which is not counted): x.reshape(b, c, h*w) is reshape: [C, -1]",
+         (Arg("shape", "shape", required=True, doc="the sizes after the batch; one may be -1"),),
+         _reshaped("reshape"), shorthand="shape"),
+    Rule("view", "x.view(b, …): reshape's figures, torch's view (which needs a contiguous input): view: [-1]",
+         (Arg("shape", "shape", required=True, doc="the sizes after the batch; one may be -1"),),
+         _reshaped("view"), shorthand="shape"),
+    Rule("getitem", "x[:, i] or x[:, a:b] along one dimension, batch excluded (a view): one index drops the dimension",
+         (Arg("dim", "int", 0, "the dimension, 0-based, batch excluded"),
+          Arg("index", "index", None, "one position (negative from the end); the dimension is dropped"),
+          Arg("start", "index", None, "a slice's start (negative from the end)"),
+          Arg("stop", "index", None, "a slice's end, excluded (negative from the end)")), _getitem, shorthand="index"),
     Rule("shuffle", "channel shuffle: groups interleaved (ShuffleNet)",
          (Arg("groups", "pos", 2, "channel groups"),), _shuffle, shorthand="groups"),
     Rule("crop", "centre crop of a map to the H×W of another (U-Net's skips): from: [map, reference]",

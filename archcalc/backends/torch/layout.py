@@ -1,4 +1,5 @@
-"""Torch facets of the kinds that move elements: permute, tokens, split, shuffle, crop, upsample (rules/layout.py)."""
+"""Torch facets of the kinds that move elements: permute, tokens, split, reshape, view, getitem, shuffle, crop,
+upsample (rules/layout.py)."""
 
 from __future__ import annotations
 
@@ -39,14 +40,37 @@ class Token(nn.Module):
 
 
 class Split(nn.Module):
-    """One of `parts` equal chunks of the channels (a view)."""
+    """One of `parts` equal chunks of the channels (a view), or all of them (a tuple: several outputs)."""
 
-    def __init__(self, parts: int, part: int):
+    def __init__(self, parts: int, part: int | None):
         super().__init__()
         self.parts, self.part = parts, part
 
+    def forward(self, x: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, ...]:
+        chunks = x.chunk(self.parts, 1)
+        return chunks if self.part is None else chunks[self.part - 1]
+
+
+class Reshape(nn.Module):
+    """x.reshape(batch, *shape), or x.view(…) (`view`: torch refuses a tensor whose layout it cannot view)."""
+
+    def __init__(self, shape: tuple[int, ...], view: bool = False):
+        super().__init__()
+        self.shape, self.view = tuple(shape), view
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x.chunk(self.parts, 1)[self.part - 1]
+        return x.view(x.shape[0], *self.shape) if self.view else x.reshape(x.shape[0], *self.shape)
+
+
+class GetItem(nn.Module):
+    """x[:, …, index] or x[:, …, start:stop] along one dimension after the batch."""
+
+    def __init__(self, dim: int, index: int | None, start: int | None, stop: int | None):
+        super().__init__()
+        self.key = (slice(None),) * (dim + 1) + (index if index is not None else slice(start, stop),)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x[self.key]
 
 
 class Shuffle(nn.Module):
@@ -80,6 +104,9 @@ FACTORIES: dict[str, Factory] = {
     "tokens": lambda args, shapes, out: Tokens(),
     "token": lambda args, shapes, out: Token(args["index"]),
     "split": lambda args, shapes, out: Split(args["parts"], args["part"]),
+    "reshape": lambda args, shapes, out: Reshape(args["shape"]),
+    "view": lambda args, shapes, out: Reshape(args["shape"], view=True),
+    "getitem": lambda args, shapes, out: GetItem(args["dim"], args["index"], args["start"], args["stop"]),
     "shuffle": lambda args, shapes, out: Shuffle(args["groups"]),
     "crop": lambda args, shapes, out: Crop(),
     "upsample": _upsample,

@@ -25,7 +25,8 @@ from torch import nn
 
 from ... import catalog
 from ...analysis import analyze, arguments
-from ...ir import INPUT, Layer, Network
+from ...ir import INPUT, Layer, Network, producer
+from ...report import tensor_shapes
 from ...rules.base import Shape
 from .base import DTYPES, BuildError
 from .kinds import FACTORIES
@@ -73,13 +74,13 @@ class ArchcalcModule(nn.Module):
         for i, layer in enumerate(network.layers):
             last_read[i + 1] = i  # read by no one: dropped as soon as it is made
             for source in layer.inputs:
-                last_read[slot[source]] = i
+                last_read[slot[producer(source)]] = i
         last_read[len(network.layers)] = len(network.layers)  # the output is returned
         frees: dict[int, list[int]] = {}
         for tensor, step in last_read.items():
             frees.setdefault(step, []).append(tensor)
-        self._plan = [(nodes[layer.name], tuple(slot[s] for s in layer.inputs), i + 1, tuple(frees.get(i, ())))
-                      for i, layer in enumerate(network.layers)]
+        self._plan = [(_Picked.of(nodes[layer.name], layer.inputs), tuple(slot[producer(s)] for s in layer.inputs), i + 1,
+                       tuple(frees.get(i, ()))) for i, layer in enumerate(network.layers)]
         self._last_read = last_read
         self._segments: dict[int, range] = {}  # first step → a segment run through torch.utils.checkpoint
         self.on_segment: Callable[[range, tuple[torch.Tensor, ...]], None] | None = None  # told each segment's inputs
@@ -182,6 +183,22 @@ class ArchcalcModule(nn.Module):
                 values[i] = None
 
 
+class _Picked:
+    """A node that reads an output of a layer with several (`split1:0`): picked from that layer's tuple."""
+
+    def __init__(self, module: nn.Module, picks: tuple[int | None, ...]):
+        self.module, self.picks = module, picks
+
+    @classmethod
+    def of(cls, module: nn.Module, inputs: tuple[str, ...]) -> Any:
+        """The node's module itself, or, where some input is one output of several, it picking them."""
+        picks = tuple(int(source.partition(":")[2]) if ":" in source else None for source in inputs)
+        return module if picks.count(None) == len(picks) else cls(module, picks)
+
+    def __call__(self, *values: Any) -> Any:
+        return self.module(*(value if pick is None else value[pick] for value, pick in zip(values, self.picks)))
+
+
 def _free_name(parent: nn.Module, name: str) -> str:
     """`name`, or `name_` (…) where torch refuses it: an attribute such as `forward`, or taken."""
     while name in parent._modules or hasattr(parent, name):
@@ -201,7 +218,7 @@ def build(spec: Network | str, *, input_shape: Shape | None = None, device: Any 
     if report.symbolic:
         raise BuildError(f"the torch backend builds a concrete network; {network.name}'s input is symbolic "
                          f"({'×'.join(map(str, report.input))}): give a size, e.g. input_shape=(3, 224, 224)")
-    shapes: dict[str, Shape] = {INPUT: report.input, **{row.name: row.output for row in report.rows}}
+    shapes: dict[str, Shape] = tensor_shapes(report.input, report.rows)
     missing = sorted({layer.kind for layer in network.layers} - set(FACTORIES))
     if missing:
         raise BuildError(f"the torch backend has no module for kind(s) {', '.join(missing)}")

@@ -1,0 +1,63 @@
+"""A network built from Python, layer by layer: `Builder(input=(3, 224, 224)).add("conv", {...})`.
+
+Each `add` is read as one item of a spec's `layers:` list (the same kinds, shorthand, defaults,
+argument checks and messages, errors naming the layer's path), within the limits sized for
+programs (expand.PROGRAM_LIMITS) rather than those for files.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import Any
+
+from .errors import SpecError
+from .expand import PROGRAM_LIMITS, Expander, header, top_scope
+from .ir import INPUT, Network
+from .source import plain
+
+
+class Builder:
+    """Layers added in run order; `build()` gives the Network.
+
+        >>> builder = Builder(input=(3, 32, 32), name="tiny")
+        >>> builder.add("conv", {"out": 16, "k": 3, "p": 1})
+        'conv1'
+        >>> builder.add("relu", name="act")
+        'act'
+        >>> builder.add("add", inputs=["conv1", "act"])
+        'add1'
+        >>> builder.add("fc", 10)
+        'fc1'
+        >>> len(builder.build().layers)
+        4
+    """
+
+    def __init__(self, input: Sequence[Any], name: str = "network", *, title: str = "", source: str = "",
+                 reference: str = ""):
+        data = plain({"input": input, "name": name, "title": title, "source": source, "reference": reference})
+        network = header(data, "", name)
+        self._network = replace(network, file=f"<{network.name}>")
+        self._expander = Expander(self._network.file, {}, {}, PROGRAM_LIMITS)
+        self._scope = top_scope({})
+        self._current = INPUT
+        self._items = 0
+
+    def add(self, kind: str, args: Any = None, *, inputs: str | Sequence[str] | None = None,
+            name: str | None = None, repeat: int | None = None) -> str:
+        """Append a layer (`args` as a spec writes them: a mapping, a shorthand value, or None for the
+        defaults) reading `inputs` (layer names; the previous layer by default); returns its name."""
+        item: dict[str, Any] = {kind: args}
+        for key, value in (("name", name), ("from", inputs), ("repeat", repeat)):
+            if value is not None:
+                item[key] = value
+        path = f"layers[{self._items}]"
+        self._items += 1
+        self._current = self._expander.item(plain(item), self._scope, self._current, path, None)
+        return self._current
+
+    def build(self) -> Network:
+        """The network of the layers added so far."""
+        if not self._expander.layers:
+            raise SpecError("the network has no layers: add some before build()")
+        return replace(self._network, layers=tuple(self._expander.layers))
