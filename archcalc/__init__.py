@@ -1,19 +1,31 @@
 """archcalc: shape and cost of neural-network architectures, from a small YAML spec."""
 
-from __future__ import annotations
-
 __version__ = "0.1.0"
 
-from .api import analyze, load  # noqa: E402
-from .builder import Builder  # noqa: E402
-from .write import dump  # noqa: E402
-from .errors import ArchcalcError, ShapeError, SpecError  # noqa: E402
+from importlib import import_module as _import_module  # noqa: E402
 
+from .errors import ArchcalcError, ShapeError, SpecError  # noqa: E402
 from .report import Report, Row, Totals  # noqa: E402
 from . import views  # noqa: E402, F401 (registers how a report shows itself in Jupyter and rich)
 
+# The front door's functions, imported on first use: the command line, which imports this package first,
+# reads its specs through `catalog` and never pays for the API, the builder or the writer.
+_LAZY = {"analyze": "api", "load": "api", "Builder": "builder", "dump": "write"}
+
 __all__ = ["ArchcalcError", "Builder", "Report", "Row", "ShapeError", "SpecError", "Totals", "__version__", "analyze",
            "build_torch", "dump", "load"]
+
+
+def __getattr__(name: str) -> object:
+    if name not in _LAZY:
+        raise AttributeError(f"module 'archcalc' has no attribute '{name}'")
+    value = getattr(_import_module(f".{_LAZY[name]}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})
 
 
 def build_torch(spec_or_name, **options):  # type: ignore[no-untyped-def]

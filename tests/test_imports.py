@@ -63,6 +63,8 @@ def test_a_command_loads_only_what_it_uses(args):
     assert cli <= SHARED | {f"archcalc.cli.{module}", "archcalc.cli.terminal"}, sorted(cli)
     assert f"archcalc.cli.{module}" in cli
     assert not [name for name in modules if name.startswith(("archcalc.backends", "archcalc.schema"))]
+    # the front door's builder and writer load on first use (archcalc.Builder, archcalc.dump), never by a command
+    assert not {"archcalc.builder", "archcalc.write"} & set(modules)
     assert "rich.progress" not in modules  # bench and verify's bars
 
 
