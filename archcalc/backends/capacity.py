@@ -37,7 +37,7 @@ class TooSlow(ArchcalcError):
 
 
 MAX_SECONDS = 300.0  # a run estimated past five minutes is refused (unless --force): an 85-byte spec can ask 10¹³ MACs
-_RATES: dict[tuple[str, str], float] = {}
+_RATES: dict[tuple[str, str], float] = {}  # (device, dtype name) → MACs a second
 
 
 def available(device: str) -> int | None:
@@ -121,12 +121,12 @@ def fits(need: int, device: str) -> bool:
     return free is None or need <= free
 
 
-def rate(device: str, dtype: torch.dtype = torch.float32) -> float:
+def rate(device: str, dtype: str = "float32") -> float:
     """Multiply-accumulates a second `device` does in `dtype`, measured once on a 512×512 matrix product
     (the best of three, after one untimed): the kernels a network runs reach at most about this."""
-    key = (device, str(dtype))
+    key = (device, dtype)
     if key not in _RATES:
-        a = torch.ones(512, 512, device=device, dtype=dtype)
+        a = torch.ones(512, 512, device=device, dtype=getattr(torch, dtype))
         best = float("inf")
         for attempt in range(4):
             started = time.perf_counter()
@@ -137,7 +137,7 @@ def rate(device: str, dtype: torch.dtype = torch.float32) -> float:
     return _RATES[key]
 
 
-def require_time(macs: int, device: str, what: str, dtype: torch.dtype = torch.float32, force: bool = False) -> None:
+def require_time(macs: int, device: str, what: str, dtype: str = "float32", force: bool = False) -> None:
     """Refuse (TooSlow) a run of `macs` multiply-accumulates that `device` would take past MAX_SECONDS for,
     unless `force`; the meta device does no arithmetic and is never refused."""
     if force or device == "meta" or macs <= 0:

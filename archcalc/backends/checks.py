@@ -12,8 +12,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import torch
-
 from ..fit import smaller_batch
 from ..ir import Network
 from ..rules import RULES
@@ -100,7 +98,7 @@ def placement(network: Network, macs: int, batch: int, smallest: int, device: st
                              lambda free: smaller_batch(network, free, lambda r: capacity.training_need(r) + extra))
         # a training step is its forward and a backward of about twice its MACs
         capacity.require_time(3 * macs * batch, device, f"{network.name}'s training step at batch {batch:,}",
-                              getattr(torch, low), force)
+                              low, force)
         return device, ""
     if batch * macs <= real_limit and fits:
         return device, ""

@@ -197,7 +197,7 @@ def bench(network: Network, config: BenchConfig = BenchConfig(),
                      config.force)
     passes = (config.warmup + config.runs) * (2 if config.per_layer else 1)
     capacity.require_time(report.totals.macs * config.batch * passes, device, f"{what}, {passes} passes",
-                          DTYPES[config.dtype], config.force)
+                          config.dtype, config.force)
     threads_before = torch.get_num_threads()
     if config.threads:
         torch.set_num_threads(config.threads)
