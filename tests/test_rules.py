@@ -81,6 +81,16 @@ CASES = [
     # Q, K, V and output projections 4·768·768 (+ 4·768 biases); Q·Kᵀ and weights·V: 2·197·197·768
     ("attention: {heads: 12}", [197, 768], (197, 768), 4 * 768 * 768 + 4 * 768, 4 * 197 * 768 * 768 + 2 * 197 * 197 * 768),
     ("attention: {heads: 2, bias: false}", [5, 8], (5, 8), 4 * 8 * 8, 4 * 5 * 8 * 8 + 2 * 5 * 5 * 8),
+    # Swin-T's first block: QKV 3·96·96 + 3·96, output 96·96 + 96, bias table (2·7 − 1)²·3; projections of 56·56
+    # positions and per 7×7 window Q·Kᵀ and weights·V, 2·(7·7)²·96 per window = 2·56·56·49·96
+    ("window_attention: {heads: 3, window: 7}", [56, 56, 96], (56, 56, 96),
+     3 * 96 * 96 + 3 * 96 + 96 * 96 + 96 + 13 * 13 * 3, 4 * 56 * 56 * 96 * 96 + 2 * 56 * 56 * 49 * 96),
+    # 10×12 padded to 14×14 (a multiple of the window) before the windows are made
+    ("window_attention: {heads: 2, window: 7, shift: 3, bias: false}", [10, 12, 32], (10, 12, 32),
+     4 * 32 * 32 + 13 * 13 * 2, 4 * 14 * 14 * 32 * 32 + 2 * 14 * 14 * 49 * 32),
+    # LayerNorm of 4·96 and a 4·96 → 2·96 reduction without bias, at each of 28·28 positions
+    ("patch_merging:", [56, 56, 96], (28, 28, 192), 2 * 4 * 96 + 4 * 96 * 2 * 96, 28 * 28 * 4 * 96 * 2 * 96),
+    ("patch_merging: {eps: 1e-6}", [7, 9, 16], (4, 5, 32), 2 * 64 + 64 * 32, 4 * 5 * 64 * 32),  # odd sizes padded by one
 ]
 
 

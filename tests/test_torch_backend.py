@@ -65,7 +65,7 @@ layers:
   - softmax: {name: prob}
 """
 
-# The kinds of today's networks, each once: an SE gate, a ConvNeXt block, a U-Net crop, ViT tokens.
+# The kinds of today's networks, each once: an SE gate, a ConvNeXt block, a U-Net crop, Swin's windows, ViT tokens.
 MODERN_ZOO = """
 version: 1
 name: modern-zoo
@@ -101,7 +101,10 @@ layers:
   - convtranspose: {out: 8, k: 3, s: 2, p: 1, output_padding: 1, bn: true, act: relu, name: up}
   - crop: {from: [up, half], name: cropped}
   - upsample: {scale: 2, mode: bilinear}
-  - maxpool: {k: 2, name: pooled}
+  - permute: [1, 2, 0]
+  - window_attention: {heads: 2, window: 5, shift: 2}             # 32×32 padded to 35×35: 7×7 windows
+  - patch_merging:
+  - permute: {dims: [2, 0, 1], name: pooled}
   - patch_embed: {dim: 32, patch: 4, name: patches}
   - conv: {out: 32, k: 4, s: 4, from: pooled}
   - tokens:
