@@ -34,7 +34,7 @@ def _torchvision():
 def test_the_modern_networks_name_their_reference():
     modern = {"mobilenet-v2", "mobilenet-v3-large", "mobilenet-v3-small", "efficientnet-b0", "densenet121",
               "squeezenet1-0", "shufflenet-v2", "resnext50", "wide-resnet50", "vgg16-bn", "convnext-tiny",
-              "vit-b16", "vit-b32"}
+              "vit-b16", "vit-b32", "swin-t"}
     assert modern <= set(REFERENCED)
 
 
