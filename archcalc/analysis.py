@@ -395,6 +395,8 @@ class _Memory:
             weight = item.ref == "weight"
             if (weight and not types.copies) or (item.for_input_grad and not any(needs_grad[i] for i in layer.inputs)):
                 continue  # a weight kept is the parameter itself, counted apart, unless autocast copied it
+            if item.autocast_only and not types.copies:
+                continue
             if weight:
                 copy = self.bytes(item.elements, types.out, item.per_sample)
                 yield f"{layer.name}#weight", copy, "weight copies", types.out
@@ -414,7 +416,7 @@ class _Memory:
         if item.ref == "out":
             key = self.storage[layer.name]
             return key, self.elements[key], item.itemsize or self.size[key]
-        inner = max(types.reads) if item.input_type else types.out
+        inner = self.itemsize if item.weights_type else max(types.reads) if item.input_type else types.out
         return f"{layer.name}#{item.ref}", item.elements, item.itemsize or inner
 
     def _inputs(self, net: Network, seg: range) -> Iterator[tuple[str, int, str, int]]:

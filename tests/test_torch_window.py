@@ -109,11 +109,13 @@ layers:
 """
 
 
-def test_a_small_swin_verifies_exactly(torch):
+@pytest.mark.parametrize("precision", [None, "amp-bf16"])
+def test_a_small_swin_verifies_exactly(torch, precision):
     """archcalc's build of a network of both kinds, against the engine node by node: shapes, parameters,
-    buffers, MACs and the bytes autograd saves, at batch 1 and 3."""
+    buffers, MACs and the bytes autograd saves, at batch 1 and 3; under autocast too, where the scores are
+    float32 (Q·Kᵀ plus the float32 bias table) and their bfloat16 copy is kept for the weighted sum of V."""
     from archcalc.backends.verify import verify
 
-    result = verify(network_of(SMALL_SWIN), batches=(1, 3))
+    result = verify(network_of(SMALL_SWIN), batches=(1, 3), precision=precision)
     assert result.mismatches == ()
     assert [(c.where, c.engine) for c in result.saved] == [("cpu", c.measured) for c in result.saved]

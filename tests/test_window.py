@@ -84,3 +84,13 @@ def test_swin_t_totals():
     # torchvision's swin_t: 28,288,354 parameters; twelve blocks' relative position indices of (7·7)²
     assert (report.totals.params, report.totals.buffers) == (28_288_354, 12 * 49 * 49)
     assert report.totals.macs == 4_490_566_656
+
+
+def test_under_autocast_the_scores_are_float32_and_a_low_precision_copy_is_kept_too():
+    plain = row_of("window_attention: {heads: 2, window: 7}", [14, 14, 32])
+    amp = row_of("window_attention: {heads: 2, window: 7}", [14, 14, 32], precision="amp-bf16")
+    positions, scores = 14 * 14, 2 * 14 * 14 * 49
+    assert plain.saved_bytes == 4 * (5 * positions * 32 + scores)
+    # bfloat16 windows, Q, K, V, context and scores' copy; float32 scores; the input needs no gradient, so the
+    # projections' weight copies are not kept
+    assert amp.saved_bytes == 2 * (5 * positions * 32 + scores) + 4 * scores

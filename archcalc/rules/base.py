@@ -66,8 +66,8 @@ class Saved(NamedTuple):
     parameters themselves, counted apart, except under autocast, which keeps
     the low-precision copy it made).
     `itemsize` None means the tensor's own dtype: the input as the layer reads
-    it, otherwise the layer's output dtype (see `Autocast`), or its input's
-    with `input_type`.
+    it, otherwise the layer's output dtype (see `Autocast`), its input's
+    with `input_type`, or the parameters' with `weights_type`.
     """
 
     ref: str
@@ -78,6 +78,12 @@ class Saved(NamedTuple):
     # gradient alone (a convolution keeps its weight whatever its input).
     for_input_grad: bool = False
     input_type: bool = False  # an inner tensor made before the layer's own parameters apply: its input's type
+    # An inner tensor in the parameters' own type, whatever autocast computes in: a sum with a float32 parameter
+    # promotes (Swin's scores plus their relative position bias).
+    weights_type: bool = False
+    # Autocast's low-precision copy of an inner tensor of another type, made for the next matrix product: kept
+    # only when autocast runs the layer (otherwise the product reads the tensor itself, kept once).
+    autocast_only: bool = False
 
 
 class Autocast(NamedTuple):

@@ -70,10 +70,13 @@ def _window_attention(args: Mapping[str, Any], shapes: list[Shape]) -> Eval:
     # map padded, rolled and partitioned) read by the QKV projection, the scaled Q and a copy of K for Q·Kᵀ,
     # the softmax's output (the scores, also the weighted sum's factor) and a copy of V, and the context read by
     # the output projection. The relative position index, a buffer, is kept too (counted with the buffers).
+    # The scores have the bias table's type (float32 under autocast, whose Q·Kᵀ plus the bias promotes), and
+    # autocast keeps their low-precision copy for the weighted sum of V too.
     # One exception, at batch 1 over a single window: K and V are then views of the packed QKV, kept whole
     # (3·P·C where the engine counts 2·P·C; Swin-T's last stage at 224: 0.3 % of its saved bytes).
     saved = (Saved("own:windows", positions * c), Saved("weight", 4 * c * c, per_sample=False, for_input_grad=True),
-             Saved("own:q", positions * c), Saved("own:k", positions * c), Saved("own:scores", scores),
+             Saved("own:q", positions * c), Saved("own:k", positions * c), Saved("own:scores", scores, weights_type=True),
+             Saved("own:low_scores", scores, autocast_only=True),
              Saved("own:v", positions * c), Saved("own:context", positions * c))
     symbolic = is_symbolic(h) or is_symbolic(w)
     pad_text = "" if not symbolic and (ph, pw) == (h, w) else f", padded to {shape_text((ph, pw))}"
