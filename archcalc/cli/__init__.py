@@ -25,7 +25,7 @@ from .. import __version__
 from ..errors import ArchcalcError, ShadowWarning, did_you_mean
 from ..safe import printable
 from . import registry, streams
-from .command import UsageError
+from .command import UsageError, paragraphs
 
 PROGRAM = ("Shape and cost of neural-network architectures, from a small YAML spec.\n\n"
            "Examples: archcalc table vgg16 · archcalc explain alexnet conv1 · archcalc list")
@@ -105,7 +105,8 @@ class _Commands(TyperGroup):
         if self.listing:
             return click.Command(cmd_name, short_help=registry.SUMMARIES[cmd_name])
         run = registry.load(cmd_name)
-        info = CommandInfo(name=cmd_name, callback=run, context_settings=CONTEXT, cls=_Command)
+        info = CommandInfo(name=cmd_name, callback=run, context_settings=CONTEXT, cls=_Command,
+                           help="\n\n".join(paragraphs(run.__doc__ or "")))  # each paragraph wrapped to the width
         made = get_command_from_info(info, pretty_exceptions_short=True, rich_markup_mode=self.rich_markup_mode)
         declared = get_params_from_function(run)
         for param in made.params:  # typer 0.24 hands an argument's help to click 8.3+ too late: click clears it

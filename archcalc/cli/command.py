@@ -91,6 +91,12 @@ def command(name: str) -> Callable[[Callable[..., int | None]], Callable[..., in
     return register
 
 
+def paragraphs(doc: str) -> list[str]:
+    """A docstring's paragraphs, each on one line: help wraps them to the terminal, docs/cli.md prints them."""
+    blocks = "\n".join(line.strip() for line in doc.strip().splitlines()).split("\n\n")
+    return [" ".join(block.split()) for block in blocks if block.strip()] or [""]
+
+
 def integer(low: int, high: int) -> Callable[[str], int]:
     """A converter of whole numbers within [low, high], written in ASCII digits (no sign, exponent or '_')."""
     bounds = f"an integer from {low:,} to {high:,}"

@@ -45,7 +45,7 @@ def sizes_command(
     Examples: archcalc sizes googlenet · archcalc sizes unet --range 500..700 · archcalc sizes resnet50 200 224 225
     """
     network = catalog.load(net)
-    survey = sizes.survey(network, *span, sides)
+    survey = sizes.survey(network, *span, sides or [])
     if fmt == "json":
         sys.stdout.write(render.dumps(survey.to_dict()) + "\n")
         return
