@@ -35,20 +35,29 @@ MODULES = {  # command → its module in archcalc.cli, in the order help lists t
     "completion": "completion",
 }
 SUMMARIES = {  # the first sentence of each command's docstring (tests/test_cli.py holds them equal)
-    "list": 'List the bundled networks: parameters, MACs, input and source.',
-    "table": 'One row per layer: output shape, parameters, MACs, activation memory, receptive field; totals below.',
-    "explain": 'The worked arithmetic of one layer: shape, parameters, MACs, memory, receptive field.',
-    "sizes": 'Which square inputs C×N×N a network accepts, and at which every division is whole.',
-    "compare": 'Networks side by side: depth, parameters, MACs, FLOPs, training-step MACs, activation sum, inference peak and training memory, with ratios to the first.',
-    "fit": "The largest batch whose inference peak (or, with --train, training step) fits a device's memory, after a reserve and a fragmentation allowance; or, with --solve input, the largest square input at a batch.",
-    "check": 'Check specs for CI: each is read, expanded and analysed; every error, and every figure over a budget, is a finding.',
-    "schema": 'Print a JSON Schema (draft 2020-12) of the spec language, for editors and validators.',
+    "list": "List the bundled networks: parameters, MACs, input and source.",
+    "table": "One row per layer: output shape, parameters, MACs, activation memory, receptive field; totals "
+             "below.",
+    "explain": "The worked arithmetic of one layer: shape, parameters, MACs, memory, receptive field.",
+    "sizes": "Which square inputs C×N×N a network accepts, and at which every division is whole.",
+    "compare": "Networks side by side: depth, parameters, MACs, FLOPs, training-step MACs, activation sum, "
+               "inference peak and training memory, with ratios to the first.",
+    "fit": "The largest batch whose inference peak (or, with --train, training step) fits a device's memory, "
+           "after a reserve and a fragmentation allowance; or, with --solve input, the largest square input at "
+           "a batch.",
+    "check": "Check specs for CI: each is read, expanded and analysed; every error, and every figure over a "
+             "budget, is a finding.",
+    "schema": "Print a JSON Schema (draft 2020-12) of the spec language, for editors and validators.",
     "bench": "Time the network's forward pass with torch: median, p10, p90, images/s, achieved GFLOP/s.",
     "verify": "Check the engine's figures against torch; exit 1 with a diff table on any mismatch.",
-    "plot": "Draw a network's activation memory and parameters per layer and its inference memory timeline; or several networks as points of MACs against parameters, marker area by activation memory.",
-    "diagram": "Print the network's graph: one node per layer (kind, output shape, parameters), blocks as clusters; identity shortcuts are dashed edges, merges small nodes.",
-    "report": 'Write one self-contained HTML file: per network its table (sortable), totals, plots and diagram; a comparison when there are several.',
-    "completion": "Print the shell completion script for bash, zsh or fish (typer's, as --show-completion prints it).",
+    "plot": "Draw a network's activation memory and parameters per layer and its inference memory timeline; or "
+            "several networks as points of MACs against parameters, marker area by activation memory.",
+    "diagram": "Print the network's graph: one node per layer (kind, output shape, parameters), blocks as "
+               "clusters; identity shortcuts are dashed edges, merges small nodes.",
+    "report": "Write one self-contained HTML file: per network its table (sortable), totals, plots and diagram;"
+              " a comparison when there are several.",
+    "completion": "Print the shell completion script for bash, zsh or fish (typer's, as --show-completion "
+                  "prints it).",
 }
 
 
