@@ -167,6 +167,53 @@ finally:
 """
 
 
+# Where `archcalc table resnet152` spends its time, phase by phase, in one fresh interpreter: the import of the
+# dependencies (the floor), then archcalc's CLI, the command's modules, the spec read, the analysis and the text.
+PHASES = r"""
+import io, sys, time
+def clock(): return time.perf_counter()
+marks = [clock()]
+import {floor}
+marks.append(clock())
+import archcalc.cli
+marks.append(clock())
+import archcalc.cli.table
+from archcalc import catalog, render
+from archcalc.analysis import analyze
+marks.append(clock())
+network = catalog.load("resnet152")
+marks.append(clock())
+report = analyze(network, 1, "float32", input_shape=network.input)
+marks.append(clock())
+render.table_text(report, False, False, False)
+marks.append(clock())
+print(" ".join(str(b - a) for a, b in zip(marks, marks[1:])))
+"""
+PHASE_NAMES = ("the dependencies' import (the floor)", "archcalc's CLI (archcalc.cli, typer's app)",
+               "the command's modules (cli/table.py and the engine it imports)", "reading resnet152's spec",
+               "the analysis", "the table as text")
+
+
+def phases(runs: int, env: dict[str, str]) -> list[float]:
+    """Median seconds of each of PHASE_NAMES over `runs` fresh interpreters (after one untimed)."""
+    code = PHASES.replace("{floor}", ", ".join(dependencies()))
+    samples = []
+    for round_ in range(runs + 1):
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+        if round_:
+            samples.append([float(x) for x in done.stdout.split()])
+    return [statistics.median(column) for column in zip(*samples)]
+
+
+def phase_table(seconds: list[float]) -> list[str]:
+    floor = seconds[0]
+    lines = ["| phase | median | × floor |", "|---|---:|---:|"]
+    lines += [f"| {name} | {_ms(s)} | {_times(s / floor)} |" for name, s in zip(PHASE_NAMES, seconds)]
+    lines.append(f"| archcalc's own work (all but the first) | {_ms(sum(seconds[1:]))} | "
+                 f"{_times(sum(seconds[1:]) / floor)} |")
+    return lines
+
+
 def peak_bytes(argv: tuple[str, ...], env: dict[str, str]) -> int:
     """The peak resident memory of the program `argv` runs (a Python script, `-c` or `-m`), in bytes."""
     how = argv[1:3] if argv[0] == sys.executable else ("script", argv[0])
@@ -357,6 +404,7 @@ def main() -> None:
         cli, (torch_rows, torch_note), engine = cli_cases(archcalc), torch_cases(), engine_cases(archcalc, Path(folder))
         print(f"{len(cli) + len(torch_rows) + len(engine)} processes × {options.runs} rounds…", file=sys.stderr)
         timings = interleaved(cli + torch_rows + engine, options.runs, env)
+        spent = phases(options.runs, env)
     cli_lines, floor = cli_table(cli, timings)
     torch_lines = torch_table(torch_rows, timings, timings["archcalc table resnet152"].seconds)
     engine_lines, micros, sizes = engine_table(engine, timings)
@@ -367,6 +415,9 @@ def main() -> None:
         "", "## Machine", "", *(f"- {line}" for line in about),
         "", "## Targets", "", *verdicts(floor, timings, torch_rows, micros, sizes),
         "", "## The command line against the import of its dependencies", "", *cli_lines,
+        "", "## Where `table resnet152` spends its time", "",
+        "Phase by phase in one fresh interpreter (medians of the same number of rounds, timed inside the process, "
+        "so without the interpreter's start and exit).", "", *phase_table(spent),
         "", "## Against torch and torchinfo", "", torch_note, "", *torch_lines,
         "", "## The engine's scaling (`archcalc table SPEC`, piped)", "",
         "Plain stacks of 3×3 convolutions (16 channels, 32×32) written as one repeated item; µs and bytes per layer "
