@@ -5,12 +5,12 @@ __version__ = "0.3.0"
 from importlib import import_module as _import_module  # noqa: E402
 
 from .errors import ArchcalcError, ShapeError, SpecError  # noqa: E402
-from .report import Report, Row, Totals  # noqa: E402
-from . import views  # noqa: E402, F401 (registers how a report shows itself in Jupyter and rich)
 
-# The front door's functions, imported on first use: the command line, which imports this package first,
-# reads its specs through `catalog` and never pays for the API, the builder or the writer.
-_LAZY = {"analyze": "api", "load": "api", "Builder": "builder", "dump": "write"}
+# The front door's names, imported on first use: the command line, which imports this package first, reads
+# its specs through `catalog` and never pays for the API, the builder or the writer; `archcalc --version`
+# and `--help` import no engine module at all.
+_LAZY = {"analyze": "api", "load": "api", "Builder": "builder", "dump": "write", "Report": "report", "Row": "report",
+         "Totals": "report"}
 
 __all__ = ["ArchcalcError", "Builder", "Report", "Row", "ShapeError", "SpecError", "Totals", "__version__", "analyze",
            "build_torch", "dump", "load"]
@@ -19,6 +19,7 @@ __all__ = ["ArchcalcError", "Builder", "Report", "Row", "ShapeError", "SpecError
 def __getattr__(name: str) -> object:
     if name not in _LAZY:
         raise AttributeError(f"module 'archcalc' has no attribute '{name}'")
+    _import_module(".views", __name__)  # how a report shows itself in Jupyter and rich
     value = getattr(_import_module(f".{_LAZY[name]}", __name__), name)
     globals()[name] = value
     return value

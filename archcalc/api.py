@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from . import analysis, catalog, expand, source
+from . import analysis, catalog, expand, source, views  # noqa: F401 (views: how its reports show themselves)
 from .ir import Network
 from .report import Report
 

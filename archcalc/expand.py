@@ -20,7 +20,6 @@ from types import MappingProxyType
 from typing import Any, NamedTuple
 
 from . import expr
-from .budget import read_budget
 from .errors import Mark, SpecError, did_you_mean, unknown
 from .ir import INPUT, LIST_AXES, SIZE_SYMBOLS, LateArg, Layer, Network, Origin
 from .late import SHAPE_NAMES, Late, TensorDim, is_late
@@ -203,6 +202,8 @@ def _budget(data: Any, mark: Mark | None) -> YMap:
     """The spec's own budget, its values checked and in plain units (bytes, counts); marks kept."""
     if data is None:
         return YMap()
+    from .budget import read_budget  # only a spec with a budget pays for the budget module (startup)
+
     return read_budget(data, mark, "budget")
 
 

@@ -41,6 +41,12 @@ class Explained(NamedTuple):
                 "where": {"path": node.origin.path, "mark": str(node.origin.mark or "")}}
 
 
+def names(report: Report) -> list[str]:
+    """Every name `explain` takes: the layers, then the blocks they are in."""
+    rows = [row.name for row in report.rows]
+    return rows + sorted({".".join(n.split(".")[:k]) for n in rows for k in range(1, n.count(".") + 1)})
+
+
 def explain(network: Network, report: Report, name: str) -> Explained:
     """The row `name` of the network's report: a layer, or a block (any row `table --depth N` shows)."""
     rows = {row.name: row for row in report.rows}
@@ -49,8 +55,7 @@ def explain(network: Network, report: Report, name: str) -> Explained:
     depth = name.count(".") + 1
     blocks = {row.name: row for row in fold(report, depth).rows}
     if name not in blocks or not any(row.startswith(name + ".") for row in rows):
-        names = list(rows) + sorted({".".join(n.split(".")[:k]) for n in rows for k in range(1, n.count(".") + 1)})
-        raise ArchcalcError(f"{network.name} has no layer or block '{name}'{did_you_mean(name, names)}"
+        raise ArchcalcError(f"{network.name} has no layer or block '{name}'{did_you_mean(name, names(report))}"
                             " (see `archcalc table` for the names, `--depth N` for blocks)")
     inside = tuple(row for row in fold(report, depth + 1).rows if row.name.startswith(name + "."))
     return Explained(network, report, blocks[name], depth, inside)

@@ -54,6 +54,8 @@ class Row(NamedTuple):
 
 @dataclass(frozen=True)
 class Totals:
+    """The network's figures summed over its rows, and its memory figures."""
+
     params: int
     trainable_params: int
     buffers: int
@@ -90,6 +92,8 @@ class Totals:
 
 @dataclass(frozen=True)
 class Report:
+    """One network analysed: its rows, totals, and what it was analysed at (batch, dtype, input, plan)."""
+
     name: str
     title: str
     source: str

@@ -38,9 +38,10 @@ sys.path.insert(0, str(REPO))  # the archcalc beside these docs, not another one
 import archcalc  # noqa: E402
 from archcalc import catalog, conventions, render  # noqa: E402
 from archcalc.args import Arg  # noqa: E402
-from archcalc.cli import registry, run  # noqa: E402
-from archcalc.cli.command import Command, Param  # noqa: E402
-from archcalc.cli.help import HELP, default, paragraphs, usage  # noqa: E402
+import click  # noqa: E402
+
+from archcalc.cli import commands, run  # noqa: E402
+from archcalc.cli.command import paragraphs  # noqa: E402
 from archcalc.rules import RULES, Rule  # noqa: E402
 
 REGION = re.compile(r"(<!-- begin generated ([\w-]+) -->\n)(.*?)(<!-- end generated \2 -->)", re.S)
@@ -169,13 +170,13 @@ def link(page: Path, target: Path, fragment: str = "") -> str:
 # ── regions ───────────────────────────────────────────────────────────────────────────────────────────────
 
 
-def _commands() -> list[Command]:
-    return registry.commands()
+def _commands() -> list[click.Command]:
+    return commands()
 
 
-def _summary(cmd: Command) -> str:
+def _summary(cmd: click.Command) -> str:
     """The first sentence of the command's help."""
-    return re.split(r"(?<=[a-z)])\. ", paragraphs(cmd.doc)[0])[0].removesuffix(".") + "."
+    return re.split(r"(?<=[a-z)])\. ", paragraphs(cmd.help or "")[0])[0].removesuffix(".") + "."
 
 
 def command_index(page: Path) -> str:
@@ -185,7 +186,7 @@ def command_index(page: Path) -> str:
     return table(["command", "what it does"], rows)
 
 
-def _heading(cmd: Command) -> str:
+def _heading(cmd: click.Command) -> str:
     return f"`archcalc {cmd.name}`"
 
 
@@ -196,21 +197,33 @@ def command_reference(page: Path) -> str:
     return "\n".join(_reference(c, page, guide, sections) for c in _commands())
 
 
-def _reference(cmd: Command, page: Path, guide: Path, sections: set[str]) -> str:
-    lines = [f"### {_heading(cmd)}", "", f"`{usage(cmd)}`", ""]
-    for paragraph in paragraphs(cmd.doc):
+def _reference(cmd: click.Command, page: Path, guide: Path, sections: set[str]) -> str:
+    context = click.Context(cmd, info_name=f"archcalc {cmd.name}", help_option_names=["-h", "--help"])
+    usage = " ".join([f"archcalc {cmd.name}", *cmd.collect_usage_pieces(context)])
+    lines = [f"### {_heading(cmd)}", "", f"`{usage}`", ""]
+    for paragraph in paragraphs(cmd.help or ""):
         lines += [*_paragraph(_machine(paragraph)), ""]
-    arguments = [p for p in cmd.params if not p.flags]
-    options = [p for p in cmd.params if p.flags] + [HELP]
+    arguments = [p for p in cmd.params if isinstance(p, click.Argument)]
+    options = [p for p in cmd.get_params(context) if isinstance(p, click.Option)]
     if arguments:
-        lines += [table(["argument", "what it is"], [[code(p.metavar), _help(p)] for p in arguments])]
+        lines += [table(["argument", "what it is"], [[code(p.metavar or p.name.upper()), _help(p)] for p in arguments])]
     lines += [table(["option", "value", "default", "what it does"],
-                    [[", ".join(code(f) for f in p.flags), code(p.metavar) if not p.is_flag else "",
-                      "required" if p.required else code(default(p)), _help(p)] for p in options])]
+                    [[", ".join(code(f) for f in [*sorted(p.opts, key=len, reverse=True)]),
+                      "" if p.is_flag else code(p.metavar or ""), "required" if p.required else code(_default(p)),
+                      _help(p)] for p in options])]
     guided = [s for s in sections if s.startswith(anchor(f"archcalc {cmd.name} ")) or s == anchor(_heading(cmd))]
     if guided:
         lines += ["", f"More, with examples: [the guide]({link(page, guide, sorted(guided)[0])})."]
     return "\n".join(lines) + "\n"
+
+
+def _default(param: click.Option) -> str:
+    """What help shows as an option's default ("" for none)."""
+    if isinstance(param.show_default, str):
+        return param.show_default
+    if param.is_flag or param.default is None or param.show_default is False:
+        return ""
+    return str(param.default)
 
 
 def _paragraph(text: str) -> list[str]:
@@ -226,8 +239,8 @@ def _example(text: str) -> str:
     return f"{found[1]}  # {found[2]}" if found else text
 
 
-def _help(param: Param) -> str:
-    return prose(_machine(param.help))
+def _help(param: click.Parameter) -> str:
+    return prose(_machine(getattr(param, "help", None) or ""))
 
 
 def _machine(text: str) -> str:

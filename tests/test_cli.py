@@ -12,7 +12,10 @@ import sys
 import pytest
 
 from archcalc.catalog import bundled
-from archcalc.cli.registry import MODULES, load
+from typer.testing import CliRunner
+
+from archcalc.cli import commands, typer_app
+from archcalc.cli.registry import MODULES, SUMMARIES, load
 from archcalc.cli.command import REGISTERED
 from conftest import REPO, torch_or_fail
 
@@ -115,8 +118,14 @@ def test_explain_shows_every_figure(cli):
 
 def test_the_registry_names_every_command_where_it_is_defined():
     for name in MODULES:
-        assert load(name).name == name
+        assert load(name) is REGISTERED[name]
     assert set(REGISTERED) == set(MODULES)  # no command defined outside the registry
+
+
+def test_the_program_help_summaries_are_the_first_sentence_of_each_command_help():
+    for command in commands():
+        first = " ".join(command.help.split("\n\n")[0].split())
+        assert first.startswith(SUMMARIES[command.name].removesuffix(".")), command.name
 
 
 @pytest.mark.parametrize("name", MODULES)
@@ -130,21 +139,28 @@ def test_every_command_has_help_with_an_example(cli, name):
 
 def test_program_help_lists_every_command(cli):
     ran = cli("--help")
-    assert ran.code == 0 and "--version" in ran.out
+    assert ran.code == 0 and "--version" in ran.out and "--install-completion" in ran.out
     for name in MODULES:
-        assert f"│ {name} " in ran.out
-    assert cli().code == 2  # bare `archcalc`: the help, as a usage error
+        assert f"\n  {name} " in ran.out
+    bare = cli()  # bare `archcalc`: the help, as a usage error
+    assert bare.code == 2 and bare.out == ran.out
+
+
+def test_piped_help_is_plain_text_and_uncut(cli):
+    for args in (["--help"], ["table", "--help"], ["fit", "--help"]):
+        out = cli(*args).out
+        assert not set("│╭╮╰╯─") & set(out) and "\x1b[" not in out, args
+        assert "…" not in out.replace("NET|PATH…", "").replace(",…", ""), args  # nothing cut short
+    assert "inference peak and training memory, with ratios to the first." in " ".join(cli("--help").out.split())
 
 
 def test_flags_show_as_flags_and_values_by_their_metavar(cli):
     out = cli("table", "--help").out
-    rows = [line for line in out.splitlines() if line.startswith("│")]
-    formulas = next(line for line in rows if "--formulas" in line)
+    formulas = next(line for line in out.splitlines() if line.lstrip().startswith("--formulas"))
     assert formulas.split("--formulas")[1].split()[0] == "Show"  # no value after a flag
-    batch = next(line for line in rows if "--batch" in line)
-    assert "-b N|B " in batch and "[default: 1, or B with a symbolic input]" in out
+    assert "-b, --batch N|B " in out and "[default: (1, or B with a symbolic input)]" in " ".join(out.split())
     assert "[default: 1]" in cli("compare", "--help").out
-    assert "--version  " in cli("--help").out
+    assert "--version " in cli("--help").out
 
 
 @pytest.mark.parametrize("args, message", [
@@ -161,9 +177,12 @@ def test_flags_show_as_flags_and_values_by_their_metavar(cli):
                                           "(or a spec with one)"),
     (["table", "vgg16", "--input", "3x224x0"], "error: --input/-i: expected dimensions from 1 to 1,048,576; "
                                               "received '0'"),
-    (["table"], "error: the following arguments are required: NET|PATH"),
-    (["table", "vgg16", "--batchsize", "2"], "error: unrecognized arguments: --batchsize 2"),
+    (["table"], "error: Missing argument 'NET|PATH'. (see archcalc table --help)"),
+    (["table", "vgg16", "--batchsize", "2"], "error: No such option '--batchsize'. Did you mean '--batch'? "
+                                             "(see archcalc table --help)"),
     (["tabel", "vgg16"], "error: no such command 'tabel'; did you mean 'table'?"),
+    (["--verison"], "error: No such option '--verison'. Did you mean '--version'? (see archcalc --help)"),
+    (["completion", "tcsh"], "error: bash|zsh|fish: expected bash, zsh or fish; received 'tcsh'"),
 ])
 def test_usage_errors_are_one_line_and_exit_2(cli, args, message):
     ran = cli(*args)
@@ -176,6 +195,46 @@ def test_options_and_arguments_mix_in_any_order(cli):
     assert ran.code == 0, ran.err
     data = json.loads(ran.out)
     assert data["batch"] == 2 and [n["name"] for n in data["networks"]] == ["alexnet", "lenet5"]
+
+
+def test_options_and_arguments_mix_in_any_order_in_every_command(cli):
+    ran = cli("table", "--format", "json", "lenet5", "--batch", "2")
+    assert ran.code == 0 and json.loads(ran.out)["batch"] == 2
+    after_dashes = cli("table", "--", "--format=json.yaml")  # a file whose name looks like an option
+    assert after_dashes.code == 1 and "--format=json.yaml" in after_dashes.err
+
+
+def test_typer_runs_the_commands_as_it_runs_any_app():
+    """The click group through typer's own test runner: the commands, their help and their usage errors."""
+    runner = CliRunner()
+    done = runner.invoke(typer_app(), ["table", "lenet5", "--format", "json"])
+    assert done.exit_code == 0 and json.loads(done.stdout)["name"] == "lenet5"
+    helped = runner.invoke(typer_app(), ["explain", "-h"])
+    assert helped.exit_code == 0 and "archcalc explain alexnet conv1" in helped.stdout
+    refused = runner.invoke(typer_app(), ["table", "vgg16", "--depth", "0"])
+    assert refused.exit_code == 2 and "expected an integer from 1 to 64; received '0'" in refused.output
+
+
+QUIET = """
+import contextlib, io, json, sys
+from archcalc.cli import run
+with contextlib.redirect_stdout(io.StringIO()) as out:
+    status = run(sys.argv[1:])
+print(json.dumps({"status": status, "out": out.getvalue(), "modules": sorted(sys.modules)}))
+"""
+
+
+@pytest.mark.parametrize("args", [["--version"], ["--help"], ["-h"]])
+def test_version_and_help_import_no_engine(args):
+    done = subprocess.run([sys.executable, "-c", QUIET, *args], capture_output=True, text=True, timeout=60)
+    result = json.loads(done.stdout)
+    assert result["status"] == 0 and result["out"]
+    ours = [name for name in result["modules"] if name.startswith("archcalc")]
+    outside_the_cli = [name for name in ours if not name.startswith("archcalc.cli")]
+    assert set(outside_the_cli) <= {"archcalc", "archcalc.errors", "archcalc.safe"}, outside_the_cli
+    assert set(ours) - set(outside_the_cli) <= {"archcalc.cli", "archcalc.cli.command", "archcalc.cli.registry",
+                                                 "archcalc.cli.streams"}, ours
+    assert "yaml" not in result["modules"]
 
 
 def test_readme_documents_every_command():

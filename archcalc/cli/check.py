@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from typing import Annotated, Any, Optional
 
 from ..budget import Budget, from_options, load_budget_file
 from ..check import check_paths, github_annotation
@@ -13,30 +14,35 @@ from .command import UsageError, argument, command, integer, option
 from .common import STRICT
 
 
-def _max(name: str, example: str, what: str):
-    return option(name, metavar="SIZE" if example.endswith("B") else "COUNT",
-                  help=f"Fail a spec whose {what} exceeds this, e.g. {example}.")
+def _max(name: str, example: str, what: str) -> Any:
+    """A --max-* budget option: its value is read with the budget (a usage error when it does not parse)."""
+    return Annotated[Optional[str], option(name, metavar="SIZE" if example.endswith("B") else "COUNT",
+                                           help=f"Fail a spec whose {what} exceeds this, e.g. {example}.")]
 
 
-@command(
-    "check",
-    argument("paths", "PATH", "Spec files, or directories searched recursively for *.yaml and *.yml.", nargs="+"),
-    option("--budget", dest="budget_file", metavar="FILE", help="A YAML file of budgets, the keys of a spec's budget: "
-           "params, macs, activation_memory, inference_memory, train_memory, batch."),
-    _max("--max-params", "25M", "parameter count"),
-    _max("--max-macs", "4G", "MAC count (per sample)"),
-    _max("--max-activation-memory", "512MiB", "activation sum"),
-    _max("--max-inference-memory", "2GiB", "inference memory (peak activations, weights, buffers)"),
-    _max("--max-train-memory", "8GiB", "training memory (saved activations, weights, gradients, buffers; sgd)"),
-    option("--batch", "-b", metavar="N", convert=integer(1, MAX_BATCH),
-           help="Batch size of memory budgets that do not give their own (default 1)."),
-    STRICT,
-    option("--format", "-f", dest="fmt", choices=("text", "github", "json"), default="text",
-           help="text (file:line:col: layer: message), github (workflow annotations) or json (a list of findings)."),
-)
-def check_command(paths: list[str], budget_file: str | None, max_params: str | None, max_macs: str | None,
-                  max_activation_memory: str | None, max_inference_memory: str | None, max_train_memory: str | None,
-                  batch: int | None, strict: bool, fmt: str) -> int:
+@command("check")
+def check_command(
+    paths: Annotated[list[str], argument("PATH", "Spec files, or directories searched recursively for *.yaml and "
+                                                 "*.yml.")],
+    budget_file: Annotated[Optional[str], option("--budget", metavar="FILE",
+                                                 help="A YAML file of budgets, the keys of a spec's budget: params, "
+                                                      "macs, activation_memory, inference_memory, train_memory, "
+                                                      "batch.")] = None,
+    max_params: _max("--max-params", "25M", "parameter count") = None,
+    max_macs: _max("--max-macs", "4G", "MAC count (per sample)") = None,
+    max_activation_memory: _max("--max-activation-memory", "512MiB", "activation sum") = None,
+    max_inference_memory: _max("--max-inference-memory", "2GiB",
+                               "inference memory (peak activations, weights, buffers)") = None,
+    max_train_memory: _max("--max-train-memory", "8GiB",
+                           "training memory (saved activations, weights, gradients, buffers; sgd)") = None,
+    batch: Annotated[Optional[int], option("--batch", "-b", metavar="N", convert=integer(1, MAX_BATCH),
+                                           help="Batch size of memory budgets that do not give their own "
+                                                "(default 1).")] = None,
+    strict: STRICT = False,
+    fmt: Annotated[str, option("--format", "-f", choices=("text", "github", "json"),
+                               help="text (file:line:col: layer: message), github (workflow annotations) or json (a "
+                                    "list of findings).")] = "text",
+) -> int:
     """Check specs for CI: each is read, expanded and analysed; every error, and every figure over a budget, is a finding.
 
     Budgets come from each spec's own `budget:` mapping, from --budget FILE and from the --max-* options; all hold.

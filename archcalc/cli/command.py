@@ -1,95 +1,100 @@
-"""Commands as data: how a command declares its arguments and options, and how its line is parsed.
+"""How a command declares its arguments and options for typer, and the converters that check their values.
 
-A command is a function registered with `@command(name, *params)`. Its
-docstring is its help (the first paragraph is the summary, then the details
-and examples); each `Param` is one argument or option, handed to the function
-as the keyword `dest`. The function returns its exit status (None for 0).
+A command is a function registered with `@command(name)`. typer reads its
+parameters from the signature, each written
 
-Parsing is argparse's: options and arguments in any order
-(`compare a --batch 2 b`), no abbreviated options, `-h`/`--help` anywhere.
-Every mistake, a bad value included, is one `UsageError` line (exit 2).
+    batch: Annotated[int, option("--batch", "-b", metavar="N", convert=integer(1, MAX_BATCH), help="…")] = 1
+
+(`argument(…)` for a positional one, `flag(…)` for an option without a
+value), its Python default the option's default; a parameter without a
+default is required. The docstring is the command's help (its first
+paragraph the summary, then the details and examples). The function returns
+its exit status (None for 0).
+
+A converter takes the text and returns the value, or raises ValueError
+saying "expected …; received …": that line, after the option's names, is the
+usage error (exit 2).
 """
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Callable, Sequence
-from typing import Any, NamedTuple
+from typing import Any
+
+import click
+import typer
+from click.shell_completion import CompletionItem
 
 from ..safe import clip
 
-REGISTERED: dict[str, Command] = {}  # filled as command modules are imported
+REGISTERED: dict[str, Callable[..., int | None]] = {}  # filled as command modules are imported
 
 
 class UsageError(Exception):
     """A command line that does not parse, or a value out of bounds: one line on stderr, exit 2."""
 
 
-class HelpRequested(Exception):  # noqa: N818 (a signal, not an error)
-    """`-h`/`--help` was given: show the help of `command` (None: the whole program) and exit 0."""
+class Checked(click.ParamType):
+    """A value read by a converter (`integer(1, 64)`, `one_of(choices)`); `choices` are what the shell completes."""
 
-    def __init__(self, command: Command | None):
-        super().__init__("help")
-        self.command = command
+    def __init__(self, convert: Callable[[str], Any], metavar: str, choices: Sequence[str] = ()):
+        self.read, self.name, self.choices = convert, metavar, tuple(choices)
 
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if not isinstance(value, str):  # a default, already a value
+            return value
+        try:
+            return self.read(value)
+        except ValueError as err:
+            self.fail(str(err), param, ctx)
 
-class Param(NamedTuple):  # a NamedTuple, not a dataclass: a tenth of the cost to define, on every run
-    """One positional argument (no flags) or option, as help shows it and argparse parses it."""
-
-    flags: tuple[str, ...]  # ("--batch", "-b"); () for a positional argument
-    dest: str  # the keyword the command receives
-    help: str
-    metavar: str = ""  # how a value is written (NET|PATH, N, SIZE); "" for a flag
-    default: Any = None
-    convert: Callable[[str], Any] | None = None  # raises argparse.ArgumentTypeError("expected …; received …")
-    choices: tuple[str, ...] = ()
-    nargs: str | None = None  # "+" one or more, "?" optional (positional arguments)
-    action: str | None = None  # "store_true" for a flag, "append" for a repeated option
-    required: bool = False
-    shown_default: str | None = None  # help's [default: …] when the default alone does not say it
-
-    @property
-    def is_flag(self) -> bool:
-        return self.action == "store_true"
-
-    def add_to(self, parser: argparse.ArgumentParser) -> None:
-        options: dict[str, Any] = {"help": self.help, "default": self.default}
-        if self.is_flag:
-            options.update(action="store_true", default=False)
-        else:
-            options.update(metavar=self.metavar, type=self.convert, nargs=self.nargs, action=self.action or "store")
-        if self.flags:
-            parser.add_argument(*self.flags, dest=self.dest, required=self.required, **options)
-        else:
-            parser.add_argument(self.dest, **options)
+    def shell_complete(self, ctx: click.Context, param: click.Parameter, incomplete: str) -> list[CompletionItem]:
+        return [CompletionItem(choice) for choice in self.choices if choice.startswith(incomplete)]
 
 
-def argument(dest: str, metavar: str, help: str, *, nargs: str | None = None,  # noqa: A002
-             convert: Callable[[str], Any] | None = None) -> Param:
-    """A positional argument; `nargs` "+" for one or more, "*" for any number, "?" for an optional one."""
-    return Param((), dest, help, metavar=metavar, nargs=nargs, required=nargs not in ("?", "*"), convert=convert,
-                 default=[] if nargs == "*" else None)
-
-
-def option(*flags: str, help: str, metavar: str = "TEXT", default: Any = None,  # noqa: A002
-           convert: Callable[[str], Any] | None = None, choices: Sequence[str] = (), dest: str | None = None,
-           repeat: bool = False, required: bool = False, shown_default: str | None = None) -> Param:
-    """An option taking a value: `choices` or `convert` check it; `repeat` collects every use into a list."""
-    choices = tuple(choices)
+def _type(convert: Callable[[str], Any] | None, choices: Sequence[str], metavar: str) -> tuple[Checked | None, str]:
     if choices:
-        convert, metavar = one_of(choices), "|".join(choices)
-    return Param(tuple(flags), dest or _dest(flags), help, metavar=metavar, default=default, convert=convert,
-                 choices=choices, action="append" if repeat else None, required=required,
-                 shown_default=shown_default)
+        return Checked(one_of(tuple(choices)), "|".join(choices), choices), "|".join(choices)
+    return (Checked(convert, metavar) if convert else None), metavar
 
 
-def flag(*flags: str, help: str, dest: str | None = None) -> Param:  # noqa: A002
-    """An option without a value: present means yes."""
-    return Param(tuple(flags), dest or _dest(flags), help, action="store_true")
+def argument(metavar: str, help: str, *, convert: Callable[[str], Any] | None = None,  # noqa: A002
+             choices: Sequence[str] = (), complete: Callable[..., list[str]] | None = None) -> Any:
+    """A positional argument; annotate it `list[…]` for one or more (any number, with a default)."""
+    click_type, metavar = _type(convert, choices, metavar)
+    return typer.Argument(metavar=metavar, help=help, click_type=click_type, autocompletion=complete,
+                          show_default=False)
 
 
-def _dest(flags: Sequence[str]) -> str:
-    return flags[0].lstrip("-").replace("-", "_")
+def option(*flags: str, help: str, metavar: str = "TEXT", convert: Callable[[str], Any] | None = None,  # noqa: A002
+           choices: Sequence[str] = (), shown_default: str | None = None,
+           complete: Callable[..., list[str]] | None = None) -> Any:
+    """An option taking a value: `choices` or `convert` check it; annotated `list[…]`, every use is collected.
+    Help shows the default unless it is None; `shown_default` says it in words instead."""
+    click_type, metavar = _type(convert, choices, metavar)
+    return typer.Option(*flags, help=help, metavar=metavar, click_type=click_type, autocompletion=complete,
+                        show_default=shown_default if shown_default is not None else True)
+
+
+def flag(*flags: str, help: str) -> Any:  # noqa: A002
+    """An option without a value, annotated `bool` with the default False: present means yes."""
+    return typer.Option(*flags, help=help, show_default=False)
+
+
+def command(name: str) -> Callable[[Callable[..., int | None]], Callable[..., int | None]]:
+    """Register the decorated function as the command `name`."""
+
+    def register(run: Callable[..., int | None]) -> Callable[..., int | None]:
+        REGISTERED[name] = run
+        return run
+
+    return register
+
+
+def paragraphs(doc: str) -> list[str]:
+    """A docstring's paragraphs, each on one line: help wraps them to the terminal, docs/cli.md prints them."""
+    blocks = "\n".join(line.strip() for line in doc.strip().splitlines()).split("\n\n")
+    return [" ".join(block.split()) for block in blocks if block.strip()] or [""]
 
 
 def integer(low: int, high: int) -> Callable[[str], int]:
@@ -99,20 +104,8 @@ def integer(low: int, high: int) -> Callable[[str], int]:
     def convert(text: str) -> int:
         value = int(text) if text.isascii() and text.isdigit() and len(text) <= len(str(high)) else None
         if value is None or not low <= value <= high:
-            raise argparse.ArgumentTypeError(f"expected {bounds}; received '{clip(text, 40)}'")
+            raise ValueError(f"expected {bounds}; received '{clip(text, 40)}'")
         return value
-
-    return convert
-
-
-def checked(parse: Callable[[str], Any]) -> Callable[[str], Any]:
-    """A converter from a parser whose ValueError says "expected …; received …" (units.parse_bytes)."""
-
-    def convert(text: str) -> Any:
-        try:
-            return parse(text)
-        except ValueError as err:
-            raise argparse.ArgumentTypeError(str(err)) from None
 
     return convert
 
@@ -123,84 +116,7 @@ def one_of(choices: Sequence[str]) -> Callable[[str], str]:
 
     def convert(text: str) -> str:
         if text not in choices:
-            raise argparse.ArgumentTypeError(f"expected {listed}; received '{clip(text, 40)}'")
+            raise ValueError(f"expected {listed}; received '{clip(text, 40)}'")
         return text
 
     return convert
-
-
-class Command(NamedTuple):
-    """A named command: its function and parameters."""
-
-    name: str
-    run: Callable[..., int | None]
-    params: tuple[Param, ...]
-
-    @property
-    def doc(self) -> str:
-        return self.run.__doc__ or ""
-
-    def parse(self, argv: Sequence[str]) -> dict[str, Any]:
-        """The command's keywords from its part of the command line; UsageError or HelpRequested otherwise."""
-        parser = _Parser(prog=f"archcalc {self.name}", usage=f"archcalc {self.name} [OPTIONS]", add_help=False,
-                         allow_abbrev=False, formatter_class=_Unused)  # a usage given: argparse would format one
-        for param in self.params:
-            param.add_to(parser)
-        parser.add_argument("-h", "--help", action=_Help, command=self)
-        words, dashed = _after_double_dash(list(argv))
-        return _restored(vars(parser.parse_intermixed_args(words)), dashed)
-
-
-def _after_double_dash(argv: list[str]) -> tuple[list[str], dict[str, str]]:
-    """The words with those after `--` that look like options (`--format=json.yaml`, a file) in stand-ins
-    that do not, and the stand-ins' words: argparse's intermixed parsing reads them as options still."""
-    if "--" not in argv:
-        return argv, {}
-    end = argv.index("--")
-    dashed = {f"\0{i}": word for i, word in enumerate(argv[end + 1:]) if word.startswith("-")}
-    stand_ins = {word: stand_in for stand_in, word in dashed.items()}
-    return argv[:end] + [stand_ins.get(word, word) for word in argv[end + 1:]], dashed
-
-
-def _restored(values: dict[str, Any], dashed: dict[str, str]) -> dict[str, Any]:
-    def restore(value: Any) -> Any:
-        if isinstance(value, list):
-            return [restore(item) for item in value]
-        return dashed.get(value, value) if isinstance(value, str) else value
-
-    return {key: restore(value) for key, value in values.items()} if dashed else values
-
-
-def command(name: str, *params: Param) -> Callable[[Callable[..., int | None]], Callable[..., int | None]]:
-    """Register the decorated function as the command `name` taking `params`."""
-
-    def register(run: Callable[..., int | None]) -> Callable[..., int | None]:
-        REGISTERED[name] = Command(name, run, params)
-        return run
-
-    return register
-
-
-class _Parser(argparse.ArgumentParser):
-    """argparse, with errors raised as one-line UsageErrors instead of printed with the usage."""
-
-    def error(self, message: str):  # type: ignore[override]
-        raise UsageError(f"{message.removeprefix('argument ')} (see {self.prog} --help)")
-
-
-class _Unused(argparse.HelpFormatter):
-    """argparse's formatter at a fixed width: archcalc draws its own help (cli/help.py), and asking the
-    terminal's width would import shutil (with bz2 and lzma) on every run."""
-
-    def __init__(self, prog: str):
-        super().__init__(prog, width=100)
-
-
-class _Help(argparse.Action):
-    def __init__(self, option_strings: list[str], dest: str, command: Command | None = None, **_: Any):
-        super().__init__(option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS, nargs=0,
-                         help="Show this message and exit.")
-        self.command = command
-
-    def __call__(self, parser: Any, namespace: Any, values: Any, option_string: str | None = None) -> None:
-        raise HelpRequested(self.command)

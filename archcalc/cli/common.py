@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-import argparse
+import glob
+import os
 import sys
 from collections.abc import Sequence
+from typing import Annotated, Any
 
 from .. import catalog, render, sizes
 from ..analysis import analyze
@@ -14,26 +16,38 @@ from ..report import MAX_BATCH, OPTIMIZER_STATES, Report
 from ..safe import clip
 from ..symbolic import Expr, is_symbolic
 from ..units import DTYPE_BYTES
-from .command import UsageError, argument, checked, flag, integer, option
+from .command import UsageError, argument, flag, integer, option
 from .registry import terminal
 
-NET = argument("net", "NET|PATH", "A bundled network (see `archcalc list`) or a path to a .yaml spec.")
-BATCH = option("--batch", "-b", metavar="N", default=1, convert=integer(1, MAX_BATCH),
-               help="Batch size for every byte figure.")
-DTYPE = option("--dtype", choices=tuple(DTYPE_BYTES), default="float32", help="Element type for byte figures.")
-FORMAT = option("--format", "-f", dest="fmt", choices=render.FORMATS, default="table",
-                help="table (terminal), json, csv or markdown.")
-OPTIMIZER = option("--optimizer", choices=tuple(OPTIMIZER_STATES), default="sgd",
-                   help="Optimizer state in training memory: sgd 0, momentum 1, adam 2 tensors per parameter.")
-STRICT = flag("--strict", help="Make a division that is not whole an error.")
+
+def complete_networks(incomplete: str) -> list[str]:
+    """What completes a NET: the bundled names, then the specs and folders whose path begins so."""
+    names = [name for name in catalog.bundled() if name.startswith(incomplete)]
+    paths = [path for path in sorted(glob.glob(glob.escape(incomplete) + "*"))
+             if path.endswith((".yaml", ".yml")) or os.path.isdir(path)]
+    return names + paths
+
+
+NET = Annotated[str, argument("NET|PATH", "A bundled network (see `archcalc list`) or a path to a .yaml spec.",
+                              complete=complete_networks)]
+BATCH = Annotated[int, option("--batch", "-b", metavar="N", convert=integer(1, MAX_BATCH),
+                              help="Batch size for every byte figure.")]
+DTYPE = Annotated[str, option("--dtype", choices=tuple(DTYPE_BYTES), help="Element type for byte figures.")]
+FORMAT = Annotated[str, option("--format", "-f", choices=render.FORMATS, help="table (terminal), json, csv or markdown.")]
+OPTIMIZER = Annotated[str, option("--optimizer", choices=tuple(OPTIMIZER_STATES),
+                                  help="Optimizer state in training memory: sgd 0, momentum 1, adam 2 tensors per "
+                                       "parameter.")]
+STRICT = Annotated[bool, flag("--strict", help="Make a division that is not whole an error.")]
 MAX_DEPTH = 64  # levels of a layer's dotted name: blocks and branches nest at most 32 deep
 
 
-INPUT = option("--input", "-i", dest="input_shape", metavar="C×H×W", convert=checked(sizes.parse_shape),
-               help="Override the spec's input, e.g. 3x224x224 (1x16000 for a signal, 3x16x112x112 for a clip); "
-                    "3xHxW (or 3xNxN, a square; 1xL; 3xTxHxW) makes every figure a formula in the sizes.")
-AT = option("--at", metavar="SIZES", convert=checked(sizes.parse_sizes),
-            help="Evaluate the formulas of a symbolic input at sizes, e.g. N=224, H=224,W=320,B=32 or T=16,N=112.")
+INPUT = Annotated[Any, option("--input", "-i", metavar="C×H×W", convert=sizes.parse_shape,
+                              help="Override the spec's input, e.g. 3x224x224 (1x16000 for a signal, 3x16x112x112 "
+                                   "for a clip); 3xHxW (or 3xNxN, a square; 1xL; 3xTxHxW) makes every figure a "
+                                   "formula in the sizes.")]
+AT = Annotated[Any, option("--at", metavar="SIZES", convert=sizes.parse_sizes,
+                           help="Evaluate the formulas of a symbolic input at sizes, e.g. N=224, H=224,W=320,B=32 or "
+                                "T=16,N=112.")]
 
 
 def batch_value(text: str) -> int | Expr:
@@ -42,12 +56,12 @@ def batch_value(text: str) -> int | Expr:
         return Expr.var("B")
     if text.isascii() and text.isdigit() and len(text) < 12 and 1 <= int(text) <= MAX_BATCH:
         return int(text)
-    raise argparse.ArgumentTypeError(f"expected an integer from 1 to {MAX_BATCH:,}, or B; received '{clip(text, 40)}'")
+    raise ValueError(f"expected an integer from 1 to {MAX_BATCH:,}, or B; received '{clip(text, 40)}'")
 
 
-SYMBOLIC_BATCH = option("--batch", "-b", metavar="N|B", convert=batch_value,
-                        shown_default="1, or B with a symbolic input",
-                        help="Batch size for every byte figure; B keeps it a symbol (formulas in B).")
+SYMBOLIC_BATCH = Annotated[Any, option("--batch", "-b", metavar="N|B", convert=batch_value,
+                                       shown_default="1, or B with a symbolic input",
+                                       help="Batch size for every byte figure; B keeps it a symbol (formulas in B).")]
 
 
 def load_report(net: str, batch: int | Expr | None = 1, dtype: str = "float32",

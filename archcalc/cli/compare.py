@@ -7,7 +7,7 @@ import io
 import json
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Annotated, Any, Optional
 
 from rich import box
 from rich.table import Table
@@ -19,21 +19,21 @@ from ..plan import Plan
 from ..report import MAX_BATCH, Report
 from ..segments import chosen
 from ..units import format_bytes, format_count, parse_bytes
-from .command import UsageError, argument, checked, command, flag, integer, option
-from .common import BATCH, DTYPE, FORMAT, NET, OPTIMIZER, needs_numbers
+from .command import UsageError, argument, command, flag, integer, option
+from .common import BATCH, DTYPE, FORMAT, NET, OPTIMIZER, complete_networks, needs_numbers
 from .plan import (ACCUMULATE, CHECKPOINT, CHECKPOINTS_LISTED, DATA_PARALLEL, DATA_PARALLEL_LISTED, FRAGMENTATION,
                    OPTIMIZERS_LISTED, PRECISION, PRECISIONS_LISTED, RESERVE, SHARD, SHARDS_LISTED, check, headroom,
                    headroom_text, training_plan)
 from .terminal import out_console
 
 
-@command("compare",
-         argument("nets", "NET|PATH…", "Bundled networks or spec paths; ratios are to the first.", nargs="+"),
-         BATCH, DTYPE, OPTIMIZERS_LISTED, PRECISIONS_LISTED, CHECKPOINTS_LISTED, DATA_PARALLEL_LISTED, SHARDS_LISTED,
-         FORMAT)
-def compare_command(nets: list[str], batch: int, dtype: str, optimizer: tuple[str, ...] | None,
-                    precision: tuple[str, ...] | None, checkpoint: tuple[str | int, ...] | None,
-                    data_parallel: tuple[int, ...] | None, shard: tuple[str, ...] | None, fmt: str) -> None:
+@command("compare")
+def compare_command(nets: Annotated[list[str], argument("NET|PATH…", "Bundled networks or spec paths; ratios are to the "
+                                                                   "first.", complete=complete_networks)],
+                    batch: BATCH = 1, dtype: DTYPE = "float32", optimizer: OPTIMIZERS_LISTED = None,
+                    precision: PRECISIONS_LISTED = None, checkpoint: CHECKPOINTS_LISTED = None,
+                    data_parallel: DATA_PARALLEL_LISTED = None, shard: SHARDS_LISTED = None,
+                    fmt: FORMAT = "table") -> None:
     """Networks side by side: depth, parameters, MACs, FLOPs, training-step MACs, activation sum, inference peak and training memory, with ratios to the first.
 
     Each column is one network under one training plan: a comma-separated --precision, --checkpoint,
@@ -113,24 +113,29 @@ def _emit(reports: list[Report], plans: list[Plan], fmt: str) -> None:
                           + (f", {compare.times(macs)} its MACs" if macs is not None else ""))
 
 
-@command("fit", NET,
-         option("--memory", "-m", metavar="SIZE", convert=checked(parse_bytes), required=True,
-                help="The budget of one device: 16GiB (or 16G), 512MiB, 8GB (10⁹ bytes), or bytes: 17179869184."),
-         flag("--train", help="Fit a training step (saved activations, weights, gradients, optimizer state) "
-                              "instead of inference."),
-         OPTIMIZER, DTYPE, PRECISION, CHECKPOINT, ACCUMULATE, DATA_PARALLEL, SHARD, RESERVE, FRAGMENTATION,
-         option("--solve", choices=("batch", "input"), default="batch",
-                help="What to find: the largest batch (at the spec's input), or the largest square input "
-                     "C×N×N (at --batch), found through the formulas of a symbolic analysis."),
-         option("--batch", "-b", metavar="N", convert=integer(1, MAX_BATCH), shown_default="1",
-                help="The batch of --solve input."),
-         option("--format", "-f", dest="fmt", choices=("text", "json"), default="text",
-                help="text, or json: {network, budget_bytes, mode, optimizer, dtype, plan, headroom, batch, "
-                     "samples_per_step, at_batch, at_next}; with --solve input also {side, at_side, at_next_side}; "
-                     "each at_* with its parts, and every tensor by dtype."))
-def fit_command(net: str, memory: int, train: bool, optimizer: str, dtype: str, precision: str | None,
-                checkpoint: str | int | None, accumulate: int | None, data_parallel: int | None, shard: str | None,
-                reserve: int | None, fragmentation: int | None, solve: str, batch: int | None, fmt: str) -> None:
+@command("fit")
+def fit_command(
+    net: NET,
+    memory: Annotated[int, option("--memory", "-m", metavar="SIZE", convert=parse_bytes,
+                                  help="The budget of one device: 16GiB (or 16G), 512MiB, 8GB (10⁹ bytes), or bytes: "
+                                       "17179869184.")],
+    train: Annotated[bool, flag("--train", help="Fit a training step (saved activations, weights, gradients, "
+                                                "optimizer state) instead of inference.")] = False,
+    optimizer: OPTIMIZER = "sgd", dtype: DTYPE = "float32", precision: PRECISION = None, checkpoint: CHECKPOINT = None,
+    accumulate: ACCUMULATE = None, data_parallel: DATA_PARALLEL = None, shard: SHARD = None, reserve: RESERVE = None,
+    fragmentation: FRAGMENTATION = None,
+    solve: Annotated[str, option("--solve", choices=("batch", "input"),
+                                 help="What to find: the largest batch (at the spec's input), or the largest square "
+                                      "input C×N×N (at --batch), found through the formulas of a symbolic "
+                                      "analysis.")] = "batch",
+    batch: Annotated[Optional[int], option("--batch", "-b", metavar="N", convert=integer(1, MAX_BATCH),
+                                           shown_default="1", help="The batch of --solve input.")] = None,
+    fmt: Annotated[str, option("--format", "-f", choices=("text", "json"),
+                               help="text, or json: {network, budget_bytes, mode, optimizer, dtype, plan, headroom, "
+                                    "batch, samples_per_step, at_batch, at_next}; with --solve input also {side, "
+                                    "at_side, at_next_side}; each at_* with its parts, and every tensor by "
+                                    "dtype.")] = "text",
+) -> None:
     """The largest batch whose inference peak (or, with --train, training step) fits a device's memory,
     after a reserve and a fragmentation allowance; or, with --solve input, the largest square input at a batch.
 

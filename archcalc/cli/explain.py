@@ -4,24 +4,30 @@ from __future__ import annotations
 
 import sys
 from dataclasses import replace
+from typing import Annotated
+
+import click
 
 from .. import render
-from ..explain import Explained, explain
+from ..explain import Explained, explain, names
+from ..errors import ArchcalcError
 from ..safe import printable
 from ..units import format_bytes
-from .command import argument, command, option
+from .command import UsageError, argument, command, option
 from .common import AT, DTYPE, INPUT, NET, SYMBOLIC_BATCH, at_note, load_report
 from .terminal import draw, out_console
 
 
-@command("explain", NET,
-         argument("layer", "LAYER", "A row's name as `archcalc table` shows it at any --depth: a layer such as conv1 "
-                                    "or conv3_2, or a block such as layer1."),
-         INPUT, AT, SYMBOLIC_BATCH, DTYPE,
-         option("--format", "-f", dest="fmt", choices=("text", "json"), default="text",
-                help="text (the worked arithmetic) or json (the row, its inputs and formulas; a block's layers)."))
-def explain_command(net: str, layer: str, input_shape: tuple | None, at: dict[str, int] | None, batch: object,
-                    dtype: str, fmt: str) -> None:
+@command("explain")
+def explain_command(
+    net: NET,
+    layer: Annotated[str, argument("LAYER", "A row's name as `archcalc table` shows it at any --depth: a layer such "
+                                            "as conv1 or conv3_2, or a block such as layer1.", complete=complete_layers)],
+    input_shape: INPUT = None, at: AT = None, batch: SYMBOLIC_BATCH = None, dtype: DTYPE = "float32",
+    fmt: Annotated[str, option("--format", "-f", choices=("text", "json"),
+                               help="text (the worked arithmetic) or json (the row, its inputs and formulas; a "
+                                    "block's layers).")] = "text",
+) -> None:
     """The worked arithmetic of one layer: shape, parameters, MACs, memory, receptive field. For a block (any row
     `table --depth N` shows), its totals and the layers one level down. With a symbolic input (--input 3xNxN)
     each step is a formula in the sizes, as the notes derive by hand.
@@ -39,6 +45,15 @@ def explain_command(net: str, layer: str, input_shape: tuple | None, at: dict[st
             out_console().print(f"  {line}", markup=False)
     else:
         _block(found)
+
+
+def complete_layers(ctx: click.Context, incomplete: str) -> list[str]:
+    """What completes LAYER: the names of the network's rows at every depth (nothing when the network is bad)."""
+    try:
+        _, report = load_report(ctx.params.get("net") or "")
+    except (ArchcalcError, UsageError):
+        return []
+    return [name for name in names(report) if name.startswith(incomplete)]
 
 
 def _layer(found: Explained) -> None:

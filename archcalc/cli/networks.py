@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import sys
+from typing import Annotated
 
 from .. import api, render
 from .command import command, option
 from .terminal import draw, out_console
 
 
-@command("list", option("--format", "-f", dest="fmt", choices=("table", "json"), default="table",
-                        help="table (terminal) or json (a list of {name, title, source, input, params, macs})."))
-def list_networks(fmt: str) -> None:
+@command("list")
+def list_networks(fmt: Annotated[str, option("--format", "-f", choices=("table", "json"),
+                                             help="table (terminal) or json (a list of {name, title, source, input, "
+                                                  "params, macs}).")] = "table") -> None:
     """List the bundled networks: parameters, MACs, input and source.
 
     Examples: archcalc list · archcalc list --format json

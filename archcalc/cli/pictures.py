@@ -7,6 +7,7 @@ import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import Annotated, Optional
 
 from .. import catalog, diagram
 from ..analysis import analyze
@@ -15,10 +16,11 @@ from ..report import fold
 from ..safe import printable
 from . import streams
 from .command import UsageError, argument, command, integer, option
-from .common import BATCH, DTYPE, MAX_DEPTH, NET, OPTIMIZER, needs_numbers
+from .common import BATCH, DTYPE, MAX_DEPTH, NET, OPTIMIZER, complete_networks, needs_numbers
 
-DEPTH = option("--depth", "-d", metavar="N", convert=integer(1, MAX_DEPTH),
-               help="Fold layers to this many levels of their dotted names (blocks become one node or bar).")
+DEPTH = Annotated[Optional[int], option("--depth", "-d", metavar="N", convert=integer(1, MAX_DEPTH),
+                                        help="Fold layers to this many levels of their dotted names (blocks become "
+                                             "one node or bar).")]
 
 
 def _write(out: Path, write: Callable[[Path], None]) -> None:
@@ -54,16 +56,17 @@ def _output(path: str, suffixes: tuple[str, ...]) -> Path:
     return out
 
 
-@command(
-    "plot",
-    argument("nets", "NET|PATH…", "One network (its layers), or several (compared as points).", nargs="+"),
-    option("--output", "-o", metavar="FILE", required=True, help="The picture to write: FILE.png or FILE.svg."),
-    option("--kind", choices=("all", "layers", "timeline"), default="all",
-           help="One network: layers (activation memory and parameters per layer, log scale), timeline (bytes "
-                "alive layer by layer, the peak marked), or all."),
-    DEPTH, BATCH, DTYPE,
-)
-def plot_command(nets: list[str], output: str, kind: str, depth: int | None, batch: int, dtype: str) -> None:
+@command("plot")
+def plot_command(
+    nets: Annotated[list[str], argument("NET|PATH…", "One network (its layers), or several (compared as points).",
+                                        complete=complete_networks)],
+    output: Annotated[str, option("--output", "-o", metavar="FILE", help="The picture to write: FILE.png or "
+                                                                         "FILE.svg.")],
+    kind: Annotated[str, option("--kind", choices=("all", "layers", "timeline"),
+                                help="One network: layers (activation memory and parameters per layer, log scale), "
+                                     "timeline (bytes alive layer by layer, the peak marked), or all.")] = "all",
+    depth: DEPTH = None, batch: BATCH = 1, dtype: DTYPE = "float32",
+) -> None:
     """Draw a network's activation memory and parameters per layer and its inference memory timeline; or several networks as points of MACs against parameters, marker area by activation memory.
 
     Needs matplotlib: pip install matplotlib.
@@ -81,15 +84,16 @@ def plot_command(nets: list[str], output: str, kind: str, depth: int | None, bat
     _write(out, lambda path: plot.save(figure, path))
 
 
-@command(
-    "diagram", NET,
-    option("--format", "-f", dest="fmt", choices=diagram.FORMATS, default="dot",
-           help="dot (Graphviz) or mermaid (renders in GitHub Markdown)."),
-    option("--output", "-o", metavar="FILE", help="Write here instead of stdout; FILE.svg or FILE.png is drawn by "
-                                                  "Graphviz's dot."),
-    DEPTH,
-)
-def diagram_command(net: str, fmt: str, output: str | None, depth: int | None) -> None:
+@command("diagram")
+def diagram_command(
+    net: NET,
+    fmt: Annotated[str, option("--format", "-f", choices=diagram.FORMATS,
+                               help="dot (Graphviz) or mermaid (renders in GitHub Markdown).")] = "dot",
+    output: Annotated[Optional[str], option("--output", "-o", metavar="FILE",
+                                            help="Write here instead of stdout; FILE.svg or FILE.png is drawn by "
+                                                 "Graphviz's dot.")] = None,
+    depth: DEPTH = None,
+) -> None:
     """Print the network's graph: one node per layer (kind, output shape, parameters), blocks as clusters; identity shortcuts are dashed edges, merges small nodes.
 
     Examples: archcalc diagram googlenet --depth 2 · archcalc diagram resnet18 --format mermaid ·
@@ -110,16 +114,17 @@ def diagram_command(net: str, fmt: str, output: str | None, depth: int | None) -
         _write(out, lambda path: path.write_text(text, encoding="utf-8"))
 
 
-@command(
-    "report",
-    argument("nets", "NET|PATH…", "One or more networks; several are also compared.", nargs="+"),
-    option("--output", "-o", metavar="FILE", required=True, help="The HTML file to write."),
-    option("--depth", "-d", metavar="N", convert=integer(1, MAX_DEPTH), default=None,
-           help="Fold the table and the diagram to this depth (default: every layer in the table; the diagram "
-                "folded to 2 levels when it has over 120 nodes)."),
-    BATCH, DTYPE, OPTIMIZER,
-)
-def report_command(nets: list[str], output: str, depth: int | None, batch: int, dtype: str, optimizer: str) -> None:
+@command("report")
+def report_command(
+    nets: Annotated[list[str], argument("NET|PATH…", "One or more networks; several are also compared.",
+                                        complete=complete_networks)],
+    output: Annotated[str, option("--output", "-o", metavar="FILE", help="The HTML file to write.")],
+    depth: Annotated[Optional[int], option("--depth", "-d", metavar="N", convert=integer(1, MAX_DEPTH),
+                                           help="Fold the table and the diagram to this depth (default: every "
+                                                "layer in the table; the diagram folded to 2 levels when it has "
+                                                "over 120 nodes).")] = None,
+    batch: BATCH = 1, dtype: DTYPE = "float32", optimizer: OPTIMIZER = "sgd",
+) -> None:
     """Write one self-contained HTML file: per network its table (sortable), totals, plots and diagram; a comparison when there are several. Nothing in it is fetched from a network.
 
     Needs matplotlib for the plots (pip install matplotlib); the diagram is drawn by Graphviz's dot when it

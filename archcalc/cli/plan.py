@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Callable
-from typing import Any
+from typing import Annotated, Any
 
 from .. import segments
 from ..fit import DEFAULT_HEADROOM, Headroom
@@ -13,7 +12,7 @@ from ..precision import PRECISIONS
 from ..safe import clip
 from ..states import OPTIMIZER_STATES, SHARDS
 from ..units import format_bytes, parse_bytes
-from .command import UsageError, checked, integer, one_of, option
+from .command import UsageError, integer, one_of, option
 
 MAX_DEVICES = 10**6
 _PRECISION_HELP = ("Training precision: fp32; amp-fp16 or amp-bf16, torch.autocast over float32 weights (float32 "
@@ -39,38 +38,45 @@ def percent(text: str) -> int:
     """A whole percentage from 0 to 100, with or without its sign: `10` or `10%`."""
     digits = text.strip().removesuffix("%")
     if not (digits.isascii() and digits.isdigit() and len(digits) <= 3 and int(digits) <= 100):
-        raise argparse.ArgumentTypeError(f"expected a percentage from 0 to 100, such as 10%; received '{clip(text, 40)}'")
+        raise ValueError(f"expected a percentage from 0 to 100, such as 10%; received '{clip(text, 40)}'")
     return int(digits)
 
 
-PRECISION = option("--precision", choices=tuple(PRECISIONS), shown_default="fp32", help=_PRECISION_HELP)
-CHECKPOINT = option("--checkpoint", metavar="none|every-block|N", convert=checked(segments.parse), shown_default="none",
-                    help=_CHECKPOINT_HELP)
-ACCUMULATE = option("--accumulate", metavar="K", convert=integer(1, 10**6), shown_default="1",
-                    help="Gradient accumulation: K micro-batches of the batch per optimizer step (no more memory; "
-                         "the samples per step are said).")
-DATA_PARALLEL = option("--data-parallel", metavar="N", convert=integer(1, MAX_DEVICES), shown_default="1",
-                       help="Devices training data-parallel; every byte figure is per device.")
-SHARD = option("--shard", choices=SHARDS, shown_default="none", help=_SHARD_HELP)
-RESERVE = option("--reserve", metavar="SIZE", convert=checked(parse_bytes),
-                 shown_default="1GiB",
-                 help="Memory the budget loses before any tensor: the CUDA context, cuBLAS and cuDNN workspaces.")
-FRAGMENTATION = option("--fragmentation", metavar="PERCENT", convert=percent, shown_default="10%",
-                       help="An allowance for the caching allocator's fragmentation, as a share of the tensors.")
+PRECISION = Annotated[Any, option("--precision", choices=tuple(PRECISIONS), shown_default="fp32",
+                                  help=_PRECISION_HELP)]
+CHECKPOINT = Annotated[Any, option("--checkpoint", metavar="none|every-block|N", convert=segments.parse,
+                                   shown_default="none", help=_CHECKPOINT_HELP)]
+ACCUMULATE = Annotated[Any, option("--accumulate", metavar="K", convert=integer(1, 10**6), shown_default="1",
+                                   help="Gradient accumulation: K micro-batches of the batch per optimizer step (no "
+                                        "more memory; the samples per step are said).")]
+DATA_PARALLEL = Annotated[Any, option("--data-parallel", metavar="N", convert=integer(1, MAX_DEVICES),
+                                      shown_default="1",
+                                      help="Devices training data-parallel; every byte figure is per device.")]
+SHARD = Annotated[Any, option("--shard", choices=SHARDS, shown_default="none", help=_SHARD_HELP)]
+RESERVE = Annotated[Any, option("--reserve", metavar="SIZE", convert=parse_bytes, shown_default="1GiB",
+                                help="Memory the budget loses before any tensor: the CUDA context, cuBLAS and cuDNN "
+                                     "workspaces.")]
+FRAGMENTATION = Annotated[Any, option("--fragmentation", metavar="PERCENT", convert=percent, shown_default="10%",
+                                      help="An allowance for the caching allocator's fragmentation, as a share of "
+                                           "the tensors.")]
 
 # compare: a comma-separated list puts each network under its own regime (one value: all of them)
-PRECISIONS_LISTED = option("--precision", metavar="fp32|amp-fp16|amp-bf16|bf16,…", convert=each(one_of(tuple(PRECISIONS))),
-                           shown_default="fp32", help="Training precision, or one per column: fp32,amp-bf16.")
-CHECKPOINTS_LISTED = option("--checkpoint", metavar="none|every-block|N,…", convert=each(checked(segments.parse)),
-                            shown_default="none", help="Activation checkpointing, or one per column: none,every-block.")
-DATA_PARALLEL_LISTED = option("--data-parallel", metavar="N,…", convert=each(integer(1, MAX_DEVICES)),
-                              shown_default="1", help="Data-parallel devices (figures per device), or one per column.")
-OPTIMIZERS_LISTED = option("--optimizer", metavar="sgd|momentum|adam,…", convert=each(one_of(tuple(OPTIMIZER_STATES))),
-                           shown_default="sgd", help="Optimizer state in training memory (sgd 0, momentum 1, adam 2 "
-                                                     "tensors per parameter), or one per column.")
-SHARDS_LISTED = option("--shard", metavar="none|optimizer|gradients|parameters,…", convert=each(one_of(SHARDS)),
-                       shown_default="none", help="What the devices divide (ZeRO stages 1–3), or one per column.")
-
+PRECISIONS_LISTED = Annotated[Any, option("--precision", metavar="fp32|amp-fp16|amp-bf16|bf16,…",
+                                          convert=each(one_of(tuple(PRECISIONS))), shown_default="fp32",
+                                          help="Training precision, or one per column: fp32,amp-bf16.")]
+CHECKPOINTS_LISTED = Annotated[Any, option("--checkpoint", metavar="none|every-block|N,…", convert=each(segments.parse),
+                                           shown_default="none",
+                                           help="Activation checkpointing, or one per column: none,every-block.")]
+DATA_PARALLEL_LISTED = Annotated[Any, option("--data-parallel", metavar="N,…", convert=each(integer(1, MAX_DEVICES)),
+                                             shown_default="1",
+                                             help="Data-parallel devices (figures per device), or one per column.")]
+OPTIMIZERS_LISTED = Annotated[Any, option("--optimizer", metavar="sgd|momentum|adam,…",
+                                          convert=each(one_of(tuple(OPTIMIZER_STATES))), shown_default="sgd",
+                                          help="Optimizer state in training memory (sgd 0, momentum 1, adam 2 tensors "
+                                               "per parameter), or one per column.")]
+SHARDS_LISTED = Annotated[Any, option("--shard", metavar="none|optimizer|gradients|parameters,…",
+                                      convert=each(one_of(SHARDS)), shown_default="none",
+                                      help="What the devices divide (ZeRO stages 1–3), or one per column.")]
 
 def training_plan(train: bool, optimizer: str, precision: str | None, checkpoint: str | int | None,
                   accumulate: int | None, devices: int | None, shard: str | None, dtype: str = "float32") -> Plan:

@@ -1,20 +1,22 @@
 """The command registry, and the one place archcalc defers imports.
 
-`MODULES` says which module of `archcalc.cli` defines each command; `load`
-imports it only when its command runs. So `archcalc table vgg16` loads
-argparse, the engine and `cli/table.py`, and never torch, jsonschema, rich's
-progress bars or what another command needs (tests/test_imports.py holds
-this). Two more modules load on demand, through here too: the help pages
-(`cli/help.py`) when help is asked for, and `cli/terminal.py` (rich) when
-`table` writes to a terminal; piped, a table is plain text without rich.
+`MODULES` says which module of `archcalc.cli` defines each command, and
+`SUMMARIES` its one line in `archcalc --help`; `load` imports the module only
+when its command runs or its own help is asked for. So `archcalc table
+vgg16` loads typer, the engine and `cli/table.py`, and never torch,
+jsonschema, rich's progress bars or what another command needs
+(tests/test_imports.py holds this), and `archcalc --help` or `--version`
+loads no engine module at all. `cli/terminal.py` (rich) loads through here
+too, when `table` writes to a terminal; piped, a table is plain text.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from importlib import import_module
 from types import ModuleType
 
-from .command import REGISTERED, Command
+from .command import REGISTERED
 
 MODULES = {  # command → its module in archcalc.cli, in the order help lists them
     "list": "networks",
@@ -32,22 +34,37 @@ MODULES = {  # command → its module in archcalc.cli, in the order help lists t
     "report": "pictures",
     "completion": "completion",
 }
+SUMMARIES = {  # the first sentence of each command's docstring (tests/test_cli.py holds them equal)
+    "list": "List the bundled networks: parameters, MACs, input and source.",
+    "table": "One row per layer: output shape, parameters, MACs, activation memory, receptive field; totals "
+             "below.",
+    "explain": "The worked arithmetic of one layer: shape, parameters, MACs, memory, receptive field.",
+    "sizes": "Which square inputs C×N×N a network accepts, and at which every division is whole.",
+    "compare": "Networks side by side: depth, parameters, MACs, FLOPs, training-step MACs, activation sum, "
+               "inference peak and training memory, with ratios to the first.",
+    "fit": "The largest batch whose inference peak (or, with --train, training step) fits a device's memory, "
+           "after a reserve and a fragmentation allowance; or, with --solve input, the largest square input at "
+           "a batch.",
+    "check": "Check specs for CI: each is read, expanded and analysed; every error, and every figure over a "
+             "budget, is a finding.",
+    "schema": "Print a JSON Schema (draft 2020-12) of the spec language, for editors and validators.",
+    "bench": "Time the network's forward pass with torch: median, p10, p90, images/s, achieved GFLOP/s.",
+    "verify": "Check the engine's figures against torch; exit 1 with a diff table on any mismatch.",
+    "plot": "Draw a network's activation memory and parameters per layer and its inference memory timeline; or "
+            "several networks as points of MACs against parameters, marker area by activation memory.",
+    "diagram": "Print the network's graph: one node per layer (kind, output shape, parameters), blocks as "
+               "clusters; identity shortcuts are dashed edges, merges small nodes.",
+    "report": "Write one self-contained HTML file: per network its table (sortable), totals, plots and diagram;"
+              " a comparison when there are several.",
+    "completion": "Print the shell completion script for bash, zsh or fish (typer's, as --show-completion "
+                  "prints it).",
+}
 
 
-def load(name: str) -> Command:
-    """The command `name`, importing the module that defines it."""
+def load(name: str) -> Callable[..., int | None]:
+    """The function of the command `name`, importing the module that defines it."""
     import_module(f"{__package__}.{MODULES[name]}")
     return REGISTERED[name]
-
-
-def commands() -> list[Command]:
-    """Every command, in the order help lists them (importing all their modules)."""
-    return [load(name) for name in MODULES]
-
-
-def help_pages() -> ModuleType:
-    """`cli/help.py`: help drawn with rich panels."""
-    return import_module(f"{__package__}.help")
 
 
 def terminal() -> ModuleType:

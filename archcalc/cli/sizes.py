@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
+from typing import Annotated, Any, Optional
 
 from .. import catalog, render, sizes
 from ..safe import clip
 from .command import argument, command, integer, option
+from .common import NET
 
 MAX_RANGE = 100_000  # sides listed at most: a million-wide range would print for minutes
 
@@ -16,24 +17,23 @@ def size_range(text: str) -> tuple[int, int]:
     """`32..1024` as (32, 1024)."""
     low, sep, high = text.partition("..")
     if not sep or not text.isascii() or not low.strip().isdigit() or not high.strip().isdigit() or len(text) > 20:
-        raise argparse.ArgumentTypeError(f"expected a range such as 32..1024; received '{clip(text, 40)}'")
+        raise ValueError(f"expected a range such as 32..1024; received '{clip(text, 40)}'")
     first, last = int(low), int(high)
     if not 1 <= first <= last <= sizes.MAX_SIDE or last - first >= MAX_RANGE:
-        raise argparse.ArgumentTypeError(f"expected 1 ≤ low ≤ high ≤ {sizes.MAX_SIDE:,}, at most {MAX_RANGE:,} "
+        raise ValueError(f"expected 1 ≤ low ≤ high ≤ {sizes.MAX_SIDE:,}, at most {MAX_RANGE:,} "
                                          f"sizes; received '{clip(text, 40)}'")
     return first, last
 
 
-@command(
-    "sizes",
-    argument("net", "NET|PATH", "A bundled network (see `archcalc list`) or a path to a .yaml spec."),
-    argument("sides", "N", "Sides to try: whether each is accepted and exact, and the first layer that fails.",
-             nargs="*", convert=integer(1, sizes.MAX_SIDE)),
-    option("--range", dest="span", metavar="LOW..HIGH", default=(32, 1024), convert=size_range,
-           shown_default="32..1024", help="The sides listed."),
-    option("--format", "-f", dest="fmt", choices=("text", "json"), default="text", help="text or json."),
-)
-def sizes_command(net: str, sides: list[int], span: tuple[int, int], fmt: str) -> None:
+@command("sizes")
+def sizes_command(
+    net: NET,
+    sides: Annotated[Optional[list[int]], argument("N", "Sides to try: whether each is accepted and exact, and the "
+                                                        "first layer that fails.", convert=integer(1, sizes.MAX_SIDE))] = None,
+    span: Annotated[Any, option("--range", metavar="LOW..HIGH", convert=size_range, shown_default="32..1024",
+                                help="The sides listed.")] = (32, 1024),
+    fmt: Annotated[str, option("--format", "-f", choices=("text", "json"), help="text or json.")] = "text",
+) -> None:
     """Which square inputs C×N×N a network accepts, and at which every division is whole.
 
     One symbolic analysis (every size a formula in N) gives what each layer needs of N: an output of
@@ -45,7 +45,7 @@ def sizes_command(net: str, sides: list[int], span: tuple[int, int], fmt: str) -
     Examples: archcalc sizes googlenet · archcalc sizes unet --range 500..700 · archcalc sizes resnet50 200 224 225
     """
     network = catalog.load(net)
-    survey = sizes.survey(network, *span, sides)
+    survey = sizes.survey(network, *span, sides or [])
     if fmt == "json":
         sys.stdout.write(render.dumps(survey.to_dict()) + "\n")
         return

@@ -2,25 +2,26 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Optional
 
 from ..report import fold
 from .command import command, flag, integer, option
 from .common import AT, DTYPE, FORMAT, INPUT, MAX_DEPTH, NET, STRICT, SYMBOLIC_BATCH, at_note, emit, load_report
 
 
-@command(
-    "table", NET, INPUT, AT, SYMBOLIC_BATCH, DTYPE, FORMAT,
-    option("--depth", "-d", metavar="N", convert=integer(1, MAX_DEPTH),
-           help="Fold rows to this many levels of their dotted names, figures summed."),
-    flag("--formulas", help="Show the arithmetic behind each shape, parameter and MAC count."),
-    STRICT,
-    flag("--memory", help="Add per-layer memory: Alive (inference bytes alive after the layer, a running total) "
-                          "and Saved (bytes autograd keeps for backward)."),
-    flag("--bars", help="Add bars proportional to each layer's activation memory and parameters."),
-)
-def table_command(net: str, input_shape: tuple[Any, ...] | None, at: dict[str, int] | None, batch: Any, dtype: str,
-                  fmt: str, depth: int | None, formulas: bool, strict: bool, memory: bool, bars: bool) -> None:
+@command("table")
+def table_command(
+    net: NET, input_shape: INPUT = None, at: AT = None, batch: SYMBOLIC_BATCH = None, dtype: DTYPE = "float32",
+    fmt: FORMAT = "table",
+    depth: Annotated[Optional[int], option("--depth", "-d", metavar="N", convert=integer(1, MAX_DEPTH),
+                                           help="Fold rows to this many levels of their dotted names, figures summed.")] = None,
+    formulas: Annotated[bool, flag("--formulas", help="Show the arithmetic behind each shape, parameter and MAC count.")] = False,
+    strict: STRICT = False,
+    memory: Annotated[bool, flag("--memory", help="Add per-layer memory: Alive (inference bytes alive after the layer, "
+                                                  "a running total) and Saved (bytes autograd keeps for backward).")] = False,
+    bars: Annotated[bool, flag("--bars", help="Add bars proportional to each layer's activation memory and "
+                                              "parameters.")] = False,
+) -> None:
     """One row per layer: output shape, parameters, MACs, activation memory, receptive field; totals below.
 
     With a symbolic input (--input 3xHxW, or 3xNxN for a square) every figure is an exact formula in

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from typing import Any
+from typing import Annotated, Any, Optional
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -20,19 +20,19 @@ from ..conventions import FLOPS, MACS
 from ..plan import Plan
 from ..report import MAX_BATCH
 from ..units import format_bytes, format_count, parse_count
-from .command import UsageError, argument, checked, command, flag, integer, option
-from .common import NET
+from .command import UsageError, argument, command, flag, integer, option
+from .common import NET, complete_networks
 from .plan import CHECKPOINT, PRECISION
 from .terminal import draw, err_console, out_console
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 MAX_RUNS, MAX_WARMUP, MAX_BATCHES = 10_000, 1_000, 8
 CPUS = os.cpu_count() or 1  # more threads than CPUs only make torch's threads wait on one another
-FORCE = flag("--force", help="Run even when the engine's memory figure is more than the device has free, or its "
-                             "MACs would take the device past 5 minutes at its measured rate (by default such a run "
-                             "is refused before anything is allocated).")
-OUT_FORMAT = option("--format", "-f", dest="fmt", choices=("table", "json"), default="table",
-                    help="table (terminal) or json.")
+FORCE = Annotated[bool, flag("--force", help="Run even when the engine's memory figure is more than the device has "
+                                              "free, or its MACs would take the device past 5 minutes at its "
+                                              "measured rate (by default such a run is refused before anything is "
+                                              "allocated).")]
+OUT_FORMAT = Annotated[str, option("--format", "-f", choices=("table", "json"), help="table (terminal) or json.")]
 
 
 def _progress() -> Progress:
@@ -45,24 +45,24 @@ def _progress() -> Progress:
                     console=err_console(), transient=True, auto_refresh=False, disable=not sys.stderr.isatty())
 
 
-@command(
-    "bench", NET,
-    option("--batch", "-b", metavar="N", default=1, convert=integer(1, MAX_BATCH), help="Images per forward pass."),
-    option("--device", choices=DEVICES, default="auto",
-           help="auto picks cuda, then mps, then cpu."),
-    option("--dtype", choices=("float32", "float16", "bfloat16"), default="float32", help="Parameter and input type."),
-    option("--warmup", metavar="N", default=3, convert=integer(0, MAX_WARMUP),
-           help="Untimed passes first (allocation, kernel choice)."),
-    option("--runs", metavar="N", default=10, convert=integer(1, MAX_RUNS), help="Timed passes."),
-    option("--threads", metavar="N", convert=integer(1, CPUS), help=f"CPU threads, at most the {CPUS} CPUs "
-                                                                    "(default: torch's)."),
-    flag("--channels-last", help="NHWC memory format."),
-    flag("--per-layer", help="Also time each node and its share."),
-    FORCE,
-    OUT_FORMAT,
-)
-def bench_command(net: str, batch: int, device: str, dtype: str, warmup: int, runs: int, threads: int | None,
-                  channels_last: bool, per_layer: bool, force: bool, fmt: str) -> None:
+@command("bench")
+def bench_command(
+    net: NET,
+    batch: Annotated[int, option("--batch", "-b", metavar="N", convert=integer(1, MAX_BATCH),
+                                 help="Images per forward pass.")] = 1,
+    device: Annotated[str, option("--device", choices=DEVICES, help="auto picks cuda, then mps, then cpu.")] = "auto",
+    dtype: Annotated[str, option("--dtype", choices=("float32", "float16", "bfloat16"),
+                                 help="Parameter and input type.")] = "float32",
+    warmup: Annotated[int, option("--warmup", metavar="N", convert=integer(0, MAX_WARMUP),
+                                  help="Untimed passes first (allocation, kernel choice).")] = 3,
+    runs: Annotated[int, option("--runs", metavar="N", convert=integer(1, MAX_RUNS), help="Timed passes.")] = 10,
+    threads: Annotated[Optional[int], option("--threads", metavar="N", convert=integer(1, CPUS),
+                                             help=f"CPU threads, at most the {CPUS} CPUs (default: torch's).")] = None,
+    channels_last: Annotated[bool, flag("--channels-last", help="NHWC memory format.")] = False,
+    per_layer: Annotated[bool, flag("--per-layer", help="Also time each node and its share.")] = False,
+    force: FORCE = False,
+    fmt: OUT_FORMAT = "table",
+) -> None:
     """Time the network's forward pass with torch: median, p10, p90, images/s, achieved GFLOP/s.
 
     Eval mode, torch.inference_mode, warm-up passes, then timed passes
@@ -120,29 +120,33 @@ def _print_bench(result: Any) -> None:
         console.print("per-layer times: a separate pass, each node synchronised before and after", markup=False)
 
 
-@command(
-    "verify",
-    argument("nets", "NET|PATH…", "Bundled networks or .yaml specs (or --all).", nargs="*"),
-    flag("--all", dest="every", help="Verify every bundled network."),
-    option("--batch", "-b", metavar="N", convert=integer(1, MAX_BATCH), repeat=True, shown_default="1 and 8",
-           help=f"Batch sizes for the saved-bytes check (repeat the option, up to {MAX_BATCHES} sizes)."),
-    option("--device", choices=DEVICES, default="cpu",
-           help="Where the real training forwards run."),
-    option("--real-limit", metavar="COUNT", default="16G", convert=checked(parse_count),
-           help="Largest batch × MACs (e.g. 16G) run for real beyond the smallest batch; past it the meta device "
-                "measures (shapes only)."),
-    flag("--nodes", help="List the nodes whose saved bytes differ, even when the total agrees."),
-    PRECISION, CHECKPOINT,
-    option("--against", metavar="REF", help="Also compare the engine with an independent model: torchvision:NAME "
-           "(e.g. torchvision:resnet50, or torchvision:googlenet(aux_logits=false)), or `spec` for the model each "
-           "spec names in its reference: key. Parameters, buffers, every parameter tensor's shape, MACs, output "
-           "shape, matched layers, and saved bytes at each batch (default 1 and 2) measured on that model."),
-    FORCE,
-    OUT_FORMAT,
-)
-def verify_command(nets: list[str], every: bool, batch: list[int] | None, device: str, real_limit: int, nodes: bool,
-                   precision: str | None, checkpoint: str | int | None, against: str | None, force: bool,
-                   fmt: str) -> int:
+@command("verify")
+def verify_command(
+    nets: Annotated[Optional[list[str]], argument("NET|PATH…", "Bundled networks or .yaml specs (or --all).",
+                                                  complete=complete_networks)] = None,
+    every: Annotated[bool, flag("--all", help="Verify every bundled network.")] = False,
+    batch: Annotated[Optional[list[int]], option("--batch", "-b", metavar="N", convert=integer(1, MAX_BATCH),
+                                                 shown_default="1 and 8",
+                                                 help=f"Batch sizes for the saved-bytes check (repeat the option, up "
+                                                      f"to {MAX_BATCHES} sizes).")] = None,
+    device: Annotated[str, option("--device", choices=DEVICES, help="Where the real training forwards run.")] = "cpu",
+    real_limit: Annotated[int, option("--real-limit", metavar="COUNT", convert=parse_count, shown_default="16G",
+                                      help="Largest batch × MACs (e.g. 16G) run for real beyond the smallest batch; "
+                                           "past it the meta device measures (shapes only).")] = parse_count("16G"),
+    nodes: Annotated[bool, flag("--nodes", help="List the nodes whose saved bytes differ, even when the total "
+                                                "agrees.")] = False,
+    precision: PRECISION = None, checkpoint: CHECKPOINT = None,
+    against: Annotated[Optional[str], option("--against", metavar="REF",
+                                             help="Also compare the engine with an independent model: "
+                                                  "torchvision:NAME (e.g. torchvision:resnet50, or "
+                                                  "torchvision:googlenet(aux_logits=false)), or `spec` for the model "
+                                                  "each spec names in its reference: key. Parameters, buffers, every "
+                                                  "parameter tensor's shape, MACs, output shape, matched layers, and "
+                                                  "saved bytes at each batch (default 1 and 2) measured on that "
+                                                  "model.")] = None,
+    force: FORCE = False,
+    fmt: OUT_FORMAT = "table",
+) -> int:
     """Check the engine's figures against torch; exit 1 with a diff table on any mismatch.
 
     Every node's output shape, parameters and buffers, MACs (FlopCounterMode
