@@ -81,6 +81,14 @@ CASES = [
     # Q, K, V and output projections 4·768·768 (+ 4·768 biases); Q·Kᵀ and weights·V: 2·197·197·768
     ("attention: {heads: 12}", [197, 768], (197, 768), 4 * 768 * 768 + 4 * 768, 4 * 197 * 768 * 768 + 2 * 197 * 197 * 768),
     ("attention: {heads: 2, bias: false}", [5, 8], (5, 8), 4 * 8 * 8, 4 * 5 * 8 * 8 + 2 * 5 * 5 * 8),
+    # torch counts both bias vectors, b_ih and b_hh; MACs are the input and hidden products of every step
+    ("lstm: {hidden: 650, layers: 2}", [35, 650], (35, 650),
+     2 * (4 * 650 * (650 + 650) + 8 * 650), 35 * 2 * 4 * 650 * (650 + 650)),
+    ("lstm: {hidden: 16, bidirectional: true, bias: false}", [7, 10], (7, 32), 2 * 4 * 16 * (10 + 16),
+     2 * 7 * 4 * 16 * (10 + 16)),
+    ("gru: {hidden: 20, layers: 2, bidirectional: true}", [9, 12], (9, 40),
+     2 * (3 * 20 * (12 + 20) + 6 * 20) + 2 * (3 * 20 * (40 + 20) + 6 * 20),
+     2 * 9 * 3 * 20 * (12 + 20) + 2 * 9 * 3 * 20 * (40 + 20)),
 ]
 
 

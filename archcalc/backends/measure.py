@@ -12,7 +12,10 @@ FlopCounterMode's FLOPs / 2, with two corrections to its registry: batch
 norm counts 0 without being decomposed (that takes seconds on a deep
 ResNet), and the CPU's fused attention kernel, which the counter does not
 know and would count as 0, counts what the CUDA kernels count: Q·Kᵀ and
-the weighted sum of V.
+the weighted sum of V. So does the CPU's fused LSTM layer (oneDNN's
+mkldnn_rnn_layer, which nn.LSTM runs in float32): its input and hidden
+products per step, as the rule counts them. (A GRU, and an LSTM elsewhere
+than on the CPU but cuDNN's, runs cells of matrix products it counts.)
 """
 
 from __future__ import annotations
@@ -39,6 +42,13 @@ def _attention_flops(query: Any, key: Any, value: Any, *args: Any, out_shape: An
     return 2 * b * h * n * m * (d + d_v)
 
 
+def _mkldnn_rnn_flops(input: Any, w_ih: Any, w_hh: Any, *args: Any, out_shape: Any = None, **kwargs: Any) -> int:
+    """oneDNN's LSTM layer (one layer, one direction, over the whole sequence): per step and sample the
+    input's and the hidden state's matrix products, G·H·in + G·H·H multiply-adds, two FLOPs each."""
+    steps = input[0] * input[1]  # S·B, whichever of them comes first
+    return 2 * steps * (w_ih[0] * w_ih[1] + w_hh[0] * w_hh[1])
+
+
 def _both(packet: Any, formula: Callable[..., int]) -> dict[Any, Callable[..., int]]:
     """FlopCounterMode counts an op by its packet, and decomposes any overload it does not know."""
     return {packet: formula, **{getattr(packet, name): formula for name in packet.overloads()}}
@@ -49,6 +59,7 @@ FLOP_MAPPING: dict[Any, Callable[..., int]] = {
                          aten._native_batch_norm_legit_no_training, aten.cudnn_batch_norm)
        for key, f in _both(op, _zero_flops).items()},
     **_both(aten._scaled_dot_product_flash_attention_for_cpu, _attention_flops),
+    **_both(aten.mkldnn_rnn_layer, _mkldnn_rnn_flops),
 }
 
 
