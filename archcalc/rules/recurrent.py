@@ -21,8 +21,8 @@ Per layer and direction (per sample):
   gates of every step and the h and c states and their gradients of every
   step, rows padded as oneDNN pads them (`padded`):
   4·S·H + (S+1)·(6·max(in, H) + 5·H). oneDNN also rounds each of its seven
-  parts up to a 4 KiB page, which the per-sample figure leaves out (tiny
-  layers at batch 1 keep more). Without biases, torch gives oneDNN copies of
+  parts up to a 4 KiB page: counted as half a page each, whatever the batch
+  (`PAGE_ROUNDING`). Without biases, torch gives oneDNN copies of
   the weights, kept too (G·H·(in + H), once, whatever the batch).
 - GRU: per step its hidden-state gates (3·H) and three H-wide tensors of its
   update (6·S·H), and each step's state but the last ((S−1)·H); layer 1 a
@@ -61,6 +61,11 @@ LSTM = Cell("lstm", 4, "LSTM")
 GRU = Cell("gru", 3, "GRU")
 
 
+# oneDNN starts each of its workspace's seven parts on a 4 KiB page: half a page of float32 each, on average,
+# once per layer and direction whatever the batch (a batch-1 workspace of a few steps is mostly rounding).
+PAGE_ROUNDING = 7 * 4096 // 2 // 4
+
+
 def padded(n: Any) -> Any:
     """A row of n float32 as oneDNN lays it out: rounded up to 16 (64 bytes), 16 more when a multiple of 256
     (against cache aliasing). A symbolic size is left as it is."""
@@ -90,7 +95,8 @@ def _lstm_saved(s: Any, args: Mapping[str, Any], widths: list[Any]) -> list[Save
     for layer, n in enumerate(widths, 1):
         for way in range(dirs):
             saved += [Saved(f"own:output{layer}.{way}", s * h), Saved(f"own:hc{layer}.{way}", 2 * h),
-                      Saved(f"own:workspace{layer}.{way}", _workspace(s, n, h))]
+                      Saved(f"own:workspace{layer}.{way}", _workspace(s, n, h)),
+                      Saved(f"own:pages{layer}.{way}", PAGE_ROUNDING, per_sample=False)]
             if not args["bias"]:  # torch then hands oneDNN copies of the weights, which autograd keeps
                 saved.append(Saved(f"own:weights{layer}.{way}", LSTM.gates * h * (n + h), per_sample=False))
         if layer < layers:
