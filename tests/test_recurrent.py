@@ -72,6 +72,7 @@ def test_figures_in_a_symbolic_length_evaluate_to_the_concrete_ones(seed):
     ("lstm: 8", "expects a 2-D input"),
     ("gru: {hidden: 8, dropout: 1.5}", "at most 1"),
     ("lstm: {hidden: 0}", "hidden"),
+    ("gru: {hidden: 8, layers: 100000}", "past the 1,000"),
 ])
 def test_bad_recurrent_layers_are_one_clear_error(layer, message):
     with pytest.raises(archcalc.ArchcalcError, match=message):

@@ -19,7 +19,7 @@ Per layer and direction (per sample):
 
 - LSTM: its output S·H, its last h and c (2·H) and oneDNN's workspace, the
   gates of every step and the h and c states and their gradients of every
-  step, rows padded as oneDNN pads them (`padded`):
+  step, rows padded as oneDNN pads them (`_padded`):
   4·S·H + (S+1)·(6·max(in, H) + 5·H). oneDNN also rounds each of its seven
   parts up to a 4 KiB page: counted as half a page each, whatever the batch
   (`PAGE_ROUNDING`). Without biases, torch gives oneDNN copies of
@@ -57,6 +57,8 @@ class Cell(NamedTuple):
     module: str  # torch.nn's class
 
 
+MAX_LAYERS = 1000  # deeper stacks than any trained recurrent network
+
 LSTM = Cell("lstm", 4, "LSTM")
 GRU = Cell("gru", 3, "GRU")
 
@@ -66,7 +68,7 @@ GRU = Cell("gru", 3, "GRU")
 PAGE_ROUNDING = 7 * 4096 // 2 // 4
 
 
-def padded(n: Any) -> Any:
+def _padded(n: Any) -> Any:
     """A row of n float32 as oneDNN lays it out: rounded up to 16 (64 bytes), 16 more when a multiple of 256
     (against cache aliasing). A symbolic size is left as it is."""
     if is_symbolic(n):
@@ -75,22 +77,22 @@ def padded(n: Any) -> Any:
     return row + 16 if row % 256 == 0 else row
 
 
-def layer_inputs(d: Any, args: Mapping[str, Any]) -> list[Any]:
+def _layer_inputs(d: Any, args: Mapping[str, Any]) -> list[Any]:
     """The features each layer reads: D, then H·directions."""
-    return [d] + [args["hidden"] * directions(args)] * (args["layers"] - 1)
+    return [d] + [args["hidden"] * _directions(args)] * (args["layers"] - 1)
 
 
-def directions(args: Mapping[str, Any]) -> int:
+def _directions(args: Mapping[str, Any]) -> int:
     return 2 if args["bidirectional"] else 1
 
 
 def _workspace(s: Any, n: Any, h: int) -> Any:
     """oneDNN's LSTM workspace of one layer and direction, per sample (see the module's docstring)."""
-    return s * padded(4 * h) + (s + 1) * (6 * padded(largest((n, h))) + 5 * padded(h))
+    return s * _padded(4 * h) + (s + 1) * (6 * _padded(largest((n, h))) + 5 * _padded(h))
 
 
 def _lstm_saved(s: Any, args: Mapping[str, Any], widths: list[Any]) -> list[Saved]:
-    h, dirs, layers = args["hidden"], directions(args), args["layers"]
+    h, dirs, layers = args["hidden"], _directions(args), args["layers"]
     saved = [Saved("in0", s * widths[0]), Saved("own:h0", layers * dirs * h), Saved("own:c0", layers * dirs * h)]
     for layer, n in enumerate(widths, 1):
         for way in range(dirs):
@@ -105,7 +107,7 @@ def _lstm_saved(s: Any, args: Mapping[str, Any], widths: list[Any]) -> list[Save
 
 
 def _gru_saved(s: Any, args: Mapping[str, Any], widths: list[Any]) -> list[Saved]:
-    h, dirs, layers = args["hidden"], directions(args), args["layers"]
+    h, dirs, layers = args["hidden"], _directions(args), args["layers"]
     saved = [Saved("own:h0", layers * dirs * h)]
     saved += [Saved(f"tmp:input.{way}", s * widths[0], input_type=True) for way in range(dirs)]
     for layer in range(1, layers + 1):
@@ -117,7 +119,7 @@ def _gru_saved(s: Any, args: Mapping[str, Any], widths: list[Any]) -> list[Saved
 
 def _between(s: Any, args: Mapping[str, Any], layer: int, joined: bool) -> list[Saved]:
     """What the next layer's input keeps: dropout's mask and result, or the directions joined in one tensor."""
-    width = s * args["hidden"] * directions(args)
+    width = s * args["hidden"] * _directions(args)
     if args["dropout"]:
         return [Saved(f"own:mask{layer}", width), Saved(f"own:dropped{layer}", width)]
     return [Saved(f"own:joined{layer}", width)] if joined else []
@@ -126,8 +128,12 @@ def _between(s: Any, args: Mapping[str, Any], layer: int, joined: bool) -> list[
 def _recurrent(cell: Cell):
     def evaluate(args: Mapping[str, Any], shapes: list[Shape]) -> Eval:
         s, d = one_input(cell.kind, shapes, 2)
-        h, dirs, g = args["hidden"], directions(args), cell.gates
-        widths = layer_inputs(d, args)
+        if args["dropout"] > 1:
+            raise RuleError(f"dropout={args['dropout']:g} is a probability: at most 1")
+        if args["layers"] > MAX_LAYERS:  # each layer is its own entries: a spec's typo must not take minutes
+            raise RuleError(f"layers={args['layers']:,} is past the {MAX_LAYERS:,} stacked layers this kind takes")
+        h, dirs, g = args["hidden"], _directions(args), cell.gates
+        widths = _layer_inputs(d, args)
         weights = [g * h * (n + h) for n in widths]
         biases = 2 * g * h if args["bias"] else 0
         params = dirs * (sum(weights) + len(widths) * biases)
@@ -159,18 +165,8 @@ def _args(cell: Cell) -> tuple[Arg, ...]:
             Arg("dropout", "float", 0.0, "dropout on the output of every layer but the last, as torch", low=0.0))
 
 
-def _resolve(cell: Cell):
-    def resolve(args: Mapping[str, Any], shapes: list[Shape]) -> Mapping[str, Any]:
-        if args["dropout"] > 1:
-            raise RuleError(f"dropout={args['dropout']:g} is a probability: at most 1")
-        return args
-
-    return resolve
-
-
 RULES = [
     Rule(cell.kind, f"{cell.module} over an S×D sequence (torch.nn.{cell.module}): S×(H·directions)", _args(cell),
-         _recurrent(cell), shorthand="hidden", role=Role.WEIGHTED, kernel_by_device=True, autocast=KEEP,
-         resolve=_resolve(cell))
+         _recurrent(cell), shorthand="hidden", role=Role.WEIGHTED, kernel_by_device=True, autocast=KEEP)
     for cell in (LSTM, GRU)
 ]
