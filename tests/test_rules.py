@@ -78,6 +78,8 @@ CASES = [
     ("upsample: {size: [7, 9], mode: bilinear}", [4, 3, 3], (4, 7, 9), 0, 0),
     ("class_token:", [196, 768], (197, 768), 768, 0),
     ("pos_embed:", [197, 768], (197, 768), 197 * 768, 0),
+    ("pos_embed: {max: 1024}", [197, 768], (197, 768), 1024 * 768, 0),  # GPT-2's table: the first 197 added
+    ("embedding: {vocab: 50257, dim: 768}", {"ids": 1024}, (1024, 768), 50257 * 768, 0),  # a lookup: no MACs
     # Q, K, V and output projections 4·768·768 (+ 4·768 biases); Q·Kᵀ and weights·V: 2·197·197·768
     ("attention: {heads: 12}", [197, 768], (197, 768), 4 * 768 * 768 + 4 * 768, 4 * 197 * 768 * 768 + 2 * 197 * 197 * 768),
     ("attention: {heads: 2, bias: false}", [5, 8], (5, 8), 4 * 8 * 8, 4 * 5 * 8 * 8 + 2 * 5 * 5 * 8),
@@ -91,6 +93,14 @@ CASES = [
     # LayerNorm of 4·96 and a 4·96 → 2·96 reduction without bias, at each of 28·28 positions
     ("patch_merging:", [56, 56, 96], (28, 28, 192), 2 * 4 * 96 + 4 * 96 * 2 * 96, 28 * 28 * 4 * 96 * 2 * 96),
     ("patch_merging: {eps: 1e-6}", [7, 9, 16], (4, 5, 32), 2 * 64 + 64 * 32, 4 * 5 * 64 * 32),  # odd sizes padded by one
+    # torch counts both bias vectors, b_ih and b_hh; MACs are the input and hidden products of every step
+    ("lstm: {hidden: 650, layers: 2}", [35, 650], (35, 650),
+     2 * (4 * 650 * (650 + 650) + 8 * 650), 35 * 2 * 4 * 650 * (650 + 650)),
+    ("lstm: {hidden: 16, bidirectional: true, bias: false}", [7, 10], (7, 32), 2 * 4 * 16 * (10 + 16),
+     2 * 7 * 4 * 16 * (10 + 16)),
+    ("gru: {hidden: 20, layers: 2, bidirectional: true}", [9, 12], (9, 40),
+     2 * (3 * 20 * (12 + 20) + 6 * 20) + 2 * (3 * 20 * (40 + 20) + 6 * 20),
+     2 * 9 * 3 * 20 * (12 + 20) + 2 * 9 * 3 * 20 * (40 + 20)),
 ]
 
 

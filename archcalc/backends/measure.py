@@ -12,7 +12,10 @@ FlopCounterMode's FLOPs / 2, with two corrections to its registry: batch
 norm counts 0 without being decomposed (that takes seconds on a deep
 ResNet), and the CPU's fused attention kernel, which the counter does not
 know and would count as 0, counts what the CUDA kernels count: Q·Kᵀ and
-the weighted sum of V.
+the weighted sum of V. So does the CPU's fused LSTM layer (oneDNN's
+mkldnn_rnn_layer, which nn.LSTM runs in float32): its input and hidden
+products per step, as the rule counts them. (A GRU, and an LSTM elsewhere
+than on the CPU but cuDNN's, runs cells of matrix products it counts.)
 """
 
 from __future__ import annotations
@@ -39,6 +42,13 @@ def _attention_flops(query: Any, key: Any, value: Any, *args: Any, out_shape: An
     return 2 * b * h * n * m * (d + d_v)
 
 
+def _mkldnn_rnn_flops(input: Any, w_ih: Any, w_hh: Any, *args: Any, out_shape: Any = None, **kwargs: Any) -> int:
+    """oneDNN's LSTM layer (one layer, one direction, over the whole sequence): per step and sample the
+    input's and the hidden state's matrix products, G·H·in + G·H·H multiply-adds, two FLOPs each."""
+    steps = input[0] * input[1]  # S·B, whichever of them comes first
+    return 2 * steps * (w_ih[0] * w_ih[1] + w_hh[0] * w_hh[1])
+
+
 def _both(packet: Any, formula: Callable[..., int]) -> dict[Any, Callable[..., int]]:
     """FlopCounterMode counts an op by its packet, and decomposes any overload it does not know."""
     return {packet: formula, **{getattr(packet, name): formula for name in packet.overloads()}}
@@ -49,6 +59,7 @@ FLOP_MAPPING: dict[Any, Callable[..., int]] = {
                          aten._native_batch_norm_legit_no_training, aten.cudnn_batch_norm)
        for key, f in _both(op, _zero_flops).items()},
     **_both(aten._scaled_dot_product_flash_attention_for_cpu, _attention_flops),
+    **_both(aten.mkldnn_rnn_layer, _mkldnn_rnn_flops),
 }
 
 
@@ -121,7 +132,14 @@ def autocast(device: str, dtype: torch.dtype | None) -> Any:
 def materialize(module: nn.Module, device: str) -> nn.Module:
     """Real storage on `device`, zero-filled: values do not change what autograd keeps, and
     zeroing is a memset where random initialisation of 100M weights takes seconds."""
+    holders: dict[int, list[tuple[nn.Module, str]]] = {}  # each parameter's holders: a tied weight has several
+    for owner in module.modules():
+        for name, param in owner.named_parameters(recurse=False):
+            holders.setdefault(id(param), []).append((owner, name))
     module.to_empty(device=device)
+    for (first, name), *others in (group for group in holders.values() if len(group) > 1):
+        for owner, other in others:  # to_empty makes one new tensor per holder: share the first again
+            setattr(owner, other, getattr(first, name))
     with torch.no_grad():
         for tensor in (*module.parameters(), *module.buffers()):
             tensor.zero_()
@@ -144,11 +162,17 @@ class Probe:
     (first call), MACs per sample (FlopCounterMode FLOPs / 2 / batch, including what it calls,
     summed over its calls) and the order of its first call."""
 
-    def __init__(self, module: nn.Module, nodes: Mapping[str, nn.Module], input_shape: tuple[int, ...], count: bool):
+    def __init__(self, module: nn.Module, nodes: Mapping[str, nn.Module], input_shape: tuple[int, ...], count: bool,
+                 disjoint: bool = False):
+        """`disjoint`: the nodes hold apart what they hold, in run order (an archcalc network's nodes, not a
+        module tree's), so a parameter two of them share (a tied weight) counts at the first one only."""
         self.module, self.nodes, self.input_shape, self.count = module, dict(nodes), tuple(input_shape), count
         self.facts: dict[str, dict[str, Any]] = {}
+        seen: set[int] = set()
         for name, node in self.nodes.items():
-            params = list(node.parameters())
+            params = [p for p in node.parameters() if id(p) not in seen]
+            if disjoint:
+                seen.update(map(id, params))
             self.facts[name] = {
                 "params": sum(p.numel() for p in params),
                 "trainable": sum(p.numel() for p in params if p.requires_grad),
@@ -160,6 +184,11 @@ class Probe:
         self.recompute: int | None = None  # checkpointed: the most one segment's forward, run again, saves
 
     def example_input(self, batch: int, device: Any, dtype: Any = None) -> torch.Tensor:
+        """The module's own example input where it makes one (token ids for an archcalc network that reads
+        them), else random numbers of the input's shape."""
+        make = getattr(self.module, "example_input", None)
+        if make is not None:
+            return make(batch, device=device, dtype=dtype)
         return torch.randn(batch, *self.input_shape, device=device, dtype=dtype)
 
     def _forward(self, x: torch.Tensor) -> Any:
