@@ -246,3 +246,16 @@ def test_plain_attention_keeps_torchs_multihead_module(torch):
     grouped = build(network_of(f"input: [{S}, {D}]\nlayers:\n  - attention: {{heads: 4, kv_heads: 2}}\n")).node("attention1")
     assert isinstance(plain, torch.nn.MultiheadAttention)
     assert [name for name, _ in grouped.named_children()] == ["q_proj", "k_proj", "v_proj", "o_proj"]
+
+
+def test_input_on_the_command_line_is_the_number_of_token_ids(cli):
+    import json
+
+    ran = cli("table", "gpt2", "--input", "64", "--format", "json")
+    assert ran.code == 0, ran.err
+    data = json.loads(ran.out)
+    assert data["input"] == [64] and data["layers"][0]["output"] == [64, 768]
+    # the ids, 8 bytes each, are what the token table keeps for backward
+    assert data["layers"][0]["saved_bytes"] == 64 * 8
+    # K and V of 64 tokens in each of 12 layers
+    assert data["totals"]["kv_cache"] == 12 * 2 * 64 * 768

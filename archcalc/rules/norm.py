@@ -55,8 +55,7 @@ def _layernorm(args: Mapping[str, Any], shapes: list[Shape]) -> Eval:
 
 def _rmsnorm(args: Mapping[str, Any], shapes: list[Shape]) -> Eval:
     shape = one_input("rmsnorm", shapes)
-    d, count = shape[-1], elements(shape)
-    rows = count // d
+    d, count, rows = shape[-1], elements(shape), elements(shape[:-1])  # rows: one 1/rms each
     return Eval(
         shape,
         params=d,
