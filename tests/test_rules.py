@@ -64,6 +64,7 @@ CASES = [
     ("linear: {out: 10, bias: false}", [64], (10,), 64 * 10, 64 * 10),
     ("layernorm:", [197, 768], (197, 768), 2 * 768, 0),
     ("layernorm: {over: channels, eps: 1e-6}", [96, 56, 56], (96, 56, 56), 2 * 96, 0),
+    ("rmsnorm:", [197, 768], (197, 768), 768, 0),  # γ only
     ("groupnorm: 32", [64, 8, 8], (64, 8, 8), 2 * 64, 0),
     ("scale:", [96, 56, 56], (96, 56, 56), 96, 0),
     ("permute: [1, 2, 0]", [96, 56, 56], (56, 56, 96), 0, 0),
@@ -79,6 +80,7 @@ CASES = [
     ("class_token:", [196, 768], (197, 768), 768, 0),
     ("pos_embed:", [197, 768], (197, 768), 197 * 768, 0),
     ("pos_embed: {max: 1024}", [197, 768], (197, 768), 1024 * 768, 0),  # GPT-2's table: the first 197 added
+    ("type_embed: 2", [512, 768], (512, 768), 2 * 768, 0),  # BERT's token types: type 0's vector added
     ("embedding: {vocab: 50257, dim: 768}", {"ids": 1024}, (1024, 768), 50257 * 768, 0),  # a lookup: no MACs
     # Q, K, V and output projections 4·768·768 (+ 4·768 biases); Q·Kᵀ and weights·V: 2·197·197·768
     ("attention: {heads: 12}", [197, 768], (197, 768), 4 * 768 * 768 + 4 * 768, 4 * 197 * 768 * 768 + 2 * 197 * 197 * 768),
