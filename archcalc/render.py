@@ -112,7 +112,8 @@ def totals_lines(report: Report) -> list[str]:
     t = report.totals
     per = f"{report.dtype}, batch {report.batch}"
     return [
-        f"{safe.printable(report.name)}: {t.params:,} parameters ({t.trainable_params:,} trainable)"
+        f"{safe.printable(report.name)}: {t.params:,} parameters ({t.trainable_params:,} trainable"
+        + (f"; {t.active_params:,} active per token, a moe's top k experts" if t.active_params != t.params else "") + ")"
         + (f", {t.buffers:,} buffer values" if t.buffers else "") + f"; depth {t.depth} (weight layers on the longest path)",
         f"MACs {t.macs:,} ({MACS}, per sample); {FLOPS} = {t.flops:,}",
         f"Activations {t.activations:,} per sample = {format_bytes(t.activation_bytes)} ({per}); "

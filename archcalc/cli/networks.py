@@ -10,7 +10,7 @@ from .terminal import draw, out_console
 
 
 @command("list", option("--format", "-f", dest="fmt", choices=("table", "json"), default="table",
-                        help="table (terminal) or json (a list of {name, title, source, input, params, macs})."))
+                        help="table (terminal) or json (a list of {name, title, source, input, params, active_params, macs})."))
 def list_networks(fmt: str) -> None:
     """List the bundled networks: parameters, MACs, input and source.
 
@@ -20,7 +20,13 @@ def list_networks(fmt: str) -> None:
     if fmt == "json":
         sys.stdout.write(render.dumps(networks) + "\n")
         return
-    rows = [[n["name"], render.count(n["params"]), render.count(n["macs"]), render.shape(n["input"]), n["source"]]
-            for n in networks]
+    rows = [[n["name"], _params(n), render.count(n["macs"]), render.shape(n["input"]), n["source"]] for n in networks]
     draw(out_console(), ["Network", "Params", "MACs", "Input", "Source"], [False, True, True, False, False], rows,
          drop=("Input",))
+
+
+def _params(network: dict) -> str:
+    """Parameters, and those one token uses where fewer (a mixture of experts): `46.70G (12.88G active)`."""
+    shown = render.count(network["params"])
+    return shown if network["active_params"] == network["params"] else \
+        f"{shown} ({render.count(network['active_params'])} active)"
