@@ -15,7 +15,7 @@ T, D, F, E, K, OUT = 16, 64, 128, 4, 2, 10  # tokens, features, the expert's hid
 
 TINY = f"""
     name: tiny-moe
-    input: {{tokens: {T}, dim: {D}}}
+    input: [{T}, {D}]
     blocks:
       expert:
         layers:
