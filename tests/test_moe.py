@@ -160,3 +160,14 @@ def test_compare_shows_active_parameters_where_they_differ(cli, write_spec):
     assert "active per token" in shown
     assert "active per token" not in cli("compare", "lenet5", "alexnet").out
     assert "active_params" not in json.loads(cli("compare", "lenet5", "alexnet", "--format", "json").out)["networks"][0]["totals"]
+
+
+def test_a_dumped_mixture_loads_to_the_same_layers_and_figures():
+    import archcalc
+
+    network = network_of(TINY)
+    text = archcalc.dump(network)
+    assert "blocks:\n  expert1:\n" in text and "{moe: {experts: 4, top: 2, body: expert1}, name: moe1}" in text
+    again = analyze(text)
+    assert [r.name for r in again.rows] == [r.name for r in analyze(network).rows]
+    assert again.totals == analyze(network).totals
