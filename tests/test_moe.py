@@ -171,3 +171,11 @@ def test_a_dumped_mixture_loads_to_the_same_layers_and_figures():
     again = analyze(text)
     assert [r.name for r in again.rows] == [r.name for r in analyze(network).rows]
     assert again.totals == analyze(network).totals
+
+
+def test_explain_shows_a_layers_and_a_mixtures_active_parameters(cli, write_spec):
+    path = write_spec(TINY)
+    layer = cli("explain", path, "moe1.experts.linear1").out
+    assert f"active params {K * (D * F + F):>14,}   those one token uses: {K} of the {E} experts' copies" in layer
+    mixture = cli("explain", path, "moe1").out
+    assert f"active params   {D * E + K * EXPERT:,} (those one token uses)" in mixture
