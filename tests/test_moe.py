@@ -176,6 +176,6 @@ def test_a_dumped_mixture_loads_to_the_same_layers_and_figures():
 def test_explain_shows_a_layers_and_a_mixtures_active_parameters(cli, write_spec):
     path = write_spec(TINY)
     layer = cli("explain", path, "moe1.experts.linear1").out
-    assert f"active params {K * (D * F + F):>14,}   those one token uses: {K} of the {E} experts' copies" in layer
+    assert f"{'active params':<16}{K * (D * F + F):>14,}   those one token uses: {K} of the {E} experts' copies" in layer
     mixture = cli("explain", path, "moe1").out
     assert f"active params   {D * E + K * EXPERT:,} (those one token uses)" in mixture
