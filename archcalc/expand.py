@@ -84,7 +84,7 @@ def build(data: Any, file: str, default_name: str, limits: Limits = FILE_LIMITS)
     """Check a loaded spec and expand it into a Network."""
     names = spec_vars(data, file)
     network = header(data, file, default_name)
-    expander = Expander(file, _blocks(data.get("blocks"), mark_of(data, "blocks")), names, limits)
+    expander = Expander(file, read_blocks(data.get("blocks"), mark_of(data, "blocks")), names, limits)
     layers = data["layers"]
     if not isinstance(layers, YList) or not layers:
         raise SpecError(f"'layers' must be a non-empty list of layers; received {describe(layers)}", mark_of(data, "layers"))
@@ -206,7 +206,8 @@ def _budget(data: Any, mark: Mark | None) -> YMap:
     return read_budget(data, mark, "budget")
 
 
-def _blocks(data: Any, mark: Mark | None) -> dict[str, YMap]:
+def read_blocks(data: Any, mark: Mark | None) -> dict[str, YMap]:
+    """A spec's `blocks:` (name → definition), each checked: its name, keys, one body and its args."""
     if data is None:
         return {}
     if not isinstance(data, YMap):

@@ -179,3 +179,14 @@ def test_explain_shows_a_layers_and_a_mixtures_active_parameters(cli, write_spec
     assert f"{'active params':<16}{K * (D * F + F):>14,}   those one token uses: {K} of the {E} experts' copies" in layer
     mixture = cli("explain", path, "moe1").out
     assert f"active params   {D * E + K * EXPERT:,} (those one token uses)" in mixture
+
+
+def test_a_builder_defines_a_body_block_once():
+    import archcalc
+
+    builder = archcalc.Builder(input=(T, D))
+    builder.block("expert", {"layers": [{"linear": {"out": F, "act": "gelu"}}, {"linear": D}]})
+    assert builder.add("moe", {"experts": E, "top": K, "body": "expert"}) == "moe1.combine"
+    assert analyze(builder.build()).totals.active_params == D * E + K * EXPERT
+    with pytest.raises(ArchcalcError, match="block 'expert' is already defined"):
+        builder.block("expert", {"layers": [{"linear": D}]})
