@@ -116,6 +116,7 @@ def test_a_cut_into_segments_keeps_a_mixture_whole():
     ("- moe: {experts: 4, top: 2, body: outside}", "a moe's body reads only its own layers and the routed tokens"),
     ("- moe: {experts: 4, top: 2, body: sized}", "block 'sized' is missing argument(s) width"),
     ("- moe: {experts: 4, body: expert}", "moe is missing 'top'"),
+    ("- moe: {experts: 4, top: 2, body: tied}", "a moe's body ties no weight"),
 ])
 def test_a_wrong_mixture_is_one_clear_line(layers, message):
     spec = f"""
@@ -125,6 +126,7 @@ def test_a_wrong_mixture_is_one_clear_line(layers, message):
           nested: {{layers: [moe: {{experts: 2, top: 1, body: expert}}]}}
           outside: {{layers: [{{linear: {D}, from: input}}]}}
           sized: {{args: [width], layers: [linear: width]}}
+          tied: {{layers: [{{linear: {D}, name: a}}, {{linear: {{out: {D}, tie: a}}}}]}}
         layers:
           {layers}
     """
