@@ -34,6 +34,11 @@ def count(value: Any) -> str:
     return f"{value:,}"
 
 
+def params_count(params: Any, active: Any) -> str:
+    """Parameters, and those one token uses where fewer (a mixture of experts): `46,702,792,704 (12,879,925,248 active)`."""
+    return count(params) if active == params else f"{count(params)} ({count(active)} active)"
+
+
 shape = shape_text  # an output shape, C×H×W
 
 

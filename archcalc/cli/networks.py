@@ -20,13 +20,8 @@ def list_networks(fmt: str) -> None:
     if fmt == "json":
         sys.stdout.write(render.dumps(networks) + "\n")
         return
-    rows = [[n["name"], _params(n), render.count(n["macs"]), render.shape(n["input"]), n["source"]] for n in networks]
+    rows = [[n["name"], render.params_count(n["params"], n["active_params"]), render.count(n["macs"]),
+             render.shape(n["input"]), n["source"]] for n in networks]
     draw(out_console(), ["Network", "Params", "MACs", "Input", "Source"], [False, True, True, False, False], rows,
          drop=("Input",))
 
-
-def _params(network: dict) -> str:
-    """Parameters, and those one token uses where fewer (a mixture of experts): `46.70G (12.88G active)`."""
-    shown = render.count(network["params"])
-    return shown if network["active_params"] == network["params"] else \
-        f"{shown} ({render.count(network['active_params'])} active)"
