@@ -21,11 +21,11 @@ from typing import Any, NamedTuple
 
 from . import late, segments
 from .errors import ShapeError
-from .ir import IDS_ITEMSIZE, INPUT, Layer, Network, producer
+from .ir import IDS_ITEMSIZE, INPUT, Experts, Layer, Network, producer
 from .precision import DEVICES, PRECISIONS, Precision
 from .report import Report, Row, Totals
 from .rules import RULES, Eval, Inputs, Role, Rule, RuleError, Saved, Shape
-from .rules.base import Formulas, num, per_axis_text, product
+from .rules.base import Formulas, num, per_axis_text, product, texts
 from .states import OPTIMIZER_STATES
 from .symbolic import Expr, Max, bounded, collecting, current_layer, is_symbolic, largest
 from .units import DTYPE_BYTES
@@ -105,6 +105,8 @@ def _analyze(net: Network, batch: int, dtype: str, strict: bool, input_shape: tu
             _check_reads(layer, several)
             _check_ids(net, layer)
             args, ev = _evaluate(layer, shapes, strict, memo)  # resolved once, for the rule and the report
+            if layer.experts is not None:
+                ev = _held_by_experts(ev, layer.experts)
             shapes[layer.name] = ev.shape
             fields[layer.name] = _field(RULES[layer.kind], ev, [fields[i] for i in layer.inputs])
             _within_bounds(layer, ev.shape, fields[layer.name])
@@ -241,6 +243,31 @@ def _evaluate(layer: Layer, shapes: Mapping[str, Shape], strict: bool,
     if strict and done[1].flags:
         raise _shape_error(layer, f"{done[1].flags[0]} (--strict refuses inexact divisions)")
     return done
+
+
+def _held_by_experts(ev: Eval, experts: Experts) -> Eval:
+    """A moe body's layer, evaluated on the routed tokens: its weights (and buffers) held once per expert."""
+    count = experts.count
+    saved = tuple(item._replace(elements=item.elements * count) if item.ref == "weight" else item for item in ev.saved)
+
+    def formulas() -> dict[str, str]:
+        own = dict(texts(ev.formulas))
+        if ev.params or ev.fixed:
+            own["params"] = f"{count} experts × ({own['params']}) = {num((ev.params + ev.fixed) * count)}"
+        if "macs" in own:
+            own["macs"] += f" (the routed tokens: each token's top {experts.top} of {count} experts)"
+        return own
+
+    return ev._replace(params=ev.params * count, fixed=ev.fixed * count, buffers=ev.buffers * count, saved=saved,
+                       formulas=formulas)
+
+
+def active(layer: Layer, params: int) -> int:
+    """The parameters that one token's forward uses: a moe body's layer's `params` are its experts'
+    copies, of which each token uses `top`."""
+    if layer.experts is None:
+        return params
+    return params // layer.experts.count * layer.experts.top
 
 
 def _within_bounds(layer: Layer, shape: Shape, field: Field) -> None:
@@ -527,6 +554,7 @@ def _row(layer: Layer, ev: Eval, field: Field, memory: _Memory, backward: int, i
     return Row(
         name=layer.name, kind=layer.kind, output=ev.shape,
         params=ev.params + ev.fixed, trainable_params=ev.params, buffers=ev.buffers,
+        active_params=active(layer, ev.params + ev.fixed),
         macs=ev.macs, backward_macs=backward,
         activations=made(ev) if counted else 0, outputs=ev.outputs,
         receptive_field=field.rf, jump=field.jump,
@@ -559,6 +587,7 @@ def _totals(net: Network, rows: tuple[Row, ...], fields: dict, memory: _Memory, 
     return Totals(
         params=params,
         trainable_params=sum(r.trainable_params for r in rows),
+        active_params=sum(r.active_params for r in rows),
         buffers=buffers,
         macs=sum(r.macs for r in rows),
         backward_macs=sum(r.backward_macs for r in rows),

@@ -69,11 +69,12 @@ def analyze(spec: Spec, batch: int = 1, dtype: str = "float32", *, strict: bool 
 
 def networks() -> list[dict[str, Any]]:
     """The bundled networks, as `archcalc list --format json` writes them: name, title, source, input,
-    parameters and MACs (at the spec's own input)."""
+    parameters, active parameters (those one token uses: fewer than all in a mixture of experts) and MACs
+    (at the spec's own input)."""
     listed = []
     for name in catalog.bundled():
         network = catalog.load(name)
         totals = analysis.analyze(network).totals
         listed.append({"name": name, "title": network.title, "source": network.source, "input": list(network.input),
-                       "params": totals.params, "macs": totals.macs})
+                       "params": totals.params, "active_params": totals.active_params, "macs": totals.macs})
     return listed

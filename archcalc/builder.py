@@ -12,7 +12,7 @@ from dataclasses import replace
 from typing import Any
 
 from .errors import SpecError
-from .expand import PROGRAM_LIMITS, Expander, header, top_scope
+from .expand import PROGRAM_LIMITS, Expander, header, read_blocks, top_scope
 from .ir import INPUT, Network
 from .source import plain
 
@@ -42,6 +42,15 @@ class Builder:
         self._scope = top_scope({})
         self._current = INPUT
         self._items = 0
+
+    def block(self, name: str, definition: Any) -> str:
+        """Define a block as a spec's `blocks:` entry does (`{"layers": [...]}`, optionally `args`), for
+        later `add(name, …)` or a moe's body (`add("moe", {"experts": 8, "top": 2, "body": name})`);
+        returns its name."""
+        if name in self._expander.blocks:
+            raise SpecError(f"block '{name}' is already defined", None, f"blocks.{name}")
+        self._expander.blocks.update(read_blocks(plain({name: definition}), None))
+        return name
 
     def add(self, kind: str, args: Any = None, *, inputs: str | Sequence[str] | None = None,
             name: str | None = None, repeat: int | None = None) -> str:

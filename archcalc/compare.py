@@ -16,17 +16,19 @@ class Metric:
     key: str  # its name in JSON
     unit: str  # "count", "ops" or "bytes": how it is printed
     value: Callable[[Report, Plan], int]
-    optional: bool = False  # shown only where some network has it
+    shown: Callable[[Report, Plan], bool] | None = None  # None: always; else only where some network passes it
 
 
 METRICS = (
     Metric("Depth (weight layers)", "depth", "count", lambda r, p: r.totals.depth),
     Metric("Parameters", "params", "ops", lambda r, p: r.totals.params),
+    Metric("  active per token (moe: top k experts)", "active_params", "ops", lambda r, p: r.totals.active_params,
+           lambda r, p: r.totals.active_params != r.totals.params),
     Metric("MACs, forward", "macs", "ops", lambda r, p: r.totals.macs),
     Metric("FLOPs, forward (2 × MACs)", "flops", "ops", lambda r, p: r.totals.flops),
     Metric("MACs, training step (fwd + bwd)", "train_step_macs", "ops", lambda r, p: r.totals.train_step_macs),
     Metric("  of which run again (checkpointing)", "recompute_macs", "ops", lambda r, p: r.totals.recompute_macs,
-           True),
+           lambda r, p: r.totals.recompute_macs != 0),
     Metric("Activation sum", "activation_bytes", "bytes", lambda r, p: r.totals.activation_bytes),
     Metric("Inference peak", "inference_peak_bytes", "bytes", lambda r, p: r.totals.inference_peak_bytes),
     Metric("Saved for backward", "train_saved_bytes", "bytes", lambda r, p: r.totals.train_saved_bytes),
@@ -60,8 +62,8 @@ def cell(unit: str, value: int, base: int, first: bool) -> str:
 
 
 def metrics(reports: list[Report], plans: list[Plan]) -> list[Metric]:
-    """The metrics shown: every one, but an optional one only where some network has it."""
-    return [m for m in METRICS if not m.optional or any(m.value(r, p) for r, p in zip(reports, plans))]
+    """The metrics shown: every one, but one with a `shown` test only where some network passes it."""
+    return [m for m in METRICS if m.shown is None or any(m.shown(r, p) for r, p in zip(reports, plans))]
 
 
 def table(reports: list[Report], plans: list[Plan] | None = None) -> list[tuple[Metric, list[int]]]:

@@ -21,7 +21,7 @@ from typing import Any, NamedTuple
 
 from . import expr
 from .errors import Mark, SpecError, did_you_mean, unknown
-from .ir import INPUT, LIST_AXES, SIZE_SYMBOLS, LateArg, Layer, Network, Origin
+from .ir import INPUT, LIST_AXES, SIZE_SYMBOLS, Experts, LateArg, Layer, Network, Origin
 from .late import SHAPE_NAMES, Late, TensorDim, is_late
 from .symbolic import Expr
 from .rules import RULES, Inputs, Role, Rule, kinds
@@ -83,7 +83,7 @@ def build(data: Any, file: str, default_name: str, limits: Limits = FILE_LIMITS)
     """Check a loaded spec and expand it into a Network."""
     names = spec_vars(data, file)
     network = header(data, file, default_name)
-    expander = Expander(file, _blocks(data.get("blocks"), mark_of(data, "blocks")), names, limits)
+    expander = Expander(file, read_blocks(data.get("blocks"), mark_of(data, "blocks")), names, limits)
     layers = data["layers"]
     if not isinstance(layers, YList) or not layers:
         raise SpecError(f"'layers' must be a non-empty list of layers; received {describe(layers)}", mark_of(data, "layers"))
@@ -210,7 +210,8 @@ def _budget(data: Any, mark: Mark | None) -> YMap:
     return read_budget(data, mark, "budget")
 
 
-def _blocks(data: Any, mark: Mark | None) -> dict[str, YMap]:
+def read_blocks(data: Any, mark: Mark | None) -> dict[str, YMap]:
+    """A spec's `blocks:` (name → definition), each checked: its name, keys, one body and its args."""
     if data is None:
         return {}
     if not isinstance(data, YMap):
@@ -271,6 +272,7 @@ class Expander:
         self.edges = 0
         self.interned: dict[tuple, MappingProxyType] = {}  # equal arguments share one mapping (see analysis)
         self.read: dict[tuple, tuple] = {}  # an item's arguments, read once per scope
+        self.in_mixture = False  # expanding a moe's body
 
     def step(self, mark: Mark | None, path: str) -> None:
         """Count one unit of expansion work; refuse a spec that needs too many."""
@@ -321,6 +323,11 @@ class Expander:
         return current
 
     def one(self, kind: str, value: Any, scope: Scope, inputs: tuple[str, ...], local: str | None, path: str, mark: Mark) -> str:
+        if kind == "moe":
+            return self.mixture(value, scope, inputs, local, path, mark)
+        if kind == "combine":
+            raise SpecError("combine is made by moe (the weighted sum of its experts' outputs); "
+                            "write moe: {experts: E, top: k, body: BLOCK}", mark, path)
         if kind in RULES:
             rule = RULES[kind]
             if rule.inputs is Inputs.MANY and isinstance(value, list):
@@ -407,6 +414,47 @@ class Expander:
             out = self.layer(act_rule, None, inner, (out,), None, f"{body_path}.act", mark_of(definition, "act"))
         self.outputs[name] = out
         return out
+
+    def mixture(self, value: Any, scope: Scope, inputs: tuple[str, ...], local: str | None, path: str, mark: Mark) -> str:
+        """A mixture of experts (rules.moe): its router, its body's layers expanded once on the routed tokens
+        and marked as held once per expert, and the weighted sum of each token's expert outputs."""
+        if self.in_mixture:
+            raise SpecError("a moe's body cannot hold another moe", mark, path)
+        if len(inputs) != 1:
+            raise SpecError(f"moe takes one input; 'from' names {len(inputs)}", mark, path)
+        rule = RULES["moe"]
+        args, late = self.arguments(rule, value, scope, path, mark)
+        if late:
+            raise SpecError("moe's experts and top are numbers, not sizes of its input", mark, path)
+        body = args["body"]
+        if body not in self.blocks:
+            raise SpecError(unknown("block for moe's body", body, list(self.blocks)), mark_of(value, "body") or mark, path)
+        name = self.claim(scope, "moe", local, mark, path)
+        inner = scope.child(name[len(scope.prefix):])
+        router = self.layer(rule, value, inner, inputs, "router", path, mark)
+        start = len(self.layers)
+        self.in_mixture = True
+        try:
+            out = self.block(body, None, inner, (router,), "experts", f"{path}.body", mark)
+        finally:
+            self.in_mixture = False
+        made = {layer.name for layer in self.layers[start:]}
+        if not made:
+            raise SpecError(f"moe's body '{body}' has no layers once expanded", mark, path)
+        experts = Experts(args["experts"], args["top"])
+        for index in range(start, len(self.layers)):
+            layer = self.layers[index]
+            outside = next((i for i in layer.inputs if i.partition(":")[0] not in made and i != router), None)
+            if outside is not None:
+                raise SpecError(f"a moe's body reads only its own layers and the routed tokens; '{layer.name}' "
+                                f"reads '{outside}'", layer.origin.mark, layer.origin.path)
+            if layer.args.get("tie") is not None:
+                raise SpecError(f"a moe's body ties no weight (each expert holds its own); '{layer.name}' ties "
+                                f"'{layer.args['tie']}'", layer.origin.mark, layer.origin.path)
+            self.layers[index] = replace(layer, experts=experts, block=scope.instance)  # checkpointed with the moe
+        combined = self.layer(RULES["combine"], {"top": args["top"]}, inner, (out,), "combine", path, mark)
+        self.outputs[name] = combined
+        return combined
 
     def act_rule(self, act: Any, definition: YMap, path: str) -> Rule:
         """The activation a block's `act:` names (an activation only: not dropout, nor any other layer)."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any
+from typing import Any, NamedTuple
 
 from .errors import Mark
 from .symbolic import Expr
@@ -38,6 +38,16 @@ class LateArg:
     mark: Mark | None
 
 
+class Experts(NamedTuple):
+    """A layer of a mixture of experts' body: `count` copies of its weights held, `top` of them run for each token.
+
+    It is expanded once, on the k·T tokens routed to experts (each token to `top` of them): its MACs and
+    tensors are those of all routed tokens, its parameters `count` times its own (every expert's)."""
+
+    count: int
+    top: int
+
+
 @dataclass(frozen=True)
 class Layer:
     """One primitive layer: a kind from the rule table, checked arguments, inputs by name.
@@ -52,6 +62,7 @@ class Layer:
     origin: Origin
     late: Mapping[str, LateArg] = field(default_factory=dict)
     block: str = ""  # the innermost block instance holding it (`conv2_x.bottleneck1`), "" outside blocks
+    experts: Experts | None = None  # a layer of a moe's body: one copy per expert
 
     def __post_init__(self) -> None:
         if not isinstance(self.args, MappingProxyType):  # a shared read-only mapping stays shared

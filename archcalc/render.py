@@ -34,6 +34,11 @@ def count(value: Any) -> str:
     return f"{value:,}"
 
 
+def params_count(params: Any, active: Any) -> str:
+    """Parameters, and those one token uses where fewer (a mixture of experts): `46,702,792,704 (12,879,925,248 active)`."""
+    return count(params) if active == params else f"{count(params)} ({count(active)} active)"
+
+
 shape = shape_text  # an output shape, C×H×W
 
 
@@ -112,7 +117,8 @@ def totals_lines(report: Report) -> list[str]:
     t = report.totals
     per = f"{report.dtype}, batch {report.batch}"
     return [
-        f"{safe.printable(report.name)}: {t.params:,} parameters ({t.trainable_params:,} trainable)"
+        f"{safe.printable(report.name)}: {t.params:,} parameters ({t.trainable_params:,} trainable"
+        + (f"; {t.active_params:,} active per token, a moe's top k experts" if t.active_params != t.params else "") + ")"
         + (f", {t.buffers:,} buffer values" if t.buffers else "") + f"; depth {t.depth} (weight layers on the longest path)",
         f"MACs {t.macs:,} ({MACS}, per sample); {FLOPS} = {t.flops:,}",
         f"Activations {t.activations:,} per sample = {format_bytes(t.activation_bytes)} ({per}); "

@@ -35,6 +35,7 @@ class Row(NamedTuple):
     output: tuple[int, ...]
     params: int  # all parameters, trained or fixed
     trainable_params: int
+    active_params: int  # those one token's forward uses: `params`, or of a moe body's layer its top k experts'
     buffers: int
     macs: int
     backward_macs: int
@@ -59,6 +60,7 @@ class Totals:
 
     params: int
     trainable_params: int
+    active_params: int  # those one token's forward uses: a moe's top k experts', not all E (= params without a moe)
     buffers: int
     macs: int
     backward_macs: int
@@ -292,6 +294,7 @@ def _merge(name: str, rows: list[Row], group_of: Mapping[str, str]) -> Row:
         output=last.output,
         params=sum(r.params for r in rows),
         trainable_params=sum(r.trainable_params for r in rows),
+        active_params=sum(r.active_params for r in rows),
         buffers=sum(r.buffers for r in rows),
         macs=sum(r.macs for r in rows),
         backward_macs=sum(r.backward_macs for r in rows),

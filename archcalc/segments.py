@@ -6,7 +6,8 @@ instance, branches included; layers outside blocks (a stem, a head) are not
 checkpointed. `N` cuts the layers in run order as
 torch.utils.checkpoint.checkpoint_sequential cuts a Sequential: N segments of
 ⌊L/N⌋ layers, the last taking the rest and left unchecked (its backward runs
-right after the forward, so recomputing it would gain nothing).
+right after the forward, so recomputing it would gain nothing); a bound that
+falls inside a mixture of experts moves past it (a mixture is one unit).
 """
 
 from __future__ import annotations
@@ -62,4 +63,18 @@ def cut(network: Network, checkpoint: str | int | None) -> tuple[range, ...]:
     if checkpoint > len(layers):
         raise ArchcalcError(f"{network.name} has {len(layers)} layers: at most {len(layers)} segments")
     size = len(layers) // checkpoint
-    return tuple(range(start, start + size) for start in range(0, size * (checkpoint - 1), size))
+    return _whole_mixtures(network, tuple(range(start, start + size) for start in range(0, size * (checkpoint - 1), size)))
+
+
+def _whole_mixtures(network: Network, runs: tuple[range, ...]) -> tuple[range, ...]:
+    """The segments with no bound inside a mixture of experts (between its router and its combine pass
+    routed tokens, not one tensor): such a bound moves to the layer after the mixture's combine."""
+    layers = network.layers
+
+    def past(index: int) -> int:
+        while index < len(layers) and (layers[index].experts is not None or layers[index].kind == "combine"):
+            index += 1
+        return index
+
+    moved = (range(past(run.start), past(run.stop)) for run in runs)
+    return tuple(run for run in moved if len(run))

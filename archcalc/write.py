@@ -5,7 +5,7 @@ names, `stage1.block1.conv1`; a name the reader would give anyway is left out), 
 where its input is not the layer before. Arguments are the layer's as written, the late ones
 (`in_channels // 4`) evaluated at the network's input, and those at their default left out. Blocks
 are not written back: a dumped network has the same layers and figures, but no block instances
-(`--checkpoint every-block` finds none in it).
+(`--checkpoint every-block` finds none in it); a mixture of experts is, its body as a block (`expert1`).
 """
 
 from __future__ import annotations
@@ -20,7 +20,8 @@ from .analysis import analyze
 from .args import Arg
 from .errors import ArchcalcError
 from .expand import NAMED_INPUTS, VERSION
-from .ir import INPUT, Network
+from .ir import INPUT, Layer, Network
+from .report import Row
 from .rules import RULES, Rule
 from .symbolic import is_symbolic
 
@@ -32,23 +33,60 @@ def dump(network: Network) -> str:
     rows = analyze(network).rows
     counts: Counter = Counter()
     items, previous = [], INPUT
-    for layer, row in zip(network.layers, rows):
+    bodies: dict[str, list[str]] = {}  # the bodies of mixtures of experts, as blocks: name → lines
+    index = 0
+    while index < len(network.layers):
+        layer, row = network.layers[index], rows[index]
         counts[layer.kind] += 1
-        given = {**layer.args, **{key: row.args[key] for key in layer.late}}  # as written, the late ones evaluated
-        item: dict[str, Any] = {layer.kind: _arguments(RULES[layer.kind], given, layer.name)}
-        if layer.name != f"{layer.kind}{counts[layer.kind]}":
-            item["name"] = layer.name
+        if layer.kind == "moe":  # a mixture: its router, its body (written as a block), its combine (made again)
+            end = next(i for i in range(index, len(network.layers)) if network.layers[i].kind == "combine")
+            mixture = layer.name.rpartition(".")[0]
+            lines = _body(network.layers[index + 1:end], rows[index + 1:end], mixture)
+            block = next((name for name, body in bodies.items() if body == lines), f"expert{len(bodies) + 1}")
+            bodies[block] = lines
+            item: dict[str, Any] = {"moe": {**_written(layer, row), "body": block}, "name": mixture}
+            index = end
+        else:
+            item = {layer.kind: _written(layer, row)}
+            if layer.name != f"{layer.kind}{counts[layer.kind]}":
+                item["name"] = layer.name
         if layer.inputs != (previous,):
             item["from"] = layer.inputs[0] if len(layer.inputs) == 1 else list(layer.inputs)
         items.append(item)
-        previous = layer.name
+        previous = network.layers[index].name
+        index += 1
     spec: dict[str, Any] = {"version": VERSION, "name": network.name}
     spec.update({key: getattr(network, key) for key in ("title", "source", "reference") if getattr(network, key)})
     spec["input"] = _input(network)
     if network.budget:
         spec["budget"] = dict(network.budget)
     head = yaml.safe_dump(spec, sort_keys=False, default_flow_style=None, allow_unicode=True, width=120)
-    return head + "layers:\n" + "".join(f"  - {_line(item)}\n" for item in items)
+    blocks = "".join(f"  {name}:\n    layers:\n" + "".join(f"      - {line}\n" for line in lines)
+                     for name, lines in bodies.items())
+    return head + (f"blocks:\n{blocks}" if blocks else "") + "layers:\n" + "".join(f"  - {_line(item)}\n" for item in items)
+
+
+def _written(layer: Layer, row: Row) -> Any:
+    """A layer's arguments as written, the late ones (`in_channels // 4`) evaluated."""
+    return _arguments(RULES[layer.kind], {**layer.args, **{key: row.args[key] for key in layer.late}}, layer.name)
+
+
+def _body(layers: tuple[Layer, ...], rows: tuple[Row, ...], mixture: str) -> list[str]:
+    """A mixture's body as its block's lines, names (and `from:`) relative to the mixture: the same body
+    is the same lines in every mixture."""
+    inside, router = f"{mixture}.experts.", f"{mixture}.router"
+
+    def relative(name: str) -> str:
+        return "router" if name == router else name[len(inside):]
+
+    lines, previous = [], router
+    for layer, row in zip(layers, rows):
+        item: dict[str, Any] = {layer.kind: _written(layer, row), "name": relative(layer.name)}
+        if layer.inputs != (previous,):
+            item["from"] = relative(layer.inputs[0]) if len(layer.inputs) == 1 else [relative(i) for i in layer.inputs]
+        lines.append(_line(item))
+        previous = layer.name
+    return lines
 
 
 def _line(item: dict[str, Any]) -> str:

@@ -299,7 +299,8 @@ def networks(page: Path) -> str:
     for name, path in catalog.bundled().items():
         network = catalog.load(name)
         totals = archcalc.analyze(network).totals
-        rows.append([f"[`{name}`]({link(page, path)})", prose(network.title), render.count(totals.params),
+        rows.append([f"[`{name}`]({link(page, path)})", prose(network.title),
+                     render.params_count(totals.params, totals.active_params),
                      render.count(totals.macs), render.shape(network.input), prose(network.source),
                      code(network.reference)])
     return table(["network", "title", "parameters", "MACs", "input", "source", "reference"], rows, right=(2, 3))

@@ -71,6 +71,8 @@ version: 1
 name: modern-zoo
 input: [8, 16, 16]
 blocks:
+  expert:
+    layers: [linear: {out: 24, act: gelu}, linear: 32]
   se:
     args: [squeeze]
     mul:
@@ -113,6 +115,7 @@ layers:
   - pos_embed:
   - attention: 4
   - layernorm:
+  - moe: {experts: 3, top: 2, body: expert}
   - reshape: [-1, 16]
   - view: [17, 32]
   - getitem: {dim: 1, start: 0, stop: 16}

@@ -17,10 +17,13 @@ def _torch():
 
 
 # The language models read token ids: at their full size (Llama 3 8B: 32 GB of float32 weights) they are
-# verified at small configs below, and counted against transformers' models in test_transformers_specs.py.
+# verified at small configs below, and counted against transformers' models in test_transformers_specs.py
+# (Mixtral in test_mixtral.py).
 LANGUAGE_MODELS = {"gpt2": {"vocab": 300, "positions": 64, "dim": 32, "mlp": 64, "heads": 4, "depth": 2},
                    "bert-base": {"vocab": 300, "positions": 64, "dim": 32, "mlp": 64, "heads": 4, "depth": 2},
-                   "llama-3-8b": {"vocab": 300, "dim": 128, "mlp": 344, "heads": 4, "kv_heads": 2, "depth": 2}}
+                   "llama-3-8b": {"vocab": 300, "dim": 128, "mlp": 344, "heads": 4, "kv_heads": 2, "depth": 2},
+                   "mixtral-8x7b": {"vocab": 300, "dim": 64, "mlp": 96, "heads": 4, "kv_heads": 2, "depth": 2,
+                                    "experts": 4, "top": 2}}
 
 
 # One test per bundled network, as `verify --all` would run them, so that the workers share them out

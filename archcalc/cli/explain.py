@@ -66,6 +66,8 @@ def _layer(found: Explained) -> None:
         ("output", render.shape(row.output), row.formulas.get("shape", "")),
         ("weights", "", row.formulas.get("weights", "")),
         ("params", render.count(row.params), row.formulas.get("params", "")),
+        ("active params", render.count(row.active_params) if row.active_params != row.params else "",
+         f"those one token uses: {node.experts.top} of the {node.experts.count} experts' copies" if node.experts else ""),
         ("buffers", render.count(row.buffers) if row.buffers else "", row.formulas.get("buffers", "")),
         ("MACs", render.count(row.macs), row.formulas.get("macs", "")),
         ("FLOPs", render.count(2 * row.macs), f"2 × MACs = {render.count(2 * row.macs)}" if row.macs else ""),
@@ -93,6 +95,7 @@ def _block(found: Explained) -> None:
         ("output", render.shape(t.output)),
         ("params", render.count(t.params) + ("" if t.trainable_params == t.params
                                              else f" ({render.count(t.trainable_params)} trainable)")),
+        ("active params", f"{render.count(t.active_params)} (those one token uses)" if t.active_params != t.params else ""),
         ("buffers", render.count(t.buffers) if t.buffers else ""),
         ("MACs", render.count(t.macs)),
         ("FLOPs", f"{render.count(2 * t.macs)} = 2 × MACs"),

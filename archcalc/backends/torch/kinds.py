@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from . import attention, conv, dense, elementwise, layout, merge, norm, pool, recurrent, tokens, window
+from . import attention, conv, dense, elementwise, layout, merge, moe, norm, pool, recurrent, tokens, window
 from .base import Factory
 from .conv import CPU_HALF_WORKSPACE  # noqa: F401 (read from here: the one family whose kernels need one)
 
-FAMILIES = (conv, pool, dense, elementwise, norm, merge, layout, tokens, attention, window, recurrent)
+FAMILIES = (conv, pool, dense, elementwise, norm, merge, layout, tokens, attention, moe, window, recurrent)
 
 FACTORIES: dict[str, Factory] = {kind: factory for family in FAMILIES for kind, factory in family.FACTORIES.items()}

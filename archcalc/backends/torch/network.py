@@ -30,6 +30,7 @@ from ...report import tensor_shapes
 from ...rules.base import Shape
 from .base import DTYPES, BuildError
 from .kinds import FACTORIES
+from .moe import per_expert
 
 
 class Scope(nn.Module):
@@ -50,7 +51,8 @@ class _Blueprint:
         return self
 
     def __reduce__(self) -> tuple:
-        layers = [(layer.name, layer.kind, dict(layer.args), layer.inputs, layer.origin, dict(layer.late), layer.block)
+        layers = [(layer.name, layer.kind, dict(layer.args), layer.inputs, layer.origin, dict(layer.late), layer.block,
+                   layer.experts)
                   for layer in self.network.layers]
         return _thaw, (replace(self.network, layers=()), layers)
 
@@ -242,11 +244,17 @@ def build(spec: Network | str, *, input_shape: Shape | None = None, device: Any 
     if missing:
         raise BuildError(f"the torch backend has no module for kind(s) {', '.join(missing)}")
     with torch.device(device) if device is not None else nullcontext():
-        nodes = {layer.name: FACTORIES[layer.kind](arguments(layer, shapes), [shapes[i] for i in layer.inputs],
-                                                   shapes[layer.name])
-                 for layer in network.layers}
+        nodes = {layer.name: _node(layer, shapes) for layer in network.layers}
         _tie(network, nodes)
         module = ArchcalcModule(network, report.input, nodes)
     if dtype is not None:
         module.to(DTYPES[dtype] if isinstance(dtype, str) else dtype)
     return module
+
+
+def _node(layer: Layer, shapes: dict[str, Shape]) -> nn.Module:
+    """A layer's module: its kind's facet, once per expert for a layer of a mixture's body."""
+    def make() -> nn.Module:
+        return FACTORIES[layer.kind](arguments(layer, shapes), [shapes[i] for i in layer.inputs], shapes[layer.name])
+
+    return make() if layer.experts is None else per_expert(make, layer.experts.count)
