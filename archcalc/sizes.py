@@ -18,36 +18,44 @@ from typing import Any
 
 from .analysis import analyze
 from .errors import ArchcalcError, ShapeError
-from .ir import SIZE_SYMBOLS, Layer, Network
+from .ir import SEQUENCE, SIZE_SYMBOLS, Layer, Network
 from .report import Report, Row
 from .rules.base import shape_text
 from .safe import clip
 from .sides import MAX_PERIOD, MAX_SIDE, SIDE, Sizes, read, smallest_size  # noqa: F401 (MAX_PERIOD: read from here too)
 from .symbolic import Condition, Expr
 
-NAMES = (*SIZE_SYMBOLS, "B")
+NAMES = (*SIZE_SYMBOLS, SEQUENCE, "B")
 _DIM = re.compile(r"\d+|[A-Za-z]")
 
 
 def parse_shape(text: str) -> tuple[int | Expr, ...]:
-    """`3x224x224`, `3xHxW`, `3xNxN`, `1xL` or `3xTxHxW` (×, x or X between dimensions); ValueError says what was expected."""
+    """`3x224x224`, `3xHxW`, `3xNxN`, `1xL`, `3xTxHxW`, or tokens `Sx768` and token ids `S` (×, x or X between
+    dimensions); ValueError says what was expected."""
     parts = text.strip().replace("×", "x").replace("X", "x").split("x")
-    expected = "C×H×W such as 3x224x224, 3xHxW or 3xNxN, C×L such as 1xL, C×T×H×W such as 3xTxHxW (or N×D tokens, or features)"
+    expected = ("C×H×W such as 3x224x224, 3xHxW or 3xNxN, C×L such as 1xL, C×T×H×W such as 3xTxHxW, "
+                "N×D tokens such as 197x768 or Sx768, features, or S token ids")
     if not 1 <= len(parts) <= 4 or not all(_DIM.fullmatch(p) for p in parts):
         raise ValueError(f"expected {expected}; received '{clip(text, 40)}'")
     dims: list[int | Expr] = []
-    for part in parts:
+    for axis, part in enumerate(parts):
         if part.isdigit():
             if len(part) > 7 or not 0 < int(part) <= MAX_SIDE:
                 raise ValueError(f"expected dimensions from 1 to {MAX_SIDE:,}; received '{clip(part, 20)}'")
             dims.append(int(part))
-        elif part in SIZE_SYMBOLS:
+        elif part in SIZE_SYMBOLS and axis > 0:
             dims.append(Expr.var(part))
+        elif part == SEQUENCE and axis == 0 and len(parts) <= 2:
+            dims.append(Expr.var(part))
+        elif part in SIZE_SYMBOLS:
+            raise ValueError(f"expected the channels (the first dimension) as a number, only {', '.join(SIZE_SYMBOLS)} "
+                             f"symbolic (or S, a token sequence's length: Sx768); received '{clip(text, 40)}'")
+        elif part == SEQUENCE:
+            raise ValueError(f"S is a token sequence's length: the first of at most two dimensions (S token ids, "
+                             f"Sx768 tokens); received '{clip(text, 40)}'")
         else:
-            raise ValueError(f"expected {expected}: a size is a number, {', '.join(SIZE_SYMBOLS)}; received '{part}'")
-    if isinstance(dims[0], Expr):
-        raise ValueError(f"expected the channels (the first dimension) as a number, only {', '.join(SIZE_SYMBOLS)} "
-                         f"symbolic; received '{clip(text, 40)}'")
+            raise ValueError(f"expected {expected}: a size is a number, {', '.join(SIZE_SYMBOLS)} or {SEQUENCE}; "
+                             f"received '{part}'")
     return tuple(dims)
 
 

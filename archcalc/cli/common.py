@@ -30,10 +30,11 @@ MAX_DEPTH = 64  # levels of a layer's dotted name: blocks and branches nest at m
 
 
 INPUT = option("--input", "-i", dest="input_shape", metavar="C×H×W", convert=checked(sizes.parse_shape),
-               help="Override the spec's input, e.g. 3x224x224 (1x16000 for a signal, 3x16x112x112 for a clip); "
-                    "3xHxW (or 3xNxN, a square; 1xL; 3xTxHxW) makes every figure a formula in the sizes.")
+               help="Override the spec's input, e.g. 3x224x224 (1x16000 for a signal, 3x16x112x112 for a clip, 197x768 "
+                    "for tokens); 3xHxW (or 3xNxN, a square; 1xL; 3xTxHxW; Sx768, a token sequence of length S) makes "
+                    "every figure a formula in the sizes.")
 AT = option("--at", metavar="SIZES", convert=checked(sizes.parse_sizes),
-            help="Evaluate the formulas of a symbolic input at sizes, e.g. N=224, H=224,W=320,B=32 or T=16,N=112.")
+            help="Evaluate the formulas of a symbolic input at sizes, e.g. N=224, H=224,W=320,B=32, T=16,N=112 or S=4096.")
 
 
 def batch_value(text: str) -> int | Expr:

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..args import Arg
-from .base import LOW, PROMOTE, WHOLE, Eval, Role, Rule, RuleError, Saved, Shape, num, one_input, shape_text
+from .base import LOW, PROMOTE, WHOLE, Eval, Role, Rule, RuleError, Saved, Shape, num, one_input, product, shape_text
 
 STATS_ITEMSIZE = 4  # the attention kernels keep each row's log-sum-exp in float32
 
@@ -28,8 +28,8 @@ def _class_token(args: Mapping[str, Any], shapes: list[Shape]) -> Eval:
 def _pos_embed(args: Mapping[str, Any], shapes: list[Shape]) -> Eval:
     n, d = one_input("pos_embed", shapes, 2)
     return Eval((n, d), params=n * d,
-                formulas=lambda: {"shape": f"unchanged: {n}×{d} (plus a learned embedding)",
-                          "params": f"{n}·{d} = {num(n * d)} (one learned vector per position)"})
+                formulas=lambda: {"shape": f"unchanged: {shape_text((n, d))} (plus a learned embedding)",
+                          "params": f"{product((n, d))} = {num(n * d)} (one learned vector per position)"})
 
 
 def _attention(args: Mapping[str, Any], shapes: list[Shape]) -> Eval:
@@ -55,7 +55,7 @@ def _attention(args: Mapping[str, Any], shapes: list[Shape]) -> Eval:
         formulas=lambda: {
             "shape": f"unchanged: {shape_text((n, d))} ({heads} heads of {d // heads})",
             "params": f"4·{d}·{d}" + (f" + 4·{d}" if args["bias"] else "") + f" = {num(params)} (Q, K, V and output projections)",
-            "macs": f"4·{n}·{d}·{d} + 2·{n}·{n}·{d} = {num(projections + scores)} "
+            "macs": f"{product((4, n, d, d))} + {product((2, n, n, d))} = {num(projections + scores)} "
                     "(projections; Q·Kᵀ and the weighted sum of V)",
         },
     )

@@ -1,0 +1,147 @@
+"""The sequence length S: every figure of a token network as an exact formula in S.
+
+A token input [S, D] (`--input Sx768`) goes through the same rules as a
+concrete one; the formulas are checked against arithmetic written here and,
+at random S, against the concrete engine (`assert_exact`).
+"""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+import archcalc
+from archcalc.errors import ShapeError, SpecError
+from archcalc.sizes import at, parse_shape
+from archcalc.symbolic import Expr
+from helpers import network_of
+from test_symbolic import assert_exact
+
+S = Expr.var("S")
+DIM, HEADS, MLP = 64, 4, 256
+
+ENCODER = f"""
+    input: {{tokens: 16, dim: {DIM}}}
+    vars: {{dim: {DIM}, heads: {HEADS}, mlp: {MLP}}}
+    blocks:
+      encoder_block:
+        layers:
+          - add:
+              - - layernorm: {{name: ln_1}}
+                - attention: {{heads: heads, name: attn}}
+              - []
+          - add:
+              - - layernorm: {{name: ln_2}}
+                - linear: {{out: mlp, act: gelu, name: fc1}}
+                - dropout: {{p: 0.1}}
+                - linear: {{out: in_features, name: fc2}}
+              - []
+    layers:
+      - class_token: {{name: cls_token}}
+      - pos_embed: {{name: pos}}
+      - encoder_block:
+        repeat: 2
+        name: block
+      - layernorm: {{name: ln}}
+      - token: {{index: 0, name: cls}}
+      - linear: {{out: 10, name: head}}
+"""
+
+# Reads the fifth token: sequences shorter than 5 are refused, at the layer the concrete engine names.
+FIFTH_TOKEN = f"""
+    input: [16, {DIM}]
+    layers:
+      - linear: {{out: {DIM}, name: proj}}
+      - attention: {{heads: 2, bias: false, name: attn}}
+      - token: {{index: 4, name: fifth}}
+      - linear: {{out: 3, name: head}}
+"""
+
+
+def test_attention_is_quadratic_in_the_sequence():
+    report = archcalc.analyze(network_of(ENCODER), input_shape=(S, DIM))
+    rows = {row.name: row for row in report.rows}
+    tokens = S + 1  # the class token joins the sequence
+    assert rows["block_1.branch1.attn"].output == (tokens, DIM)
+    assert rows["block_1.branch1.attn"].macs == 4 * tokens * DIM * DIM + 2 * tokens * tokens * DIM
+    assert rows["pos"].params == tokens * DIM  # one learned vector per position
+    assert rows["block_1.branch1.fc1"].macs == tokens * DIM * MLP
+    assert rows["head"].macs == DIM * 10  # after the class token is read, no S is left
+    attention = 4 * DIM * DIM + 4 * DIM
+    mlp = DIM * MLP + MLP + MLP * DIM + DIM
+    assert report.totals.params == DIM + tokens * DIM + 2 * (attention + mlp + 2 * 2 * DIM) + 2 * DIM + DIM * 10 + 10
+
+
+def test_formulas_read_as_arithmetic_in_s():
+    report = archcalc.analyze(network_of(ENCODER), input_shape=(S, DIM))
+    attn = next(row for row in report.rows if row.kind == "attention")
+    assert attn.formulas["macs"].startswith(f"4·(S + 1)·{DIM}·{DIM} + 2·(S + 1)·(S + 1)·{DIM} = ")
+    assert next(row for row in report.rows if row.kind == "pos_embed").formulas["params"].startswith(f"(S + 1)·{DIM} = ")
+
+
+@pytest.mark.parametrize("spec", [ENCODER, FIFTH_TOKEN], ids=["encoder", "fifth-token"])
+def test_sequence_formulas_equal_the_concrete_engine(spec):
+    net = network_of(spec)
+    assert_exact(net, lambda s: (s, DIM), "S", random.Random(spec), 60, 2048)
+
+
+def test_a_sequence_too_short_fails_where_the_concrete_engine_does():
+    net = network_of(FIFTH_TOKEN)
+    report = archcalc.analyze(net, input_shape=(S, DIM))
+    with pytest.raises(ShapeError) as symbolic_error:
+        at(report, {"S": 4}, net)
+    with pytest.raises(ShapeError) as concrete:
+        archcalc.analyze(net, input_shape=(4, DIM))
+    assert symbolic_error.value.path == concrete.value.path == "layers[2].token 'fifth'"
+    assert at(report, {"S": 5}, net).totals.macs == archcalc.analyze(net, input_shape=(5, DIM)).totals.macs
+
+
+def test_training_memory_is_a_formula_in_s_and_the_batch():
+    net = network_of(ENCODER)
+    batch = Expr.var("B")
+    report = archcalc.analyze(net, batch=batch, input_shape=(S, DIM), precision="amp-bf16", checkpoint="every-block")
+    for b, s in ((1, 1), (3, 77), (8, 1024)):
+        concrete = archcalc.analyze(net, batch=b, input_shape=(s, DIM), precision="amp-bf16", checkpoint="every-block")
+        assert report.train_total_bytes.at({"B": b, "S": s}) == concrete.train_total_bytes
+
+
+def test_a_spec_may_write_its_sequence_as_s():
+    listed = network_of(f"input: [S, {DIM}]\nlayers:\n  - linear: 8\n")
+    named = network_of(f"input: {{tokens: S, dim: {DIM}}}\nlayers:\n  - linear: 8\n")
+    assert listed.input == named.input == (S, DIM)
+    assert archcalc.analyze(listed).totals.macs == S * DIM * 8
+
+
+@pytest.mark.parametrize("written", ["[3, S, 32]", "[S]", f"[{DIM}, S]", "{channels: 3, length: S}", "[S, S]"])
+def test_s_is_only_a_token_sequence(written):
+    with pytest.raises(SpecError, match="a token sequence's length the symbol S"):
+        network_of(f"input: {written}\nlayers:\n  - linear: 8\n")
+
+
+@pytest.mark.parametrize("text_in, shape", [("S", (S,)), ("Sx768", (S, 768)), ("S×64", (S, 64))])
+def test_parse_a_sequence(text_in, shape):
+    assert parse_shape(text_in) == shape
+
+
+@pytest.mark.parametrize("bad, says", [("3xS", "S is a token sequence's length"),
+                                       ("Sx3x4", "S is a token sequence's length"),
+                                       ("SxS", "S is a token sequence's length"),
+                                       ("Nx768", "expected the channels")])
+def test_parse_refuses_s_elsewhere(bad, says):
+    with pytest.raises(ValueError, match=says):
+        parse_shape(bad)
+
+
+def test_table_prints_formulas_in_s_and_at_evaluates_them(cli, write_spec):
+    spec = write_spec(ENCODER)
+    ran = cli("table", spec, "--input", f"Sx{DIM}")
+    assert ran.code == 0, ran.err
+    assert f"input S×{DIM}" in ran.out
+    macs = 2 * (4 * (S + 1) * DIM * DIM + 2 * (S + 1) * (S + 1) * DIM + 2 * (S + 1) * DIM * MLP) + DIM * 10
+    assert f"MACs {macs} (" in ran.out
+    evaluated = cli("table", spec, "--input", f"Sx{DIM}", "--at", "S=300", "--format", "json")
+    concrete = cli("table", spec, "--input", f"300x{DIM}", "--format", "json")
+    assert evaluated.code == concrete.code == 0, evaluated.err + concrete.err
+    import json
+    assert json.loads(evaluated.out)["totals"] == json.loads(concrete.out)["totals"]
