@@ -6,7 +6,7 @@ line through batches 1 and 2 gives a first guess, and real analyses around it
 (widening, then halving) the answer, checked at that batch and the next.
 Each batch tried is analysed once, and its memory read once, part by part
 (`step`, a `Step`). With a symbolic analysis (every figure a formula in N),
-the same `Goal` solves for the largest square input instead (`fit_input`);
+the same `Goal` solves for the largest square input, or the longest sequence, instead (`fit_input`);
 `answer` is `archcalc fit`, its JSON `Answer.to_dict`.
 """
 
@@ -18,7 +18,7 @@ from typing import Any, NamedTuple
 
 from . import sizes
 from .errors import ArchcalcError, numbers_needed
-from .ir import Network
+from .ir import SEQUENCE, Network
 from .plan import Plan
 from .report import MAX_BATCH, Report
 from .rules.base import shape_text
@@ -158,31 +158,38 @@ def fit_batch(net: Network, goal: Goal, input_shape: tuple[int, ...] | None = No
     return Fit(batch, at(batch), at(batch + 1) if batch < MAX_BATCH else None, goal.plan, headroom)
 
 
-def fit_input(net: Network, goal: Goal, batch: int = 1) -> tuple[int, list[Step]]:
-    """The largest square input side N whose step reaches `goal` at `batch`, solved on one symbolic analysis
-    (every figure a formula in N), and the steps at N and N + 1."""
-    symbolic = goal.plan.analyze(net, batch, goal.dtype, input_shape=sizes.square_input(net, "--solve input"))
-    best = sizes.largest_input(symbolic, lambda r: goal.step(r).bytes, goal.budget, {})
+# What `fit --solve` may solve for besides the batch: the variable of a symbolic input, and that input
+SOLVED = {"input": (sizes.SIDE, sizes.square_input), "seq": (SEQUENCE, sizes.sequence_input)}
+
+
+def fit_input(net: Network, goal: Goal, batch: int = 1, solve: str = "input") -> tuple[int, list[Step]]:
+    """The largest square input side N (`solve` "input") or sequence length S ("seq") whose step reaches `goal`
+    at `batch`, solved on one symbolic analysis (every figure a formula in it), and the steps there and one past."""
+    variable, symbolic_input = SOLVED[solve]
+    symbolic = goal.plan.analyze(net, batch, goal.dtype, input_shape=symbolic_input(net, f"--solve {solve}"))
+    best = sizes.largest_input(symbolic, lambda r: goal.step(r).bytes, goal.budget, {}, variable)
     if best is None:
         raise ArchcalcError(f"{net.name} does not fit {format_bytes(goal.budget)} at batch {batch:,} with any "
-                            "input size")
-    return best, [goal.step(sizes.at(symbolic, {sizes.SIDE: n}, net)) for n in (best, best + 1) if n <= sizes.MAX_SIDE]
+                            f"{'input size' if solve == 'input' else 'sequence length'}")
+    return best, [goal.step(sizes.at(symbolic, {variable: n}, net)) for n in (best, best + 1) if n <= sizes.MAX_SIDE]
 
 
 @dataclass(frozen=True)
 class Answer:
     """What `archcalc fit` finds: the largest batch at the spec's own input (None where that input is
-    symbolic), and with `solve` "input" the largest square side at a batch, with the steps at each."""
+    symbolic), and with `solve` "input" the largest square side (with "seq" the longest sequence) at a batch,
+    with the steps at each."""
 
     network: Network
     goal: Goal
-    solve: str  # "batch" or "input"
+    solve: str  # "batch", "input" or "seq"
     fit: Fit | None
-    side: int | None = None
+    side: int | None = None  # the size solved for: a square side N, or a sequence length S
     side_steps: tuple[Step, ...] = ()  # at `side`, and at side + 1 when that is a size archcalc takes
 
     def to_dict(self) -> dict[str, Any]:
-        """fit's JSON (README, "JSON output"): the goal, the batch found, and with --solve input the side."""
+        """fit's JSON (README, "JSON output"): the goal, the batch found, and with --solve input the side (with
+        --solve seq the sequence length: seq, at_seq, at_next_seq)."""
         goal, fit = self.goal, self.fit
         data = goal.to_dict(self.network.name)
         if fit is not None:
@@ -191,16 +198,18 @@ class Answer:
                         at_next=fit.next_step and goal.step_dict(fit.next_step))
         if self.side is not None:
             first, *rest = self.side_steps
-            data.update(side=self.side, at_side=goal.step_dict(first),
-                        at_next_side=goal.step_dict(rest[0]) if rest else None)
+            key = "side" if self.solve == "input" else "seq"
+            data.update({key: self.side, f"at_{key}": goal.step_dict(first),
+                         f"at_next_{key}": goal.step_dict(rest[0]) if rest else None})
         return data
 
 
 def answer(net: Network, goal: Goal, solve: str = "batch", batch: int = 1) -> Answer:
     """`archcalc fit`: the largest batch that reaches `goal` at the spec's input; with `solve` "input", the
-    largest square input at `batch` too (and the batch only where the spec's input is concrete)."""
+    largest square input at `batch` too, with "seq" the longest sequence (and the batch only where the spec's
+    input is concrete)."""
     symbolic = any(isinstance(d, Expr) for d in net.input)
-    side, steps = fit_input(net, goal, batch) if solve == "input" else (None, [])
+    side, steps = fit_input(net, goal, batch, solve) if solve in SOLVED else (None, [])
     if symbolic and side is None:
         raise ArchcalcError(numbers_needed(net.name, shape_text(net.input), "fit --solve batch"))
     return Answer(net, goal, solve, None if symbolic else fit_batch(net, goal), side, tuple(steps))

@@ -177,6 +177,14 @@ def square_input(network: Network, command: str) -> tuple[int, Expr, Expr]:
     return network.input[0], side, side
 
 
+def sequence_input(network: Network, command: str) -> tuple[Expr | int, ...]:
+    """The network's input with its sequence length S: tokens S×D, for `command` to analyse at every length."""
+    if len(network.input) != 2 or network.input_rank() != 0:
+        raise ArchcalcError(f"{network.name}: {command} reads a token sequence (N×D tokens); this input is "
+                            f"{shape_text(network.input)}")
+    return Expr.var(SEQUENCE), *network.input[1:]
+
+
 def sizes(report: Report, low: int = 1, high: int = 1024, variable: str | None = None) -> Sizes:
     """Read a symbolic report as rules and lists of sizes of one side: N, or H or W (each read alone)."""
     return read(report.name, report.conditions, variables(report) - {"B"}, low, high, variable)
@@ -197,19 +205,23 @@ def summary_lines(sides: Mapping[str, Sizes]) -> list[str]:
 # ── solving for a size ───────────────────────────────────────────────────────
 
 
-def largest_input(report: Report, need: Callable[[Report], Any], budget: int, env: Mapping[str, int]) -> int | None:
-    """The largest side N whose `need` (bytes, at the other sizes `env`) fits `budget`, among valid sides.
+def largest_input(report: Report, need: Callable[[Report], Any], budget: int, env: Mapping[str, int],
+                  variable: str = SIDE) -> int | None:
+    """The largest size of `variable` (the side N of a square input, or the sequence length S) whose `need`
+    (bytes, at the other sizes `env`) fits `budget`, among valid sizes.
 
-    Memory grows with N: a binary search over the valid sides, then a check of the answer and the next.
+    Memory grows with the size: a binary search over the valid sizes, then a check of the answer and the next.
     """
     valid = [c for c in report.conditions if c.kind == "valid"]
     needed = need(report)
 
-    def fits(n: int) -> bool:
-        sizes_at = {**env, SIDE: n, "H": n, "W": n}
-        return all(c.holds(sizes_at) for c in valid) and _value(needed, sizes_at) <= budget
+    def sizes_at(n: int) -> dict[str, int]:
+        return {**env, variable: n, **({"H": n, "W": n} if variable == SIDE else {})}
 
-    smallest = smallest_size(lambda n: all(c.holds({**env, SIDE: n, "H": n, "W": n}) for c in valid))
+    def fits(n: int) -> bool:
+        return all(c.holds(sizes_at(n)) for c in valid) and _value(needed, sizes_at(n)) <= budget
+
+    smallest = smallest_size(lambda n: all(c.holds(sizes_at(n)) for c in valid))
     if smallest is None or not fits(smallest):
         return None
     low, high = smallest, smallest

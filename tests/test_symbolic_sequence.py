@@ -7,6 +7,7 @@ at random S, against the concrete engine (`assert_exact`).
 
 from __future__ import annotations
 
+import json
 import random
 
 import pytest
@@ -143,5 +144,45 @@ def test_table_prints_formulas_in_s_and_at_evaluates_them(cli, write_spec):
     evaluated = cli("table", spec, "--input", f"Sx{DIM}", "--at", "S=300", "--format", "json")
     concrete = cli("table", spec, "--input", f"300x{DIM}", "--format", "json")
     assert evaluated.code == concrete.code == 0, evaluated.err + concrete.err
-    import json
     assert json.loads(evaluated.out)["totals"] == json.loads(concrete.out)["totals"]
+
+
+# ── the longest sequence that fits ───────────────────────────────────────────
+
+def test_fit_solves_for_the_longest_sequence(write_spec):
+    from archcalc import catalog
+    from archcalc.fit import DEFAULT_HEADROOM, Goal, answer, needed
+    from archcalc.plan import Plan
+
+    net = catalog.load(write_spec(ENCODER))
+    plan = Plan("amp-bf16", "adam")
+    goal = Goal(3 * 2**30, train=True, plan=plan, headroom=DEFAULT_HEADROOM)
+    found = answer(net, goal, "seq", batch=4)
+    longest = found.side
+
+    def bytes_at(s):  # the concrete engine at that length
+        return needed(plan.analyze(net, 4, input_shape=(s, DIM)), True, plan, DEFAULT_HEADROOM)
+
+    assert bytes_at(longest) <= goal.budget < bytes_at(longest + 1)
+    assert [step.bytes for step in found.side_steps] == [bytes_at(longest), bytes_at(longest + 1)]
+    assert found.fit is not None and found.fit.at_batch.input == (16, DIM)  # and the batch at its own input
+    data = found.to_dict()
+    assert data["seq"] == longest and data["at_seq"]["input"] == [longest, DIM] and "side" not in data
+
+
+def test_fit_solve_seq_on_the_command_line(cli, write_spec):
+    spec = write_spec(ENCODER)
+    ran = cli("fit", spec, "--memory", "3GiB", "--train", "--precision", "amp-bf16", "--solve", "seq", "--batch", "4")
+    assert ran.code == 0, ran.err
+    data = json.loads(cli("fit", spec, "--memory", "3GiB", "--train", "--precision", "amp-bf16", "--solve", "seq",
+                          "--batch", "4", "--format", "json").out)
+    longest = data["seq"]
+    assert ran.out.startswith(f"net: sequence {longest:,} (input {longest}×{DIM}) is the longest that fits 3.0 GiB at "
+                              "batch 4 for a training step")
+    assert f"  S {longest + 1:,}: " in ran.out and "does not fit" in ran.out
+
+
+def test_fit_solve_seq_needs_a_token_input(cli):
+    ran = cli("fit", "vgg16", "--memory", "8GiB", "--solve", "seq")
+    assert ran.code == 1 and ran.err == ("error: vgg16: --solve seq reads a token sequence (N×D tokens); this input is "
+                                         "3×224×224\n")

@@ -119,20 +119,23 @@ def _emit(reports: list[Report], plans: list[Plan], fmt: str) -> None:
          flag("--train", help="Fit a training step (saved activations, weights, gradients, optimizer state) "
                               "instead of inference."),
          OPTIMIZER, DTYPE, PRECISION, CHECKPOINT, ACCUMULATE, DATA_PARALLEL, SHARD, RESERVE, FRAGMENTATION,
-         option("--solve", choices=("batch", "input"), default="batch",
-                help="What to find: the largest batch (at the spec's input), or the largest square input "
-                     "C×N×N (at --batch), found through the formulas of a symbolic analysis."),
+         option("--solve", choices=("batch", "input", "seq"), default="batch",
+                help="What to find: the largest batch (at the spec's input), the largest square input C×N×N, "
+                     "or the longest sequence S of a token input S×D (at --batch), found through the formulas of "
+                     "a symbolic analysis."),
          option("--batch", "-b", metavar="N", convert=integer(1, MAX_BATCH), shown_default="1",
-                help="The batch of --solve input."),
+                help="The batch of --solve input and --solve seq."),
          option("--format", "-f", dest="fmt", choices=("text", "json"), default="text",
                 help="text, or json: {network, budget_bytes, mode, optimizer, dtype, plan, headroom, batch, "
-                     "samples_per_step, at_batch, at_next}; with --solve input also {side, at_side, at_next_side}; "
+                     "samples_per_step, at_batch, at_next}; with --solve input also {side, at_side, at_next_side}, with "
+                     "--solve seq {seq, at_seq, at_next_seq}; "
                      "each at_* with its parts, and every tensor by dtype."))
 def fit_command(net: str, memory: int, train: bool, optimizer: str, dtype: str, precision: str | None,
                 checkpoint: str | int | None, accumulate: int | None, data_parallel: int | None, shard: str | None,
                 reserve: int | None, fragmentation: int | None, solve: str, batch: int | None, fmt: str) -> None:
     """The largest batch whose inference peak (or, with --train, training step) fits a device's memory,
-    after a reserve and a fragmentation allowance; or, with --solve input, the largest square input at a batch.
+    after a reserve and a fragmentation allowance; or, with --solve input, the largest square input at a batch
+    (with --solve seq, the longest sequence of a token input).
 
     A training step is planned with --precision, --checkpoint, --optimizer, --accumulate, --data-parallel
     and --shard; the answer lists every tensor by dtype, and says how close the next batch comes.
@@ -140,9 +143,10 @@ def fit_command(net: str, memory: int, train: bool, optimizer: str, dtype: str, 
     Examples: archcalc fit resnet50 --memory 24GiB --train --optimizer adam --precision amp-bf16 --checkpoint
     every-block · archcalc fit vit-b16 --memory 80GiB --train --data-parallel 8 --shard parameters ·
     archcalc fit vgg16 -m 8GB --format json · archcalc fit resnet50 --memory 16GiB --batch 32 --train --solve input
+    · archcalc fit gpt2 --memory 24GiB --batch 8 --train --precision amp-bf16 --solve seq
     """
-    if batch is not None and solve != "input":
-        raise UsageError("--batch is the batch of --solve input; fit --solve batch finds the batch")
+    if batch is not None and solve == "batch":
+        raise UsageError("--batch is the batch of --solve input and --solve seq; fit --solve batch finds the batch")
     batch = batch or 1
     goal = Goal(memory, train, training_plan(train, optimizer, precision, checkpoint, accumulate, data_parallel,
                                              shard, dtype), headroom(reserve, fragmentation), dtype)
@@ -154,9 +158,15 @@ def fit_command(net: str, memory: int, train: bool, optimizer: str, dtype: str, 
     network, fit = found.network, found.fit
     if found.side is not None:
         side = found.side
-        console.print(f"{network.name}: input {network.input[0]}×{side}×{side} is the largest square that fits "
-                      f"{format_bytes(memory)} at batch {batch:,} for {_mode(goal)}", markup=False)
-        _print_steps(console, goal, found.side_steps, "N", lambda r: str(r.input[1]))
+        if solve == "seq":
+            console.print(f"{network.name}: sequence {side:,} (input {render.shape(found.side_steps[0].report.input)}) "
+                          f"is the longest that fits {format_bytes(memory)} at batch {batch:,} for {_mode(goal)}",
+                          markup=False)
+            _print_steps(console, goal, found.side_steps, "S", lambda r: f"{r.input[0]:,}")
+        else:
+            console.print(f"{network.name}: input {network.input[0]}×{side}×{side} is the largest square that fits "
+                          f"{format_bytes(memory)} at batch {batch:,} for {_mode(goal)}", markup=False)
+            _print_steps(console, goal, found.side_steps, "N", lambda r: str(r.input[1]))
         if fit is not None:
             console.print(f"{network.name}: at its own input {render.shape(network.input)}, batch {fit.batch:,} "
                           "is the largest that fits", markup=False)
