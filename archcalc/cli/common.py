@@ -53,9 +53,10 @@ SYMBOLIC_BATCH = option("--batch", "-b", metavar="N|B", convert=batch_value,
 
 def load_report(net: str, batch: int | Expr | None = 1, dtype: str = "float32",
                 input_shape: tuple[int | Expr, ...] | None = None, strict: bool = False, optimizer: str = "sgd",
-                at: dict[str, int] | None = None) -> tuple[Network, Report]:
-    """The network and its report. A symbolic input (`3xHxW`, or a spec's own) makes a symbolic report, its
-    batch B unless one is given; `at` then evaluates it at sizes (through its formulas)."""
+                at: dict[str, int] | None = None, precision: str | None = None) -> tuple[Network, Report]:
+    """The network and its report (under a training `precision`, if given). A symbolic input (`3xHxW`, or a
+    spec's own) makes a symbolic report, its batch B unless one is given; `at` then evaluates it at sizes
+    (through its formulas)."""
     network = catalog.load(net)
     shape = input_shape or network.input
     symbolic = any(is_symbolic(d) for d in shape)
@@ -68,7 +69,8 @@ def load_report(net: str, batch: int | Expr | None = 1, dtype: str = "float32",
                          "the sizes at which every division is whole)")
     if at is not None and is_symbolic(batch) and "B" not in at:
         at = {**at, "B": 1}
-    report = analyze(network, batch, dtype, strict=strict and not symbolic, input_shape=shape, optimizer=optimizer)
+    report = analyze(network, batch, dtype, strict=strict and not symbolic, input_shape=shape, optimizer=optimizer,
+                     precision=precision)
     if at is not None:
         report = sizes.at(report, at, network, strict)
     return network, report
