@@ -177,12 +177,13 @@ def square_input(network: Network, command: str) -> tuple[int, Expr, Expr]:
     return network.input[0], side, side
 
 
-def sequence_input(network: Network, command: str) -> tuple[Expr | int, ...]:
-    """The network's input with its sequence length S: tokens S×D, for `command` to analyse at every length."""
-    if len(network.input) != 2 or network.input_rank() != 0:
-        raise ArchcalcError(f"{network.name}: {command} reads a token sequence (N×D tokens); this input is "
-                            f"{shape_text(network.input)}")
-    return Expr.var(SEQUENCE), *network.input[1:]
+def sequence_input(network: Network, command: str, length: int | Expr | None = None) -> tuple[Expr | int, ...]:
+    """The network's input with a sequence of `length` (default the symbol S): tokens length×D, or `length`
+    token ids, for `command`."""
+    if not (network.ids or (len(network.input) == 2 and network.input_rank() == 0)):
+        raise ArchcalcError(f"{network.name}: {command} reads a token sequence (token ids, or N×D tokens); this "
+                            f"input is {shape_text(network.input)}")
+    return Expr.var(SEQUENCE) if length is None else length, *network.input[1:]
 
 
 def sizes(report: Report, low: int = 1, high: int = 1024, variable: str | None = None) -> Sizes:

@@ -69,7 +69,7 @@ def test_the_paper_s_terms():
 
 def test_the_engine_differs_by_what_the_notes_name():
     _, found = comparison(batch=2)
-    s, b, h, a = TOKENS, 2, H, A
+    s, b, a = TOKENS, 2, A
     paper = {part: value for part, (_, value) in found.paper().items()}
     log_sum_exp = 4 * a * s * b  # float32, one per row and head: the fused kernel's only s-sized statistic
     statistics = 2 * (4 + 4) * s * b  # two layer norms, each a float32 mean and 1/σ per row

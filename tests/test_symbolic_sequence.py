@@ -81,10 +81,49 @@ def test_formulas_read_as_arithmetic_in_s():
     assert next(row for row in report.rows if row.kind == "pos_embed").formulas["params"].startswith(f"(S + 1)·{DIM} = ")
 
 
-@pytest.mark.parametrize("spec", [ENCODER, FIFTH_TOKEN], ids=["encoder", "fifth-token"])
-def test_sequence_formulas_equal_the_concrete_engine(spec):
+# Token ids, a position table of 512 (longer sequences are refused there), a tied head.
+IDS_LM = f"""
+    input: {{ids: 16}}
+    vars: {{dim: {DIM}, heads: {HEADS}, mlp: {MLP}}}
+    blocks:
+      decoder_block:
+        layers:
+          - add:
+              - - layernorm: {{name: ln_1}}
+                - attention: {{heads: heads, name: attn}}
+              - []
+          - add:
+              - - layernorm: {{name: ln_2}}
+                - linear: {{out: mlp, act: gelu, name: fc}}
+                - linear: {{out: in_features, name: proj}}
+              - []
+    layers:
+      - embedding: {{vocab: 1000, dim: {DIM}, name: wte}}
+      - pos_embed: {{max: 512, name: wpe}}
+      - decoder_block:
+        repeat: 2
+        name: h
+      - layernorm: {{name: ln_f}}
+      - linear: {{out: 1000, bias: false, tie: wte, name: lm_head}}
+"""
+
+
+@pytest.mark.parametrize("spec, shape_at", [(ENCODER, lambda s: (s, DIM)), (FIFTH_TOKEN, lambda s: (s, DIM)),
+                                            (IDS_LM, lambda s: (s,))], ids=["encoder", "fifth-token", "ids"])
+def test_sequence_formulas_equal_the_concrete_engine(spec, shape_at):
     net = network_of(spec)
-    assert_exact(net, lambda s: (s, DIM), "S", random.Random(spec), 60, 2048)
+    assert_exact(net, shape_at, "S", random.Random(spec), 60, 2048)
+
+
+def test_token_ids_take_s_and_the_position_table_bounds_it():
+    net = network_of(IDS_LM.replace("{ids: 16}", "{ids: S}"))
+    assert net.input == (S,) and net.ids
+    report = archcalc.analyze(net)
+    assert report.totals.params == 1000 * DIM + 512 * DIM + 2 * (4 * DIM * DIM + 4 * DIM + DIM * MLP + MLP
+                                                                 + MLP * DIM + DIM + 2 * 2 * DIM) + 2 * DIM
+    assert at(report, {"S": 512, "B": 1}, net).totals.params == report.totals.params
+    with pytest.raises(ShapeError, match="513 tokens|max=512"):
+        at(report, {"S": 513, "B": 1}, net)
 
 
 def test_a_sequence_too_short_fails_where_the_concrete_engine_does():
@@ -184,5 +223,5 @@ def test_fit_solve_seq_on_the_command_line(cli, write_spec):
 
 def test_fit_solve_seq_needs_a_token_input(cli):
     ran = cli("fit", "vgg16", "--memory", "8GiB", "--solve", "seq")
-    assert ran.code == 1 and ran.err == ("error: vgg16: --solve seq reads a token sequence (N×D tokens); this input is "
-                                         "3×224×224\n")
+    assert ran.code == 1 and ran.err == ("error: vgg16: --solve seq reads a token sequence (token ids, or N×D tokens); "
+                                         "this input is 3×224×224\n")
