@@ -16,7 +16,7 @@ import archcalc
 from archcalc.errors import ShapeError, SpecError
 from archcalc.sizes import at, parse_shape
 from archcalc.symbolic import Expr
-from helpers import network_of
+from helpers import TRANSFORMER_LAYER, network_of
 from test_symbolic import assert_exact
 
 S = Expr.var("S")
@@ -77,30 +77,19 @@ def test_attention_is_quadratic_in_the_sequence():
 def test_formulas_read_as_arithmetic_in_s():
     report = archcalc.analyze(network_of(ENCODER), input_shape=(S, DIM))
     attn = next(row for row in report.rows if row.kind == "attention")
-    assert attn.formulas["macs"].startswith(f"4·(S + 1)·{DIM}·{DIM} + 2·(S + 1)·(S + 1)·{DIM} = ")
+    assert attn.formulas["macs"].startswith(f"(S + 1)·{4 * DIM * DIM:,} + 2·{HEADS}·(S + 1)·(S + 1)·{DIM // HEADS} = ")
     assert next(row for row in report.rows if row.kind == "pos_embed").formulas["params"].startswith(f"(S + 1)·{DIM} = ")
 
 
 # Token ids, a position table of 512 (longer sequences are refused there), a tied head.
 IDS_LM = f"""
     input: {{ids: 16}}
-    vars: {{dim: {DIM}, heads: {HEADS}, mlp: {MLP}}}
-    blocks:
-      decoder_block:
-        layers:
-          - add:
-              - - layernorm: {{name: ln_1}}
-                - attention: {{heads: heads, name: attn}}
-              - []
-          - add:
-              - - layernorm: {{name: ln_2}}
-                - linear: {{out: mlp, act: gelu, name: fc}}
-                - linear: {{out: in_features, name: proj}}
-              - []
+    vars: {{heads: {HEADS}, mlp: {MLP}}}
+    blocks:{TRANSFORMER_LAYER}
     layers:
       - embedding: {{vocab: 1000, dim: {DIM}, name: wte}}
       - pos_embed: {{max: 512, name: wpe}}
-      - decoder_block:
+      - layer:
         repeat: 2
         name: h
       - layernorm: {{name: ln_f}}
