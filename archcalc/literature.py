@@ -121,8 +121,9 @@ class Korthikanti:
                      f"(2·s·b·h); this spec has {len(dropouts) or 'no'} dropout layer{'' if len(dropouts) == 1 else 's'} "
                      f"in a transformer layer" + ("" if dropouts else " (dropout off, as at p = 0)"))
         notes.append(self._mlp_note())
-        notes.append("norms: the paper keeps each norm's 16-bit input (2 · 2·s·b·h); the engine also each row's "
-                     "statistics (mean and 1/σ, or 1/rms) in float32")
+        notes.append("norms: the paper keeps each norm's 16-bit input (2 · 2·s·b·h); the engine keeps what torch's "
+                     "backward of each norm reads: its input and each row's statistics in float32 (mean and 1/σ; "
+                     "RMSNorm's 1/rms, and x/rms in float32 too)")
         if not self.alike:
             notes.append("the transformer layers do not all save the same bytes: the figures are the first's, "
                          f"{self.layers[0].name}")

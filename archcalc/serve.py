@@ -67,6 +67,6 @@ def serve_parts(decode: Report, kv_dtype: str) -> list[Part]:
         Part("weights", decode.dtype, totals.param_bytes),
         Part("KV cache", name, cache, f"K and V of {cached_layers(decode)} attention layers, every position"),
         Part("decode activations", decode.dtype, totals.inference_peak_bytes,
-             "the largest live tensors of one decode step"),
+             "the largest live tensors of one decode step, one layer's K and V made anew among them"),
         Part("buffers", decode.dtype, totals.buffer_bytes),
     ) if not (isinstance(part.bytes, int) and part.bytes == 0)]

@@ -128,3 +128,41 @@ def test_explain_memory_usage(cli):
     assert cli("explain", "vgg16", "conv1_1", "--memory").err.startswith("error: --memory explains the whole network")
     ran = cli("explain", "vgg16", "--memory")
     assert ran.code == 0 and "not a stack of transformer layers" in ran.out
+
+
+LLAMA_LIKE = f"""
+    input: {{ids: {TOKENS}}}
+    vars: {{dim: {H}, heads: {A}}}
+    blocks:
+      layer:
+        layers:
+          - add:
+              - - rmsnorm: {{name: input_layernorm}}
+                - attention: {{heads: heads, kv_heads: 2, causal: true, rope: true, bias: false, name: self_attn}}
+              - []
+          - add:
+              - - rmsnorm: {{name: post_attention_layernorm}}
+                - mul:
+                    - - linear: {{out: 3 * dim, bias: false, act: silu, name: gate_proj}}
+                    - - linear: {{out: 3 * dim, bias: false, name: up_proj}}
+                - linear: {{out: dim, bias: false, name: down_proj}}
+              - []
+    layers:
+      - embedding: {{vocab: 500, dim: {H}, name: embed_tokens}}
+      - layer:
+        repeat: 2
+        name: layers
+      - rmsnorm: {{name: norm}}
+      - linear: {{out: 500, bias: false, name: lm_head}}
+"""
+
+
+def test_a_llama_like_decoder_names_its_grouped_query_attention_and_gated_mlp():
+    report, found = comparison(spec=LLAMA_LIKE)
+    assert (found.s, found.h, found.a, len(found.layers)) == (TOKENS, H, A, 2)
+    notes = " ".join(found.notes())
+    assert f"K, V 2·{H // A} = {2 * H // A} each (grouped-query attention, kv_heads 2" in notes
+    assert f"a gated MLP (a product of two linear branches, as SwiGLU) of width {3 * H}, not the paper's 4·h" in notes
+    layer_rows = [row for row in report.rows if row.name.startswith("layers_1.")]
+    assert sum(found.engine.values()) == sum(row.saved_bytes for row in layer_rows)
+    assert found.engine["norms"] > 0 and found.engine["dropout masks"] == 0
