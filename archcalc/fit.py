@@ -269,17 +269,18 @@ def serve_answer(net: Network, goal: Goal, batch: int | None = None) -> Answer:
             raise ArchcalcError(f"{net.name} does not fit {format_bytes(goal.budget)} at batch {batch:,} even with a "
                                 f"context of 1 token (needs {at(1).bytes:,} bytes)")
         steps = tuple(at(c) for c in (context, context + 1) if c <= limit)
-        return Answer(net, goal, "context", None, context, steps, _serving(net, goal, context))
+        return Answer(net, goal, "context", None, context, steps, _serving(net, goal, steps[0].report, context))
     context = serving.context
     if batch is not None:
-        return Answer(net, goal, "check", None, context, (decode_step(context, batch),), _serving(net, goal, context))
+        checked = decode_step(context, batch)
+        return Answer(net, goal, "check", None, context, (checked,), _serving(net, goal, checked.report, context))
     fit = fit_batch(serve.decoding(net, context - 1), goal, one)
-    return Answer(net, goal, "batch", fit, serving=_serving(net, goal, context))
+    return Answer(net, goal, "batch", fit, serving=_serving(net, goal, fit.at_batch, context))
 
 
-def _serving(net: Network, goal: Goal, context: int) -> Serving:
-    decode = analyze(serve.decoding(net, context - 1), 1, goal.dtype, input_shape=sizes.sequence_input(net, "fit", 1))
-    prefill = analyze(net, 1, goal.dtype, input_shape=sizes.sequence_input(net, "fit", context))
+def _serving(net: Network, goal: Goal, decode: Report, context: int) -> Serving:
+    """The MACs of the decode step at `context` (its report's, per sequence) and of prefilling `context` tokens."""
+    prefill = analyze(net, 1, goal.dtype, input_shape=sizes.sequence_input(net, "fit --serve", context))
     return Serving(context, decode.totals.macs, prefill.totals.macs)
 
 
