@@ -21,7 +21,7 @@ from typing import Any, NamedTuple
 
 from . import expr
 from .errors import Mark, SpecError, did_you_mean, unknown
-from .ir import INPUT, LIST_AXES, SIZE_SYMBOLS, Experts, LateArg, Layer, Network, Origin
+from .ir import INPUT, LIST_AXES, SEQUENCE, SIZE_SYMBOLS, Experts, LateArg, Layer, Network, Origin
 from .late import SHAPE_NAMES, Late, TensorDim, is_late
 from .symbolic import Expr
 from .rules import RULES, Inputs, Role, Rule, kinds
@@ -155,14 +155,15 @@ NAMED_INPUTS = {
     ("channels", "frames", "height", "width"): 3,
 }
 MAX_INPUT = 10**6
-INPUT_EXPECTED = ("expected input: [C, H, W], [C, T, H, W], [N, D] tokens, [features] or a mapping naming the axes "
-                  "({channels: 1, length: 16000}) of positive integers, spatial sizes possibly the symbols H, W, N, T or L")
+INPUT_EXPECTED = ("expected input: [C, H, W], [C, T, H, W], [N, D] tokens, [features], {ids: S} token ids or a mapping "
+                  "naming the axes ({channels: 1, length: 16000}) of positive integers, spatial sizes possibly the symbols H, W, N, T or L, "
+                  "a token sequence's length the symbol S")
 
 
 def _input(data: YMap) -> tuple[tuple[int | Expr, ...], int | None]:
     """The input's sizes and, when named, its spatial axes: a list [C, H, W], [C, T, H, W] (or [N, D] tokens,
     or [features]), or a mapping naming each axis ({channels: 1, length: 16000}); the spatial sizes may be
-    the symbols H, W, N (a square side), T or L."""
+    the symbols H, W, N (a square side), T or L, and a token sequence's length the symbol S ([S, 768])."""
     value = data["input"]
     if isinstance(value, YMap):
         keys = next((names for names in NAMED_INPUTS if set(names) == set(value)), None)
@@ -173,11 +174,19 @@ def _input(data: YMap) -> tuple[tuple[int | Expr, ...], int | None]:
         axes = LIST_AXES.get(len(value), 0) if isinstance(value, list) else None
     ok = isinstance(sizes, list) and 1 <= len(sizes) <= 4 and axes is not None and all(
         (isinstance(v, int) and not isinstance(v, bool) and 0 < v <= MAX_INPUT)
-        or (i > 0 and axes > 0 and v in SIZE_SYMBOLS) for i, v in enumerate(sizes))
+        or _symbol_fits(v, i, axes, len(sizes) == 2 or keys == ("ids",)) for i, v in enumerate(sizes))
     if not ok:
         raise SpecError(f"{INPUT_EXPECTED}; received {describe(value)}"
                         + (f" {shorten(str(list(value)))}" if isinstance(value, list) else ""), mark_of(data, "input"))
     return tuple(Expr.var(v) if isinstance(v, str) else v for v in sizes), axes if keys else None
+
+
+def _symbol_fits(value: Any, axis: int, spatial: int, sequence: bool) -> bool:
+    """Whether `value` is a symbol the input may have on `axis`: a spatial size (H, W, N, T, L) on a spatial
+    axis, or the sequence length S on the first axis of a `sequence` (tokens [S, D], or token ids {ids: S})."""
+    if axis > 0 and spatial > 0:
+        return value in SIZE_SYMBOLS
+    return value == SEQUENCE and axis == 0 and spatial == 0 and sequence
 
 
 def _vars(data: Any, mark: Mark | None) -> dict[str, Any]:

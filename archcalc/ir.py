@@ -13,6 +13,7 @@ from .symbolic import Expr
 INPUT = "input"  # the name by which layers refer to the network's input
 IDS_ITEMSIZE = 8  # token ids are int64, as torch.nn.Embedding reads them
 SIZE_SYMBOLS = ("H", "W", "N", "T", "L")  # the symbolic sizes an input's spatial axes may have (N: a square side)
+SEQUENCE = "S"  # the symbolic length of a token sequence: the first axis of a token input [S, D]
 LIST_AXES = {3: 2, 4: 3}  # the spatial axes of an input written as a list: [C, H, W], [C, T, H, W] (others none)
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from . import expand
 from .args import MAX_AXES, MAX_INT, Arg
-from .ir import SIZE_SYMBOLS
+from .ir import SEQUENCE, SIZE_SYMBOLS
 from .budget import BUDGET_KEYS, MAX_BATCH, MEASURES
 from .rules import RULES, Inputs, Role, Rule, kinds
 
@@ -53,14 +53,16 @@ def _input_schema() -> dict[str, Any]:
     """A list read by its length, or a mapping naming each axis ({channels: 1, length: 16000})."""
     size = {"type": "integer", "minimum": 1, "maximum": expand.MAX_INPUT}
     spatial = {"anyOf": [size, {"enum": list(SIZE_SYMBOLS)}]}
-    lists = [{"type": "array", "prefixItems": [size], "items": spatial if n > 2 else size, "minItems": n, "maxItems": n}
-             for n in (1, 2, 3, 4)]
+    sequence = {"anyOf": [size, {"const": SEQUENCE}]}  # a token sequence's length, S
+    lists = [{"type": "array", "prefixItems": [sequence if n == 2 else size], "items": spatial if n > 2 else size,
+              "minItems": n, "maxItems": n} for n in (1, 2, 3, 4)]
+    kinds = {"channels": size, "dim": size, "features": size, "tokens": sequence, "ids": sequence}
     named = [{"type": "object", "required": list(names), "additionalProperties": False,
-              "properties": {name: size if name in ("channels", "tokens", "dim", "features", "ids") else spatial
-                             for name in names}}
+              "properties": {name: kinds.get(name, spatial) for name in names}}
              for names in expand.NAMED_INPUTS]
-    return {"anyOf": lists + named, "description": "[C, H, W], [C, T, H, W], [N, D] tokens or [features], or a mapping naming "
-            "the axes ({channels: 1, length: 16000}, {ids: 1024} token ids); the batch comes from the command line"}
+    return {"anyOf": lists + named, "description": "[C, H, W], [C, T, H, W], [N, D] tokens (N possibly S) or [features], or "
+            "a mapping naming the axes ({channels: 1, length: 16000}, {ids: 1024} token ids, S possibly); the batch "
+            "comes from the command line"}
 
 
 def _choices(arg: Arg) -> dict[str, Any]:

@@ -18,36 +18,44 @@ from typing import Any
 
 from .analysis import analyze
 from .errors import ArchcalcError, ShapeError
-from .ir import SIZE_SYMBOLS, Layer, Network
+from .ir import SEQUENCE, SIZE_SYMBOLS, Layer, Network
 from .report import Report, Row
 from .rules.base import shape_text
 from .safe import clip
 from .sides import MAX_PERIOD, MAX_SIDE, SIDE, Sizes, read, smallest_size  # noqa: F401 (MAX_PERIOD: read from here too)
 from .symbolic import Condition, Expr
 
-NAMES = (*SIZE_SYMBOLS, "B")
+NAMES = (*SIZE_SYMBOLS, SEQUENCE, "B")
 _DIM = re.compile(r"\d+|[A-Za-z]")
 
 
 def parse_shape(text: str) -> tuple[int | Expr, ...]:
-    """`3x224x224`, `3xHxW`, `3xNxN`, `1xL` or `3xTxHxW` (×, x or X between dimensions); ValueError says what was expected."""
+    """`3x224x224`, `3xHxW`, `3xNxN`, `1xL`, `3xTxHxW`, or tokens `Sx768` and token ids `S` (×, x or X between
+    dimensions); ValueError says what was expected."""
     parts = text.strip().replace("×", "x").replace("X", "x").split("x")
-    expected = "C×H×W such as 3x224x224, 3xHxW or 3xNxN, C×L such as 1xL, C×T×H×W such as 3xTxHxW (or N×D tokens, or features)"
+    expected = ("C×H×W such as 3x224x224, 3xHxW or 3xNxN, C×L such as 1xL, C×T×H×W such as 3xTxHxW, "
+                "N×D tokens such as 197x768 or Sx768, features, or S token ids")
     if not 1 <= len(parts) <= 4 or not all(_DIM.fullmatch(p) for p in parts):
         raise ValueError(f"expected {expected}; received '{clip(text, 40)}'")
     dims: list[int | Expr] = []
-    for part in parts:
+    for axis, part in enumerate(parts):
         if part.isdigit():
             if len(part) > 7 or not 0 < int(part) <= MAX_SIDE:
                 raise ValueError(f"expected dimensions from 1 to {MAX_SIDE:,}; received '{clip(part, 20)}'")
             dims.append(int(part))
-        elif part in SIZE_SYMBOLS:
+        elif part in SIZE_SYMBOLS and axis > 0:
             dims.append(Expr.var(part))
+        elif part == SEQUENCE and axis == 0 and len(parts) <= 2:
+            dims.append(Expr.var(part))
+        elif part in SIZE_SYMBOLS:
+            raise ValueError(f"expected the channels (the first dimension) as a number, only {', '.join(SIZE_SYMBOLS)} "
+                             f"symbolic (or S, a token sequence's length: Sx768); received '{clip(text, 40)}'")
+        elif part == SEQUENCE:
+            raise ValueError(f"S is a token sequence's length: the first of at most two dimensions (S token ids, "
+                             f"Sx768 tokens); received '{clip(text, 40)}'")
         else:
-            raise ValueError(f"expected {expected}: a size is a number, {', '.join(SIZE_SYMBOLS)}; received '{part}'")
-    if isinstance(dims[0], Expr):
-        raise ValueError(f"expected the channels (the first dimension) as a number, only {', '.join(SIZE_SYMBOLS)} "
-                         f"symbolic; received '{clip(text, 40)}'")
+            raise ValueError(f"expected {expected}: a size is a number, {', '.join(SIZE_SYMBOLS)} or {SEQUENCE}; "
+                             f"received '{part}'")
     return tuple(dims)
 
 
@@ -169,6 +177,15 @@ def square_input(network: Network, command: str) -> tuple[int, Expr, Expr]:
     return network.input[0], side, side
 
 
+def sequence_input(network: Network, command: str, length: int | Expr | None = None) -> tuple[Expr | int, ...]:
+    """The network's input with a sequence of `length` (default the symbol S): tokens length×D, or `length`
+    token ids, for `command`."""
+    if not (network.ids or (len(network.input) == 2 and network.input_rank() == 0)):
+        raise ArchcalcError(f"{network.name}: {command} reads a token sequence (token ids, or N×D tokens); this "
+                            f"input is {shape_text(network.input)}")
+    return Expr.var(SEQUENCE) if length is None else length, *network.input[1:]
+
+
 def sizes(report: Report, low: int = 1, high: int = 1024, variable: str | None = None) -> Sizes:
     """Read a symbolic report as rules and lists of sizes of one side: N, or H or W (each read alone)."""
     return read(report.name, report.conditions, variables(report) - {"B"}, low, high, variable)
@@ -189,19 +206,23 @@ def summary_lines(sides: Mapping[str, Sizes]) -> list[str]:
 # ── solving for a size ───────────────────────────────────────────────────────
 
 
-def largest_input(report: Report, need: Callable[[Report], Any], budget: int, env: Mapping[str, int]) -> int | None:
-    """The largest side N whose `need` (bytes, at the other sizes `env`) fits `budget`, among valid sides.
+def largest_input(report: Report, need: Callable[[Report], Any], budget: int, env: Mapping[str, int],
+                  variable: str = SIDE) -> int | None:
+    """The largest size of `variable` (the side N of a square input, or the sequence length S) whose `need`
+    (bytes, at the other sizes `env`) fits `budget`, among valid sizes.
 
-    Memory grows with N: a binary search over the valid sides, then a check of the answer and the next.
+    Memory grows with the size: a binary search over the valid sizes, then a check of the answer and the next.
     """
     valid = [c for c in report.conditions if c.kind == "valid"]
     needed = need(report)
 
-    def fits(n: int) -> bool:
-        sizes_at = {**env, SIDE: n, "H": n, "W": n}
-        return all(c.holds(sizes_at) for c in valid) and _value(needed, sizes_at) <= budget
+    def sizes_at(n: int) -> dict[str, int]:
+        return {**env, variable: n, **({"H": n, "W": n} if variable == SIDE else {})}
 
-    smallest = smallest_size(lambda n: all(c.holds({**env, SIDE: n, "H": n, "W": n}) for c in valid))
+    def fits(n: int) -> bool:
+        return all(c.holds(sizes_at(n)) for c in valid) and _value(needed, sizes_at(n)) <= budget
+
+    smallest = smallest_size(lambda n: all(c.holds(sizes_at(n)) for c in valid))
     if smallest is None or not fits(smallest):
         return None
     low, high = smallest, smallest

@@ -169,10 +169,12 @@ def test_flags_show_as_flags_and_values_by_their_metavar(cli):
     (["table", "vgg16", "--dtype", "float64"], "error: --dtype: expected float32, float16, bfloat16 or int8; "
                                                "received 'float64'"),
     (["table", "vgg16", "--input", "3x224x224x1x1"], "error: --input/-i: expected C×H×W such as 3x224x224, 3xHxW or "
-                                                     "3xNxN, C×L such as 1xL, C×T×H×W such as 3xTxHxW (or N×D tokens, "
-                                                     "or features); received '3x224x224x1x1'"),
+                                                     "3xNxN, C×L such as 1xL, C×T×H×W such as 3xTxHxW, N×D tokens such "
+                                                     "as 197x768 or Sx768, features, or S token ids; received "
+                                                     "'3x224x224x1x1'"),
     (["table", "vgg16", "--input", "Hx224x224"], "error: --input/-i: expected the channels (the first dimension) as a "
-                                                 "number, only H, W, N, T, L symbolic; received 'Hx224x224'"),
+                                                 "number, only H, W, N, T, L symbolic (or S, a token sequence's "
+                                                 "length: Sx768); received 'Hx224x224'"),
     (["table", "vgg16", "--at", "N=224"], "error: --at evaluates a symbolic input: give --input 3xHxW or 3xNxN "
                                           "(or a spec with one)"),
     (["table", "vgg16", "--input", "3x224x0"], "error: --input/-i: expected dimensions from 1 to 1,048,576; "

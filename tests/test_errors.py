@@ -69,9 +69,9 @@ CASES = [
         input: [3, 32, 32, 1, 1]
         layers:
           - relu:
-     """, "net.yaml:1:8: expected input: [C, H, W], [C, T, H, W], [N, D] tokens, [features] or a mapping naming the axes "
-          "({channels: 1, length: 16000}) of positive integers, spatial sizes possibly the symbols H, W, N, T or L; "
-          "received a list [3, 32, 32, 1, 1]"),
+     """, "net.yaml:1:8: expected input: [C, H, W], [C, T, H, W], [N, D] tokens, [features], {ids: S} token ids or a "
+          "mapping naming the axes ({channels: 1, length: 16000}) of positive integers, spatial sizes possibly the symbols H, W, N, T or L, "
+          "a token sequence's length the symbol S; received a list [3, 32, 32, 1, 1]"),
     ("YAML syntax", """
         input: [3, 32, 32]
         layers:

@@ -61,8 +61,9 @@ REFUSED = [
     # integers and other values where an integer belongs
     ("giant-integer-literal.yaml", ":3:17: integer " + "9" * 59 + "… is beyond ±1,000,000,000,000,000"),
     ("huge-integer.yaml", ":3:17: layers[0].conv: 'out' is limited to 1,000,000,000; received out=99999999999999"),
-    ("huge-input.yaml", ":1:8: expected input: [C, H, W], [C, T, H, W], [N, D] tokens, [features] or a mapping naming the "
-                        "axes ({channels: 1, length: 16000}) of positive integers, spatial sizes possibly the symbols H, W, N, T or L;"
+    ("huge-input.yaml", ":1:8: expected input: [C, H, W], [C, T, H, W], [N, D] tokens, [features], {ids: S} token ids or a "
+                        "mapping naming the axes ({channels: 1, length: 16000}) of positive integers, spatial sizes possibly "
+                        "the symbols H, W, N, T or L, a token sequence's length the symbol S;"
                         " received a list [3, 100000000, 100000000]"),
     ("repeat-billion.yaml", ":4:13: layers[0].relu: repeat must be between 0 and 10,000; received 1000000000"),
     ("repeat-power.yaml", ":4:13: layers[0].relu: in '10**9': '**' (a power) is not supported; write the number out"),

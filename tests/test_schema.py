@@ -74,6 +74,8 @@ def test_block_bodies_and_act_come_from_the_roles():
 @pytest.mark.parametrize("spec", [
     {"input": [3, 32, 32], "layers": [{"conv": {"out": 8, "k": 3}}], "version": VERSION},
     {"input": [10], "layers": [{"fc": 10}, {"dropout": 0.5}, {"softmax": None}]},
+    {"input": ["S", 64], "layers": [{"attention": 4}]},
+    {"input": {"tokens": "S", "dim": 64}, "layers": [{"attention": 4}]},
     {"input": [3, 8, 8], "vars": {"w": 8}, "layers": [{"conv": {"out": "w * 2", "k": [3, 1], "p": "same"}, "repeat": "2"}]},
     {"input": [3, 8, 8], "layers": [{"avgpool": "global"}, {"maxpool": 2}, {"lrn": {"alpha": "1e-4"}}]},
     {"input": [3, 8, 8], "layers": [{"add": [[{"conv": {"out": 3, "k": 3, "p": 1}}], []], "name": "sum"},
@@ -90,6 +92,8 @@ def test_good_specs_validate(spec):
     ({"layers": [{"relu": None}]}, "'input' is a required property"),
     ({"input": [3, 8, 8], "layers": [{"relu": None}], "layer": []}, "Additional properties are not allowed ('layer'"),
     ({"input": [3, 8, 8, 8, 8], "layers": [{"relu": None}]}, "is not valid under any of the given schemas"),
+    ({"input": [3, "S", 8], "layers": [{"relu": None}]}, "is not valid under any of the given schemas"),
+    ({"input": [64, "S"], "layers": [{"relu": None}]}, "is not valid under any of the given schemas"),
     ({"input": {"channels": 1, "width": 8}, "layers": [{"relu": None}]}, "is not valid under any of the given schemas"),
     ({"input": [3, 8, 8], "layers": []}, "should be non-empty"),
     ({"input": [3, 8, 8], "layers": [{"conv": {"out": 8, "kernel": 3}}]}, "is not valid under any of the given schemas"),

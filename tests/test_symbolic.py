@@ -198,21 +198,27 @@ TOTALS = ("params", "macs", "backward_macs", "activations", "activation_bytes", 
 @pytest.mark.parametrize("name", sorted(n for n in archcalc.catalog.bundled() if len(archcalc.load(n).input) == 3))
 def test_symbolic_figures_equal_the_concrete_engine(name):
     net = archcalc.load(name)
-    report = archcalc.analyze(net, batch=2, input_shape=(net.input[0], N, N))
-    rng = random.Random(name)
     count = max(16, min(200, 40_000 // len(net.layers)))  # 200 sizes, fewer past 200 layers (ResNet-1202: 16)
-    sides = [rng.randint(1, 600) for _ in range(count)]
+    assert_exact(net, lambda n: (net.input[0], n, n), "N", random.Random(name), count, 600)
+
+
+def assert_exact(net, shape_at, variable: str, rng: random.Random, count: int, high: int) -> None:
+    """The symbolic report of `net` (input `shape_at(variable)`, batch 2), evaluated at `count` random sizes
+    up to `high`, equals the concrete engine's there: every figure of every row and the totals, or the same
+    failing layer."""
+    report = archcalc.analyze(net, batch=2, input_shape=shape_at(Expr.var(variable)))
+    sides = [rng.randint(1, high) for _ in range(count)]
     invalid = 0
     for side in sides:
         try:
-            concrete = archcalc.analyze(net, batch=2, input_shape=(net.input[0], side, side))
+            concrete = archcalc.analyze(net, batch=2, input_shape=shape_at(side))
         except ShapeError as err:
             invalid += 1
             with pytest.raises(ShapeError) as symbolic_error:
-                at(report, {"N": side}, net)
+                at(report, {variable: side}, net)
             assert symbolic_error.value.path == err.path, side
             continue
-        evaluated = at(report, {"N": side}, net)
+        evaluated = at(report, {variable: side}, net)
         for mine, theirs in zip(evaluated.rows, concrete.rows):
             assert [getattr(mine, f) for f in FIGURES] == [getattr(theirs, f) for f in FIGURES], (side, mine.name)
             if mine.receptive_field is not None:  # a closed form exists

@@ -42,12 +42,13 @@ MAX_DEPTH = 64  # levels of a layer's dotted name: blocks and branches nest at m
 
 
 INPUT = Annotated[Any, option("--input", "-i", metavar="C×H×W", convert=sizes.parse_shape,
-                              help="Override the spec's input, e.g. 3x224x224 (1x16000 for a signal, 3x16x112x112 "
-                                   "for a clip); 3xHxW (or 3xNxN, a square; 1xL; 3xTxHxW) makes every figure a "
-                                   "formula in the sizes.")]
+                             help="Override the spec's input, e.g. 3x224x224 (1x16000 for a signal, 3x16x112x112 "
+                                  "for a clip, 197x768 for tokens, 1024 token ids); 3xHxW (or 3xNxN, a square; 1xL; "
+                                  "3xTxHxW; Sx768, a token sequence of length S; S ids) makes every figure a formula "
+                                  "in the sizes.")]
 AT = Annotated[Any, option("--at", metavar="SIZES", convert=sizes.parse_sizes,
-                           help="Evaluate the formulas of a symbolic input at sizes, e.g. N=224, H=224,W=320,B=32 or "
-                                "T=16,N=112.")]
+                           help="Evaluate the formulas of a symbolic input at sizes, e.g. N=224, H=224,W=320,B=32, "
+                                "T=16,N=112 or S=4096.")]
 
 
 def batch_value(text: str) -> int | Expr:
@@ -66,9 +67,10 @@ SYMBOLIC_BATCH = Annotated[Any, option("--batch", "-b", metavar="N|B", convert=b
 
 def load_report(net: str, batch: int | Expr | None = 1, dtype: str = "float32",
                 input_shape: tuple[int | Expr, ...] | None = None, strict: bool = False, optimizer: str = "sgd",
-                at: dict[str, int] | None = None) -> tuple[Network, Report]:
-    """The network and its report. A symbolic input (`3xHxW`, or a spec's own) makes a symbolic report, its
-    batch B unless one is given; `at` then evaluates it at sizes (through its formulas)."""
+                at: dict[str, int] | None = None, precision: str | None = None) -> tuple[Network, Report]:
+    """The network and its report (under a training `precision`, if given). A symbolic input (`3xHxW`, or a
+    spec's own) makes a symbolic report, its batch B unless one is given; `at` then evaluates it at sizes
+    (through its formulas)."""
     network = catalog.load(net)
     shape = input_shape or network.input
     symbolic = any(is_symbolic(d) for d in shape)
@@ -81,7 +83,8 @@ def load_report(net: str, batch: int | Expr | None = 1, dtype: str = "float32",
                          "the sizes at which every division is whole)")
     if at is not None and is_symbolic(batch) and "B" not in at:
         at = {**at, "B": 1}
-    report = analyze(network, batch, dtype, strict=strict and not symbolic, input_shape=shape, optimizer=optimizer)
+    report = analyze(network, batch, dtype, strict=strict and not symbolic, input_shape=shape, optimizer=optimizer,
+                     precision=precision)
     if at is not None:
         report = sizes.at(report, at, network, strict)
     return network, report

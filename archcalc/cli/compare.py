@@ -1,4 +1,4 @@
-"""`compare` (networks side by side) and `fit` (the largest batch, or input, in a memory budget)."""
+"""`compare`: networks side by side."""
 
 from __future__ import annotations
 
@@ -6,24 +6,20 @@ import csv
 import io
 import json
 import sys
-from collections.abc import Callable, Sequence
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 from rich import box
 from rich.table import Table
 
 from .. import catalog, compare, render, safe
 from ..conventions import MACS, UNITS
-from ..fit import Goal, Step, answer
 from ..plan import Plan
-from ..report import MAX_BATCH, Report
+from ..report import Report
 from ..segments import chosen
-from ..units import format_bytes, format_count, parse_bytes
-from .command import UsageError, argument, command, flag, integer, option
-from .common import BATCH, DTYPE, FORMAT, NET, OPTIMIZER, complete_networks, needs_numbers
-from .plan import (ACCUMULATE, CHECKPOINT, CHECKPOINTS_LISTED, DATA_PARALLEL, DATA_PARALLEL_LISTED, FRAGMENTATION,
-                   OPTIMIZERS_LISTED, PRECISION, PRECISIONS_LISTED, RESERVE, SHARD, SHARDS_LISTED, check, headroom,
-                   headroom_text, training_plan)
+from .command import UsageError, argument, command
+from .common import BATCH, DTYPE, FORMAT, complete_networks, needs_numbers
+from .plan import (CHECKPOINTS_LISTED, DATA_PARALLEL_LISTED, OPTIMIZERS_LISTED, PRECISIONS_LISTED, SHARDS_LISTED,
+                   check)
 from .terminal import out_console
 
 
@@ -111,109 +107,3 @@ def _emit(reports: list[Report], plans: list[Plan], fmt: str) -> None:
             macs = compare.ratio(r.totals.macs, first.totals.macs)
             console.print(f"{r.name}: {compare.times(factor)} {first.name}'s parameters"
                           + (f", {compare.times(macs)} its MACs" if macs is not None else ""))
-
-
-@command("fit")
-def fit_command(
-    net: NET,
-    memory: Annotated[int, option("--memory", "-m", metavar="SIZE", convert=parse_bytes,
-                                  help="The budget of one device: 16GiB (or 16G), 512MiB, 8GB (10⁹ bytes), or bytes: "
-                                       "17179869184.")],
-    train: Annotated[bool, flag("--train", help="Fit a training step (saved activations, weights, gradients, "
-                                                "optimizer state) instead of inference.")] = False,
-    optimizer: OPTIMIZER = "sgd", dtype: DTYPE = "float32", precision: PRECISION = None, checkpoint: CHECKPOINT = None,
-    accumulate: ACCUMULATE = None, data_parallel: DATA_PARALLEL = None, shard: SHARD = None, reserve: RESERVE = None,
-    fragmentation: FRAGMENTATION = None,
-    solve: Annotated[str, option("--solve", choices=("batch", "input"),
-                                 help="What to find: the largest batch (at the spec's input), or the largest square "
-                                      "input C×N×N (at --batch), found through the formulas of a symbolic "
-                                      "analysis.")] = "batch",
-    batch: Annotated[Optional[int], option("--batch", "-b", metavar="N", convert=integer(1, MAX_BATCH),
-                                           shown_default="1", help="The batch of --solve input.")] = None,
-    fmt: Annotated[str, option("--format", "-f", choices=("text", "json"),
-                               help="text, or json: {network, budget_bytes, mode, optimizer, dtype, plan, headroom, "
-                                    "batch, samples_per_step, at_batch, at_next}; with --solve input also {side, "
-                                    "at_side, at_next_side}; each at_* with its parts, and every tensor by "
-                                    "dtype.")] = "text",
-) -> None:
-    """The largest batch whose inference peak (or, with --train, training step) fits a device's memory,
-    after a reserve and a fragmentation allowance; or, with --solve input, the largest square input at a batch.
-
-    A training step is planned with --precision, --checkpoint, --optimizer, --accumulate, --data-parallel
-    and --shard; the answer lists every tensor by dtype, and says how close the next batch comes.
-
-    Examples: archcalc fit resnet50 --memory 24GiB --train --optimizer adam --precision amp-bf16 --checkpoint
-    every-block · archcalc fit vit-b16 --memory 80GiB --train --data-parallel 8 --shard parameters ·
-    archcalc fit vgg16 -m 8GB --format json · archcalc fit resnet50 --memory 16GiB --batch 32 --train --solve input
-    """
-    if batch is not None and solve != "input":
-        raise UsageError("--batch is the batch of --solve input; fit --solve batch finds the batch")
-    batch = batch or 1
-    goal = Goal(memory, train, training_plan(train, optimizer, precision, checkpoint, accumulate, data_parallel,
-                                             shard, dtype), headroom(reserve, fragmentation), dtype)
-    found = answer(catalog.load(net), goal, solve, batch)
-    if fmt == "json":
-        sys.stdout.write(json.dumps(found.to_dict(), indent=2) + "\n")
-        return
-    console = out_console()
-    network, fit = found.network, found.fit
-    if found.side is not None:
-        side = found.side
-        console.print(f"{network.name}: input {network.input[0]}×{side}×{side} is the largest square that fits "
-                      f"{format_bytes(memory)} at batch {batch:,} for {_mode(goal)}", markup=False)
-        _print_steps(console, goal, found.side_steps, "N", lambda r: str(r.input[1]))
-        if fit is not None:
-            console.print(f"{network.name}: at its own input {render.shape(network.input)}, batch {fit.batch:,} "
-                          "is the largest that fits", markup=False)
-        return
-    assert fit is not None  # a symbolic input without --solve input is refused by fit.answer
-    largest = (f"is the largest that fits {format_bytes(memory)}" if fit.at_next is not None else
-               f"fits {format_bytes(memory)}, and archcalc considers no larger batch (its limit)")
-    console.print(f"{fit.at_batch.name}: batch {fit.batch:,}{' per device' if goal.plan.devices > 1 else ''} "
-                  f"{largest} for {_mode(goal)}", markup=False)
-    _print_steps(console, goal, [s for s in (fit.step, fit.next_step) if s is not None], "batch",
-                 lambda r: f"{r.batch:,}")
-    if train:
-        _print_step_facts(console, goal.plan, fit.at_batch)
-
-
-def _mode(goal: Goal) -> str:
-    """What fit looked for, in words: the step, and the headroom it left."""
-    what = f"a training step ({goal.plan.text()})" if goal.train else f"inference ({goal.dtype})"
-    return f"{what}, after {headroom_text(goal.headroom)}"
-
-
-def _print_steps(console: Any, goal: Goal, steps: Sequence[Step], what: str, label: Callable[[Report], str]) -> None:
-    """The step that fits, part by part, and how far the next one (if any) is over the budget."""
-    first, *rest = steps
-    total = first.bytes
-    console.print(f"  {what} {label(first.report)}: {format_bytes(total)} ({total:,} B) fits{_per_device(goal)}, "
-                  f"{format_bytes(goal.budget - total)} to spare", markup=False)
-    width = max(len(part.tensor) for part in first.parts)
-    kinds = max(len(part.dtype) for part in first.parts)
-    for part in first.parts:
-        note = f"   {part.note}" if part.note else ""
-        console.print(f"    {part.tensor:<{width}}  {part.dtype:<{kinds}}  {format_bytes(part.bytes):>10}{note}",
-                      markup=False)
-    for step in rest:
-        after = step.bytes
-        console.print(f"  {what} {label(step.report)}: {format_bytes(after)} ({after:,} B) does not fit, "
-                      f"{format_bytes(after - goal.budget)} over ({format_bytes(after - total)} more than at "
-                      f"{what} {label(first.report)})", markup=False)
-
-
-def _per_device(goal: Goal) -> str:
-    return f" on each of {goal.plan.devices} devices" if goal.train and goal.plan.devices > 1 else ""
-
-
-def _print_step_facts(console: Any, plan: Plan, report: Report) -> None:
-    """The arithmetic of a training step at the batch found, and how many samples an optimizer step sees."""
-    totals = report.totals
-    again = f" + {format_count(totals.recompute_macs)} forward again (checkpointing)" if totals.recompute_macs else ""
-    console.print(f"  MACs per sample: {format_count(totals.macs)} forward + {format_count(totals.backward_macs)} "
-                  f"backward{again}", markup=False)
-    if plan.accumulate > 1 or plan.devices > 1:
-        factors = [f"{report.batch:,}"] + [f"{n} {word}" for n, word in ((plan.accumulate, "micro-batches"),
-                                                                         (plan.devices, "devices")) if n > 1]
-        console.print(f"  samples per optimizer step: {' × '.join(factors)} = {plan.samples(report.batch):,}",
-                      markup=False)

@@ -24,7 +24,7 @@ MODULES = {  # command → its module in archcalc.cli, in the order help lists t
     "explain": "explain",
     "sizes": "sizes",
     "compare": "compare",
-    "fit": "compare",
+    "fit": "fit",
     "check": "check",
     "schema": "schema",
     "bench": "torch",
