@@ -8,6 +8,8 @@ engine.
 from __future__ import annotations
 
 import random
+import textwrap
+from fractions import Fraction
 
 import pytest
 
@@ -220,3 +222,25 @@ def test_symbolic_figures_equal_the_concrete_engine(name):
             assert bool(mine.flags) == bool(theirs.flags), (side, mine.name)
         assert [getattr(evaluated.totals, f) for f in TOTALS] == [getattr(concrete.totals, f) for f in TOTALS], side
     assert invalid < len(sides)
+
+
+# ── rational jumps: upsampling from a symbolic size to a fixed one ────────────
+
+def test_a_global_pool_then_upsampling_to_a_size_is_a_rational_jump():
+    spec = """
+        input: [3, 64, 64]
+        layers:
+          - conv: {out: 8, k: 3, p: 1}
+          - avgpool: {global: true}
+          - upsample: {size: [64, 64]}
+          - conv: {out: 4, k: 3, p: 1}
+    """
+    report = report_of(spec, input_shape=(3, N, N))
+    assert text(N * Fraction(3, 64)) == "3·N/64" and N * Fraction(64, 64) == N
+    assert (N * Fraction(1, 2)) // 3 == N // 6
+    net = archcalc.load(textwrap.dedent(spec))
+    for side in (1, 7, 64, 100, 333):
+        evaluated = at(report, {"N": side}, net)
+        concrete = report_of(spec, input_shape=(3, side, side))
+        assert [r.receptive_field for r in evaluated.rows] == [r.receptive_field for r in concrete.rows], side
+        assert [r.output for r in evaluated.rows] == [r.output for r in concrete.rows], side
