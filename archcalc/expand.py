@@ -319,8 +319,8 @@ class Expander:
     def one(self, kind: str, value: Any, scope: Scope, inputs: tuple[str, ...], local: str | None, path: str, mark: Mark) -> str:
         if kind in RULES:
             rule = RULES[kind]
-            if rule.inputs is Inputs.MANY and isinstance(value, list):
-                return self.branches(kind, value, scope, inputs, local, path, {}, mark)
+            if rule.inputs is Inputs.MANY and isinstance(value, list):  # its branches named inside it
+                return self.branches(kind, value, scope, inputs, local, path, {}, mark, inside=True)
             return self.layer(rule, value, scope, inputs, local, path, mark)
         if kind in self.blocks:
             return self.block(kind, value, scope, inputs, local, path, mark)
@@ -350,7 +350,8 @@ class Expander:
         self.outputs[layer.name] = layer.name
         return layer.name
 
-    def layer(self, rule: Rule, value: Any, scope: Scope, inputs: tuple[str, ...], local: str | None, path: str, mark: Mark) -> str:
+    def layer(self, rule: Rule, value: Any, scope: Scope, inputs: tuple[str, ...], local: str | None, path: str, mark: Mark,
+              claimed: str | None = None) -> str:
         if rule.inputs is Inputs.MANY and len(inputs) < 2:
             raise SpecError(f"{rule.kind} merges layers: give 'from: [a, b]' or a list of branches", mark, path)
         if rule.inputs is Inputs.ONE and len(inputs) != 1:
@@ -358,7 +359,7 @@ class Expander:
         if rule.inputs is Inputs.MAP_AND_SIZE and len(inputs) != 2:
             raise SpecError(f"{rule.kind} takes two inputs: give 'from: [a, b]'", mark, path)
         args, late = self.arguments(rule, value, scope, path, mark)
-        name = self.claim(scope, rule.kind, local, mark, path)
+        name = claimed or self.claim(scope, rule.kind, local, mark, path)
         return self.add(Layer(name, rule.kind, args, inputs, Origin(mark, path), late, scope.instance))
 
     def arguments(self, rule: Rule, value: Any, scope: Scope, path: str, mark: Mark) -> tuple[MappingProxyType, dict]:
@@ -439,21 +440,26 @@ class Expander:
         return {key: _bound_value(v, scope, marks.get(key) or mark, path) for key, v in given.items()}
 
     def branches(self, kind: str, value: Any, scope: Scope, inputs: tuple[str, ...], local: str | None,
-                 path: str, merge_args: dict[str, Any], mark: Mark) -> str:
+                 path: str, merge_args: dict[str, Any], mark: Mark, inside: bool = False) -> str:
+        """A merge of branches. A block whose body is the merge names them in the block (`basic1.branch1`);
+        a merge among layers, `inside` (`add1.branch1`, `NAME.branch1` when named): two merges in one
+        block never share a branch's name, and a branch folds into its own merge."""
         if not isinstance(value, YList) or len(value) < 2:
             raise SpecError(f"{kind} needs a list of at least two branches; received {describe(value)}", mark_of(value) or mark, path)
         if len(inputs) != 1:
             raise SpecError(f"{kind} branches start from one input; 'from' names {len(inputs)}", mark, path)
         _check_nesting(scope, mark, path)
+        claimed = self.claim(scope, kind, local, mark, path) if inside else None
+        outer = scope.child(claimed[len(scope.prefix):]) if claimed else scope
         outs = []
         for index, branch in enumerate(value):
-            inner = scope.child(f"branch{index + 1}")
+            inner = outer.child(f"branch{index + 1}")
             branch_path = f"{path}[{index}]"
             self.step(value.item_marks[index], branch_path)
             out = self.sequence(branch, inner, inputs[0], branch_path, value.item_marks[index])
             self.outputs[inner.prefix[:-1]] = out
             outs.append(out)
-        return self.layer(RULES[kind], merge_args or None, scope, tuple(outs), local, path, mark)
+        return self.layer(RULES[kind], merge_args or None, scope, tuple(outs), local, path, mark, claimed)
 
     def resolve(self, refs: Any, scope: Scope, mark: Mark, path: str) -> tuple[str, ...]:
         """Layer names for `from:`, looked up from the innermost scope outwards."""

@@ -12,6 +12,7 @@ from fractions import Fraction
 from types import MappingProxyType
 from typing import Any, NamedTuple
 
+from .errors import ArchcalcError
 from .ir import producer
 from .precision import PRECISIONS, Precision, dtype_names
 from .sides import Sizes, read
@@ -253,12 +254,21 @@ def _pair(values: tuple[Any, ...] | None) -> list[Any] | None:
 
 
 def fold(report: Report, depth: int | None) -> Report:
-    """Rows merged to `depth` levels of their dotted names, figures summed."""
+    """Rows merged to `depth` levels of their dotted names, figures summed. A group is one subtree, its
+    layers one run of rows (as a block or merge expands); layers named by hand with dots that share a
+    prefix apart from one another are refused (ArchcalcError), never summed into one row."""
     if not depth:
         return report
     groups: dict[str, list[Row]] = {}
+    last = None
     for row in report.rows:
-        groups.setdefault(group_name(row.name, depth), []).append(row)
+        group = group_name(row.name, depth)
+        if group != last and group in groups:
+            raise ArchcalcError(f"cannot fold to depth {depth}: the layers under '{group}' are not one block "
+                                f"('{groups[group][-1].name}' … '{row.name}', other layers between; dotted names "
+                                "written by hand?); rename them or choose another --depth")
+        groups.setdefault(group, []).append(row)
+        last = group
     shown = {name: rows[0].name if len(rows) == 1 else name for name, rows in groups.items()}  # one layer keeps its name
     group_of = {row.name: shown[name] for name, rows in groups.items() for row in rows}
     return replace(report, rows=tuple(_merge(shown[name], rows, group_of) for name, rows in groups.items()))
