@@ -21,7 +21,7 @@ from typing import Any, NamedTuple
 
 from . import late, segments
 from .errors import ShapeError
-from .ir import INPUT, Layer, Network, producer
+from .ir import INPUT, UNREAD, Layer, Network, producer
 from .precision import DEVICES, PRECISIONS, Precision
 from .report import Report, Row, Totals
 from .rules import RULES, Eval, Inputs, Role, Rule, RuleError, Saved, Shape
@@ -113,6 +113,9 @@ def _analyze(net: Network, batch: int, dtype: str, strict: bool, input_shape: tu
                     shapes[f"{layer.name}:{index}"], fields[f"{layer.name}:{index}"] = shape, fields[layer.name]
             evals.append(ev)
             resolved.append(args)  # equal layers share one mapping
+    unread = net.unread()
+    if strict and unread:
+        raise _shape_error(unread[0], UNREAD)
     needs_grad = _needs_grad(net, evals)
     itemsize = DTYPE_BYTES[dtype]
     types = _types(net, evals, itemsize, autocast and DTYPE_BYTES[autocast], device)
@@ -124,7 +127,7 @@ def _analyze(net: Network, batch: int, dtype: str, strict: bool, input_shape: tu
         totals = replace(totals, segments=len(checkpointed),
                          recompute_macs=sum(rows[i].macs for seg in checkpointed for i in seg))
     return Report(net.name, net.title, net.source, tuple(shape_in), batch, dtype, itemsize, optimizer,
-                  rows, totals, tuple(conditions.items) if conditions else ())
+                  rows, totals, tuple(conditions.items) if conditions else (), unread=tuple(l.name for l in unread))
 
 
 def arguments(layer: Layer, shapes: Mapping[str, Shape]) -> Mapping[str, Any]:

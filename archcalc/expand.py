@@ -22,7 +22,7 @@ from typing import Any, NamedTuple
 from . import expr
 from .budget import read_budget
 from .errors import Mark, SpecError, did_you_mean, unknown
-from .ir import INPUT, LIST_AXES, SIZE_SYMBOLS, LateArg, Layer, Network, Origin
+from .ir import INPUT, LIST_AXES, SIZE_SYMBOLS, LateArg, Layer, Network, Origin, producer
 from .late import SHAPE_NAMES, Late, TensorDim, is_late
 from .symbolic import Expr
 from .rules import RULES, Inputs, Role, Rule, kinds
@@ -30,7 +30,7 @@ from .safe import printable
 from .source import Date, YList, YMap, describe, mark_of, shorten
 
 VERSION = 1
-TOP_KEYS = ("version", "name", "title", "source", "reference", "input", "vars", "blocks", "layers", "budget")
+TOP_KEYS = ("version", "name", "title", "source", "reference", "input", "vars", "blocks", "layers", "outputs", "budget")
 ITEM_KEYS = ("name", "repeat", "from")
 BLOCK_BODIES = ("layers", *kinds(Role.MERGE))  # in sequence, or branches merged by one of the merges
 BLOCK_KEYS = ("args", *BLOCK_BODIES, "act", "doc")
@@ -91,7 +91,10 @@ def build(data: Any, file: str, default_name: str, limits: Limits = FILE_LIMITS)
     expander.sequence(layers, top_scope(names), INPUT, "layers", mark_of(data, "layers"))
     if not expander.layers:
         raise SpecError("the network has no layers once expanded (is every repeat 0?)", mark_of(data, "layers"))
-    return replace(network, layers=tuple(expander.layers))
+    outputs = data.get("outputs")
+    found = () if outputs is None else expander.resolve(outputs, top_scope(names), mark_of(data, "outputs") or data.mark, "outputs",
+                                                          "outputs")
+    return replace(network, layers=tuple(expander.layers), outputs=tuple(producer(name) for name in found))
 
 
 def spec_vars(data: Any, file: str) -> dict[str, Any]:
@@ -461,23 +464,23 @@ class Expander:
             outs.append(out)
         return self.layer(RULES[kind], merge_args or None, scope, tuple(outs), local, path, mark, claimed)
 
-    def resolve(self, refs: Any, scope: Scope, mark: Mark, path: str) -> tuple[str, ...]:
+    def resolve(self, refs: Any, scope: Scope, mark: Mark, path: str, key: str = "from") -> tuple[str, ...]:
         """Layer names for `from:`, looked up from the innermost scope outwards."""
         names = [refs] if isinstance(refs, str) else refs
         if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
-            raise SpecError(f"'from' takes a layer name or a list of names; received {describe(refs)}", mark, path)
+            raise SpecError(f"'{key}' takes a layer name or a list of names; received {describe(refs)}", mark, path)
         found = []
         prefixes = [scope.prefix[: i + 1] for i, ch in enumerate(scope.prefix) if ch == "."][::-1] + [""]
         for ref in names:
             name, colon, index = ref.partition(":")  # `split1:0`: output 0 of a layer with several
             if colon and not _OUTPUT.fullmatch(index):
-                raise SpecError(f"'from' names '{shorten(ref)}': after ':' comes the number of an output, from 0", mark, path)
+                raise SpecError(f"'{key}' names '{shorten(ref)}': after ':' comes the number of an output, from 0", mark, path)
             hit = next((self.outputs[p + name] for p in prefixes if p + name in self.outputs), None)
             if hit is None:
-                raise SpecError(f"'from' names '{shorten(name)}', which is not an earlier layer{did_you_mean(name, list(self.outputs))}",
+                raise SpecError(f"'{key}' names '{shorten(name)}', which is not an earlier layer{did_you_mean(name, list(self.outputs))}",
                                 mark, path)
             if colon and ":" in hit:
-                raise SpecError(f"'from' names '{shorten(ref)}', but '{shorten(name)}' is already output {hit} of a layer",
+                raise SpecError(f"'{key}' names '{shorten(ref)}', but '{shorten(name)}' is already output {hit} of a layer",
                                 mark, path)
             found.append(f"{hit}:{int(index)}" if colon else hit)
         return tuple(found)

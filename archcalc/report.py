@@ -105,6 +105,7 @@ class Report:
     precision: str | None = None  # a training regime (precision.PRECISIONS); None: every tensor at `dtype`
     checkpoint: str | int | None = None  # every-block, or a number of segments (segments.cut)
     device: str = "cuda"  # whose autocast op lists the tensors' types follow
+    unread: tuple[str, ...] = ()  # layers, other than the last and the declared outputs, whose output no layer reads
 
     @property
     def regime(self) -> Precision:

@@ -230,3 +230,33 @@ def test_folding_refuses_rows_that_are_not_one_subtree(cli, write_spec):
     assert ran.code == 1
     assert ran.err.startswith("error: cannot fold to depth 1: the layers under 'a' are not one block ('a.x' … 'a.y'")
     assert cli("table", path, "--depth", "2").code == 0
+
+
+TYPO_IN_FROM = """
+input: [16]
+layers:
+  - fc: {out: 8, name: a}
+  - fc: {out: 8, name: b}
+  - fc: {out: 4, from: a, name: c}   # meant: from b
+  - softmax: {}
+"""
+
+
+def test_a_layer_nothing_reads_is_reported(cli, write_spec):
+    path = write_spec(TYPO_IN_FROM)
+    ran = cli("table", path)
+    assert ran.code == 0 and "⚠ b: no layer reads its output" in ran.out
+    checked = cli("check", path, "--format", "json")
+    assert checked.code == 1
+    (finding,) = json.loads(checked.out)
+    assert (finding["kind"], finding["line"], finding["layer"]) == ("unread", 4, "layers[1].fc 'b'")
+    strict = cli("table", path, "--strict")
+    assert strict.code == 1 and strict.err.startswith(f"error: {path}:4:5: layers[1].fc 'b': no layer reads its output")
+
+
+def test_declared_outputs_are_not_reported(cli, write_spec):
+    assert not analyze(load("googlenet-aux")).unread  # its two auxiliary heads are named in outputs:
+    ran = cli("check", write_spec(TYPO_IN_FROM + "outputs: [b]\n"))
+    assert ran.code == 0, ran.out
+    wrong = cli("check", write_spec(TYPO_IN_FROM + "outputs: [bb]\n"))
+    assert "'outputs' names 'bb', which is not an earlier layer; did you mean 'b'" in wrong.out
