@@ -41,6 +41,7 @@ class Field(NamedTuple):
     jump: tuple[int, int]
     grid: tuple[int, int]
     formula: Callable[[], str] = lambda: "1 (a single input pixel)"  # made on demand
+    whole: bool = False  # sees the whole input (after attention, a global pool, an fc): it grows no more
 
 
 def analyze(net: Network, batch: int = 1, dtype: str = "float32", *, strict: bool = False,
@@ -105,7 +106,7 @@ def _analyze(net: Network, batch: int, dtype: str, strict: bool, input_shape: tu
             _check_reads(layer, several)
             args, ev = _evaluate(layer, shapes, strict, memo)  # resolved once, for the rule and the report
             shapes[layer.name] = ev.shape
-            fields[layer.name] = _field(RULES[layer.kind], ev, [fields[i] for i in layer.inputs])
+            fields[layer.name] = _field(RULES[layer.kind], ev, [fields[i] for i in layer.inputs], shapes[layer.inputs[0]])
             _within_bounds(layer, ev.shape, fields[layer.name])
             if ev.outputs:
                 several[layer.name] = len(ev.outputs)
@@ -229,11 +230,21 @@ def _input_field(rank: int, shape: Shape) -> Field:
     return Field((1,) * rank, (1,) * rank, tuple(shape[1:]))
 
 
-def _field(rule: Rule, ev: Eval, inputs: list[Field]) -> Field:
-    rf_in, jump_in, grid_in = _merged(inputs[:1] if rule.inputs is Inputs.MAP_AND_SIZE else inputs)
+def _field(rule: Rule, ev: Eval, inputs: list[Field], shape_in: Shape) -> Field:
+    read = inputs[:1] if rule.inputs is Inputs.MAP_AND_SIZE else inputs
+    rf_in, jump_in, grid_in = _merged(read)
     w = ev.window
-    out_grid = ((1,) * len(grid_in) if w is not None and w.whole else ev.grid
+    # a layer that sees its whole input and keeps its positions (attention: N×D → N×D) keeps their grid
+    keeps = w is not None and w.whole and not rule.spatial and ev.grid is None and tuple(ev.shape) == tuple(shape_in)
+    out_grid = ((1,) * len(grid_in) if w is not None and w.whole and not keeps else ev.grid
                 or (ev.shape[1:] if rule.spatial else grid_in))
+    if rf_in is not None and any(f.whole for f in read):  # the whole input already: the field grows no more
+        return Field(rf_in, jump_in, out_grid, lambda: per_axis_text(tuple(  # type: ignore[arg-type]
+            f"{r}: the whole input, seen by an earlier layer" for r in rf_in)), whole=True)
+    if rf_in is not None and keeps:
+        rf = tuple(r + (g - 1) * j for r, g, j in zip(rf_in, grid_in, jump_in))
+        return Field(rf, jump_in, out_grid, lambda: per_axis_text(tuple(  # type: ignore[arg-type]
+            f"{rf_in[a]} + ({grid_in[a]} − 1)·{jump_in[a]} = {rf[a]} (the whole input)" for a in range(len(rf)))), True)
     if w is None or rf_in is None:
         return Field(None, None, out_grid, lambda: "no closed form: adaptive bins of a symbolic size, or paths "  # type: ignore[arg-type]
                      "whose reach depends on it")
@@ -251,30 +262,32 @@ def _field(rule: Rule, ev: Eval, inputs: list[Field]) -> Field:
     jump = tuple(_whole(j * st) for j, st in zip(jump_in, step))
 
     def formula() -> str:
-        return per_axis_text(tuple(f"{rf_in[a]} + ({extent[a]} − 1)·{jump_in[a]} = {rf[a]}" for a in range(rank)))
+        return per_axis_text(tuple(f"{rf_in[a]} + ({extent[a]} − 1)·{jump_in[a]} = {rf[a]}" for a in range(rank))) + (
+            " (the whole input)" if w.whole else "")
 
-    return Field(rf, jump, out_grid, formula)  # type: ignore[arg-type]
+    return Field(rf, jump, out_grid, formula, w.whole)  # type: ignore[arg-type]
 
 
 def _merged(inputs: list[Field]) -> tuple[Any, Any, Any]:
     """The field, jump and grid a layer reads: one input's, or over several the largest field (a
     broadcast SE gate sees the whole image) with the jump and grid of those at full resolution
     (not a broadcast C×1×1). The field is None where it, or which path reaches farther, depends
-    on a symbolic size."""
+    on a symbolic size. A path that sees the whole input holds every other path's field."""
     if len(inputs) == 1:
         return inputs[0].rf, inputs[0].jump, inputs[0].grid
     if any(f.rf is None for f in inputs):
         return None, None, inputs[0].grid
+    reaching = [f for f in inputs if f.whole] or inputs
     areas = [prod(f.grid) for f in inputs]
     axes = range(len(inputs[0].rf))
     if not any(isinstance(v, Expr) for f in inputs for v in (*f.rf, *f.grid)):  # numbers: plain max
         widest = max(areas)
         carriers = [f for f, area in zip(inputs, areas) if area == widest]
-        return (tuple(max(f.rf[a] for f in inputs) for a in axes),
+        return (tuple(max(f.rf[a] for f in reaching) for a in axes),
                 tuple(max(f.jump[a] for f in carriers) for a in axes), carriers[0].grid)
     widest = largest(areas)
     carriers = [f for f, area in zip(inputs, areas) if area == widest] or inputs
-    rf = tuple(largest(f.rf[a] for f in inputs) for a in axes)
+    rf = tuple(largest(f.rf[a] for f in reaching) for a in axes)
     jump = tuple(largest(f.jump[a] for f in carriers) for a in axes)
     if any(is_symbolic(v) and any(isinstance(atom, Max) for atom in v.atoms()) for v in (*rf, *jump)):
         return None, None, carriers[0].grid

@@ -244,3 +244,18 @@ def test_a_global_pool_then_upsampling_to_a_size_is_a_rational_jump():
         concrete = report_of(spec, input_shape=(3, side, side))
         assert [r.receptive_field for r in evaluated.rows] == [r.receptive_field for r in concrete.rows], side
         assert [r.output for r in evaluated.rows] == [r.output for r in concrete.rows], side
+
+
+def test_attention_sees_the_whole_input_and_no_more():
+    net = archcalc.load("vit-b16")
+    concrete = archcalc.analyze(net)
+    attention = [row for row in concrete.rows if row.kind == "attention"]
+    assert {row.receptive_field for row in attention} == {(224, 224)}  # 16 + (14 − 1)·16: the image
+    assert concrete.rows[-1].receptive_field == (224, 224)
+    assert {row.jump for row in attention} == {(16, 16)}  # its tokens stay one patch apart
+    report = archcalc.analyze(net, input_shape=(3, N, N))
+    for side in (32, 224, 384):
+        evaluated = at(report, {"N": side}, net)
+        rows = archcalc.analyze(net, input_shape=(3, side, side)).rows
+        assert [r.receptive_field for r in evaluated.rows] == [r.receptive_field for r in rows], side
+        assert evaluated.rows[-1].receptive_field == (side // 16 * 16,) * 2, side
