@@ -26,6 +26,7 @@ from .precision import DEVICES, PRECISIONS, Precision
 from .report import Report, Row, Totals
 from .rules import RULES, Eval, Inputs, Role, Rule, RuleError, Saved, Shape
 from .rules.base import Formulas, num, per_axis_text
+from .rules.norm import COUNTER_ITEMSIZE
 from .states import OPTIMIZER_STATES
 from .symbolic import Expr, Max, bounded, collecting, current_layer, is_symbolic, largest
 from .units import DTYPE_BYTES
@@ -123,7 +124,7 @@ def _analyze(net: Network, batch: int, dtype: str, strict: bool, input_shape: tu
     memory = _Memory(net, evals, shape_in, needs_grad, batch, itemsize, types, checkpointed)
     rows = tuple(_row(layer, ev, fields[layer.name], memory, _backward_macs(layer, ev, needs_grad), i, resolved[i])
                  for i, (layer, ev) in enumerate(zip(net.layers, evals)))
-    totals = _totals(net, rows, fields, memory, itemsize)
+    totals = _totals(net, rows, fields, memory, itemsize, sum(ev.counters for ev in evals))
     if checkpointed:
         totals = replace(totals, segments=len(checkpointed),
                          recompute_macs=sum(rows[i].macs for seg in checkpointed for i in seg))
@@ -510,7 +511,7 @@ def _depth(net: Network) -> int:
     return max(deepest.values())
 
 
-def _totals(net: Network, rows: tuple[Row, ...], fields: dict, memory: _Memory, itemsize: int) -> Totals:
+def _totals(net: Network, rows: tuple[Row, ...], fields: dict, memory: _Memory, itemsize: int, counters: int) -> Totals:
     activations = sum(r.activations for r in rows)
     params = sum(r.params for r in rows)
     buffers = sum(r.buffers for r in rows)
@@ -528,7 +529,8 @@ def _totals(net: Network, rows: tuple[Row, ...], fields: dict, memory: _Memory, 
                        sorted(memory.kept.items(), key=lambda item: (item[0][0], item[0][1] in (1, 8), item[0][1]))),
         recompute_bytes=largest(memory.recompute) if memory.recompute else 0,
         param_bytes=params * itemsize,
-        buffer_bytes=buffers * itemsize,
+        buffer_bytes=(buffers - counters) * itemsize + counters * COUNTER_ITEMSIZE,
+        counter_bytes=counters * COUNTER_ITEMSIZE,
         depth=_depth(net),
         receptive_field=fields[net.layers[-1].name].rf,
     )

@@ -72,6 +72,7 @@ class Totals:
     segments: int = 0  # checkpointed segments
     recompute_bytes: int = 0  # what the largest checkpointed segment keeps while its backward runs it again
     recompute_macs: int = 0  # forward MACs run again in backward: every checkpointed segment's
+    counter_bytes: int = 0  # of buffer_bytes, the int64 counts (BN's num_batches_tracked, 8 B each)
 
     @property
     def flops(self) -> int:
@@ -126,7 +127,8 @@ class Report:
             parts.append(Part("recomputed activations", "mixed" if regime.autocast else regime.weights,
                               totals.recompute_bytes, "the largest checkpointed segment, run again in backward"))
         parts += model_states(totals.params, totals.trainable_params, regime, self.optimizer, devices, shard)
-        parts.append(Part("buffers", regime.weights, totals.buffer_bytes))
+        parts.append(Part("buffers", regime.weights, totals.buffer_bytes - totals.counter_bytes))
+        parts.append(Part("buffers", "int64", totals.counter_bytes, "batch norm's batch counts"))
         if shard == "parameters" and devices > 1:
             widest = largest(row.params for row in self.rows)
             parts.append(Part("gathered weights", regime.low, DTYPE_BYTES[regime.low] * widest,

@@ -172,3 +172,18 @@ def test_a_download_is_refused_before_any_connection():
 
     with _no_download("torchvision:resnet18"), pytest.raises(ArchcalcError, match="never downloads"):
         ResNet18_Weights.IMAGENET1K_V1.get_state_dict(progress=False)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float16"])
+def test_buffers_take_their_real_dtypes(dtype):
+    import torch
+    import torchvision
+
+    from archcalc import analyze
+
+    model = torchvision.models.resnet18().to(getattr(torch, dtype))
+    report = analyze("resnet18", dtype=dtype)  # the bundled spec is torchvision's resnet18
+    assert report.totals.buffer_bytes == sum(b.numel() * b.element_size() for b in model.buffers())
+    counts = [b for name, b in model.named_buffers() if name.endswith("num_batches_tracked")]
+    assert report.totals.counter_bytes == sum(b.numel() * b.element_size() for b in counts) == 8 * len(counts)
+    assert report.train_breakdown()["buffers (int64)"] == 8 * len(counts)
