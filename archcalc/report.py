@@ -199,7 +199,7 @@ class Report:
         }
         if not self.symbolic:
             return data
-        data = _as_text(data)
+        data = as_text(data)
         data["symbolic"] = {
             "variables": sorted(self.variables()),
             "conditions": [{"layer": c.layer, "kind": c.kind, "expression": text(c.expr, "code"),
@@ -230,14 +230,14 @@ def row_dict(row: Row) -> dict[str, Any]:
     return data
 
 
-def _as_text(value: Any) -> Any:
+def as_text(value: Any) -> Any:
     """A symbolic report's JSON: every formula as text in archcalc's expression grammar (`(H + 31) // 32`)."""
     if isinstance(value, Expr):
         return text(value, "code")
     if isinstance(value, dict):
-        return {k: _as_text(v) for k, v in value.items()}
+        return {k: as_text(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_as_text(v) for v in value]
+        return [as_text(v) for v in value]
     return value
 
 def _plain(value: Any) -> Any:

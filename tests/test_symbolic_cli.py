@@ -126,3 +126,11 @@ def test_the_sizes_summary_reads_as_one_sentence(cli, write_spec):
     ran = cli("table", path, "--input", "3xNxN")
     assert ran.code == 0, ran.err
     assert "Sizes: every layer accepts N ≥ 1; every division is whole for every N from 1\n" in ran.out
+
+
+@pytest.mark.parametrize("row", ["conv1", "conv2_x"])  # a layer, and a block
+def test_explain_json_of_a_symbolic_size_is_formulas_as_text(cli, row):
+    ran = cli("explain", "resnet18", row, "--input", "3xHxW", "--format", "json")
+    assert ran.code == 0, ran.err
+    data = json.loads(ran.out)
+    assert isinstance(data["macs"], str) and expr.names(data["macs"]) <= {"H", "W"}
