@@ -21,11 +21,12 @@ from typing import Any, NamedTuple
 
 from . import late, segments
 from .errors import ShapeError
-from .ir import IDS_ITEMSIZE, INPUT, Experts, Layer, Network, producer
+from .ir import IDS_ITEMSIZE, INPUT, UNREAD, Experts, Layer, Network, producer
 from .precision import DEVICES, PRECISIONS, Precision
 from .report import Report, Row, Totals
 from .rules import RULES, Eval, Inputs, Role, Rule, RuleError, Saved, Shape
 from .rules.base import Formulas, num, per_axis_text, product, texts
+from .rules.norm import COUNTER_ITEMSIZE
 from .states import OPTIMIZER_STATES
 from .symbolic import Expr, Max, bounded, collecting, current_layer, is_symbolic, largest
 from .units import DTYPE_BYTES
@@ -41,6 +42,7 @@ class Field(NamedTuple):
     jump: tuple[int, int]
     grid: tuple[int, int]
     formula: Callable[[], str] = lambda: "1 (a single input pixel)"  # made on demand
+    whole: bool = False  # sees the whole input (after attention, a global pool, an fc): it grows no more
 
 
 def analyze(net: Network, batch: int = 1, dtype: str = "float32", *, strict: bool = False,
@@ -108,7 +110,7 @@ def _analyze(net: Network, batch: int, dtype: str, strict: bool, input_shape: tu
             if layer.experts is not None:
                 ev = _held_by_experts(ev, layer.experts)
             shapes[layer.name] = ev.shape
-            fields[layer.name] = _field(RULES[layer.kind], ev, [fields[i] for i in layer.inputs])
+            fields[layer.name] = _field(RULES[layer.kind], ev, [fields[i] for i in layer.inputs], shapes[layer.inputs[0]])
             _within_bounds(layer, ev.shape, fields[layer.name])
             if ev.outputs:
                 several[layer.name] = len(ev.outputs)
@@ -117,18 +119,21 @@ def _analyze(net: Network, batch: int, dtype: str, strict: bool, input_shape: tu
             evals.append(ev)
             resolved.append(args)  # equal layers share one mapping
     evals = _tied(net, evals, resolved)
+    unread = net.unread()
+    if strict and unread:
+        raise _shape_error(unread[0], UNREAD)
     needs_grad = _needs_grad(net, evals)
     itemsize = DTYPE_BYTES[dtype]
     types = _types(net, evals, itemsize, autocast and DTYPE_BYTES[autocast], device)
     memory = _Memory(net, evals, shape_in, needs_grad, batch, itemsize, types, checkpointed)
     rows = tuple(_row(layer, ev, fields[layer.name], memory, _backward_macs(layer, ev, needs_grad), i, resolved[i])
                  for i, (layer, ev) in enumerate(zip(net.layers, evals)))
-    totals = _totals(net, rows, fields, memory, itemsize)
+    totals = _totals(net, rows, fields, memory, itemsize, sum(ev.counters for ev in evals))
     if checkpointed:
         totals = replace(totals, segments=len(checkpointed),
                          recompute_macs=sum(rows[i].macs for seg in checkpointed for i in seg))
     return Report(net.name, net.title, net.source, tuple(shape_in), batch, dtype, itemsize, optimizer,
-                  rows, totals, tuple(conditions.items) if conditions else ())
+                  rows, totals, tuple(conditions.items) if conditions else (), unread=tuple(l.name for l in unread))
 
 
 def arguments(layer: Layer, shapes: Mapping[str, Shape]) -> Mapping[str, Any]:
@@ -302,11 +307,21 @@ def _input_field(rank: int, shape: Shape) -> Field:
     return Field((1,) * rank, (1,) * rank, tuple(shape[1:]))
 
 
-def _field(rule: Rule, ev: Eval, inputs: list[Field]) -> Field:
-    rf_in, jump_in, grid_in = _merged(inputs[:1] if rule.inputs is Inputs.MAP_AND_SIZE else inputs)
+def _field(rule: Rule, ev: Eval, inputs: list[Field], shape_in: Shape) -> Field:
+    read = inputs[:1] if rule.inputs is Inputs.MAP_AND_SIZE else inputs
+    rf_in, jump_in, grid_in = _merged(read)
     w = ev.window
-    out_grid = ((1,) * len(grid_in) if w is not None and w.whole else ev.grid
+    # a layer that sees its whole input and keeps its positions (attention: N×D → N×D) keeps their grid
+    keeps = w is not None and w.whole and not rule.spatial and ev.grid is None and tuple(ev.shape) == tuple(shape_in)
+    out_grid = ((1,) * len(grid_in) if w is not None and w.whole and not keeps else ev.grid
                 or (ev.shape[1:] if rule.spatial else grid_in))
+    if rf_in is not None and any(f.whole for f in read):  # the whole input already: the field grows no more
+        return Field(rf_in, jump_in, out_grid, lambda: per_axis_text(tuple(  # type: ignore[arg-type]
+            f"{r}: the whole input, seen by an earlier layer" for r in rf_in)), whole=True)
+    if rf_in is not None and keeps:
+        rf = tuple(r + (g - 1) * j for r, g, j in zip(rf_in, grid_in, jump_in))
+        return Field(rf, jump_in, out_grid, lambda: per_axis_text(tuple(  # type: ignore[arg-type]
+            f"{rf_in[a]} + ({grid_in[a]} − 1)·{jump_in[a]} = {rf[a]} (the whole input)" for a in range(len(rf)))), True)
     if w is None or rf_in is None:
         return Field(None, None, out_grid, lambda: "no closed form: adaptive bins of a symbolic size, or paths "  # type: ignore[arg-type]
                      "whose reach depends on it")
@@ -324,30 +339,32 @@ def _field(rule: Rule, ev: Eval, inputs: list[Field]) -> Field:
     jump = tuple(_whole(j * st) for j, st in zip(jump_in, step))
 
     def formula() -> str:
-        return per_axis_text(tuple(f"{rf_in[a]} + ({extent[a]} − 1)·{jump_in[a]} = {rf[a]}" for a in range(rank)))
+        return per_axis_text(tuple(f"{rf_in[a]} + ({extent[a]} − 1)·{jump_in[a]} = {rf[a]}" for a in range(rank))) + (
+            " (the whole input)" if w.whole else "")
 
-    return Field(rf, jump, out_grid, formula)  # type: ignore[arg-type]
+    return Field(rf, jump, out_grid, formula, w.whole)  # type: ignore[arg-type]
 
 
 def _merged(inputs: list[Field]) -> tuple[Any, Any, Any]:
     """The field, jump and grid a layer reads: one input's, or over several the largest field (a
     broadcast SE gate sees the whole image) with the jump and grid of those at full resolution
     (not a broadcast C×1×1). The field is None where it, or which path reaches farther, depends
-    on a symbolic size."""
+    on a symbolic size. A path that sees the whole input holds every other path's field."""
     if len(inputs) == 1:
         return inputs[0].rf, inputs[0].jump, inputs[0].grid
     if any(f.rf is None for f in inputs):
         return None, None, inputs[0].grid
+    reaching = [f for f in inputs if f.whole] or inputs
     areas = [prod(f.grid) for f in inputs]
     axes = range(len(inputs[0].rf))
     if not any(isinstance(v, Expr) for f in inputs for v in (*f.rf, *f.grid)):  # numbers: plain max
         widest = max(areas)
         carriers = [f for f, area in zip(inputs, areas) if area == widest]
-        return (tuple(max(f.rf[a] for f in inputs) for a in axes),
+        return (tuple(max(f.rf[a] for f in reaching) for a in axes),
                 tuple(max(f.jump[a] for f in carriers) for a in axes), carriers[0].grid)
     widest = largest(areas)
     carriers = [f for f, area in zip(inputs, areas) if area == widest] or inputs
-    rf = tuple(largest(f.rf[a] for f in inputs) for a in axes)
+    rf = tuple(largest(f.rf[a] for f in reaching) for a in axes)
     jump = tuple(largest(f.jump[a] for f in carriers) for a in axes)
     if any(is_symbolic(v) and any(isinstance(atom, Max) for atom in v.atoms()) for v in (*rf, *jump)):
         return None, None, carriers[0].grid
@@ -580,7 +597,7 @@ def _depth(net: Network) -> int:
     return max(deepest.values())
 
 
-def _totals(net: Network, rows: tuple[Row, ...], fields: dict, memory: _Memory, itemsize: int) -> Totals:
+def _totals(net: Network, rows: tuple[Row, ...], fields: dict, memory: _Memory, itemsize: int, counters: int) -> Totals:
     activations = sum(r.activations for r in rows)
     params = sum(r.params for r in rows)
     buffers = sum(r.buffers for r in rows)
@@ -599,7 +616,8 @@ def _totals(net: Network, rows: tuple[Row, ...], fields: dict, memory: _Memory, 
                        sorted(memory.kept.items(), key=lambda item: (item[0][0], item[0][1] in (1, 8), item[0][1]))),
         recompute_bytes=largest(memory.recompute) if memory.recompute else 0,
         param_bytes=params * itemsize,
-        buffer_bytes=buffers * itemsize,
+        buffer_bytes=(buffers - counters) * itemsize + counters * COUNTER_ITEMSIZE,
+        counter_bytes=counters * COUNTER_ITEMSIZE,
         depth=_depth(net),
         receptive_field=fields[net.layers[-1].name].rf,
         kv_cache=sum(r.cache for r in rows),

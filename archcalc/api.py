@@ -12,11 +12,12 @@ installed).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from . import analysis, catalog, expand, source, views  # noqa: F401 (views: how its reports show themselves)
+from . import analysis, catalog, expand, sizes, source, views  # noqa: F401 (views: how its reports show themselves)
+from .errors import ArchcalcError
 from .ir import Network
 from .report import Report
 
@@ -63,8 +64,29 @@ def analyze(spec: Spec, batch: int = 1, dtype: str = "float32", *, strict: bool 
     number of segments) plan the training step, autocast following the op lists of `device` ("cuda",
     "cpu"); `Report.train_parts(devices, shard)` then gives its bytes per device, tensor by tensor.
     """
-    return analysis.analyze(load(spec), batch, dtype, strict=strict, input_shape=input_shape, optimizer=optimizer,
-                            precision=precision, checkpoint=checkpoint, device=device)
+    try:
+        batch = _given("batch", lambda: sizes.batch_size(batch))
+        if input_shape is not None:
+            input_shape = _given("input_shape", lambda: _shape(input_shape))
+        return analysis.analyze(load(spec), batch, dtype, strict=strict, input_shape=input_shape, optimizer=optimizer,
+                                precision=precision, checkpoint=checkpoint, device=device)
+    except ValueError as err:  # what the command line refuses as a usage error, refused the same way
+        if isinstance(err, ArchcalcError):
+            raise
+        raise ArchcalcError(str(err)) from None
+
+
+def _given(name: str, check: Callable[[], Any]) -> Any:
+    try:
+        return check()
+    except ValueError as err:
+        raise ArchcalcError(f"{name}: {err}") from None
+
+
+def _shape(value: Any) -> tuple[Any, ...]:
+    if not isinstance(value, (tuple, list)) or not 1 <= len(value) <= 4:
+        raise ValueError(f"expected a tuple of 1 to 4 dimensions, such as (3, 224, 224); received {sizes.shown(value)}")
+    return tuple(sizes.dimension(d) for d in value)
 
 
 def networks() -> list[dict[str, Any]]:

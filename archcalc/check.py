@@ -4,7 +4,8 @@
 `Finding` with where it is (file:line:col and layer path) and what it is:
 `file` (not read: a symbolic link check does not follow, not a regular
 file, a directory it cannot list), `spec` (cannot be read or expanded), `shape` (an impossible layer),
-`inexact` (a division that is not whole, under --strict), `budget` (a figure
+`inexact` (a division that is not whole, under --strict), `unread` (a layer
+whose output no layer reads: a typo in a `from:`), `budget` (a figure
 over its limit) or `internal` (a bug of ours, reported, never a traceback).
 A bad spec never stops the others from being checked.
 """
@@ -23,12 +24,12 @@ from .analysis import analyze
 from .budget import Budget, Limit, from_mapping, overruns
 from .catalog import SUFFIXES
 from .errors import ArchcalcError, Mark, ShapeError, SpecError
-from .ir import Network
+from .ir import UNREAD, Network
 from .links import link_problem
 from .report import Report
 from .symbolic import Expr
 
-KINDS = ("file", "spec", "shape", "inexact", "budget", "internal")
+KINDS = ("file", "spec", "shape", "inexact", "unread", "budget", "internal")
 
 
 @dataclass(frozen=True)
@@ -189,7 +190,7 @@ def _check(path: str, budgets: Sequence[Budget], strict: bool, batch: int) -> li
             reports[size] = analyze(network, size)
         return reports[size]
 
-    findings = _inexact(network, reports[1]) if strict else []
+    findings = [*_unread(network), *(_inexact(network, reports[1]) if strict else [])]
     own = from_mapping(network.budget, lambda key, mark: f"budget.{key}", in_spec=True)
     if reports[1].symbolic and any(budget.limits for budget in (own, *budgets)):
         mark = mark_of_input(network)
@@ -214,6 +215,17 @@ def _inexact(network: Network, report: Report) -> list[Finding]:
             found.append(Finding(mark.file, mark.line, mark.col, f"{layer.origin.path} '{layer.name}'",
                                  f"{flag} (--strict refuses inexact divisions){exact}", "inexact"))
     return found
+
+
+def _unread(network: Network) -> list[Finding]:
+    """Every layer whose output no layer reads (but the last and the declared outputs)."""
+    return [Finding(*_position(layer.origin.mark, network), f"{layer.origin.path} '{layer.name}'", UNREAD, "unread")
+            for layer in network.unread()]
+
+
+def _position(mark: Mark | None, network: Network) -> tuple[str, int, int]:
+    mark = mark or Mark(network.file, 1, 1)
+    return mark.file, mark.line, mark.col
 
 
 def mark_of_input(network: Network) -> Mark:

@@ -21,7 +21,7 @@ from typing import Any, NamedTuple
 
 from . import expr
 from .errors import Mark, SpecError, did_you_mean, unknown
-from .ir import INPUT, LIST_AXES, SEQUENCE, SIZE_SYMBOLS, Experts, LateArg, Layer, Network, Origin
+from .ir import INPUT, LIST_AXES, SEQUENCE, SIZE_SYMBOLS, Experts, LateArg, Layer, Network, Origin, producer
 from .late import SHAPE_NAMES, Late, TensorDim, is_late
 from .symbolic import Expr
 from .rules import RULES, Inputs, Role, Rule, kinds
@@ -29,7 +29,7 @@ from .safe import printable
 from .source import Date, YList, YMap, describe, mark_of, shorten
 
 VERSION = 1
-TOP_KEYS = ("version", "name", "title", "source", "reference", "input", "vars", "blocks", "layers", "budget")
+TOP_KEYS = ("version", "name", "title", "source", "reference", "input", "vars", "blocks", "layers", "outputs", "budget")
 ITEM_KEYS = ("name", "repeat", "from")
 BLOCK_BODIES = ("layers", *kinds(Role.MERGE))  # in sequence, or branches merged by one of the merges
 BLOCK_KEYS = ("args", *BLOCK_BODIES, "act", "doc")
@@ -90,7 +90,10 @@ def build(data: Any, file: str, default_name: str, limits: Limits = FILE_LIMITS)
     expander.sequence(layers, top_scope(names), INPUT, "layers", mark_of(data, "layers"))
     if not expander.layers:
         raise SpecError("the network has no layers once expanded (is every repeat 0?)", mark_of(data, "layers"))
-    return replace(network, layers=tuple(expander.layers))
+    outputs = data.get("outputs")
+    found = () if outputs is None else expander.resolve(outputs, top_scope(names), mark_of(data, "outputs") or data.mark, "outputs",
+                                                          "outputs")
+    return replace(network, layers=tuple(expander.layers), outputs=tuple(producer(name) for name in found))
 
 
 def spec_vars(data: Any, file: str) -> dict[str, Any]:
@@ -339,8 +342,8 @@ class Expander:
                             "write moe: {experts: E, top: k, body: BLOCK}", mark, path)
         if kind in RULES:
             rule = RULES[kind]
-            if rule.inputs is Inputs.MANY and isinstance(value, list):
-                return self.branches(kind, value, scope, inputs, local, path, {}, mark)
+            if rule.inputs is Inputs.MANY and isinstance(value, list):  # its branches named inside it
+                return self.branches(kind, value, scope, inputs, local, path, {}, mark, inside=True)
             return self.layer(rule, value, scope, inputs, local, path, mark)
         if kind in self.blocks:
             return self.block(kind, value, scope, inputs, local, path, mark)
@@ -370,7 +373,8 @@ class Expander:
         self.outputs[layer.name] = layer.name
         return layer.name
 
-    def layer(self, rule: Rule, value: Any, scope: Scope, inputs: tuple[str, ...], local: str | None, path: str, mark: Mark) -> str:
+    def layer(self, rule: Rule, value: Any, scope: Scope, inputs: tuple[str, ...], local: str | None, path: str, mark: Mark,
+              claimed: str | None = None) -> str:
         if rule.inputs is Inputs.MANY and len(inputs) < 2:
             raise SpecError(f"{rule.kind} merges layers: give 'from: [a, b]' or a list of branches", mark, path)
         if rule.inputs is Inputs.ONE and len(inputs) != 1:
@@ -381,7 +385,7 @@ class Expander:
         if args.get("tie") is not None:  # the full name of the layer whose weight it shares
             tied = self.resolve(args["tie"], scope, mark_of(value, "tie") or mark, path, "tie")[0]
             args = MappingProxyType({**args, "tie": tied})
-        name = self.claim(scope, rule.kind, local, mark, path)
+        name = claimed or self.claim(scope, rule.kind, local, mark, path)
         return self.add(Layer(name, rule.kind, args, inputs, Origin(mark, path), late, scope.instance))
 
     def arguments(self, rule: Rule, value: Any, scope: Scope, path: str, mark: Mark) -> tuple[MappingProxyType, dict]:
@@ -503,21 +507,26 @@ class Expander:
         return {key: _bound_value(v, scope, marks.get(key) or mark, path) for key, v in given.items()}
 
     def branches(self, kind: str, value: Any, scope: Scope, inputs: tuple[str, ...], local: str | None,
-                 path: str, merge_args: dict[str, Any], mark: Mark) -> str:
+                 path: str, merge_args: dict[str, Any], mark: Mark, inside: bool = False) -> str:
+        """A merge of branches. A block whose body is the merge names them in the block (`basic1.branch1`);
+        a merge among layers, `inside` (`add1.branch1`, `NAME.branch1` when named): two merges in one
+        block never share a branch's name, and a branch folds into its own merge."""
         if not isinstance(value, YList) or len(value) < 2:
             raise SpecError(f"{kind} needs a list of at least two branches; received {describe(value)}", mark_of(value) or mark, path)
         if len(inputs) != 1:
             raise SpecError(f"{kind} branches start from one input; 'from' names {len(inputs)}", mark, path)
         _check_nesting(scope, mark, path)
+        claimed = self.claim(scope, kind, local, mark, path) if inside else None
+        outer = scope.child(claimed[len(scope.prefix):]) if claimed else scope
         outs = []
         for index, branch in enumerate(value):
-            inner = scope.child(f"branch{index + 1}")
+            inner = outer.child(f"branch{index + 1}")
             branch_path = f"{path}[{index}]"
             self.step(value.item_marks[index], branch_path)
             out = self.sequence(branch, inner, inputs[0], branch_path, value.item_marks[index])
             self.outputs[inner.prefix[:-1]] = out
             outs.append(out)
-        return self.layer(RULES[kind], merge_args or None, scope, tuple(outs), local, path, mark)
+        return self.layer(RULES[kind], merge_args or None, scope, tuple(outs), local, path, mark, claimed)
 
     def resolve(self, refs: Any, scope: Scope, mark: Mark, path: str, key: str = "from") -> tuple[str, ...]:
         """Layer names for `from:` (or `tie:`), looked up from the innermost scope outwards."""

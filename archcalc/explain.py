@@ -7,7 +7,7 @@ from typing import Any, NamedTuple
 
 from .errors import ArchcalcError, did_you_mean
 from .ir import Layer, Network
-from .report import Report, Row, fold, row_dict, tensor_shapes
+from .report import Report, Row, as_text, fold, row_dict, tensor_shapes
 
 
 class Explained(NamedTuple):
@@ -32,13 +32,14 @@ class Explained(NamedTuple):
 
     def to_dict(self) -> dict[str, Any]:
         """`explain --format json`: the row as the JSON contract writes it; a layer's input shapes and where
-        the spec writes it, or a block's layers one level down."""
+        the spec writes it, or a block's layers one level down; a symbolic size's formulas as text, as in
+        `table --format json`."""
         data = {"network": self.network.name, **row_dict(self.row)}
         if self.depth is not None:
-            return {**data, "layers": [row_dict(row) for row in self.inside]}
+            return as_text({**data, "layers": [row_dict(row) for row in self.inside]})
         node, shapes = self.node, self.shapes
-        return {**data, "input_shapes": {name: list(shapes[name]) for name in self.row.inputs},
-                "where": {"path": node.origin.path, "mark": str(node.origin.mark or "")}}
+        return as_text({**data, "input_shapes": {name: list(shapes[name]) for name in self.row.inputs},
+                        "where": {"path": node.origin.path, "mark": str(node.origin.mark or "")}})
 
 
 def names(report: Report) -> list[str]:

@@ -22,6 +22,10 @@ def producer(tensor: str) -> str:
     return tensor.partition(":")[0]
 
 
+UNREAD = ("no layer reads its output, yet its figures are in the totals (a typo in a later 'from:'?); "
+          "an output of the network besides the last is named in the spec's 'outputs:'")
+
+
 @dataclass(frozen=True)
 class Origin:
     """Where a node was written: file position and spec path (`layers[3].conv`)."""
@@ -85,6 +89,7 @@ class Network:
     reference: str = ""  # the real model it describes: torchvision:NAME (for verify --against spec)
     input_axes: int | None = None  # spatial axes of the input map when its spec named them; None: by its length
     ids: bool = False  # the input is a sequence of token ids (int64, read by an embedding), not features
+    outputs: tuple[str, ...] = ()  # layers whose output is one of the network's besides the last (an auxiliary head)
 
     def input_rank(self, shape: tuple[Any, ...] | None = None) -> int:
         """The spatial axes of the input (or of `shape`, a size given for it): 1 (C×L), 2 (C×H×W), 3 (C×T×H×W),
@@ -96,6 +101,12 @@ class Network:
         if len(shape) == 2 and isinstance(shape[1], Expr) and "L" in shape[1].variables():
             return 1
         return LIST_AXES.get(len(shape), 0)
+
+    def unread(self) -> tuple[Layer, ...]:
+        """The layers, other than the last and the declared `outputs`, whose output no layer reads: a
+        typo in a later `from:` that leaves a layer's figures in the totals."""
+        read = {producer(source) for layer in self.layers for source in layer.inputs} | set(self.outputs)
+        return tuple(layer for layer in self.layers[:-1] if layer.name not in read)
 
     def consumers(self) -> dict[str, list[str]]:
         """For each tensor (layer name or `input`), the layers that read it."""

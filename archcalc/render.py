@@ -14,6 +14,7 @@ from typing import Any, NamedTuple
 
 from . import safe
 from .conventions import FLOPS, FUSED, MACS, UNITS, ZERO_MACS
+from .ir import UNREAD
 from .report import Report, Row
 from .rules.base import AXES, shape_text
 from .symbolic import Expr, text
@@ -132,14 +133,15 @@ def totals_lines(report: Report) -> list[str]:
 def flag_lines(report: Report, each: bool = False) -> list[str]:
     """The ⚠ footer: every inexact division when `each` (or when there is only one), else one summary line."""
     flagged = [(row.name, flag) for row in report.rows for flag in row.flags]
+    unread = [f"⚠ {safe.printable(name)}: {UNREAD} (--strict makes it an error)" for name in report.unread]
     if each or len(flagged) == 1:
-        return [f"⚠ {name}: {flag} (as PyTorch does; --strict makes it an error)" for name, flag in flagged]
+        return [f"⚠ {name}: {flag} (as PyTorch does; --strict makes it an error)" for name, flag in flagged] + unread
     if not flagged:
-        return []
+        return unread
     names = list(dict.fromkeys(name for name, _ in flagged))
     shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
     return [f"⚠ {len(flagged)} divisions are not whole ({shown}); rounded as PyTorch does (down, or up in ceil "
-            "mode); --formulas or `archcalc explain` shows each, --strict makes them errors"]
+            "mode); --formulas or `archcalc explain` shows each, --strict makes them errors", *unread]
 
 
 class Grid(NamedTuple):

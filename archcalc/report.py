@@ -12,6 +12,7 @@ from fractions import Fraction
 from types import MappingProxyType
 from typing import Any, NamedTuple
 
+from .errors import ArchcalcError
 from .ir import producer
 from .precision import PRECISIONS, Precision, dtype_names
 from .sides import Sizes, read
@@ -77,6 +78,7 @@ class Totals:
     recompute_bytes: int = 0  # what the largest checkpointed segment keeps while its backward runs it again
     recompute_macs: int = 0  # forward MACs run again in backward: every checkpointed segment's
     kv_cache: int = 0  # elements per sample the attention layers keep for later decode steps (K and V)
+    counter_bytes: int = 0  # of buffer_bytes, the int64 counts (BN's num_batches_tracked, 8 B each)
 
     @property
     def flops(self) -> int:
@@ -112,6 +114,7 @@ class Report:
     precision: str | None = None  # a training regime (precision.PRECISIONS); None: every tensor at `dtype`
     checkpoint: str | int | None = None  # every-block, or a number of segments (segments.cut)
     device: str = "cuda"  # whose autocast op lists the tensors' types follow
+    unread: tuple[str, ...] = ()  # layers, other than the last and the declared outputs, whose output no layer reads
 
     @property
     def regime(self) -> Precision:
@@ -132,7 +135,8 @@ class Report:
             parts.append(Part("recomputed activations", "mixed" if regime.autocast else regime.weights,
                               totals.recompute_bytes, "the largest checkpointed segment, run again in backward"))
         parts += model_states(totals.params, totals.trainable_params, regime, self.optimizer, devices, shard)
-        parts.append(Part("buffers", regime.weights, totals.buffer_bytes))
+        parts.append(Part("buffers", regime.weights, totals.buffer_bytes - totals.counter_bytes))
+        parts.append(Part("buffers", "int64", totals.counter_bytes, "batch norm's batch counts"))
         if shard == "parameters" and devices > 1:
             widest = largest(row.params for row in self.rows)
             parts.append(Part("gathered weights", regime.low, DTYPE_BYTES[regime.low] * widest,
@@ -261,12 +265,21 @@ def _pair(values: tuple[Any, ...] | None) -> list[Any] | None:
 
 
 def fold(report: Report, depth: int | None) -> Report:
-    """Rows merged to `depth` levels of their dotted names, figures summed."""
+    """Rows merged to `depth` levels of their dotted names, figures summed. A group is one subtree, its
+    layers one run of rows (as a block or merge expands); layers named by hand with dots that share a
+    prefix apart from one another are refused (ArchcalcError), never summed into one row."""
     if not depth:
         return report
     groups: dict[str, list[Row]] = {}
+    last = None
     for row in report.rows:
-        groups.setdefault(group_name(row.name, depth), []).append(row)
+        group = group_name(row.name, depth)
+        if group != last and group in groups:
+            raise ArchcalcError(f"cannot fold to depth {depth}: the layers under '{group}' are not one block "
+                                f"('{groups[group][-1].name}' … '{row.name}', other layers between; dotted names "
+                                "written by hand?); rename them or choose another --depth")
+        groups.setdefault(group, []).append(row)
+        last = group
     shown = {name: rows[0].name if len(rows) == 1 else name for name, rows in groups.items()}  # one layer keeps its name
     group_of = {row.name: shown[name] for name, rows in groups.items() for row in rows}
     return replace(report, rows=tuple(_merge(shown[name], rows, group_of) for name, rows in groups.items()))

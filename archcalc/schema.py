@@ -227,6 +227,8 @@ def spec_schema() -> dict[str, Any]:
                        "propertyNames": {"pattern": _LAYER_NAME, "not": {"enum": list(RULES)}},
                        "description": "parameterised sub-networks, used as layers by their names"},
             "layers": {**_ref("layers"), "minItems": 1},
+            "outputs": {**_ref("from"), "description": "layers or blocks whose output is one of the network's "
+                        "besides the last (auxiliary heads); any other layer that nothing reads is reported"},
             "budget": _ref("budget"),
         },
         "$defs": defs,

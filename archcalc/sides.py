@@ -44,16 +44,17 @@ class Sizes:
                 "range": list(self.within), "exact": list(self.exact), "valid_in_range": self.valid}
 
     def rule(self) -> str:
-        """The exact sizes as a rule: `N ≡ 0 (mod 32)`, and from which size on."""
+        """The exact sizes as a rule: `N ≡ 0 (mod 32)`, and from which size on; a noun phrase, read after
+        "every division is whole for" or "exact for"."""
         v = self.variable
         if self.smallest is None:
-            return f"no {v} up to {MAX_SIDE:,} is accepted by every layer"
+            return f"no {v} (none up to {MAX_SIDE:,} is accepted by every layer)"
         if self.period is None:
-            return f"every division is whole only at sizes without a short period (beyond {MAX_PERIOD:,})"
+            return f"sizes without a short period only (beyond {MAX_PERIOD:,})"
         if self.smallest_exact is None:
-            return f"no {v} makes every division whole"
+            return f"no {v}"
         if self.period == 1:
-            return f"every {v} from {self.smallest_exact} is exact"
+            return f"every {v} from {self.smallest_exact}"
         first, step = self.smallest_exact, self.period
         if len(self.residues) == 1:
             return f"{v} ≡ {self.residues[0]} (mod {step}): {first}, {first + step}, {first + 2 * step}, … ({first} + {step}k)"

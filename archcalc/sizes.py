@@ -19,7 +19,7 @@ from typing import Any
 from .analysis import analyze
 from .errors import ArchcalcError, ShapeError
 from .ir import SEQUENCE, SIZE_SYMBOLS, Layer, Network
-from .report import Report, Row
+from .report import MAX_BATCH, Report, Row
 from .rules.base import shape_text
 from .safe import clip
 from .sides import MAX_PERIOD, MAX_SIDE, SIDE, Sizes, read, smallest_size  # noqa: F401 (MAX_PERIOD: read from here too)
@@ -27,6 +27,33 @@ from .symbolic import Condition, Expr
 
 NAMES = (*SIZE_SYMBOLS, SEQUENCE, "B")
 _DIM = re.compile(r"\d+|[A-Za-z]")
+
+
+def dimension(value: Any) -> int | Expr:
+    """A size of an input given as a value (the Python API's input_shape): a whole number from 1 to
+    MAX_SIDE, or a size symbol; ValueError, worded as --input's, otherwise."""
+    if isinstance(value, Expr) and value.variables() <= set(SIZE_SYMBOLS):
+        return value
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= MAX_SIDE:
+        raise ValueError(f"expected dimensions from 1 to {MAX_SIDE:,}; received {shown(value)}")
+    return value
+
+
+def batch_size(value: Any) -> int | Expr:
+    """A batch given as a value: a whole number from 1 to MAX_BATCH, or B; ValueError, worded as --batch's."""
+    if isinstance(value, Expr) and value == Expr.var("B"):
+        return value
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_BATCH:
+        raise ValueError(f"expected an integer from 1 to {MAX_BATCH:,}, or B; received {shown(value)}")
+    return value
+
+
+def shown(value: Any) -> str:
+    """A value in a message, short whatever it is (an integer of 5,000 digits has no decimal text to show)."""
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 64:
+        return f"an integer of {value.bit_length():,} bits"
+    return f"{type(value).__name__} {clip(repr(value), 40)}" if not isinstance(value, int) or isinstance(value, bool) \
+        else str(value)
 
 
 def parse_shape(text: str) -> tuple[int | Expr, ...]:

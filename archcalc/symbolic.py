@@ -3,7 +3,9 @@
 The rules compute with whatever numbers they are given. Given `Expr`s for
 H and W, they derive each layer's shape, MACs and memory as formulas:
 polynomials whose atoms are variables, floor divisions ⌊P/c⌋ of such
-polynomials by whole numbers, and maxima. ⌊(a·H + b)/c⌋ is closed under
+polynomials by whole numbers, and maxima. Sizes have whole coefficients; a
+jump of the receptive field may have rational ones (upsampling from a
+symbolic size to a fixed one spaces outputs N/64 input pixels apart). ⌊(a·H + b)/c⌋ is closed under
 convolution, pooling and stride: ⌊(⌊X/a⌋ + k)/b⌋ = ⌊(X + a·k)/(a·b)⌋. Every
 expression is kept canonical (a floor's numerator reduced modulo its
 divisor), so equal sizes compare equal, as a residual sum's two branches
@@ -23,13 +25,13 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from fractions import Fraction
 from functools import lru_cache
-from math import gcd
+from math import gcd, lcm
 from typing import Any, Union
 from weakref import WeakValueDictionary
 
 from .errors import ArchcalcError
 
-Number = Union[int, "Expr"]
+Number = Union[int, Fraction, "Expr"]
 _INTERNED: WeakValueDictionary[tuple, Expr] = WeakValueDictionary()
 MAX_WORK = 300_000  # terms of expressions made and compared in one analysis (ResNet-1202: 213,078)
 
@@ -153,8 +155,8 @@ class Expr:
     _key: tuple
     _hash: int
 
-    def __new__(cls, terms: Mapping[Monomial, int]) -> Expr:
-        clean = {m: c for m, c in terms.items() if c}
+    def __new__(cls, terms: Mapping[Monomial, int | Fraction]) -> Expr:
+        clean = {m: _whole(c) for m, c in terms.items() if c}
         spend(len(clean))
         key = tuple(sorted(((_mono_key(m), c) for m, c in clean.items())))
         found = _INTERNED.get(key)
@@ -171,7 +173,11 @@ class Expr:
 
     @staticmethod
     def of(value: Number) -> Expr:
-        return value if isinstance(value, Expr) else Expr({(): value} if value else {})
+        if isinstance(value, Expr):
+            return value
+        if isinstance(value, bool) or not isinstance(value, (int, Fraction)):
+            raise TypeError(f"a size is a whole number or a fraction, not {type(value).__name__} {value!r}")
+        return Expr({(): value} if value else {})
 
     @property
     def key(self) -> tuple:
@@ -191,7 +197,7 @@ class Expr:
     def __eq__(self, other: object) -> bool:
         if isinstance(other, Expr):
             return self is other
-        if isinstance(other, bool) or not isinstance(other, int):
+        if not _operand(other):
             return NotImplemented
         return self is Expr.of(other)
 
@@ -205,7 +211,7 @@ class Expr:
     # arithmetic --------------------------------------------------------------
 
     def __add__(self, other: Number) -> Expr:
-        if not isinstance(other, (int, Expr)) or isinstance(other, bool):
+        if not _operand(other):
             return NotImplemented
         terms = dict(self.terms)
         for m, c in Expr.of(other).terms.items():
@@ -224,7 +230,7 @@ class Expr:
         return Expr.of(other) + (-self)
 
     def __mul__(self, other: Number) -> Expr:
-        if not isinstance(other, (int, Expr)) or isinstance(other, bool):
+        if not _operand(other):
             return NotImplemented
         terms: dict[Monomial, int] = {}
         for m1, c1 in self.terms.items():
@@ -264,7 +270,7 @@ class Expr:
         return bool(self.terms)  # nonzero as an expression
 
     def __index__(self) -> int:
-        if self.is_constant:
+        if self.is_constant and isinstance(self.constant, int):
             return self.constant
         raise TypeError(f"{self} is a symbolic size, not a number")
 
@@ -309,6 +315,16 @@ class Expr:
         return text(self)
 
 
+def _operand(value: object) -> bool:
+    """Whether arithmetic with an expression is defined on `value`: whole numbers, fractions, expressions."""
+    return isinstance(value, (int, Fraction, Expr)) and not isinstance(value, bool)
+
+
+def _whole(c: int | Fraction) -> int | Fraction:
+    """A coefficient: a fraction that is a whole number as an int, so that equal expressions are one."""
+    return int(c) if isinstance(c, Fraction) and c.denominator == 1 else c
+
+
 def _whole_divisor(value: Number) -> int:
     if isinstance(value, Expr):
         if not value.is_constant:
@@ -321,10 +337,13 @@ def _whole_divisor(value: Number) -> int:
 
 def floor_div(e: Expr, c: int) -> Expr:
     """⌊e/c⌋ in canonical form."""
-    if c == 1:
+    if c == 1 and _integral(e):
         return e
     if e.is_constant:
         return Expr.of(e.constant // c)
+    scale = lcm(*(Fraction(v).denominator for v in e.terms.values()))
+    if scale > 1:  # ⌊e/c⌋ = ⌊(L·e)/(L·c)⌋, L·e with whole coefficients
+        return floor_div(e * scale, c * scale)
     common = gcd(c, *e.terms.values())
     if common > 1:  # ⌊g·E/(g·c)⌋ = ⌊E/c⌋
         e, c = Expr({m: v // common for m, v in e.terms.items()}), c // common
@@ -343,6 +362,10 @@ def floor_div(e: Expr, c: int) -> Expr:
             others = remainder - Expr({m: 1})
             return quotient + floor_div(inner.num + inner.den * others, inner.den * c)
     return quotient + Expr({((Floor(remainder, c), 1),): 1})
+
+
+def _integral(e: Expr) -> bool:
+    return all(isinstance(v, int) for v in e.terms.values())
 
 
 def largest(values: Iterable[Number]) -> Number:
@@ -655,7 +678,11 @@ def _substitute(e: Expr, atom: Atom, replacement: Expr) -> Expr:
     return total
 
 
-def _mono_text(m: Monomial, c: int, style: str) -> str:
+def _mono_text(m: Monomial, c: int | Fraction, style: str) -> str:
+    if isinstance(c, Fraction):  # a rational jump: 3·N/64 (the code form's `/` is exact division)
+        over = "/" if style == "math" else " / "
+        return f"{_mono_text(m, c.numerator, style)}{over}{c.denominator:,}" if m else (
+            f"{c.numerator:,}{over}{c.denominator:,}" if style == "math" else f"{c.numerator}{over}{c.denominator}")
     times = "·" if style == "math" else " * "
     parts = [] if (c == 1 and m) else [f"{c:,}" if style == "math" else str(c)]
     for atom, power in m:

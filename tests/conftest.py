@@ -21,6 +21,57 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
 
 REPO = Path(__file__).resolve().parent.parent
 SPECS = REPO / "specs"
+HOME_LIMIT = 1_000_000  # entries of the home folder snapshotted; past it the check is left out, with a note
+
+
+def _home_tree(limit: int = HOME_LIMIT) -> dict[str, tuple[int, int]] | None:
+    """Every entry under the real home folder (links not followed) → (size, mtime): what a user's home
+    holds. None past `limit` entries."""
+    tree: dict[str, tuple[int, int]] = {}
+    folders = [os.path.expanduser("~")]
+    while folders:
+        try:
+            entries = os.scandir(folders.pop())
+        except OSError:
+            continue
+        with entries:
+            for entry in entries:
+                try:
+                    stat = entry.stat(follow_symlinks=False)
+                except OSError:
+                    continue
+                tree[entry.path] = (stat.st_size, stat.st_mtime_ns)
+                if entry.is_dir(follow_symlinks=False):
+                    folders.append(entry.path)
+                if len(tree) > limit:
+                    return None
+    return tree
+
+
+def pytest_sessionstart(session):
+    """Nothing under the home folder may change during the suite (no download, no cache, no
+    config written): its tree is read now and again at the end (by the controller, under xdist)."""
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        session.config.stash[_HOME] = _home_tree()
+
+
+def pytest_sessionfinish(session, exitstatus):
+    before = session.config.stash.get(_HOME, None)
+    if os.environ.get("PYTEST_XDIST_WORKER") or before is None:
+        return
+    after = _home_tree()
+    if after is None:
+        return
+    changed = sorted(path for path in before.keys() | after.keys() if before.get(path) != after.get(path))
+    if changed:
+        shown = "\n  ".join(f"{'added' if p not in before else 'removed' if p not in after else 'changed'} {p}"
+                             for p in changed[:20])
+        session.config.get_terminal_writer().line(
+            f"\nThe suite changed the home folder ({len(changed):,} entries):\n  {shown}", red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+_HOME = pytest.StashKey[dict]()
 
 
 @dataclass(frozen=True)

@@ -82,3 +82,21 @@ def test_to_pandas_has_one_row_per_layer():
     assert list(frame.index) == [row.name for row in report.rows]
     assert int(frame["params"].sum()) == report.totals.params
     assert int(frame["activation_bytes"].sum()) == report.totals.activation_bytes
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"input_shape": (1, 10**5000, 32)}, "input_shape: expected dimensions from 1 to 1,048,576; received an integer of 16,610 bits"),
+    ({"input_shape": (1, 0, 32)}, "input_shape: expected dimensions from 1 to 1,048,576; received 0"),
+    ({"input_shape": (1, -3, 32)}, "input_shape: expected dimensions from 1 to 1,048,576; received -3"),
+    ({"input_shape": (True, 32, 32)}, "input_shape: expected dimensions from 1 to 1,048,576; received bool True"),
+    ({"input_shape": "1x32x32"}, "input_shape: expected a tuple of 1 to 4 dimensions"),
+    ({"batch": 2.5}, "batch: expected an integer from 1 to 1,000,000,000, or B; received float 2.5"),
+    ({"batch": True}, "batch: expected an integer from 1 to 1,000,000,000, or B; received bool True"),
+    ({"batch": 0}, "batch: expected an integer from 1 to 1,000,000,000, or B; received 0"),
+])
+def test_what_the_api_refuses_is_an_archcalc_error(options, message):
+    from archcalc.errors import ArchcalcError
+
+    with pytest.raises(ArchcalcError) as refused:
+        archcalc.analyze("lenet5", **options)
+    assert str(refused.value).startswith(message)

@@ -65,7 +65,8 @@ def test_the_documented_install_works_from_a_clone(history, tmp_path, write_spec
     line = next(line for line in blocks("sh")[0].splitlines() if line.startswith("python -m pip install"))
     command = line.replace("python -m pip install", f"{sys.executable} -m pip install --no-deps --no-build-isolation "
                                                     f"--no-index --quiet --target {tmp_path / 'site'}")
-    env = {**os.environ, "ARCHCALC_REPO": f"file://localhost{REPO}", "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
+    env = {**os.environ, "ARCHCALC_REPO": f"file://localhost{REPO}", "PIP_DISABLE_PIP_VERSION_CHECK": "1",
+           "PIP_NO_CACHE_DIR": "1"}  # nothing written under the home folder
     done = subprocess.run(["bash", "-c", command], capture_output=True, text=True, env=env, timeout=300)
     assert done.returncode == 0, done.stderr
     spec = write_spec("""

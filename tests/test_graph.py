@@ -180,3 +180,83 @@ def test_depth_is_the_longest_path_of_weight_layers():
     assert report_of(DIAMOND).totals.depth == 2  # a → b (or c): three convs, two deep
     assert analyze(load("googlenet")).totals.depth == 22  # "22 layers deep" (Szegedy et al. 2014)
     assert analyze(load("resnet50")).totals.depth == 50
+
+
+TWO_MERGES = """
+input: [8, 8, 8]
+blocks:
+  unit:
+    layers:
+      - add:
+          - - conv: {out: 8, k: 3, p: 1}
+          - []
+      - add:
+          - - conv: {out: 8, k: 1}
+            - conv: {out: 8, k: 3, p: 1}
+          - []
+        name: second
+layers:
+  - unit: {name: u}
+  - unit: {name: v}
+"""
+
+
+def test_a_merge_names_its_branches_inside_itself():
+    report = report_of(TWO_MERGES)
+    assert [row.name for row in report.rows[:6]] == [
+        "u.add1.branch1.conv1", "u.add1", "u.second.branch1.conv1", "u.second.branch1.conv2", "u.second", "v.add1.branch1.conv1"]
+
+
+def test_folding_sums_one_merge_s_branches_only(cli, write_spec):
+    report = report_of(TWO_MERGES)
+    from archcalc.report import fold
+
+    rows = {row.name: row for row in fold(report, 2).rows}
+    assert rows["u.add1"].params == 3 * 3 * 8 * 8 + 8  # its one conv, not the other merge's too
+    assert rows["u.second"].params == (1 * 1 * 8 * 8 + 8) + (3 * 3 * 8 * 8 + 8)
+    ran = cli("table", write_spec(TWO_MERGES), "--depth", "2")
+    assert ran.code == 0, ran.err
+
+
+def test_folding_refuses_rows_that_are_not_one_subtree(cli, write_spec):
+    path = write_spec("""
+        input: [4]
+        layers:
+          - fc: {out: 4, name: a.x}
+          - fc: {out: 4, name: b}
+          - fc: {out: 4, name: a.y}
+    """)
+    ran = cli("table", path, "--depth", "1")
+    assert ran.code == 1
+    assert ran.err.startswith("error: cannot fold to depth 1: the layers under 'a' are not one block ('a.x' … 'a.y'")
+    assert cli("table", path, "--depth", "2").code == 0
+
+
+TYPO_IN_FROM = """
+input: [16]
+layers:
+  - fc: {out: 8, name: a}
+  - fc: {out: 8, name: b}
+  - fc: {out: 4, from: a, name: c}   # meant: from b
+  - softmax: {}
+"""
+
+
+def test_a_layer_nothing_reads_is_reported(cli, write_spec):
+    path = write_spec(TYPO_IN_FROM)
+    ran = cli("table", path)
+    assert ran.code == 0 and "⚠ b: no layer reads its output" in ran.out
+    checked = cli("check", path, "--format", "json")
+    assert checked.code == 1
+    (finding,) = json.loads(checked.out)
+    assert (finding["kind"], finding["line"], finding["layer"]) == ("unread", 4, "layers[1].fc 'b'")
+    strict = cli("table", path, "--strict")
+    assert strict.code == 1 and strict.err.startswith(f"error: {path}:4:5: layers[1].fc 'b': no layer reads its output")
+
+
+def test_declared_outputs_are_not_reported(cli, write_spec):
+    assert not analyze(load("googlenet-aux")).unread  # its two auxiliary heads are named in outputs:
+    ran = cli("check", write_spec(TYPO_IN_FROM + "outputs: [b]\n"))
+    assert ran.code == 0, ran.out
+    wrong = cli("check", write_spec(TYPO_IN_FROM + "outputs: [bb]\n"))
+    assert "'outputs' names 'bb', which is not an earlier layer; did you mean 'b'" in wrong.out

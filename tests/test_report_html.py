@@ -6,6 +6,7 @@ every request that would leave the file refused and counted.
 
 from __future__ import annotations
 
+import os
 import re
 import struct
 
@@ -38,7 +39,9 @@ def browser(page_file, tmp_path_factory):
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=chromium, args=FLAGS)
+        home = tmp_path_factory.mktemp("home")  # chromium writes its settings and caches there, not in the user's
+        launched = playwright.chromium.launch(executable_path=chromium, args=FLAGS, env={
+            **os.environ, "HOME": str(home), "XDG_CONFIG_HOME": str(home / ".config"), "XDG_CACHE_HOME": str(home / ".cache")})
         context = launched.new_context(viewport={"width": 1280, "height": 900})
         yield context
         context.close()

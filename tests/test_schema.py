@@ -110,3 +110,32 @@ def test_good_specs_validate(spec):
 def test_bad_specs_do_not(spec, fragment):
     found = errors(spec)
     assert any(fragment in message for message in found), found
+
+
+def _repository_specs() -> list[Path]:
+    return sorted((REPO / "specs").glob("*.yaml")) + sorted((REPO / "tests").rglob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", _repository_specs(), ids=lambda p: str(p.relative_to(REPO)))
+def test_every_spec_the_loader_accepts_validates(path):
+    """No spec of the repository that archcalc reads is flagged red in an editor (the schema may accept more:
+    limits of expansion, references and expressions' values are the loader's alone)."""
+    from archcalc import expand, source
+    from archcalc.errors import ArchcalcError
+
+    try:
+        data = source.load_file(str(path))
+        expand.build(data, str(path), path.stem)
+    except ArchcalcError:
+        return  # refused by the loader: see test_bad_specs_do_not for what the schema refuses too
+    assert errors(json.loads(json.dumps(source.plain(data)))) == []
+
+
+@pytest.mark.parametrize("shape", [[197, 768], {"tokens": 197, "dim": 768}, [784], {"features": 784},
+                                   {"channels": 1, "length": 16000}, [3, 16, 112, 112], [3, "H", "W"], [3, "N", "N"]])
+def test_every_input_form_the_loader_reads_validates(shape):
+    from archcalc import load
+
+    spec = {"input": shape, "layers": [{"relu": None}]}
+    load(spec)
+    assert errors(spec) == []

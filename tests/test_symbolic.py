@@ -8,6 +8,8 @@ engine.
 from __future__ import annotations
 
 import random
+import textwrap
+from fractions import Fraction
 
 import pytest
 
@@ -226,3 +228,40 @@ def assert_exact(net, shape_at, variable: str, rng: random.Random, count: int, h
             assert bool(mine.flags) == bool(theirs.flags), (side, mine.name)
         assert [getattr(evaluated.totals, f) for f in TOTALS] == [getattr(concrete.totals, f) for f in TOTALS], side
     assert invalid < len(sides)
+
+
+# ── rational jumps: upsampling from a symbolic size to a fixed one ────────────
+
+def test_a_global_pool_then_upsampling_to_a_size_is_a_rational_jump():
+    spec = """
+        input: [3, 64, 64]
+        layers:
+          - conv: {out: 8, k: 3, p: 1}
+          - avgpool: {global: true}
+          - upsample: {size: [64, 64]}
+          - conv: {out: 4, k: 3, p: 1}
+    """
+    report = report_of(spec, input_shape=(3, N, N))
+    assert text(N * Fraction(3, 64)) == "3·N/64" and N * Fraction(64, 64) == N
+    assert (N * Fraction(1, 2)) // 3 == N // 6
+    net = archcalc.load(textwrap.dedent(spec))
+    for side in (1, 7, 64, 100, 333):
+        evaluated = at(report, {"N": side}, net)
+        concrete = report_of(spec, input_shape=(3, side, side))
+        assert [r.receptive_field for r in evaluated.rows] == [r.receptive_field for r in concrete.rows], side
+        assert [r.output for r in evaluated.rows] == [r.output for r in concrete.rows], side
+
+
+def test_attention_sees_the_whole_input_and_no_more():
+    net = archcalc.load("vit-b16")
+    concrete = archcalc.analyze(net)
+    attention = [row for row in concrete.rows if row.kind == "attention"]
+    assert {row.receptive_field for row in attention} == {(224, 224)}  # 16 + (14 − 1)·16: the image
+    assert concrete.rows[-1].receptive_field == (224, 224)
+    assert {row.jump for row in attention} == {(16, 16)}  # its tokens stay one patch apart
+    report = archcalc.analyze(net, input_shape=(3, N, N))
+    for side in (32, 224, 384):
+        evaluated = at(report, {"N": side}, net)
+        rows = archcalc.analyze(net, input_shape=(3, side, side)).rows
+        assert [r.receptive_field for r in evaluated.rows] == [r.receptive_field for r in rows], side
+        assert evaluated.rows[-1].receptive_field == (side // 16 * 16,) * 2, side

@@ -119,3 +119,18 @@ def test_formulas_under_at_say_the_figures_are_at_those_sizes(cli):
     assert "the figures are at N=33" in cli("table", "lenet5", "--input", "1xNxN", "--at", "N=33", "--formulas").out
     strict = cli("table", "lenet5", "--input", "1xNxN", "--at", "N=33", "--strict")
     assert strict.code == 1 and "--strict refuses inexact divisions" in strict.err
+
+
+def test_the_sizes_summary_reads_as_one_sentence(cli, write_spec):
+    path = write_spec("input: [3, 8, 8]\nlayers:\n  - conv: {out: 4, k: 3, p: 1}\n")
+    ran = cli("table", path, "--input", "3xNxN")
+    assert ran.code == 0, ran.err
+    assert "Sizes: every layer accepts N ≥ 1; every division is whole for every N from 1\n" in ran.out
+
+
+@pytest.mark.parametrize("row", ["conv1", "conv2_x"])  # a layer, and a block
+def test_explain_json_of_a_symbolic_size_is_formulas_as_text(cli, row):
+    ran = cli("explain", "resnet18", row, "--input", "3xHxW", "--format", "json")
+    assert ran.code == 0, ran.err
+    data = json.loads(ran.out)
+    assert isinstance(data["macs"], str) and expr.names(data["macs"]) <= {"H", "W"}

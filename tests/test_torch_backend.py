@@ -288,7 +288,7 @@ def test_module_names_are_the_ir_names(backend, zoo):
     names = dict(module.named_modules())
     for layer in network.layers:
         assert names[layer.name] is module.node(layer.name)
-    assert "branch3.conv1.conv.weight" in backend.build(zoo, device="meta").state_dict()
+    assert "mix.branch3.conv1.conv.weight" in backend.build(zoo, device="meta").state_dict()  # a merge names its branches
 
 
 def test_forward_drops_tensors_after_their_last_use(backend, torch):

@@ -83,7 +83,7 @@ def test_the_torch_classes_follow_the_input_s_rank():
     assert isinstance(signal.node("upsample1"), nn.Upsample) and signal.node("upsample1").mode == "linear"
     assert isinstance(signal.node("maxpool2"), nn.AdaptiveMaxPool1d)
     assert isinstance(clip.node("conv1"), nn.Sequential) and isinstance(clip.node("conv1").conv, nn.Conv3d)
-    assert isinstance(clip.node("branch2.shortcut1").conv, nn.Conv3d)
+    assert isinstance(clip.node("add1.branch2.shortcut1").conv, nn.Conv3d)
     assert isinstance(clip.node("avgpool1"), nn.AvgPool3d) and isinstance(clip.node("bn1"), nn.BatchNorm3d)
 
 

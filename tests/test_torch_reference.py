@@ -129,3 +129,62 @@ def test_a_spec_without_a_reference_says_it_was_not_compared(cli):
     ran = cli("verify", "lenet5", "--against", "spec", "--batch", "1")
     assert ran.code == 0, ran.err
     assert "lenet5: ok" in ran.err and "not compared: its spec names no reference" in ran.err
+
+
+def test_a_builder_that_computes_with_tensors_is_built_on_meta():
+    import torchvision
+
+    from archcalc.backends.reference import reference_model
+
+    model = reference_model("torchvision:regnet_y_400mf")  # its widths are tensor arithmetic, meta has no data
+    assert {p.device.type for p in (*model.parameters(), *model.buffers())} == {"meta"}
+    real = torchvision.models.regnet_y_400mf(weights=None)
+    assert sum(p.numel() for p in model.parameters()) == sum(p.numel() for p in real.parameters())
+
+
+def test_verify_against_regnet_runs(cli):
+    ran = cli("verify", "resnet18", "--against", "torchvision:regnet_y_400mf", "--batch", "1")
+    assert ran.code == 1, ran.err  # another network: a mismatch, not an error
+    assert "internal error" not in ran.err and "engine ≠ torchvision:regnet_y_400mf" in ran.out
+
+
+def test_a_backbone_is_built_untrained_and_weights_take_only_none():
+    import torchvision
+
+    from archcalc.backends.reference import reference_model
+    from archcalc.errors import ArchcalcError
+
+    real = torchvision.models.segmentation.deeplabv3_resnet50(weights=None, weights_backbone=None)
+    for text in ("torchvision:deeplabv3_resnet50", "torchvision:deeplabv3_resnet50(weights_backbone=None)"):
+        model = reference_model(text)
+        assert {p.device.type for p in model.parameters()} == {"meta"}
+        assert sum(p.numel() for p in model.parameters()) == sum(p.numel() for p in real.parameters())
+    with pytest.raises(ArchcalcError, match="weights takes only None"):
+        reference_model("torchvision:resnet18(weights=true)")
+    with pytest.raises(ArchcalcError, match="weights_backbone takes only None"):
+        reference_model("torchvision:fcn_resnet50(weights_backbone=1)")
+
+
+def test_a_download_is_refused_before_any_connection():
+    from torchvision.models import ResNet18_Weights
+
+    from archcalc.backends.reference import _no_download
+    from archcalc.errors import ArchcalcError
+
+    with _no_download("torchvision:resnet18"), pytest.raises(ArchcalcError, match="never downloads"):
+        ResNet18_Weights.IMAGENET1K_V1.get_state_dict(progress=False)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float16"])
+def test_buffers_take_their_real_dtypes(dtype):
+    import torch
+    import torchvision
+
+    from archcalc import analyze
+
+    model = torchvision.models.resnet18().to(getattr(torch, dtype))
+    report = analyze("resnet18", dtype=dtype)  # the bundled spec is torchvision's resnet18
+    assert report.totals.buffer_bytes == sum(b.numel() * b.element_size() for b in model.buffers())
+    counts = [b for name, b in model.named_buffers() if name.endswith("num_batches_tracked")]
+    assert report.totals.counter_bytes == sum(b.numel() * b.element_size() for b in counts) == 8 * len(counts)
+    assert report.train_breakdown()["buffers (int64)"] == 8 * len(counts)

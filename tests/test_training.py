@@ -80,7 +80,7 @@ def test_precisions_price_weights_gradients_and_state():
 
 
 def test_a_precision_and_a_dtype_together_are_refused():
-    with pytest.raises(ValueError, match="precision or a dtype"):
+    with pytest.raises(ArchcalcError, match="precision or a dtype"):  # the API's refusals are ArchcalcErrors
         report_of(MIXED, dtype="bfloat16", precision="amp-bf16")
 
 

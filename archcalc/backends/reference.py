@@ -18,11 +18,13 @@ the spec, which would share the spec's mistakes:
 
 from __future__ import annotations
 
+import inspect
 import re
 import time
 import warnings
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,7 +42,7 @@ from .torch import build
 from .checks import REAL_LIMIT, Mismatch, SavedCheck, placement
 
 _REFERENCE = re.compile(r"torchvision:([A-Za-z0-9_]+)(?:\((.*)\))?")
-_KWARG = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(true|false|True|False|-?\d{1,15}(?:\.\d{1,15})?)\s*")
+_KWARG = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(true|false|True|False|None|none|-?\d{1,15}(?:\.\d{1,15})?)\s*")
 DEFAULT_BATCHES = (1, 2)
 
 
@@ -97,12 +99,74 @@ def reference_model(text: str) -> nn.Module:
     known = torchvision.models.list_models()
     if name not in known:
         raise ArchcalcError(f"--against: torchvision has no model '{name}'{did_you_mean(name, known)}")
-    with torch.device("meta"), warnings.catch_warnings():
+    builder = torchvision.models.get_model_builder(name)
+    kwargs = {**_untrained(builder, text), **kwargs}
+    with warnings.catch_warnings(), _no_download(text):
         warnings.simplefilter("ignore")  # torchvision's notes on future default initialisations
         try:
-            return torchvision.models.get_model(name, weights=None, **kwargs)
+            try:
+                with torch.device("meta"):
+                    return builder(**kwargs)
+            except NotImplementedError:  # the builder computes with tensors (RegNet's widths): they must be real
+                with _parameters_on_meta():
+                    return builder(**kwargs)
         except (TypeError, ValueError, RuntimeError, AssertionError, OverflowError) as err:  # options it refuses
             raise ArchcalcError(f"--against {text}: {str(err).splitlines()[0]}") from None
+
+
+def _untrained(builder: Callable[..., nn.Module], text: str) -> dict[str, None]:
+    """None for every argument of `builder` that names weights (`weights`, `weights_backbone`): nothing
+    is downloaded. A builder with another argument whose default is a set of weights is refused."""
+    from torchvision.models import WeightsEnum
+
+    nothing: dict[str, None] = {}
+    for parameter in inspect.signature(builder).parameters.values():
+        if parameter.name.startswith("weights"):
+            nothing[parameter.name] = None
+        elif isinstance(parameter.default, WeightsEnum):
+            raise ArchcalcError(f"--against {text}: its builder's argument {parameter.name} loads trained weights "
+                                "by default, which would be downloaded; archcalc never downloads (give "
+                                f"{parameter.name}=None)")
+    return nothing
+
+
+@contextmanager
+def _no_download(text: str) -> Iterator[None]:
+    """Inside: torchvision's one way to fetch weights (WeightsEnum.get_state_dict) refuses, before any
+    connection or cache directory is made."""
+    from torchvision.models import WeightsEnum
+
+    def refuse(weights: Any, *args: Any, **kwargs: Any) -> None:
+        raise ArchcalcError(f"--against {text}: the model would download {weights} weights; archcalc never "
+                            "downloads: pass weights=None (and weights_backbone=None) or choose another model")
+
+    saved = WeightsEnum.get_state_dict
+    WeightsEnum.get_state_dict = refuse  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        WeightsEnum.get_state_dict = saved  # type: ignore[method-assign]
+
+
+@contextmanager
+def _parameters_on_meta() -> Iterator[None]:
+    """Inside: each parameter and buffer a module registers goes to the meta device (made real first, one
+    tensor at a time); the builder's own arithmetic on tensors runs for real."""
+    register_parameter, register_buffer = nn.Module.register_parameter, nn.Module.register_buffer
+
+    def parameter(module: nn.Module, name: str, param: nn.Parameter | None) -> None:
+        if param is not None and param.device.type != "meta":
+            param = type(param)(param.to("meta"), param.requires_grad)
+        register_parameter(module, name, param)
+
+    def buffer(module: nn.Module, name: str, tensor: torch.Tensor | None, persistent: bool = True) -> None:
+        register_buffer(module, name, None if tensor is None else tensor.to("meta"), persistent)
+
+    nn.Module.register_parameter, nn.Module.register_buffer = parameter, buffer  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        nn.Module.register_parameter, nn.Module.register_buffer = register_parameter, register_buffer  # type: ignore[method-assign]
 
 
 def _kwargs(options: str, text: str) -> dict[str, Any]:
@@ -110,10 +174,21 @@ def _kwargs(options: str, text: str) -> dict[str, Any]:
     for part in options.split(","):
         match = _KWARG.fullmatch(part)
         if not match:
-            raise ArchcalcError(f"--against {text}: expected key=value options (true, false or a number); received '{part}'")
+            raise ArchcalcError(f"--against {text}: expected key=value options (true, false, None or a number); "
+                                f"received '{part}'")
         key, value = match.groups()
-        out[key] = value.lower() == "true" if value.lower() in ("true", "false") else (float(value) if "." in value else int(value))
+        if key.startswith("weights") and value.lower() != "none":
+            raise ArchcalcError(f"--against {text}: {key} takes only None (archcalc never downloads weights)")
+        out[key] = _value(value)
     return out
+
+
+def _value(text: str) -> bool | int | float | None:
+    if text.lower() in ("true", "false"):
+        return text.lower() == "true"
+    if text.lower() == "none":
+        return None
+    return float(text) if "." in text else int(text)
 
 
 def compare(network: Network, reference: str, batches: tuple[int, ...] = DEFAULT_BATCHES, device: str = "cpu", *,

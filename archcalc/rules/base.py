@@ -150,6 +150,7 @@ class Eval(NamedTuple):
     params: int = 0  # trainable
     fixed: int = 0  # parameters that are not trained (LeNet-5's RBF centres)
     buffers: int = 0  # state that is not a parameter (BN running statistics)
+    counters: int = 0  # of the buffers, int64 counts (BN's num_batches_tracked; norm.COUNTER_ITEMSIZE)
     macs: int = 0
     window: Window | None = IDENTITY  # None: no closed-form receptive field (adaptive bins of a symbolic size)
     output: str = "new"  # "new" tensor, or "view" of input 0 (no new memory)

@@ -35,6 +35,7 @@ def _fc(args: Mapping[str, Any], shapes: list[Shape]) -> Eval:
         (out,),
         params=params,
         buffers=fused.buffers,
+        counters=fused.counters,
         macs=weights,
         window=WHOLE,
         temporaries=fused.temporaries,

@@ -97,6 +97,7 @@ def _shortcut(args: Mapping[str, Any], shapes: list[Shape]) -> Eval:
         shape,
         params=params,
         buffers=fused.buffers,
+        counters=fused.counters,
         macs=prod(grid) * weights,
         window=strided,
         temporaries=fused.temporaries,

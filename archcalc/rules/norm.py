@@ -18,6 +18,7 @@ from ..args import Arg
 from .base import FP32_ON_CUDA, PROMOTE, Eval, Rule, RuleError, Saved, Shape, elements, num, one_input, shape_text
 
 STATS_ITEMSIZE = 4  # PyTorch keeps normalisation statistics in float32, whatever the activations' type
+COUNTER_ITEMSIZE = 8  # BN's num_batches_tracked is an int64, whatever the module's dtype
 
 
 def batchnorm_stats(channels: int) -> Saved:
@@ -36,9 +37,10 @@ def _bn(args: Mapping[str, Any], shapes: list[Shape]) -> Eval:
         shape,
         params=2 * c,
         buffers=2 * c + 1,
+        counters=1,
         saved=(Saved("in0", elements(shape)), batchnorm_stats(c)),
         formulas=lambda: {**_affine(c, "channel"),
-                  "buffers": f"2·{c} + 1 = {num(2 * c + 1)} (running mean, variance, batch count)"},
+                  "buffers": f"2·{c} + 1 = {num(2 * c + 1)} (running mean and variance; the batch count, int64)"},
     )
 
 

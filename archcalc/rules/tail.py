@@ -21,6 +21,7 @@ class Tail(NamedTuple):
     params: int
     terms: tuple[str, ...]  # the parameter formula's terms after the weights: "96", "2·96"
     buffers: int
+    counters: int  # of the buffers, BN's int64 batch count
     saved: tuple[Saved, ...]
     temporaries: int  # elements alive only while the layer runs (the raw product before BN)
 
@@ -41,6 +42,7 @@ def tail(out: int, count: int, raw: str, *, bias: bool, bn: bool, act: str | Non
         params=(out if bias else 0) + (2 * out if bn else 0),
         terms=((str(out),) if bias else ()) + ((f"2·{out}",) if bn else ()),
         buffers=2 * out + 1 if bn else 0,
+        counters=1 if bn else 0,
         saved=bn_saved + act_saved,
         temporaries=(count if bn else 0) + act_tmp,
     )

@@ -8,7 +8,6 @@ from typing import Any
 import torch
 from torch import nn
 
-from ...rules.base import Shape
 from ...rules.recurrent import GRU, LSTM, Cell
 from .base import Factory
 
