@@ -31,8 +31,8 @@ _DIM = re.compile(r"\d+|[A-Za-z]")
 
 def dimension(value: Any) -> int | Expr:
     """A size of an input given as a value (the Python API's input_shape): a whole number from 1 to
-    MAX_SIDE, or a size symbol; ValueError, worded as --input's, otherwise."""
-    if isinstance(value, Expr) and value.variables() <= set(SIZE_SYMBOLS):
+    MAX_SIDE, or a size symbol (the sequence length S too); ValueError, worded as --input's, otherwise."""
+    if isinstance(value, Expr) and value.variables() <= {*SIZE_SYMBOLS, SEQUENCE}:
         return value
     if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= MAX_SIDE:
         raise ValueError(f"expected dimensions from 1 to {MAX_SIDE:,}; received {shown(value)}")

@@ -64,8 +64,8 @@ def test_attention_is_quadratic_in_the_sequence():
     report = archcalc.analyze(network_of(ENCODER), input_shape=(S, DIM))
     rows = {row.name: row for row in report.rows}
     tokens = S + 1  # the class token joins the sequence
-    assert rows["block_1.branch1.attn"].output == (tokens, DIM)
-    assert rows["block_1.branch1.attn"].macs == 4 * tokens * DIM * DIM + 2 * tokens * tokens * DIM
+    assert rows["block_1.add1.branch1.attn"].output == (tokens, DIM)
+    assert rows["block_1.add1.branch1.attn"].macs == 4 * tokens * DIM * DIM + 2 * tokens * tokens * DIM
     assert rows["pos"].params == tokens * DIM  # one learned vector per position
     assert rows["block_1.branch1.fc1"].macs == tokens * DIM * MLP
     assert rows["head"].macs == DIM * 10  # after the class token is read, no S is left

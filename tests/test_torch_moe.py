@@ -46,7 +46,7 @@ def test_every_expert_is_a_module_of_its_own():
     module = _built()
     experts = 3 * D * F  # w1, w3 and w2
     assert sum(p.numel() for p in module.parameters()) == 2 * (2 * D + D * E + E * experts)
-    assert len(module.node(f"{MOE}.experts.branch1.linear1")) == E
+    assert len(module.node(f"{MOE}.experts.mul1.branch1.linear1")) == E
     assert len(module.node(f"{MOE}.experts.mul1")) == 1  # no weights: one module on all routed tokens
     assert tuple(module.node(f"{MOE}.router").weight.shape) == (E, D)
 
@@ -64,7 +64,7 @@ def test_it_runs_forward_and_backward():
 
 def _experts(module):
     """Each expert's (w1, w3, w2) weights: the gated branch's, the other branch's, the output's."""
-    copies = (module.node(f"{MOE}.experts.{node}") for node in ("branch1.linear1", "branch2.linear1", "linear1"))
+    copies = (module.node(f"{MOE}.experts.{node}") for node in ("mul1.branch1.linear1", "mul1.branch2.linear1", "linear1"))
     return [tuple(next(m.parameters()) for m in expert) for expert in zip(*copies)]
 
 
@@ -72,8 +72,8 @@ def _mixture(module, x):
     """The first mixture alone, node by node as the network runs it: router, body, combine."""
     node = module.node
     routed = node(f"{MOE}.router")(x)
-    gated = node(f"{MOE}.experts.mul1")(node(f"{MOE}.experts.branch1.linear1")(routed),
-                                        node(f"{MOE}.experts.branch2.linear1")(routed))
+    gated = node(f"{MOE}.experts.mul1")(node(f"{MOE}.experts.mul1.branch1.linear1")(routed),
+                                        node(f"{MOE}.experts.mul1.branch2.linear1")(routed))
     return node(f"{MOE}.combine")(node(f"{MOE}.experts.linear1")(gated))
 
 
