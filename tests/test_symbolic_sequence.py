@@ -67,7 +67,7 @@ def test_attention_is_quadratic_in_the_sequence():
     assert rows["block_1.add1.branch1.attn"].output == (tokens, DIM)
     assert rows["block_1.add1.branch1.attn"].macs == 4 * tokens * DIM * DIM + 2 * tokens * tokens * DIM
     assert rows["pos"].params == tokens * DIM  # one learned vector per position
-    assert rows["block_1.branch1.fc1"].macs == tokens * DIM * MLP
+    assert rows["block_1.add2.branch1.fc1"].macs == tokens * DIM * MLP
     assert rows["head"].macs == DIM * 10  # after the class token is read, no S is left
     attention = 4 * DIM * DIM + 4 * DIM
     mlp = DIM * MLP + MLP + MLP * DIM + DIM
