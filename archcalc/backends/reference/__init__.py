@@ -1,26 +1,32 @@
-"""The engine's figures for a spec against an independent model, such as torchvision's.
+"""The engine's figures for a spec against an independent model: torchvision's, or a transformers model.
 
 `archcalc verify NET --against torchvision:NAME` builds torchvision's model
-of that name (untrained: nothing is downloaded), runs it, and compares it
-with the engine's analysis of the spec, never with archcalc's own build of
-the spec, which would share the spec's mistakes:
+of that name (untrained: nothing is downloaded), `--against transformers:NAME`
+a transformers model from its Config (random weights; see `hf`), runs it,
+and compares it with the engine's analysis of the spec, never with
+archcalc's own build of the spec, which would share the spec's mistakes:
 
-- in total, always: parameters, buffers, MACs (FlopCounterMode FLOPs / 2,
-  as `verify` counts them), the output shape, and the bytes autograd saves
-  in a training forward at each batch (within 5 %);
+- in total, always: parameters (a tied weight once, as torch and
+  transformers count it), buffers (those the model's state_dict holds: index
+  tables made afresh, such as BERT's position ids or rope's frequencies, are
+  not its state), MACs (FlopCounterMode FLOPs / 2, as `verify` counts them,
+  attention's fused CPU kernel included: see `measure`), the output shape,
+  and the bytes autograd saves in a training forward at each batch (within
+  5 %), for a transformers model at each of two sequence lengths;
 - the parameter tensors: the shapes of the spec's and of the model's must
   be the same, one for one;
 - layer by layer where they can be matched: each layer with parameters is
   matched to the model's modules that hold tensors of the same shapes
   (taken in the order the model runs them); where those modules hold
   nothing else, their MACs and output shape are compared with the layer's.
+
+MACs, output and layers are compared at the first input measured (the
+spec's own for torchvision, the shorter sequence for transformers).
 """
 
 from __future__ import annotations
 
-import re
 import time
-import warnings
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -29,19 +35,20 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..analysis import analyze
-from ..errors import ArchcalcError, did_you_mean
-from ..ir import Network
-from ..report import Report
-from ..rules.base import shape_text
-from . import capacity
-from .measure import Probe, materialize
-from .torch import build
-from .checks import REAL_LIMIT, Mismatch, SavedCheck, placement
+from ...analysis import analyze
+from ...errors import ArchcalcError
+from ...ir import Network
+from ...report import Report
+from ...rules.base import Shape, shape_text
+from .. import capacity
+from ..checks import REAL_LIMIT, Mismatch, SavedCheck, placement
+from ..measure import Probe, fake_tensors, materialize
+from ..torch import build
+from . import hf, vision
+from .oracle import Oracle
 
-_REFERENCE = re.compile(r"torchvision:([A-Za-z0-9_]+)(?:\((.*)\))?")
-_KWARG = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(true|false|True|False|-?\d{1,15}(?:\.\d{1,15})?)\s*")
 DEFAULT_BATCHES = (1, 2)
+SOURCES = {vision.SOURCE: vision.oracle, hf.SOURCE: hf.oracle}
 
 
 @dataclass(frozen=True)
@@ -60,6 +67,8 @@ class Comparison:
     compared: int  # …of which MACs and output shape were compared
     saved: tuple[SavedCheck, ...]
     seconds: float
+    built: str = ""  # the model built, in its library's words
+    at: Shape | None = None  # the input per sample MACs, output and layers were compared at (None: the spec's)
 
     @property
     def ok(self) -> bool:
@@ -69,9 +78,10 @@ class Comparison:
 
     def to_dict(self) -> dict[str, Any]:
         """The comparison in JSON (a verification's `against`): totals engine against model, what differs,
-        and the saved bytes at each batch."""
+        and the saved bytes at each batch (and input)."""
         return {
-            "reference": self.reference, "ok": self.ok, "seconds": round(self.seconds, 3),
+            "reference": self.reference, "built": self.built, "ok": self.ok, "seconds": round(self.seconds, 3),
+            "input": None if self.at is None else list(self.at),
             **{key: {"engine": pair[0], "model": pair[1]} for key, pair in
                (("params", self.params), ("buffers", self.buffers), ("macs", self.macs))},
             "output": {"engine": list(self.output[0]), "model": None if self.output[1] is None else list(self.output[1])},
@@ -82,81 +92,103 @@ class Comparison:
         }
 
 
+def oracle(text: str) -> Oracle:
+    """The independent model `text` names (`torchvision:…` or `transformers:…`), checked, not yet built."""
+    source = text.strip().partition(":")[0]
+    if source not in SOURCES:
+        raise ArchcalcError("--against: expected torchvision:NAME (e.g. torchvision:resnet50) or transformers:NAME "
+                            f"(e.g. transformers:gpt2); received '{text}'")
+    return SOURCES[source](text)
+
+
 def reference_model(text: str) -> nn.Module:
-    """`torchvision:NAME` or `torchvision:NAME(key=value, …)` as an untrained model on the meta device."""
-    match = _REFERENCE.fullmatch(text.strip())
-    if not match:
-        raise ArchcalcError(f"--against: expected torchvision:NAME, e.g. torchvision:resnet50; received '{text}'")
-    name, options = match.group(1), match.group(2)
-    kwargs = _kwargs(options, text) if options else {}
-    try:
-        import torchvision
-    except ImportError:
-        raise ArchcalcError("--against torchvision needs torchvision, which is not installed "
-                            "(pip install torchvision, of the release made for your torch)") from None
-    known = torchvision.models.list_models()
-    if name not in known:
-        raise ArchcalcError(f"--against: torchvision has no model '{name}'{did_you_mean(name, known)}")
-    with torch.device("meta"), warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # torchvision's notes on future default initialisations
-        try:
-            return torchvision.models.get_model(name, weights=None, **kwargs)
-        except (TypeError, ValueError, RuntimeError, AssertionError, OverflowError) as err:  # options it refuses
-            raise ArchcalcError(f"--against {text}: {str(err).splitlines()[0]}") from None
+    """The model `text` names, untrained, on the meta device."""
+    return _on_meta(oracle(text))
 
 
-def _kwargs(options: str, text: str) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for part in options.split(","):
-        match = _KWARG.fullmatch(part)
-        if not match:
-            raise ArchcalcError(f"--against {text}: expected key=value options (true, false or a number); received '{part}'")
-        key, value = match.groups()
-        out[key] = value.lower() == "true" if value.lower() in ("true", "false") else (float(value) if "." in value else int(value))
-    return out
+def _on_meta(model: Oracle) -> nn.Module:
+    with torch.device("meta"):
+        return model.make()
 
 
 def compare(network: Network, reference: str, batches: tuple[int, ...] = DEFAULT_BATCHES, device: str = "cpu", *,
             real_limit: int = REAL_LIMIT, progress: Callable[[str], None] | None = None, force: bool = False) -> Comparison:
     """Compare the engine's analysis of `network` with the model `reference` names; a real run must fit
-    the device (checks.placement), unless `force`."""
+    the device (checks.placement), unless `force`, or, for a model that can (transformers'), runs on fake
+    tensors."""
     started = time.perf_counter()
     say = progress or (lambda text: None)
-    report = analyze(network)
-    model = reference_model(reference)
+    source = oracle(reference)
+    model = _on_meta(source)
     real = None
     facts: Probe | None = None
+    first: Report | None = None
     checks = []
-    for batch in sorted(set(batches)):
-        engine = analyze(network, batch)
-        extra = max(0, _weight_bytes(model) - _weight_bytes_of(engine))  # the model's weights beyond the engine's
-        where, note = placement(network, report.totals.macs, batch, min(batches), device, real_limit,
-                                capacity.training_need(engine, device) + extra, force, extra=extra)
-        say(f"against {reference}, batch {batch} ({where})")
-        if where == "none":
-            checks.append(SavedCheck(batch, device, engine.totals.train_saved_bytes, None, note))
-            continue
-        if where != "meta" and real is None:
-            real = materialize(model, device)
-        module = real if where != "meta" else reference_model(reference)
-        probe = Probe(module, dict(module.named_modules()), report.input, count=facts is None)
-        try:
-            measured, _, _ = probe.training_forward(batch, where)
-        except (RuntimeError, ValueError, MemoryError) as err:
-            checks.append(SavedCheck(batch, where, engine.totals.train_saved_bytes, None,
-                                     f"not measured: {str(err).splitlines()[0]}"))
-            continue
-        facts = facts or probe
-        checks.append(SavedCheck(batch, where, engine.totals.train_saved_bytes, measured, note))
-    if facts is None:
+    for shape in source.inputs:
+        report = analyze(network, input_shape=shape)
+        for batch in sorted(set(batches)):
+            engine = analyze(network, batch, input_shape=shape)
+            extra = max(0, _weight_bytes(model) - _weight_bytes_of(engine))  # the model's weights beyond the engine's
+            where, note = _where(source, network, report, batch, min(batches), device, real_limit,
+                                 capacity.training_need(engine, device) + extra, force, extra)
+            at = "" if shape is None else f", input {shape_text(shape)}"
+            say(f"against {reference}, batch {batch}{at} ({where})")
+            if where == "none":
+                checks.append(SavedCheck(batch, device, engine.totals.train_saved_bytes, None, note, input=shape))
+                continue
+            if where not in ("meta", "fake") and real is None:
+                real = materialize(_on_meta(source), device)
+            try:
+                measured, probe = _measure(source, real, where, shape or report.input, batch, count=facts is None)
+            except (RuntimeError, ValueError, MemoryError, NotImplementedError) as err:
+                checks.append(SavedCheck(batch, where, engine.totals.train_saved_bytes, None,
+                                         f"not measured: {str(err).splitlines()[0]}", input=shape))
+                continue
+            if facts is None:
+                facts, first = probe, report
+            checks.append(SavedCheck(batch, where, engine.totals.train_saved_bytes, measured, note, input=shape))
+    if facts is None or first is None:
         raise ArchcalcError(f"{reference} would not run a training forward on {device}: {checks[0].note}")
-    tensors, layers, matched, compared = _layers(network, report, facts)
-    totals = facts.facts[""]
+    tensors, layers, matched, compared = _layers(network, first, facts)
     return Comparison(
         network.name, reference,
-        (report.totals.params, totals["params"]), (report.totals.buffers, totals["buffers"]),
-        (report.totals.macs, totals["macs"]), (report.rows[-1].output, facts.output_shape),
-        tuple(tensors), tuple(layers), matched, compared, tuple(checks), time.perf_counter() - started)
+        (first.totals.params, facts.facts[""]["params"]), (first.totals.buffers, _state_buffers(model)),
+        (first.totals.macs, facts.facts[""]["macs"]), (first.rows[-1].output, facts.output_shape),
+        tuple(tensors), tuple(layers), matched, compared, tuple(checks), time.perf_counter() - started,
+        source.built, source.inputs[0])
+
+
+def _where(source: Oracle, network: Network, report: Report, batch: int, smallest: int, device: str,
+           real_limit: int, need: int, force: bool, extra: int) -> tuple[str, str]:
+    """checks.placement; for a model that can run on fake tensors, there rather than refused or on the meta
+    device (a transformers model's forward asks values of its tensors, which the meta device has not)."""
+    try:
+        return placement(network, report.totals.macs, batch, smallest, device, real_limit, need, force,
+                         fake=source.fakes, extra=extra)
+    except (capacity.TooLarge, capacity.TooSlow) as err:
+        if not source.fakes or device != "cpu":
+            raise
+        return "fake", f"fake tensors: {str(err).splitlines()[0]}"
+
+
+def _measure(source: Oracle, real: nn.Module | None, where: str, shape: Shape, batch: int,
+             count: bool) -> tuple[int, Probe]:
+    """The bytes autograd saves in one training forward of the model at `batch`, and the probe that ran it."""
+    if where == "fake":
+        with fake_tensors(), source.fake_context():
+            probe = source.probe(source.make(), shape, count)
+            measured, _, _ = probe.training_forward(batch, "cpu")
+        return measured, probe
+    module = real if where != "meta" else _on_meta(source)
+    probe = source.probe(module, shape, count)
+    measured, _, _ = probe.training_forward(batch, where)
+    return measured, probe
+
+
+def _state_buffers(model: nn.Module) -> int:
+    """Elements of the buffers a model's state_dict holds (its persistent buffers)."""
+    state = model.state_dict(keep_vars=True)
+    return sum(b.numel() for name, b in model.named_buffers() if name in state)
 
 
 def _weight_bytes(model: nn.Module) -> int:
@@ -170,15 +202,19 @@ def _weight_bytes_of(report: Report) -> int:
 
 def _layers(network: Network, report: Report, facts: Probe) -> tuple[list[Mismatch], list[Mismatch], int, int]:
     """Parameter tensors matched shape for shape, then the layers whose modules hold only theirs compared."""
-    ours = build(network, device="meta")
+    ours = build(network, input_shape=facts.input_shape, device="meta")
     theirs = _in_run_order(facts)
     pool: dict[tuple[int, ...], deque[str]] = {}
     for param, owner, shape in theirs:
         pool.setdefault(shape, deque()).append(owner)
     owners: dict[str, set[str]] = {}  # engine layer → the model's modules holding its tensors
     tensors = []
+    seen: set[int] = set()  # a tied weight is one tensor, whichever layers hold it
     for node, module in ours.nodes().items():
         for param in module.parameters():
+            if id(param) in seen:
+                continue
+            seen.add(id(param))
             shape = tuple(param.shape)
             if pool.get(shape):
                 owners.setdefault(node, set()).add(pool[shape].popleft())
