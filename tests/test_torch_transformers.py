@@ -1,0 +1,155 @@
+"""`verify --against transformers:…`: transformers models built from their Config objects (random weights,
+nothing downloaded), counted and measured as torchvision's are, and the SDPA FLOP formula the CPU lacks."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from conftest import REPO, module_or_fail, torch_or_fail
+
+GPT2_LIKE = "transformers:GPT2Config(n_layer=2, n_embd=128, n_head=4, vocab_size=1000, n_positions=64)"
+LLAMA_LIKE = ("transformers:LlamaConfig(num_hidden_layers=2, hidden_size=128, num_attention_heads=4, "
+              "num_key_value_heads=2, intermediate_size=344, vocab_size=1000, max_position_embeddings=64)")
+BERT_LIKE = ("transformers:BertConfig(num_hidden_layers=2, hidden_size=128, num_attention_heads=4, "
+             "intermediate_size=512, vocab_size=1000, max_position_embeddings=64)")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _transformers():
+    torch_or_fail()
+    module_or_fail("transformers")
+
+
+def _params(text):
+    from archcalc.backends.reference import reference_model
+
+    return reference_model(text).num_parameters()  # on the meta device: nothing allocated
+
+
+def test_gpt2_and_bert_count_as_transformers_does():
+    v, p, d, layers = 50257, 1024, 768, 12
+    block = 2 * d + (d * 3 * d + 3 * d) + (d * d + d) + 2 * d + (d * 4 * d + 4 * d) + (4 * d * d + d)
+    assert _params("transformers:gpt2") == v * d + p * d + layers * block + 2 * d  # the head is the token table
+    v, p, i = 30522, 512, 3072
+    block = 4 * (d * d + d) + 2 * d + (d * i + i) + (i * d + d) + 2 * d
+    embeddings = v * d + p * d + 2 * d + 2 * d  # tokens, positions, two token types, their layer norm
+    assert _params("transformers:bert-base") == embeddings + layers * block + d * d + d  # the pooler included
+
+
+def test_llama_and_mixtral_count_as_transformers_does():
+    d, layers, kv, i = 4096, 32, 8 * 128, 14336
+    attention = 2 * d * d + 2 * d * kv  # q and o full, k and v of 8 heads of 128
+    assert _params("transformers:llama-3-8b") == 2 * 128256 * d + layers * (attention + 3 * d * i + 2 * d) + d
+    experts, router = 8 * 3 * d * i, d * 8
+    assert _params("transformers:mixtral-8x7b") == 2 * 32000 * d + layers * (attention + experts + router + 2 * d) + d
+
+
+@pytest.mark.parametrize(("text", "built"), [
+    ("transformers:gpt2", "GPT2LMHeadModel"),
+    ("transformers:bert-base", "BertModel"),
+    ("transformers:LlamaConfig(num_hidden_layers=2)", "LlamaForCausalLM"),
+    ("transformers:mixtral-8x7b", "MixtralForCausalLM"),
+    ("transformers:T5Config()", "T5Model"),
+])
+def test_the_model_class_follows_from_the_config(text, built):
+    from archcalc.backends.reference import oracle, reference_model
+
+    assert oracle(text).built.startswith(built + "(")
+    assert type(reference_model(text)).__name__ == built
+
+
+def test_options_override_a_named_config():
+    from archcalc.backends.reference import oracle
+
+    model = oracle("transformers:gpt2(n_layer=2)")
+    assert model.built == "GPT2LMHeadModel(GPT2Config(n_layer=2)), attn_implementation='sdpa'"
+    assert _params("transformers:gpt2(n_layer=2)") < _params("transformers:gpt2")
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("transformers:gtp2", "transformers has no config 'gtp2'; did you mean 'gpt2'"),
+    ("transformers:LamaConfig()", "did you mean 'LlamaConfig'"),
+    ("transformers:LlamaConfig(num_hiden_layers=2)", "LlamaConfig has no option 'num_hiden_layers'; did you mean "
+                                                     "'num_hidden_layers'"),
+    ("transformers:LlamaConfig(vocab_size=__import__('os'))", "vocab_size: expected"),
+    ("transformers:LlamaConfig(2)", "expected key=value options"),
+    ("transformers:LlamaConfig(hidden_size=10**9)", "hidden_size: expected"),
+    ("hub:gpt2", "expected torchvision:NAME (e.g. torchvision:resnet50) or transformers:NAME"),
+])
+def test_a_bad_reference_is_one_clear_line(text, message):
+    from archcalc.backends.reference import oracle
+    from archcalc.errors import ArchcalcError
+
+    with pytest.raises(ArchcalcError, match=message.replace("(", r"\(").replace(")", r"\)")) as caught:
+        oracle(text)
+    assert "\n" not in str(caught.value)
+
+
+def test_sdpa_on_the_cpu_counts_as_the_math_backend_does():
+    """The CPU's fused kernel (no formula in torch's counter) counts what the unfused math path counts."""
+    import torch
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+    from torch.nn.functional import scaled_dot_product_attention
+
+    from archcalc.backends.measure import flop_counter
+
+    b, heads, kv_heads, s, d = 2, 4, 2, 16, 32
+    q = torch.randn(b, heads, s, d)
+    k, v = torch.randn(b, kv_heads, s, d), torch.randn(b, kv_heads, s, d)
+
+    def flops(backend, **kwargs):
+        counter = flop_counter()
+        with sdpa_kernel(backend), counter:
+            scaled_dot_product_attention(q, k, v, enable_gqa=True, **kwargs)
+        return counter.get_total_flops(), set(counter.get_flop_counts()["Global"])
+
+    for causal in (False, True):
+        fused, ops = flops(SDPBackend.FLASH_ATTENTION, is_causal=causal)
+        math, _ = flops(SDPBackend.MATH, is_causal=causal)
+        assert torch.ops.aten._scaled_dot_product_flash_attention_for_cpu in ops
+        assert fused == math == 2 * b * heads * s * s * (d + d)  # Q·Kᵀ and the weighted sum of V, causal or not
+
+
+def _measured(text, where, batch=2, length=16):
+    from archcalc.backends.measure import materialize
+    from archcalc.backends.reference import _measure, oracle, reference_model
+
+    real = materialize(reference_model(text), "cpu") if where == "cpu" else None
+    saved, probe = _measure(oracle(text), real, where, (length,), batch, count=True)
+    return saved, probe.facts[""]["macs"], probe.output_shape
+
+
+@pytest.mark.parametrize("text", [GPT2_LIKE, LLAMA_LIKE, BERT_LIKE])
+def test_fake_tensors_measure_what_a_real_run_does(text):
+    """Llama-3-8B is measured on fake tensors: on small configs they agree with a real CPU run, byte for byte."""
+    assert _measured(text, "fake") == _measured(text, "cpu")
+
+
+def test_the_macs_are_the_linear_layers_and_full_attention_products():
+    s, d, layers, v = 16, 128, 2, 1000
+    _, macs, output = _measured(LLAMA_LIKE, "cpu")
+    kv, i = 2 * 32, 344
+    linear = layers * (2 * d * d + 2 * d * kv + 3 * d * i) + d * v
+    assert macs == s * linear + layers * 2 * 4 * s * s * 32  # SDPA's Q·Kᵀ and ·V, causal counted in full
+    assert output == (s, v)
+    _, macs, _ = _measured(GPT2_LIKE, "cpu")
+    assert macs == s * (layers * (3 * d * d + d * d + 2 * 4 * d * d) + d * v) + layers * 2 * s * s * d
+
+
+def test_nothing_is_written_under_the_home_folder(tmp_path):
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {**os.environ, "HOME": str(home), "PYTHONPATH": str(REPO)}
+    env.pop("XDG_CACHE_HOME", None)
+    env.pop("HF_HOME", None)
+    code = ("from archcalc.backends.reference import _measure, oracle\n"
+            "print(_measure(oracle('transformers:GPT2Config(n_layer=1, n_embd=64, n_head=2, vocab_size=100)'),"
+            " None, 'fake', (16,), 1, True)[0])")
+    ran = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert ran.returncode == 0, ran.stderr
+    assert int(ran.stdout) > 0
+    assert list(home.rglob("*")) == []
