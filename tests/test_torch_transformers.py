@@ -140,6 +140,15 @@ def test_the_macs_are_the_linear_layers_and_full_attention_products():
     assert macs == s * (layers * (3 * d * d + d * d + 2 * 4 * d * d) + d * v) + layers * 2 * s * s * d
 
 
+def test_a_mixture_of_experts_counts_the_k_experts_each_token_reaches():
+    s, d, layers, v, experts, k, i = 16, 128, 2, 1000, 8, 2, 256
+    text = ("transformers:MixtralConfig(num_hidden_layers=2, hidden_size=128, num_attention_heads=4, "
+            "num_key_value_heads=2, intermediate_size=256, vocab_size=1000)")
+    _, macs, _ = _measured(text, "cpu")
+    per_token = layers * (2 * d * d + 2 * d * 2 * 32 + d * experts + k * 3 * d * i) + d * v
+    assert macs == s * per_token + layers * 2 * 4 * s * s * 32
+
+
 def test_nothing_is_written_under_the_home_folder(tmp_path):
     home = tmp_path / "home"
     home.mkdir()

@@ -10,7 +10,14 @@ The model class follows from the config: the causal LM (`*ForCausalLM`,
 causal LM and no masked LM for), the bare `*Model` otherwise (BERT: with its
 pooler). Attention is `attn_implementation="sdpa"` (torch's
 scaled_dot_product_attention, the fused CPU kernel where it applies);
-`use_cache=False` unless given, as a training forward runs.
+unless given, `use_cache=False`, as a training forward runs, and a mixture
+of experts runs `experts_implementation="eager"`: each expert on the tokens
+routed to it, whose products FlopCounterMode counts (it has no formula for
+the grouped kernel, transformers' default, and would count its experts as 0).
+With top-k routing every token reaches k experts, so the MACs and the saved
+bytes do not depend on where the random router sends them; but which
+experts get which tokens is a value fake tensors cannot give, so a mixture
+of experts too large to run for real (Mixtral-8x7B) is not measured.
 
 The model is fed random token ids (batch × S) and measured at S = 16 and 32:
 small enough that GPT-2 and BERT run for real on a CPU; a model too large
@@ -34,6 +41,7 @@ from . import options
 from .oracle import Oracle
 
 SOURCE = "transformers"
+DEFAULTS = {"use_cache": False, "experts_implementation": "eager"}  # unless given (see the module's docstring)
 SEQUENCE_LENGTHS = ((16,), (32,))
 NAMED = {
     "gpt2": "GPT2Config()",
@@ -64,7 +72,7 @@ def oracle(text: str) -> Oracle:
     _check_keys(config_class, given, text)
     try:
         with _quiet(library):
-            config = config_class(**{"use_cache": False, **given, "attn_implementation": "sdpa"})
+            config = config_class(**{**DEFAULTS, **given, "attn_implementation": "sdpa"})
     except (TypeError, ValueError, AttributeError, KeyError) as err:
         raise ArchcalcError(f"--against {text}: {str(err).splitlines()[0]}") from None
     decoder = (model_type in modeling_auto.MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
@@ -98,10 +106,13 @@ def _transformers() -> Any:
     return transformers
 
 
+_CHOSEN_BY_KEYWORD = tuple(DEFAULTS)  # a config's choices kept apart from its attributes (experts_implementation)
+
+
 def _check_keys(config_class: type, given: dict[str, Any], text: str) -> None:
     """A config takes any key silently (and ignores it): a key the config does not have is refused here."""
     default = config_class()
-    known = sorted({*vars(default), *getattr(config_class, "attribute_map", {})})
+    known = sorted({*vars(default), *getattr(config_class, "attribute_map", {}), *_CHOSEN_BY_KEYWORD})
     for key in given:
         if not key.startswith("_") and key in known:
             continue
