@@ -162,3 +162,17 @@ def test_nothing_is_written_under_the_home_folder(tmp_path):
     assert ran.returncode == 0, ran.stderr
     assert int(ran.stdout) > 0
     assert list(home.rglob("*")) == []
+
+
+def test_a_packed_projection_matches_the_models_separate_ones():
+    from archcalc.backends.reference.tensors import match
+
+    d, kv = 128, 64
+    ours = [("attn", (d + 2 * kv, d)), ("attn", (d, d)), ("mlp", (4 * d, d))]
+    theirs = [("a.q.weight", "a.q", (d, d)), ("a.k.weight", "a.k", (kv, d)), ("a.v.weight", "a.v", (kv, d)),
+              ("a.o.weight", "a.o", (d, d)), ("m.up.weight", "m.up", (4 * d, d))]
+    owners, left = match(ours, theirs)
+    assert owners == {"attn": {"a.q", "a.k", "a.v", "a.o"}, "mlp": {"m.up"}}
+    assert left == ([], [])
+    owners, left = match([("attn", (d + 2 * kv + 1, d))], theirs[:3])  # nothing packs to one row more
+    assert left == ([("attn", (d + 2 * kv + 1, d))], [("a.q", (d, d)), ("a.k", (kv, d)), ("a.v", (kv, d))])

@@ -14,7 +14,8 @@ archcalc's own build of the spec, which would share the spec's mistakes:
   and the bytes autograd saves in a training forward at each batch (within
   5 %), for a transformers model at each of two sequence lengths;
 - the parameter tensors: the shapes of the spec's and of the model's must
-  be the same, one for one;
+  be the same, one for one (`tensors.match`: a tensor the engine packs, such
+  as attention's q, k and v, matches the model's projections it packs);
 - layer by layer where they can be matched: each layer with parameters is
   matched to the model's modules that hold tensors of the same shapes
   (taken in the order the model runs them); where those modules hold
@@ -27,7 +28,6 @@ spec's own for torchvision, the shorter sequence for transformers).
 from __future__ import annotations
 
 import time
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -44,7 +44,7 @@ from .. import capacity
 from ..checks import REAL_LIMIT, Mismatch, SavedCheck, placement
 from ..measure import Probe, fake_tensors, materialize
 from ..torch import build
-from . import hf, vision
+from . import hf, tensors, vision
 from .oracle import Oracle
 
 DEFAULT_BATCHES = (1, 2)
@@ -149,12 +149,12 @@ def compare(network: Network, reference: str, batches: tuple[int, ...] = DEFAULT
             checks.append(SavedCheck(batch, where, engine.totals.train_saved_bytes, measured, note, input=shape))
     if facts is None or first is None:
         raise ArchcalcError(f"{reference} would not run a training forward on {device}: {checks[0].note}")
-    tensors, layers, matched, compared = _layers(network, first, facts)
+    differ, layers, matched, compared = _layers(network, first, facts, source)
     return Comparison(
         network.name, reference,
         (first.totals.params, facts.facts[""]["params"]), (first.totals.buffers, _state_buffers(model)),
         (first.totals.macs, facts.facts[""]["macs"]), (first.rows[-1].output, facts.output_shape),
-        tuple(tensors), tuple(layers), matched, compared, tuple(checks), time.perf_counter() - started,
+        tuple(differ), tuple(layers), matched, compared, tuple(checks), time.perf_counter() - started,
         source.built, source.inputs[0])
 
 
@@ -200,28 +200,21 @@ def _weight_bytes_of(report: Report) -> int:
     return report.totals.param_bytes + report.totals.buffer_bytes
 
 
-def _layers(network: Network, report: Report, facts: Probe) -> tuple[list[Mismatch], list[Mismatch], int, int]:
-    """Parameter tensors matched shape for shape, then the layers whose modules hold only theirs compared."""
+def _layers(network: Network, report: Report, facts: Probe, source: Oracle
+            ) -> tuple[list[Mismatch], list[Mismatch], int, int]:
+    """Parameter tensors matched shape for shape (tensors.match), then the layers whose modules hold only
+    theirs compared."""
     ours = build(network, input_shape=facts.input_shape, device="meta")
-    theirs = _in_run_order(facts)
-    pool: dict[tuple[int, ...], deque[str]] = {}
-    for param, owner, shape in theirs:
-        pool.setdefault(shape, deque()).append(owner)
-    owners: dict[str, set[str]] = {}  # engine layer → the model's modules holding its tensors
-    tensors = []
     seen: set[int] = set()  # a tied weight is one tensor, whichever layers hold it
+    mine = []
     for node, module in ours.nodes().items():
         for param in module.parameters():
-            if id(param) in seen:
-                continue
-            seen.add(id(param))
-            shape = tuple(param.shape)
-            if pool.get(shape):
-                owners.setdefault(node, set()).add(pool[shape].popleft())
-            else:
-                tensors.append(Mismatch(node, "parameter tensor", _shape(shape), "none of this shape left"))
-    for shape, left in pool.items():
-        tensors += [Mismatch(owner, "parameter tensor", "none of this shape left", _shape(shape)) for owner in left]
+            if id(param) not in seen:
+                seen.add(id(param))
+                mine.append((node, tuple(param.shape)))
+    owners, (extra, left) = tensors.match(mine, _in_run_order(facts, source))
+    differ = [Mismatch(node, "parameter tensor", _shape(shape), "none of this shape left") for node, shape in extra]
+    differ += [Mismatch(owner, "parameter tensor", "none of this shape left", _shape(shape)) for owner, shape in left]
     claimed = {owner: node for node, modules in owners.items() for owner in modules}
     rows = {row.name: row for row in report.rows}
     layers, compared = [], 0
@@ -237,7 +230,7 @@ def _layers(network: Network, report: Report, facts: Probe) -> tuple[list[Mismat
             layers.append(Mismatch(node, f"MACs ({where})", f"{row.macs:,}", f"{got_macs:,}"))
         if row.output != facts.facts[last].get("shape"):
             layers.append(Mismatch(node, f"output ({last})", _shape(row.output), _shape(facts.facts[last].get("shape"))))
-    return tensors, layers, len(owners), compared
+    return differ, layers, len(owners), compared
 
 
 def _holds_only(model: nn.Module, module: str, node: str, claimed: dict[str, str]) -> bool:
@@ -246,15 +239,18 @@ def _holds_only(model: nn.Module, module: str, node: str, claimed: dict[str, str
     return bool(owners) and all(claimed.get(owner) == node for owner in owners)
 
 
-def _in_run_order(facts: Probe) -> list[tuple[str, str, tuple[int, ...]]]:
-    """The model's parameters as (name, owning module, shape), ordered by when their module first
-    ran (a module never called, such as attention's out_proj, by its nearest caller)."""
+def _in_run_order(facts: Probe, source: Oracle) -> list[tensors.Theirs]:
+    """The model's parameters as (name, owning module, shape as the engine writes it: source.shape_of),
+    ordered by when their module first ran (a module never called, such as attention's out_proj, by its
+    nearest caller)."""
     def order(owner: str) -> int:
         while owner and "order" not in facts.facts.get(owner, {}):
             owner = owner.rpartition(".")[0]
         return facts.facts.get(owner, {}).get("order", 0)
 
-    params = [(name, name.rpartition(".")[0], tuple(p.shape)) for name, p in facts.module.named_parameters()]
+    model = facts.module
+    params = [(name, name.rpartition(".")[0], source.shape_of(model.get_submodule(name.rpartition(".")[0]), p))
+              for name, p in model.named_parameters()]
     return sorted(params, key=lambda item: order(item[1]))
 
 

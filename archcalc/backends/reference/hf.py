@@ -91,7 +91,8 @@ def oracle(text: str) -> Oracle:
 
     call = ", ".join(f"{key}={value!r}" for key, value in given.items())
     built = f"{model_class.__name__}({name}({call})), attn_implementation='sdpa'"
-    return Oracle(text, built, make, _probe, SEQUENCE_LENGTHS, fakes=True, fake_context=plain_batches)
+    return Oracle(text, built, make, _probe, SEQUENCE_LENGTHS, fakes=True, fake_context=plain_batches,
+                  shape_of=_shape_of)
 
 
 def _transformers() -> Any:
@@ -155,6 +156,13 @@ class TokenProbe(Probe):
     def example_input(self, batch: int, device: Any, dtype: Any = None) -> torch.Tensor:
         vocab = int(getattr(self.module.config, "vocab_size", 2))
         return torch.randint(vocab, (batch, *self.input_shape), device=device)
+
+
+def _shape_of(owner: nn.Module, tensor: torch.Tensor) -> Shape:
+    """transformers' Conv1D (GPT-2's projections) stores its weight in × out, nn.Linear's transposed."""
+    from transformers.pytorch_utils import Conv1D
+
+    return tuple(reversed(tensor.shape)) if isinstance(owner, Conv1D) and tensor.dim() == 2 else tuple(tensor.shape)
 
 
 def _probe(module: nn.Module, input_shape: Shape, count: bool) -> Probe:

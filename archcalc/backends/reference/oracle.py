@@ -6,10 +6,15 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 
+import torch
 from torch import nn
 
 from ...rules.base import Shape
 from ..measure import Probe
+
+
+def own_shape(owner: nn.Module, tensor: torch.Tensor) -> Shape:
+    return tuple(tensor.shape)
 
 
 def plain_probe(module: nn.Module, input_shape: Shape, count: bool) -> Probe:
@@ -26,7 +31,9 @@ class Oracle:
     `inputs` are the per-sample input shapes it is measured at (None: the
     spec's own). With `fakes`, a model too large or too slow to run for real
     runs on fake tensors (the CPU's kernels, no storage) inside `fake_context`,
-    instead of on the meta device.
+    instead of on the meta device. `shape_of` gives a parameter's shape as the
+    engine writes it (the owning module, the tensor), where a library stores
+    some transposed.
     """
 
     reference: str  # as given, e.g. torchvision:resnet50
@@ -36,3 +43,4 @@ class Oracle:
     inputs: tuple[Shape | None, ...] = (None,)
     fakes: bool = False
     fake_context: Callable[[], AbstractContextManager[object]] = nullcontext
+    shape_of: Callable[[nn.Module, torch.Tensor], Shape] = own_shape
