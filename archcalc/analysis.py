@@ -21,11 +21,11 @@ from typing import Any, NamedTuple
 
 from . import late, segments
 from .errors import ShapeError
-from .ir import INPUT, Layer, Network, producer
+from .ir import IDS_ITEMSIZE, INPUT, Layer, Network, producer
 from .precision import DEVICES, PRECISIONS, Precision
 from .report import Report, Row, Totals
 from .rules import RULES, Eval, Inputs, Role, Rule, RuleError, Saved, Shape
-from .rules.base import Formulas, num, per_axis_text
+from .rules.base import Formulas, num, per_axis_text, product
 from .states import OPTIMIZER_STATES
 from .symbolic import Expr, Max, bounded, collecting, current_layer, is_symbolic, largest
 from .units import DTYPE_BYTES
@@ -103,6 +103,7 @@ def _analyze(net: Network, batch: int, dtype: str, strict: bool, input_shape: tu
         for layer in net.layers:
             current_layer(layer.name)
             _check_reads(layer, several)
+            _check_ids(net, layer)
             args, ev = _evaluate(layer, shapes, strict, memo)  # resolved once, for the rule and the report
             shapes[layer.name] = ev.shape
             fields[layer.name] = _field(RULES[layer.kind], ev, [fields[i] for i in layer.inputs])
@@ -113,6 +114,7 @@ def _analyze(net: Network, batch: int, dtype: str, strict: bool, input_shape: tu
                     shapes[f"{layer.name}:{index}"], fields[f"{layer.name}:{index}"] = shape, fields[layer.name]
             evals.append(ev)
             resolved.append(args)  # equal layers share one mapping
+    evals = _tied(net, evals, resolved)
     needs_grad = _needs_grad(net, evals)
     itemsize = DTYPE_BYTES[dtype]
     types = _types(net, evals, itemsize, autocast and DTYPE_BYTES[autocast], device)
@@ -166,6 +168,53 @@ def _check_reads(layer: Layer, several: Mapping[str, int]) -> None:
         message = (f"'{name}' has {count} outputs: read one as {name}:0 … {name}:{count - 1}" if count
                    else f"'{name}' has one output: read it as '{name}'")
         raise ShapeError(message, layer.origin.mark, f"{layer.origin.path} '{layer.name}'")
+
+
+def _check_ids(net: Network, layer: Layer) -> None:
+    """Token ids are read by an embedding, and an embedding reads the network's token ids."""
+    reads_ids = net.ids and INPUT in layer.inputs
+    if reads_ids == RULES[layer.kind].ids:
+        return
+    message = (f"{layer.kind} reads numbers, but the network's input is token ids: look them up with an embedding first"
+               if reads_ids else f"{layer.kind} looks up token ids: it reads the network's input, given as {{ids: S}}")
+    raise _shape_error(layer, message)
+
+
+def _tied(net: Network, evals: list[Eval], resolved: list[Mapping[str, Any]]) -> list[Eval]:
+    """Each layer that ties its weight to another's (`tie: wte`) without that weight among its parameters:
+    the one it shares is counted once, at the layer that owns it, as torch and HF count them."""
+    index = {layer.name: i for i, layer in enumerate(net.layers)}
+    tied = list(evals)
+    for i, (layer, args) in enumerate(zip(net.layers, resolved)):
+        target = args.get("tie")
+        if target is None:
+            continue
+        owner = index.get(target)
+        if owner is None or not evals[owner].weight or resolved[owner].get("tie") is not None:
+            why = ("which is not a layer of the network" if owner is None else
+                   "which ties its own weight (tie to the layer that owns it)" if evals[owner].weight else
+                   f"a {net.layers[owner].kind}, which has no weight to share (an embedding, linear or fc has)")
+            raise _shape_error(layer, f"tie names '{target}', {why}")
+        mine, theirs = evals[i].weight, evals[owner].weight
+        if mine != theirs:
+            raise _shape_error(layer, f"tie: its weight is {'×'.join(map(str, mine))}, but '{target}' has a "
+                                      f"{'×'.join(map(str, theirs))} weight (tied weights have one shape)")
+        tied[i] = _sharing(evals[i], target)
+    return tied
+
+
+def _sharing(ev: Eval, target: str) -> Eval:
+    """A layer's Eval without the weight it shares with `target`: its parameters and their formula."""
+    shared = prod(ev.weight)
+    params = ev.params - shared
+
+    def formulas() -> dict[str, str]:
+        own = Formulas(ev.formulas)
+        text = f"{own['params'].rpartition(' = ')[0]} − {product(ev.weight)} = {num(params)} " \
+               f"(the weight of '{target}', counted there)"
+        return {**own, "params": text}
+
+    return ev._replace(params=params, formulas=formulas)
 
 
 def made(ev: Eval) -> int:
@@ -304,25 +353,32 @@ class _Types(NamedTuple):
 def _types(net: Network, evals: list[Eval], itemsize: int, low: int | None, device: str) -> list[_Types]:
     """Each layer's element sizes: all `itemsize`, or under autocast to `low` bytes as its kind's
     policy on `device` says (rules.base.Autocast); a view has its input's type."""
+    ids = _input_itemsize(net, itemsize)
     if not low:  # one type for everything: the same few values, shared
-        uniform: dict[int, _Types] = {}
-        return [uniform.setdefault(len(layer.inputs), _Types((itemsize,) * len(layer.inputs), itemsize))
-                for layer in net.layers]
-    size = {INPUT: itemsize}
+        uniform: dict[tuple[int, ...], _Types] = {}
+        return [uniform.setdefault(reads, _Types(reads, itemsize)) for reads in
+                (tuple(ids if i == INPUT else itemsize for i in layer.inputs) for layer in net.layers)]
+    size = {INPUT: ids}
     types = []
     for layer, ev in zip(net.layers, evals):
         given = tuple(size[producer(i)] for i in layer.inputs)
         policy = getattr(RULES[layer.kind].autocast, device)
+        floats = given if not RULES[layer.kind].ids else ()  # token ids take no part in type promotion
         if ev.output == "view":
             made = _Types(given, given[0])
         elif policy in ("keep", "promote"):  # PyTorch's type promotion; "promote" counts the float32 parameters
-            made = _Types(given, max(given + ((itemsize,) if policy == "promote" else ())))
+            made = _Types(given, max(floats + ((itemsize,) if policy == "promote" or not floats else ())))
         else:
             to = low if policy == "low" else 4
             made = _Types((to,) * len(given), to, policy == "low", any(size != to for size in given))
         size[layer.name] = made.out
         types.append(made)
     return types
+
+
+def _input_itemsize(net: Network, itemsize: int) -> int:
+    """The bytes of one element of the network's input: token ids are int64, features have the network's type."""
+    return IDS_ITEMSIZE if net.ids else itemsize
 
 
 class _Memory:
@@ -333,7 +389,7 @@ class _Memory:
                  batch: int, itemsize: int, types: list[_Types], checkpointed: tuple[range, ...] = ()):
         self.batch, self.itemsize, self.types = batch, itemsize, types
         self.elements = {INPUT: prod(shape_in), **{layer.name: made(ev) for layer, ev in zip(net.layers, evals)}}
-        self.size = {INPUT: itemsize, **{layer.name: t.out for layer, t in zip(net.layers, types)}}
+        self.size = {INPUT: _input_itemsize(net, itemsize), **{layer.name: t.out for layer, t in zip(net.layers, types)}}
         self.storage = {INPUT: INPUT}
         for layer, ev, t in zip(net.layers, evals, types):
             self.storage[layer.name] = self.storage[layer.inputs[0]] if ev.output == "view" else layer.name
@@ -438,7 +494,7 @@ class _Memory:
         dies: dict[int, list[str]] = {}
         for key, index in last_use.items():
             dies.setdefault(index, []).append(key)
-        size = {INPUT: self.bytes(self.elements[INPUT])}
+        size = {INPUT: self.bytes(self.elements[INPUT], self.size[INPUT])}
         total = size[INPUT]
         after, during = [], []
         for index, (layer, ev, types) in enumerate(zip(net.layers, evals, self.types)):

@@ -115,8 +115,10 @@ def header(data: YMap, file: str, default_name: str) -> Network:
     texts = {key: _text(data, key, default)
              for key, default in (("name", printable(default_name)), ("title", ""), ("source", ""), ("reference", ""))}
     sizes, axes = _input(data)
+    value = data["input"]
     return Network(texts["name"], texts["title"], texts["source"], sizes, (), file,
-                   _budget(data.get("budget"), mark_of(data, "budget")), texts["reference"], axes)
+                   _budget(data.get("budget"), mark_of(data, "budget")), texts["reference"], axes,
+                   ids=isinstance(value, YMap) and set(value) == {"ids"})
 
 
 def top_scope(names: dict[str, Any]) -> Scope:
@@ -146,6 +148,7 @@ def _text(data: YMap, key: str, default: str) -> str:
 # The named forms of an input: the spatial axes each has. A list is read by its length ([features],
 # [N, D] tokens, [C, H, W], [C, T, H, W]); a one-dimensional map [C, L] has to be named, as two items are tokens.
 NAMED_INPUTS = {
+    ("ids",): 0,  # a sequence of S token ids (int64), read by an embedding
     ("features",): 0,
     ("tokens", "dim"): 0,
     ("channels", "length"): 1,
@@ -358,6 +361,9 @@ class Expander:
         if rule.inputs is Inputs.MAP_AND_SIZE and len(inputs) != 2:
             raise SpecError(f"{rule.kind} takes two inputs: give 'from: [a, b]'", mark, path)
         args, late = self.arguments(rule, value, scope, path, mark)
+        if args.get("tie") is not None:  # the full name of the layer whose weight it shares
+            tied = self.resolve(args["tie"], scope, mark_of(value, "tie") or mark, path, "tie")[0]
+            args = MappingProxyType({**args, "tie": tied})
         name = self.claim(scope, rule.kind, local, mark, path)
         return self.add(Layer(name, rule.kind, args, inputs, Origin(mark, path), late, scope.instance))
 
@@ -455,23 +461,23 @@ class Expander:
             outs.append(out)
         return self.layer(RULES[kind], merge_args or None, scope, tuple(outs), local, path, mark)
 
-    def resolve(self, refs: Any, scope: Scope, mark: Mark, path: str) -> tuple[str, ...]:
-        """Layer names for `from:`, looked up from the innermost scope outwards."""
+    def resolve(self, refs: Any, scope: Scope, mark: Mark, path: str, key: str = "from") -> tuple[str, ...]:
+        """Layer names for `from:` (or `tie:`), looked up from the innermost scope outwards."""
         names = [refs] if isinstance(refs, str) else refs
         if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
-            raise SpecError(f"'from' takes a layer name or a list of names; received {describe(refs)}", mark, path)
+            raise SpecError(f"'{key}' takes a layer name or a list of names; received {describe(refs)}", mark, path)
         found = []
         prefixes = [scope.prefix[: i + 1] for i, ch in enumerate(scope.prefix) if ch == "."][::-1] + [""]
         for ref in names:
             name, colon, index = ref.partition(":")  # `split1:0`: output 0 of a layer with several
             if colon and not _OUTPUT.fullmatch(index):
-                raise SpecError(f"'from' names '{shorten(ref)}': after ':' comes the number of an output, from 0", mark, path)
+                raise SpecError(f"'{key}' names '{shorten(ref)}': after ':' comes the number of an output, from 0", mark, path)
             hit = next((self.outputs[p + name] for p in prefixes if p + name in self.outputs), None)
             if hit is None:
-                raise SpecError(f"'from' names '{shorten(name)}', which is not an earlier layer{did_you_mean(name, list(self.outputs))}",
+                raise SpecError(f"'{key}' names '{shorten(name)}', which is not an earlier layer{did_you_mean(name, list(self.outputs))}",
                                 mark, path)
             if colon and ":" in hit:
-                raise SpecError(f"'from' names '{shorten(ref)}', but '{shorten(name)}' is already output {hit} of a layer",
+                raise SpecError(f"'{key}' names '{shorten(ref)}', but '{shorten(name)}' is already output {hit} of a layer",
                                 mark, path)
             found.append(f"{hit}:{int(index)}" if colon else hit)
         return tuple(found)

@@ -11,6 +11,7 @@ from .errors import Mark
 from .symbolic import Expr
 
 INPUT = "input"  # the name by which layers refer to the network's input
+IDS_ITEMSIZE = 8  # token ids are int64, as torch.nn.Embedding reads them
 SIZE_SYMBOLS = ("H", "W", "N", "T", "L")  # the symbolic sizes an input's spatial axes may have (N: a square side)
 LIST_AXES = {3: 2, 4: 3}  # the spatial axes of an input written as a list: [C, H, W], [C, T, H, W] (others none)
 
@@ -71,6 +72,7 @@ class Network:
     budget: Mapping[str, Any] = field(default_factory=dict)
     reference: str = ""  # the real model it describes: torchvision:NAME (for verify --against spec)
     input_axes: int | None = None  # spatial axes of the input map when its spec named them; None: by its length
+    ids: bool = False  # the input is a sequence of token ids (int64, read by an embedding), not features
 
     def input_rank(self, shape: tuple[Any, ...] | None = None) -> int:
         """The spatial axes of the input (or of `shape`, a size given for it): 1 (C×L), 2 (C×H×W), 3 (C×T×H×W),

@@ -73,9 +73,12 @@ def _arguments(rule: Rule, args: Mapping[str, Any], name: str) -> Any:
 def _input(network: Network) -> list[Any] | dict[str, Any]:
     """The input as the spec gave it: a list, or the mapping that names its axes (a signal, C×L, has no list)."""
     sizes = [str(d) if is_symbolic(d) else d for d in network.input]
+    if network.ids:
+        return {"ids": sizes[0]}
     if network.input_axes is None:
         return sizes
-    keys = next(names for names, axes in NAMED_INPUTS.items() if (axes, len(names)) == (network.input_axes, len(sizes)))
+    keys = next(names for names, axes in NAMED_INPUTS.items()
+                if (axes, len(names)) == (network.input_axes, len(sizes)) and names != ("ids",))
     return dict(zip(keys, sizes))
 
 

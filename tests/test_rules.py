@@ -78,6 +78,8 @@ CASES = [
     ("upsample: {size: [7, 9], mode: bilinear}", [4, 3, 3], (4, 7, 9), 0, 0),
     ("class_token:", [196, 768], (197, 768), 768, 0),
     ("pos_embed:", [197, 768], (197, 768), 197 * 768, 0),
+    ("pos_embed: {max: 1024}", [197, 768], (197, 768), 1024 * 768, 0),  # GPT-2's table: the first 197 added
+    ("embedding: {vocab: 50257, dim: 768}", {"ids": 1024}, (1024, 768), 50257 * 768, 0),  # a lookup: no MACs
     # Q, K, V and output projections 4·768·768 (+ 4·768 biases); Q·Kᵀ and weights·V: 2·197·197·768
     ("attention: {heads: 12}", [197, 768], (197, 768), 4 * 768 * 768 + 4 * 768, 4 * 197 * 768 * 768 + 2 * 197 * 197 * 768),
     ("attention: {heads: 2, bias: false}", [5, 8], (5, 8), 4 * 8 * 8, 4 * 5 * 8 * 8 + 2 * 5 * 5 * 8),

@@ -159,8 +159,33 @@ def modern_zoo(write_spec):
     return catalog.load(write_spec(MODERN_ZOO, "modern-zoo.yaml"))
 
 
-def test_zoo_covers_every_kind(zoo, modern_zoo):
-    assert {layer.kind for layer in (*zoo.layers, *modern_zoo.layers)} == set(RULES)
+# A language model's kinds: token ids in, a tied head out.
+LM_ZOO = """
+name: lm-zoo
+input: {ids: 12}
+layers:
+  - embedding: {vocab: 50, dim: 16, padding_idx: 0, name: wte}
+  - pos_embed: {max: 20}
+  - layernorm:
+  - linear: {out: 50, bias: false, tie: wte}
+"""
+
+
+@pytest.fixture
+def lm_zoo(write_spec):
+    return catalog.load(write_spec(LM_ZOO, "lm-zoo.yaml"))
+
+
+def test_zoo_covers_every_kind(zoo, modern_zoo, lm_zoo):
+    assert {layer.kind for layer in (*zoo.layers, *modern_zoo.layers, *lm_zoo.layers)} == set(RULES)
+
+
+def test_lm_zoo_verifies_exactly(backend, lm_zoo):
+    from archcalc.backends.verify import verify
+
+    result = verify(lm_zoo, batches=(1, 3))
+    assert result.mismatches == ()
+    assert [(c.where, c.engine) for c in result.saved] == [("cpu", c.measured) for c in result.saved]
 
 
 def test_modern_zoo_verifies_exactly(backend, modern_zoo):

@@ -121,7 +121,14 @@ def autocast(device: str, dtype: torch.dtype | None) -> Any:
 def materialize(module: nn.Module, device: str) -> nn.Module:
     """Real storage on `device`, zero-filled: values do not change what autograd keeps, and
     zeroing is a memset where random initialisation of 100M weights takes seconds."""
+    holders: dict[int, list[tuple[nn.Module, str]]] = {}  # each parameter's holders: a tied weight has several
+    for owner in module.modules():
+        for name, param in owner.named_parameters(recurse=False):
+            holders.setdefault(id(param), []).append((owner, name))
     module.to_empty(device=device)
+    for (first, name), *others in (group for group in holders.values() if len(group) > 1):
+        for owner, other in others:  # to_empty makes one new tensor per holder: share the first again
+            setattr(owner, other, getattr(first, name))
     with torch.no_grad():
         for tensor in (*module.parameters(), *module.buffers()):
             tensor.zero_()
@@ -147,11 +154,17 @@ class Probe:
     (first call), MACs per sample (FlopCounterMode FLOPs / 2 / batch, including what it calls,
     summed over its calls) and the order of its first call."""
 
-    def __init__(self, module: nn.Module, nodes: Mapping[str, nn.Module], input_shape: tuple[int, ...], count: bool):
+    def __init__(self, module: nn.Module, nodes: Mapping[str, nn.Module], input_shape: tuple[int, ...], count: bool,
+                 disjoint: bool = False):
+        """`disjoint`: the nodes hold apart what they hold, in run order (an archcalc network's nodes, not a
+        module tree's), so a parameter two of them share (a tied weight) counts at the first one only."""
         self.module, self.nodes, self.input_shape, self.count = module, dict(nodes), tuple(input_shape), count
         self.facts: dict[str, dict[str, Any]] = {}
+        seen: set[int] = set()
         for name, node in self.nodes.items():
-            params = list(node.parameters())
+            params = [p for p in node.parameters() if id(p) not in seen]
+            if disjoint:
+                seen.update(map(id, params))
             self.facts[name] = {
                 "params": sum(p.numel() for p in params),
                 "trainable": sum(p.numel() for p in params if p.requires_grad),
@@ -163,6 +176,11 @@ class Probe:
         self.recompute: int | None = None  # checkpointed: the most one segment's forward, run again, saves
 
     def example_input(self, batch: int, device: Any, dtype: Any = None) -> torch.Tensor:
+        """The module's own example input where it makes one (token ids for an archcalc network that reads
+        them), else random numbers of the input's shape."""
+        make = getattr(self.module, "example_input", None)
+        if make is not None:
+            return make(batch, device=device, dtype=dtype)
         return torch.randn(batch, *self.input_shape, device=device, dtype=dtype)
 
     def _forward(self, x: torch.Tensor) -> Any:

@@ -181,7 +181,7 @@ def _build(network: Network, input_shape: Shape | None, device: str, dtype: str)
 
 
 def _probe(module: ArchcalcModule, count: bool) -> Probe:
-    return Probe(module, module.nodes(), module.input_shape, count)
+    return Probe(module, module.nodes(), module.input_shape, count, disjoint=True)
 
 
 def _compare(rows: Any, facts: dict[str, dict[str, Any]]) -> list[Mismatch]:

@@ -28,6 +28,10 @@ from ..symbolic import divides, factor, is_symbolic, require
 Shape = tuple[int, ...]
 
 
+TIE_ARG = Arg("tie", "str", None, "share the weight of this earlier layer (an embedding, linear or fc whose weight "
+              "has the same shape, as GPT-2's LM head shares its token table): counted once, there")
+
+
 class RuleError(ValueError):
     """A rule cannot apply to these inputs; the message shows the arithmetic."""
 
@@ -151,6 +155,8 @@ class Eval(NamedTuple):
     # A layer with several outputs (a split into all its parts): each one's shape, read as `name:0`, `name:1` …;
     # `shape` is the first's. They share one storage: the input's for a view, else one made for them all.
     outputs: tuple[Shape, ...] = ()
+    weight: Shape = ()  # the shape of its main weight as torch holds it (out × in, vocab × dim), which `tie` may share
+    cache: int = 0  # elements kept for later decode steps (attention's K and V), per sample
 
 
 class Role(Enum):
@@ -205,6 +211,7 @@ class Rule:
     # PyTorch picks its kernel by device, and what autograd keeps with it: attention is fused on the
     # CPU and CUDA, a plain fallback on the meta device. Measured on a real device only.
     kernel_by_device: bool = False
+    ids: bool = False  # reads the network's token ids (int64), as an embedding does
     autocast: Autocast = KEEP  # its type under torch.autocast (mixed precision)
     # checked arguments and input shapes → the arguments with their dependent defaults filled in
     resolve: Callable[[Mapping[str, Any], list[Shape]], Mapping[str, Any]] | None = None

@@ -13,7 +13,7 @@ from math import prod
 from typing import Any
 
 from ..args import Arg
-from .base import LOW, WHOLE, Eval, Picture, Role, Rule, Saved, Shape, num, one_input, product, shape_text
+from .base import LOW, TIE_ARG, WHOLE, Eval, Picture, Role, Rule, Saved, Shape, num, one_input, product, shape_text
 from .elementwise import ACT_ARG
 from .tail import resolve_bias, tail
 
@@ -39,6 +39,7 @@ def _fc(args: Mapping[str, Any], shapes: list[Shape]) -> Eval:
         window=WHOLE,
         temporaries=fused.temporaries,
         saved=(Saved("in0", n), Saved("weight", weights, per_sample=False, for_input_grad=True), *fused.saved),
+        weight=(out, n),
         formulas=lambda: {
             "shape": f"{shape_text(shape)} → {out}" + (" (flattened)" if len(shape) > 1 else ""),
             "params": f"{' + '.join((f'{n_text}·{out}', *fused.terms))} = {num(params)}",
@@ -62,6 +63,7 @@ def _linear(args: Mapping[str, Any], shapes: list[Shape]) -> Eval:
         macs=macs,
         temporaries=fused.temporaries,
         saved=(Saved("in0", prod(shape)), Saved("weight", n * out, per_sample=False, for_input_grad=True), *fused.saved),
+        weight=(out, n),
         formulas=lambda: {
             "shape": f"{shape_text(shape)} → {shape_text((*rows, out))} (the last dimension, {n} → {out})",
             "params": f"{' + '.join((f'{n}·{out}', *fused.terms))} = {num(params)}",
@@ -93,11 +95,11 @@ RULES = [
     Rule("fc", "fully connected (linear) layer; flattens a C×H×W input",
          (Arg("out", "pos", required=True, doc="output features"),
           Arg("bias", "bool", None, "learn a bias per output (default: yes, unless bn)"),
-          Arg("bn", "bool", False, "batch norm after the layer"), ACT_ARG),
+          Arg("bn", "bool", False, "batch norm after the layer"), ACT_ARG, TIE_ARG),
          _fc, shorthand="out", role=Role.WEIGHTED, autocast=LOW, resolve=resolve_bias, picture=Picture("#fbe3cf")),
     Rule("linear", "linear layer over the last dimension (each token's features), keeping the others",
          (Arg("out", "pos", required=True, doc="output features"),
-          Arg("bias", "bool", True, "learn a bias per output"), ACT_ARG),
+          Arg("bias", "bool", True, "learn a bias per output"), ACT_ARG, TIE_ARG),
          _linear, shorthand="out", role=Role.WEIGHTED, autocast=LOW),
     Rule("rbf", "LeNet-5's output: Euclidean RBF units with fixed centres (squared distances)",
          (Arg("out", "pos", required=True, doc="classes (one centre each)"),), _rbf, shorthand="out", role=Role.WEIGHTED,

@@ -1,4 +1,8 @@
-"""Kinds of a transformer's token sequence (N×D): class token, position embedding, self-attention.
+"""Kinds of a transformer's token sequence (N×D): token embedding, class token, position embedding, self-attention.
+
+An embedding looks up one D vector per token id (S ids → S×D): V·D
+parameters, no MACs; autograd keeps only the ids (its gradient scatters
+into the rows they name).
 
 Multi-head self-attention as torch.nn.MultiheadAttention computes it: one
 packed Q, K, V projection (3·D·D weights), per head the scores Q·Kᵀ and
@@ -14,7 +18,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..args import Arg
-from .base import LOW, PROMOTE, WHOLE, Eval, Role, Rule, RuleError, Saved, Shape, num, one_input, shape_text
+from .base import (LOW, PROMOTE, TIE_ARG, WHOLE, Eval, Role, Rule, RuleError, Saved, Shape, factor, num, one_input,
+                   require, shape_text)
 
 STATS_ITEMSIZE = 4  # the attention kernels keep each row's log-sum-exp in float32
 
@@ -25,11 +30,33 @@ def _class_token(args: Mapping[str, Any], shapes: list[Shape]) -> Eval:
                 formulas=lambda: {"shape": f"{n} + 1 = {n + 1} tokens of {d}", "params": f"{d} (one learned token)"})
 
 
+def _embedding(args: Mapping[str, Any], shapes: list[Shape]) -> Eval:
+    (s,) = one_input("embedding", shapes, 1)
+    vocab, d = args["vocab"], args["dim"]
+    padding = args["padding_idx"]
+    if padding is not None and not -vocab <= padding < vocab:
+        raise RuleError(f"padding_idx={padding} is outside the vocabulary of {vocab} ids")
+    return Eval(
+        (s, d),
+        params=vocab * d,
+        saved=(Saved("in0", s),),  # the ids: the weight's gradient adds each token's into the row it names
+        weight=(vocab, d),
+        formulas=lambda: {"shape": f"{factor(s)} ids → {shape_text((s, d))} (one {d} vector per id)",
+                          "params": f"{vocab}·{d} = {num(vocab * d)} (one learned vector per id)",
+                          "macs": "0 (a lookup)"},
+    )
+
+
 def _pos_embed(args: Mapping[str, Any], shapes: list[Shape]) -> Eval:
     n, d = one_input("pos_embed", shapes, 2)
-    return Eval((n, d), params=n * d,
-                formulas=lambda: {"shape": f"unchanged: {n}×{d} (plus a learned embedding)",
-                          "params": f"{n}·{d} = {num(n * d)} (one learned vector per position)"})
+    table = n if args["max"] is None else args["max"]
+    if not require(table - n, lambda: f"{factor(n)} tokens ≤ max={table} positions"):
+        raise RuleError(f"{n} tokens, but the table has max={table} positions")
+    first = f" (the first {factor(n)} added)" if args["max"] is not None else ""
+    return Eval((n, d), params=table * d,
+                formulas=lambda: {"shape": f"unchanged: {shape_text((n, d))} (plus a learned embedding)",
+                                  "params": f"{factor(table)}·{d} = {num(table * d)} (one learned vector per "
+                                            f"position{first})"})
 
 
 def _attention(args: Mapping[str, Any], shapes: list[Shape]) -> Eval:
@@ -62,9 +89,16 @@ def _attention(args: Mapping[str, Any], shapes: list[Shape]) -> Eval:
 
 
 RULES = [
+    Rule("embedding", "look up one learned D vector per token id: S ids → S×D (torch.nn.Embedding)",
+         (Arg("vocab", "pos", required=True, doc="token ids (the table's rows)"),
+          Arg("dim", "pos", required=True, doc="features per token (D)"),
+          Arg("padding_idx", "index", None, "an id whose vector stays zero and gets no gradient"), TIE_ARG),
+         _embedding, role=Role.WEIGHTED, ids=True, autocast=PROMOTE),
     Rule("class_token", "prepend a learned class token to an N×D sequence (ViT)", (), _class_token, autocast=PROMOTE),
-    Rule("pos_embed", "add a learned position embedding, one D vector per token (ViT)", (), _pos_embed,
-         autocast=PROMOTE),
+    Rule("pos_embed", "add a learned position embedding, one D vector per token (ViT, GPT-2)",
+         (Arg("max", "pos", None, "positions in the table, of which the first N are added (default: N, one per "
+                                  "token; GPT-2: 1024)"),),
+         _pos_embed, shorthand="max", autocast=PROMOTE),
     Rule("attention", "multi-head self-attention over an N×D sequence (torch.nn.MultiheadAttention)",
          (Arg("heads", "pos", required=True, doc="attention heads (must divide D)"),
           Arg("bias", "bool", True, "biases of the Q, K, V and output projections")),

@@ -120,7 +120,12 @@ class ArchcalcModule(nn.Module):
         return dict(self._nodes)
 
     def example_input(self, batch: int = 1, device: Any = None, dtype: Any = None) -> torch.Tensor:
-        """A random input of the network's shape, with a batch dimension."""
+        """A random input of the network's shape, with a batch dimension: token ids (int64, whatever `dtype`)
+        below the smallest vocabulary of the embeddings that read them, or numbers."""
+        if self.network.ids:
+            vocab = min(self._nodes[layer.name].num_embeddings for layer in self.network.layers
+                        if INPUT in layer.inputs)
+            return torch.randint(vocab, (batch, *self.input_shape), device=device)
         return torch.randn(batch, *self.input_shape, device=device, dtype=dtype)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -206,6 +211,20 @@ def _free_name(parent: nn.Module, name: str) -> str:
     return name
 
 
+def _tie(network: Network, nodes: dict[str, nn.Module]) -> None:
+    """Each layer with `tie: NAME` made to hold that layer's weight, the one nn.Parameter (the analysis
+    checked their shapes agree)."""
+    for layer in network.layers:
+        target = layer.args.get("tie")
+        if target is not None:
+            _weighted(nodes[layer.name]).weight = _weighted(nodes[target]).weight
+
+
+def _weighted(module: nn.Module) -> nn.Module:
+    """The embedding or linear map of a node (an fc's sits in a Sequential, after its flatten)."""
+    return next(m for m in module.modules() if isinstance(m, (nn.Embedding, nn.Linear)))
+
+
 def build(spec: Network | str, *, input_shape: Shape | None = None, device: Any = None,
           dtype: str | torch.dtype | None = None) -> ArchcalcModule:
     """A network (a Network, a bundled name or a spec path) as an nn.Module.
@@ -226,6 +245,7 @@ def build(spec: Network | str, *, input_shape: Shape | None = None, device: Any 
         nodes = {layer.name: FACTORIES[layer.kind](arguments(layer, shapes), [shapes[i] for i in layer.inputs],
                                                    shapes[layer.name])
                  for layer in network.layers}
+        _tie(network, nodes)
         module = ArchcalcModule(network, report.input, nodes)
     if dtype is not None:
         module.to(DTYPES[dtype] if isinstance(dtype, str) else dtype)

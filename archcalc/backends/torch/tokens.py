@@ -1,4 +1,5 @@
-"""Torch facets of a transformer's token sequence: class token, position embedding, self-attention (rules/tokens.py)."""
+"""Torch facets of a transformer's token sequence: token embedding, class token, position embedding, self-attention
+(rules/tokens.py)."""
 
 from __future__ import annotations
 
@@ -20,12 +21,14 @@ class ClassToken(nn.Module):
 
 
 class PosEmbed(nn.Module):
-    def __init__(self, tokens: int, dim: int):
+    """A learned vector per position, of a table of `positions` of which the first N are added."""
+
+    def __init__(self, positions: int, dim: int):
         super().__init__()
-        self.weight = nn.Parameter(torch.zeros(1, tokens, dim))
+        self.weight = nn.Parameter(torch.zeros(1, positions, dim))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + self.weight
+        return x + self.weight[:, : x.shape[1]]
 
 
 class SelfAttention(nn.MultiheadAttention):
@@ -39,7 +42,8 @@ class SelfAttention(nn.MultiheadAttention):
 
 
 FACTORIES: dict[str, Factory] = {
+    "embedding": lambda args, shapes, out: nn.Embedding(args["vocab"], args["dim"], args["padding_idx"]),
     "class_token": lambda args, shapes, out: ClassToken(shapes[0][-1]),
-    "pos_embed": lambda args, shapes, out: PosEmbed(*shapes[0]),
+    "pos_embed": lambda args, shapes, out: PosEmbed(args["max"] or shapes[0][0], shapes[0][1]),
     "attention": lambda args, shapes, out: SelfAttention(shapes[0][-1], args["heads"], args["bias"]),
 }
