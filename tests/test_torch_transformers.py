@@ -138,6 +138,7 @@ def test_the_macs_are_the_linear_layers_and_full_attention_products():
     assert output == (s, v)
     _, macs, _ = _measured(GPT2_LIKE, "cpu")
     assert macs == s * (layers * (3 * d * d + d * d + 2 * 4 * d * d) + d * v) + layers * 2 * s * s * d
+    assert _measured(BERT_LIKE, "cpu")[2] == (d,)  # BERT's output is its pooler's: the first token's, projected
 
 
 def test_a_mixture_of_experts_counts_the_k_experts_each_token_reaches():

@@ -27,7 +27,7 @@ small enough that GPT-2 and BERT run for real on a CPU; a model too large
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -151,11 +151,18 @@ def plain_batches() -> Iterator[None]:
 
 
 class TokenProbe(Probe):
-    """A probe feeding the model random token ids, (batch, S) int64 below its vocabulary size."""
+    """A probe feeding the model random token ids, (batch, S) int64 below its vocabulary size; the model's
+    output is its pooler's where it has one (BERT's, the last layer it runs), else its first (the logits of
+    a causal LM, the last hidden state of a bare model)."""
 
     def example_input(self, batch: int, device: Any, dtype: Any = None) -> torch.Tensor:
         vocab = int(getattr(self.module.config, "vocab_size", 2))
         return torch.randint(vocab, (batch, *self.input_shape), device=device)
+
+    def _forward(self, x: torch.Tensor) -> Any:
+        out = super()._forward(x)
+        pooled = out.get("pooler_output") if isinstance(out, Mapping) else None
+        return out if pooled is None else pooled
 
 
 def _shape_of(owner: nn.Module, tensor: torch.Tensor) -> Shape:
