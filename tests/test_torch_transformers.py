@@ -165,15 +165,22 @@ def test_nothing_is_written_under_the_home_folder(tmp_path):
     assert list(home.rglob("*")) == []
 
 
-def test_a_packed_projection_matches_the_models_separate_ones():
-    from archcalc.backends.reference.tensors import match
+def test_a_packed_projection_matches_the_separate_ones_either_way():
+    from archcalc.backends.reference.tensors import Tensor, match, model_tensor
 
     d, kv = 128, 64
-    ours = [("attn", (d + 2 * kv, d)), ("attn", (d, d)), ("mlp", (4 * d, d))]
-    theirs = [("a.q.weight", "a.q", (d, d)), ("a.k.weight", "a.k", (kv, d)), ("a.v.weight", "a.v", (kv, d)),
-              ("a.o.weight", "a.o", (d, d)), ("m.up.weight", "m.up", (4 * d, d))]
-    owners, left = match(ours, theirs)
-    assert owners == {"attn": {"a.q", "a.k", "a.v", "a.o"}, "mlp": {"m.up"}}
-    assert left == ([], [])
-    owners, left = match([("attn", (d + 2 * kv + 1, d))], theirs[:3])  # nothing packs to one row more
-    assert left == ([("attn", (d + 2 * kv + 1, d))], [("a.q", (d, d)), ("a.k", (kv, d)), ("a.v", (kv, d))])
+    ours = [Tensor("attn", "attn", "weight", (d + 2 * kv, d)), Tensor("attn", "attn", "weight", (d, d)),
+            Tensor("mlp", "mlp", "weight", (4 * d, d))]
+    theirs = [model_tensor("a.q.weight", (d, d)), model_tensor("a.k.weight", (kv, d)),
+              model_tensor("a.v.weight", (kv, d)), model_tensor("a.o.weight", (d, d)),
+              model_tensor("m.up.weight", (4 * d, d))]
+    assert match(ours, theirs) == ({"attn": {"a.q", "a.k", "a.v", "a.o"}, "mlp": {"m.up"}}, [], [])
+    # GPT-2's way round: the model packs q, k and v (c_attn), the engine holds them apart
+    apart = [Tensor("attn", "attn", leaf, shape) for leaf, shape in
+             (("weight", (d, d)), ("bias", (d,)), ("weight", (d, d)), ("bias", (d,)), ("weight", (d, d)),
+              ("bias", (d,)), ("weight", (d, d)), ("bias", (d,)))]
+    packed = [model_tensor("h.attn.c_attn.weight", (3 * d, d)), model_tensor("h.attn.c_attn.bias", (3 * d,)),
+              model_tensor("h.attn.c_proj.weight", (d, d)), model_tensor("h.attn.c_proj.bias", (d,))]
+    assert match(apart, packed) == ({"attn": {"h.attn.c_attn", "h.attn.c_proj"}}, [], [])
+    wrong = [Tensor("attn", "attn", "weight", (d + 2 * kv + 1, d))]  # nothing packs to one row more
+    assert match(wrong, theirs[:3]) == ({}, wrong, theirs[:3])

@@ -14,8 +14,8 @@ archcalc's own build of the spec, which would share the spec's mistakes:
   and the bytes autograd saves in a training forward at each batch (within
   5 %), for a transformers model at each of two sequence lengths;
 - the parameter tensors: the shapes of the spec's and of the model's must
-  be the same, one for one (`tensors.match`: a tensor the engine packs, such
-  as attention's q, k and v, matches the model's projections it packs);
+  be the same, one for one (`tensors.match`: a tensor one side packs, such
+  as attention's q, k and v, matches the other's projections it packs);
 - layer by layer where they can be matched: each layer with parameters is
   matched to the model's modules that hold tensors of the same shapes
   (taken in the order the model runs them); where those modules hold
@@ -208,13 +208,13 @@ def _layers(network: Network, report: Report, facts: Probe, source: Oracle
     seen: set[int] = set()  # a tied weight is one tensor, whichever layers hold it
     mine = []
     for node, module in ours.nodes().items():
-        for param in module.parameters():
+        for name, param in module.named_parameters():
             if id(param) not in seen:
                 seen.add(id(param))
-                mine.append((node, tuple(param.shape)))
-    owners, (extra, left) = tensors.match(mine, _in_run_order(facts, source))
-    differ = [Mismatch(node, "parameter tensor", _shape(shape), "none of this shape left") for node, shape in extra]
-    differ += [Mismatch(owner, "parameter tensor", "none of this shape left", _shape(shape)) for owner, shape in left]
+                mine.append(tensors.Tensor(node, node, name.rpartition(".")[2], tuple(param.shape)))
+    owners, extra, left = tensors.match(mine, _in_run_order(facts, source))
+    differ = [Mismatch(t.owner, "parameter tensor", _shape(t.shape), "none of this shape left") for t in extra]
+    differ += [Mismatch(t.owner, "parameter tensor", "none of this shape left", _shape(t.shape)) for t in left]
     claimed = {owner: node for node, modules in owners.items() for owner in modules}
     rows = {row.name: row for row in report.rows}
     layers, compared = [], 0
@@ -239,7 +239,7 @@ def _holds_only(model: nn.Module, module: str, node: str, claimed: dict[str, str
     return bool(owners) and all(claimed.get(owner) == node for owner in owners)
 
 
-def _in_run_order(facts: Probe, source: Oracle) -> list[tensors.Theirs]:
+def _in_run_order(facts: Probe, source: Oracle) -> list[tensors.Tensor]:
     """The model's parameters as (name, owning module, shape as the engine writes it: source.shape_of),
     ordered by when their module first ran (a module never called, such as attention's out_proj, by its
     nearest caller)."""
@@ -249,9 +249,9 @@ def _in_run_order(facts: Probe, source: Oracle) -> list[tensors.Theirs]:
         return facts.facts.get(owner, {}).get("order", 0)
 
     model = facts.module
-    params = [(name, name.rpartition(".")[0], source.shape_of(model.get_submodule(name.rpartition(".")[0]), p))
+    params = [tensors.model_tensor(name, source.shape_of(model.get_submodule(name.rpartition(".")[0]), p))
               for name, p in model.named_parameters()]
-    return sorted(params, key=lambda item: order(item[1]))
+    return sorted(params, key=lambda tensor: order(tensor.owner))
 
 
 def _shape(shape: Any) -> str:

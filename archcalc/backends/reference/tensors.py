@@ -2,69 +2,81 @@
 
 Each of the engine's tensors takes the model's first tensor of its shape not
 yet taken (the model's in the order it runs them). One packing is allowed
-for: a tensor the engine holds packed (q, k and v as nn.MultiheadAttention's
-one in_proj) where the model holds them apart (three projections, or q, k
-and v of different heads' counts under grouped-query attention). Where the
-engine has more tensors of a shape than the model, each such tensor is first
-matched to tensors of sibling modules (the same parent, the same parameter
-name, the same trailing sizes), consecutive in run order, whose first sizes
-add up to its own: what concatenating them would give.
+for, either way: one side holds packed what the other holds apart (q, k and
+v as nn.MultiheadAttention's in_proj or GPT-2's c_attn, against three
+projections, of different heads' counts under grouped-query attention).
+Where one side has more tensors of a shape than the other, each of those is
+first matched to tensors of the other side that are siblings (the same
+parent module, or the same engine layer; the same parameter name and
+trailing sizes), consecutive in order, and whose first sizes add up to its
+own: what concatenating them would give.
 """
 
 from __future__ import annotations
 
 from collections import Counter, deque
 from collections.abc import Sequence
+from typing import NamedTuple
 
 from ...rules.base import Shape
 
-Theirs = tuple[str, str, Shape]  # (parameter name, owning module, shape), in run order
-Left = tuple[list[tuple[str, Shape]], list[tuple[str, Shape]]]  # (engine's unmatched, model's unmatched)
+
+class Tensor(NamedTuple):
+    owner: str  # the model's module holding it, or the engine's layer
+    group: str  # where its siblings are: the model's parent module, or the engine's layer
+    leaf: str  # its name in its module: weight, bias
+    shape: Shape
 
 
-def match(ours: Sequence[tuple[str, Shape]], theirs: Sequence[Theirs]) -> tuple[dict[str, set[str]], Left]:
-    """(engine layer → the model's modules holding its tensors, and what neither side matched)."""
-    owners: dict[str, set[str]] = {}
-    taken: set[int] = set()  # indices into theirs
-    wanted, offered = Counter(shape for _, shape in ours), Counter(shape for _, _, shape in theirs)
-    packed = [i for i, (_, shape) in enumerate(ours) if wanted[shape] > offered[shape] and len(shape) >= 1]
-    done: set[int] = set()
-    for i in packed:
-        node, shape = ours[i]
-        run = _concatenated(shape, theirs, taken)
-        if run:
-            taken.update(run)
-            done.add(i)
-            owners.setdefault(node, set()).update(theirs[j][1] for j in run)
+def model_tensor(name: str, shape: Shape) -> Tensor:
+    """A model's parameter by its full name (`h.0.attn.c_attn.weight`)."""
+    owner, _, leaf = name.rpartition(".")
+    return Tensor(owner, owner.rpartition(".")[0], leaf, shape)
+
+
+def match(ours: Sequence[Tensor], theirs: Sequence[Tensor]) -> tuple[dict[str, set[str]], list[Tensor], list[Tensor]]:
+    """(engine layer → the model's modules holding its tensors; the engine's and the model's left unmatched)."""
+    pairs: list[tuple[int, int]] = []  # (ours, theirs)
+    used_ours, used_theirs = set(), set()
+    for packed, pieces, flip in ((ours, theirs, False), (theirs, ours, True)):
+        used_packed, used_pieces = (used_theirs, used_ours) if flip else (used_ours, used_theirs)
+        wanted, offered = Counter(t.shape for t in packed), Counter(t.shape for t in pieces)
+        for i, tensor in enumerate(packed):
+            if i in used_packed or wanted[tensor.shape] <= offered[tensor.shape] or not tensor.shape:
+                continue
+            run = _concatenated(tensor.shape, pieces, used_pieces)
+            if run:
+                used_packed.add(i)
+                used_pieces.update(run)
+                pairs += [(j, i) if flip else (i, j) for j in run]
     pool: dict[Shape, deque[int]] = {}
-    for j, (_, _, shape) in enumerate(theirs):
-        if j not in taken:
-            pool.setdefault(shape, deque()).append(j)
-    unmatched = []
-    for i, (node, shape) in enumerate(ours):
-        if i in done:
-            continue
-        if pool.get(shape):
-            j = pool[shape].popleft()
-            taken.add(j)
-            owners.setdefault(node, set()).add(theirs[j][1])
-        else:
-            unmatched.append((node, shape))
-    return owners, (unmatched, [(theirs[j][1], theirs[j][2]) for j in range(len(theirs)) if j not in taken])
+    for j, tensor in enumerate(theirs):
+        if j not in used_theirs:
+            pool.setdefault(tensor.shape, deque()).append(j)
+    for i, tensor in enumerate(ours):
+        if i not in used_ours and pool.get(tensor.shape):
+            j = pool[tensor.shape].popleft()
+            used_ours.add(i)
+            used_theirs.add(j)
+            pairs.append((i, j))
+    owners: dict[str, set[str]] = {}
+    for i, j in pairs:
+        owners.setdefault(ours[i].owner, set()).add(theirs[j].owner)
+    return (owners, [t for i, t in enumerate(ours) if i not in used_ours],
+            [t for j, t in enumerate(theirs) if j not in used_theirs])
 
 
-def _concatenated(shape: Shape, theirs: Sequence[Theirs], taken: set[int]) -> list[int] | None:
-    """The first run of untaken sibling tensors, consecutive in run order, that concatenate to `shape`."""
+def _concatenated(shape: Shape, pieces: Sequence[Tensor], used: set[int]) -> list[int] | None:
+    """The first run of unused sibling tensors, consecutive in order, that concatenate to `shape`."""
     groups: dict[tuple[str, str, Shape], list[int]] = {}
-    for j, (name, owner, their) in enumerate(theirs):
-        if j not in taken and len(their) == len(shape) and their[1:] == shape[1:] and their[0] < shape[0]:
-            parent, leaf = owner.rpartition(".")[0], name.rpartition(".")[2]
-            groups.setdefault((parent, leaf, their[1:]), []).append(j)
+    for j, piece in enumerate(pieces):
+        if j not in used and len(piece.shape) == len(shape) and piece.shape[1:] == shape[1:] and piece.shape[0] < shape[0]:
+            groups.setdefault((piece.group, piece.leaf, piece.shape[1:]), []).append(j)
     for members in groups.values():
         for start in range(len(members)):
             total = 0
             for end in range(start, len(members)):
-                total += theirs[members[end]][2][0]
+                total += pieces[members[end]].shape[0]
                 if total == shape[0] and end > start:
                     return members[start:end + 1]
                 if total >= shape[0]:
