@@ -531,7 +531,7 @@ def _row(layer: Layer, ev: Eval, field: Field, memory: _Memory, backward: int, i
         saved_bytes=memory.saved[index], alive_bytes=memory.alive[index], peak_bytes=memory.peak[index],
         formulas=Formulas(ev.formulas, lambda: {"receptive_field": field.formula(),
                                                 "memory": _memory_formula(ev, counted, memory)}),
-        flags=ev.flags, inputs=layer.inputs, args=args,
+        flags=ev.flags, inputs=layer.inputs, args=args, cache=ev.cache,
     )
 
 
@@ -571,4 +571,5 @@ def _totals(net: Network, rows: tuple[Row, ...], fields: dict, memory: _Memory, 
         buffer_bytes=buffers * itemsize,
         depth=_depth(net),
         receptive_field=fields[net.layers[-1].name].rf,
+        kv_cache=sum(r.cache for r in rows),
     )

@@ -50,6 +50,7 @@ class Row(NamedTuple):
     inputs: tuple[str, ...] = ()  # the rows (or `input`) this one reads: the graph's edges (`split1:0`: one output)
     args: Mapping[str, Any] = MappingProxyType({})  # the layer's arguments, late ones resolved; {} for a block
     outputs: tuple[tuple[int, ...], ...] = ()  # a layer with several outputs: each one's shape (`output` is the first's)
+    cache: int = 0  # elements per sample kept for later decode steps (attention's K and V)
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,7 @@ class Totals:
     segments: int = 0  # checkpointed segments
     recompute_bytes: int = 0  # what the largest checkpointed segment keeps while its backward runs it again
     recompute_macs: int = 0  # forward MACs run again in backward: every checkpointed segment's
+    kv_cache: int = 0  # elements per sample the attention layers keep for later decode steps (K and V)
 
     @property
     def flops(self) -> int:
@@ -298,4 +300,5 @@ def _merge(name: str, rows: list[Row], group_of: Mapping[str, str]) -> Row:
         flags=tuple(f for r in rows for f in r.flags),
         layers=sum(r.layers for r in rows),
         inputs=inputs,
+        cache=sum(r.cache for r in rows),
     )

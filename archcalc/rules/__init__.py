@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from . import conv, dense, elementwise, layout, merge, norm, pool, tokens
+from . import attention, conv, dense, elementwise, layout, merge, norm, pool, tokens
 from .base import Eval, Inputs, Picture, Role, Rule, RuleError, Saved, Shape, Window
 from .conv import CONV
 from .elementwise import ACTIVATIONS
 
 RULES: dict[str, Rule] = {
     rule.kind: rule
-    for module in (conv, pool, dense, elementwise, norm, merge, layout, tokens)
+    for module in (conv, pool, dense, elementwise, norm, merge, layout, tokens, attention)
     for rule in module.RULES
 }
 

@@ -1,9 +1,12 @@
-"""Normalisation: batch norm, layer norm, group norm and local response normalisation.
+"""Normalisation: batch norm, layer norm, RMS norm, group norm and local response normalisation.
 
 None of them counts MACs (the convention: only conv, fc, linear and attention
 matmuls do). Batch, layer and group norm learn a scale γ and a shift β per
 normalised channel or feature; autograd keeps their input and the float32
-statistics of each normalised group (mean and 1/σ).
+statistics of each normalised group (mean and 1/σ). RMS norm learns only
+the scale γ; torch computes it in float32 from a float32 copy of a
+lower-precision input, and keeps that input, each row's 1/rms and the
+normalised x/rms for γ's gradient.
 """
 
 from __future__ import annotations
@@ -50,6 +53,20 @@ def _layernorm(args: Mapping[str, Any], shapes: list[Shape]) -> Eval:
     return _normalised(shape, d, elements(shape) // d, "feature", f"normalised over {axis}, {d} values")
 
 
+def _rmsnorm(args: Mapping[str, Any], shapes: list[Shape]) -> Eval:
+    shape = one_input("rmsnorm", shapes)
+    d, count = shape[-1], elements(shape)
+    rows = count // d
+    return Eval(
+        shape,
+        params=d,
+        saved=(Saved("in0", count, STATS_ITEMSIZE), Saved("own:rstd", rows, STATS_ITEMSIZE),
+               Saved("own:normalised", count, STATS_ITEMSIZE)),
+        formulas=lambda: {"params": f"{d} (scale γ per feature)",
+                          "shape": f"unchanged: {shape_text(shape)} (normalised over the last dimension, {d} values)"},
+    )
+
+
 def _groupnorm(args: Mapping[str, Any], shapes: list[Shape]) -> Eval:
     shape = one_input("groupnorm", shapes)
     c, groups = shape[0], args["groups"]
@@ -91,6 +108,8 @@ RULES = [
          (EPS, Arg("over", "str", "last", "last: the last dimension (as torch.nn.LayerNorm); channels: each position's "
                    "C channels of a C×H×W map (ConvNeXt's LayerNorm2d)", choices=("last", "channels"))),
          _layernorm, autocast=FP32_ON_CUDA),  # batch norm keeps its input's type on both
+    Rule("rmsnorm", "RMS normalisation over the last dimension: γ·x/√(mean(x²) + eps) (torch.nn.RMSNorm, Llama)",
+         (EPS,), _rmsnorm, autocast=PROMOTE),
     Rule("groupnorm", "group normalisation: channels in groups, each normalised over its channels and positions",
          (Arg("groups", "pos", required=True, doc="channel groups (must divide the channels)"), EPS),
          _groupnorm, shorthand="groups", autocast=FP32_ON_CUDA),

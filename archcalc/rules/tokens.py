@@ -1,15 +1,8 @@
-"""Kinds of a transformer's token sequence (N×D): token embedding, class token, position embedding, self-attention.
+"""Kinds of a transformer's token sequence (N×D): token embedding, class token, position embedding.
 
 An embedding looks up one D vector per token id (S ids → S×D): V·D
 parameters, no MACs; autograd keeps only the ids (its gradient scatters
 into the rows they name).
-
-Multi-head self-attention as torch.nn.MultiheadAttention computes it: one
-packed Q, K, V projection (3·D·D weights), per head the scores Q·Kᵀ and
-their softmax-weighted sum of V, and an output projection (D·D). Its MACs
-count all four matrix products: N·D·3D + N·N·D + N·N·D + N·D·D. Some
-counters miss the middle two (torch's FlopCounterMode on the CPU, whose
-fused attention kernel it does not know).
 """
 
 from __future__ import annotations
@@ -18,10 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..args import Arg
-from .base import (LOW, PROMOTE, TIE_ARG, WHOLE, Eval, Role, Rule, RuleError, Saved, Shape, factor, num, one_input,
-                   require, shape_text)
-
-STATS_ITEMSIZE = 4  # the attention kernels keep each row's log-sum-exp in float32
+from .base import PROMOTE, TIE_ARG, Eval, Role, Rule, RuleError, Saved, Shape, factor, num, one_input, require, shape_text
 
 
 def _class_token(args: Mapping[str, Any], shapes: list[Shape]) -> Eval:
@@ -59,35 +49,6 @@ def _pos_embed(args: Mapping[str, Any], shapes: list[Shape]) -> Eval:
                                             f"position{first})"})
 
 
-def _attention(args: Mapping[str, Any], shapes: list[Shape]) -> Eval:
-    n, d = one_input("attention", shapes, 2)
-    heads = args["heads"]
-    if d % heads:
-        raise RuleError(f"heads={heads} must divide the embedding dimension {d}")
-    weights = 4 * d * d
-    params = weights + (4 * d if args["bias"] else 0)
-    projections, scores = 4 * n * d * d, 2 * n * n * d
-    # PyTorch's fused attention (flash on the CPU and on CUDA) keeps the packed Q, K, V, the
-    # attention output (the output projection's input too) and each row's log-sum-exp;
-    # the input is kept by the QKV projection. The N×N scores are never stored.
-    saved = (Saved("in0", n * d), Saved("weight", weights, per_sample=False, for_input_grad=True),
-             Saved("own:qkv", 3 * n * d), Saved("own:context", n * d), Saved("own:logsumexp", heads * n, STATS_ITEMSIZE))
-    return Eval(
-        (n, d),
-        params=params,
-        macs=projections + scores,
-        window=WHOLE,
-        temporaries=4 * n * d,
-        saved=saved,
-        formulas=lambda: {
-            "shape": f"unchanged: {shape_text((n, d))} ({heads} heads of {d // heads})",
-            "params": f"4·{d}·{d}" + (f" + 4·{d}" if args["bias"] else "") + f" = {num(params)} (Q, K, V and output projections)",
-            "macs": f"4·{n}·{d}·{d} + 2·{n}·{n}·{d} = {num(projections + scores)} "
-                    "(projections; Q·Kᵀ and the weighted sum of V)",
-        },
-    )
-
-
 RULES = [
     Rule("embedding", "look up one learned D vector per token id: S ids → S×D (torch.nn.Embedding)",
          (Arg("vocab", "pos", required=True, doc="token ids (the table's rows)"),
@@ -99,8 +60,4 @@ RULES = [
          (Arg("max", "pos", None, "positions in the table, of which the first N are added (default: N, one per "
                                   "token; GPT-2: 1024)"),),
          _pos_embed, shorthand="max", autocast=PROMOTE),
-    Rule("attention", "multi-head self-attention over an N×D sequence (torch.nn.MultiheadAttention)",
-         (Arg("heads", "pos", required=True, doc="attention heads (must divide D)"),
-          Arg("bias", "bool", True, "biases of the Q, K, V and output projections")),
-         _attention, shorthand="heads", role=Role.WEIGHTED, kernel_by_device=True, autocast=LOW),
 ]

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from . import conv, dense, elementwise, layout, merge, norm, pool, tokens
+from . import attention, conv, dense, elementwise, layout, merge, norm, pool, tokens
 from .base import Factory
 from .conv import CPU_HALF_WORKSPACE  # noqa: F401 (read from here: the one family whose kernels need one)
 
-FAMILIES = (conv, pool, dense, elementwise, norm, merge, layout, tokens)
+FAMILIES = (conv, pool, dense, elementwise, norm, merge, layout, tokens, attention)
 
 FACTORIES: dict[str, Factory] = {kind: factory for family in FAMILIES for kind, factory in family.FACTORIES.items()}

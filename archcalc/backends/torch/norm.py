@@ -1,4 +1,4 @@
-"""Torch facets of batch, layer, group and local response normalisation (rules/norm.py)."""
+"""Torch facets of batch, layer, RMS, group and local response normalisation (rules/norm.py)."""
 
 from __future__ import annotations
 
@@ -32,6 +32,7 @@ def _layernorm(args: Mapping[str, Any], shapes: list[Shape], out: Shape) -> nn.M
 FACTORIES: dict[str, Factory] = {
     "bn": _bn,
     "layernorm": _layernorm,
+    "rmsnorm": lambda args, shapes, out: nn.RMSNorm(shapes[0][-1], eps=args["eps"]),
     "groupnorm": lambda args, shapes, out: nn.GroupNorm(args["groups"], shapes[0][0], eps=args["eps"]),
     "lrn": lambda args, shapes, out: nn.LocalResponseNorm(args["size"], args["alpha"], args["beta"], args["k"]),
 }

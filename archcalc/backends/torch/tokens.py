@@ -1,5 +1,4 @@
-"""Torch facets of a transformer's token sequence: token embedding, class token, position embedding, self-attention
-(rules/tokens.py)."""
+"""Torch facets of a transformer's token sequence: token embedding, class token, position embedding (rules/tokens.py)."""
 
 from __future__ import annotations
 
@@ -31,19 +30,8 @@ class PosEmbed(nn.Module):
         return x + self.weight[:, : x.shape[1]]
 
 
-class SelfAttention(nn.MultiheadAttention):
-    """Multi-head self-attention over N×L×D, as ViT calls torch's module (no attention weights returned)."""
-
-    def __init__(self, dim: int, heads: int, bias: bool):
-        super().__init__(dim, heads, bias=bias, batch_first=True)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
-        return super().forward(x, x, x, need_weights=False)[0]
-
-
 FACTORIES: dict[str, Factory] = {
     "embedding": lambda args, shapes, out: nn.Embedding(args["vocab"], args["dim"], args["padding_idx"]),
     "class_token": lambda args, shapes, out: ClassToken(shapes[0][-1]),
     "pos_embed": lambda args, shapes, out: PosEmbed(args["max"] or shapes[0][0], shapes[0][1]),
-    "attention": lambda args, shapes, out: SelfAttention(shapes[0][-1], args["heads"], args["bias"]),
 }
