@@ -222,6 +222,9 @@ def _layers(network: Network, report: Report, facts: Probe, source: Oracle
         top = {m for m in modules if not any(m.startswith(other + ".") or other == "" for other in modules - {m})}
         if not all(_holds_only(facts.module, m, node, claimed) for m in top):
             continue
+        parent = _common_parent(top)
+        if len(top) > 1 and parent and _holds_only(facts.module, parent, node, claimed):
+            top = {parent}  # the module that runs them all (GPT-2's attention around c_attn, SDPA and c_proj)
         compared += 1
         row, last = rows[node], max(top, key=lambda m: facts.facts[m].get("order", -1))
         got_macs = sum(facts.facts[m].get("macs", 0) for m in top)
@@ -231,6 +234,17 @@ def _layers(network: Network, report: Report, facts: Probe, source: Oracle
         if row.output != facts.facts[last].get("shape"):
             layers.append(Mismatch(node, f"output ({last})", _shape(row.output), _shape(facts.facts[last].get("shape"))))
     return differ, layers, len(owners), compared
+
+
+def _common_parent(modules: set[str]) -> str:
+    """The deepest module holding all of `modules` ("" for the model itself)."""
+    parts = [m.split(".") for m in modules]
+    common = []
+    for names in zip(*parts):
+        if len(set(names)) > 1:
+            break
+        common.append(names[0])
+    return ".".join(common)
 
 
 def _holds_only(model: nn.Module, module: str, node: str, claimed: dict[str, str]) -> bool:

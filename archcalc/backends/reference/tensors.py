@@ -9,7 +9,9 @@ Where one side has more tensors of a shape than the other, each of those is
 first matched to tensors of the other side that are siblings (the same
 parent module, or the same engine layer; the same parameter name and
 trailing sizes), consecutive in order, and whose first sizes add up to its
-own: what concatenating them would give.
+own: what concatenating them would give. Tensors left unmatched after that
+are matched by their shape without its leading 1s (a position table kept as
+1×N×D or as N×D).
 """
 
 from __future__ import annotations
@@ -49,21 +51,29 @@ def match(ours: Sequence[Tensor], theirs: Sequence[Tensor]) -> tuple[dict[str, s
                 used_packed.add(i)
                 used_pieces.update(run)
                 pairs += [(j, i) if flip else (i, j) for j in run]
-    pool: dict[Shape, deque[int]] = {}
-    for j, tensor in enumerate(theirs):
-        if j not in used_theirs:
-            pool.setdefault(tensor.shape, deque()).append(j)
-    for i, tensor in enumerate(ours):
-        if i not in used_ours and pool.get(tensor.shape):
-            j = pool[tensor.shape].popleft()
-            used_ours.add(i)
-            used_theirs.add(j)
-            pairs.append((i, j))
+    for same in (lambda shape: shape, _squeezed):
+        pool: dict[Shape, deque[int]] = {}
+        for j, tensor in enumerate(theirs):
+            if j not in used_theirs:
+                pool.setdefault(same(tensor.shape), deque()).append(j)
+        for i, tensor in enumerate(ours):
+            if i not in used_ours and pool.get(same(tensor.shape)):
+                j = pool[same(tensor.shape)].popleft()
+                used_ours.add(i)
+                used_theirs.add(j)
+                pairs.append((i, j))
     owners: dict[str, set[str]] = {}
     for i, j in pairs:
         owners.setdefault(ours[i].owner, set()).add(theirs[j].owner)
     return (owners, [t for i, t in enumerate(ours) if i not in used_ours],
             [t for j, t in enumerate(theirs) if j not in used_theirs])
+
+
+def _squeezed(shape: Shape) -> Shape:
+    """A shape without its leading 1s: (1, 64, 128), a table kept ready to broadcast over a batch, is (64, 128)."""
+    while len(shape) > 1 and shape[0] == 1:
+        shape = shape[1:]
+    return shape
 
 
 def _concatenated(shape: Shape, pieces: Sequence[Tensor], used: set[int]) -> list[int] | None:
