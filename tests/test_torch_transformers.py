@@ -18,6 +18,59 @@ BERT_LIKE = ("transformers:BertConfig(num_hidden_layers=2, hidden_size=128, num_
              "intermediate_size=512, vocab_size=1000, max_position_embeddings=64)")
 
 
+# Small specs mirroring those configs, layer for layer (GPT-2's with exact GELU and no dropout: the spec's kinds)
+GPT2_SPEC = """
+version: 1
+name: gpt2-like
+input: {ids: 16}
+blocks:
+  block:
+    layers:
+      - add:
+          - - layernorm: {name: ln_1}
+            - attention: {heads: 4, causal: true, name: attn}
+          - []
+      - add:
+          - - layernorm: {name: ln_2}
+            - linear: {out: 512, act: gelu, name: c_fc}
+            - linear: {out: 128, name: c_proj}
+          - []
+layers:
+  - embedding: {vocab: 1000, dim: 128, name: wte}
+  - pos_embed: {max: 64, name: wpe}
+  - block:
+    repeat: 2
+  - layernorm: {name: ln_f}
+  - linear: {out: 1000, bias: false, tie: wte, name: lm_head}
+"""
+GPT2_EXACT = GPT2_LIKE.replace(")", ", activation_function='gelu', resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0)")
+LLAMA_SPEC = """
+version: 1
+name: llama-like
+input: {ids: 16}
+blocks:
+  block:
+    layers:
+      - add:
+          - - rmsnorm: {eps: 1e-6, name: input_layernorm}
+            - attention: {heads: 4, kv_heads: 2, causal: true, rope: true, bias: false, name: self_attn}
+          - []
+      - add:
+          - - rmsnorm: {eps: 1e-6, name: post_attention_layernorm}
+            - mul:
+                - - linear: {out: 344, bias: false, act: silu, name: gate_proj}
+                - - linear: {out: 344, bias: false, name: up_proj}
+            - linear: {out: 128, bias: false, name: down_proj}
+          - []
+layers:
+  - embedding: {vocab: 1000, dim: 128, name: embed_tokens}
+  - block:
+    repeat: 2
+  - rmsnorm: {eps: 1e-6, name: norm}
+  - linear: {out: 1000, bias: false, name: lm_head}
+"""
+
+
 @pytest.fixture(scope="module", autouse=True)
 def _transformers():
     torch_or_fail()
@@ -184,3 +237,47 @@ def test_a_packed_projection_matches_the_separate_ones_either_way():
     assert match(apart, packed) == ({"attn": {"h.attn.c_attn", "h.attn.c_proj"}}, [], [])
     wrong = [Tensor("attn", "attn", "weight", (d + 2 * kv + 1, d))]  # nothing packs to one row more
     assert match(wrong, theirs[:3]) == ({}, wrong, theirs[:3])
+
+
+@pytest.mark.parametrize(("spec", "reference"), [(GPT2_SPEC, GPT2_EXACT), (LLAMA_SPEC, LLAMA_LIKE)],
+                         ids=["gpt2-like", "llama-like"])
+def test_a_small_spec_equals_its_transformers_model(write_spec, spec, reference):
+    """Tensor for tensor (GPT-2's packed c_attn against q, k, v; its tied head once), MACs, output, and the
+    bytes autograd saves at sequence lengths 16 and 32 within 5 %."""
+    from archcalc import load
+    from archcalc.backends.reference import compare
+
+    result = compare(load(write_spec(spec)), reference, batches=(1, 2))
+    assert result.params[0] == result.params[1] and result.macs[0] == result.macs[1], (result.params, result.macs)
+    assert (result.tensors, result.layers) == ((), ())
+    assert result.output == ((16, 1000), (16, 1000)) and result.at == (16,)
+    assert result.compared == result.matched > 0
+    assert [(c.batch, c.input, c.where) for c in result.saved] == [
+        (b, (s,), "cpu") for s in (16, 32) for b in (1, 2)]
+    for check in result.saved:
+        assert abs(check.diff) <= 0.05, (check.label, check.engine, check.measured)
+    assert result.ok
+
+
+def test_a_spec_of_another_width_is_caught(write_spec):
+    from archcalc import load
+    from archcalc.backends.reference import compare
+
+    result = compare(load(write_spec(LLAMA_SPEC.replace("out: 344", "out: 352"))), LLAMA_LIKE, batches=(1,))
+    assert not result.ok
+    assert result.params[0] - result.params[1] == 2 * 3 * 128 * (352 - 344)  # gate, up and down of 2 blocks
+    assert sorted(m.engine for m in result.tensors if m.torch.startswith("none")) == sorted(
+        ["352×128"] * 4 + ["128×352"] * 2)
+
+
+def test_verify_against_transformers_through_the_command_line(cli, write_spec):
+    import json
+
+    ran = cli("verify", write_spec(GPT2_SPEC), "--against", GPT2_EXACT, "--batch", "1", "--format", "json")
+    assert ran.code == 0, ran.err
+    (result,) = json.loads(ran.out)
+    against = result["against"]
+    assert against["ok"] and against["built"].startswith("GPT2LMHeadModel(GPT2Config(n_layer=2")
+    assert [(c["batch"], c["input"]) for c in against["saved"]] == [(1, [16]), (1, [32])]
+    assert against["params"]["engine"] == against["params"]["model"] == 1000 * 128 + 64 * 128 + 2 * (
+        2 * 128 + 4 * (128 * 128 + 128) + 2 * 128 + 128 * 512 + 512 + 512 * 128 + 128) + 2 * 128
