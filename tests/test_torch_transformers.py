@@ -281,3 +281,22 @@ def test_verify_against_transformers_through_the_command_line(cli, write_spec):
     assert [(c["batch"], c["input"]) for c in against["saved"]] == [(1, [16]), (1, [32])]
     assert against["params"]["engine"] == against["params"]["model"] == 1000 * 128 + 64 * 128 + 2 * (
         2 * 128 + 4 * (128 * 128 + 128) + 2 * 128 + 128 * 512 + 512 + 512 * 128 + 128) + 2 * 128
+
+
+def test_a_model_that_runs_no_forward_is_compared_by_its_tensors_and_not_passed(write_spec, monkeypatch):
+    """A mixture of experts too large for the device runs on fake tensors, which cannot route tokens: its
+    tensors are still compared, and the checks say why nothing was measured."""
+    from archcalc import load
+    from archcalc.backends import capacity
+    from archcalc.backends.reference import compare
+
+    monkeypatch.setattr(capacity, "fits", lambda need, device: False)
+    monkeypatch.setattr(capacity, "available", lambda device: 1)  # as though the model were 46.7B parameters
+    moe = ("transformers:MixtralConfig(num_hidden_layers=2, hidden_size=128, num_attention_heads=4, "
+           "num_key_value_heads=2, intermediate_size=344, vocab_size=1000, num_local_experts=4)")
+    result = compare(load(write_spec(LLAMA_SPEC)), moe, batches=(1,))
+    assert result.macs[1] is None and result.output[1] is None and not result.ok
+    assert [c.where for c in result.saved] == ["fake", "fake"]
+    assert all(c.measured is None and c.note.startswith("not measured") for c in result.saved)
+    assert result.params[1] - result.params[0] == 2 * (3 * 3 * 128 * 344 + 128 * 4)  # three more experts, a router
+    assert len(result.tensors) == 2 * (2 + 1) + 2 * 3  # theirs: experts (gate_up, down) and router; ours: gate, up, down

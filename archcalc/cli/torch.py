@@ -261,7 +261,9 @@ def _print_comparisons(comparisons: list[Any]) -> None:
                 console.print(f"… and {len(differ) - 40} more", markup=False)
 
 
-def _agree(pair: tuple[int, int]) -> str:
+def _agree(pair: tuple[int, int | None]) -> str:
+    if pair[1] is None:
+        return f"{pair[0]:,} ≠ —"
     return f"{pair[0]:,}" if pair[0] == pair[1] else f"{pair[0]:,} ≠ {pair[1]:,}"
 
 

@@ -59,7 +59,7 @@ class Comparison:
     reference: str
     params: tuple[int, int]  # (engine, reference)
     buffers: tuple[int, int]
-    macs: tuple[int, int]
+    macs: tuple[int, int | None]  # None: the model ran no forward (each saved check says why)
     output: tuple[tuple[int, ...], tuple[int, ...] | None]
     tensors: tuple[Mismatch, ...]  # parameter tensors one side has and the other lacks
     layers: tuple[Mismatch, ...]  # matched layers whose MACs or output shape differ
@@ -147,13 +147,16 @@ def compare(network: Network, reference: str, batches: tuple[int, ...] = DEFAULT
             if facts is None:
                 facts, first = probe, report
             checks.append(SavedCheck(batch, where, engine.totals.train_saved_bytes, measured, note, input=shape))
-    if facts is None or first is None:
-        raise ArchcalcError(f"{reference} would not run a training forward on {device}: {checks[0].note}")
-    differ, layers, matched, compared = _layers(network, first, facts, source)
+    ran = facts is not None
+    if facts is None or first is None:  # no forward ran (every check says why): the tensors compared, no more
+        first = analyze(network, input_shape=source.inputs[0])
+        facts = source.probe(model, source.inputs[0] or first.input, False)
+    differ, layers, matched, compared = _layers(network, first, facts, source, ran)
     return Comparison(
         network.name, reference,
         (first.totals.params, facts.facts[""]["params"]), (first.totals.buffers, _state_buffers(model)),
-        (first.totals.macs, facts.facts[""]["macs"]), (first.rows[-1].output, facts.output_shape),
+        (first.totals.macs, facts.facts[""]["macs"] if ran else None),
+        (first.rows[-1].output, facts.output_shape if ran else None),
         tuple(differ), tuple(layers), matched, compared, tuple(checks), time.perf_counter() - started,
         source.built, source.inputs[0])
 
@@ -168,7 +171,7 @@ def _where(source: Oracle, network: Network, report: Report, batch: int, smalles
     except (capacity.TooLarge, capacity.TooSlow) as err:
         if not source.fakes or device != "cpu":
             raise
-        return "fake", f"fake tensors: {str(err).splitlines()[0]}"
+        return "fake", f"fake tensors: {str(err).splitlines()[0].partition('; ')[0]}"
 
 
 def _measure(source: Oracle, real: nn.Module | None, where: str, shape: Shape, batch: int,
@@ -200,10 +203,10 @@ def _weight_bytes_of(report: Report) -> int:
     return report.totals.param_bytes + report.totals.buffer_bytes
 
 
-def _layers(network: Network, report: Report, facts: Probe, source: Oracle
+def _layers(network: Network, report: Report, facts: Probe, source: Oracle, ran: bool = True
             ) -> tuple[list[Mismatch], list[Mismatch], int, int]:
-    """Parameter tensors matched shape for shape (tensors.match), then the layers whose modules hold only
-    theirs compared."""
+    """Parameter tensors matched shape for shape (tensors.match), then, if the model ran, the layers whose
+    modules hold only theirs compared."""
     ours = build(network, input_shape=facts.input_shape, device="meta")
     seen: set[int] = set()  # a tied weight is one tensor, whichever layers hold it
     mine = []
@@ -215,6 +218,8 @@ def _layers(network: Network, report: Report, facts: Probe, source: Oracle
     owners, extra, left = tensors.match(mine, _in_run_order(facts, source))
     differ = [Mismatch(t.owner, "parameter tensor", _shape(t.shape), "none of this shape left") for t in extra]
     differ += [Mismatch(t.owner, "parameter tensor", "none of this shape left", _shape(t.shape)) for t in left]
+    if not ran:
+        return differ, [], len(owners), 0
     claimed = {owner: node for node, modules in owners.items() for owner in modules}
     rows = {row.name: row for row in report.rows}
     layers, compared = [], 0

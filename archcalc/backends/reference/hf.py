@@ -17,7 +17,8 @@ the grouped kernel, transformers' default, and would count its experts as 0).
 With top-k routing every token reaches k experts, so the MACs and the saved
 bytes do not depend on where the random router sends them; but which
 experts get which tokens is a value fake tensors cannot give, so a mixture
-of experts too large to run for real (Mixtral-8x7B) is not measured.
+of experts too large to run for real (Mixtral-8x7B) has its parameter
+tensors compared, and its MACs and saved bytes reported as not measured.
 
 The model is fed random token ids (batch × S) and measured at S = 16 and 32:
 small enough that GPT-2 and BERT run for real on a CPU; a model too large
