@@ -82,6 +82,11 @@ class SavedCheck:
         return in_range and cuda and parts
 
 
+def modelled(device: str) -> str:
+    """The device whose kernels and op lists the engine models for a run on `device`: cuda, or else cpu."""
+    return "cuda" if device.startswith("cuda") else "cpu"
+
+
 def placement(network: Network, macs: int, batch: int, smallest: int, device: str, real_limit: int,
               need: int = 0, force: bool = False, fake: bool = False, extra: int = 0,
               low: str = "float32") -> tuple[str, str]:

@@ -41,7 +41,7 @@ from ...ir import Network
 from ...report import Report
 from ...rules.base import Shape, shape_text
 from .. import capacity
-from ..checks import REAL_LIMIT, Mismatch, SavedCheck, placement
+from ..checks import REAL_LIMIT, Mismatch, SavedCheck, modelled, placement
 from ..measure import Probe, fake_tensors, materialize
 from ..torch import build
 from . import hf, tensors, vision
@@ -125,9 +125,9 @@ def compare(network: Network, reference: str, batches: tuple[int, ...] = DEFAULT
     first: Report | None = None
     checks = []
     for shape in source.inputs:
-        report = analyze(network, input_shape=shape)
+        report = analyze(network, input_shape=shape, device=modelled(device))
         for batch in sorted(set(batches)):
-            engine = analyze(network, batch, input_shape=shape)
+            engine = analyze(network, batch, input_shape=shape, device=modelled(device))
             extra = max(0, _weight_bytes(model) - _weight_bytes_of(engine))  # the model's weights beyond the engine's
             where, note = _where(source, network, report, batch, min(batches), device, real_limit,
                                  capacity.training_need(engine, device) + extra, force, extra)
@@ -149,7 +149,7 @@ def compare(network: Network, reference: str, batches: tuple[int, ...] = DEFAULT
             checks.append(SavedCheck(batch, where, engine.totals.train_saved_bytes, measured, note, input=shape))
     ran = facts is not None
     if facts is None or first is None:  # no forward ran (every check says why): the tensors compared, no more
-        first = analyze(network, input_shape=source.inputs[0])
+        first = analyze(network, input_shape=source.inputs[0], device=modelled(device))
         facts = source.probe(model, source.inputs[0] or first.input, False)
     differ, layers, matched, compared = _layers(network, first, facts, source, ran)
     return Comparison(
