@@ -56,10 +56,11 @@ def _input_schema() -> dict[str, Any]:
     lists = [{"type": "array", "prefixItems": [size], "items": spatial if n > 2 else size, "minItems": n, "maxItems": n}
              for n in (1, 2, 3, 4)]
     named = [{"type": "object", "required": list(names), "additionalProperties": False,
-              "properties": {name: size if name in ("channels", "tokens", "dim", "features") else spatial for name in names}}
+              "properties": {name: size if name in ("channels", "tokens", "dim", "features", "ids") else spatial
+                             for name in names}}
              for names in expand.NAMED_INPUTS]
     return {"anyOf": lists + named, "description": "[C, H, W], [C, T, H, W], [N, D] tokens or [features], or a mapping naming "
-            "the axes ({channels: 1, length: 16000}); the batch comes from the command line"}
+            "the axes ({channels: 1, length: 16000}, {ids: 1024} token ids); the batch comes from the command line"}
 
 
 def _choices(arg: Arg) -> dict[str, Any]:
@@ -213,9 +214,10 @@ def spec_schema() -> dict[str, Any]:
             "source": {"type": "string", "maxLength": expand.MAX_TEXT["source"],
                        "description": "where the architecture comes from (paper, table)"},
             "reference": {"type": "string", "maxLength": expand.MAX_TEXT["reference"],
-                          "pattern": "^torchvision:[A-Za-z0-9_]+(\\(.*\\))?$",
+                          "pattern": "^(torchvision:[A-Za-z0-9_]+(\\(.*\\))?|transformers:[A-Za-z0-9_.-]+)$",
                           "description": "the real model this spec describes, for `archcalc verify --against spec`: "
-                                         "torchvision:NAME or torchvision:NAME(key=value, …)"},
+                                         "torchvision:NAME or torchvision:NAME(key=value, …), or transformers:NAME "
+                                         "(a model built from its Config)"},
             "input": _input_schema(),
             "vars": {"type": "object", "additionalProperties": {"anyOf": [{"type": "integer"}, _ref("expression")]},
                      "description": "integers usable by name in expressions"},

@@ -80,6 +80,7 @@ CASES = [
     ("class_token:", [196, 768], (197, 768), 768, 0),
     ("pos_embed:", [197, 768], (197, 768), 197 * 768, 0),
     ("pos_embed: {max: 1024}", [197, 768], (197, 768), 1024 * 768, 0),  # GPT-2's table: the first 197 added
+    ("type_embed: 2", [512, 768], (512, 768), 2 * 768, 0),  # BERT's token types: type 0's vector added
     ("embedding: {vocab: 50257, dim: 768}", {"ids": 1024}, (1024, 768), 50257 * 768, 0),  # a lookup: no MACs
     # Q, K, V and output projections 4·768·768 (+ 4·768 biases); Q·Kᵀ and weights·V: 2·197·197·768
     ("attention: {heads: 12}", [197, 768], (197, 768), 4 * 768 * 768 + 4 * 768, 4 * 197 * 768 * 768 + 2 * 197 * 197 * 768),

@@ -166,6 +166,7 @@ input: {ids: 12}
 layers:
   - embedding: {vocab: 50, dim: 16, padding_idx: 0, name: wte}
   - pos_embed: {max: 20}
+  - type_embed: 2
   - rmsnorm:
   - attention: {heads: 4, kv_heads: 2, causal: true, rope: true, out_bias: false}
   - layernorm:

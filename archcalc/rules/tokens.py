@@ -1,4 +1,4 @@
-"""Kinds of a transformer's token sequence (N×D): token embedding, class token, position embedding.
+"""Kinds of a transformer's token sequence (N×D): token embedding, class token, position and token-type embeddings.
 
 An embedding looks up one D vector per token id (S ids → S×D): V·D
 parameters, no MACs; autograd keeps only the ids (its gradient scatters
@@ -49,6 +49,14 @@ def _pos_embed(args: Mapping[str, Any], shapes: list[Shape]) -> Eval:
                                             f"position{first})"})
 
 
+def _type_embed(args: Mapping[str, Any], shapes: list[Shape]) -> Eval:
+    n, d = one_input("type_embed", shapes, 2)
+    types = args["types"]
+    return Eval((n, d), params=types * d,
+                formulas=lambda: {"shape": f"unchanged: {shape_text((n, d))} (plus type 0's learned vector)",
+                                  "params": f"{types}·{d} = {num(types * d)} (one learned vector per token type)"})
+
+
 RULES = [
     Rule("embedding", "look up one learned D vector per token id: S ids → S×D (torch.nn.Embedding)",
          (Arg("vocab", "pos", required=True, doc="token ids (the table's rows)"),
@@ -60,4 +68,8 @@ RULES = [
          (Arg("max", "pos", None, "positions in the table, of which the first N are added (default: N, one per "
                                   "token; GPT-2: 1024)"),),
          _pos_embed, shorthand="max", autocast=PROMOTE),
+    Rule("type_embed", "add a learned token-type (segment) vector from a table of `types`: type 0 at every token, "
+                       "as BERT without token_type_ids",
+         (Arg("types", "pos", 2, "token types in the table (BERT: 2, sentences A and B)"),),
+         _type_embed, shorthand="types", autocast=PROMOTE),
 ]

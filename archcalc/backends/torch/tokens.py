@@ -1,4 +1,5 @@
-"""Torch facets of a transformer's token sequence: token embedding, class token, position embedding (rules/tokens.py)."""
+"""Torch facets of a transformer's token sequence: token embedding, class token, position and token-type embeddings
+(rules/tokens.py)."""
 
 from __future__ import annotations
 
@@ -30,8 +31,20 @@ class PosEmbed(nn.Module):
         return x + self.weight[:, : x.shape[1]]
 
 
+class TypeEmbed(nn.Module):
+    """A table of token-type vectors, type 0's added at every token (BERT's token_type_embeddings, no type ids)."""
+
+    def __init__(self, types: int, dim: int):
+        super().__init__()
+        self.weight = nn.Parameter(torch.zeros(types, dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.weight[0]
+
+
 FACTORIES: dict[str, Factory] = {
     "embedding": lambda args, shapes, out: nn.Embedding(args["vocab"], args["dim"], args["padding_idx"]),
     "class_token": lambda args, shapes, out: ClassToken(shapes[0][-1]),
     "pos_embed": lambda args, shapes, out: PosEmbed(args["max"] or shapes[0][0], shapes[0][1]),
+    "type_embed": lambda args, shapes, out: TypeEmbed(args["types"], shapes[0][1]),
 }
