@@ -227,9 +227,8 @@ def _layers(network: Network, report: Report, facts: Probe, source: Oracle, ran:
         top = {m for m in modules if not any(m.startswith(other + ".") or other == "" for other in modules - {m})}
         if not all(_holds_only(facts.module, m, node, claimed) for m in top):
             continue
-        parent = _common_parent(top)
-        if len(top) > 1 and parent and _holds_only(facts.module, parent, node, claimed):
-            top = {parent}  # the module that runs them all (GPT-2's attention around c_attn, SDPA and c_proj)
+        lifted = {_lift(facts.module, m, node, claimed) for m in top}
+        top = {m for m in lifted if not any(m.startswith(other + ".") for other in lifted - {m})}
         compared += 1
         row, last = rows[node], max(top, key=lambda m: facts.facts[m].get("order", -1))
         got_macs = sum(facts.facts[m].get("macs", 0) for m in top)
@@ -241,15 +240,17 @@ def _layers(network: Network, report: Report, facts: Probe, source: Oracle, ran:
     return differ, layers, len(owners), compared
 
 
-def _common_parent(modules: set[str]) -> str:
-    """The deepest module holding all of `modules` ("" for the model itself)."""
-    parts = [m.split(".") for m in modules]
-    common = []
-    for names in zip(*parts):
-        if len(set(names)) > 1:
+def _lift(model: nn.Module, module: str, node: str, claimed: dict[str, str]) -> str:
+    """The outermost module above `module` that groups several modules with parameters, all of them the
+    layer's: what runs between them is the layer's too (GPT-2's attention around c_attn, SDPA and c_proj;
+    BERT's self-attention around its query, key and value)."""
+    while "." in module:
+        parent = module.rpartition(".")[0]
+        holders = [child for child in model.get_submodule(parent).children() if next(child.parameters(), None) is not None]
+        if len(holders) < 2 or not _holds_only(model, parent, node, claimed):
             break
-        common.append(names[0])
-    return ".".join(common)
+        module = parent
+    return module
 
 
 def _holds_only(model: nn.Module, module: str, node: str, claimed: dict[str, str]) -> bool:
