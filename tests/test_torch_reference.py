@@ -168,7 +168,7 @@ def test_a_backbone_is_built_untrained_and_weights_take_only_none():
 def test_a_download_is_refused_before_any_connection():
     from torchvision.models import ResNet18_Weights
 
-    from archcalc.backends.reference import _no_download
+    from archcalc.backends.reference.vision import _no_download
     from archcalc.errors import ArchcalcError
 
     with _no_download("torchvision:resnet18"), pytest.raises(ArchcalcError, match="never downloads"):

@@ -15,6 +15,7 @@ from typing import Any
 from ..fit import smaller_batch
 from ..ir import Network
 from ..rules import RULES
+from ..rules.base import shape_text
 from ..units import format_bytes
 from . import capacity
 
@@ -45,10 +46,16 @@ class SavedCheck:
     cuda_allocated: int | None = None  # CUDA: memory the forward left allocated, less its output
     cuda_peak: int | None = None  # CUDA: max_memory_allocated during the forward (shown, not judged)
     recompute: tuple[int, int | None] | None = None  # checkpointed: (engine, measured) of the largest segment run again
+    input: tuple[int, ...] | None = None  # the input per sample measured at, where not the spec's (a sequence length)
+
+    @property
+    def label(self) -> str:
+        """The batch, and the input where not the spec's: `b2`, `b2 S32`."""
+        return f"b{self.batch}" + ("" if self.input is None else f" S{shape_text(self.input)}")
 
     def to_dict(self) -> dict[str, Any]:
         """The check in JSON: the batch, where it ran, the engine's bytes and the measure's, and the verdict."""
-        return {"batch": self.batch, "on": self.where, "engine": self.engine, "measured": self.measured,
+        return {"batch": self.batch, **({} if self.input is None else {"input": list(self.input)}), "on": self.where, "engine": self.engine, "measured": self.measured,
                 "diff": self.diff, "ok": self.ok, "note": self.note}
 
     @property
@@ -73,6 +80,11 @@ class SavedCheck:
             abs(engine - measured) <= TOLERANCE * measured for engine, measured in (
                 self.recompute, (self.engine - self.recompute[0], self.measured - self.recompute[1])))
         return in_range and cuda and parts
+
+
+def modelled(device: str) -> str:
+    """The device whose kernels and op lists the engine models for a run on `device`: cuda, or else cpu."""
+    return "cuda" if device.startswith("cuda") else "cpu"
 
 
 def placement(network: Network, macs: int, batch: int, smallest: int, device: str, real_limit: int,

@@ -147,9 +147,12 @@ def materialize(module: nn.Module, device: str) -> nn.Module:
 
 
 def first_tensor(value: Any) -> torch.Tensor | None:
-    """A module's output tensor (the first, when it returns a tuple such as attention's)."""
+    """A module's output tensor (the first, when it returns a tuple such as attention's, or a mapping such
+    as a transformers model's output: its logits or last hidden state)."""
     if isinstance(value, torch.Tensor):
         return value
+    if isinstance(value, Mapping) and value:
+        return first_tensor(next(iter(value.values())))
     if isinstance(value, (tuple, list)) and value:
         return first_tensor(value[0])
     return None

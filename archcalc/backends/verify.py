@@ -46,7 +46,7 @@ from ..ir import Network
 from ..precision import PRECISIONS
 from ..rules.base import Shape, shape_text
 from . import capacity
-from .checks import REAL_LIMIT, Mismatch, SavedCheck, placement
+from .checks import REAL_LIMIT, Mismatch, SavedCheck, modelled, placement
 from .measure import Probe, fake_tensors, materialize
 from .torch import DTYPES, ArchcalcModule, build
 
@@ -128,7 +128,7 @@ def verify(network: Network, batches: tuple[int, ...] = (1, 8), device: str = "c
     checks = []
     for batch in ordered:
         engine = analyze(network, batch, input_shape=input_shape, precision=precision, checkpoint=checkpoint,
-                         device="cuda" if device.startswith("cuda") else "cpu")
+                         device=modelled(device))
         where, note = placement(network, report.totals.macs, batch, ordered[0], device, real_limit,
                                 capacity.training_need(engine, device), force,
                                 fake=precision is not None or checkpoint is not None, low=regime.low)

@@ -139,10 +139,13 @@ def verify_command(
     against: Annotated[Optional[str], option("--against", metavar="REF",
                                              help="Also compare the engine with an independent model: "
                                                   "torchvision:NAME (e.g. torchvision:resnet50, or "
-                                                  "torchvision:googlenet(aux_logits=false)), or `spec` for the model "
-                                                  "each spec names in its reference: key. Parameters, buffers, every "
-                                                  "parameter tensor's shape, MACs, output shape, matched layers, and "
-                                                  "saved bytes at each batch (default 1 and 2) measured on that "
+                                                  "torchvision:googlenet(aux_logits=false)), transformers:NAME (gpt2, "
+                                                  "bert-base, llama-3-8b, mixtral-8x7b, or a Config class: "
+                                                  "transformers:LlamaConfig(num_hidden_layers=2)), or `spec` for the "
+                                                  "model each spec names in its reference: key. Parameters, buffers, "
+                                                  "every parameter tensor's shape, MACs, output shape, matched "
+                                                  "layers, and saved bytes at each batch (default 1 and 2; for "
+                                                  "transformers at sequence lengths 16 and 32) measured on that "
                                                   "model.")] = None,
     force: FORCE = False,
     fmt: OUT_FORMAT = "table",
@@ -168,8 +171,9 @@ def verify_command(
     are each held to 5%. Past --real-limit these measure on fake tensors (the CPU's kernels and autocast,
     no storage, no arithmetic).
 
-    --against compares the engine with a model archcalc did not build (torchvision's, untrained: nothing is
-    downloaded), so that a spec describing the wrong network is caught; it needs torchvision.
+    --against compares the engine with a model archcalc did not build (torchvision's, untrained, or a
+    transformers model built from its Config with random weights, attention by SDPA: nothing is downloaded),
+    so that a spec describing the wrong network is caught; it needs torchvision (or transformers).
 
     Examples: archcalc verify vgg16 · archcalc verify alexnet zfnet · archcalc verify --all · archcalc verify resnet50 --device cuda ·
     archcalc verify resnet50 --precision amp-bf16 · archcalc verify vit-b16 --checkpoint every-block ·
@@ -229,8 +233,9 @@ def _verify_each(names: list[str], batches: tuple[int, ...], device: str, real_l
 
 
 def _against_summary(c: Any) -> str:
-    saved = ", ".join(f"saved b{s.batch} {_pct(s.diff)}" for s in c.saved)
-    return f"against {c.reference}: {'ok' if c.ok else 'MISMATCH'} ({c.compared} of {c.matched} layers compared; {saved})"
+    saved = ", ".join(f"saved {s.label} {_pct(s.diff)}" for s in c.saved)
+    return (f"against {c.reference} ({c.built}): {'ok' if c.ok else 'MISMATCH'} "
+            f"({c.compared} of {c.matched} layers compared; {saved})")
 
 
 def _print_comparisons(comparisons: list[Any]) -> None:
@@ -241,7 +246,7 @@ def _print_comparisons(comparisons: list[Any]) -> None:
     console.print("engine against an independent model: parameters, buffers, MACs, output shape, every parameter "
                   "tensor's shape, matched layers' MACs and output, saved bytes within 5%", markup=False)
     headers = ["Network", "Reference", "Params", "Buffers", "MACs", "Output", "Tensors", "Layers",
-               *(f"Saved b{check.batch} engine / model" for check in comparisons[0].saved), "Status"]
+               *(f"Saved {check.label} engine / model" for check in comparisons[0].saved), "Status"]
     right = [h not in ("Network", "Reference", "Status") for h in headers]
     rows = []
     for c in comparisons:
@@ -261,7 +266,9 @@ def _print_comparisons(comparisons: list[Any]) -> None:
                 console.print(f"… and {len(differ) - 40} more", markup=False)
 
 
-def _agree(pair: tuple[int, int]) -> str:
+def _agree(pair: tuple[int, int | None]) -> str:
+    if pair[1] is None:
+        return f"{pair[0]:,} ≠ —"
     return f"{pair[0]:,}" if pair[0] == pair[1] else f"{pair[0]:,} ≠ {pair[1]:,}"
 
 
