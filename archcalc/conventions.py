@@ -7,7 +7,7 @@ what a MAC is with these constants, and docs/conventions.md quotes them
 
 from __future__ import annotations
 
-MACS = "multiply-accumulates of conv, fc, linear and attention"  # what every output calls a MAC
+MACS = "multiply-accumulates of conv, fc, linear, attention and recurrent layers"  # what every output calls a MAC
 ZERO_MACS = "bias adds, norms, pooling, interpolation, sums and products count 0 MACs"
 FLOPS = "FLOPs = 2 × MACs"
 FUSED = "Activation functions and dropout are fused into the layer before"  # outside the activation sum

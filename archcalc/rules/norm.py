@@ -1,7 +1,7 @@
 """Normalisation: batch norm, layer norm, RMS norm, group norm and local response normalisation.
 
-None of them counts MACs (the convention: only conv, fc, linear and attention
-matmuls do). Batch, layer and group norm learn a scale γ and a shift β per
+None of them counts MACs (the convention: only the matrix products of conv, fc, linear,
+attention and recurrent layers do). Batch, layer and group norm learn a scale γ and a shift β per
 normalised channel or feature; autograd keeps their input and the float32
 statistics of each normalised group (mean and 1/σ). RMS norm learns only
 the scale γ; torch computes it in float32 from a float32 copy of a
