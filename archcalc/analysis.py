@@ -125,7 +125,7 @@ def _analyze(net: Network, batch: int, dtype: str, strict: bool, input_shape: tu
     needs_grad = _needs_grad(net, evals)
     itemsize = DTYPE_BYTES[dtype]
     types = _types(net, evals, itemsize, autocast and DTYPE_BYTES[autocast], device)
-    memory = _Memory(net, evals, shape_in, needs_grad, batch, itemsize, types, checkpointed)
+    memory = _Memory(net, evals, shape_in, needs_grad, batch, itemsize, types, checkpointed, device)
     rows = tuple(_row(layer, ev, fields[layer.name], memory, _backward_macs(layer, ev, needs_grad), i, resolved[i])
                  for i, (layer, ev) in enumerate(zip(net.layers, evals)))
     totals = _totals(net, rows, fields, memory, itemsize, sum(ev.counters for ev in evals))
@@ -430,8 +430,9 @@ class _Memory:
     liveness, in bytes at a batch."""
 
     def __init__(self, net: Network, evals: list[Eval], shape_in: Shape, needs_grad: dict[str, bool],
-                 batch: int, itemsize: int, types: list[_Types], checkpointed: tuple[range, ...] = ()):
-        self.batch, self.itemsize, self.types = batch, itemsize, types
+                 batch: int, itemsize: int, types: list[_Types], checkpointed: tuple[range, ...] = (),
+                 device: str = "cuda"):
+        self.batch, self.itemsize, self.types, self.device = batch, itemsize, types, device
         self.elements = {INPUT: prod(shape_in), **{layer.name: made(ev) for layer, ev in zip(net.layers, evals)}}
         self.size = {INPUT: _input_itemsize(net, itemsize), **{layer.name: t.out for layer, t in zip(net.layers, types)}}
         self.storage = {INPUT: INPUT}
@@ -517,6 +518,8 @@ class _Memory:
             key = self.storage[layer.name]
             return key, self.elements[key], item.itemsize or self.size[key]
         inner = self.itemsize if item.weights_type else max(types.reads) if item.input_type else types.out
+        if item.input_type_on_cpu and self.device == "cpu":
+            return f"{layer.name}#{item.ref}", item.elements, max(types.reads)
         return f"{layer.name}#{item.ref}", item.elements, item.itemsize or inner
 
     def _inputs(self, net: Network, seg: range) -> Iterator[tuple[str, int, str, int]]:

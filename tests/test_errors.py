@@ -42,7 +42,7 @@ CASES = [
         input: [3, 32, 32]
         layers:
           - conv: {out: 8, k: 3, act: rleu}
-     """, "net.yaml:3:31: layers[0].conv: expected one of relu, relu6, leaky_relu, elu, tanh, sigmoid, gelu, silu, hardswish, hardsigmoid for 'act'; received 'rleu'"),
+     """, "net.yaml:3:31: layers[0].conv: expected one of relu, relu6, leaky_relu, elu, tanh, sigmoid, gelu, gelu_tanh, gelu_new, silu, hardswish, hardsigmoid for 'act'; received 'rleu'"),
     ("kernel larger than input", """
         input: [3, 4, 4]
         layers:

@@ -88,6 +88,9 @@ class Saved(NamedTuple):
     # Autocast's low-precision copy of an inner tensor of another type, made for the next matrix product: kept
     # only when autocast runs the layer (otherwise the product reads the tensor itself, kept once).
     autocast_only: bool = False
+    # On the CPU the tensor has its input's type, not `itemsize`: dropout's mask is CUDA's one byte, the CPU's a
+    # float of the input's type (F.dropout multiplies by it).
+    input_type_on_cpu: bool = False
 
 
 class Autocast(NamedTuple):

@@ -22,6 +22,7 @@ class Activation:
     doc: str
     inplace: bool  # can run in place when inline (then autograd keeps the result)
     saves: str  # out of place, autograd keeps "in" (its input) or "out" (its result)
+    inner: int = 0  # tensors of its shape a composite of several ops keeps besides (GPT-2's gelu_new: 3)
 
 
 ACTIVATIONS: dict[str, Activation] = {
@@ -33,6 +34,11 @@ ACTIVATIONS: dict[str, Activation] = {
     "tanh": Activation("hyperbolic tangent", inplace=True, saves="out"),
     "sigmoid": Activation("1 / (1 + e⁻ˣ)", inplace=True, saves="out"),
     "gelu": Activation("x·Φ(x)", inplace=False, saves="in"),
+    "gelu_tanh": Activation("the tanh approximation of x·Φ(x), one kernel (GELU(approximate='tanh'); "
+                            "transformers' gelu_pytorch_tanh)", inplace=False, saves="in"),
+    # 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))) as separate ops: autograd keeps the tanh, 0.5·x and 1 + tanh too
+    "gelu_new": Activation("the tanh approximation of x·Φ(x) written op by op, as GPT-2's code (transformers' "
+                           "gelu_new)", inplace=False, saves="in", inner=3),
     "silu": Activation("x·sigmoid(x), also called swish", inplace=False, saves="in"),
     "hardswish": Activation("x·relu6(x + 3)/6", inplace=False, saves="in"),
     "hardsigmoid": Activation("relu6(x + 3)/6", inplace=False, saves="in"),
@@ -47,14 +53,19 @@ def inline_act(act: str | None, pre: str, count: int) -> tuple[tuple[Saved, ...]
         return (), 0
     if ACTIVATIONS[act].inplace:
         return (Saved("out", count),), 0
-    return (Saved(pre if ACTIVATIONS[act].saves == "in" else "out", count),), count
+    return (Saved(pre if ACTIVATIONS[act].saves == "in" else "out", count), *_inner(act, count)), count
+
+
+def _inner(act: str, count: int) -> tuple[Saved, ...]:
+    """The inner tensors a composite activation keeps, each of its input's shape."""
+    return tuple(Saved(f"tmp:{act}{i}", count) for i in range(1, ACTIVATIONS[act].inner + 1))
 
 
 def _activation_rule(name: str, act: Activation) -> Rule:
     def evaluate(args: Mapping[str, Any], shapes: list[Shape]) -> Eval:
         shape = one_input(name, shapes)
         ref = "in0" if act.saves == "in" else "out"
-        return Eval(shape, saved=(Saved(ref, elements(shape)),))
+        return Eval(shape, saved=(Saved(ref, elements(shape)), *_inner(name, elements(shape))))
 
     return Rule(name, f"activation: {act.doc}", (), evaluate, role=Role.ACTIVATION)
 
@@ -91,7 +102,7 @@ RULES = [
     *(_activation_rule(name, act) for name, act in ACTIVATIONS.items()),
     Rule("dropout", "zeroes inputs with probability p while training (identity at inference)",
          (Arg("p", "float", 0.5, "drop probability"),),
-         _drop("dropout", lambda shape: Saved("own:mask", elements(shape), 1)), shorthand="p", role=Role.REGULARISER),
+         _drop("dropout", lambda shape: Saved("own:mask", elements(shape), 1, input_type_on_cpu=True)), shorthand="p", role=Role.REGULARISER),
     Rule("stochastic_depth", "drops a whole residual branch per sample with probability p while training "
          "(identity at inference; torchvision's StochasticDepth, mode 'row')",
          (Arg("p", "float", 0.0, "drop probability"),),

@@ -4,6 +4,7 @@ ACTIVATIONS says so, standalone ones out of place."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import torch
@@ -33,10 +34,19 @@ ACTIVATION_MODULES: dict[str, Callable[[bool], nn.Module]] = {
     "tanh": lambda inplace: InplaceTanh() if inplace else nn.Tanh(),
     "sigmoid": lambda inplace: InplaceSigmoid() if inplace else nn.Sigmoid(),
     "gelu": lambda inplace: nn.GELU(),
+    "gelu_tanh": lambda inplace: nn.GELU(approximate="tanh"),
+    "gelu_new": lambda inplace: GeluNew(),
     "silu": lambda inplace: nn.SiLU(inplace),
     "hardswish": lambda inplace: nn.Hardswish(inplace),
     "hardsigmoid": lambda inplace: nn.Hardsigmoid(inplace),
 }
+
+
+class GeluNew(nn.Module):
+    """GPT-2's GELU, the tanh approximation written op by op (transformers' NewGELUActivation)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return 0.5 * x * (1.0 + torch.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * torch.pow(x, 3.0))))
 
 
 def inline_act(act: str | None) -> list[tuple[str, nn.Module]]:
