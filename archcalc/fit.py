@@ -190,16 +190,24 @@ def _largest_fitting(at: Callable[[int], Step], budget: int, most: int) -> int |
 SOLVED = {"input": (sizes.SIDE, sizes.square_input), "seq": (SEQUENCE, sizes.sequence_input)}
 
 
-def fit_input(net: Network, goal: Goal, batch: int = 1, solve: str = "input") -> tuple[int, list[Step]]:
+def fit_input(net: Network, goal: Goal, batch: int = 1, solve: str = "input") -> tuple[int, list[Step], str | None]:
     """The largest square input side N (`solve` "input") or sequence length S ("seq") whose step reaches `goal`
-    at `batch`, solved on one symbolic analysis (every figure a formula in it), and the steps there and one past."""
+    at `batch`, solved on one symbolic analysis (every figure a formula in it), the steps there and one past, and
+    why one past is not a size the network takes, when it is not (then that, not memory, binds)."""
     variable, symbolic_input = SOLVED[solve]
     symbolic = goal.plan.analyze(net, batch, goal.dtype, input_shape=symbolic_input(net, f"--solve {solve}"))
     best = sizes.largest_input(symbolic, lambda r: goal.step(r).bytes, goal.budget, {}, variable)
     if best is None:
         raise ArchcalcError(f"{net.name} does not fit {format_bytes(goal.budget)} at batch {batch:,} with any "
                             f"{'input size' if solve == 'input' else 'sequence length'}")
-    return best, [goal.step(sizes.at(symbolic, {variable: n}, net)) for n in (best, best + 1) if n <= sizes.MAX_SIDE]
+    steps = [goal.step(sizes.at(symbolic, {variable: best}, net))]
+    beyond = None
+    if best < sizes.MAX_SIDE:
+        try:
+            steps.append(goal.step(sizes.at(symbolic, {variable: best + 1}, net)))
+        except ArchcalcError as err:  # the network refuses the next size (a position table's length): that binds
+            beyond = str(err)
+    return best, steps, beyond
 
 
 @dataclass(frozen=True)
@@ -215,6 +223,7 @@ class Answer:
     side: int | None = None  # the size solved for: a square side N, a sequence length S, or a context
     side_steps: tuple[Step, ...] = ()  # at `side`, and at side + 1 when that is a size archcalc takes
     serving: Serving | None = None  # serving: the MACs of decode and prefill at the context
+    beyond: str | None = None  # why side + 1 is refused by the network itself (its position table), if it is
 
     def to_dict(self) -> dict[str, Any]:
         """fit's JSON (README, "JSON output"): the goal, the batch found, and with --solve input the side (with
@@ -231,6 +240,8 @@ class Answer:
             data.update({key: self.side, f"at_{key}": goal.step_dict(first)})
             if self.solve != "check":
                 data[f"at_next_{key}"] = goal.step_dict(rest[0]) if rest else None
+            if self.solve in SOLVED:
+                data["limit"] = self.beyond
         if self.serving is not None:
             data["serve"].update(context=self.serving.context, decode_macs_per_token=self.serving.decode_macs,
                                  prefill_macs=self.serving.prefill_macs)
@@ -289,10 +300,10 @@ def answer(net: Network, goal: Goal, solve: str = "batch", batch: int = 1) -> An
     largest square input at `batch` too, with "seq" the longest sequence (and the batch only where the spec's
     input is concrete)."""
     symbolic = any(isinstance(d, Expr) for d in net.input)
-    side, steps = fit_input(net, goal, batch, solve) if solve in SOLVED else (None, [])
+    side, steps, beyond = fit_input(net, goal, batch, solve) if solve in SOLVED else (None, [], None)
     if symbolic and side is None:
         raise ArchcalcError(numbers_needed(net.name, shape_text(net.input), "fit --solve batch"))
-    return Answer(net, goal, solve, None if symbolic else fit_batch(net, goal), side, tuple(steps))
+    return Answer(net, goal, solve, None if symbolic else fit_batch(net, goal), side, tuple(steps), beyond=beyond)
 
 
 def smaller_batch(network: Network, free: int, need: Callable[[Report], int], dtype: str = "float32") -> str:

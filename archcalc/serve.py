@@ -22,17 +22,25 @@ from .report import Report
 from .rules import RULES
 from .sides import MAX_SIDE
 from .states import Part
+from .units import DTYPE_BYTES
 
 # --kv-dtype: the name the cache's type goes by, and its bytes per element
-KV_DTYPES = {"fp8": ("float8", 1), "bf16": ("bfloat16", 2), "fp16": ("float16", 2), "fp32": ("float32", 4)}
 KV_OF_DTYPE = {"float32": "fp32", "float16": "fp16", "bfloat16": "bf16", "int8": "fp8"}  # default: the weights'
+# the KV cache's element type by its short name, and its size: fp8 (no weight dtype), then the weights' types
+KV_DTYPES = {"fp8": ("float8", 1),
+             **{short: (name, DTYPE_BYTES[name]) for short, name in (("bf16", "bfloat16"), ("fp16", "float16"),
+                                                                    ("fp32", "float32"))}}
 ATTENTION = "attention"
 
 
 def decoding(net: Network, past: int) -> Network:
     """`net` with every attention's `past` set: tokens already in its KV cache (checked as a spec's value is)."""
-    if not any(layer.kind == ATTENTION for layer in net.layers):
+    attention = [layer for layer in net.layers if layer.kind == ATTENTION]
+    if not attention:
         raise ArchcalcError(f"{net.name}: serving reads the KV cache of attention layers; this network has none")
+    if not any(layer.args.get("causal") for layer in attention):
+        raise ArchcalcError(f"{net.name}: serving generates token by token through causal attention; this "
+                            "network's attention is bidirectional (an encoder), with nothing to decode")
     arg = next(a for a in RULES[ATTENTION].args if a.name == "past")
     value = arg.check(past)
     changed: dict[int, MappingProxyType] = {}  # equal layers share one mapping still (the analysis evaluates it once)

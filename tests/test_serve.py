@@ -18,12 +18,13 @@ from archcalc.serve import decoding
 from helpers import TRANSFORMER_LAYER, network_of
 
 D, HEADS, LAYERS, VOCAB = 64, 4, 3, 1000
+CAUSAL_LAYER = TRANSFORMER_LAYER.replace("attention: {heads: heads,", "attention: {heads: heads, causal: true,")
 
 DECODER = f"""
     name: decoder
     input: [16, {D}]
     vars: {{heads: {HEADS}, mlp: {4 * D}}}
-    blocks:{TRANSFORMER_LAYER}
+    blocks:{CAUSAL_LAYER}
     layers:
       - layer:
         repeat: {LAYERS}
@@ -131,3 +132,17 @@ def test_fit_serve_usage(cli, write_spec, args, says):
 def test_serving_needs_a_token_sequence(cli):
     ran = cli("fit", "vgg16", "--serve", "--context", "8", "--memory", "2GiB")
     assert ran.code == 1 and ran.err == "error: vgg16: fit --serve reads a token sequence (token ids, or N×D tokens); this input is 3×224×224\n"
+
+
+def test_an_encoder_is_not_served(cli):
+    ran = cli("fit", "bert-base", "--serve", "--context", "128", "--memory", "8GiB")
+    assert ran.code == 1 and "bidirectional (an encoder)" in ran.err
+
+
+def test_the_position_table_binds_the_longest_sequence(cli):
+    """gpt2 learns 1,024 positions: at a budget that holds more, S = 1,024 is the answer, and S = 1,025 is
+    refused by the network itself, as the answer says."""
+    ran = cli("fit", "gpt2", "--memory", "24GiB", "--batch", "8", "--train", "--precision", "amp-bf16", "--solve", "seq")
+    assert ran.code == 0, ran.err
+    assert "sequence 1,024 (input 1024) fits 24.0 GiB, and is the longest the network takes" in ran.out
+    assert "S = 1,025: not accepted:" in ran.out

@@ -33,8 +33,8 @@ def fit_command(
     fragmentation: FRAGMENTATION = None,
     solve: Annotated[str, option("--solve", choices=("batch", "input", "seq"),
                                  help="What to find: the largest batch (at the spec's input), the largest square "
-                                      "input C×N×N, or the longest sequence S of a token input S×D (at --batch), "
-                                      "found through the formulas of a symbolic analysis.")] = "batch",
+                                      "input C×N×N, or the longest sequence S of a token input (S ids or S×D, at "
+                                      "--batch), found through the formulas of a symbolic analysis.")] = "batch",
     batch: Annotated[Optional[int], option("--batch", "-b", metavar="N", convert=integer(1, MAX_BATCH),
                                            shown_default="1",
                                            help="The batch of --solve input and --solve seq; with --serve, the batch "
@@ -82,15 +82,21 @@ def fit_command(
     network, fit = found.network, found.fit
     if found.side is not None:
         side = found.side
+        longest = ("fits {budget}, and is the {most} the network takes" if found.beyond else
+                   "is the {most} that fits {budget}")
         if solve == "seq":
+            what = longest.format(budget=format_bytes(memory), most="longest")
             console.print(f"{network.name}: sequence {side:,} (input {render.shape(found.side_steps[0].report.input)}) "
-                          f"is the longest that fits {format_bytes(memory)} at batch {batch:,} for {mode_text(goal)}",
-                          markup=False)
+                          f"{what} at batch {batch:,} for {mode_text(goal)}", markup=False)
             print_steps(console, goal, found.side_steps, "S", lambda r: f"{r.input[0]:,}")
         else:
-            console.print(f"{network.name}: input {network.input[0]}×{side}×{side} is the largest square that fits "
-                          f"{format_bytes(memory)} at batch {batch:,} for {mode_text(goal)}", markup=False)
+            what = longest.format(budget=format_bytes(memory), most="largest square")
+            console.print(f"{network.name}: input {network.input[0]}×{side}×{side} {what} at batch {batch:,} for "
+                          f"{mode_text(goal)}", markup=False)
             print_steps(console, goal, found.side_steps, "N", lambda r: str(r.input[1]))
+        if found.beyond:
+            console.print(f"  {'S' if solve == 'seq' else 'N'} = {side + 1:,}: not accepted: "
+                          f"{found.beyond.removeprefix('error: ')}", markup=False)
         if fit is not None:
             console.print(f"{network.name}: at its own input {render.shape(network.input)}, batch {fit.batch:,} "
                           "is the largest that fits", markup=False)
