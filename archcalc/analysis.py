@@ -518,9 +518,8 @@ class _Memory:
             key = self.storage[layer.name]
             return key, self.elements[key], item.itemsize or self.size[key]
         inner = self.itemsize if item.weights_type else max(types.reads) if item.input_type else types.out
-        if item.input_type_on_cpu and self.device == "cpu":
-            return f"{layer.name}#{item.ref}", item.elements, max(types.reads)
-        return f"{layer.name}#{item.ref}", item.elements, item.itemsize or inner
+        own = max(types.reads) if item.input_type_on_cpu and self.device == "cpu" else item.itemsize
+        return f"{layer.name}#{item.ref}", item.elements, own or inner
 
     def _inputs(self, net: Network, seg: range) -> Iterator[tuple[str, int, str, int]]:
         """The storages a checkpointed segment reads from before it: what torch.utils.checkpoint keeps."""
