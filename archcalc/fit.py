@@ -240,7 +240,7 @@ class Answer:
             data.update({key: self.side, f"at_{key}": goal.step_dict(first)})
             if self.solve != "check":
                 data[f"at_next_{key}"] = goal.step_dict(rest[0]) if rest else None
-            if self.solve in SOLVED:
+            if self.solve in (*SOLVED, "context"):
                 data["limit"] = self.beyond
         if self.serving is not None:
             data["serve"].update(context=self.serving.context, decode_macs_per_token=self.serving.decode_macs,
@@ -280,7 +280,9 @@ def serve_answer(net: Network, goal: Goal, batch: int | None = None) -> Answer:
             raise ArchcalcError(f"{net.name} does not fit {format_bytes(goal.budget)} at batch {batch:,} even with a "
                                 f"context of 1 token (needs {at(1).bytes:,} bytes)")
         steps = tuple(at(c) for c in (context, context + 1) if c <= limit)
-        return Answer(net, goal, "context", None, context, steps, _serving(net, goal, steps[0].report, context))
+        beyond = f"{net.name} holds at most {limit:,} positions (its position table)" if context == limit else None
+        return Answer(net, goal, "context", None, context, steps, _serving(net, goal, steps[0].report, context),
+                      beyond)
     context = serving.context
     if batch is not None:
         checked = decode_step(context, batch)

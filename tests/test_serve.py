@@ -146,3 +146,10 @@ def test_the_position_table_binds_the_longest_sequence(cli):
     assert ran.code == 0, ran.err
     assert "sequence 1,024 (input 1024) fits 24.0 GiB, and is the longest the network takes" in ran.out
     assert "S = 1,025: not accepted:" in ran.out
+
+
+def test_the_position_table_binds_the_longest_context(cli):
+    ran = cli("fit", "gpt2", "--serve", "--batch", "1", "--memory", "80GiB")
+    assert ran.code == 0, ran.err
+    assert "a context of 1,024 tokens at batch 1 fits 80.0 GiB, and is the longest the network holds" in ran.out
+    assert "context 1,025: not accepted: gpt2 holds at most 1,024 positions (its position table)" in ran.out

@@ -56,11 +56,14 @@ def print_served(found: Answer, fmt: str) -> None:
     else:
         batch = found.side_steps[0].report.batch
         fits = found.side_steps[0].bytes <= goal.budget
-        said = ("is the longest context that fits" if found.solve == "context" else
-                "fits" if fits else "does not fit")
-        console.print(f"{name}: a context of {serving.context:,} tokens at batch {batch:,} {said} {budget} for "
+        said = (f"fits {budget}, and is the longest the network holds," if found.beyond else
+                f"is the longest context that fits {budget}" if found.solve == "context" else
+                f"fits {budget}" if fits else f"does not fit {budget}")
+        console.print(f"{name}: a context of {serving.context:,} tokens at batch {batch:,} {said} for "
                       f"{mode_text(goal)}", markup=False)
         print_steps(console, goal, found.side_steps, "context", lambda r: f"{_context(r):,}")
+        if found.beyond:
+            console.print(f"  context {serving.context + 1:,}: not accepted: {found.beyond}", markup=False)
     console.print(f"  MACs per generated token: {format_count(serving.decode_macs)} (with {serving.context:,} tokens "
                   f"in the KV cache); prefill of {serving.context:,} tokens: {format_count(serving.prefill_macs)} "
                   "(per sequence)", markup=False)
