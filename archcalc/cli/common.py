@@ -15,6 +15,7 @@ from ..ir import Network
 from ..report import MAX_BATCH, OPTIMIZER_STATES, Report
 from ..safe import clip
 from ..symbolic import Expr, is_symbolic
+from ..precision import DTYPE_ALIASES
 from ..units import DTYPE_BYTES
 from .command import UsageError, argument, flag, integer, option
 from .registry import terminal
@@ -32,7 +33,8 @@ NET = Annotated[str, argument("NET|PATH", "A bundled network (see `archcalc list
                               complete=complete_networks)]
 BATCH = Annotated[int, option("--batch", "-b", metavar="N", convert=integer(1, MAX_BATCH),
                               help="Batch size for every byte figure.")]
-DTYPE = Annotated[str, option("--dtype", choices=tuple(DTYPE_BYTES), help="Element type for byte figures.")]
+DTYPE = Annotated[str, option("--dtype", choices=tuple(DTYPE_BYTES), aliases=DTYPE_ALIASES,
+                              help="Element type for byte figures (fp32, fp16, bf16 name them too).")]
 FORMAT = Annotated[str, option("--format", "-f", choices=render.FORMATS, help="table (terminal), json, csv or markdown.")]
 OPTIMIZER = Annotated[str, option("--optimizer", choices=tuple(OPTIMIZER_STATES),
                                   help="Optimizer state in training memory: sgd 0, momentum 1, adam 2 tensors per "

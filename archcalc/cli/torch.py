@@ -18,6 +18,7 @@ from .. import catalog, segments
 from ..backends import torch_backend
 from ..conventions import FLOPS, MACS
 from ..plan import Plan
+from ..precision import DTYPE_ALIASES
 from ..report import MAX_BATCH
 from ..units import format_bytes, format_count, parse_count
 from .command import UsageError, argument, command, flag, integer, option
@@ -51,7 +52,7 @@ def bench_command(
     batch: Annotated[int, option("--batch", "-b", metavar="N", convert=integer(1, MAX_BATCH),
                                  help="Images per forward pass.")] = 1,
     device: Annotated[str, option("--device", choices=DEVICES, help="auto picks cuda, then mps, then cpu.")] = "auto",
-    dtype: Annotated[str, option("--dtype", choices=("float32", "float16", "bfloat16"),
+    dtype: Annotated[str, option("--dtype", choices=("float32", "float16", "bfloat16"), aliases=DTYPE_ALIASES,
                                  help="Parameter and input type.")] = "float32",
     warmup: Annotated[int, option("--warmup", metavar="N", convert=integer(0, MAX_WARMUP),
                                   help="Untimed passes first (allocation, kernel choice).")] = 3,
