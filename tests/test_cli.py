@@ -285,3 +285,10 @@ def test_a_bundled_spec_is_named_specs_name_yaml_wherever_it_is_installed(cli):
     ran = cli("explain", "alexnet", "conv1")
     assert ran.code == 0
     assert ran.out.splitlines()[0].endswith("(layers[0].conv, specs/alexnet.yaml:14:5)")
+
+
+@pytest.mark.parametrize("command", ["table", "plot", "diagram"])
+def test_depth_0_is_refused_with_its_reason(cli, command):
+    ran = cli(command, "vgg16", "--depth", "0")
+    assert ran.code == 2 and ran.err.count("\n") == 1
+    assert "received '0': depth 0 would fold every layer into the network's total row" in ran.err

@@ -191,5 +191,7 @@ def test_precision_and_dtype_take_each_others_spelling(cli):
             cli("fit", "lenet5", "-m", "1GiB", "--reserve", "0", "--train", *second).out
     assert cli("table", "lenet5", "--dtype", "bf16", "-f", "json").out == \
         cli("table", "lenet5", "--dtype", "bfloat16", "-f", "json").out
+    serve = ("fit", "gpt2", "--serve", "--context", "64", "-m", "4GiB", "--batch", "2", "-f", "json")
+    assert json.loads(cli(*serve, "--kv-dtype", "float16").out) == json.loads(cli(*serve, "--kv-dtype", "fp16").out)
     wrong = cli("table", "lenet5", "--dtype", "half")
     assert wrong.code == 2 and "expected float32, float16, bfloat16 or int8 (or fp32, fp16, bf16)" in wrong.err

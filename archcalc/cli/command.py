@@ -55,7 +55,7 @@ class Checked(click.ParamType):
 def _type(convert: Callable[[str], Any] | None, choices: Sequence[str], metavar: str,
           aliases: Mapping[str, str] = {}) -> tuple[Checked | None, str]:
     if choices:
-        return Checked(one_of(tuple(choices), aliases), "|".join(choices), (*choices, *aliases)), "|".join(choices)
+        return Checked(one_of(tuple(choices), aliases), "|".join(choices), choices), "|".join(choices)
     return (Checked(convert, metavar) if convert else None), metavar
 
 

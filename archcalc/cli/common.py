@@ -43,6 +43,16 @@ STRICT = Annotated[bool, flag("--strict", help="Make a division that is not whol
 MAX_DEPTH = 64  # levels of a layer's dotted name: blocks and branches nest at most 32 deep
 
 
+def depth_level(text: str) -> int:
+    """A --depth: levels of the dotted names, from 1. Depth 0 is refused, saying why: it would fold every layer
+    into one row, the total row every table already ends with."""
+    if text.strip() == "0":
+        raise ValueError(f"expected an integer from 1 to {MAX_DEPTH}; received '0': depth 0 would fold every layer "
+                         "into the network's total row (for the totals alone: --format json's totals, or "
+                         "`archcalc compare NET`)")
+    return integer(1, MAX_DEPTH)(text)
+
+
 INPUT = Annotated[Any, option("--input", "-i", metavar="C×H×W", convert=sizes.parse_shape,
                              help="Override the spec's input, e.g. 3x224x224 (1x16000 for a signal, 3x16x112x112 "
                                   "for a clip, 197x768 for tokens, 1024 token ids); 3xHxW (or 3xNxN, a square; 1xL; "
@@ -74,7 +84,7 @@ def load_report(net: str, batch: int | Expr | None = 1, dtype: str = "float32",
     spec's own) makes a symbolic report, its batch B unless one is given; `at` then evaluates it at sizes
     (through its formulas)."""
     network = catalog.load(net)
-    shape = input_shape or network.input
+    shape = sizes.channels_first(network, input_shape) if input_shape else network.input
     symbolic = any(is_symbolic(d) for d in shape)
     if batch is None:
         batch = Expr.var("B") if symbolic and at is None else 1
