@@ -452,5 +452,7 @@ def test_training_budgets_price_the_plan(write_spec, cli):
     tighter = write_spec(Path(path).read_text(encoding="utf-8").replace(f"train_memory: {checkpointed}",
                                                                         f"train_memory: {checkpointed - 1}"), "t.yaml")
     assert "(momentum, bf16, checkpoint every block) over budget" in cli("check", tighter).out
+    team = Path(write_spec(f"train_memory: {needed - 1}\nbatch: 32\noptimizer: adam\nprecision: amp-bf16\n", "b.yaml"))
+    assert "(adam, amp-bf16) over budget" in cli("check", vgg16, "--budget", str(team)).out  # a budget file's plan
     bad = write_spec("input: [3, 8, 8]\nbudget: {optimizer: lion}\nlayers:\n  - linear: {out: 2}\n", "bad.yaml")
     assert "expected one of sgd, momentum, adam for 'optimizer'; received text 'lion'" in cli("check", bad).out
