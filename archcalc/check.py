@@ -193,7 +193,10 @@ def check_spec(path: str, budgets: Sequence[Budget] = (), *, strict: bool = Fals
 
 def _check(path: str, budgets: Sequence[Budget], strict: bool, batch: int, plan: Mapping[str, Any]) -> list[Finding]:
     read: list[SpecError] = []  # what expansion could not read, collected: the rest is expanded
-    network = expand.build(source.load_file(path), path, Path(path).stem, found=read)
+    try:
+        network = expand.build(source.load_file(path), path, Path(path).stem, found=read)
+    except SpecError as err:  # what stops the expansion (a limit, a missing 'layers'), after what it had found
+        return [_finding(one, path) for one in (*read, *each_error(err))]
     findings = [_finding(err, path) for err in read]
     unread = [] if HOLE in network.outputs else _unread(network)  # a hole reads layers no layer reads
     try:

@@ -488,7 +488,8 @@ class Expander:
         experts = Experts(args["experts"], args["top"])
         for index in range(start, len(self.layers)):
             layer = self.layers[index]
-            outside = next((i for i in layer.inputs if i.partition(":")[0] not in made and i != router), None)
+            outside = next((i for i in layer.inputs if i.partition(":")[0] not in made and i not in (router, HOLE)),
+                           None)
             if outside is not None:
                 raise SpecError(f"a moe's body reads only its own layers and the routed tokens; '{layer.name}' "
                                 f"reads '{outside}'", layer.origin.mark, layer.origin.path)

@@ -456,3 +456,27 @@ def test_training_budgets_price_the_plan(write_spec, cli):
     assert "(adam, amp-bf16) over budget" in cli("check", vgg16, "--budget", str(team)).out  # a budget file's plan
     bad = write_spec("input: [3, 8, 8]\nbudget: {optimizer: lion}\nlayers:\n  - linear: {out: 2}\n", "bad.yaml")
     assert "expected one of sgd, momentum, adam for 'optimizer'; received text 'lion'" in cli("check", bad).out
+
+
+def test_a_limit_stops_the_expansion_and_keeps_what_was_found(write_spec, cli):
+    path = write_spec("input: [16, 32]\nbogus: 1\nlayers:\n  - linear: {out: 4}\n    repeat: 9000\n  - conv: {kk: 3}\n")
+    found = json.loads(cli("check", path, "--format", "json").out)
+    assert [(f["line"], f["kind"]) for f in found] == [(2, "spec"), (4, "spec")]
+    assert found[1]["message"] == "network expands past 5,000 layers"  # and the conv after it is not read
+
+
+def test_a_hole_in_a_mixture_s_body_is_one_finding(write_spec, cli):
+    path = write_spec("""
+        input: [16, 32]
+        blocks:
+          expert:
+            layers:
+              - linear: {out: 64, bais: true}
+              - linear: {out: 32}
+        layers:
+          - moe: {experts: 4, top: 2, body: expert}
+          - linear: {out: 10}
+        """)
+    ran = cli("check", path)
+    assert ran.out.splitlines()[1:] == ["1 spec, 1 finding"]
+    assert "unknown argument of linear 'bais'; did you mean 'bias'?" in ran.out
