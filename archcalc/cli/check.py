@@ -6,6 +6,7 @@ import json
 import sys
 from typing import Annotated, Any, Optional
 
+from .. import segments
 from ..budget import Budget, from_options, load_budget_file
 from ..check import check_paths, github_annotation
 from ..errors import ArchcalcError
@@ -67,7 +68,7 @@ def check_command(
                    "inference_memory": max_inference_memory, "train_memory": max_train_memory}
         budgets.append(from_options(options, None))
         plan = {key: value for key, value in (("optimizer", optimizer), ("precision", precision),
-                                              ("checkpoint", checkpoint)) if value is not None}
+                                              ("checkpoint", segments.chosen(checkpoint))) if value is not None}
         result = check_paths(paths, budgets, strict=strict, batch=batch or 1, plan=plan)
     except ArchcalcError as err:  # a missing path, a bad option or budget file: usage errors
         raise UsageError(str(err)) from None
