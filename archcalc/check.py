@@ -28,8 +28,8 @@ from .budget import Budget, Limit, from_mapping, overruns
 from .catalog import SUFFIXES
 from .errors import ArchcalcError, Mark, ShapeError, SpecError, each_error
 from .ir import HOLE, UNREAD, Layer, Network
-from .plan import Plan
 from .links import link_problem
+from .plan import Plan
 from .report import Report
 from .symbolic import Expr
 
@@ -187,8 +187,10 @@ def check_spec(path: str, budgets: Sequence[Budget] = (), *, strict: bool = Fals
     except Exception as err:  # a bug of ours: say so, keep checking the other specs
         message = f"internal error: {type(err).__name__}: {source.one_line(str(err))} (please report this spec)"
         return [Finding(path, 1, 1, "", message, "internal")]
-    # a mistake inside a block is found in each of its instances: once is enough
-    return list({(f.file, f.line, f.col, f.message, f.kind): f for f in reversed(found)}.values())[::-1]
+    unique: dict[tuple, Finding] = {}  # a mistake inside a block is found in each of its instances: once is enough
+    for finding in found:
+        unique.setdefault((finding.file, finding.line, finding.col, finding.message, finding.kind), finding)
+    return list(unique.values())
 
 
 def _check(path: str, budgets: Sequence[Budget], strict: bool, batch: int, plan: Mapping[str, Any]) -> list[Finding]:
