@@ -381,6 +381,9 @@ class Expander:
             raise SpecError(f"{rule.kind} takes one input; 'from' names {len(inputs)}", mark, path)
         if rule.inputs is Inputs.MAP_AND_SIZE and len(inputs) != 2:
             raise SpecError(f"{rule.kind} takes two inputs: give 'from: [a, b]'", mark, path)
+        if rule.inputs is Inputs.QUERIES_AND_MEMORY and len(inputs) > 2:
+            raise SpecError(f"{rule.kind} reads one input, or two ('from: [queries, memory]'); 'from' names "
+                            f"{len(inputs)}", mark, path)
         args, late = self.arguments(rule, value, scope, path, mark)
         if args.get("tie") is not None:  # the full name of the layer whose weight it shares
             tied = self.resolve(args["tie"], scope, mark_of(value, "tie") or mark, path, "tie")[0]
