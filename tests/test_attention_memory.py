@@ -11,6 +11,7 @@ import re
 import pytest
 
 from archcalc import SpecError, analyze
+from archcalc import load as load_spec
 from conftest import torch_or_fail
 from helpers import network_of
 
@@ -147,3 +148,28 @@ def test_cross_attention_and_dropout_verify_against_torch(torch, attention):
     result = verify(network_of(memory_spec(attention)), batches=(1, 3))
     assert result.mismatches == ()
     assert [(c.where, c.engine) for c in result.saved] == [("cpu", c.measured) for c in result.saved]
+
+
+def test_explain_shows_an_attention_layers_kv_cache(cli, write_spec):
+    ran = cli("explain", write_spec(memory_spec("{heads: 4, kv_heads: 2, from: [x, memory]}")), "attention1",
+              "--batch", "3")
+    assert ran.code == 0, ran.err
+    (line,) = [line for line in ran.out.splitlines() if line.split()[:2] == ["KV", "cache"]]
+    elements = 2 * 2 * (D // 4) * S_KV  # K and V × kv_heads × head_dim × the memory's length
+    assert line.endswith(f"= {elements} elements (K and V of every memory token, kept for later decode steps) "
+                         f"× 4 B × batch 3 = {elements * 4 * 3:,} B")
+    plain = cli("explain", write_spec(memory_spec("{heads: 4}")), "x")
+    assert plain.code == 0 and "KV cache" not in plain.out  # a linear layer has none
+
+
+def test_a_spec_may_name_a_config_with_many_options(write_spec):
+    options = ", ".join(f"{key}={value}" for key, value in (
+        ("num_hidden_layers", 2), ("hidden_size", 128), ("num_attention_heads", 4), ("num_key_value_heads", 2),
+        ("intermediate_size", 344), ("vocab_size", 1000), ("max_position_embeddings", 64), ("rms_norm_eps", 1e-05),
+        ("tie_word_embeddings", False), ("attention_bias", False), ("attention_dropout", 0.0)))
+    reference = f"transformers:LlamaConfig({options})"
+    assert len(reference) > 200
+    text = f"reference: '{reference}'\n" + memory_spec("{heads: 4}")
+    assert load_spec(write_spec(text)).reference == reference
+    with pytest.raises(SpecError, match="'reference' must be one line of printable text of at most 1200 characters"):
+        load_spec(write_spec(f"reference: '{'x' * 1201}'\n" + memory_spec("{heads: 4}")))
