@@ -173,3 +173,12 @@ def test_a_spec_may_name_a_config_with_many_options(write_spec):
     assert load_spec(write_spec(text)).reference == reference
     with pytest.raises(SpecError, match="'reference' must be one line of printable text of at most 1200 characters"):
         load_spec(write_spec(f"reference: '{'x' * 1201}'\n" + memory_spec("{heads: 4}")))
+
+
+def test_a_decoder_with_cross_attention_serves(cli, write_spec):
+    """Decoding sets `past` on the self-attention only: the cross-attention reads its memory's keys and values."""
+    spec = memory_spec("{heads: 4, from: [self_attn, memory]}").replace(
+        "  - attention:", "  - attention: {heads: 4, causal: true, name: self_attn}\n  - attention:")
+    ran = cli("fit", write_spec(spec), "--serve", "--context", "8", "--memory", "2GiB")
+    assert ran.code == 0, ran.err
+    assert any(line.split()[:2] == ["KV", "cache"] for line in ran.out.splitlines())
