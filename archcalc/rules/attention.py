@@ -74,14 +74,14 @@ def _saved(args: Mapping[str, Any], s: Any, d: Any, keys: Any, weights: Any, mem
 
     PyTorch's fused attention (flash on the CPU and on CUDA) keeps Q, K and V (kv_heads heads, the cached
     keys included), its output (the output projection's input too) and each row's log-sum-exp; the S×S_kv
-    scores are never stored. With dropout, CUDA's fused kernels keep the same (and the random generator's seed
-    and offset, 16 bytes a layer, which no figure counts); the CPU's flash kernel takes no dropout, and SDPA's
-    math path keeps Q and Kᵀ scaled
-    (K and V repeated to every query head under grouped-query attention), the probabilities, the dropout's
-    noise (a float, F.dropout's on the CPU), their product and V; the output projection keeps its own
-    copy of the heads' outputs. Rotary embeddings keep their cos and sin tables (one per position, for every
-    sample); a causal mask after a cache is kept by the fused kernels as they read it, converted to the queries'
-    type (the math path adds it in place and keeps none).
+    scores are never stored. With dropout, CUDA's fused kernels keep the same (and the random generator's
+    seed and offset, 16 bytes a layer, which no figure counts). The CPU's flash kernel takes no dropout:
+    SDPA's math path keeps Q and Kᵀ scaled (K and V repeated to every query head under grouped-query
+    attention), the probabilities, the dropout's noise (in their type: F.dropout's on the CPU), their
+    product and V; the output projection keeps its own copy of the heads' outputs. Rotary embeddings keep
+    their cos and sin tables (one per position, shared by the batch); a causal mask after a cache is kept
+    by the fused kernels as they read it, converted to the queries' type (the math path adds it in place
+    and keeps none).
     """
     heads, kv, hd = args["heads"], args["kv_heads"], args["head_dim"]
     q_width, kv_width = heads * hd, kv * hd
