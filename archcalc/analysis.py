@@ -530,7 +530,7 @@ class _Memory:
             weight = item.ref == "weight"
             if (weight and not types.copies) or (item.for_input_grad and not any(needs_grad[i] for i in layer.inputs)):
                 continue  # a weight kept is the parameter itself, counted apart, unless autocast copied it
-            if item.autocast_only and not types.copies:
+            if (item.autocast_only and not types.copies) or (item.device is not None and item.device != self.device):
                 continue
             if weight:
                 copy = self.bytes(item.elements, types.out, item.per_sample)

@@ -39,7 +39,8 @@ MAX_STEPS = 25_000  # items, copies and branches visited: bounds repeats of bloc
 MAX_EDGES = 20_000  # inputs of all layers together, `from:` lists included (ResNet-1202: 3,004); a merge's
 # rule, formula and memory model take time in its inputs, so edges, not layers, bound a wide network's cost
 MAX_NAME = 200  # characters of a layer's full name (bundled specs: ≤ 52); with MAX_LAYERS, bounds every output
-MAX_TEXT = {"name": 100, "title": 300, "source": 300, "reference": 100}  # one line each, shown by every command
+# one line each, shown by every command; a reference `transformers:CONFIG(…)` holds up to 1,000 characters of options
+MAX_TEXT = {"name": 100, "title": 300, "source": 300, "reference": 1200}
 MAX_NESTING = 32  # block instances and branches inside one another (bundled specs: 3)
 _NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_\-]*")
 # a layer's or block instance's name may have dots, as a flattened network's names have (archcalc.dump)
@@ -412,6 +413,9 @@ class Expander:
             raise SpecError(f"{rule.kind} takes one input; 'from' names {len(inputs)}", mark, path)
         if rule.inputs is Inputs.MAP_AND_SIZE and len(inputs) != 2:
             raise SpecError(f"{rule.kind} takes two inputs: give 'from: [a, b]'", mark, path)
+        if rule.inputs is Inputs.QUERIES_AND_MEMORY and len(inputs) > 2:
+            raise SpecError(f"{rule.kind} reads one input, or two ('from: [queries, memory]'); 'from' names "
+                            f"{len(inputs)}", mark, path)
         args, late = self.arguments(rule, value, scope, path, mark)
         if args.get("tie") is not None:  # the full name of the layer whose weight it shares
             tied = self.resolve(args["tie"], scope, mark_of(value, "tie") or mark, path, "tie")[0]
