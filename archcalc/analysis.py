@@ -158,11 +158,21 @@ def _late(layer: Layer, shapes: Mapping[str, Shape]) -> Mapping[str, Any]:
     resolved = dict(layer.args)
     for name, late_arg in layer.late.items():
         try:
-            resolved[name] = late_arg.arg.check(late.resolve(late_arg.value, shapes))
+            resolved[name] = late_arg.arg.check(_concrete(name, late.resolve(late_arg.value, shapes)))
         except ValueError as err:  # ExprError included
             raise ShapeError(f"in '{late.text(late_arg.value)}': {err}", late_arg.mark or layer.origin.mark,
                              f"{layer.origin.path} '{layer.name}'") from None
     return resolved
+
+
+def _concrete(name: str, value: Any) -> Any:
+    """A late argument's value, refused where it is a symbolic size (an `in_channels` that a permute made W)."""
+    items = value if isinstance(value, (list, tuple)) else (value,)
+    symbolic = next((item for item in items if is_symbolic(item)), None)
+    if symbolic is not None:
+        raise ValueError(f"'{name}' would be the symbolic size {symbolic} (the dimension it reads depends on the "
+                         "input's size): analyse at a concrete size")
+    return value
 
 
 def _check_reads(layer: Layer, several: Mapping[str, int]) -> None:

@@ -47,6 +47,10 @@ class Undecided(ValueError):
         return self.message() if callable(self.message) else self.message
 
 
+class Unsupported(ValueError):
+    """An operation expressions do not define (a division by a symbolic size): the layer that asks is refused."""
+
+
 class TooComplex(ArchcalcError):
     """A symbolic analysis past its budget of work (MAX_WORK): its formulas grow too large to be worth it."""
 
@@ -246,11 +250,20 @@ class Expr:
         return floor_div(self, divisor)
 
     def __rfloordiv__(self, other: Number) -> Expr:
-        raise TypeError("division by a symbolic size is not supported")
+        raise Unsupported(f"a division by the symbolic size {self} (analyse at a concrete size)")
 
     def __mod__(self, other: Number) -> Expr:
         divisor = _whole_divisor(other)
         return self - divisor * floor_div(self, divisor)
+
+    def __abs__(self) -> Expr:
+        """|e|: e where it is ≥ 0 for every size (as sizes are), −e where ≤ 0; Undecided where its sign varies."""
+        try:
+            return self if decide(self, strict=False) else -self
+        except Undecided:
+            if decide(-self, strict=False):  # ≤ 0 everywhere, 0 at some size (1 − N)
+                return -self
+            raise
 
     # questions ---------------------------------------------------------------
 
@@ -328,7 +341,7 @@ def _whole(c: int | Fraction) -> int | Fraction:
 def _whole_divisor(value: Number) -> int:
     if isinstance(value, Expr):
         if not value.is_constant:
-            raise TypeError("division by a symbolic size is not supported")
+            raise Unsupported(f"a division by the symbolic size {value} (analyse at a concrete size)")
         value = value.constant
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise TypeError(f"a symbolic size divides only by a whole number ≥ 1; received {value!r}")
@@ -601,6 +614,14 @@ def divides(modulus: int, value: Number, message: str | Callable[[], str] = "") 
     if conditions is not None:
         conditions.items.append(Condition(conditions.layer, "exact", value, modulus, _text_of(message)))
     return False
+
+
+def must_divide(modulus: int, value: Number, message: str | Callable[[], str]) -> bool:
+    """Whether `modulus` divides `value`, where a layer is refused otherwise (groups of channels, equal
+    parts): for a symbolic size, a condition of validity, (value mod modulus) ≤ 0, unless it always holds."""
+    if isinstance(value, int):
+        return value % modulus == 0
+    return require(-(value % modulus), message)
 
 
 def _text_of(message: str | Callable[[], str]) -> str:

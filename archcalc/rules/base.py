@@ -304,6 +304,11 @@ def layout_dim(kind: str, dim: int | None, shape: Shape) -> int:
     return at
 
 
+def dim_name(shape: Shape, dim: int) -> str:
+    """What dimension `dim` of `shape` holds, as a message names it: channels, features or dim 1."""
+    return "channels" if dim == 0 and len(shape) > 2 else "features" if dim == len(shape) - 1 else f"dim {dim}"
+
+
 def per_axis(name: str, value: Any, rank: int) -> tuple[Any, ...]:
     """An argument given as one integer for every axis, or a list of one per spatial axis of the input."""
     if not isinstance(value, tuple):

@@ -16,9 +16,9 @@ from math import prod
 from typing import Any
 
 from ..args import Arg
-from ..symbolic import divides, is_symbolic, require
-from .base import (DIM_DOC, MAP_TEXT, Eval, Inputs, Rule, RuleError, Shape, Window, elements, factor, layout_dim, num,
-                   one_input, one_map, per_axis, product, shape_text)
+from ..symbolic import is_symbolic, must_divide, require
+from .base import (DIM_DOC, MAP_TEXT, Eval, Inputs, Rule, RuleError, Shape, Window, dim_name, elements, factor,
+                   layout_dim, num, one_input, one_map, per_axis, product, shape_text)
 
 
 def _permute(args: Mapping[str, Any], shapes: list[Shape]) -> Eval:
@@ -52,19 +52,14 @@ def _split(args: Mapping[str, Any], shapes: list[Shape]) -> Eval:
     shape = one_input("split", shapes)
     parts, part, dim = args["parts"], args["part"], args["dim"]
     size = shape[dim]
-    if not divides(parts, size, lambda: f"{parts} parts of {factor(size)}") and not is_symbolic(size):
-        raise RuleError(f"{parts} parts must divide the {size} {_along(shape, dim)}")
+    if not must_divide(parts, size, lambda: f"{parts} parts of {factor(size)}"):
+        raise RuleError(f"{parts} parts must divide the {size} {dim_name(shape, dim)}")
     if part is not None and part > parts:
         raise RuleError(f"part {part} of {parts}: expected 1 ≤ part ≤ {parts}")
     out = (*shape[:dim], size // parts, *shape[dim + 1:])
     which = f"part {part}" if part is not None else f"{parts} outputs, :0 … :{parts - 1}"
     return Eval(out, output="view", outputs=(out,) * parts if part is None else (),
-                formulas=lambda: {"shape": f"{_along(shape, dim)} {factor(size)}/{parts} = {factor(out[dim])}, {which}"})
-
-
-def _along(shape: Shape, dim: int) -> str:
-    """What dimension `dim` of `shape` holds, as a formula names it."""
-    return "channels" if dim == 0 and len(shape) > 2 else "features" if dim == len(shape) - 1 else f"dim {dim}"
+                formulas=lambda: {"shape": f"{dim_name(shape, dim)} {factor(size)}/{parts} = {factor(out[dim])}, {which}"})
 
 
 def _reshaped(kind: str) -> Callable[[Mapping[str, Any], list[Shape]], Eval]:
@@ -80,8 +75,7 @@ def _reshaped(kind: str) -> Callable[[Mapping[str, Any], list[Shape]], Eval]:
                 raise RuleError(f"{kind} to {list(target)} needs {num(known)} elements; {shape_text(shape)} has {num(count)}")
             out = tuple(target)
         else:
-            exact = divides(known, count, lambda: f"{shape_text(shape)} into sizes of {num(known)}")
-            if not exact and not is_symbolic(count):  # symbolic: recorded as a condition of exactness
+            if not must_divide(known, count, lambda: f"{shape_text(shape)} into sizes of {num(known)}"):
                 raise RuleError(f"{kind} to {list(target)}: {shape_text(shape)} = {num(count)} elements is not a multiple "
                                 f"of {num(known)}")
             out = tuple(count // known if d == -1 else d for d in target)
@@ -127,7 +121,7 @@ def _position(index: int, n: Any, what: str, end: bool = False) -> Any:
 def _shuffle(args: Mapping[str, Any], shapes: list[Shape]) -> Eval:
     c, h, w = one_input("shuffle", shapes, 3)
     groups = args["groups"]
-    if c % groups:
+    if not must_divide(groups, c, lambda: f"groups={groups} divide the {factor(c)} channels"):
         raise RuleError(f"groups={groups} must divide the {c} channels")
     return Eval((c, h, w), formulas=lambda: {"shape": f"unchanged: {c}×{h}×{w} ({groups} groups of {c // groups}, interleaved)"})
 

@@ -13,8 +13,9 @@ from math import prod
 from typing import Any
 
 from ..args import Arg
-from .base import (DIM_DOC, LOW, Eval, Inputs, Picture, Role, Rule, RuleError, Saved, Shape, Window, elements, factor,
-                   layout_dim, num, one_map, product, shape_text)
+from ..symbolic import is_symbolic
+from .base import (DIM_DOC, LOW, Eval, Inputs, Picture, Role, Rule, RuleError, Saved, Shape, Window, dim_name, elements,
+                   factor, layout_dim, num, one_map, product, shape_text)
 from .elementwise import ACT_ARG, inline_act
 from .tail import tail
 
@@ -32,11 +33,11 @@ def _concat(args: Mapping[str, Any], shapes: list[Shape]) -> Eval:
         raise RuleError(f"concat needs at least two inputs; received {len(shapes)}")
     dim = args["dim"]
     if len({len(s) for s in shapes}) != 1 or len({(*s[:dim], *s[dim + 1:]) for s in shapes}) != 1:
-        raise RuleError(f"concat needs equal sizes apart from dim {dim}; received {_shapes_text(shapes)}")
+        raise RuleError(f"concat needs equal sizes apart from {dim_name(shapes[0], dim)}; received {_shapes_text(shapes)}")
     total = sum(s[dim] for s in shapes)
     shape = (*shapes[0][:dim], total, *shapes[0][dim + 1:])
     return Eval(shape, formulas=lambda: {"shape": f"{' + '.join(factor(s[dim]) for s in shapes)} = {factor(total)} "
-                                                  f"{'channels' if dim == 0 and len(shape) > 2 else f'along dim {dim}'}"})
+                                                  f"{dim_name(shape, dim)}"})
 
 
 def _add(args: Mapping[str, Any], shapes: list[Shape]) -> Eval:
@@ -76,6 +77,9 @@ def _resolve_shortcut(args: Mapping[str, Any], shapes: list[Shape]) -> Mapping[s
     """`out` unset keeps the input's channels; mode auto is the identity when the shape is kept, else a projection."""
     c = one_map("shortcut", shapes)[0]
     out = args["out"] or c
+    if args["mode"] == "auto" and is_symbolic(out - c):
+        raise RuleError(f"shortcut out={out}: whether it keeps the {c} channels (an identity) depends on the input's "
+                        "size; give mode")
     mode = args["mode"] if args["mode"] != "auto" else "identity" if (out, args["s"]) == (c, 1) else "projection"
     return {**args, "out": out, "mode": mode}
 
