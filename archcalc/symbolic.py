@@ -99,6 +99,9 @@ class Var:
     def __hash__(self) -> int:
         return hash(self.key)
 
+    def __reduce__(self) -> tuple:  # pickled by its fields: a cached hash holds only in the process that made it
+        return Var, (self.name,)
+
     def at(self, env: Mapping[str, int], memo: dict | None = None) -> int:
         return env[self.name]
 
@@ -121,6 +124,9 @@ class Floor:
     def __hash__(self) -> int:
         return self._hash
 
+    def __reduce__(self) -> tuple:
+        return Floor, (self.num, self.den)
+
     def at(self, env: Mapping[str, int], memo: dict | None = None) -> int:
         return self.num.at(env, memo) // self.den
 
@@ -141,6 +147,9 @@ class Max:
 
     def __hash__(self) -> int:
         return self._hash
+
+    def __reduce__(self) -> tuple:
+        return Max, (self.args,)
 
     def at(self, env: Mapping[str, int], memo: dict | None = None) -> int:
         return max(a.at(env, memo) for a in self.args)
