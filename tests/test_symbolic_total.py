@@ -22,8 +22,8 @@ from test_rules import CASES
 from test_symbolic import FIGURES, TOTALS
 
 REPO = Path(__file__).resolve().parent.parent
-SIZES = "N=33,B=2"  # one size: every formula evaluated (test_symbolic checks the values, at many sizes)
-MORE_SIDES = (1, 2, 7, 224, 1000)
+AT = 33  # one size through the command line: every formula evaluated (test_symbolic checks the values, at many)
+MORE_SIZES = (1, 2, 7, 224, 1000)  # and a few more through the library, the smallest among them
 
 
 def _specs() -> list[str]:
@@ -31,23 +31,38 @@ def _specs() -> list[str]:
     return sorted(bundled()) + suite
 
 
+def _symbolic_input(spec: str) -> tuple[str, str, tuple]:
+    """A spec's input made symbolic, as --input writes it, with its variable and shape: an image's side N,
+    a sequence's length S, a signal's L; a spec the loader refuses, or another input, is given 3×N×N."""
+    n, s, length = Expr.var("N"), Expr.var("S"), Expr.var("L")
+    try:
+        net = archcalc.load(spec)
+    except ArchcalcError:
+        return "3xNxN", "N", (3, n, n)
+    shape = net.input
+    if net.ids:
+        return "S", "S", (s,)
+    if len(shape) == 2 and net.input_rank() == 0:
+        return f"Sx{shape[1]}", "S", (s, shape[1])
+    if len(shape) == 2:
+        return f"{shape[0]}xL", "L", (shape[0], length)
+    return f"{shape[0]}xNxN", "N", (shape[0], n, n)
+
+
 @pytest.mark.parametrize("spec", _specs())
 def test_no_internal_error_at_any_input(cli, spec):
-    try:
-        channels = archcalc.load(spec).input[0]
-    except archcalc.ArchcalcError:
-        channels = 3
-    runs = [("table", spec), ("table", spec, "--input", f"{channels}xNxN", "-b", "B", "--at", SIZES)]
+    given, variable, shape = _symbolic_input(spec)
+    runs = [("table", spec), ("table", spec, "--input", given, "-b", "B", "--at", f"{variable}={AT},B=2")]
     for args in runs:
         ran = cli(*args)
         assert "internal error" not in ran.err, (args, ran.err)
         assert ran.code in (0, 1) and (ran.code == 0 or ran.err.startswith("error: ")), (args, ran.err)
-    if ran.code == 0:  # the symbolic report at a few more sizes, the smallest among them: figures or a clean refusal
+    if ran.code == 0:  # the symbolic report at a few more sizes: figures or a clean refusal
         net = archcalc.load(spec)
-        report = archcalc.analyze(net, batch=Expr.var("B"), input_shape=(channels, Expr.var("N"), Expr.var("N")))
-        for side in MORE_SIDES:
+        report = archcalc.analyze(net, batch=Expr.var("B"), input_shape=shape)
+        for size in MORE_SIZES:
             try:
-                at(report, {"N": side, "B": 3}, net)
+                at(report, {variable: size, "B": 3}, net)
             except ArchcalcError as err:
                 assert "\n" not in str(err), err
 
