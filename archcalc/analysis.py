@@ -28,7 +28,7 @@ from .rules import RULES, Eval, Inputs, Role, Rule, RuleError, Saved, Shape
 from .rules.base import Formulas, num, per_axis_text, product, texts
 from .rules.norm import COUNTER_ITEMSIZE
 from .states import OPTIMIZER_STATES
-from .symbolic import Expr, Max, bounded, collecting, current_layer, is_symbolic, largest
+from .symbolic import Conditions, Expr, Max, bounded, collecting, current_layer, is_symbolic, largest
 from .units import DTYPE_BYTES
 
 MAX_DIM = 10**12  # a tensor's dimension: past any real one; concatenation or upsampling can run away
@@ -112,7 +112,7 @@ def _analyze(net: Network, batch: int, dtype: str, strict: bool, input_shape: tu
         shapes: dict[str, Shape] = {INPUT: shape_in}
         fields = {INPUT: _input_field(net.input_rank(shape_in), shape_in)}
         evals, resolved = [], []
-        memo: dict[tuple, tuple] | None = None if symbolic_input else {}  # symbolic: each layer records its conditions
+        memo: dict[tuple, tuple] = {}
         several: dict[str, int] = {}  # layers with several outputs, and how many
         failed: list[ShapeError] = []
         broken = {HOLE}  # collecting: the layers not evaluated; a layer reading one is passed over
@@ -121,7 +121,7 @@ def _analyze(net: Network, batch: int, dtype: str, strict: bool, input_shape: tu
                 broken.add(layer.name)
                 continue
             try:
-                args, ev = _layer(net, layer, shapes, fields, several, strict, memo)
+                args, ev = _layer(net, layer, shapes, fields, several, strict, memo, conditions)
             except ShapeError as err:
                 if not collect:
                     raise
@@ -152,12 +152,12 @@ def _analyze(net: Network, batch: int, dtype: str, strict: bool, input_shape: tu
 
 
 def _layer(net: Network, layer: Layer, shapes: dict[str, Shape], fields: dict[str, Field], several: dict[str, int],
-           strict: bool, memo: dict[tuple, tuple] | None) -> tuple[Mapping[str, Any], Eval]:
+           strict: bool, memo: dict[tuple, tuple], conditions: Conditions | None) -> tuple[Mapping[str, Any], Eval]:
     """One layer evaluated, its output shapes and receptive fields recorded; ShapeError if it is impossible."""
     current_layer(layer.name)
     _check_reads(layer, several)
     _check_ids(net, layer)
-    args, ev = _evaluate(layer, shapes, strict, memo)  # resolved once, for the rule and the report
+    args, ev = _evaluate(layer, shapes, strict, memo, conditions)  # resolved once, for the rule and the report
     if layer.experts is not None:
         ev = _held_by_experts(ev, layer.experts)
     field = _field(RULES[layer.kind], ev, [fields[i] for i in layer.inputs], shapes[layer.inputs[0]])
@@ -192,11 +192,21 @@ def _late(layer: Layer, shapes: Mapping[str, Shape]) -> Mapping[str, Any]:
     resolved = dict(layer.args)
     for name, late_arg in layer.late.items():
         try:
-            resolved[name] = late_arg.arg.check(late.resolve(late_arg.value, shapes))
+            resolved[name] = late_arg.arg.check(_concrete(name, late.resolve(late_arg.value, shapes)))
         except ValueError as err:  # ExprError included
             raise ShapeError(f"in '{late.text(late_arg.value)}': {err}", late_arg.mark or layer.origin.mark,
                              f"{layer.origin.path} '{layer.name}'") from None
     return resolved
+
+
+def _concrete(name: str, value: Any) -> Any:
+    """A late argument's value, refused where it is a symbolic size (an `in_channels` that a permute made W)."""
+    items = value if isinstance(value, (list, tuple)) else (value,)
+    symbolic = next((item for item in items if is_symbolic(item)), None)
+    if symbolic is not None:
+        raise ValueError(f"'{name}' would be the symbolic size {symbolic} (the dimension it reads depends on the "
+                         "input's size): analyse at a concrete size")
+    return value
 
 
 def _check_reads(layer: Layer, several: Mapping[str, int]) -> None:
@@ -263,25 +273,30 @@ def made(ev: Eval) -> int:
     return sum(map(prod, ev.outputs)) if ev.outputs else prod(ev.shape)
 
 
-def _evaluate(layer: Layer, shapes: Mapping[str, Shape], strict: bool,
-              memo: dict[tuple, tuple] | None) -> tuple[Mapping[str, Any], Eval]:
+def _evaluate(layer: Layer, shapes: Mapping[str, Shape], strict: bool, memo: dict[tuple, tuple],
+              conditions: Conditions | None) -> tuple[Mapping[str, Any], Eval]:
     """The layer's resolved arguments and its Eval; a rule is a pure function of its arguments and
     input shapes, so equal layers (the expander shares their argument mappings) are resolved and
-    evaluated once."""
+    evaluated once. At a symbolic size, what the first of them needs of the sizes (its conditions) is
+    recorded again for each of the others."""
     inputs = [shapes[i] for i in layer.inputs]
-    key = (layer.kind, id(layer.args), *inputs) if memo is not None and not layer.late else None
+    key = (layer.kind, id(layer.args), *inputs) if not layer.late else None
     done = memo.get(key) if key is not None else None
     if done is None:
+        start = len(conditions.items) if conditions else 0
         args = arguments(layer, shapes)
         try:
-            done = args, RULES[layer.kind].evaluate(args, inputs)
+            ev = RULES[layer.kind].evaluate(args, inputs)
         except (RuleError, ValueError) as err:
             raise _shape_error(layer, str(err)) from None
+        done = args, ev, tuple(conditions.items[start:]) if conditions else ()
         if key is not None:
             memo[key] = done
+    elif done[2]:
+        conditions.items.extend(replace(condition, layer=layer.name) for condition in done[2])  # type: ignore[union-attr]
     if strict and done[1].flags:
         raise _shape_error(layer, f"{done[1].flags[0]} (--strict refuses inexact divisions)")
-    return done
+    return done[0], done[1]
 
 
 def _held_by_experts(ev: Eval, experts: Experts) -> Eval:

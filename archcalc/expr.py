@@ -65,7 +65,8 @@ class _Parser:
         self.tokens, self.pos, self.names, self.max_magnitude = tokens, 0, names, max_magnitude
 
     def bounded(self, value: int) -> int:
-        if abs(value) > self.max_magnitude:
+        # a number of the text's; a symbolic size of the analysis (a late argument's) is bounded by its budget
+        if isinstance(value, int) and abs(value) > self.max_magnitude:
             raise ExprError(f"value {value} is beyond ±{self.max_magnitude:,}")
         return value
 

@@ -198,8 +198,8 @@ def fit_input(net: Network, goal: Goal, batch: int = 1, solve: str = "input") ->
     symbolic = goal.plan.analyze(net, batch, goal.dtype, input_shape=symbolic_input(net, f"--solve {solve}"))
     best = sizes.largest_input(symbolic, lambda r: goal.step(r).bytes, goal.budget, {}, variable)
     if best is None:
-        raise ArchcalcError(f"{net.name} does not fit {format_bytes(goal.budget)} at batch {batch:,} with any "
-                            f"{'input size' if solve == 'input' else 'sequence length'}")
+        raise ArchcalcError(_fits_no_size(net, goal, batch, symbolic, variable, "input size" if solve == "input" else
+                                          "sequence length"))
     steps = [goal.step(sizes.at(symbolic, {variable: best}, net))]
     beyond = None
     if best < sizes.MAX_SIDE:
@@ -208,6 +208,18 @@ def fit_input(net: Network, goal: Goal, batch: int = 1, solve: str = "input") ->
         except ArchcalcError as err:  # the network refuses the next size (a position table's length): that binds
             beyond = str(err)
     return best, steps, beyond
+
+
+def _fits_no_size(net: Network, goal: Goal, batch: int, symbolic: Report, variable: str, what: str) -> str:
+    """Why no size fits, in one line: none is valid, or the smallest already needs more than the budget."""
+    smallest = sizes.smallest_input(symbolic, {}, variable)
+    if smallest is None:
+        return f"{net.name} takes no {what} up to {sizes.MAX_SIDE:,}"
+    needs = goal.step(sizes.at(symbolic, {variable: smallest}, net)).bytes
+    reserve = goal.headroom.reserve
+    why = f"; the reserve alone is {format_bytes(reserve)} (--reserve)" if reserve >= goal.budget else ""
+    return (f"{net.name} does not fit {format_bytes(goal.budget)} at batch {batch:,} with any {what}: the smallest "
+            f"it takes, {variable} {smallest:,}, needs {format_bytes(needs)}{why}")
 
 
 @dataclass(frozen=True)

@@ -4,14 +4,19 @@ Editors use it through a YAML language server: completion of kinds and
 arguments, their descriptions (each Arg's doc) and early type errors.
 archcalc's own checks stay the authority; the schema accepts what they
 accept (names and expressions where integers belong, block calls by any
-name) and refuses what they surely refuse (unknown keys, wrong types).
+name) and refuses what they refuse wherever a schema can say it (unknown
+keys, wrong types, bounds, choices, printable texts). Beyond it: names
+across the spec, the expansion's limits, expressions' values, the YAML text
+(tests/test_schema.py's BEYOND_A_SCHEMA).
 """
 
 from __future__ import annotations
 
+import sys
+from functools import lru_cache
 from typing import Any
 
-from . import expand, segments
+from . import expand, expr, segments
 from .args import MAX_AXES, MAX_INT, Arg
 from .ir import SEQUENCE, SIZE_SYMBOLS
 from .budget import BUDGET_KEYS, MAX_BATCH, MEASURES
@@ -26,6 +31,27 @@ _DOTTED_NAME = "^[A-Za-z0-9_][A-Za-z0-9_\\-]*(\\.[A-Za-z0-9_][A-Za-z0-9_\\-]*)*$
 _FLOAT = "^\\s*[-+]?(\\d+(\\.\\d*)?|\\.\\d+)([eE][-+]?\\d+)?\\s*$"  # `1e-5`, which PyYAML reads as text
 _COUNT = "^\\s*\\d+(\\.\\d+)?\\s*[KkMmGgTt]?\\s*$"
 _BYTES = "^\\s*\\d+(\\.\\d+)?\\s*([Bb]|[KkMmGgTt][Ii]?[Bb])\\s*$"
+
+
+@lru_cache(maxsize=1)
+def _printable() -> str:
+    """A pattern of one line of text as the loader takes it (`str.isprintable`): none of the characters it
+    refuses (controls, line breaks, surrogates, unassigned …), their ranges read from Python's own table."""
+    ranges, start = [], None
+    for code in range(sys.maxunicode + 2):
+        refused = code <= sys.maxunicode and not chr(code).isprintable()
+        if refused and start is None:
+            start = code
+        elif not refused and start is not None:
+            ranges.append(chr(start) if start == code - 1 else f"{chr(start)}-{chr(code - 1)}")
+            start = None
+    return f"^[^{''.join(ranges)}]*$"
+
+
+def _text(most: int, doc: str, blank: bool = True) -> dict[str, Any]:
+    """One line of printable text of at most `most` characters (`blank`: spaces alone are text too)."""
+    schema: dict[str, Any] = {"type": "string", "maxLength": most, "description": doc, **_ref("text")}
+    return schema if blank else {**schema, "minLength": 1, "not": {"pattern": "^ *$"}}
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -79,7 +105,8 @@ _TYPES = {
     "per_axis": lambda arg: _per_axis(1),
     "per_axis0": lambda arg: _per_axis(0),
     "pad": lambda arg: {"anyOf": [{"enum": ["same", "valid"]}, _per_axis(0)]},
-    "float": lambda arg: {"anyOf": [{"type": "number", **({"minimum": arg.low} if arg.low is not None else {})},
+    "float": lambda arg: {"anyOf": [{"type": "number", "minimum": -sys.float_info.max if arg.low is None else arg.low,
+                                     "maximum": sys.float_info.max},  # finite
                                     {"type": "string", "pattern": _FLOAT},
                                     {"type": "string", "pattern": _NAME}]},
     "bool": lambda arg: {"anyOf": [{"type": "boolean"}, {"type": "string", "pattern": _NAME}]},
@@ -191,8 +218,11 @@ def _budget() -> dict[str, Any]:
 def spec_schema() -> dict[str, Any]:
     """The whole schema, as a JSON-ready dict."""
     defs: dict[str, Any] = {
-        "expression": {"type": "string", "description": "an integer expression: + - * // / % ( ), integers, "
-                                                        "block arguments and vars (`n - 1`, `out * 4`)"},
+        "expression": {"type": "string", "maxLength": expr.MAX_LENGTH, "not": {"pattern": "\\*\\s*\\*"},
+                       "description": "an integer expression: + - * // / % ( ), integers, block arguments and "
+                                      "vars (`n - 1`, `out * 4`); no power (**)"},
+        "text": {"type": "string", "pattern": _printable(),
+                 "description": "one line of printable text (no control characters, line breaks or escape sequences)"},
         **_number_defs(),
         "name": {"type": "string", "pattern": _DOTTED_NAME, "description": "the layer's (or block instance's) name"},
         "from": {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}, "minItems": 1}],
@@ -218,11 +248,9 @@ def spec_schema() -> dict[str, Any]:
         "additionalProperties": False,
         "properties": {
             "version": {"const": expand.VERSION, "description": "the spec format"},
-            "name": {"type": "string", "maxLength": expand.MAX_TEXT["name"],
-                     "description": "the network's name (default: the file name)"},
-            "title": {"type": "string", "maxLength": expand.MAX_TEXT["title"], "description": "a title for tables"},
-            "source": {"type": "string", "maxLength": expand.MAX_TEXT["source"],
-                       "description": "where the architecture comes from (paper, table)"},
+            "name": _text(expand.MAX_TEXT["name"], "the network's name (default: the file name)", blank=False),
+            "title": _text(expand.MAX_TEXT["title"], "a title for tables"),
+            "source": _text(expand.MAX_TEXT["source"], "where the architecture comes from (paper, table)"),
             "reference": {"type": "string", "maxLength": expand.MAX_TEXT["reference"],
                           "pattern": "^(torchvision:[A-Za-z0-9_]+(\\(.*\\))?|transformers:[A-Za-z0-9_.-]+)$",
                           "description": "the real model this spec describes, for `archcalc verify --against spec`: "

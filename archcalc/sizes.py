@@ -254,13 +254,11 @@ def largest_input(report: Report, need: Callable[[Report], Any], budget: int, en
     valid = [c for c in report.conditions if c.kind == "valid"]
     needed = need(report)
 
-    def sizes_at(n: int) -> dict[str, int]:
-        return {**env, variable: n, **({"H": n, "W": n} if variable == SIDE else {})}
-
     def fits(n: int) -> bool:
-        return all(c.holds(sizes_at(n)) for c in valid) and _value(needed, sizes_at(n)) <= budget
+        at_n = _sizes_at(n, env, variable)
+        return all(c.holds(at_n) for c in valid) and _value(needed, at_n) <= budget
 
-    smallest = smallest_size(lambda n: all(c.holds(sizes_at(n)) for c in valid))
+    smallest = smallest_input(report, env, variable)
     if smallest is None or not fits(smallest):
         return None
     low, high = smallest, smallest
@@ -272,6 +270,16 @@ def largest_input(report: Report, need: Callable[[Report], Any], budget: int, en
         middle = (low + high) // 2
         low, high = (middle, high) if fits(middle) else (low, middle)
     return low
+
+
+def smallest_input(report: Report, env: Mapping[str, int], variable: str = SIDE) -> int | None:
+    """The smallest size of `variable` that every layer takes (at the other sizes `env`); None up to MAX_SIDE."""
+    valid = [c for c in report.conditions if c.kind == "valid"]
+    return smallest_size(lambda n: all(c.holds(_sizes_at(n, env, variable)) for c in valid))
+
+
+def _sizes_at(n: int, env: Mapping[str, int], variable: str) -> dict[str, int]:
+    return {**env, variable: n, **({"H": n, "W": n} if variable == SIDE else {})}
 
 
 def _value(value: Any, env: Mapping[str, int]) -> int:

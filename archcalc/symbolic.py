@@ -24,7 +24,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from fractions import Fraction
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from math import gcd, lcm
 from typing import Any, Union
 from weakref import WeakValueDictionary
@@ -33,7 +33,7 @@ from .errors import ArchcalcError
 
 Number = Union[int, Fraction, "Expr"]
 _INTERNED: WeakValueDictionary[tuple, Expr] = WeakValueDictionary()
-MAX_WORK = 300_000  # terms of expressions made and compared in one analysis (ResNet-1202: 213,078)
+MAX_WORK = 300_000  # terms of expressions made and compared in one analysis (ResNet-1202: 73,842)
 
 
 class Undecided(ValueError):
@@ -45,6 +45,10 @@ class Undecided(ValueError):
 
     def __str__(self) -> str:
         return self.message() if callable(self.message) else self.message
+
+
+class Unsupported(ValueError):
+    """An operation expressions do not define (a division by a symbolic size): the layer that asks is refused."""
 
 
 class TooComplex(ArchcalcError):
@@ -88,9 +92,15 @@ class Var:
 
     name: str
 
-    @property
-    def key(self) -> tuple:
+    @cached_property
+    def key(self) -> tuple:  # atoms are keys of every monomial: their keys and hashes are made once
         return (0, self.name)
+
+    def __hash__(self) -> int:
+        return hash(self.key)
+
+    def __reduce__(self) -> tuple:  # pickled by its fields: a cached hash holds only in the process that made it
+        return Var, (self.name,)
 
     def at(self, env: Mapping[str, int], memo: dict | None = None) -> int:
         return env[self.name]
@@ -103,9 +113,19 @@ class Floor:
     num: Expr
     den: int
 
-    @property
+    @cached_property
     def key(self) -> tuple:
         return (1, self.den, self.num.key)
+
+    @cached_property
+    def _hash(self) -> int:
+        return hash(self.key)
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __reduce__(self) -> tuple:
+        return Floor, (self.num, self.den)
 
     def at(self, env: Mapping[str, int], memo: dict | None = None) -> int:
         return self.num.at(env, memo) // self.den
@@ -117,9 +137,19 @@ class Max:
 
     args: tuple[Expr, ...]
 
-    @property
+    @cached_property
     def key(self) -> tuple:
         return (2, tuple(a.key for a in self.args))
+
+    @cached_property
+    def _hash(self) -> int:
+        return hash(self.key)
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __reduce__(self) -> tuple:
+        return Max, (self.args,)
 
     def at(self, env: Mapping[str, int], memo: dict | None = None) -> int:
         return max(a.at(env, memo) for a in self.args)
@@ -129,6 +159,7 @@ Atom = Union[Var, Floor, Max]
 Monomial = tuple[tuple[Atom, int], ...]  # (atom, power) sorted by atom key; () is the constant term
 
 
+@lru_cache(maxsize=1 << 16)
 def _mono_key(m: Monomial) -> tuple:
     return tuple((atom.key, power) for atom, power in m)
 
@@ -156,9 +187,13 @@ class Expr:
     _hash: int
 
     def __new__(cls, terms: Mapping[Monomial, int | Fraction]) -> Expr:
-        clean = {m: _whole(c) for m, c in terms.items() if c}
+        clean = {m: c if type(c) is int else _whole(c) for m, c in terms.items() if c}
+        return cls._interned(clean, tuple(sorted([(_mono_key(m), c) for m, c in clean.items()])))
+
+    @classmethod
+    def _interned(cls, clean: dict[Monomial, int | Fraction], key: tuple) -> Expr:
+        """The one expression of canonical terms `clean` and their sorted `key`."""
         spend(len(clean))
-        key = tuple(sorted(((_mono_key(m), c) for m, c in clean.items())))
         found = _INTERNED.get(key)
         if found is not None:
             return found
@@ -166,6 +201,12 @@ class Expr:
         self.terms, self._key, self._hash = clean, key, hash(key)
         _INTERNED[key] = self
         return self
+
+    def _scaled(self, k: int) -> Expr:
+        """k·self for a whole k ≠ 0: the same monomials in the same order, so the key is made from self's."""
+        whole = _whole if any(type(c) is not int for c in self.terms.values()) else _same
+        return Expr._interned({m: whole(c * k) for m, c in self.terms.items()},
+                              tuple([(mk, whole(c * k)) for mk, c in self._key]))
 
     @staticmethod
     def var(name: str) -> Expr:
@@ -197,6 +238,8 @@ class Expr:
     def __eq__(self, other: object) -> bool:
         if isinstance(other, Expr):
             return self is other
+        if type(other) is int:  # as `self is Expr.of(other)`, without making that expression
+            return self.terms == {(): other} if other else not self.terms
         if not _operand(other):
             return NotImplemented
         return self is Expr.of(other)
@@ -211,31 +254,41 @@ class Expr:
     # arithmetic --------------------------------------------------------------
 
     def __add__(self, other: Number) -> Expr:
-        if not _operand(other):
-            return NotImplemented
-        terms = dict(self.terms)
-        for m, c in Expr.of(other).terms.items():
-            terms[m] = terms.get(m, 0) + c
-        return Expr(terms)
+        return self._plus(other, 1)
 
     __radd__ = __add__
 
     def __neg__(self) -> Expr:
-        return Expr({m: -c for m, c in self.terms.items()})
+        return self._scaled(-1)
 
     def __sub__(self, other: Number) -> Expr:
-        return self + (-Expr.of(other))
+        return self._plus(other, -1)
 
     def __rsub__(self, other: Number) -> Expr:
-        return Expr.of(other) + (-self)
+        return Expr.of(other)._plus(self, -1)
+
+    def _plus(self, other: Number, sign: int) -> Expr:
+        """self + sign·other, made at once (no intermediate −other)."""
+        if not _operand(other):
+            return NotImplemented
+        terms = dict(self.terms)
+        if type(other) is int:
+            terms[()] = terms.get((), 0) + sign * other
+            return Expr(terms)
+        for m, c in Expr.of(other).terms.items():
+            terms[m] = terms.get(m, 0) + sign * c
+        return Expr(terms)
 
     def __mul__(self, other: Number) -> Expr:
         if not _operand(other):
             return NotImplemented
+        if type(other) is int:  # a scale: the monomials stay as they are
+            return self._scaled(other) if other else Expr({})
+        factors = Expr.of(other).terms.items()
         terms: dict[Monomial, int] = {}
         for m1, c1 in self.terms.items():
-            for m2, c2 in Expr.of(other).terms.items():
-                m = _mono_times(m1, m2)
+            for m2, c2 in factors:
+                m = _mono_times(m1, m2) if m1 and m2 else m1 or m2
                 terms[m] = terms.get(m, 0) + c1 * c2
         return Expr(terms)
 
@@ -246,11 +299,20 @@ class Expr:
         return floor_div(self, divisor)
 
     def __rfloordiv__(self, other: Number) -> Expr:
-        raise TypeError("division by a symbolic size is not supported")
+        raise Unsupported(f"a division by the symbolic size {self} (analyse at a concrete size)")
 
     def __mod__(self, other: Number) -> Expr:
         divisor = _whole_divisor(other)
         return self - divisor * floor_div(self, divisor)
+
+    def __abs__(self) -> Expr:
+        """|e|: e where it is ≥ 0 for every size (as sizes are), −e where ≤ 0; Undecided where its sign varies."""
+        try:
+            return self if decide(self, strict=False) else -self
+        except Undecided:
+            if decide(-self, strict=False):  # ≤ 0 everywhere, 0 at some size (1 − N)
+                return -self
+            raise
 
     # questions ---------------------------------------------------------------
 
@@ -317,18 +379,25 @@ class Expr:
 
 def _operand(value: object) -> bool:
     """Whether arithmetic with an expression is defined on `value`: whole numbers, fractions, expressions."""
+    kind = type(value)
+    if kind is int or kind is Expr or kind is Fraction:  # the common cases, before isinstance's ABC checks
+        return True
     return isinstance(value, (int, Fraction, Expr)) and not isinstance(value, bool)
+
+
+def _same(c: int) -> int:
+    return c
 
 
 def _whole(c: int | Fraction) -> int | Fraction:
     """A coefficient: a fraction that is a whole number as an int, so that equal expressions are one."""
-    return int(c) if isinstance(c, Fraction) and c.denominator == 1 else c
+    return int(c) if type(c) is not int and isinstance(c, Fraction) and c.denominator == 1 else c
 
 
 def _whole_divisor(value: Number) -> int:
     if isinstance(value, Expr):
         if not value.is_constant:
-            raise TypeError("division by a symbolic size is not supported")
+            raise Unsupported(f"a division by the symbolic size {value} (analyse at a concrete size)")
         value = value.constant
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise TypeError(f"a symbolic size divides only by a whole number ≥ 1; received {value!r}")
@@ -429,12 +498,23 @@ def decide(e: Number, strict: bool) -> bool:
     e = Expr.of(e)
     if e.is_constant:
         return e.constant > 0 if strict else e.constant >= 0
+    answer = _answer(e, strict)
+    if answer is None:
+        raise Undecided(lambda: f"whether {text(e)} {'>' if strict else '≥'} 0 depends on the size")
+    return answer
+
+
+@lru_cache(maxsize=1 << 14)
+def _answer(e: Expr, strict: bool) -> bool | None:
+    """decide's answer for a symbolic e, None when it depends on the size; asked once of each expression
+    (the repeated blocks of a network ask the same questions of the same sizes)."""
+    spend(len(e.terms))
     low, high = _bounds(e)
     if _nonneg(low, strict):
         return True
     if _nonneg(_negate(high), not strict):  # high ≤ 0 (or < 0) everywhere: the claim is false everywhere
         return False
-    raise Undecided(lambda: f"whether {text(e)} {'>' if strict else '≥'} 0 depends on the size")
+    return None
 
 
 Poly = dict[tuple[tuple[str, int], ...], Fraction]  # monomials over variables only, rational coefficients
@@ -603,6 +683,14 @@ def divides(modulus: int, value: Number, message: str | Callable[[], str] = "") 
     return False
 
 
+def must_divide(modulus: int, value: Number, message: str | Callable[[], str]) -> bool:
+    """Whether `modulus` divides `value`, where a layer is refused otherwise (groups of channels, equal
+    parts): for a symbolic size, a condition of validity, (value mod modulus) ≤ 0, unless it always holds."""
+    if isinstance(value, int):
+        return value % modulus == 0
+    return require(-(value % modulus), message)
+
+
 def _text_of(message: str | Callable[[], str]) -> str:
     return message() if callable(message) else message
 
@@ -617,7 +705,12 @@ def is_symbolic(value: Any) -> bool:
 def text(e: Number, style: str = "math") -> str:
     """`e` as people read it (style "math": ⌊(H + 1)/2⌋, 64·H·W) or as archcalc's expression
     grammar evaluates it (style "code": (H + 1) // 2, 64 * H * W; see expr.evaluate)."""
-    e = Expr.of(e)
+    return _text(Expr.of(e), style)
+
+
+@lru_cache(maxsize=1 << 14)
+def _text(e: Expr, style: str) -> str:
+    """text() of an expression, made once (a network's thousands of layers share a few hundred sizes)."""
     if not e.terms:
         return "0"
     atom = _lone_atom(e - e.constant)

@@ -260,3 +260,29 @@ def test_declared_outputs_are_not_reported(cli, write_spec):
     assert ran.code == 0, ran.out
     wrong = cli("check", write_spec(TYPO_IN_FROM + "outputs: [bb]\n"))
     assert "'outputs' names 'bb', which is not an earlier layer; did you mean 'b'" in wrong.out
+
+
+def test_concat_joins_a_sequence_s_features_and_a_map_s_channels_by_default():
+    """Each by its layout, as linear and layernorm read a sequence's last dimension; `dim` picks another."""
+    rows = {row.name: row for row in report_of("""
+        input: [16, 8, 8]
+        layers:
+          - conv: {out: 4, k: 1, name: a}
+          - concat: {from: [a, input], name: channels}
+          - tokens: {name: seq}
+          - linear: {out: 12, name: wide}
+          - concat: {from: [seq, wide], name: features}
+          - concat: {from: [seq, seq], dim: 0, name: longer}
+          - concat: {from: [longer, longer], dim: -2, name: longest}
+    """).rows}
+    assert rows["channels"].output == (4 + 16, 8, 8)
+    assert rows["features"].output == (8 * 8, 20 + 12)
+    assert rows["longer"].output == (2 * 8 * 8, 20)
+    assert rows["longest"].output == (4 * 8 * 8, 20)
+
+
+def test_concat_and_split_refuse_a_dim_the_input_lacks(cli, write_spec):
+    for layer in ("split: {parts: 2, dim: 2}", "concat: {from: [input, input], dim: -3}"):
+        done = cli("table", write_spec(f"input: [4, 6]\nlayers:\n  - {layer}\n", "dim.yaml"))
+        assert done.code != 0 and "internal error" not in done.err
+        assert "dim" in done.err and "2-D input 4×6" in done.err, done.err

@@ -7,6 +7,7 @@ engine.
 
 from __future__ import annotations
 
+import os
 import random
 import textwrap
 from fractions import Fraction
@@ -265,3 +266,19 @@ def test_attention_sees_the_whole_input_and_no_more():
         rows = archcalc.analyze(net, input_shape=(3, side, side)).rows
         assert [r.receptive_field for r in evaluated.rows] == [r.receptive_field for r in rows], side
         assert evaluated.rows[-1].receptive_field == (side // 16 * 16,) * 2, side
+
+
+def test_an_expression_pickled_in_one_process_computes_alike_in_another():
+    """Atoms cache their hashes, which differ between processes (string hashing is seeded): a pickled
+    expression carries its atoms' fields only, so it meets the atoms made where it is loaded."""
+    import pickle
+    import subprocess
+    import sys
+
+    n = Expr.var("N")
+    sent = pickle.dumps(n * ((n + 1) // 2))
+    program = ("import pickle, sys\nfrom archcalc.symbolic import Expr\nn = Expr.var('N')\nhalf = (n + 1) // 2\n"
+               "loaded = pickle.loads(sys.stdin.buffer.read())\nprint(loaded * half == half * half * n)")
+    done = subprocess.run([sys.executable, "-c", program], input=sent, capture_output=True,
+                          env={**os.environ, "PYTHONHASHSEED": "1"})
+    assert done.stdout.decode().strip() == "True", done.stderr.decode()

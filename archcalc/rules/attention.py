@@ -28,6 +28,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..args import Arg
+from ..symbolic import must_divide
 from .base import LOW, WHOLE, Eval, Inputs, Role, Rule, RuleError, Saved, Shape, factor, num, one_input, shape_text
 
 STATS_ITEMSIZE = 4  # the attention kernels keep each row's log-sum-exp in float32
@@ -51,10 +52,10 @@ def _resolve(args: Mapping[str, Any], shapes: list[Shape]) -> Mapping[str, Any]:
         raise RuleError(f"kv_heads={kv_heads} must divide heads={heads} (each K, V head serves heads/kv_heads queries)")
     head_dim = args["head_dim"]
     if head_dim is None:
-        if d % heads:
+        if not must_divide(heads, d, lambda: f"heads={heads} divide the embedding dimension {factor(d)}"):
             raise RuleError(f"heads={heads} must divide the embedding dimension {d} (or give head_dim)")
         head_dim = d // heads
-    if args["rope"] and head_dim % 2:
+    if args["rope"] and not must_divide(2, head_dim, lambda: f"head_dim={factor(head_dim)} is even (rope)"):
         raise RuleError(f"rope rotates pairs of features: head_dim={head_dim} must be even")
     if len(shapes) == 2:
         given = [name for name in ("causal", "rope", "past") if args[name]]

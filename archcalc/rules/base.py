@@ -288,6 +288,29 @@ def one_map(kind: str, shapes: list[Shape]) -> tuple[Any, tuple[Any, ...]]:
     return shape[0], tuple(shape[1:])
 
 
+DIM_DOC = ("the dimension, 0-based, batch excluded (negative from the end); default by layout: the channels "
+           "(0) of a C×H×W or C×T×H×W map, the last (a token's features) of an N×D sequence or a vector. A C×L "
+           "map is 2-D as a sequence is: its channels are dim: 0")
+
+
+def layout_dim(kind: str, dim: int | None, shape: Shape) -> int:
+    """The dimension a split or a concat acts on, from 0: `dim` (negative from the end), or by layout (DIM_DOC):
+    a map's channels, the features of a token sequence, as linear and layernorm read them."""
+    rank = len(shape)
+    if dim is None:
+        return 0 if rank > 2 else rank - 1
+    at = dim + rank if dim < 0 else dim
+    if not 0 <= at < rank:
+        raise RuleError(f"{kind}: dim {dim} of a {rank}-D input {shape_text(shape)} (the batch is not counted; "
+                        f"expected {-rank} ≤ dim ≤ {rank - 1})")
+    return at
+
+
+def dim_name(shape: Shape, dim: int) -> str:
+    """What dimension `dim` of `shape` holds, as a message names it: channels, features or dim 1."""
+    return "channels" if dim == 0 and len(shape) > 2 else "features" if dim == len(shape) - 1 else f"dim {dim}"
+
+
 def per_axis(name: str, value: Any, rank: int) -> tuple[Any, ...]:
     """An argument given as one integer for every axis, or a list of one per spatial axis of the input."""
     if not isinstance(value, tuple):

@@ -17,7 +17,7 @@ from math import prod
 from typing import Any
 
 from ..args import Arg
-from ..symbolic import require
+from ..symbolic import factor, must_divide, require
 from .base import (LOW, Eval, Picture, Role, Rule, RuleError, Saved, Shape, Window, num, one_map, per_axis,
                    per_axis_text, product, sliding, spatial, texts)
 from .elementwise import ACT_ARG
@@ -69,7 +69,7 @@ def _weights(args: Mapping[str, Any], c: int, k: tuple[int, ...]) -> tuple[int, 
         terms = " + ".join(f"{n}·{size}" for size, n in sorted(counts.items()))
         return kernel * links, lambda: f"{product(k)}·({terms})"
     for name, value in (("input channels", c), ("out", out)):
-        if value % groups:
+        if not must_divide(groups, value, lambda: f"groups={groups} divide {name} ({factor(value)})"):
             raise RuleError(f"groups={groups} must divide {name} ({value})")
     return kernel * (c // groups) * out, lambda: product((*k, c // groups, out))
 

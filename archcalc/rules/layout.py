@@ -16,9 +16,9 @@ from math import prod
 from typing import Any
 
 from ..args import Arg
-from ..symbolic import divides, is_symbolic, require
-from .base import (MAP_TEXT, Eval, Inputs, Rule, RuleError, Shape, Window, elements, num, one_input, one_map, per_axis,
-                   product, shape_text)
+from ..symbolic import is_symbolic, must_divide, require
+from .base import (DIM_DOC, MAP_TEXT, Eval, Inputs, Rule, RuleError, Shape, Window, dim_name, elements, factor,
+                   layout_dim, num, one_input, one_map, per_axis, product, shape_text)
 
 
 def _permute(args: Mapping[str, Any], shapes: list[Shape]) -> Eval:
@@ -44,17 +44,22 @@ def _token(args: Mapping[str, Any], shapes: list[Shape]) -> Eval:
     return Eval((d,), output="view", formulas=lambda: {"shape": f"token {args['index']} of {n}: {d} features"})
 
 
+def _resolve_split(args: Mapping[str, Any], shapes: list[Shape]) -> Mapping[str, Any]:
+    return {**args, "dim": layout_dim("split", args["dim"], one_input("split", shapes))}
+
+
 def _split(args: Mapping[str, Any], shapes: list[Shape]) -> Eval:
     shape = one_input("split", shapes)
-    parts, part = args["parts"], args["part"]
-    if shape[0] % parts:
-        raise RuleError(f"{parts} parts must divide the {shape[0]} channels")
+    parts, part, dim = args["parts"], args["part"], args["dim"]
+    size = shape[dim]
+    if not must_divide(parts, size, lambda: f"{parts} parts of {factor(size)}"):
+        raise RuleError(f"{parts} parts must divide the {size} {dim_name(shape, dim)}")
     if part is not None and part > parts:
         raise RuleError(f"part {part} of {parts}: expected 1 ≤ part ≤ {parts}")
-    out = (shape[0] // parts, *shape[1:])
+    out = (*shape[:dim], size // parts, *shape[dim + 1:])
     which = f"part {part}" if part is not None else f"{parts} outputs, :0 … :{parts - 1}"
     return Eval(out, output="view", outputs=(out,) * parts if part is None else (),
-                formulas=lambda: {"shape": f"channels {shape[0]}/{parts} = {out[0]}, {which}"})
+                formulas=lambda: {"shape": f"{dim_name(shape, dim)} {factor(size)}/{parts} = {factor(out[dim])}, {which}"})
 
 
 def _reshaped(kind: str) -> Callable[[Mapping[str, Any], list[Shape]], Eval]:
@@ -70,8 +75,7 @@ def _reshaped(kind: str) -> Callable[[Mapping[str, Any], list[Shape]], Eval]:
                 raise RuleError(f"{kind} to {list(target)} needs {num(known)} elements; {shape_text(shape)} has {num(count)}")
             out = tuple(target)
         else:
-            exact = divides(known, count, lambda: f"{shape_text(shape)} into sizes of {num(known)}")
-            if not exact and not is_symbolic(count):  # symbolic: recorded as a condition of exactness
+            if not must_divide(known, count, lambda: f"{shape_text(shape)} into sizes of {num(known)}"):
                 raise RuleError(f"{kind} to {list(target)}: {shape_text(shape)} = {num(count)} elements is not a multiple "
                                 f"of {num(known)}")
             out = tuple(count // known if d == -1 else d for d in target)
@@ -117,7 +121,7 @@ def _position(index: int, n: Any, what: str, end: bool = False) -> Any:
 def _shuffle(args: Mapping[str, Any], shapes: list[Shape]) -> Eval:
     c, h, w = one_input("shuffle", shapes, 3)
     groups = args["groups"]
-    if c % groups:
+    if not must_divide(groups, c, lambda: f"groups={groups} divide the {factor(c)} channels"):
         raise RuleError(f"groups={groups} must divide the {c} channels")
     return Eval((c, h, w), formulas=lambda: {"shape": f"unchanged: {c}×{h}×{w} ({groups} groups of {c // groups}, interleaved)"})
 
@@ -177,10 +181,11 @@ RULES = [
          (), _tokens),
     Rule("token", "one token of an N×D sequence, its D features (ViT's class token, x[:, 0])",
          (Arg("index", "int", 0, "which token, from 0"),), _token, shorthand="index"),
-    Rule("split", "the channels split into equal parts (views; ShuffleNet's channel split): every part, read as "
-         "split1:0, split1:1 …, or the one `part`",
+    Rule("split", "split into equal parts along `dim` (views): a map's channels (ShuffleNet's channel split), a "
+         "sequence's features; every part, read as split1:0, split1:1 …, or the one `part`",
          (Arg("parts", "pos", 2, "equal parts"),
-          Arg("part", "pos", None, "only this part, from 1 (one output); without it every part is an output")), _split),
+          Arg("part", "pos", None, "only this part, from 1 (one output); without it every part is an output"),
+          Arg("dim", "index", None, DIM_DOC)), _split, resolve=_resolve_split),
     Rule("reshape", "reshape to a shape, batch excluded, one size -1 (a view, as torch.reshape of a contiguous "
          "tensor; after a permute or a slice torch copies, which is not counted): x.reshape(b, c, h*w) is reshape: [C, -1]",
          (Arg("shape", "shape", required=True, doc="the sizes after the batch; one may be -1"),),

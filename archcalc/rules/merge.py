@@ -13,8 +13,9 @@ from math import prod
 from typing import Any
 
 from ..args import Arg
-from .base import (LOW, Eval, Inputs, Picture, Role, Rule, RuleError, Saved, Shape, Window, elements, num, one_map,
-                   product, shape_text)
+from ..symbolic import is_symbolic
+from .base import (DIM_DOC, LOW, Eval, Inputs, Picture, Role, Rule, RuleError, Saved, Shape, Window, dim_name, elements,
+                   factor, layout_dim, num, one_map, product, shape_text)
 from .elementwise import ACT_ARG, inline_act
 from .tail import tail
 
@@ -23,14 +24,20 @@ def _shapes_text(shapes: list[Shape]) -> str:
     return ", ".join(shape_text(s) for s in shapes)
 
 
+def _resolve_concat(args: Mapping[str, Any], shapes: list[Shape]) -> Mapping[str, Any]:
+    return {**args, "dim": layout_dim("concat", args["dim"], shapes[0])}
+
+
 def _concat(args: Mapping[str, Any], shapes: list[Shape]) -> Eval:
     if len(shapes) < 2:
         raise RuleError(f"concat needs at least two inputs; received {len(shapes)}")
-    if len({len(s) for s in shapes}) != 1 or len({s[1:] for s in shapes}) != 1:
-        raise RuleError(f"concat needs equal sizes apart from channels; received {_shapes_text(shapes)}")
-    channels = sum(s[0] for s in shapes)
-    shape = (channels, *shapes[0][1:])
-    return Eval(shape, formulas=lambda: {"shape": f"{' + '.join(str(s[0]) for s in shapes)} = {channels} channels"})
+    dim = args["dim"]
+    if len({len(s) for s in shapes}) != 1 or len({(*s[:dim], *s[dim + 1:]) for s in shapes}) != 1:
+        raise RuleError(f"concat needs equal sizes apart from {dim_name(shapes[0], dim)}; received {_shapes_text(shapes)}")
+    total = sum(s[dim] for s in shapes)
+    shape = (*shapes[0][:dim], total, *shapes[0][dim + 1:])
+    return Eval(shape, formulas=lambda: {"shape": f"{' + '.join(factor(s[dim]) for s in shapes)} = {factor(total)} "
+                                                  f"{dim_name(shape, dim)}"})
 
 
 def _add(args: Mapping[str, Any], shapes: list[Shape]) -> Eval:
@@ -70,6 +77,9 @@ def _resolve_shortcut(args: Mapping[str, Any], shapes: list[Shape]) -> Mapping[s
     """`out` unset keeps the input's channels; mode auto is the identity when the shape is kept, else a projection."""
     c = one_map("shortcut", shapes)[0]
     out = args["out"] or c
+    if args["mode"] == "auto" and is_symbolic(out - c):
+        raise RuleError(f"shortcut out={out}: whether it keeps the {c} channels (an identity) depends on the input's "
+                        "size; give mode")
     mode = args["mode"] if args["mode"] != "auto" else "identity" if (out, args["s"]) == (c, 1) else "projection"
     return {**args, "out": out, "mode": mode}
 
@@ -113,7 +123,8 @@ def _shortcut(args: Mapping[str, Any], shapes: list[Shape]) -> Eval:
 _MERGE: dict[str, Any] = {"role": Role.MERGE, "inputs": Inputs.MANY}
 
 RULES = [
-    Rule("concat", "concatenate inputs along channels (inception, U-Net, DenseNet)", (), _concat, **_MERGE),
+    Rule("concat", "concatenate inputs along `dim`: a map's channels (inception, U-Net, DenseNet), a sequence's features",
+         (Arg("dim", "index", None, DIM_DOC),), _concat, **_MERGE, resolve=_resolve_concat),
     Rule("add", "elementwise sum of inputs (residual connections)", (ACT_ARG,), _add, **_MERGE, picture=Picture(symbol="+")),
     Rule("mul", "elementwise product of inputs, broadcast (a squeeze-and-excitation gate: C×1×1 times C×H×W)",
          (), _mul, **_MERGE),

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..args import Arg
+from ..symbolic import factor, must_divide
 from .base import FP32_ON_CUDA, PROMOTE, Eval, Rule, RuleError, Saved, Shape, elements, num, one_input, shape_text
 
 STATS_ITEMSIZE = 4  # PyTorch keeps normalisation statistics in float32, whatever the activations' type
@@ -52,7 +53,8 @@ def _layernorm(args: Mapping[str, Any], shapes: list[Shape]) -> Eval:
     d = shape[0] if over_channels else shape[-1]
     axis = "channels at each position" if over_channels else "the last dimension"
     # one mean and 1/σ per position (or token)
-    return _normalised(shape, d, elements(shape) // d, "feature", f"normalised over {axis}, {d} values")
+    rows = elements(shape[1:] if over_channels else shape[:-1])
+    return _normalised(shape, d, rows, "feature", f"normalised over {axis}, {d} values")
 
 
 def _rmsnorm(args: Mapping[str, Any], shapes: list[Shape]) -> Eval:
@@ -71,7 +73,7 @@ def _rmsnorm(args: Mapping[str, Any], shapes: list[Shape]) -> Eval:
 def _groupnorm(args: Mapping[str, Any], shapes: list[Shape]) -> Eval:
     shape = one_input("groupnorm", shapes)
     c, groups = shape[0], args["groups"]
-    if c % groups:
+    if not must_divide(groups, c, lambda: f"groups={groups} divide the {factor(c)} channels"):
         raise RuleError(f"groups={groups} must divide the input channels ({c})")
     return _normalised(shape, c, groups, "channel", f"{groups} groups of {c // groups} channels")
 

@@ -45,7 +45,7 @@ from collections.abc import Mapping
 from typing import Any, NamedTuple
 
 from ..args import Arg
-from ..symbolic import is_symbolic, largest
+from ..symbolic import largest
 from .base import KEEP, WHOLE, Eval, Role, Rule, RuleError, Saved, Shape, num, one_input, shape_text
 
 
@@ -70,11 +70,9 @@ PAGE_ROUNDING = 7 * 4096 // 2 // 4
 
 def _padded(n: Any) -> Any:
     """A row of n float32 as oneDNN lays it out: rounded up to 16 (64 bytes), 16 more when a multiple of 256
-    (against cache aliasing). A symbolic size is left as it is."""
-    if is_symbolic(n):
-        return n
+    (against cache aliasing): ⌊r/256⌋ − ⌊(r − 1)/256⌋ is 1 just then, a formula in a symbolic size too."""
     row = -(-n // 16) * 16
-    return row + 16 if row % 256 == 0 else row
+    return row + 16 * (row // 256 - (row - 1) // 256)
 
 
 def _layer_inputs(d: Any, args: Mapping[str, Any]) -> list[Any]:

@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..args import Arg
-from ..symbolic import is_symbolic
+from ..symbolic import factor, is_symbolic, must_divide
 from .base import LOW, Eval, Role, Rule, RuleError, Saved, Shape, Window, num, one_input, product, shape_text
 from .norm import EPS, STATS_ITEMSIZE
 
@@ -55,7 +55,7 @@ def _shift_text(shift: int, window: int, sizes: tuple[Any, Any]) -> str:
 def _window_attention(args: Mapping[str, Any], shapes: list[Shape]) -> Eval:
     h, w, c = channels_last("window_attention", shapes)
     heads, window, shift, bias = args["heads"], args["window"], args["shift"], args["bias"]
-    if c % heads:
+    if not must_divide(heads, c, lambda: f"heads={heads} divide the {factor(c)} channels"):
         raise RuleError(f"heads={heads} must divide the {c} channels")
     if shift >= window:
         raise RuleError(f"shift={shift} must be less than the window ({window})")

@@ -40,14 +40,14 @@ class Token(nn.Module):
 
 
 class Split(nn.Module):
-    """One of `parts` equal chunks of the channels (a view), or all of them (a tuple: several outputs)."""
+    """One of `parts` equal chunks along `dim` (a view), or all of them (a tuple: several outputs)."""
 
-    def __init__(self, parts: int, part: int | None):
+    def __init__(self, parts: int, part: int | None, dim: int):
         super().__init__()
-        self.parts, self.part = parts, part
+        self.parts, self.part, self.dim = parts, part, dim + 1  # after the batch
 
     def forward(self, x: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, ...]:
-        chunks = x.chunk(self.parts, 1)
+        chunks = x.chunk(self.parts, self.dim)
         return chunks if self.part is None else chunks[self.part - 1]
 
 
@@ -103,7 +103,7 @@ FACTORIES: dict[str, Factory] = {
     "permute": lambda args, shapes, out: Permute(args["dims"]),
     "tokens": lambda args, shapes, out: Tokens(),
     "token": lambda args, shapes, out: Token(args["index"]),
-    "split": lambda args, shapes, out: Split(args["parts"], args["part"]),
+    "split": lambda args, shapes, out: Split(args["parts"], args["part"], args["dim"]),
     "reshape": lambda args, shapes, out: Reshape(args["shape"]),
     "view": lambda args, shapes, out: Reshape(args["shape"], view=True),
     "getitem": lambda args, shapes, out: GetItem(args["dim"], args["index"], args["start"], args["stop"]),

@@ -16,8 +16,12 @@ from .tail import tail
 
 
 class Concat(nn.Module):
+    def __init__(self, dim: int):
+        super().__init__()
+        self.dim = dim + 1  # after the batch
+
     def forward(self, *xs: torch.Tensor) -> torch.Tensor:
-        return torch.cat(xs, 1)
+        return torch.cat(xs, self.dim)
 
 
 class Add(nn.Module):
@@ -68,7 +72,7 @@ def _shortcut(args: Mapping[str, Any], shapes: list[Shape], out: Shape) -> nn.Mo
 
 
 FACTORIES: dict[str, Factory] = {
-    "concat": lambda args, shapes, out: Concat(),
+    "concat": lambda args, shapes, out: Concat(args["dim"]),
     "add": lambda args, shapes, out: Add(args["act"]),
     "mul": lambda args, shapes, out: Mul(),
     "shortcut": _shortcut,
