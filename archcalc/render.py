@@ -184,6 +184,28 @@ def _total(value: Any, show: Callable[[Any], str]) -> str:
     return show(value)
 
 
+INDENT = "  "  # a level of the Layer column's tree
+
+
+def tree(names: Sequence[str], rows: list[list[str]]) -> tuple[list[list[str]], list[int]]:
+    """The Layer column (each row's first cell, which begins with its dotted name) as an indented tree,
+    as torchinfo draws it: a header row for each block a row enters, then the row by its last name
+    segment. Returns the rows and where each given row went (the header rows' other cells are blank)."""
+    out: list[list[str]] = []
+    where: list[int] = []
+    open_blocks: list[str] = []
+    for name, cells in zip(names, rows):
+        *path, last = name.split(".")
+        same = 0
+        while same < min(len(open_blocks), len(path)) and open_blocks[same] == path[same]:
+            same += 1
+        out += [[INDENT * level + path[level]] + [""] * (len(cells) - 1) for level in range(same, len(path))]
+        where.append(len(out))
+        out.append([INDENT * len(path) + cells[0][len(name) - len(last):], *cells[1:]])
+        open_blocks = path
+    return out, where
+
+
 def formula_lines(row: Row) -> list[str]:
     """The arithmetic behind a row's shape, parameters and MACs, one line each."""
     return [f"{k}: {v}" for k, v in row.formulas.items() if k in ("shape", "params", "macs")]
@@ -252,10 +274,9 @@ def broken(text: str, width: int) -> str:
     return "\n".join(lines)
 
 
-def left_out_line(left_out: Sequence[str], width: int) -> str:
-    """The note under a table that had to leave columns out."""
-    return (f"not shown, to fit {width} columns: {', '.join(left_out)} "
-            "(a wider terminal shows them; piped, every column is written)")
+def left_out_line(left_out: Sequence[str], width: int, shown_by: str = "a wider terminal shows them") -> str:
+    """The note under a table that had to leave columns out, and what `shown_by` them."""
+    return f"not shown, to fit {width} columns: {', '.join(left_out)} ({shown_by}; piped, every column is written)"
 
 
 def folded(headers: list[str], right: list[bool], rows: list[list[str]], beneath: list[list[str]],

@@ -84,10 +84,52 @@ def test_formulas_fold_under_their_rows_when_their_column_does_not_fit():
     assert re.search(r"conv1 .*34,944 .*shape: \(227 − 11 \+ 2·0\)/4 \+ 1 = 55", wide)  # a column beside the row
 
 
-def test_names_wrap_at_dots_rather_than_pushing_numbers_out():
-    text, report = drawn("resnet18", 60, memory=True)
-    assert re.search(r"\n conv2_x\.\s+36,992\s+115,605,504", text)  # the name broken after a dot
-    assert all(whole(f"{row.macs:,}", text) for row in report.rows)
+def row_lines(text: str, report) -> list[int]:
+    """Where each of the report's rows is drawn: the line that holds its last name segment, indented two
+    spaces a level of its dotted name, then its parameters and MACs; in order, one line each."""
+    lines, at, found = text.splitlines(), 0, []
+    for row in report.rows:
+        *path, last = row.name.split(".")
+        figures = rf"(?<![\d,]){row.params:,}\s+{row.macs:,}(?![\d,])"
+        pattern = re.compile(rf" ?{'  ' * len(path)}{re.escape(last)}( ⚠)? .*{figures}")
+        at = next(i for i in range(at, len(lines)) if pattern.match(lines[i]))
+        found.append(at)
+    return found
+
+
+@pytest.mark.parametrize("name, options", [("resnet50", {"memory": True}), ("densenet121", {}),
+                                           ("gpt2", {}), ("mixtral-8x7b", {})])
+def test_deep_networks_are_a_tree_of_names_one_line_a_row_at_80_columns(name, options):
+    text, report = drawn(name, 80, **options)
+    lines = text.splitlines()
+    table = lines[:next(i for i, line in enumerate(lines) if line.startswith("not shown"))]
+    assert max(map(len, table)) <= 80
+    found = row_lines(text, report)
+    assert len(set(found)) == len(report.rows)
+    first = report.rows[found.index(next(i for i in found if "." in report.rows[found.index(i)].name))]
+    *blocks, _ = first.name.split(".")
+    headers = lines[found[report.rows.index(first)] - len(blocks):found[report.rows.index(first)]]
+    assert [line.strip() for line in headers] == blocks  # a header row for each block the first deep row enters
+    assert all(not line.strip(" " + block) for line, block in zip(headers, blocks))  # the header rows are names only
+
+
+def test_the_tree_s_footer_names_what_shows_the_columns_left_out():
+    text, _ = drawn("resnet50", 80, memory=True)
+    assert re.search(r"not shown, to fit 80 columns: Kind, RF, Output, Activations \(a wider terminal shows them;",
+                     " ".join(text.split()))
+    text, _ = drawn("gpt2", 80)  # its names are long: folded to one level, RF fits too
+    assert "(--depth 1 or a wider terminal shows them; piped, every column is written)" in " ".join(text.split())
+    wide, report = drawn("gpt2", 80, 1)
+    assert "not shown, to fit 80 columns: Kind (" in wide and all("." not in row.name for row in report.rows)
+    narrow, _ = drawn("mixtral-8x7b", 60)
+    assert "rows are wider than 60 columns; --depth 1 fits each on one line" in " ".join(narrow.split())
+
+
+def test_piped_tables_keep_full_dotted_names(cli):
+    ran = cli("table", "resnet50", "--memory")
+    assert ran.code == 0, ran.err
+    assert re.search(r"^conv2_x\.bottleneck1\.branch1\.conv1 +conv ", ran.out, re.M)
+    assert not re.search(r"^ +bottleneck1", ran.out, re.M)
 
 
 def test_the_floor_rounding_footer_is_one_line_and_formulas_show_each():
