@@ -13,7 +13,8 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 from . import safe
-from .conventions import FLOPS, FUSED, MACS, UNITS, ZERO_MACS
+from .conventions import (ACTIVATION_MEMORY, FLOPS, FUSED, INFERENCE_MEMORY, MACS, RULE_OF_THUMB,
+                          TRAINING_MEMORY, UNITS, ZERO_MACS)
 from .ir import UNREAD
 from .report import Report, Row
 from .rules.base import AXES, shape_text
@@ -117,17 +118,28 @@ def totals_lines(report: Report) -> list[str]:
     """The footer: totals with their units and the conventions behind them."""
     t = report.totals
     per = f"{report.dtype}, batch {report.batch}"
+    inference = report.inference_breakdown()
     return [
         f"{safe.printable(report.name)}: {t.params:,} parameters ({t.trainable_params:,} trainable"
         + (f"; {t.active_params:,} active per token, a moe's top k experts" if t.active_params != t.params else "") + ")"
         + (f", {t.buffers:,} buffer values" if t.buffers else "") + f"; depth {t.depth} (weight layers on the longest path)",
         f"MACs {t.macs:,} ({MACS}, per sample); {FLOPS} = {t.flops:,}",
-        f"Activations {t.activations:,} per sample = {format_bytes(t.activation_bytes)} ({per}); "
-        f"× 2 for forward + backward = {format_bytes(t.forward_backward_bytes)}",
-        f"Parameters {format_bytes(t.param_bytes)} ({report.dtype}); inference peak {format_bytes(t.inference_peak_bytes)}; "
-        f"training {format_bytes(report.train_total_bytes)} ({report.optimizer}, {per})",
+        f"{ACTIVATION_MEMORY.capitalize()} {format_bytes(t.activation_bytes)} ({t.activations:,} per sample; {per}); "
+        f"× 2 for forward + backward = {format_bytes(t.forward_backward_bytes)} ({RULE_OF_THUMB})",
+        f"{INFERENCE_MEMORY.capitalize()} {_sum_of(inference)}; "
+        f"{TRAINING_MEMORY} {format_bytes(report.train_total_bytes)} ({report.optimizer}, {per})",
         f"Units: {UNITS}. {FUSED}; {ZERO_MACS}.",
     ]
+
+
+def _sum_of(parts: Mapping[str, Any]) -> str:
+    """A figure made of parts: `107.6 MiB (peak activations 10.0 MiB, parameters 97.5 MiB)`; of formulas, the
+    parts alone (`peak activations max(…) + parameters 97.5 MiB`). Zero parts are left out."""
+    shown = {part: size for part, size in parts.items() if size != 0}
+    terms = [f"{part} {format_bytes(size)}" for part, size in shown.items()]
+    if all(isinstance(size, int) for size in shown.values()):
+        return f"{format_bytes(sum(shown.values()))} ({', '.join(terms)})"
+    return "= " + " + ".join(terms)
 
 
 def flag_lines(report: Report, each: bool = False) -> list[str]:

@@ -87,7 +87,7 @@ class Totals:
 
     @property
     def forward_backward_bytes(self) -> int:
-        """The notes' rule of thumb: activations kept once for forward, once for backward."""
+        """Activation memory × 2 (conventions.RULE_OF_THUMB): kept once for forward, once for backward."""
         return 2 * self.activation_bytes
 
     @property
@@ -148,7 +148,8 @@ class Report:
         return labelled(self.train_parts(devices, shard))
 
     def inference_breakdown(self) -> dict[str, int]:
-        """Bytes of one forward pass: the peak of live tensors, weights, buffers."""
+        """Bytes of one forward pass, its inference memory (conventions.MEMORY): the peak of live activations,
+        parameters, buffers."""
         return {"peak activations": self.totals.inference_peak_bytes, "parameters": self.totals.param_bytes,
                 "buffers": self.totals.buffer_bytes}
 

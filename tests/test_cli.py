@@ -151,7 +151,7 @@ def test_piped_help_is_plain_text_and_uncut(cli):
         out = cli(*args).out
         assert not set("│╭╮╰╯─") & set(out) and "\x1b[" not in out, args
         assert "…" not in out.replace("NET|PATH…", "").replace(",…", ""), args  # nothing cut short
-    assert "inference peak and training memory, with ratios to the first." in " ".join(cli("--help").out.split())
+    assert "peak activations and training memory, with ratios to the first." in " ".join(cli("--help").out.split())
 
 
 def test_flags_show_as_flags_and_values_by_their_metavar(cli):

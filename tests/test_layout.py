@@ -16,6 +16,8 @@ from archcalc import catalog, render
 from archcalc.analysis import analyze
 from archcalc.cli import terminal
 from archcalc.report import fold
+from archcalc.units import format_bytes
+from conftest import SPECS
 
 WIDTHS = (60, 80, 120)
 
@@ -191,3 +193,32 @@ def test_piped_generic_tables_are_plain_text():
     out = Console(file=io.StringIO(), width=10_000)  # not a terminal
     terminal.draw(out, ["Layer", "Median"], [False, True], [["conv1", "1.00 ms"]])
     assert out.file.getvalue() == "Layer   Median\nconv1  1.00 ms\n"
+
+
+def test_the_footer_names_its_memory_figures_as_check_s_budgets_do(cli):
+    """One definition of each memory figure: the footer's inference memory is the figure `check
+    --max-inference-memory` holds to (peak activations, parameters and buffers), by the same name."""
+    report = analyze(catalog.load("resnet50"))
+    t = report.totals
+    inference = t.inference_peak_bytes + t.param_bytes + t.buffer_bytes
+    footer = cli("table", "resnet50").out
+    shown = (f"Inference memory {format_bytes(inference)} (peak activations {format_bytes(t.inference_peak_bytes)}, "
+             f"parameters {format_bytes(t.param_bytes)}, buffers {format_bytes(t.buffer_bytes)}); training memory "
+             f"{format_bytes(report.train_total_bytes)}")
+    assert shown in footer
+    over = cli("check", str(SPECS / "resnet50.yaml"), "--max-inference-memory", str(inference - 1))
+    assert over.code == 1 and "inference memory at batch 1 over budget" in over.out
+    assert f"received {inference:,} B ({format_bytes(inference)})" in over.out
+    assert cli("check", str(SPECS / "resnet50.yaml"), "--max-inference-memory", str(inference)).code == 0
+    assert f"activation memory {format_bytes(t.activation_bytes)}".capitalize() in footer
+    assert "(CS231n's rule of thumb)" in footer and "notes'" not in footer
+
+
+def test_the_footer_is_true_of_the_dropout_rows_it_names():
+    report = analyze(catalog.load("alexnet"))
+    dropouts = [row for row in report.rows if row.kind in ("dropout", "relu")]
+    assert dropouts and all(row.activations == 0 for row in dropouts)  # rows of their own, 0 B each
+    cells = render.grid(report)
+    activations = cells.headers.index("Activations")
+    assert {cells.body[report.rows.index(row)][activations] for row in dropouts} == {"0 B"}
+    assert "dropout are fused into the layer before (their rows add 0 B)" in render.table_text(report)
