@@ -210,7 +210,7 @@ def test_the_footer_names_its_memory_figures_as_check_s_budgets_do(cli):
     assert over.code == 1 and "inference memory at batch 1 over budget" in over.out
     assert f"received {inference:,} B ({format_bytes(inference)})" in over.out
     assert cli("check", str(SPECS / "resnet50.yaml"), "--max-inference-memory", str(inference)).code == 0
-    assert f"activation memory {format_bytes(t.activation_bytes)}".capitalize() in footer
+    assert f"Activation memory {format_bytes(t.activation_bytes)} " in footer
     assert "(CS231n's rule of thumb)" in footer and "notes'" not in footer
 
 
