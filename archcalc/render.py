@@ -6,9 +6,7 @@ table is this plain text, and rich is never imported.
 
 from __future__ import annotations
 
-import csv
 import io
-import json
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple
 
@@ -334,9 +332,6 @@ def to_json(report: Report) -> str:
     return dumps(report.to_dict())
 
 
-_STRING = json.encoder.encode_basestring  # C in CPython: json.dumps(ensure_ascii=False)'s escaping
-
-
 class _Unusual(Exception):
     """A value the fast path leaves to json itself: a key that is not text, a type JSON does not know."""
 
@@ -348,19 +343,23 @@ def dumps(value: Any) -> str:
     Python, a generator per container (half a second for a 5,000-layer
     report). This writes the same text into one list.
     """
+    import json  # JSON's only: a table never loads it
+
     out: list[str] = []
     try:
-        _dump(value, "\n", out)
+        _dump(value, "\n", out, json)
     except _Unusual:
         return json.dumps(value, indent=2, ensure_ascii=False)
     return "".join(out)
 
 
-def _dump(value: Any, newline: str, out: list[str]) -> None:
-    """Append `value` at the indent that `newline` carries; text and integers inline, the commonest by far."""
+def _dump(value: Any, newline: str, out: list[str], json: Any) -> None:
+    """Append `value` at the indent that `newline` carries; text and integers inline, the commonest by far.
+    Text is escaped by `json`'s C function, as json.dumps(ensure_ascii=False) escapes it."""
+    string = json.encoder.encode_basestring
     kind = type(value)
     if kind is not dict and kind is not list and kind is not tuple:
-        out.append(_scalar(value))
+        out.append(_scalar(value, json))
         return
     if not value:
         out.append("{}" if kind is dict else "[]")
@@ -373,21 +372,21 @@ def _dump(value: Any, newline: str, out: list[str]) -> None:
             key, item = item
             if type(key) is not str:
                 raise _Unusual
-            separator += _STRING(key) + ": "
+            separator += string(key) + ": "
         if type(item) is int:
             out.append(separator + int.__repr__(item))
         elif type(item) is str:
-            out.append(separator + _STRING(item))
+            out.append(separator + string(item))
         else:
             out.append(separator)
-            _dump(item, inner, out)
+            _dump(item, inner, out, json)
         separator = "," + inner
     out.append(newline + ("}" if kind is dict else "]"))
 
 
-def _scalar(value: Any) -> str:
+def _scalar(value: Any, json: Any) -> str:
     if type(value) is str:
-        return _STRING(value)
+        return json.encoder.encode_basestring(value)
     if value is None or value is True or value is False or isinstance(value, (int, float)):
         return json.dumps(value)
     raise _Unusual
@@ -406,6 +405,8 @@ def csv_fields(rank: int) -> tuple[str, ...]:
 
 
 def to_csv(report: Report) -> str:
+    import csv  # CSV's only
+
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     rank = max((len(row.receptive_field) for row in report.rows if row.receptive_field), default=2)

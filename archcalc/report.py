@@ -10,15 +10,17 @@ from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, replace
 from fractions import Fraction
 from types import MappingProxyType
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from .errors import ArchcalcError
 from .ir import producer
 from .precision import PRECISIONS, Precision, dtype_names
-from .sides import Sizes, read
 from .states import OPTIMIZER_STATES, Part, labelled, model_states  # noqa: F401 (OPTIMIZER_STATES, read from here)
 from .symbolic import Expr, largest, text
 from .units import DTYPE_BYTES
+
+if TYPE_CHECKING:
+    from .sides import Sizes
 
 MAX_BATCH = 10**9  # the largest batch any command takes or answers
 
@@ -169,6 +171,8 @@ class Report:
     def sides(self) -> dict[str, Sizes]:
         """The sizes each side of a symbolic input (N, or H and W) accepts and makes exact, each read alone
         from the report's conditions (`archcalc sizes` says more); none for a concrete report."""
+        from .sides import read  # a symbolic report's only: a concrete one never loads the solver
+
         names = self.variables() - {"B"}
         return {v: read(self.name, self.conditions, names, variable=v) for v in sorted(names)}
 
