@@ -140,18 +140,22 @@ def _sum_of(parts: Mapping[str, Any]) -> str:
     return "= " + " + ".join(terms)
 
 
-def flag_lines(report: Report, each: bool = False) -> list[str]:
-    """The ⚠ footer: every inexact division when `each` (or when there is only one), else one summary line."""
+def flag_lines(report: Report, each: bool = False, advice: bool = True) -> list[str]:
+    """The ⚠ footer: every inexact division when `each` (or when there is only one), else one summary line;
+    `advice`: with the command-line options that say more (not in a notebook)."""
     flagged = [(row.name, flag) for row in report.rows for flag in row.flags]
-    unread = [f"⚠ {safe.printable(name)}: {UNREAD} (--strict makes it an error)" for name in report.unread]
+    strict = " (--strict makes it an error)" if advice else ""
+    unread = [f"⚠ {safe.printable(name)}: {UNREAD}{strict}" for name in report.unread]
     if each or len(flagged) == 1:
-        return [f"⚠ {name}: {flag} (as PyTorch does; --strict makes it an error)" for name, flag in flagged] + unread
+        return [f"⚠ {name}: {flag} (as PyTorch does{'; --strict makes it an error' if advice else ''})"
+                for name, flag in flagged] + unread
     if not flagged:
         return unread
     names = list(dict.fromkeys(name for name, _ in flagged))
     shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+    more = "; --formulas or `archcalc explain` shows each, --strict makes them errors" if advice else ""
     return [f"⚠ {len(flagged)} divisions are not whole ({shown}); rounded as PyTorch does (down, or up in ceil "
-            "mode); --formulas or `archcalc explain` shows each, --strict makes them errors", *unread]
+            f"mode){more}", *unread]
 
 
 class Grid(NamedTuple):

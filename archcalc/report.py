@@ -98,7 +98,7 @@ class Totals:
         return self.macs + self.backward_macs + self.recompute_macs
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class Report:
     """One network analysed: its rows, totals, and what it was analysed at (batch, dtype, input, plan)."""
 
@@ -185,6 +185,14 @@ class Report:
         rows = [{**row_dict(row), "activation_bytes": row.activations * self.itemsize * self.batch}
                 for row in self.rows]
         return pandas.DataFrame(rows).set_index("name")
+
+    def __repr__(self) -> str:
+        """One line: what was analysed and its headline figures (`report.rows` and `report.totals` hold the rest)."""
+        t = self.totals
+        plan = ", ".join(f"{key} {value}" for key, value in (("precision", self.precision), ("checkpoint", self.checkpoint))
+                         if value is not None)
+        return (f"<Report {self.name}: input {'×'.join(map(str, self.input))}, batch {self.batch}, {self.dtype}"
+                f"{', ' + plan if plan else ''}; {len(self.rows):,} rows, {t.params:,} parameters, {t.macs:,} MACs>")
 
     def _repr_html_(self) -> str:
         """Jupyter: the table and totals as HTML (archcalc.views)."""

@@ -141,6 +141,9 @@ class Formulas(Mapping[str, str]):
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Mapping) and dict(self) == dict(other)
 
+    def __repr__(self) -> str:
+        return repr(self._all())
+
     def __reduce__(self) -> tuple:  # copied or pickled as the plain dict it stands for
         return dict, (self._all(),)
 
