@@ -187,6 +187,18 @@ def test_help_in_a_terminal_is_drawn_by_rich_and_no_option_help_is_cut(command):
         assert "torchvision:googlenet(aux_logits=false)" in "".join(line.strip("│ ") for line in out.splitlines())
 
 
+def test_a_deep_table_in_a_terminal_of_80_columns_is_a_tree_one_line_a_row():
+    out = in_a_terminal("table", "resnet50", "--memory")
+    lines = out.splitlines()
+    assert max(map(len, lines)) <= 80
+    at = lines.index(next(line for line in lines if line.strip() == "conv2_x"))
+    assert [line.rstrip() for line in lines[at:at + 4]] == [" conv2_x", "   bottleneck1", "     branch1",
+                                                            lines[at + 3].rstrip()]
+    params, macs = 1 * 1 * 64 * 64 + 2 * 64, 56 * 56 * 1 * 1 * 64 * 64  # a 1×1 conv with bn, 64 → 64 at 56×56
+    assert lines[at + 3].split()[:3] == ["conv1", f"{params:,}", f"{macs:,}"]  # the layer and its figures, one line
+    assert "conv2_x.bottleneck1" not in out  # names by their last segment; piped output keeps them whole
+
+
 def test_flags_show_as_flags_and_values_by_their_metavar(cli):
     out = cli("table", "--help").out
     formulas = next(line for line in out.splitlines() if line.lstrip().startswith("--formulas"))
