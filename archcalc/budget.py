@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from . import segments
+from .conventions import ACTIVATION_MEMORY, INFERENCE_MEMORY, TRAINING_MEMORY
 from .errors import ArchcalcError, Mark, SpecError, collect, unknown
 from .precision import PRECISIONS, precision_name
 from .links import inside, link_problem
@@ -46,9 +47,9 @@ class Measure:
 MEASURES: dict[str, Measure] = {
     "params": Measure("parameters", "count", lambda r: r.totals.params),
     "macs": Measure("MACs", "count", lambda r: r.totals.macs),
-    "activation_memory": Measure("activation memory", "bytes", lambda r: r.totals.activation_bytes),
-    "inference_memory": Measure("inference memory", "bytes", lambda r: sum(r.inference_breakdown().values())),
-    "train_memory": Measure("training memory", "bytes", lambda r: r.train_total_bytes),
+    "activation_memory": Measure(ACTIVATION_MEMORY, "bytes", lambda r: r.totals.activation_bytes),
+    "inference_memory": Measure(INFERENCE_MEMORY, "bytes", lambda r: sum(r.inference_breakdown().values())),
+    "train_memory": Measure(TRAINING_MEMORY, "bytes", lambda r: r.train_total_bytes),
 }
 PLAN_KEYS = ("optimizer", "precision", "checkpoint")  # how the training step of a memory budget runs (plan.Plan)
 BUDGET_KEYS = (*MEASURES, "batch", *PLAN_KEYS)

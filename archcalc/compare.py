@@ -29,8 +29,8 @@ METRICS = (
     Metric("MACs, training step (fwd + bwd)", "train_step_macs", "ops", lambda r, p: r.totals.train_step_macs),
     Metric("  of which run again (checkpointing)", "recompute_macs", "ops", lambda r, p: r.totals.recompute_macs,
            lambda r, p: r.totals.recompute_macs != 0),
-    Metric("Activation sum", "activation_bytes", "bytes", lambda r, p: r.totals.activation_bytes),
-    Metric("Inference peak", "inference_peak_bytes", "bytes", lambda r, p: r.totals.inference_peak_bytes),
+    Metric("Activation memory", "activation_bytes", "bytes", lambda r, p: r.totals.activation_bytes),
+    Metric("Peak activations", "inference_peak_bytes", "bytes", lambda r, p: r.totals.inference_peak_bytes),
     Metric("Saved for backward", "train_saved_bytes", "bytes", lambda r, p: r.totals.train_saved_bytes),
     Metric("Training memory", "train_total_bytes", "bytes", lambda r, p: sum(part.bytes for part in p.parts(r))),
 )

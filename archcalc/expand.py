@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from types import MappingProxyType
 from typing import Any, NamedTuple
 
@@ -50,15 +50,17 @@ _INT_TYPES = ("int", "pos", "per_axis", "per_axis0", "pad", "table", "ints", "in
 _LIST_TYPES = ("ints", "ints0", "shape")  # a shorthand value may be a list only for these
 
 
-@dataclass
-class Scope:
+class Scope:  # a plain class: mutable, never compared, and cheaper to define on every run than a dataclass
     """Names visible while expanding one block instance or branch."""
 
-    prefix: str  # "stage2.bottleneck1." — prepended to every layer name inside
-    names: dict[str, Any]  # block arguments and vars, for expressions
-    blocks: tuple[str, ...] = ()  # blocks being expanded, outermost first (cycle check)
-    counts: Counter = field(default_factory=Counter)
-    instance: str = ""  # the innermost block instance this scope is in (a branch stays in its block's)
+    __slots__ = ("prefix", "names", "blocks", "counts", "instance")
+
+    def __init__(self, prefix: str, names: dict[str, Any], blocks: tuple[str, ...] = (), instance: str = ""):
+        self.prefix = prefix  # "stage2.bottleneck1." — prepended to every layer name inside
+        self.names = names  # block arguments and vars, for expressions
+        self.blocks = blocks  # blocks being expanded, outermost first (cycle check)
+        self.counts: Counter = Counter()
+        self.instance = instance  # the innermost block instance this scope is in (a branch stays in its block's)
 
     def child(self, local: str, names: dict[str, Any] | None = None, block: str | None = None) -> Scope:
         return Scope(self.prefix + local + ".", self.names if names is None else names,

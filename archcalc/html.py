@@ -8,6 +8,7 @@ a network. Every text from a spec is escaped.
 
 from __future__ import annotations
 
+import re
 from html import escape
 
 from . import compare, diagram, render
@@ -18,19 +19,34 @@ from .units import format_bytes
 
 DIAGRAM_NODES = 120  # past this many rows, the diagram is folded to two levels unless a depth is given
 
+TABLE_STYLE = """
+table { border-collapse: collapse; margin: 1em 0; font-variant-numeric: tabular-nums; }
+th, td { padding: .2em .7em; border-bottom: 1px solid #eaeef2; white-space: nowrap; }
+td.num, th.num { text-align: right; }
+thead th { position: sticky; top: 0; background: #f6f8fa; }
+tfoot td { font-weight: 600; border-top: 2px solid #d0d7de; } tbody th { text-align: left; font-weight: 500; }
+.scroll { overflow-x: auto; } ul.totals { padding-left: 1.2em; }
+"""  # the layer table and its totals, on the report page and in a notebook
+
 STYLE = """
 body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2em auto; max-width: 1200px;
        padding: 0 1em; color: #1d2330; }
 h1 { font-size: 1.6em; } h2 { border-bottom: 1px solid #d0d7de; padding-bottom: .2em; margin-top: 2em; }
-table { border-collapse: collapse; margin: 1em 0; font-variant-numeric: tabular-nums; }
-th, td { padding: .2em .7em; border-bottom: 1px solid #eaeef2; white-space: nowrap; }
-td.num, th.num { text-align: right; }
-thead th { position: sticky; top: 0; background: #f6f8fa; cursor: pointer; user-select: none; }
+""" + TABLE_STYLE + """
+thead th { cursor: pointer; user-select: none; }
 thead th[aria-sort="ascending"]::after { content: " ▲"; } thead th[aria-sort="descending"]::after { content: " ▼"; }
-tfoot td { font-weight: 600; border-top: 2px solid #d0d7de; } tbody th { text-align: left; font-weight: 500; }
-.scroll { overflow-x: auto; } figure { margin: 1em 0; overflow-x: auto; } figure svg { max-width: 100%; height: auto; }
-ul.totals { padding-left: 1.2em; } pre { background: #f6f8fa; padding: 1em; overflow-x: auto; }
+figure { margin: 1em 0; overflow-x: auto; } figure svg { max-width: 100%; height: auto; }
+pre { background: #f6f8fa; padding: 1em; overflow-x: auto; }
 """
+
+
+def scoped(style: str, scope: str) -> str:
+    """CSS whose every selector applies only inside `scope` (`.archcalc`): a notebook's page keeps its own look."""
+    return "".join(f"{', '.join(f'{scope} {s.strip()}' for s in selectors.split(','))} {{{body}}}\n"
+                   for selectors, body in re.findall(r"([^{}]+)\{([^}]*)\}", style))
+
+
+FRAGMENT_STYLE = scoped(TABLE_STYLE, ".archcalc") + ".archcalc .scroll { max-height: 36em; overflow-y: auto; }\n"
 
 SCRIPT = """
 document.querySelectorAll("table.sortable").forEach(function (table) {
@@ -89,15 +105,18 @@ def _product(shape: tuple) -> int | None:
     return total
 
 
-def totals(report: Report) -> str:
-    lines = render.totals_lines(report) + render.flag_lines(report)
+def totals(report: Report, advice: bool = True) -> str:
+    """The totals, and the ⚠ lines; `advice`: with the options that say more (a notebook has none)."""
+    lines = render.totals_lines(report) + render.flag_lines(report, advice=advice)
     return '<ul class="totals">' + "".join(f"<li>{escape(line)}</li>" for line in lines) + "</ul>"
 
 
 def fragment(report: Report) -> str:
-    """A report's table and totals as an HTML fragment: what a notebook shows (`Report._repr_html_`)."""
+    """A report's table and totals as an HTML fragment, styled within itself: what a notebook shows
+    (`Report._repr_html_`), with no command-line advice."""
     title = f"{report.title or report.name} — input {render.shape(report.input)}"
-    return f"<div class=\"archcalc\"><strong>{escape(title)}</strong>{layers_table(report)}{totals(report)}</div>"
+    return (f"<div class=\"archcalc\"><style>{FRAGMENT_STYLE}</style><strong>{escape(title)}</strong>"
+            f"{layers_table(report)}{totals(report, advice=False)}</div>")
 
 
 def _diagram(report: Report, depth: int | None) -> str:

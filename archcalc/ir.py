@@ -29,8 +29,7 @@ UNREAD = ("no layer reads its output, yet its figures are in the totals (a typo 
           "an output of the network besides the last is named in the spec's 'outputs:'")
 
 
-@dataclass(frozen=True)
-class Origin:
+class Origin(NamedTuple):
     """Where a node was written: file position and spec path (`layers[3].conv`)."""
 
     mark: Mark | None

@@ -42,6 +42,7 @@ METADATA = {"svg": {"Date": None, "Creator": None}, "png": {"Software": None}}
 FORMATS = tuple(METADATA)
 KINDS = ("all", "layers", "timeline")
 MAX_LABELS = 60  # past this, every k-th layer is named on the axis
+LABEL_CHAR = 0.07  # inches a character of a layer's name takes, rotated on the axis (DejaVu Sans at 8 pt, with room)
 MIB = 2**20
 
 
@@ -80,8 +81,11 @@ def layers_figure(report: Report, kind: str = "all") -> Any:
     """Per-layer activation memory and parameters (log scale) and/or the inference memory timeline."""
     panels = {"all": ("memory", "params", "timeline"), "layers": ("memory", "params"), "timeline": ("timeline",)}[kind]
     rows = report.rows
+    labels = [row.name for row in rows]
+    step = max(1, -(-len(labels) // MAX_LABELS))
+    names = max(map(len, labels[::step]), default=0) * LABEL_CHAR  # the rotated names' height, below the panels
     with _drawing():
-        fig = _figure(max(6.0, min(16.0, 0.16 * len(rows) + 3)), 1.0 + 2.1 * len(panels))
+        fig = _figure(max(6.0, min(16.0, 0.16 * len(rows) + 3)), 1.0 + 2.1 * len(panels) + names)
         axes = fig.subplots(len(panels), 1, sharex=True, squeeze=False)[:, 0]
         x = range(len(rows))
         fig.suptitle(f"{report.title or report.name} — input {render.shape(report.input)}, {report.dtype}, "
@@ -102,8 +106,6 @@ def layers_figure(report: Report, kind: str = "all") -> Any:
                 ax.set_title(f"Parameters per layer — total {render.count(report.totals.params)}", loc="left")
             else:
                 _timeline(ax, report)
-        labels = [row.name for row in rows]
-        step = max(1, -(-len(labels) // MAX_LABELS))
         axes[-1].set_xticks(list(x)[::step], labels[::step], rotation=90)
         axes[-1].set_xlim(-0.6, len(rows) - 0.4)
     return fig
@@ -142,14 +144,26 @@ def compare_figure(reports: list[Report]) -> Any:
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.margins(0.25)
-        ax.xaxis.set_major_formatter(mpl.ticker.FuncFormatter(lambda v, _: format_count(int(v))))
-        ax.yaxis.set_major_formatter(mpl.ticker.FuncFormatter(lambda v, _: format_count(int(v))))
+        for axis in (ax.xaxis, ax.yaxis):  # every tick label, a decade's or between, as a count: 60.00M, 100.00M
+            axis.set_major_formatter(_counts(mpl)())
+            axis.set_minor_formatter(_counts(mpl)())
         ax.set_xlabel(f"MACs per sample ({MACS}, log)")
         ax.set_ylabel("parameters (log)")
         first = reports[0]
         ax.set_title(f"Networks compared: marker area ∝ activation memory ({first.dtype}, batch {first.batch})",
                      loc="left")
     return fig
+
+
+def _counts(mpl: Any) -> type:
+    """A log axis's tick labels as counts (format_count), on the ticks matplotlib would label: its own
+    formatter decides which, archcalc's the text (matplotlib's writes a minor tick as 6×10⁷)."""
+
+    class Counts(mpl.ticker.LogFormatter):
+        def __call__(self, x: float, pos: int | None = None) -> str:
+            return format_count(int(x)) if super().__call__(x, pos) else ""
+
+    return Counts
 
 
 def save(fig: Any, path: str | Path) -> None:

@@ -6,14 +6,13 @@ table is this plain text, and rich is never imported.
 
 from __future__ import annotations
 
-import csv
 import io
-import json
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 from . import safe
-from .conventions import FLOPS, FUSED, MACS, UNITS, ZERO_MACS
+from .conventions import (ACTIVATION_MEMORY, FLOPS, FUSED, INFERENCE_MEMORY, MACS, RULE_OF_THUMB,
+                          TRAINING_MEMORY, UNITS, ZERO_MACS)
 from .ir import UNREAD
 from .report import Report, Row
 from .rules.base import AXES, shape_text
@@ -117,31 +116,46 @@ def totals_lines(report: Report) -> list[str]:
     """The footer: totals with their units and the conventions behind them."""
     t = report.totals
     per = f"{report.dtype}, batch {report.batch}"
+    inference = report.inference_breakdown()
     return [
         f"{safe.printable(report.name)}: {t.params:,} parameters ({t.trainable_params:,} trainable"
         + (f"; {t.active_params:,} active per token, a moe's top k experts" if t.active_params != t.params else "") + ")"
         + (f", {t.buffers:,} buffer values" if t.buffers else "") + f"; depth {t.depth} (weight layers on the longest path)",
         f"MACs {t.macs:,} ({MACS}, per sample); {FLOPS} = {t.flops:,}",
-        f"Activations {t.activations:,} per sample = {format_bytes(t.activation_bytes)} ({per}); "
-        f"× 2 for forward + backward = {format_bytes(t.forward_backward_bytes)}",
-        f"Parameters {format_bytes(t.param_bytes)} ({report.dtype}); inference peak {format_bytes(t.inference_peak_bytes)}; "
-        f"training {format_bytes(report.train_total_bytes)} ({report.optimizer}, {per})",
+        f"{ACTIVATION_MEMORY.capitalize()} {format_bytes(t.activation_bytes)} ({t.activations:,} per sample; {per}); "
+        f"× 2 for forward + backward = {format_bytes(t.forward_backward_bytes)} ({RULE_OF_THUMB})",
+        f"{INFERENCE_MEMORY.capitalize()} {_sum_of(inference)}; "
+        f"{TRAINING_MEMORY} {format_bytes(report.train_total_bytes)} ({report.optimizer}, {per})",
         f"Units: {UNITS}. {FUSED}; {ZERO_MACS}.",
     ]
 
 
-def flag_lines(report: Report, each: bool = False) -> list[str]:
-    """The ⚠ footer: every inexact division when `each` (or when there is only one), else one summary line."""
+def _sum_of(parts: Mapping[str, Any]) -> str:
+    """A figure made of parts: `107.6 MiB (peak activations 10.0 MiB, parameters 97.5 MiB)`; of formulas, the
+    parts alone (`peak activations max(…) + parameters 97.5 MiB`). Zero parts are left out."""
+    shown = {part: size for part, size in parts.items() if size != 0}
+    terms = [f"{part} {format_bytes(size)}" for part, size in shown.items()]
+    if all(isinstance(size, int) for size in shown.values()):
+        return f"{format_bytes(sum(shown.values()))} ({', '.join(terms)})"
+    return "= " + " + ".join(terms)
+
+
+def flag_lines(report: Report, each: bool = False, advice: bool = True) -> list[str]:
+    """The ⚠ footer: every inexact division when `each` (or when there is only one), else one summary line;
+    `advice`: with the command-line options that say more (not in a notebook)."""
     flagged = [(row.name, flag) for row in report.rows for flag in row.flags]
-    unread = [f"⚠ {safe.printable(name)}: {UNREAD} (--strict makes it an error)" for name in report.unread]
+    strict = " (--strict makes it an error)" if advice else ""
+    unread = [f"⚠ {safe.printable(name)}: {UNREAD}{strict}" for name in report.unread]
     if each or len(flagged) == 1:
-        return [f"⚠ {name}: {flag} (as PyTorch does; --strict makes it an error)" for name, flag in flagged] + unread
+        return [f"⚠ {name}: {flag} (as PyTorch does{'; --strict makes it an error' if advice else ''})"
+                for name, flag in flagged] + unread
     if not flagged:
         return unread
     names = list(dict.fromkeys(name for name, _ in flagged))
     shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+    more = "; --formulas or `archcalc explain` shows each, --strict makes them errors" if advice else ""
     return [f"⚠ {len(flagged)} divisions are not whole ({shown}); rounded as PyTorch does (down, or up in ceil "
-            "mode); --formulas or `archcalc explain` shows each, --strict makes them errors", *unread]
+            f"mode){more}", *unread]
 
 
 class Grid(NamedTuple):
@@ -182,6 +196,28 @@ def _total(value: Any, show: Callable[[Any], str]) -> str:
     if any(isinstance(v, Expr) and len(v.terms) > 1 for v in parts):
         return "below"
     return show(value)
+
+
+INDENT = "  "  # a level of the Layer column's tree
+
+
+def tree(names: Sequence[str], rows: list[list[str]]) -> tuple[list[list[str]], list[int]]:
+    """The Layer column (each row's first cell, which begins with its dotted name) as an indented tree,
+    as torchinfo draws it: a header row for each block a row enters, then the row by its last name
+    segment. Returns the rows and where each given row went (the header rows' other cells are blank)."""
+    out: list[list[str]] = []
+    where: list[int] = []
+    open_blocks: list[str] = []
+    for name, cells in zip(names, rows):
+        *path, last = name.split(".")
+        same = 0
+        while same < min(len(open_blocks), len(path)) and open_blocks[same] == path[same]:
+            same += 1
+        out += [[INDENT * level + path[level]] + [""] * (len(cells) - 1) for level in range(same, len(path))]
+        where.append(len(out))
+        out.append([INDENT * len(path) + cells[0][len(name) - len(last):], *cells[1:]])
+        open_blocks = path
+    return out, where
 
 
 def formula_lines(row: Row) -> list[str]:
@@ -252,10 +288,9 @@ def broken(text: str, width: int) -> str:
     return "\n".join(lines)
 
 
-def left_out_line(left_out: Sequence[str], width: int) -> str:
-    """The note under a table that had to leave columns out."""
-    return (f"not shown, to fit {width} columns: {', '.join(left_out)} "
-            "(a wider terminal shows them; piped, every column is written)")
+def left_out_line(left_out: Sequence[str], width: int, shown_by: str = "a wider terminal shows them") -> str:
+    """The note under a table that had to leave columns out, and what `shown_by` them."""
+    return f"not shown, to fit {width} columns: {', '.join(left_out)} ({shown_by}; piped, every column is written)"
 
 
 def folded(headers: list[str], right: list[bool], rows: list[list[str]], beneath: list[list[str]],
@@ -301,9 +336,6 @@ def to_json(report: Report) -> str:
     return dumps(report.to_dict())
 
 
-_STRING = json.encoder.encode_basestring  # C in CPython: json.dumps(ensure_ascii=False)'s escaping
-
-
 class _Unusual(Exception):
     """A value the fast path leaves to json itself: a key that is not text, a type JSON does not know."""
 
@@ -315,19 +347,23 @@ def dumps(value: Any) -> str:
     Python, a generator per container (half a second for a 5,000-layer
     report). This writes the same text into one list.
     """
+    import json  # JSON's only: a table never loads it
+
     out: list[str] = []
     try:
-        _dump(value, "\n", out)
+        _dump(value, "\n", out, json)
     except _Unusual:
         return json.dumps(value, indent=2, ensure_ascii=False)
     return "".join(out)
 
 
-def _dump(value: Any, newline: str, out: list[str]) -> None:
-    """Append `value` at the indent that `newline` carries; text and integers inline, the commonest by far."""
+def _dump(value: Any, newline: str, out: list[str], json: Any) -> None:
+    """Append `value` at the indent that `newline` carries; text and integers inline, the commonest by far.
+    Text is escaped by `json`'s C function, as json.dumps(ensure_ascii=False) escapes it."""
+    string = json.encoder.encode_basestring
     kind = type(value)
     if kind is not dict and kind is not list and kind is not tuple:
-        out.append(_scalar(value))
+        out.append(_scalar(value, json))
         return
     if not value:
         out.append("{}" if kind is dict else "[]")
@@ -340,21 +376,21 @@ def _dump(value: Any, newline: str, out: list[str]) -> None:
             key, item = item
             if type(key) is not str:
                 raise _Unusual
-            separator += _STRING(key) + ": "
+            separator += string(key) + ": "
         if type(item) is int:
             out.append(separator + int.__repr__(item))
         elif type(item) is str:
-            out.append(separator + _STRING(item))
+            out.append(separator + string(item))
         else:
             out.append(separator)
-            _dump(item, inner, out)
+            _dump(item, inner, out, json)
         separator = "," + inner
     out.append(newline + ("}" if kind is dict else "]"))
 
 
-def _scalar(value: Any) -> str:
+def _scalar(value: Any, json: Any) -> str:
     if type(value) is str:
-        return _STRING(value)
+        return json.encoder.encode_basestring(value)
     if value is None or value is True or value is False or isinstance(value, (int, float)):
         return json.dumps(value)
     raise _Unusual
@@ -373,6 +409,8 @@ def csv_fields(rank: int) -> tuple[str, ...]:
 
 
 def to_csv(report: Report) -> str:
+    import csv  # CSV's only
+
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     rank = max((len(row.receptive_field) for row in report.rows if row.receptive_field), default=2)

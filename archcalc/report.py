@@ -10,15 +10,17 @@ from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, replace
 from fractions import Fraction
 from types import MappingProxyType
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from .errors import ArchcalcError
 from .ir import producer
 from .precision import PRECISIONS, Precision, dtype_names
-from .sides import Sizes, read
 from .states import OPTIMIZER_STATES, Part, labelled, model_states  # noqa: F401 (OPTIMIZER_STATES, read from here)
 from .symbolic import Expr, largest, text
 from .units import DTYPE_BYTES
+
+if TYPE_CHECKING:
+    from .sides import Sizes
 
 MAX_BATCH = 10**9  # the largest batch any command takes or answers
 
@@ -87,7 +89,7 @@ class Totals:
 
     @property
     def forward_backward_bytes(self) -> int:
-        """The notes' rule of thumb: activations kept once for forward, once for backward."""
+        """Activation memory × 2 (conventions.RULE_OF_THUMB): kept once for forward, once for backward."""
         return 2 * self.activation_bytes
 
     @property
@@ -96,7 +98,7 @@ class Totals:
         return self.macs + self.backward_macs + self.recompute_macs
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class Report:
     """One network analysed: its rows, totals, and what it was analysed at (batch, dtype, input, plan)."""
 
@@ -148,7 +150,8 @@ class Report:
         return labelled(self.train_parts(devices, shard))
 
     def inference_breakdown(self) -> dict[str, int]:
-        """Bytes of one forward pass: the peak of live tensors, weights, buffers."""
+        """Bytes of one forward pass, its inference memory (conventions.MEMORY): the peak of live activations,
+        parameters, buffers."""
         return {"peak activations": self.totals.inference_peak_bytes, "parameters": self.totals.param_bytes,
                 "buffers": self.totals.buffer_bytes}
 
@@ -168,6 +171,8 @@ class Report:
     def sides(self) -> dict[str, Sizes]:
         """The sizes each side of a symbolic input (N, or H and W) accepts and makes exact, each read alone
         from the report's conditions (`archcalc sizes` says more); none for a concrete report."""
+        from .sides import read  # a symbolic report's only: a concrete one never loads the solver
+
         names = self.variables() - {"B"}
         return {v: read(self.name, self.conditions, names, variable=v) for v in sorted(names)}
 
@@ -180,6 +185,14 @@ class Report:
         rows = [{**row_dict(row), "activation_bytes": row.activations * self.itemsize * self.batch}
                 for row in self.rows]
         return pandas.DataFrame(rows).set_index("name")
+
+    def __repr__(self) -> str:
+        """One line: what was analysed and its headline figures (`report.rows` and `report.totals` hold the rest)."""
+        t = self.totals
+        plan = ", ".join(f"{key} {value}" for key, value in (("precision", self.precision), ("checkpoint", self.checkpoint))
+                         if value is not None)
+        return (f"<Report {self.name}: input {'×'.join(map(str, self.input))}, batch {self.batch}, {self.dtype}"
+                f"{', ' + plan if plan else ''}; {len(self.rows):,} rows, {t.params:,} parameters, {t.macs:,} MACs>")
 
     def _repr_html_(self) -> str:
         """Jupyter: the table and totals as HTML (archcalc.views)."""

@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from fractions import Fraction
 from functools import cached_property, lru_cache
 from math import gcd, lcm
@@ -626,12 +626,14 @@ class Condition:
         return value % self.modulus == 0 if self.kind == "exact" else value >= 0
 
 
-@dataclass
-class Conditions:
+class Conditions:  # a plain class: mutable, never compared, and cheaper to define on every run than a dataclass
     """Collected while one network is analysed symbolically; `layer` names the node being evaluated."""
 
-    layer: str = ""
-    items: list[Condition] = field(default_factory=list)
+    __slots__ = ("layer", "items")
+
+    def __init__(self) -> None:
+        self.layer = ""
+        self.items: list[Condition] = []
 
 
 _CONDITIONS: ContextVar[Conditions | None] = ContextVar("archcalc_symbolic_conditions", default=None)

@@ -36,7 +36,7 @@ def renderable(report: Report) -> Any:
         grid.add_row(*row)
     grid.add_section()
     grid.add_row(*cells.totals, style="bold")
-    return Group(grid, *(Text(line) for line in render.totals_lines(report) + render.flag_lines(report)))
+    return Group(grid, *(Text(line) for line in render.totals_lines(report) + render.flag_lines(report, advice=False)))
 
 
 VIEWS.update(html=notebook, rich=renderable)

@@ -100,3 +100,28 @@ def test_what_the_api_refuses_is_an_archcalc_error(options, message):
     with pytest.raises(ArchcalcError) as refused:
         archcalc.analyze("lenet5", **options)
     assert str(refused.value).startswith(message)
+
+
+def test_a_report_s_repr_is_one_short_line_of_its_headline_figures():
+    report = archcalc.analyze("resnet50")
+    shown = repr(report)
+    assert "\n" not in shown and len(shown) < 200 and " object at 0x" not in shown
+    assert shown == (f"<Report resnet50: input 3×224×224, batch 1, float32; {len(report.rows):,} rows, "
+                     f"{report.totals.params:,} parameters, {report.totals.macs:,} MACs>")
+    assert " object at 0x" not in repr(report.rows[0]) and "'params': '" in repr(report.rows[0].formulas)
+    planned = archcalc.analyze("resnet50", precision="amp-bf16")
+    assert "precision amp-bf16" in repr(planned)
+
+
+def test_the_notebook_view_is_styled_within_itself_and_gives_no_command_line_advice():
+    from archcalc.html import FRAGMENT_STYLE
+
+    report = archcalc.analyze("resnet50")  # 5 divisions that are not whole: the ⚠ line the CLI adds advice to
+    shown = report._repr_html_()
+    style = re.search(r"<style>(.*?)</style>", shown, re.S)[1]
+    assert style == FRAGMENT_STYLE and "text-align: right" in style
+    selectors = [s.strip() for rule in re.findall(r"([^{}]+)\{", style) for s in rule.split(",")]
+    assert selectors and all(s.startswith(".archcalc ") for s in selectors)  # the notebook's own page is untouched
+    assert "divisions are not whole" in shown
+    for advice in ("--strict", "--formulas", "archcalc explain", "--depth"):
+        assert advice not in shown

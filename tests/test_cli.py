@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -151,7 +152,51 @@ def test_piped_help_is_plain_text_and_uncut(cli):
         out = cli(*args).out
         assert not set("│╭╮╰╯─") & set(out) and "\x1b[" not in out, args
         assert "…" not in out.replace("NET|PATH…", "").replace(",…", ""), args  # nothing cut short
-    assert "inference peak and training memory, with ratios to the first." in " ".join(cli("--help").out.split())
+    assert "peak activations and training memory, with ratios to the first." in " ".join(cli("--help").out.split())
+
+
+def in_a_terminal(*args: str, columns: int = 80) -> str:
+    """`archcalc ARGS…` as a user sees it in a terminal of `columns`: the real program in a pseudo-terminal."""
+    import pty
+
+    leader, follower = pty.openpty()
+    env = {**os.environ, "COLUMNS": str(columns), "NO_COLOR": "1", "PYTHONPATH": str(REPO)}
+    process = subprocess.Popen([sys.executable, "-m", "archcalc", *args], stdin=subprocess.DEVNULL, stdout=follower,
+                               stderr=follower, env=env)
+    os.close(follower)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(leader, 1 << 16)
+        except OSError:  # the program has ended and closed the terminal
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(leader)
+    assert process.wait(timeout=60) == 0
+    return re.sub(r"\x1b\[[0-9;]*m", "", b"".join(chunks).decode().replace("\r\n", "\n"))  # styles (bold) off
+
+
+@pytest.mark.parametrize("command", ["fit", "verify", "compare", "table"])
+def test_help_in_a_terminal_is_drawn_by_rich_and_no_option_help_is_cut(command):
+    out = in_a_terminal(command, "--help")
+    assert "╭─ Options" in out and max(map(len, out.splitlines())) <= 80
+    assert "…" not in out.replace("PATH…", "").replace(",…", ""), out  # a long word folds, never cut
+    if command == "verify":  # the longest unbroken word of any option's help, whole across its lines
+        assert "torchvision:googlenet(aux_logits=false)" in "".join(line.strip("│ ") for line in out.splitlines())
+
+
+def test_a_deep_table_in_a_terminal_of_80_columns_is_a_tree_one_line_a_row():
+    out = in_a_terminal("table", "resnet50", "--memory")
+    lines = out.splitlines()
+    assert max(map(len, lines)) <= 80
+    at = lines.index(next(line for line in lines if line.strip() == "conv2_x"))
+    assert [line.rstrip() for line in lines[at:at + 4]] == [" conv2_x", "   bottleneck1", "     branch1",
+                                                            lines[at + 3].rstrip()]
+    params, macs = 1 * 1 * 64 * 64 + 2 * 64, 56 * 56 * 1 * 1 * 64 * 64  # a 1×1 conv with bn, 64 → 64 at 56×56
+    assert lines[at + 3].split()[:3] == ["conv1", f"{params:,}", f"{macs:,}"]  # the layer and its figures, one line
+    assert "conv2_x.bottleneck1" not in out  # names by their last segment; piped output keeps them whole
 
 
 def test_flags_show_as_flags_and_values_by_their_metavar(cli):

@@ -16,6 +16,8 @@ from archcalc import catalog, render
 from archcalc.analysis import analyze
 from archcalc.cli import terminal
 from archcalc.report import fold
+from archcalc.units import format_bytes
+from conftest import SPECS
 
 WIDTHS = (60, 80, 120)
 
@@ -84,10 +86,52 @@ def test_formulas_fold_under_their_rows_when_their_column_does_not_fit():
     assert re.search(r"conv1 .*34,944 .*shape: \(227 − 11 \+ 2·0\)/4 \+ 1 = 55", wide)  # a column beside the row
 
 
-def test_names_wrap_at_dots_rather_than_pushing_numbers_out():
-    text, report = drawn("resnet18", 60, memory=True)
-    assert re.search(r"\n conv2_x\.\s+36,992\s+115,605,504", text)  # the name broken after a dot
-    assert all(whole(f"{row.macs:,}", text) for row in report.rows)
+def row_lines(text: str, report) -> list[int]:
+    """Where each of the report's rows is drawn: the line that holds its last name segment, indented two
+    spaces a level of its dotted name, then its parameters and MACs; in order, one line each."""
+    lines, at, found = text.splitlines(), 0, []
+    for row in report.rows:
+        *path, last = row.name.split(".")
+        figures = rf"(?<![\d,]){row.params:,}\s+{row.macs:,}(?![\d,])"
+        pattern = re.compile(rf" ?{'  ' * len(path)}{re.escape(last)}( ⚠)? .*{figures}")
+        at = next(i for i in range(at, len(lines)) if pattern.match(lines[i]))
+        found.append(at)
+    return found
+
+
+@pytest.mark.parametrize("name, options", [("resnet50", {"memory": True}), ("densenet121", {}),
+                                           ("gpt2", {}), ("mixtral-8x7b", {})])
+def test_deep_networks_are_a_tree_of_names_one_line_a_row_at_80_columns(name, options):
+    text, report = drawn(name, 80, **options)
+    lines = text.splitlines()
+    table = lines[:next(i for i, line in enumerate(lines) if line.startswith("not shown"))]
+    assert max(map(len, table)) <= 80
+    found = row_lines(text, report)
+    assert len(set(found)) == len(report.rows)
+    first = report.rows[found.index(next(i for i in found if "." in report.rows[found.index(i)].name))]
+    *blocks, _ = first.name.split(".")
+    headers = lines[found[report.rows.index(first)] - len(blocks):found[report.rows.index(first)]]
+    assert [line.strip() for line in headers] == blocks  # a header row for each block the first deep row enters
+    assert all(not line.strip(" " + block) for line, block in zip(headers, blocks))  # the header rows are names only
+
+
+def test_the_tree_s_footer_names_what_shows_the_columns_left_out():
+    text, _ = drawn("resnet50", 80, memory=True)
+    assert re.search(r"not shown, to fit 80 columns: Kind, RF, Output, Activations \(a wider terminal shows them;",
+                     " ".join(text.split()))
+    text, _ = drawn("gpt2", 80)  # its names are long: folded to one level, RF fits too
+    assert "(--depth 1 or a wider terminal shows them; piped, every column is written)" in " ".join(text.split())
+    wide, report = drawn("gpt2", 80, 1)
+    assert "not shown, to fit 80 columns: Kind (" in wide and all("." not in row.name for row in report.rows)
+    narrow, _ = drawn("mixtral-8x7b", 60)
+    assert "rows are wider than 60 columns; --depth 1 fits each on one line" in " ".join(narrow.split())
+
+
+def test_piped_tables_keep_full_dotted_names(cli):
+    ran = cli("table", "resnet50", "--memory")
+    assert ran.code == 0, ran.err
+    assert re.search(r"^conv2_x\.bottleneck1\.branch1\.conv1 +conv ", ran.out, re.M)
+    assert not re.search(r"^ +bottleneck1", ran.out, re.M)
 
 
 def test_the_floor_rounding_footer_is_one_line_and_formulas_show_each():
@@ -149,3 +193,32 @@ def test_piped_generic_tables_are_plain_text():
     out = Console(file=io.StringIO(), width=10_000)  # not a terminal
     terminal.draw(out, ["Layer", "Median"], [False, True], [["conv1", "1.00 ms"]])
     assert out.file.getvalue() == "Layer   Median\nconv1  1.00 ms\n"
+
+
+def test_the_footer_names_its_memory_figures_as_check_s_budgets_do(cli):
+    """One definition of each memory figure: the footer's inference memory is the figure `check
+    --max-inference-memory` holds to (peak activations, parameters and buffers), by the same name."""
+    report = analyze(catalog.load("resnet50"))
+    t = report.totals
+    inference = t.inference_peak_bytes + t.param_bytes + t.buffer_bytes
+    footer = cli("table", "resnet50").out
+    shown = (f"Inference memory {format_bytes(inference)} (peak activations {format_bytes(t.inference_peak_bytes)}, "
+             f"parameters {format_bytes(t.param_bytes)}, buffers {format_bytes(t.buffer_bytes)}); training memory "
+             f"{format_bytes(report.train_total_bytes)}")
+    assert shown in footer
+    over = cli("check", str(SPECS / "resnet50.yaml"), "--max-inference-memory", str(inference - 1))
+    assert over.code == 1 and "inference memory at batch 1 over budget" in over.out
+    assert f"received {inference:,} B ({format_bytes(inference)})" in over.out
+    assert cli("check", str(SPECS / "resnet50.yaml"), "--max-inference-memory", str(inference)).code == 0
+    assert f"Activation memory {format_bytes(t.activation_bytes)} " in footer
+    assert "(CS231n's rule of thumb)" in footer and "notes'" not in footer
+
+
+def test_the_footer_is_true_of_the_dropout_rows_it_names():
+    report = analyze(catalog.load("alexnet"))
+    dropouts = [row for row in report.rows if row.kind in ("dropout", "relu")]
+    assert dropouts and all(row.activations == 0 for row in dropouts)  # rows of their own, 0 B each
+    cells = render.grid(report)
+    activations = cells.headers.index("Activations")
+    assert {cells.body[report.rows.index(row)][activations] for row in dropouts} == {"0 B"}
+    assert "dropout are fused into the layer before (their rows add 0 B)" in render.table_text(report)

@@ -10,10 +10,10 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from archcalc import catalog, diagram
+from archcalc import catalog, diagram, plot
 from archcalc.analysis import analyze
 from archcalc.report import fold
-from archcalc.units import format_bytes
+from archcalc.units import format_bytes, format_count
 from conftest import module_or_fail, tool_or_fail
 
 SVG = "{http://www.w3.org/2000/svg}"
@@ -54,11 +54,34 @@ def test_plot_png_has_the_size_of_its_figure(cli, tmp_path):
     out = tmp_path / "resnet50.png"
     assert cli("plot", "resnet50", "--depth", "2", "--kind", "timeline", "-o", str(out)).code == 0
     width, height = png_size(out)
-    rows = len(fold(analyze(catalog.load("resnet50")), 2).rows)
-    assert (width, height) == (round(100 * max(6.0, 0.16 * rows + 3)), 310)  # 100 dpi; one panel: 1 + 2.1 inches
+    rows = fold(analyze(catalog.load("resnet50")), 2).rows
+    names = max(len(row.name) for row in rows) * plot.LABEL_CHAR  # the rotated names below (every one shown)
+    # 100 dpi; one panel: 1 + 2.1 inches, and the names' height
+    assert (width, height) == (round(100 * max(6.0, 0.16 * len(rows) + 3)), round(100 * (1 + 2.1 + names)))
     both = tmp_path / "both.png"
     assert cli("plot", "resnet50", "--depth", "2", "-o", str(both)).code == 0
-    assert png_size(both) == (width, 730)  # three panels
+    assert png_size(both) == (width, round(100 * (1 + 3 * 2.1 + names)))  # three panels
+
+
+def test_the_layer_plot_has_room_for_its_rotated_names():
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    figure = plot.layers_figure(analyze(catalog.load("resnet50")), "timeline")  # names of 36 characters
+    canvas = FigureCanvasAgg(figure)
+    canvas.draw()
+    renderer = canvas.get_renderer()
+    axes = figure.axes[-1]
+    labels = [label for label in axes.get_xticklabels() if label.get_text()]
+    assert labels and all(label.get_window_extent(renderer).y0 >= 0 for label in labels)  # none cut off
+    assert axes.get_window_extent(renderer).height / figure.dpi >= 1.5  # and the panel is not squeezed flat
+
+
+def test_a_scatter_s_ticks_are_all_counts_in_one_format(cli, tmp_path):
+    out = tmp_path / "nets.svg"
+    assert cli("plot", "resnet18", "resnet50", "-o", str(out)).code == 0  # within a decade: minor ticks labelled
+    texts = svg_texts(out)
+    assert {format_count(20_000_000), format_count(2_000_000_000), format_count(10_000_000)} <= set(texts)
+    assert not any("×" in text or "10^" in text for text in texts)  # matplotlib's own 2×10⁷ nowhere
 
 
 def test_plot_several_networks_as_labelled_points(cli, tmp_path):

@@ -6,6 +6,7 @@ import pytest
 
 from archcalc import analyze
 from archcalc.rules import RULES, Role, kinds
+from archcalc.rules.base import Inputs
 from helpers import row_of
 
 CASES = [
@@ -121,6 +122,11 @@ def test_every_kind_has_a_case():
     covered = {case[0].split(":")[0] for case in CASES}
     activations = set(kinds(Role.ACTIVATION))
     assert set(RULES) - covered - activations - set(kinds(Role.MERGE)) - {"crop", "moe", "combine"} == set()
+
+
+def test_a_merge_and_only_a_merge_reads_many_inputs():
+    wrong = [rule.kind for rule in RULES.values() if (rule.role is Role.MERGE) != (rule.inputs is Inputs.MANY)]
+    assert wrong == []
 
 
 @pytest.mark.parametrize("kind", sorted(kinds(Role.ACTIVATION)))

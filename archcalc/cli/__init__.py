@@ -134,6 +134,32 @@ class _Command(TyperCommand):
     def format_arguments(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         """Nothing: typer lists the arguments with the options (click 8.3+ would list them twice)."""
 
+    def format_help(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        if self.rich_markup_mode:
+            from typer import rich_utils
+
+            _fold_option_help(rich_utils)
+        super().format_help(ctx, formatter)
+
+
+def _fold_option_help(rich_utils: Any) -> None:
+    """typer draws an option's help in a table column, where rich cuts a word longer than the column (a
+    model name, `torchvision:googlenet(aux_logits=True)`) with "…"; folded instead, as typer folds metavars.
+    (typer is pinned to 0.24, whose `_get_parameter_help` returns the help as rich Columns of Text.)"""
+    made = rich_utils._get_parameter_help
+    if getattr(made, "folds", False):
+        return
+
+    def folded(**kwargs: Any) -> Any:
+        columns = made(**kwargs)
+        for item in columns.renderables:
+            if hasattr(item, "overflow"):
+                item.overflow = "fold"
+        return columns
+
+    folded.folds = True  # type: ignore[attr-defined]
+    rich_utils._get_parameter_help = folded
+
 
 def _outcome(args: list[str]) -> int:
     """The command line's exit status; every error one line on stderr (an output error is raised)."""

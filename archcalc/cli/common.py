@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import glob
 import os
 import sys
 from collections.abc import Sequence
 from typing import Annotated, Any
 
-from .. import catalog, render, sizes
+from .. import catalog, render
 from ..analysis import analyze
 from ..errors import ArchcalcError, numbers_needed
 from ..ir import Network
@@ -23,6 +22,8 @@ from .registry import terminal
 
 def complete_networks(incomplete: str) -> list[str]:
     """What completes a NET: the bundled names, then the specs and folders whose path begins so."""
+    import glob  # completion's only
+
     names = [name for name in catalog.bundled() if name.startswith(incomplete)]
     paths = [path for path in sorted(glob.glob(glob.escape(incomplete) + "*"))
              if path.endswith((".yaml", ".yml")) or os.path.isdir(path)]
@@ -53,12 +54,28 @@ def depth_level(text: str) -> int:
     return integer(1, MAX_DEPTH)(text)
 
 
-INPUT = Annotated[Any, option("--input", "-i", metavar="C×H×W", convert=sizes.parse_shape,
+def _sizes():  # the symbolic sizes' module: loaded by a command that reads a size or a symbolic report, only
+    from .. import sizes
+
+    return sizes
+
+
+def input_shape(text: str) -> tuple[Any, ...]:
+    """--input's value (sizes.parse_shape)."""
+    return _sizes().parse_shape(text)
+
+
+def sizes_at(text: str) -> dict[str, int]:
+    """--at's value (sizes.parse_sizes)."""
+    return _sizes().parse_sizes(text)
+
+
+INPUT = Annotated[Any, option("--input", "-i", metavar="C×H×W", convert=input_shape,
                              help="Override the spec's input, e.g. 3x224x224 (1x16000 for a signal, 3x16x112x112 "
                                   "for a clip, 197x768 for tokens, 1024 token ids); 3xHxW (or 3xNxN, a square; 1xL; "
                                   "3xTxHxW; Sx768, a token sequence of length S; S ids) makes every figure a formula "
                                   "in the sizes.")]
-AT = Annotated[Any, option("--at", metavar="SIZES", convert=sizes.parse_sizes,
+AT = Annotated[Any, option("--at", metavar="SIZES", convert=sizes_at,
                            help="Evaluate the formulas of a symbolic input at sizes, e.g. N=224, H=224,W=320,B=32, "
                                 "T=16,N=112 or S=4096.")]
 
@@ -84,7 +101,7 @@ def load_report(net: str, batch: int | Expr | None = 1, dtype: str = "float32",
     spec's own) makes a symbolic report, its batch B unless one is given; `at` then evaluates it at sizes
     (through its formulas)."""
     network = catalog.load(net)
-    shape = sizes.channels_first(network, input_shape) if input_shape else network.input
+    shape = _sizes().channels_first(network, input_shape) if input_shape else network.input
     symbolic = any(is_symbolic(d) for d in shape)
     if batch is None:
         batch = Expr.var("B") if symbolic and at is None else 1
@@ -98,7 +115,7 @@ def load_report(net: str, batch: int | Expr | None = 1, dtype: str = "float32",
     report = analyze(network, batch, dtype, strict=strict and not symbolic, input_shape=shape, optimizer=optimizer,
                      precision=precision)
     if at is not None:
-        report = sizes.at(report, at, network, strict)
+        report = _sizes().at(report, at, network, strict)
     return network, report
 
 
@@ -124,7 +141,7 @@ def emit(report: Report, fmt: str, formulas: bool = False, memory: bool = False,
         text = {"json": render.to_json, "csv": render.to_csv}[fmt](report)
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
         return
-    notes = [*sizes.summary_lines(report.sides() if report.symbolic else {}), *footer]
+    notes = [*(_sizes().summary_lines(report.sides()) if report.symbolic else ()), *footer]
     if fmt == "table" and sys.stdout.isatty():
         terminal().table(report, formulas, memory, bars, notes=notes)
         return

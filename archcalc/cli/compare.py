@@ -30,7 +30,7 @@ def compare_command(nets: Annotated[list[str], argument("NET|PATH…", "Bundled 
                     precision: PRECISIONS_LISTED = None, checkpoint: CHECKPOINTS_LISTED = None,
                     data_parallel: DATA_PARALLEL_LISTED = None, shard: SHARDS_LISTED = None,
                     fmt: FORMAT = "table") -> None:
-    """Networks side by side: depth, parameters, MACs, FLOPs, training-step MACs, activation sum, inference peak and training memory, with ratios to the first.
+    """Networks side by side: depth, parameters, MACs, FLOPs, training-step MACs, activation memory, peak activations and training memory, with ratios to the first.
 
     Each column is one network under one training plan: a comma-separated --precision, --checkpoint,
     --optimizer, --data-parallel or --shard gives one value per column (one value: every column), so the

@@ -40,8 +40,8 @@ SUMMARIES = {  # the first sentence of each command's docstring (tests/test_cli.
              "below.",
     "explain": "The worked arithmetic of one layer: shape, parameters, MACs, memory, receptive field.",
     "sizes": "Which square inputs C×N×N a network accepts, and at which every division is whole.",
-    "compare": "Networks side by side: depth, parameters, MACs, FLOPs, training-step MACs, activation sum, "
-               "inference peak and training memory, with ratios to the first.",
+    "compare": "Networks side by side: depth, parameters, MACs, FLOPs, training-step MACs, activation memory, "
+               "peak activations and training memory, with ratios to the first.",
     "fit": "The largest batch, square input or sequence whose step fits a device's memory (inference, training or "
            "serving), or with --batch N whether that batch fits; after a reserve and a fragmentation allowance.",
     "check": "Check specs for CI: each is read, expanded and analysed; every error, and every figure over a "

@@ -32,9 +32,10 @@ def table_command(
     archcalc table my.yaml --format json · archcalc table resnet50 --input 3xHxW ·
     archcalc table unet --input 1xNxN --at N=572
 
-    In a terminal the table fits its width: numbers are never cut; columns that do not fit are left out
-    (Kind, RF, Output first) and named below it, and formulas fold under their rows. Piped, every column
-    is written as plain text.
+    In a terminal the table fits its width: layers are an indented tree of their dotted names, one line
+    each; numbers are never cut; columns that do not fit are left out (Kind, RF, Output first) and named
+    below it, with what shows them; formulas fold under their rows. Piped, every column is written as plain
+    text, with full dotted names.
     """
     _, report = load_report(net, batch, dtype, input_shape, strict, at=at)
     emit(fold(report, depth), fmt, formulas, memory, bars, footer=at_note(at) if formulas else ())

@@ -16,7 +16,6 @@ a regulariser, a merge), the `Inputs` it reads, and its diagram `Picture`.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
 from enum import Enum
 from types import MappingProxyType
 from math import prod
@@ -143,6 +142,9 @@ class Formulas(Mapping[str, str]):
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Mapping) and dict(self) == dict(other)
 
+    def __repr__(self) -> str:
+        return repr(self._all())
+
     def __reduce__(self) -> tuple:  # copied or pickled as the plain dict it stands for
         return dict, (self._all(),)
 
@@ -194,8 +196,7 @@ class Inputs(Enum):
     QUERIES_AND_MEMORY = "queries, and a memory"  # one sequence, or a second that keys and values are read from
 
 
-@dataclass(frozen=True)
-class Picture:
+class Picture(NamedTuple):
     """How a diagram draws a kind's node (archcalc.diagram)."""
 
     fill: str | None = None  # the box's colour; None: the diagram's plain white
@@ -207,9 +208,8 @@ class Picture:
 PLAIN = Picture()
 
 
-@dataclass(frozen=True)
-class Rule:
-    """One layer kind."""
+class Rule(NamedTuple):  # a NamedTuple, as the table's other records: a tenth of a dataclass's cost to define
+    """One layer kind. A merge, and only a merge, reads many inputs (`role` MERGE, `inputs` MANY: tests/test_rules.py)."""
 
     kind: str
     doc: str
@@ -227,10 +227,6 @@ class Rule:
     autocast: Autocast = KEEP  # its type under torch.autocast (mixed precision)
     # checked arguments and input shapes → the arguments with their dependent defaults filled in
     resolve: Callable[[Mapping[str, Any], list[Shape]], Mapping[str, Any]] | None = None
-
-    def __post_init__(self) -> None:
-        if (self.role is Role.MERGE) != (self.inputs is Inputs.MANY):
-            raise ValueError(f"{self.kind}: a merge, and only a merge, reads many inputs")
 
     def arg(self, name: str) -> Arg | None:
         return next((a for a in self.args if a.name == name), None)

@@ -8,15 +8,13 @@ autograd keeps then is the result. Standalone, they run out of place.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from ..args import Arg
 from .base import FP32_ON_CUDA, PROMOTE, Eval, Role, Rule, Saved, Shape, elements, num, one_input
 
 
-@dataclass(frozen=True)
-class Activation:
+class Activation(NamedTuple):
     """An activation function as autograd sees it."""
 
     doc: str
