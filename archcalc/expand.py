@@ -332,7 +332,7 @@ class Expander:
         self.step(item.mark, path)
         for copy in range(repeat):
             self.step(item.mark, path)
-            local = _copy_name(name, copy) if name is not None and "repeat" in item else name
+            local = copy_name(name, copy) if name is not None and "repeat" in item else name
             current = self.one(kind, value, scope, inputs, local, path, item.mark)
             inputs = (current,)
         return current
@@ -554,11 +554,13 @@ class Expander:
         return tuple(found)
 
 
-def _copy_name(name: str, copy: int) -> str:
-    """The name of a repeated item's copy: numbered as the papers do (`conv3_1`, `conv3_2`), or, for a name that
-    is a number, counted on from it as torch numbers a Sequential's children (`1`, `2`, `3` from `name: '1'`)."""
-    if name.isdigit() and str(int(name)) == name:
-        return str(int(name) + copy)
+def copy_name(name: str, copy: int) -> str:
+    """The name of copy `copy` (from 0) of a repeated item named `name`: numbered as the papers do (`conv3_1`,
+    `conv3_2`); a name that is a number, or ends in one after a dot, is counted on from it, as torch numbers a
+    Sequential's children (`1`, `2`, `3` from `name: '1'`; `layer1.1`, `layer1.2` from `name: layer1.1`)."""
+    head, _, last = name.rpartition(".")
+    if last.isdigit() and str(int(last)) == last:
+        return f"{head}{'.' if head else ''}{int(last) + copy}"
     return f"{name}_{copy + 1}"
 
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, NamedTuple
 
 from .analysis import analyze
-from .expand import BLOCK_INPUT, INT_TYPES, ITEM_KEYS
+from .expand import BLOCK_INPUT, INT_TYPES, ITEM_KEYS, copy_name
 from .ir import INPUT, Layer, Network, producer
 from .rules import RULES
 from .write import at_default, blocks_text, checked, header, line, mixture, shorthand, written_value
@@ -275,17 +275,14 @@ def _repeats(items: list[Item]) -> list[Item]:
 
 
 def _copies(run: Item, name: str | None) -> tuple[str | None, bool] | None:
-    """The name and numbering of a repeated item whose copies are `run`'s and then one named `name` (see
-    expand's copy names), or None where no repeated item is named so."""
+    """The name and numbering of a repeated item whose copies are `run`'s and then one named `name`
+    (`expand.copy_name`), or None where no repeated item is named so."""
     if run.name is None or name is None:
         return (None, False) if run.name is name else None
-    if not run.suffixed and run.name.isdigit() and str(int(run.name)) == run.name \
-            and name == str(int(run.name) + run.repeat):
-        return run.name, False  # as torch numbers a Sequential's children: 1, 2, 3
-    if run.suffixed and name == f"{run.name}_{run.repeat + 1}":
-        return run.name, True
-    if run.repeat == 1 and run.name.endswith("_1") and len(run.name) > 2 and name == run.name[:-1] + "2":
-        return run.name[:-2], True  # as the papers number them: conv3_1, conv3_2
+    bases = [run.name] + ([run.name[:-2]] if run.repeat == 1 and run.name.endswith("_1") else [])
+    for base in bases:
+        if (run.repeat > 1 or copy_name(base, 0) == run.name) and copy_name(base, run.repeat) == name:
+            return base, copy_name(base, 0) != base
     return None
 
 

@@ -1,0 +1,40 @@
+"""`import`: a model (or a spec) written as a readable spec, its repeated module subtrees as blocks."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import replace
+from pathlib import Path
+from typing import Annotated, Optional
+
+from .. import catalog
+from ..fold import fold
+from . import streams
+from .command import argument, command, option
+from .common import INPUT
+
+
+@command("import")
+def import_command(
+    model: Annotated[str, argument("MODEL", "A model (torchvision:resnet50, package.module:callable, model.onnx), "
+                                            "a bundled network or a path to a .yaml spec.")],
+    input_shape: INPUT = None,
+    output: Annotated[Optional[str], option("--output", "-o", metavar="FILE",
+                                            help="The spec to write (- or none: stdout).")] = None,
+) -> None:
+    """Write a model as a spec: module paths as layer names, repeated subtrees as blocks with arguments.
+
+    The spec's reference names the model, so `archcalc verify --against spec` checks it; it loads back to
+    the model's figures.
+
+    Examples: archcalc import torchvision:resnet50 -o resnet50.yaml · archcalc import resnet50 ·
+    archcalc import my.yaml --input 3x160x160 -o small.yaml
+    """
+    network = catalog.load(model)
+    if input_shape is not None:
+        network = replace(network, input=input_shape)
+    text = fold(network, reference=network.reference or (model if ":" in model else ""))
+    if output in (None, "-"):
+        sys.stdout.write(text)
+    else:
+        streams.write_file(Path(output), lambda path: path.write_text(text, encoding="utf-8"))
