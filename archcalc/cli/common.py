@@ -71,7 +71,8 @@ def load_report(net: str, batch: int | Expr | None = 1, dtype: str = "float32",
     """The network and its report (under a training `precision`, if given). A symbolic input (`3xHxW`, or a
     spec's own) makes a symbolic report, its batch B unless one is given; `at` then evaluates it at sizes
     (through its formulas)."""
-    network = catalog.load(net)
+    numeric = input_shape is not None and not any(is_symbolic(d) for d in input_shape)
+    network = catalog.load(net, input_shape if numeric else None)  # a model is traced at a numeric --input
     shape = input_shape or network.input
     symbolic = any(is_symbolic(d) for d in shape)
     if batch is None:

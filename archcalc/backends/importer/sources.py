@@ -1,0 +1,124 @@
+"""The model a model name names (archcalc.models), built on the meta device, and its default input."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import os
+import sys
+import warnings
+from typing import Any
+
+import torch
+from torch import nn
+
+from ...errors import ArchcalcError
+from ...ir import Network
+from ..reference import options
+from .network import import_module
+
+CLASSIFICATION_INPUT = (3, 224, 224)
+VIDEO_FRAMES = 16  # torchvision's video models are trained on 16-frame clips
+
+
+def load(text: str, input: tuple[int, ...] | None, allow_opaque: bool) -> Network:
+    source = text.partition(":")[0]
+    if source == "torchvision":
+        return _torchvision(text, input, allow_opaque)
+    if source == "transformers":
+        return _transformers(text, input, allow_opaque)
+    if source == "timm":
+        return _timm(text, input, allow_opaque)
+    return _callable(text, input, allow_opaque)
+
+
+def _torchvision(text: str, input: tuple[int, ...] | None, allow_opaque: bool) -> Network:
+    from ..reference import vision
+
+    oracle = _quoted(text, lambda: vision.oracle(text))
+    name = options.split(text, vision.SOURCE, "torchvision:resnet50")[0]
+    with torch.device("meta"):
+        model = _quoted(text, oracle.make)
+    return import_module(model, input or _torchvision_input(name), text, text, allow_opaque=allow_opaque,
+                         title=f"{oracle.built} (imported)")
+
+
+def _torchvision_input(name: str) -> tuple[int, ...]:
+    """The input torchvision's weights for `name` are evaluated at (its crop size; a 16-frame clip for video)."""
+    import torchvision
+
+    try:
+        weights = next(iter(torchvision.models.get_model_weights(name)))
+    except (ValueError, StopIteration):
+        return CLASSIFICATION_INPUT
+    crop = weights.transforms.keywords.get("crop_size", CLASSIFICATION_INPUT[1:])
+    side = tuple(crop) if isinstance(crop, (list, tuple)) else (crop, crop)
+    if name in torchvision.models.list_models(module=torchvision.models.video):
+        return (3, VIDEO_FRAMES, *side)
+    return (3, *side)
+
+
+def _transformers(text: str, input: tuple[int, ...] | None, allow_opaque: bool) -> Network:
+    from ..reference import hf
+
+    oracle = _quoted(text, lambda: hf.oracle(text))
+    with torch.device("meta"):
+        model = _quoted(text, oracle.make)
+    shape = input or oracle.inputs[0]
+    return import_module(model, shape, text, text, allow_opaque=allow_opaque, title=f"{oracle.built} (imported)")
+
+
+def _timm(text: str, input: tuple[int, ...] | None, allow_opaque: bool) -> Network:
+    try:
+        import timm
+    except ImportError:
+        raise ArchcalcError(f"{text}: timm is not installed (pip install timm)") from None
+    name = text.partition(":")[2].strip()
+    if name not in timm.list_models():
+        raise ArchcalcError(f"{text}: timm has no model '{name}'")
+    with torch.device("meta"):
+        model = timm.create_model(name, pretrained=False)
+    shape = input or tuple(model.pretrained_cfg.get("input_size", CLASSIFICATION_INPUT))
+    return import_module(model, shape, text, allow_opaque=allow_opaque)
+
+
+def _callable(text: str, input: tuple[int, ...] | None, allow_opaque: bool) -> Network:
+    """`package.module:callable`: imported from the working directory or the path, called with no arguments
+    on the meta device; its `archcalc_input` is the default input."""
+    module_name, _, attribute = text.partition(":")
+    sys.path.insert(0, os.getcwd())
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as err:
+        raise ArchcalcError(f"{text}: cannot import {module_name}: {err}") from None
+    except Exception as err:  # the user's module failed as it ran
+        raise ArchcalcError(f"{text}: importing {module_name} failed: {type(err).__name__}: {err}") from None
+    finally:
+        sys.path.remove(os.getcwd())
+    make = getattr(module, attribute, None)
+    if not callable(make):
+        raise ArchcalcError(f"{text}: {module_name} has no callable '{attribute}'")
+    shape = input or getattr(make, "archcalc_input", None)
+    if shape is None:
+        raise ArchcalcError(f"{text}: give --input (e.g. --input 3x224x224), or declare the default on the "
+                            f"callable: {attribute}.archcalc_input = (3, 224, 224)")
+    with torch.device("meta"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            model = make()
+        except Exception as err:
+            raise ArchcalcError(f"{text}: calling {attribute}() failed: {type(err).__name__}: {err}") from None
+    if not isinstance(model, nn.Module):
+        raise ArchcalcError(f"{text}: {attribute}() returned {type(model).__name__}, not an nn.Module")
+    kind = "class" if inspect.isclass(make) else "function"
+    return import_module(model, tuple(shape), text, allow_opaque=allow_opaque,
+                         title=f"{type(model).__name__} ({kind} {text})")
+
+
+def _quoted(text: str, make: Any) -> Any:
+    """`make()`, its errors about the reference said about the model name (they are worded for --against)."""
+    try:
+        return make()
+    except ArchcalcError as err:
+        message = str(err).replace(f"--against {text}: ", f"{text}: ").replace("--against: ", f"{text}: ")
+        raise ArchcalcError(message.replace("--against ", "")) from None
