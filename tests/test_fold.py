@@ -10,6 +10,7 @@ import archcalc
 from archcalc import catalog
 from archcalc.errors import SpecError
 from archcalc.fold import fold
+from conftest import module_or_fail
 
 SPECS = sorted(catalog.bundled())
 
@@ -123,3 +124,18 @@ def test_import_errors_are_one_line(cli, args, message, tmp_path, monkeypatch):
     ran = cli(*args)
     assert ran.code == 1 and ran.out == ""
     assert ran.err.startswith(message) and ran.err.count("\n") == 1
+
+
+def test_import_of_a_torchvision_model_reads_as_its_stages_and_keeps_its_figures(cli, tmp_path):
+    module_or_fail("torchvision", "pip install 'archcalc[torch]'")
+    out = tmp_path / "r50.yaml"
+    assert cli("import", "torchvision:resnet50", "-o", str(out)).code == 0
+    assert cli("check", str(out)).code == 0
+    text = out.read_text(encoding="utf-8")
+    spec, again, imported = yaml.safe_load(text), archcalc.load(str(out)), catalog.load("torchvision:resnet50")
+    assert [layer.name for layer in again.layers] == [layer.name for layer in imported.layers]
+    assert figures(again) == figures(imported)
+    assert spec["reference"] == "torchvision:resnet50"
+    stages = [item for item in spec["layers"] if "layer" in item]  # one block for the four stages
+    assert [item["layer"][-1] + 1 for item in stages] == [3, 4, 6, 3]  # the bottlenecks after each stage's first
+    assert layer_lines(text) <= 60 < len(imported.layers)

@@ -7,7 +7,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Optional
 
-from .. import catalog
+from .. import catalog, models
 from ..fold import fold
 from . import streams
 from .command import argument, command, option
@@ -30,10 +30,10 @@ def import_command(
     Examples: archcalc import torchvision:resnet50 -o resnet50.yaml · archcalc import resnet50 ·
     archcalc import my.yaml --input 3x160x160 -o small.yaml
     """
-    network = catalog.load(model)
-    if input_shape is not None:
+    network = catalog.load(model, input_shape)
+    if input_shape is not None:  # a spec's input, taken as the model's is traced
         network = replace(network, input=input_shape)
-    text = fold(network, reference=network.reference or (model if ":" in model else ""))
+    text = fold(network, reference=network.reference or (model.strip() if models.is_model(model) else ""))
     if output in (None, "-"):
         sys.stdout.write(text)
     else:
