@@ -22,10 +22,11 @@ def import_command(
     output: Annotated[Optional[str], option("--output", "-o", metavar="FILE",
                                             help="The spec to write (- or none: stdout).")] = None,
 ) -> None:
-    """Write a model as a spec: module paths as layer names, repeated subtrees as blocks with arguments.
+    """Write a model as a spec, repeated subtrees as blocks.
 
-    The spec's reference names the model, so `archcalc verify --against spec` checks it; it loads back to
-    the model's figures.
+    Module paths are the layer names (layer1.0.conv1); subtrees the same up to their integers are one block,
+    those integers its arguments. The spec's reference names the model, so `archcalc verify --against spec`
+    checks it; it loads back to the model's figures.
 
     Examples: archcalc import torchvision:resnet50 -o resnet50.yaml · archcalc import resnet50 ·
     archcalc import my.yaml --input 3x160x160 -o small.yaml
