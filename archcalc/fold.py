@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 from typing import Any, NamedTuple
 
 from .analysis import analyze
@@ -114,24 +115,23 @@ class _Folder:
     def _tree(self) -> dict[str, Node]:
         """Every proper prefix of a unit's name, with its units' span, height and outside inputs."""
         nodes: dict[str, Node] = {}
-        parts_of = [unit.name.split(".") for unit in self.units]
-        for index, parts in enumerate(parts_of):
-            for depth in range(1, len(parts)):
-                node = nodes.setdefault(".".join(parts[:depth]), Node(".".join(parts[:depth]), index))
+        ancestors = [_prefixes(unit.name) for unit in self.units]  # outermost first
+        for index, paths in enumerate(ancestors):
+            for depth, path in enumerate(paths):
+                node = nodes.get(path) or nodes.setdefault(path, Node(path, index))
                 node.last, node.count = index, node.count + 1
-                node.height = max(node.height, len(parts) - depth)
+                node.height = max(node.height, len(paths) - depth)
         for index, unit in enumerate(self.units):
             if unit.name in nodes:
                 nodes[unit.name].is_unit = True
-            parts = parts_of[index]
             refs = [(tensor, False) for tensor in unit.inputs] + ([(unit.tie, True)] if unit.tie else [])
             for tensor, tie in refs:
                 source = producer(tensor)
-                inner = [] if source == INPUT else parts_of[self.unit_of[source]]
-                for depth in range(len(parts) - 1, 0, -1):  # the unit's ancestors, innermost first
-                    if depth < len(inner) and inner[:depth] == parts[:depth]:
+                inside = set() if source == INPUT else set(ancestors[self.unit_of[source]])
+                for path in reversed(ancestors[index]):  # innermost first
+                    if path in inside:
                         break  # made inside this ancestor, so inside all those above it
-                    node = nodes[".".join(parts[:depth])]
+                    node = nodes[path]
                     node.many = node.many or tie or node.entry not in (None, tensor)
                     node.entry = tensor
         return nodes
@@ -225,7 +225,7 @@ class _Folder:
             args: Any = [_filled(value, values) for value in item.args] or None
         else:
             rule, unit = RULES[item.callee], self.units[item.unit]
-            filled = {key: _filled(value, values) if rule.arg(key).type in INT_TYPES else value
+            filled = {key: _filled(value, values) if key in _integer_args(item.callee) else value
                       for key, value in item.args}
             named = {key for key, value in item.args if filled[key] != value}  # holding a block's argument
             kept = {key: value for key, value in filled.items()
@@ -246,6 +246,15 @@ def _unit(layer: Layer, row: Any) -> Unit:
     rule, args = RULES[layer.kind], checked(layer, row)
     values = {arg.name: written_value(arg, args[arg.name], layer.name) for arg in rule.args}
     return Unit(layer.name, layer.kind, values, args, layer.inputs, args.get("tie"), layer.name)
+
+
+def _prefixes(name: str) -> list[str]:
+    """The proper prefixes of a dotted name, outermost first: `a`, `a.b` of `a.b.c`."""
+    found, at = [], name.find(".")
+    while at >= 0:
+        found.append(name[:at])
+        at = name.find(".", at + 1)
+    return found
 
 
 def _can_be_instance(node: Node) -> bool:
@@ -304,11 +313,16 @@ def _shape(items: list[Item], blocks: dict[str, Block]) -> tuple[tuple, list[Any
         if item.callee in blocks:
             args: Any = tuple(holes(value, hint) for value, hint in zip(item.args, blocks[item.callee].params))
         else:
-            rule = RULES[item.callee]
-            args = tuple((key, holes(value, key) if rule.arg(key).type in INT_TYPES else _frozen(value))
-                         for key, value in item.args)
+            integers = _integer_args(item.callee)
+            args = tuple((key, holes(value, key) if key in integers else _frozen(value)) for key, value in item.args)
         shape.append((item.callee, args, item.name, item.inputs, holes(item.repeat, "n"), item.suffixed))
     return tuple(shape), ints
+
+
+@lru_cache(maxsize=None)
+def _integer_args(kind: str) -> frozenset[str]:
+    """The arguments of a kind that take integers, which a block's arguments may fill."""
+    return frozenset(arg.name for arg in RULES[kind].args if arg.type in INT_TYPES)
 
 
 def _frozen(value: Any) -> Any:
