@@ -80,7 +80,6 @@ class _Importer:
         last = {id(group.nodes[-1]): group for group in groups.values()}
         member = {node.name for group in groups.values() for node in group.nodes}
         first_input = True
-        output = None
         for node in self.traced.graph.nodes:
             if node.op == "placeholder" or node.op == "get_attr":
                 if node.name in self.traced.params:
@@ -91,7 +90,7 @@ class _Importer:
                 else:
                     self.values[node.name] = None  # an argument the model's forward takes with its default
             elif node.op == "output":
-                output = node
+                continue
             elif id(node) in last:
                 self._module(last[id(node)])
             elif node.name not in member:
