@@ -46,7 +46,8 @@ def import_module(module: nn.Module, input: tuple[int, ...], name: str, referenc
     example = _example(module, input)
     traced = trace(module, example, lambda m: reader_of(m, READERS) is not None)
     how = traced.how + (f" (torch.export failed: {traced.why})" if traced.why else "")
-    builder = Builder(input=list(input), name=name, title=title or name, reference=reference,
+    ids = example.dtype == torch.long
+    builder = Builder(input={"ids": input[0]} if ids else list(input), name=name, title=title or name, reference=reference,
                       source=f"imported from {type(module).__name__}, traced with {how}")
     _Importer(module, traced, builder, allow_opaque).run()
     return builder.build()
