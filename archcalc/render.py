@@ -17,6 +17,7 @@ from .conventions import FLOPS, FUSED, MACS, UNITS, ZERO_MACS
 from .ir import UNREAD
 from .report import Report, Row
 from .rules.base import AXES, shape_text
+from .rules.opaque import unknown_macs
 from .symbolic import Expr, text
 from .units import format_bytes
 
@@ -121,7 +122,7 @@ def totals_lines(report: Report) -> list[str]:
         f"{safe.printable(report.name)}: {t.params:,} parameters ({t.trainable_params:,} trainable"
         + (f"; {t.active_params:,} active per token, a moe's top k experts" if t.active_params != t.params else "") + ")"
         + (f", {t.buffers:,} buffer values" if t.buffers else "") + f"; depth {t.depth} (weight layers on the longest path)",
-        f"MACs {t.macs:,} ({MACS}, per sample); {FLOPS} = {t.flops:,}",
+        f"MACs {_at_least(report)}{t.macs:,} ({MACS}, per sample); {FLOPS} = {_at_least(report)}{t.flops:,}",
         f"Activations {t.activations:,} per sample = {format_bytes(t.activation_bytes)} ({per}); "
         f"× 2 for forward + backward = {format_bytes(t.forward_backward_bytes)}",
         f"Parameters {format_bytes(t.param_bytes)} ({report.dtype}); inference peak {format_bytes(t.inference_peak_bytes)}; "
@@ -130,10 +131,18 @@ def totals_lines(report: Report) -> list[str]:
     ]
 
 
+def _at_least(report: Report) -> str:
+    """"at least " where an opaque layer's MACs are unknown (counted as 0)."""
+    return "at least " if any(unknown_macs(row.flags) for row in report.rows) else ""
+
+
 def flag_lines(report: Report, each: bool = False) -> list[str]:
-    """The ⚠ footer: every inexact division when `each` (or when there is only one), else one summary line."""
-    flagged = [(row.name, flag) for row in report.rows for flag in row.flags]
-    unread = [f"⚠ {safe.printable(name)}: {UNREAD} (--strict makes it an error)" for name in report.unread]
+    """The ⚠ footer: each opaque layer; every inexact division when `each` (or when there is only one), else
+    one summary line."""
+    opaque = [f"⚠ {safe.printable(row.name)}: {flag}; the totals are at least theirs"
+              for row in report.rows for flag in unknown_macs(row.flags)]
+    flagged = [(row.name, flag) for row in report.rows for flag in row.flags if not unknown_macs((flag,))]
+    unread = opaque + [f"⚠ {safe.printable(name)}: {UNREAD} (--strict makes it an error)" for name in report.unread]
     if each or len(flagged) == 1:
         return [f"⚠ {name}: {flag} (as PyTorch does; --strict makes it an error)" for name, flag in flagged] + unread
     if not flagged:

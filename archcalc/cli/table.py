@@ -6,7 +6,7 @@ from typing import Annotated, Optional
 
 from ..report import fold
 from .command import command, flag, integer, option
-from .common import AT, DTYPE, FORMAT, INPUT, MAX_DEPTH, NET, STRICT, SYMBOLIC_BATCH, at_note, emit, load_report
+from .common import ALLOW_OPAQUE, AT, DTYPE, FORMAT, INPUT, MAX_DEPTH, NET, STRICT, SYMBOLIC_BATCH, at_note, emit, load_report
 
 
 @command("table")
@@ -21,6 +21,7 @@ def table_command(
                                                   "a running total) and Saved (bytes autograd keeps for backward).")] = False,
     bars: Annotated[bool, flag("--bars", help="Add bars proportional to each layer's activation memory and "
                                               "parameters.")] = False,
+    allow_opaque: ALLOW_OPAQUE = False,
 ) -> None:
     """One row per layer: output shape, parameters, MACs, activation memory, receptive field; totals below.
 
@@ -30,11 +31,12 @@ def table_command(
     Examples: archcalc table vgg16 · archcalc table alexnet --formulas ·
     archcalc table resnet50 --depth 1 --memory --batch 32 · archcalc table vgg16 --bars ·
     archcalc table my.yaml --format json · archcalc table resnet50 --input 3xHxW ·
-    archcalc table unet --input 1xNxN --at N=572
+    archcalc table unet --input 1xNxN --at N=572 · archcalc table torchvision:resnet50 ·
+    archcalc table mypackage.models:make --input 3x32x32
 
     In a terminal the table fits its width: numbers are never cut; columns that do not fit are left out
     (Kind, RF, Output first) and named below it, and formulas fold under their rows. Piped, every column
     is written as plain text.
     """
-    _, report = load_report(net, batch, dtype, input_shape, strict, at=at)
+    _, report = load_report(net, batch, dtype, input_shape, strict, at=at, allow_opaque=allow_opaque)
     emit(fold(report, depth), fmt, formulas, memory, bars, footer=at_note(at) if formulas else ())

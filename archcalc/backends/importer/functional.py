@@ -220,7 +220,7 @@ def _transpose(op: Op) -> Value:
 def _mean(op: Op) -> Value:
     x = _one(op)
     rank = len(x.shape)
-    dims = sorted(d + rank if d < 0 else d for d in _flat([op.arg(1, "dim")]))
+    dims = sorted(d + rank if d < 0 else d for d in _flat([op.arg(1, "dim")]) if d is not None)
     if len(x.sample) < 2 or dims != list(range(2, rank)):
         raise Unmapped(f"mean over dimensions {dims} (the kind: a map's every spatial axis, a global pool)")
     pooled = Emit(Read("avgpool", {"global": True}), (x,))
@@ -229,6 +229,25 @@ def _mean(op: Op) -> Value:
 
 def _adaptive(kind: str) -> Callable[[Op], Value]:
     return lambda op: Emit(Read(kind, {"output": list(per_sample(op.out_shape, op.name)[1:])}), (_one(op),))
+
+
+def _pool(kind: str) -> Callable[[Op], Value]:
+    """F.max_pool2d / F.avg_pool2d (x, kernel, stride, padding[, dilation], ceil_mode …) in ATen's order."""
+    def read(op: Op) -> Value:
+        k = op.arg(1, "kernel_size")
+        s, p = op.arg(2, "stride") or k, op.arg(3, "padding", 0)
+        args = {"k": _each(k), "s": _each(s), "p": _each(p)}
+        if kind == "maxpool":
+            args.update(d=_each(op.arg(4, "dilation", 1)), ceil=bool(op.arg(5, "ceil_mode", False)))
+        else:
+            args["ceil"] = bool(op.arg(4, "ceil_mode", False))
+        return Emit(Read(kind, args), (_one(op),))
+    return read
+
+
+def _each(value: Any) -> Any:
+    values = list(value) if isinstance(value, (list, tuple)) else [value]
+    return values[0] if len(set(values)) == 1 else values
 
 
 def _select(op: Op) -> Value:
@@ -305,6 +324,7 @@ FUNCTIONS: dict[str, Callable[[Op], Value]] = {
     "mean": _mean,
     "adaptive_avg_pool1d": _adaptive("avgpool"), "adaptive_avg_pool2d": _adaptive("avgpool"),
     "adaptive_avg_pool3d": _adaptive("avgpool"), "adaptive_max_pool2d": _adaptive("maxpool"),
+    **{f"max_pool{n}d": _pool("maxpool") for n in (1, 2, 3)}, **{f"avg_pool{n}d": _pool("avgpool") for n in (1, 2, 3)},
     "select": _select, "slice": _slice, "getitem": _getitem,
     "chunk": _split, "split": _split, "split_with_sizes": _split, "unbind": _split,
     "interpolate": _upsample, "upsample_nearest2d": _upsample, "upsample_bilinear2d": _upsample,

@@ -46,7 +46,8 @@ def import_module(module: nn.Module, input: tuple[int, ...], name: str, referenc
     example = _example(module, input)
     traced = trace(module, example, lambda m: reader_of(m, READERS) is not None)
     how = traced.how + (f" (torch.export failed: {traced.why})" if traced.why else "")
-    builder = Builder(input=list(input), name=name, title=title or name, reference=reference,
+    ids = example.dtype == torch.long
+    builder = Builder(input={"ids": input[0]} if ids else list(input), name=name, title=title or name, reference=reference,
                       source=f"imported from {type(module).__name__}, traced with {how}")
     _Importer(module, traced, builder, allow_opaque).run()
     return builder.build()
@@ -80,7 +81,6 @@ class _Importer:
         last = {id(group.nodes[-1]): group for group in groups.values()}
         member = {node.name for group in groups.values() for node in group.nodes}
         first_input = True
-        output = None
         for node in self.traced.graph.nodes:
             if node.op == "placeholder" or node.op == "get_attr":
                 if node.name in self.traced.params:
@@ -91,7 +91,7 @@ class _Importer:
                 else:
                     self.values[node.name] = None  # an argument the model's forward takes with its default
             elif node.op == "output":
-                output = node
+                continue
             elif id(node) in last:
                 self._module(last[id(node)])
             elif node.name not in member:

@@ -7,6 +7,7 @@ import inspect
 import os
 import sys
 import warnings
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -21,26 +22,37 @@ CLASSIFICATION_INPUT = (3, 224, 224)
 VIDEO_FRAMES = 16  # torchvision's video models are trained on 16-frame clips
 
 
+@dataclass(frozen=True)
+class Model:
+    """A named model, built on the meta device, with the input it is traced at."""
+
+    module: nn.Module
+    input: tuple[int, ...]
+    title: str
+    reference: str = ""  # what `verify --against` compares a spec with (torchvision's and transformers' names)
+
+
 def load(text: str, input: tuple[int, ...] | None, allow_opaque: bool) -> Network:
+    """The Network of the model `text` names (archcalc.models), at `input` or the model's own."""
+    model = build(text, input)
+    return import_module(model.module, model.input, text, model.reference, allow_opaque=allow_opaque,
+                         title=model.title)
+
+
+def build(text: str, input: tuple[int, ...] | None) -> Model:
     source = text.partition(":")[0]
-    if source == "torchvision":
-        return _torchvision(text, input, allow_opaque)
-    if source == "transformers":
-        return _transformers(text, input, allow_opaque)
-    if source == "timm":
-        return _timm(text, input, allow_opaque)
-    return _callable(text, input, allow_opaque)
+    make = {"torchvision": _torchvision, "transformers": _transformers, "timm": _timm}.get(source, _callable)
+    return make(text, input)
 
 
-def _torchvision(text: str, input: tuple[int, ...] | None, allow_opaque: bool) -> Network:
+def _torchvision(text: str, input: tuple[int, ...] | None) -> Model:
     from ..reference import vision
 
     oracle = _quoted(text, lambda: vision.oracle(text))
     name = options.split(text, vision.SOURCE, "torchvision:resnet50")[0]
     with torch.device("meta"):
         model = _quoted(text, oracle.make)
-    return import_module(model, input or _torchvision_input(name), text, text, allow_opaque=allow_opaque,
-                         title=f"{oracle.built} (imported)")
+    return Model(model, input or _torchvision_input(name), f"{oracle.built} (imported)", text)
 
 
 def _torchvision_input(name: str) -> tuple[int, ...]:
@@ -58,17 +70,16 @@ def _torchvision_input(name: str) -> tuple[int, ...]:
     return (3, *side)
 
 
-def _transformers(text: str, input: tuple[int, ...] | None, allow_opaque: bool) -> Network:
+def _transformers(text: str, input: tuple[int, ...] | None) -> Model:
     from ..reference import hf
 
     oracle = _quoted(text, lambda: hf.oracle(text))
     with torch.device("meta"):
         model = _quoted(text, oracle.make)
-    shape = input or oracle.inputs[0]
-    return import_module(model, shape, text, text, allow_opaque=allow_opaque, title=f"{oracle.built} (imported)")
+    return Model(model, input or oracle.inputs[0], f"{oracle.built} (imported)", text)
 
 
-def _timm(text: str, input: tuple[int, ...] | None, allow_opaque: bool) -> Network:
+def _timm(text: str, input: tuple[int, ...] | None) -> Model:
     try:
         import timm
     except ImportError:
@@ -78,11 +89,10 @@ def _timm(text: str, input: tuple[int, ...] | None, allow_opaque: bool) -> Netwo
         raise ArchcalcError(f"{text}: timm has no model '{name}'")
     with torch.device("meta"):
         model = timm.create_model(name, pretrained=False)
-    shape = input or tuple(model.pretrained_cfg.get("input_size", CLASSIFICATION_INPUT))
-    return import_module(model, shape, text, allow_opaque=allow_opaque)
+    return Model(model, input or tuple(model.pretrained_cfg.get("input_size", CLASSIFICATION_INPUT)), f"timm {name}")
 
 
-def _callable(text: str, input: tuple[int, ...] | None, allow_opaque: bool) -> Network:
+def _callable(text: str, input: tuple[int, ...] | None) -> Model:
     """`package.module:callable`: imported from the working directory or the path, called with no arguments
     on the meta device; its `archcalc_input` is the default input."""
     module_name, _, attribute = text.partition(":")
@@ -111,8 +121,7 @@ def _callable(text: str, input: tuple[int, ...] | None, allow_opaque: bool) -> N
     if not isinstance(model, nn.Module):
         raise ArchcalcError(f"{text}: {attribute}() returned {type(model).__name__}, not an nn.Module")
     kind = "class" if inspect.isclass(make) else "function"
-    return import_module(model, tuple(shape), text, allow_opaque=allow_opaque,
-                         title=f"{type(model).__name__} ({kind} {text})")
+    return Model(model, tuple(shape), f"{type(model).__name__} ({kind} {text})")
 
 
 def _quoted(text: str, make: Any) -> Any:

@@ -9,6 +9,9 @@ buffers, `Traced.params` (node → its name in the model). Under fx a module wit
 
 from __future__ import annotations
 
+import contextlib
+import io
+import logging
 import re
 import traceback
 from collections.abc import Callable
@@ -35,14 +38,19 @@ class TraceError(ArchcalcError):
 
 def trace(model: nn.Module, example: torch.Tensor, leaf: Callable[[nn.Module], bool]) -> Traced:
     """`model`'s graph at `example` (both on the meta device); `leaf` says which modules fx keeps whole."""
+    logging.disable(logging.WARNING)  # torch logs and prints a refused graph whole: the one line below says it
     try:
-        return _export(model, example)
-    except Exception as err:  # export's refusals have no one type (UserError, GuardOnDataDependent …)
-        first = err
-    try:
-        traced = _fx(model, example, leaf)
-    except Exception as err:
-        raise TraceError(_refusal(first, err)) from None
+        with contextlib.redirect_stderr(io.StringIO()):
+            try:
+                return _export(model, example)
+            except Exception as err:  # export's refusals have no one type (UserError, GuardOnDataDependent …)
+                first = err
+            try:
+                traced = _fx(model, example, leaf)
+            except Exception as err:
+                raise TraceError(_refusal(first, err)) from None
+    finally:
+        logging.disable(logging.NOTSET)
     traced.why = _first_line(first)
     return traced
 

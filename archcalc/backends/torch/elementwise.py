@@ -103,7 +103,7 @@ def _read_dropout(module: nn.Module, shapes: list[Shape]) -> list[Read]:
 
 
 def _read_stochastic_depth(module: nn.Module, shapes: list[Shape]) -> list[Read]:
-    if module.mode != "row":
+    if getattr(module, "mode", "row") != "row":  # archcalc's own drops rows only
         raise ReadError(f"stochastic depth of mode {module.mode!r} (the kind drops rows)")
     return [Read("stochastic_depth", {"p": module.p})] if module.p else []
 
