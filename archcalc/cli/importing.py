@@ -7,11 +7,11 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Optional
 
-from .. import catalog, models
+from .. import catalog
 from ..fold import fold
 from . import streams
 from .command import argument, command, option
-from .common import INPUT
+from .common import ALLOW_OPAQUE, INPUT
 
 
 @command("import")
@@ -21,6 +21,7 @@ def import_command(
     input_shape: INPUT = None,
     output: Annotated[Optional[str], option("--output", "-o", metavar="FILE",
                                             help="The spec to write (- or none: stdout).")] = None,
+    allow_opaque: ALLOW_OPAQUE = False,
 ) -> None:
     """Write a model as a spec, repeated subtrees as blocks.
 
@@ -31,10 +32,10 @@ def import_command(
     Examples: archcalc import torchvision:resnet50 -o resnet50.yaml · archcalc import resnet50 ·
     archcalc import my.yaml --input 3x160x160 -o small.yaml
     """
-    network = catalog.load(model, input_shape)
+    network = catalog.load(model, input_shape, allow_opaque=allow_opaque)
     if input_shape is not None:  # a spec's input, taken as the model's is traced
         network = replace(network, input=input_shape)
-    text = fold(network, reference=network.reference or (model.strip() if models.is_model(model) else ""))
+    text = fold(network)  # its reference the model's, where verify can build that model (torchvision's, transformers')
     if output in (None, "-"):
         sys.stdout.write(text)
     else:
