@@ -115,14 +115,15 @@ def test_import_prints_to_stdout_and_takes_an_input(cli):
     assert yaml.safe_load(ran.out)["input"] == [3, 160, 160]
 
 
-@pytest.mark.parametrize("args, message", [
-    (("import", "nosuch"), "error: unknown network 'nosuch'"),
-    (("import", "resnet18", "-o", "missing-dir/r.yaml"), "error: cannot write missing-dir/r.yaml"),
+@pytest.mark.parametrize("args, code, message", [
+    (("import", "nosuch"), 1, "error: unknown network 'nosuch'"),
+    (("import", "resnet18", "-o", "missing-dir/r.yaml"), 1, "error: cannot write missing-dir/r.yaml"),
+    (("import", "resnet18", "-o", "r.txt"), 2, "error: --output/-o: expected a file name ending in .yaml or .yml"),
 ])
-def test_import_errors_are_one_line(cli, args, message, tmp_path, monkeypatch):
+def test_import_errors_are_one_line(cli, args, code, message, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     ran = cli(*args)
-    assert ran.code == 1 and ran.out == ""
+    assert (ran.code, ran.out) == (code, "") and not list(tmp_path.iterdir())
     assert ran.err.startswith(message) and ran.err.count("\n") == 1
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sys
 from dataclasses import replace
-from pathlib import Path
 from typing import Annotated, Optional
 
 from .. import catalog
@@ -39,4 +38,5 @@ def import_command(
     if output in (None, "-"):
         sys.stdout.write(text)
     else:
-        streams.write_file(Path(output), lambda path: path.write_text(text, encoding="utf-8"))
+        out = streams.output_path(output, catalog.SUFFIXES)
+        streams.write_file(out, lambda path: path.write_text(text, encoding="utf-8"))

@@ -18,13 +18,6 @@ DEPTH = Annotated[Optional[int], option("--depth", "-d", metavar="N", convert=in
                                              "one node or bar).")]
 
 
-def _output(path: str, suffixes: tuple[str, ...]) -> Path:
-    out = Path(path)
-    if out.suffix.lower() not in suffixes:
-        raise UsageError(f"--output/-o: expected a file name ending in {' or '.join(suffixes)}; received '{path}'")
-    return out
-
-
 @command("plot")
 def plot_command(
     nets: Annotated[list[str], argument("NET|PATH…", "One network (its layers), or several (compared as points).",
@@ -45,7 +38,7 @@ def plot_command(
     """
     from .. import plot
 
-    out = _output(output, (".png", ".svg"))
+    out = streams.output_path(output, (".png", ".svg"))
     reports = [fold(analyze(catalog.load(net), batch, dtype), depth) for net in nets]
     for report in reports:
         needs_numbers(report, "plot")
@@ -103,7 +96,7 @@ def report_command(
     """
     from .. import html
 
-    out = _output(output, (".html", ".htm"))
+    out = streams.output_path(output, (".html", ".htm"))
     reports = [analyze(catalog.load(net), batch, dtype, optimizer=optimizer) for net in nets]
     for report in reports:
         needs_numbers(report, "report")

@@ -21,6 +21,7 @@ from typing import Any, TextIO
 
 from ..errors import ArchcalcError
 from ..safe import printable
+from .command import UsageError
 
 MIN_WIDTH, MAX_WIDTH = 20, 1_000  # columns; past 1,000 rich lays out help pages for seconds, to no use
 DEFAULT_WIDTH = 80
@@ -143,3 +144,11 @@ def write_file(out: Path, write: Callable[[Path], None]) -> None:
         if temporary is not None:
             temporary.unlink(missing_ok=True)
     say(printable(f"wrote {out}"))
+
+
+def output_path(path: str, suffixes: tuple[str, ...]) -> Path:
+    """The file an --output names, refused (a usage error) unless its name ends in one of `suffixes`."""
+    out = Path(path)
+    if out.suffix.lower() not in suffixes:
+        raise UsageError(f"--output/-o: expected a file name ending in {' or '.join(suffixes)}; received '{path}'")
+    return out
