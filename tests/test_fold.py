@@ -140,3 +140,27 @@ def test_import_of_a_torchvision_model_reads_as_its_stages_and_keeps_its_figures
     stages = [item for item in spec["layers"] if "layer" in item]  # one block for the four stages
     assert [item["layer"][-1] + 1 for item in stages] == [3, 4, 6, 3]  # the bottlenecks after each stage's first
     assert layer_lines(text) <= 60 < len(imported.layers)
+
+
+def test_in_names_a_blocks_input_and_a_number_named_repeat_counts_on(write_spec):
+    network = archcalc.load(write_spec("""
+        input: [4, 8, 8]
+        blocks:
+          residual: {args: [width], layers: [{conv: {out: width, k: 1}}, {add: {from: [conv1, in]}}]}
+        layers:
+          - {residual: [4], name: '1', repeat: 2}
+          - {residual: [4], name: stage.5, repeat: 2}
+          - {conv: {out: 4, k: 1}, name: conv, repeat: 2}
+    """))
+    assert [(layer.name, layer.inputs) for layer in network.layers] == [
+        ("1.conv1", ("input",)), ("1.add1", ("1.conv1", "input")),
+        ("2.conv1", ("1.add1",)), ("2.add1", ("2.conv1", "1.add1")),
+        ("stage.5.conv1", ("2.add1",)), ("stage.5.add1", ("stage.5.conv1", "2.add1")),
+        ("stage.6.conv1", ("stage.5.add1",)), ("stage.6.add1", ("stage.6.conv1", "stage.5.add1")),
+        ("conv_1", ("stage.6.add1",)), ("conv_2", ("conv_1",)),  # other names numbered as the papers do
+    ]
+
+
+def test_in_outside_a_block_is_no_layer(write_spec):
+    with pytest.raises(SpecError, match="'from' names 'in', which is not an earlier layer"):
+        archcalc.load(write_spec("input: [4, 8, 8]\nlayers:\n  - {conv: {out: 4, k: 1}}\n  - {add: {from: [conv1, in]}}\n"))
