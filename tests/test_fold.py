@@ -50,13 +50,15 @@ def test_every_bundled_spec_flattened_folds_back_to_its_names_and_figures(name):
     assert layer_lines(text) <= len(network.layers)
 
 
-def test_resnet50_folds_into_four_stages_of_bottlenecks():
+def test_resnet50_flattened_folds_into_stages_of_one_bottleneck_block():
     network = flat("resnet50")
     text = fold(network)
     spec = yaml.safe_load(text)
     stages = [item for item in spec["layers"] if str(item.get("name", "")).startswith("conv") and "_x" in item["name"]]
     assert [item["name"] for item in stages][-3:] == ["conv3_x", "conv4_x", "conv5_x"]
     assert {next(iter(item)) for item in stages[-3:]} == {"conv3_x"}  # one block for the three stages alike
+    assert {next(iter(item)) for item in stages[:-3]} == {"bottleneck"}  # the first's stride-1 bottlenecks, inline
+    assert spec["blocks"]["conv3_x"]["layers"][-1]["bottleneck"] == ["out", 1]
     assert layer_lines(text) <= 60 < len(network.layers)
     assert "out * 4" in text  # the bottleneck's expansion, an expression of its width
     assert "from: in" in text  # the shortcut reads the block's input
@@ -119,6 +121,8 @@ def test_import_prints_to_stdout_and_takes_an_input(cli):
     (("import", "nosuch"), 1, "error: unknown network 'nosuch'"),
     (("import", "resnet18", "-o", "missing-dir/r.yaml"), 1, "error: cannot write missing-dir/r.yaml"),
     (("import", "resnet18", "-o", "r.txt"), 2, "error: --output/-o: expected a file name ending in .yaml or .yml"),
+    (("import", "vgg16", "--input", "3x16x16", "-o", "r.yaml"), 1, "error: specs/vgg16.yaml:26:5: layers[9].maxpool "
+                                                                  "'pool5': output size 0"),
 ])
 def test_import_errors_are_one_line(cli, args, code, message, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)

@@ -7,6 +7,7 @@ from dataclasses import replace
 from typing import Annotated, Optional
 
 from .. import catalog
+from ..analysis import analyze
 from ..fold import fold
 from . import streams
 from .command import argument, command, option
@@ -34,6 +35,7 @@ def import_command(
     network = catalog.load(model, input_shape, allow_opaque=allow_opaque)
     if input_shape is not None:  # a spec's input, taken as the model's is traced
         network = replace(network, input=input_shape)
+    analyze(network)  # a layer its input does not fit is an error here, not in the spec written
     text = fold(network)  # its reference the model's, where verify can build that model (torchvision's, transformers')
     if output in (None, "-"):
         sys.stdout.write(text)
