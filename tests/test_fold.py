@@ -10,6 +10,7 @@ import archcalc
 from archcalc import catalog
 from archcalc.errors import SpecError
 from archcalc.fold import fold
+from archcalc.schema import spec_schema
 from conftest import module_or_fail
 
 SPECS = sorted(catalog.bundled())
@@ -144,6 +145,7 @@ def test_import_of_a_torchvision_model_reads_as_its_stages_and_keeps_its_figures
     stages = [item for item in spec["layers"] if "layer" in item]  # one block for the four stages
     assert [item["layer"][-1] + 1 for item in stages] == [3, 4, 6, 3]  # the bottlenecks after each stage's first
     assert layer_lines(text) <= 60 < len(imported.layers)
+    module_or_fail("jsonschema").validate(spec, spec_schema())  # what an editor's language server reads
 
 
 def test_in_names_a_blocks_input_and_a_number_named_repeat_counts_on(write_spec):
