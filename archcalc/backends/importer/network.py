@@ -44,7 +44,7 @@ def import_module(module: nn.Module, input: tuple[int, ...], name: str, referenc
     path. An op no kind expresses is an UnmappedError listing each (path, op), unless `allow_opaque`, which
     keeps each as an `opaque` layer (shape and parameters as traced, MACs unknown)."""
     module = module.eval()
-    example = _example(module, input)
+    example = example_input(module, input)
     traced = trace(module, example, lambda m: reader_of(m, READERS) is not None)
     how = traced.how + (f" (torch.export failed: {traced.why})" if traced.why else "")
     ids = example.dtype == torch.long
@@ -54,9 +54,11 @@ def import_module(module: nn.Module, input: tuple[int, ...], name: str, referenc
     return builder.build()
 
 
-def _example(module: nn.Module, input: tuple[int, ...]) -> torch.Tensor:
+def example_input(module: nn.Module, input: tuple[int, ...], batch: int = BATCH) -> torch.Tensor:
+    """A meta tensor of `batch` samples of `input`: token ids (int64) for a one-axis input of a model with an
+    embedding, else floats."""
     ids = len(input) == 1 and any(isinstance(m, nn.Embedding) for m in module.modules())
-    return torch.zeros((BATCH, *input), dtype=torch.long if ids else torch.float32, device="meta")
+    return torch.zeros((batch, *input), dtype=torch.long if ids else torch.float32, device="meta")
 
 
 @dataclass
@@ -142,8 +144,9 @@ class _Importer:
             result = self._opaque(group.path, op, str(err), inputs, out, _params_of(module))
         for name, _ in module.named_parameters(group.path, remove_duplicate=False):
             self.used.add(name)
-        for node in group.nodes:
-            self.values[node.name] = result
+        for node in group.nodes:  # a module's tuple (MultiheadAttention's, an LSTM's): its first is the layer's
+            val = node.meta.get("val")
+            self.values[node.name] = (result, *[None] * (len(val) - 1)) if isinstance(val, (tuple, list)) else result
 
     def _shared(self, group: _Group, reads: list[Read]) -> list[Read]:
         """A module called again holds no new parameters: its weight tied to the first call's layer."""
