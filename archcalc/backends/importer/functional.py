@@ -276,8 +276,6 @@ def _getitem(op: Op) -> Value:
     x, index = op.args[0], op.args[1]
     if isinstance(x, (tuple, list)):
         return x[index]
-    if isinstance(x, Emit) and isinstance(index, int):
-        return x  # a multi-output module whose first output is read (the importer keeps that one)
     index = index if isinstance(index, tuple) else (index,)
     if isinstance(x, Layer) and len(index) >= 1 and index[0] == slice(None):
         value = x

@@ -18,6 +18,7 @@ from ...builder import Builder
 from ...errors import ArchcalcError
 from ...ir import INPUT, Network
 from ..torch.base import Read, ReadError, reader_of
+from ...rules import RULES
 from ..torch.kinds import READERS
 from .fuse import Item, fuse
 from .functional import BATCH, FUNCTIONS, Emit, Layer, Op, Param, Unmapped, operator_names, per_sample
@@ -43,7 +44,7 @@ def import_module(module: nn.Module, input: tuple[int, ...], name: str, referenc
     path. An op no kind expresses is an UnmappedError listing each (path, op), unless `allow_opaque`, which
     keeps each as an `opaque` layer (shape and parameters as traced, MACs unknown)."""
     module = module.eval()
-    example = _example(module, input)
+    example = example_input(module, input)
     traced = trace(module, example, lambda m: reader_of(m, READERS) is not None)
     how = traced.how + (f" (torch.export failed: {traced.why})" if traced.why else "")
     ids = example.dtype == torch.long
@@ -53,9 +54,11 @@ def import_module(module: nn.Module, input: tuple[int, ...], name: str, referenc
     return builder.build()
 
 
-def _example(module: nn.Module, input: tuple[int, ...]) -> torch.Tensor:
+def example_input(module: nn.Module, input: tuple[int, ...], batch: int = BATCH) -> torch.Tensor:
+    """A meta tensor of `batch` samples of `input`: token ids (int64) for a one-axis input of a model with an
+    embedding, else floats."""
     ids = len(input) == 1 and any(isinstance(m, nn.Embedding) for m in module.modules())
-    return torch.zeros((BATCH, *input), dtype=torch.long if ids else torch.float32, device="meta")
+    return torch.zeros((batch, *input), dtype=torch.long if ids else torch.float32, device="meta")
 
 
 @dataclass
@@ -75,6 +78,7 @@ class _Importer:
         self.missing: list[Missing] = []
         self.used: set[str] = set()  # parameters read by a layer
         self.items: list[Item] = []
+        self.calls: dict[str, str] = {}  # module path → the layer of its first call
 
     def run(self) -> None:
         groups = self._groups()
@@ -132,7 +136,7 @@ class _Importer:
         out = _tensor_of(group.nodes[-1].meta.get("val"))
         op = type(module).__name__
         try:
-            reads = reader_of(module, READERS)(module, [layer.sample for layer in inputs])
+            reads = self._shared(group, reader_of(module, READERS)(module, [layer.sample for layer in inputs]))
             result = self._add_reads(reads, inputs, self._name(group.path or "model", group.key), out)
         except ReadError as err:
             result = self._opaque(group.path, op, str(err), inputs, out, _params_of(module))
@@ -140,8 +144,22 @@ class _Importer:
             result = self._opaque(group.path, op, str(err), inputs, out, _params_of(module))
         for name, _ in module.named_parameters(group.path, remove_duplicate=False):
             self.used.add(name)
-        for node in group.nodes:
-            self.values[node.name] = result
+        for node in group.nodes:  # a module's tuple (MultiheadAttention's, an LSTM's): its first is the layer's
+            val = node.meta.get("val")
+            self.values[node.name] = (result, *[None] * (len(val) - 1)) if isinstance(val, (tuple, list)) else result
+
+    def _shared(self, group: _Group, reads: list[Read]) -> list[Read]:
+        """A module called again holds no new parameters: its weight tied to the first call's layer."""
+        first = self.calls.setdefault(group.path, self._name_of(group.path))
+        if "@" not in group.key or not _params_of(self._submodule(group.path)):
+            return reads
+        if len(reads) == 1 and RULES[reads[0].kind].arg("tie") is not None and not reads[0].args.get("bias"):
+            return [Read(reads[0].kind, {**reads[0].args, "tie": first})]
+        raise Unmapped("a module with parameters called again (only a bias-free fc, linear or embedding can "
+                       "share its weight)")
+
+    def _name_of(self, path: str) -> str:
+        return "".join(c if c.isalnum() or c in "._-" else "_" for c in path or "model").strip(".") or "layer"
 
     def _add_reads(self, reads: list[Read], inputs: list[Layer], name: str, out: Any) -> Any:
         if not reads:
@@ -225,8 +243,7 @@ class _Importer:
 
     def _name(self, base: str, key: str = "") -> str:
         call = key.rpartition("@")[2] if "@" in key else ""
-        name = base.replace("@", "_") + (f"_{int(call) + 1}" if call else "")
-        name = "".join(c if c.isalnum() or c in "._-" else "_" for c in name).strip(".") or "layer"
+        name = self._name_of(base.replace("@", "_") + (f"_{int(call) + 1}" if call else ""))
         unique, n = name, 2
         while unique in self.names:
             unique, n = f"{name}_{n}", n + 1

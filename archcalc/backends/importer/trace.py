@@ -76,11 +76,14 @@ def _fx(model: nn.Module, example: torch.Tensor, leaf: Callable[[nn.Module], boo
     module = fx.GraphModule(model, graph)
     _Values(module).run(example)
     params = {}
+    calls: dict[str, int] = {}
     for node in graph.nodes:
         if node.op == "get_attr":
             params[node.name] = node.target
-        elif node.op == "call_module":
-            node.meta["nn_module_stack"] = {node.target: (node.target, type(module.get_submodule(node.target)))}
+        elif node.op == "call_module":  # keyed as export keys a module's calls: path, then path@1, path@2 …
+            n = calls[node.target] = calls.get(node.target, -1) + 1
+            key = node.target + (f"@{n}" if n else "")
+            node.meta["nn_module_stack"] = {key: (node.target, type(module.get_submodule(node.target)))}
     return Traced(graph, params, "torch.fx")
 
 
