@@ -142,6 +142,8 @@ def test_import_of_a_torchvision_model_reads_as_its_stages_and_keeps_its_figures
     assert [layer.name for layer in again.layers] == [layer.name for layer in imported.layers]
     assert figures(again) == figures(imported)
     assert spec["reference"] == "torchvision:resnet50"
+    verified = cli("verify", str(out), "--against", "spec")  # the spec built in torch, and the model it names
+    assert verified.code == 0 and "torchvision:resnet50" in verified.out, verified.out + verified.err
     stages = [item for item in spec["layers"] if "layer" in item]  # one block for the four stages
     assert [item["layer"][-1] + 1 for item in stages] == [3, 4, 6, 3]  # the bottlenecks after each stage's first
     assert layer_lines(text) <= 60 < len(imported.layers)
