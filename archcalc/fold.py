@@ -15,13 +15,15 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from functools import lru_cache
+from itertools import groupby
 from typing import Any, NamedTuple
 
 from .analysis import analyze
 from .expand import BLOCK_INPUT, INT_TYPES, ITEM_KEYS, copy_name
 from .ir import INPUT, Layer, Network, producer
+from .late import SHAPE_NAMES
 from .rules import RULES
 from .write import at_default, blocks_text, checked, header, line, mixture, shorthand, written_value
 
@@ -82,7 +84,7 @@ class Block:
     name: str
     items: list[Item]
     values: list[Any]  # for each integer of the items in order: a literal, an argument's name or an expression
-    params: list[str] = field(default_factory=list)
+    params: list[str]
 
 
 def fold(network: Network, reference: str | None = None) -> str:
@@ -140,19 +142,15 @@ class _Folder:
         """Bottom-up, height by height: the subtrees that can be instances, grouped by their items."""
         candidates = sorted((node for node in self.nodes.values() if _can_be_instance(node)),
                             key=lambda node: (node.height, node.first))
-        start = 0
-        while start < len(candidates):
-            height = candidates[start].height
-            stop = next((i for i in range(start, len(candidates)) if candidates[i].height != height), len(candidates))
+        for _, level in groupby(candidates, key=lambda node: node.height):
             groups: dict[tuple, list[tuple[Node, list[Item], list[Any]]]] = {}
-            for node in candidates[start:stop]:
+            for node in level:
                 items = self._items(node)
                 shape, ints = _shape(items, self.blocks)
                 groups.setdefault(shape, []).append((node, items, ints))
             for members in groups.values():
                 if len(members) > 1:
                     self._define(members)
-            start = stop
 
     def _define(self, members: list[tuple[Node, list[Item], list[Any]]]) -> None:
         """One block for subtrees with the same items: each integer a literal where all agree, else an argument."""
@@ -215,9 +213,9 @@ class _Folder:
             values = iter(block.values)
             blocks[block.name] = {"args": block.params,
                                   "layers": [self._line(item, values) for item in block.items]}
-        values = iter(())
+        literal = iter(())  # outside blocks every integer is written as it is
         return header(network) + blocks_text(blocks) + "layers:\n" + "".join(
-            f"  - {self._line(item, values)}\n" for item in self._items(None))
+            f"  - {self._line(item, literal)}\n" for item in self._items(None))
 
     def _line(self, item: Item, values: Any) -> str:
         """An item as one line, each integer taken from `values` (a block's) where it has any (see `_shape`)."""
@@ -355,7 +353,7 @@ def _new_param(hint: str, column: tuple[int, ...], params: dict[tuple, str], wor
 
 def _words(items: list[Item]) -> set[str]:
     """The words an item's arguments hold (an activation, `same`, a layer's name): no argument may take one."""
-    found: set[str] = {BLOCK_INPUT, "in_channels", "in_features"}
+    found: set[str] = {BLOCK_INPUT, *SHAPE_NAMES}
 
     def visit(value: Any) -> None:
         if isinstance(value, str):

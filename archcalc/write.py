@@ -6,6 +6,7 @@ where its input is not the layer before. Arguments are the layer's as written, t
 (`in_channels // 4`) evaluated at the network's input, and those at their default left out. Blocks
 are not written back: a dumped network has the same layers and figures, but no block instances
 (`--checkpoint every-block` finds none in it); a mixture of experts is, its body as a block (`expert1`).
+`fold` writes them back, from the same pieces (`header`, `line`, `mixture` …).
 """
 
 from __future__ import annotations
@@ -69,7 +70,7 @@ def blocks_text(blocks: Mapping[str, Mapping[str, Any]]) -> str:
     """A spec's `blocks:` as YAML text, each block's `args` on one line and each of its layers on one (`line`);
     "" for none."""
     text = "".join(f"  {name}:\n" + (f"    args: {line(block['args'])}\n" if block.get("args") else "")
-                   + "    layers:\n" + "".join(f"      - {text}\n" for text in block["layers"])
+                   + "    layers:\n" + "".join(f"      - {layer}\n" for layer in block["layers"])
                    for name, block in blocks.items())
     return f"blocks:\n{text}" if text else ""
 
