@@ -559,7 +559,7 @@ def copy_name(name: str, copy: int) -> str:
     `conv3_2`); a name that is a number, or ends in one after a dot, is counted on from it, as torch numbers a
     Sequential's children (`1`, `2`, `3` from `name: '1'`; `layer1.1`, `layer1.2` from `name: layer1.1`)."""
     head, _, last = name.rpartition(".")
-    if last.isdigit() and str(int(last)) == last:
+    if last.isdigit() and len(last) <= 9 and str(int(last)) == last:  # a number (a hostile one's digits not read)
         return f"{head}{'.' if head else ''}{int(last) + copy}"
     return f"{name}_{copy + 1}"
 
