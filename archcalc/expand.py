@@ -46,6 +46,7 @@ _NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_\-]*")
 # a layer's or block instance's name may have dots, as a flattened network's names have (archcalc.dump)
 _LAYER_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_\-]*(?:\.[A-Za-z0-9_][A-Za-z0-9_\-]*)*")
 _OUTPUT = re.compile(r"[0-9]{1,6}")  # the number of an output: `split1:0`
+_NUMBERED = re.compile(r"(|.*[._\-])(0|[1-9][0-9]{0,8})")  # a name a repeat counts on from: `1`, `layer1.1`, `h_0`
 INT_TYPES = ("int", "pos", "per_axis", "per_axis0", "pad", "table", "ints", "ints0", "shape", "index")
 _LIST_TYPES = ("ints", "ints0", "shape")  # a shorthand value may be a list only for these
 
@@ -556,12 +557,12 @@ class Expander:
 
 def copy_name(name: str, copy: int) -> str:
     """The name of copy `copy` (from 0) of a repeated item named `name`: numbered as the papers do (`conv3_1`,
-    `conv3_2`); a name that is a number, or ends in one after a dot, is counted on from it, as torch numbers a
-    Sequential's children (`1`, `2`, `3` from `name: '1'`; `layer1.1`, `layer1.2` from `name: layer1.1`)."""
-    head, _, last = name.rpartition(".")
-    if last.isdigit() and len(last) <= 9 and str(int(last)) == last:  # a number (a hostile one's digits not read)
-        return f"{head}{'.' if head else ''}{int(last) + copy}"
-    return f"{name}_{copy + 1}"
+    `conv3_2`); a name that is a number, or ends in one after a dot, '_' or '-', is counted on from it, as torch
+    numbers a Sequential's children (`1`, `2`, `3` from `name: '1'`; `layer1.1`, `layer1.2` from `layer1.1`)."""
+    number = _NUMBERED.fullmatch(name)
+    if number is None:
+        return f"{name}_{copy + 1}"
+    return f"{number[1]}{int(number[2]) + copy}"
 
 
 def _check_nesting(scope: Scope, mark: Mark, path: str) -> None:

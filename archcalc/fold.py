@@ -286,7 +286,7 @@ def _copies(run: Item, name: str | None) -> tuple[str | None, bool] | None:
     (`expand.copy_name`), or None where no repeated item is named so."""
     if run.name is None or name is None:
         return (None, False) if run.name is name else None
-    bases = [run.name] + ([run.name[:-2]] if run.repeat == 1 and run.name.endswith("_1") else [])
+    bases = ([run.name[:-2]] if run.repeat == 1 and run.name.endswith("_1") else []) + [run.name]
     for base in bases:
         if (run.repeat > 1 or copy_name(base, 0) == run.name) and copy_name(base, run.repeat) == name:
             return base, copy_name(base, 0) != base
