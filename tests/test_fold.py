@@ -159,6 +159,7 @@ def test_in_names_a_blocks_input_and_a_number_named_repeat_counts_on(write_spec)
           - {residual: [4], name: '1', repeat: 2}
           - {residual: [4], name: stage.5, repeat: 2}
           - {conv: {out: 4, k: 1}, name: conv, repeat: 2}
+          - {conv: {out: 4, k: 1}, name: h_0, repeat: 2}
     """))
     assert [(layer.name, layer.inputs) for layer in network.layers] == [
         ("1.conv1", ("input",)), ("1.add1", ("1.conv1", "input")),
@@ -166,6 +167,7 @@ def test_in_names_a_blocks_input_and_a_number_named_repeat_counts_on(write_spec)
         ("stage.5.conv1", ("2.add1",)), ("stage.5.add1", ("stage.5.conv1", "2.add1")),
         ("stage.6.conv1", ("stage.5.add1",)), ("stage.6.add1", ("stage.6.conv1", "stage.5.add1")),
         ("conv_1", ("stage.6.add1",)), ("conv_2", ("conv_1",)),  # other names numbered as the papers do
+        ("h_0", ("conv_2",)), ("h_1", ("h_0",)),
     ]
 
 
