@@ -23,7 +23,7 @@ def import_command(
                                             help="The spec to write (- or none: stdout).")] = None,
     allow_opaque: ALLOW_OPAQUE = False,
 ) -> None:
-    """Write a model as a spec, repeated subtrees as blocks.
+    """Write a model as a readable spec.
 
     Module paths are the layer names (layer1.0.conv1); subtrees the same up to their integers are one block,
     those integers its arguments. The spec's reference names the model, so `archcalc verify --against spec`
