@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from . import analysis, catalog, expand, sizes, source, views  # noqa: F401 (views: how its reports show themselves)
+from . import analysis, catalog, expand, models, sizes, source, views  # noqa: F401 (views: how its reports show themselves)
 from .errors import ArchcalcError
 from .ir import Network
 from .report import Report
@@ -38,6 +38,8 @@ def load(spec: Spec, name: str = "spec") -> Network:
         return expand.build(source.plain(spec), f"<{name}>", name, expand.PROGRAM_LIMITS)
     if isinstance(spec, Path):
         return catalog.load(str(spec))
+    if isinstance(spec, str) and models.is_model(spec):
+        return catalog.load(spec)
     if isinstance(spec, str) and ("\n" in spec or ":" in spec) and not _is_file(spec):
         return expand.build(source.load_text(spec, f"<{name}>"), f"<{name}>", name)
     if isinstance(spec, str):

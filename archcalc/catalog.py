@@ -6,7 +6,7 @@ import os
 import warnings
 from pathlib import Path
 
-from . import expand, source
+from . import expand, models, source
 from .errors import ArchcalcError, ShadowWarning, did_you_mean
 from .ir import Network
 
@@ -64,8 +64,12 @@ def _exists(name: str) -> bool:
         return False
 
 
-def load(name_or_path: str) -> Network:
-    """A network from a bundled name or a spec file path."""
+def load(name_or_path: str, input: tuple | None = None, *, allow_opaque: bool = False) -> Network:
+    """A network from a bundled name, a spec file path, or a model name (`models`: torchvision:resnet50,
+    package.module:callable, model.onnx …), which is traced at `input` (a spec's input is its own: `input`
+    is applied by the analysis)."""
+    if models.is_model(name_or_path):
+        return models.load_model(name_or_path, input, allow_opaque=allow_opaque)
     path = locate(name_or_path)
     shown = str(path) if is_path(name_or_path) else f"specs/{path.name}"  # not where it is installed
     return expand.build(source.load_file(path, shown), shown, path.stem)

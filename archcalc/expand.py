@@ -31,6 +31,7 @@ from .source import Date, YList, YMap, describe, mark_of, shorten
 VERSION = 1
 TOP_KEYS = ("version", "name", "title", "source", "reference", "input", "vars", "blocks", "layers", "outputs", "budget")
 ITEM_KEYS = ("name", "repeat", "from")
+BLOCK_INPUT = "in"  # inside a block, `from: in` names the block's input
 BLOCK_BODIES = ("layers", *kinds(Role.MERGE))  # in sequence, or branches merged by one of the merges
 BLOCK_KEYS = ("args", *BLOCK_BODIES, "act", "doc")
 MAX_REPEAT = 10_000
@@ -46,26 +47,30 @@ _NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_\-]*")
 # a layer's or block instance's name may have dots, as a flattened network's names have (archcalc.dump)
 _LAYER_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_\-]*(?:\.[A-Za-z0-9_][A-Za-z0-9_\-]*)*")
 _OUTPUT = re.compile(r"[0-9]{1,6}")  # the number of an output: `split1:0`
-_INT_TYPES = ("int", "pos", "per_axis", "per_axis0", "pad", "table", "ints", "ints0", "shape", "index")
+_NUMBERED = re.compile(r"(|.*[._\-])(0|[1-9][0-9]{0,8})")  # a name a repeat counts on from: `1`, `layer1.1`, `h_0`
+INT_TYPES = ("int", "pos", "per_axis", "per_axis0", "pad", "table", "ints", "ints0", "shape", "index")
 _LIST_TYPES = ("ints", "ints0", "shape")  # a shorthand value may be a list only for these
 
 
 class Scope:  # a plain class: mutable, never compared, and cheaper to define on every run than a dataclass
     """Names visible while expanding one block instance or branch."""
 
-    __slots__ = ("prefix", "names", "blocks", "counts", "instance")
+    __slots__ = ("prefix", "names", "blocks", "counts", "instance", "entry")
 
-    def __init__(self, prefix: str, names: dict[str, Any], blocks: tuple[str, ...] = (), instance: str = ""):
+    def __init__(self, prefix: str, names: dict[str, Any], blocks: tuple[str, ...] = (), instance: str = "",
+                 entry: str = ""):
         self.prefix = prefix  # "stage2.bottleneck1." — prepended to every layer name inside
         self.names = names  # block arguments and vars, for expressions
         self.blocks = blocks  # blocks being expanded, outermost first (cycle check)
         self.counts: Counter = Counter()
         self.instance = instance  # the innermost block instance this scope is in (a branch stays in its block's)
+        self.entry = entry  # the tensor that instance reads, which `from: in` names inside it
 
-    def child(self, local: str, names: dict[str, Any] | None = None, block: str | None = None) -> Scope:
+    def child(self, local: str, names: dict[str, Any] | None = None, block: str | None = None,
+              entry: str = "") -> Scope:
         return Scope(self.prefix + local + ".", self.names if names is None else names,
                      self.blocks + ((block,) if block else ()),
-                     instance=self.prefix + local if block else self.instance)
+                     instance=self.prefix + local if block else self.instance, entry=entry or self.entry)
 
 
 class Limits(NamedTuple):
@@ -363,7 +368,7 @@ class Expander:
         self.step(item.mark, path)
         for copy in range(repeat):
             self.step(item.mark, path)
-            local = f"{name}_{copy + 1}" if name is not None and "repeat" in item else name
+            local = copy_name(name, copy) if name is not None and "repeat" in item else name
             current = self.one(kind, value, scope, inputs, local, path, item.mark)
             inputs = (current,)
         return current
@@ -448,7 +453,7 @@ class Expander:
         definition = self.blocks[kind]
         names = {**self.top_names, **_shape_names(inputs[0]), **self.bind(kind, definition, value, scope, mark, path)}
         name = self.claim(scope, kind, local, mark, path)
-        inner = scope.child(name[len(scope.prefix):], names, kind)
+        inner = scope.child(name[len(scope.prefix):], names, kind, inputs[0])
         body_path = f"{path} > blocks.{kind}"
         act = definition.get("act")
         act_rule = None if act is None else self.act_rule(act, definition, body_path)
@@ -576,7 +581,8 @@ class Expander:
             name, colon, index = ref.partition(":")  # `split1:0`: output 0 of a layer with several
             if colon and not _OUTPUT.fullmatch(index):
                 raise SpecError(f"'{key}' names '{shorten(ref)}': after ':' comes the number of an output, from 0", mark, path)
-            hit = next((self.outputs[p + name] for p in prefixes if p + name in self.outputs), None)
+            hit = scope.entry if name == BLOCK_INPUT and scope.entry else \
+                next((self.outputs[p + name] for p in prefixes if p + name in self.outputs), None)
             if hit is None:
                 raise SpecError(f"'{key}' names '{shorten(name)}', which is not an earlier layer{did_you_mean(name, list(self.outputs))}",
                                 mark, path)
@@ -595,6 +601,16 @@ def _given_name(item: Any) -> str | None:
     value = item[kinds[0]] if len(kinds) == 1 else None
     name = item.get("name", value.get("name") if isinstance(value, YMap) else None)
     return name if isinstance(name, str) else None
+
+
+def copy_name(name: str, copy: int) -> str:
+    """The name of copy `copy` (from 0) of a repeated item named `name`: numbered as the papers do (`conv3_1`,
+    `conv3_2`); a name that is a number, or ends in one after a dot, '_' or '-', is counted on from it, as torch
+    numbers a Sequential's children (`1`, `2`, `3` from `name: '1'`; `layer1.1`, `layer1.2` from `layer1.1`)."""
+    number = _NUMBERED.fullmatch(name)
+    if number is None:
+        return f"{name}_{copy + 1}"
+    return f"{number[1]}{int(number[2]) + copy}"
 
 
 def _check_nesting(scope: Scope, mark: Mark, path: str) -> None:
@@ -663,6 +679,6 @@ class _Arguments:
             return [self.substitute(v, type_, mark) for v in value]
         if isinstance(value, str) and value in self.scope.names:
             return self.scope.names[value]
-        if isinstance(value, str) and type_ in _INT_TYPES and value not in ("same", "valid"):
+        if isinstance(value, str) and type_ in INT_TYPES and value not in ("same", "valid"):
             return _integer(value, self.scope.names, mark, self.path)
         return value

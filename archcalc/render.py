@@ -16,6 +16,7 @@ from .conventions import (ACTIVATION_MEMORY, FLOPS, FUSED, INFERENCE_MEMORY, MAC
 from .ir import UNREAD
 from .report import Report, Row
 from .rules.base import AXES, shape_text
+from .rules.opaque import unknown_macs
 from .symbolic import Expr, text
 from .units import format_bytes
 
@@ -121,7 +122,7 @@ def totals_lines(report: Report) -> list[str]:
         f"{safe.printable(report.name)}: {t.params:,} parameters ({t.trainable_params:,} trainable"
         + (f"; {t.active_params:,} active per token, a moe's top k experts" if t.active_params != t.params else "") + ")"
         + (f", {t.buffers:,} buffer values" if t.buffers else "") + f"; depth {t.depth} (weight layers on the longest path)",
-        f"MACs {t.macs:,} ({MACS}, per sample); {FLOPS} = {t.flops:,}",
+        f"MACs {_at_least(report)}{t.macs:,} ({MACS}, per sample); {FLOPS} = {_at_least(report)}{t.flops:,}",
         f"{ACTIVATION_MEMORY.capitalize()} {format_bytes(t.activation_bytes)} ({t.activations:,} per sample; {per}); "
         f"× 2 for forward + backward = {format_bytes(t.forward_backward_bytes)} ({RULE_OF_THUMB})",
         f"{INFERENCE_MEMORY.capitalize()} {_sum_of(inference)}; "
@@ -140,12 +141,19 @@ def _sum_of(parts: Mapping[str, Any]) -> str:
     return "= " + " + ".join(terms)
 
 
+def _at_least(report: Report) -> str:
+    """"at least " where an opaque layer's MACs are unknown (counted as 0)."""
+    return "at least " if any(unknown_macs(row.flags) for row in report.rows) else ""
+
+
 def flag_lines(report: Report, each: bool = False, advice: bool = True) -> list[str]:
-    """The ⚠ footer: every inexact division when `each` (or when there is only one), else one summary line;
-    `advice`: with the command-line options that say more (not in a notebook)."""
-    flagged = [(row.name, flag) for row in report.rows for flag in row.flags]
+    """The ⚠ footer: each opaque layer; every inexact division when `each` (or when there is only one), else
+    one summary line; `advice`: with the command-line options that say more (not in a notebook)."""
     strict = " (--strict makes it an error)" if advice else ""
-    unread = [f"⚠ {safe.printable(name)}: {UNREAD}{strict}" for name in report.unread]
+    opaque = [f"⚠ {safe.printable(row.name)}: {flag}; the totals are at least theirs"
+              for row in report.rows for flag in unknown_macs(row.flags)]
+    flagged = [(row.name, flag) for row in report.rows for flag in row.flags if not unknown_macs((flag,))]
+    unread = opaque + [f"⚠ {safe.printable(name)}: {UNREAD}{strict}" for name in report.unread]
     if each or len(flagged) == 1:
         return [f"⚠ {name}: {flag} (as PyTorch does{'; --strict makes it an error' if advice else ''})"
                 for name, flag in flagged] + unread

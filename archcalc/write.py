@@ -6,6 +6,7 @@ where its input is not the layer before. Arguments are the layer's as written, t
 (`in_channels // 4`) evaluated at the network's input, and those at their default left out. Blocks
 are not written back: a dumped network has the same layers and figures, but no block instances
 (`--checkpoint every-block` finds none in it); a mixture of experts is, its body as a block (`expert1`).
+`fold` writes them back, from the same pieces (`header`, `line`, `mixture` …).
 """
 
 from __future__ import annotations
@@ -39,15 +40,9 @@ def dump(network: Network) -> str:
         layer, row = network.layers[index], rows[index]
         counts[layer.kind] += 1
         if layer.kind == "moe":  # a mixture: its router, its body (written as a block), its combine (made again)
-            end = next(i for i in range(index, len(network.layers)) if network.layers[i].kind == "combine")
-            mixture = layer.name.rpartition(".")[0]
-            lines = _body(network.layers[index + 1:end], rows[index + 1:end], mixture)
-            block = next((name for name, body in bodies.items() if body == lines), f"expert{len(bodies) + 1}")
-            bodies[block] = lines
-            item: dict[str, Any] = {"moe": {**_written(layer, row), "body": block}, "name": mixture}
-            index = end
+            item, index = mixture(network.layers, rows, index, bodies)
         else:
-            item = {layer.kind: _written(layer, row)}
+            item = {layer.kind: written(layer, row)}
             if layer.name != f"{layer.kind}{counts[layer.kind]}":
                 item["name"] = layer.name
         if layer.inputs != (previous,):
@@ -55,20 +50,51 @@ def dump(network: Network) -> str:
         items.append(item)
         previous = network.layers[index].name
         index += 1
+    return header(network) + blocks_text({name: {"layers": lines} for name, lines in bodies.items()}) + \
+        "layers:\n" + "".join(f"  - {line(item)}\n" for item in items)
+
+
+def header(network: Network) -> str:
+    """A spec's top-level keys but its blocks and layers, as YAML text: names, reference, input, outputs, budget."""
     spec: dict[str, Any] = {"version": VERSION, "name": network.name}
     spec.update({key: getattr(network, key) for key in ("title", "source", "reference") if getattr(network, key)})
     spec["input"] = _input(network)
+    if network.outputs:
+        spec["outputs"] = list(network.outputs)
     if network.budget:
         spec["budget"] = dict(network.budget)
-    head = yaml.safe_dump(spec, sort_keys=False, default_flow_style=None, allow_unicode=True, width=120)
-    blocks = "".join(f"  {name}:\n    layers:\n" + "".join(f"      - {line}\n" for line in lines)
-                     for name, lines in bodies.items())
-    return head + (f"blocks:\n{blocks}" if blocks else "") + "layers:\n" + "".join(f"  - {_line(item)}\n" for item in items)
+    return yaml.safe_dump(spec, sort_keys=False, default_flow_style=None, allow_unicode=True, width=120)
 
 
-def _written(layer: Layer, row: Row) -> Any:
+def blocks_text(blocks: Mapping[str, Mapping[str, Any]]) -> str:
+    """A spec's `blocks:` as YAML text, each block's `args` on one line and each of its layers on one (`line`);
+    "" for none."""
+    text = "".join(f"  {name}:\n" + (f"    args: {line(block['args'])}\n" if block.get("args") else "")
+                   + "    layers:\n" + "".join(f"      - {layer}\n" for layer in block["layers"])
+                   for name, block in blocks.items())
+    return f"blocks:\n{text}" if text else ""
+
+
+def mixture(layers: tuple[Layer, ...], rows: Any, index: int, bodies: dict[str, list[str]]) -> tuple[dict[str, Any], int]:
+    """The mixture of experts whose router is `layers[index]` as one item, its body a block of `bodies` (added
+    there unless an equal one is), and the index of its combine, the mixture's last layer. `rows` are the
+    layers' rows (any value where no layer has late arguments)."""
+    end = next(i for i in range(index, len(layers)) if layers[i].kind == "combine")
+    name = layers[index].name.rpartition(".")[0]
+    lines = _body(layers[index + 1:end], rows[index + 1:end], name)
+    block = next((key for key, body in bodies.items() if body == lines), f"expert{len(bodies) + 1}")
+    bodies[block] = lines
+    return {"moe": {**written(layers[index], rows[index]), "body": block}, "name": name}, end
+
+
+def written(layer: Layer, row: Row | None) -> Any:
     """A layer's arguments as written, the late ones (`in_channels // 4`) evaluated."""
-    return _arguments(RULES[layer.kind], {**layer.args, **{key: row.args[key] for key in layer.late}}, layer.name)
+    return _arguments(RULES[layer.kind], checked(layer, row), layer.name)
+
+
+def checked(layer: Layer, row: Row | None) -> Mapping[str, Any]:
+    """A layer's arguments, the late ones (`in_channels // 4`) evaluated by its row (None where it has none)."""
+    return {**layer.args, **{key: row.args[key] for key in layer.late}} if layer.late else layer.args
 
 
 def _body(layers: tuple[Layer, ...], rows: tuple[Row, ...], mixture: str) -> list[str]:
@@ -81,23 +107,32 @@ def _body(layers: tuple[Layer, ...], rows: tuple[Row, ...], mixture: str) -> lis
 
     lines, previous = [], router
     for layer, row in zip(layers, rows):
-        item: dict[str, Any] = {layer.kind: _written(layer, row), "name": relative(layer.name)}
+        item: dict[str, Any] = {layer.kind: written(layer, row), "name": relative(layer.name)}
         if layer.inputs != (previous,):
             item["from"] = relative(layer.inputs[0]) if len(layer.inputs) == 1 else [relative(i) for i in layer.inputs]
-        lines.append(_line(item))
+        lines.append(line(item))
         previous = layer.name
     return lines
 
 
-def _line(item: dict[str, Any]) -> str:
+def line(item: Any) -> str:
     """One layer on one line, as a flow mapping: `{conv: {out: 64, k: 3}, name: conv1}`."""
     return yaml.safe_dump(item, sort_keys=False, default_flow_style=True, allow_unicode=True, width=1 << 20).strip()
 
 
 def _arguments(rule: Rule, args: Mapping[str, Any], name: str) -> Any:
     """A layer's arguments as a spec writes them: those at their default left out, a lone shorthand bare."""
-    written = {arg.name: _value(arg, args[arg.name], name) for arg in rule.args
-               if args[arg.name] != (arg.default if arg.default is None else arg.check(arg.default))}
+    return shorthand(rule, {arg.name: written_value(arg, args[arg.name], name) for arg in rule.args
+                            if not at_default(arg, args[arg.name])})
+
+
+def at_default(arg: Arg, checked: Any) -> bool:
+    """Whether a checked value is the argument's default, which a spec leaves out."""
+    return checked == (arg.default if arg.default is None else arg.check(arg.default))
+
+
+def shorthand(rule: Rule, written: dict[str, Any]) -> Any:
+    """Written arguments, a lone shorthand one bare: `fc: 1000`, `avgpool: global`."""
     if len(written) == 1:
         (key, value), = written.items()
         arg = rule.arg(key)
@@ -120,7 +155,7 @@ def _input(network: Network) -> list[Any] | dict[str, Any]:
     return dict(zip(keys, sizes))
 
 
-def _value(arg: Arg, value: Any, name: str) -> Any:
+def written_value(arg: Arg, value: Any, name: str) -> Any:
     """A checked value as YAML writes it: one per axis, all alike, as one number; tuples as lists."""
     if is_symbolic(value) or (isinstance(value, tuple) and any(map(is_symbolic, _flat(value)))):
         raise ArchcalcError(f"cannot dump '{name}': its '{arg.name}' depends on the input's size ({value}); "

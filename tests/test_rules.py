@@ -104,6 +104,8 @@ CASES = [
      2 * (4 * 650 * (650 + 650) + 8 * 650), 35 * 2 * 4 * 650 * (650 + 650)),
     ("lstm: {hidden: 16, bidirectional: true, bias: false}", [7, 10], (7, 32), 2 * 4 * 16 * (10 + 16),
      2 * 7 * 4 * 16 * (10 + 16)),
+    # an op no kind expresses, as traced: its shape and parameters as given, MACs unknown (flagged, counted 0)
+    ("opaque: {shape: [4, 2], params: 7, op: aten.roll}", [8, 4, 4], (4, 2), 7, 0),
     ("gru: {hidden: 20, layers: 2, bidirectional: true}", [9, 12], (9, 40),
      2 * (3 * 20 * (12 + 20) + 6 * 20) + 2 * (3 * 20 * (40 + 20) + 6 * 20),
      2 * 9 * 3 * 20 * (12 + 20) + 2 * 9 * 3 * 20 * (40 + 20)),

@@ -124,6 +124,7 @@ layers:
   - token: 0
   - dropout: 0.0
   - linear: 10
+  - opaque: {shape: [3, 2], params: 5, op: aten.roll}
 """
 
 

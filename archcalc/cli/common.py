@@ -41,6 +41,9 @@ OPTIMIZER = Annotated[str, option("--optimizer", choices=tuple(OPTIMIZER_STATES)
                                   help="Optimizer state in training memory: sgd 0, momentum 1, adam 2 tensors per "
                                        "parameter.")]
 STRICT = Annotated[bool, flag("--strict", help="Make a division that is not whole an error.")]
+ALLOW_OPAQUE = Annotated[bool, flag("--allow-opaque", help="For a model (torchvision:NAME or module:callable): keep each "
+                                  "operation no kind expresses as an opaque layer (MACs unknown, totals at least) "
+                                  "instead of refusing.")]
 MAX_DEPTH = 64  # levels of a layer's dotted name: blocks and branches nest at most 32 deep
 
 
@@ -96,11 +99,13 @@ SYMBOLIC_BATCH = Annotated[Any, option("--batch", "-b", metavar="N|B", convert=b
 
 def load_report(net: str, batch: int | Expr | None = 1, dtype: str = "float32",
                 input_shape: tuple[int | Expr, ...] | None = None, strict: bool = False, optimizer: str = "sgd",
-                at: dict[str, int] | None = None, precision: str | None = None) -> tuple[Network, Report]:
+                at: dict[str, int] | None = None, precision: str | None = None,
+                allow_opaque: bool = False) -> tuple[Network, Report]:
     """The network and its report (under a training `precision`, if given). A symbolic input (`3xHxW`, or a
     spec's own) makes a symbolic report, its batch B unless one is given; `at` then evaluates it at sizes
     (through its formulas)."""
-    network = catalog.load(net)
+    numeric = input_shape is not None and not any(is_symbolic(d) for d in input_shape)
+    network = catalog.load(net, input_shape if numeric else None, allow_opaque=allow_opaque)  # a model: traced there
     shape = _sizes().channels_first(network, input_shape) if input_shape else network.input
     symbolic = any(is_symbolic(d) for d in shape)
     if batch is None:

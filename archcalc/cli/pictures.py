@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import sys
-import tempfile
-from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Optional
 
 from .. import catalog, diagram
 from ..analysis import analyze
-from ..errors import ArchcalcError
 from ..report import fold
-from ..safe import printable
 from . import streams
 from .command import UsageError, argument, command, option
 from .common import BATCH, DTYPE, NET, OPTIMIZER, complete_networks, depth_level, needs_numbers
@@ -21,39 +16,6 @@ from .common import BATCH, DTYPE, NET, OPTIMIZER, complete_networks, depth_level
 DEPTH = Annotated[Optional[int], option("--depth", "-d", metavar="N", convert=depth_level,
                                         help="Fold layers to this many levels of their dotted names (blocks become "
                                              "one node or bar).")]
-
-
-def _write(out: Path, write: Callable[[Path], None]) -> None:
-    """Write `out`, then say so on stderr; a file that cannot be written is one error line.
-
-    The content goes to a new file beside it, renamed over `out` once whole: a symbolic link planted at
-    `out` (a pull request's checkout) is replaced, never written through, and a failed write leaves no
-    half file.
-    """
-    temporary = None
-    try:
-        handle, name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=out.suffix, dir=out.parent)
-        os.close(handle)
-        temporary = Path(name)
-        write(temporary)
-        umask = os.umask(0)
-        os.umask(umask)
-        temporary.chmod(0o666 & ~umask)  # as open() would have made it; mkstemp's file is private
-        os.replace(temporary, out)
-        temporary = None
-    except OSError as err:
-        raise ArchcalcError(f"cannot write {out}: {err.strerror or err}") from None
-    finally:
-        if temporary is not None:
-            temporary.unlink(missing_ok=True)
-    streams.say(printable(f"wrote {out}"))
-
-
-def _output(path: str, suffixes: tuple[str, ...]) -> Path:
-    out = Path(path)
-    if out.suffix.lower() not in suffixes:
-        raise UsageError(f"--output/-o: expected a file name ending in {' or '.join(suffixes)}; received '{path}'")
-    return out
 
 
 @command("plot")
@@ -76,12 +38,12 @@ def plot_command(
     """
     from .. import plot
 
-    out = _output(output, (".png", ".svg"))
+    out = streams.output_path(output, (".png", ".svg"))
     reports = [fold(analyze(catalog.load(net), batch, dtype), depth) for net in nets]
     for report in reports:
         needs_numbers(report, "plot")
     figure = plot.layers_figure(reports[0], kind) if len(reports) == 1 else plot.compare_figure(reports)
-    _write(out, lambda path: plot.save(figure, path))
+    streams.write_file(out, lambda path: plot.save(figure, path))
 
 
 @command("diagram")
@@ -109,9 +71,9 @@ def diagram_command(
         if fmt != "dot":
             raise UsageError("--output/-o: FILE.svg and FILE.png are drawn from --format dot")
         picture = diagram.draw(text, out.suffix.lower().lstrip("."))
-        _write(out, lambda path: path.write_bytes(picture))
+        streams.write_file(out, lambda path: path.write_bytes(picture))
     else:
-        _write(out, lambda path: path.write_text(text, encoding="utf-8"))
+        streams.write_file(out, lambda path: path.write_text(text, encoding="utf-8"))
 
 
 @command("report")
@@ -134,9 +96,9 @@ def report_command(
     """
     from .. import html
 
-    out = _output(output, (".html", ".htm"))
+    out = streams.output_path(output, (".html", ".htm"))
     reports = [analyze(catalog.load(net), batch, dtype, optimizer=optimizer) for net in nets]
     for report in reports:
         needs_numbers(report, "report")
     page = html.document(reports, depth)
-    _write(out, lambda path: path.write_text(page, encoding="utf-8"))
+    streams.write_file(out, lambda path: path.write_text(page, encoding="utf-8"))

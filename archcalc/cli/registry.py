@@ -27,6 +27,7 @@ MODULES = {  # command → its module in archcalc.cli, in the order help lists t
     "fit": "fit",
     "check": "check",
     "schema": "schema",
+    "import": "importing",
     "bench": "torch",
     "verify": "torch",
     "plot": "pictures",
@@ -47,6 +48,7 @@ SUMMARIES = {  # the first sentence of each command's docstring (tests/test_cli.
     "check": "Check specs for CI: each is read, expanded and analysed; every error, and every figure over a "
              "budget, is a finding.",
     "schema": "Print a JSON Schema (draft 2020-12) of the spec language, for editors and validators.",
+    "import": "Write a model as a readable spec.",
     "bench": "Time the network's forward pass with torch: median, p10, p90, images/s, achieved GFLOP/s.",
     "verify": "Check the engine's figures against torch; exit 1 with a diff table on any mismatch.",
     "plot": "Draw a network's activation memory and parameters per layer and its inference memory timeline; or "

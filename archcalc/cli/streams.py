@@ -14,7 +14,14 @@ from __future__ import annotations
 import errno
 import os
 import sys
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TextIO
+
+from ..errors import ArchcalcError
+from ..safe import printable
+from .command import UsageError
 
 MIN_WIDTH, MAX_WIDTH = 20, 1_000  # columns; past 1,000 rich lays out help pages for seconds, to no use
 DEFAULT_WIDTH = 80
@@ -111,3 +118,37 @@ def width() -> int:
         except (OSError, ValueError, AttributeError):
             columns = DEFAULT_WIDTH
     return min(max(columns, MIN_WIDTH), MAX_WIDTH)
+
+
+def write_file(out: Path, write: Callable[[Path], None]) -> None:
+    """Write `out`, then say so on stderr; a file that cannot be written is one error line.
+
+    The content goes to a new file beside it, renamed over `out` once whole: a symbolic link planted at
+    `out` (a pull request's checkout) is replaced, never written through, and a failed write leaves no
+    half file.
+    """
+    temporary = None
+    try:
+        handle, name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=out.suffix, dir=out.parent)
+        os.close(handle)
+        temporary = Path(name)
+        write(temporary)
+        umask = os.umask(0)
+        os.umask(umask)
+        temporary.chmod(0o666 & ~umask)  # as open() would have made it; mkstemp's file is private
+        os.replace(temporary, out)
+        temporary = None
+    except OSError as err:
+        raise ArchcalcError(f"cannot write {out}: {err.strerror or err}") from None
+    finally:
+        if temporary is not None:
+            temporary.unlink(missing_ok=True)
+    say(printable(f"wrote {out}"))
+
+
+def output_path(path: str, suffixes: tuple[str, ...]) -> Path:
+    """The file an --output names, refused (a usage error) unless its name ends in one of `suffixes`."""
+    out = Path(path)
+    if out.suffix.lower() not in suffixes:
+        raise UsageError(f"--output/-o: expected a file name ending in {' or '.join(suffixes)}; received '{path}'")
+    return out

@@ -6,7 +6,8 @@ from typing import Annotated, Optional
 
 from ..report import fold
 from .command import command, flag, option
-from .common import AT, DTYPE, FORMAT, INPUT, NET, STRICT, SYMBOLIC_BATCH, at_note, depth_level, emit, load_report
+from .common import (ALLOW_OPAQUE, AT, DTYPE, FORMAT, INPUT, NET, STRICT, SYMBOLIC_BATCH, at_note, depth_level, emit,
+                     load_report)
 
 
 @command("table")
@@ -21,6 +22,7 @@ def table_command(
                                                   "a running total) and Saved (bytes autograd keeps for backward).")] = False,
     bars: Annotated[bool, flag("--bars", help="Add bars proportional to each layer's activation memory and "
                                               "parameters.")] = False,
+    allow_opaque: ALLOW_OPAQUE = False,
 ) -> None:
     """One row per layer: output shape, parameters, MACs, activation memory, receptive field; totals below.
 
@@ -30,12 +32,13 @@ def table_command(
     Examples: archcalc table vgg16 · archcalc table alexnet --formulas ·
     archcalc table resnet50 --depth 1 --memory --batch 32 · archcalc table vgg16 --bars ·
     archcalc table my.yaml --format json · archcalc table resnet50 --input 3xHxW ·
-    archcalc table unet --input 1xNxN --at N=572
+    archcalc table unet --input 1xNxN --at N=572 · archcalc table torchvision:resnet50 ·
+    archcalc table mypackage.models:make --input 3x32x32
 
     In a terminal the table fits its width: layers are an indented tree of their dotted names, one line
     each; numbers are never cut; columns that do not fit are left out (Kind, RF, Output first) and named
     below it, with what shows them; formulas fold under their rows. Piped, every column is written as plain
     text, with full dotted names.
     """
-    _, report = load_report(net, batch, dtype, input_shape, strict, at=at)
+    _, report = load_report(net, batch, dtype, input_shape, strict, at=at, allow_opaque=allow_opaque)
     emit(fold(report, depth), fmt, formulas, memory, bars, footer=at_note(at) if formulas else ())

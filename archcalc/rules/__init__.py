@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from . import attention, conv, dense, elementwise, layout, merge, moe, norm, pool, recurrent, tokens, window
+from . import attention, conv, dense, elementwise, layout, merge, moe, norm, opaque, pool, recurrent, tokens, window
 from .base import Eval, Inputs, Picture, Role, Rule, RuleError, Saved, Shape, Window
 from .conv import CONV
 from .elementwise import ACTIVATIONS
 
 RULES: dict[str, Rule] = {
     rule.kind: rule
-    for module in (conv, pool, dense, elementwise, norm, merge, layout, tokens, attention, moe, window, recurrent)
+    for module in (conv, pool, dense, elementwise, norm, merge, layout, tokens, attention, moe, window, recurrent, opaque)
     for rule in module.RULES
 }
 

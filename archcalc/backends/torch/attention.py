@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ...rules.base import Shape
-from .base import Factory
+from .base import Factory, Read, Readers, ReadError
 
 ROPE_THETA = 10_000.0  # the rotary base (Llama 3 uses 500,000): it changes values, never what is counted or kept
 
@@ -99,3 +99,17 @@ def _attention(args: Mapping[str, Any], shapes: list[Shape], out: Shape) -> nn.M
 
 
 FACTORIES: dict[str, Factory] = {"attention": _attention}
+
+
+def _read_multihead(module: nn.Module, shapes: list[Shape]) -> list[Read]:
+    """torch.nn.MultiheadAttention as self-attention over a batch-first sequence (its query, key and value
+    one tensor: the importer gives a module one input per distinct tensor)."""
+    if not module.batch_first or len(shapes) != 1 or not module._qkv_same_embed_dim:
+        raise ReadError("multi-head attention other than batch-first self-attention (query = key = value)")
+    if module.bias_k is not None or module.add_zero_attn:
+        raise ReadError("multi-head attention with add_bias_kv or add_zero_attn")
+    return [Read("attention", {"heads": module.num_heads, "qkv_bias": module.in_proj_bias is not None,
+                               "out_bias": module.out_proj.bias is not None})]
+
+
+READERS: Readers = {nn.MultiheadAttention: _read_multihead}

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from ...rules.base import Shape
-from .base import Factory, of_rank
+from .base import Factory, Read, Readers, ReadError, axes, of_rank
 from .layout import Tokens
 from .tail import tail
 
@@ -110,4 +110,26 @@ FACTORIES: dict[str, Factory] = {
     "conv": _conv,
     "convtranspose": _convtranspose,
     "patch_embed": lambda args, shapes, out: PatchEmbed(shapes[0], args["dim"], args["patch"]),
+}
+
+
+def _read_conv(module: nn.Module, shapes: list[Shape]) -> list[Read]:
+    if module.padding_mode != "zeros":
+        raise ReadError(f"padding_mode={module.padding_mode!r} (only zero padding has a kind)")
+    pad = module.padding if isinstance(module.padding, str) else axes(module.padding)
+    return [Read("conv", {"out": module.out_channels, "k": axes(module.kernel_size), "s": axes(module.stride),
+                          "p": 0 if pad == "valid" else pad, "d": axes(module.dilation), "groups": module.groups,
+                          "bias": module.bias is not None})]
+
+
+def _read_convtranspose(module: nn.Module, shapes: list[Shape]) -> list[Read]:
+    return [Read("convtranspose", {"out": module.out_channels, "k": axes(module.kernel_size),
+                                   "s": axes(module.stride), "p": axes(module.padding),
+                                   "output_padding": axes(module.output_padding), "d": axes(module.dilation),
+                                   "groups": module.groups, "bias": module.bias is not None})]
+
+
+READERS: Readers = {
+    **{cls: _read_conv for cls in (nn.Conv1d, nn.Conv2d, nn.Conv3d)},
+    **{cls: _read_convtranspose for cls in (nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)},
 }

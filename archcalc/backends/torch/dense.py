@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from ...rules.base import Shape
-from .base import Factory, steps
+from .base import Read, Readers, Factory, steps
 from .elementwise import inline_act
 from .tail import tail
 
@@ -47,3 +47,18 @@ FACTORIES: dict[str, Factory] = {
     "linear": _linear,
     "rbf": lambda args, shapes, out: RBF(shapes[0][0], args["out"]),
 }
+
+
+def _read_linear(module: nn.Module, shapes: list[Shape]) -> list[Read]:
+    """A vector's Linear is an fc (the kind a classifier's head is written with), a sequence's a linear."""
+    return [Read("fc" if len(shapes[0]) == 1 else "linear", {"out": module.out_features, "bias": module.bias is not None})]
+
+
+def _read_flatten(module: nn.Module, shapes: list[Shape]) -> list[Read]:
+    if (module.start_dim, module.end_dim) == (1, -1):
+        return [Read("flatten")]
+    return [Read("view", {"shape": list(torch.flatten(torch.empty((1, *shapes[0]), device="meta"),
+                                                      module.start_dim, module.end_dim).shape[1:])})]
+
+
+READERS: Readers = {nn.Linear: _read_linear, nn.Flatten: _read_flatten}

@@ -12,7 +12,7 @@ from torch import nn
 
 from ...rules import ACTIVATIONS
 from ...rules.base import Shape
-from .base import Factory
+from .base import Factory, Read, Readers, ReadError, optional_class, present
 
 
 class InplaceTanh(nn.Module):
@@ -92,3 +92,31 @@ FACTORIES: dict[str, Factory] = {
     "scale": lambda args, shapes, out: Scale(shapes[0]),
     "softmax": lambda args, shapes, out: nn.Softmax(dim=1),
 }
+
+
+def _read_gelu(module: nn.Module, shapes: list[Shape]) -> list[Read]:
+    return [Read("gelu" if module.approximate == "none" else "gelu_tanh")]
+
+
+def _read_dropout(module: nn.Module, shapes: list[Shape]) -> list[Read]:
+    return [Read("dropout", {"p": module.p})] if module.p else []  # p = 0: the identity
+
+
+def _read_stochastic_depth(module: nn.Module, shapes: list[Shape]) -> list[Read]:
+    if getattr(module, "mode", "row") != "row":  # archcalc's own drops rows only
+        raise ReadError(f"stochastic depth of mode {module.mode!r} (the kind drops rows)")
+    return [Read("stochastic_depth", {"p": module.p})] if module.p else []
+
+
+def _kind(kind: str) -> Callable[[nn.Module, list[Shape]], list[Read]]:
+    return lambda module, shapes: [Read(kind)]
+
+
+READERS: Readers = present({
+    nn.ReLU: _kind("relu"), nn.ReLU6: _kind("relu6"), nn.LeakyReLU: _kind("leaky_relu"), nn.ELU: _kind("elu"),
+    nn.Tanh: _kind("tanh"), nn.Sigmoid: _kind("sigmoid"), nn.GELU: _read_gelu, nn.SiLU: _kind("silu"),
+    nn.Hardswish: _kind("hardswish"), nn.Hardsigmoid: _kind("hardsigmoid"), nn.Softmax: _kind("softmax"),
+    nn.Dropout: _read_dropout, nn.Identity: lambda module, shapes: [],
+    StochasticDepth: _read_stochastic_depth,
+    optional_class("torchvision.ops", "StochasticDepth"): _read_stochastic_depth,
+})

@@ -11,7 +11,7 @@ from torch import nn
 
 from ...rules.base import Shape
 from ...rules.layout import INTERPOLATION
-from .base import Factory
+from .base import Factory, Read, Readers, ReadError, axes, optional_class, present
 
 
 class Permute(nn.Module):
@@ -111,3 +111,28 @@ FACTORIES: dict[str, Factory] = {
     "crop": lambda args, shapes, out: Crop(),
     "upsample": _upsample,
 }
+
+
+def _read_upsample(module: nn.Module, shapes: list[Shape]) -> list[Read]:
+    mode = "linear" if module.mode in INTERPOLATION.values() else module.mode
+    if mode not in ("nearest", "linear"):
+        raise ReadError(f"upsampling of mode {module.mode!r} (the kind: nearest or linear)")
+    size = {"size": axes(module.size)} if module.size is not None else {"scale": axes(module.scale_factor)}
+    if any(isinstance(n, float) and not n.is_integer() for n in (size.get("scale"),) if n is not None):
+        raise ReadError(f"upsampling by {module.scale_factor} (the kind scales by integers)")
+    if "scale" in size:
+        size["scale"] = [int(n) for n in size["scale"]] if isinstance(size["scale"], list) else int(size["scale"])
+    return [Read("upsample", {**size, "mode": mode, "align_corners": bool(module.align_corners)})]
+
+
+READERS: Readers = present({
+    Permute: lambda module, shapes: [Read("permute", {"dims": [d - 1 for d in module.dims[1:]]})],
+    optional_class("torchvision.ops.misc", "Permute"): lambda module, shapes: [
+        Read("permute", {"dims": [d - 1 for d in module.dims[1:]]})] if module.dims[0] == 0 else _batch_moved(),
+    nn.Upsample: _read_upsample,
+    nn.ChannelShuffle: lambda module, shapes: [Read("shuffle", {"groups": module.groups})],
+})
+
+
+def _batch_moved() -> list[Read]:
+    raise ReadError("a permutation that moves the batch dimension")

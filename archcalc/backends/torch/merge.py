@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ...rules.base import Shape
-from .base import Factory, of_rank, steps
+from .base import Factory, Readers, of_rank, steps
 from .elementwise import inline_act
 from .tail import tail
 
@@ -77,3 +77,5 @@ FACTORIES: dict[str, Factory] = {
     "mul": lambda args, shapes, out: Mul(),
     "shortcut": _shortcut,
 }
+
+READERS: Readers = {}  # merges are functions (torch.cat, +, *): the importer maps those

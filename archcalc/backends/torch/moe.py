@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .base import Factory
+from .base import Factory, Readers
 
 
 class Routed(NamedTuple):
@@ -104,3 +104,5 @@ FACTORIES: dict[str, Factory] = {
     "moe": lambda args, shapes, out: Router(shapes[0][-1], args["experts"], args["top"]),
     "combine": lambda args, shapes, out: Combine(),
 }
+
+READERS: Readers = {}

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from ...rules.base import Shape
-from .base import Factory, of_rank
+from .base import Factory, Read, Readers, ReadError, of_rank, optional_class, present
 
 
 class LayerNorm2d(nn.LayerNorm):
@@ -36,3 +36,41 @@ FACTORIES: dict[str, Factory] = {
     "groupnorm": lambda args, shapes, out: nn.GroupNorm(args["groups"], shapes[0][0], eps=args["eps"]),
     "lrn": lambda args, shapes, out: nn.LocalResponseNorm(args["size"], args["alpha"], args["beta"], args["k"]),
 }
+
+
+def _read_bn(module: nn.Module, shapes: list[Shape]) -> list[Read]:
+    if not (module.affine and module.track_running_stats):
+        raise ReadError("batch norm without affine or running statistics (the bn kind has both)")
+    return [Read("bn", {"eps": module.eps})]
+
+
+def _read_layernorm(module: nn.Module, shapes: list[Shape]) -> list[Read]:
+    if len(module.normalized_shape) != 1 or not module.elementwise_affine or module.bias is None:
+        raise ReadError(f"layer norm over {tuple(module.normalized_shape)}, affine {module.elementwise_affine} "
+                        "(the layernorm kind: the last dimension, a weight and a bias)")
+    return [Read("layernorm", {"eps": module.eps})]
+
+
+def _read_rmsnorm(module: nn.Module, shapes: list[Shape]) -> list[Read]:
+    if len(module.normalized_shape) != 1 or not module.elementwise_affine or module.eps is None:
+        raise ReadError("RMS norm over more than the last dimension, without a weight or eps")
+    return [Read("rmsnorm", {"eps": module.eps})]
+
+
+def _read_groupnorm(module: nn.Module, shapes: list[Shape]) -> list[Read]:
+    if not module.affine:
+        raise ReadError("group norm without affine (the groupnorm kind has a weight and bias)")
+    return [Read("groupnorm", {"groups": module.num_groups, "eps": module.eps})]
+
+
+READERS: Readers = present({
+    **{cls: _read_bn for cls in (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)},
+    nn.LayerNorm: _read_layernorm,
+    nn.RMSNorm: _read_rmsnorm,
+    nn.GroupNorm: _read_groupnorm,
+    nn.LocalResponseNorm: lambda module, shapes: [Read("lrn", {"size": module.size, "alpha": module.alpha,
+                                                               "beta": module.beta, "k": float(module.k)})],
+    LayerNorm2d: lambda module, shapes: [Read("layernorm", {"eps": module.eps, "over": "channels"})],
+    optional_class("torchvision.models.convnext", "LayerNorm2d"):
+        lambda module, shapes: [Read("layernorm", {"eps": module.eps, "over": "channels"})],
+})

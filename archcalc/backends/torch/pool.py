@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import torch
 from torch import nn
 
 from ...rules.base import Shape
-from .base import Factory, of_rank, steps
+from .base import Factory, Read, Readers, ReadError, axes, of_rank, steps
 from .elementwise import inline_act
 
 
@@ -47,4 +47,35 @@ FACTORIES: dict[str, Factory] = {
     "maxpool": _pool("maxpool"),
     "avgpool": _pool("avgpool"),
     "subsample": lambda args, shapes, out: Subsample(shapes[0], args["k"], args["s"], args["act"]),
+}
+
+
+def _read_pool(kind: str) -> Callable[[nn.Module, list[Shape]], list[Read]]:
+    def read(module: nn.Module, shapes: list[Shape]) -> list[Read]:
+        if getattr(module, "return_indices", False):
+            raise ReadError("max pooling that returns its indices")
+        args = {"k": axes(module.kernel_size), "s": axes(module.stride), "p": axes(module.padding),
+                "ceil": module.ceil_mode}
+        if kind == "maxpool" and axes(module.dilation) != 1:
+            args["d"] = axes(module.dilation)
+        return [Read(kind, args)]
+    return read
+
+
+def _read_adaptive(kind: str) -> Callable[[nn.Module, list[Shape]], list[Read]]:
+    def read(module: nn.Module, shapes: list[Shape]) -> list[Read]:
+        if getattr(module, "return_indices", False):
+            raise ReadError("max pooling that returns its indices")
+        size = module.output_size
+        if any(n is None for n in (size if isinstance(size, tuple) else (size,))):
+            raise ReadError("adaptive pooling that keeps an axis (an output size of None)")
+        return [Read(kind, {"output": axes(size)})]
+    return read
+
+
+READERS: Readers = {
+    **{getattr(nn, f"MaxPool{n}d"): _read_pool("maxpool") for n in (1, 2, 3)},
+    **{getattr(nn, f"AvgPool{n}d"): _read_pool("avgpool") for n in (1, 2, 3)},
+    **{getattr(nn, f"AdaptiveMaxPool{n}d"): _read_adaptive("maxpool") for n in (1, 2, 3)},
+    **{getattr(nn, f"AdaptiveAvgPool{n}d"): _read_adaptive("avgpool") for n in (1, 2, 3)},
 }

@@ -8,8 +8,9 @@ from typing import Any
 import torch
 from torch import nn
 
+from ...rules.base import Shape
 from ...rules.recurrent import GRU, LSTM, Cell
-from .base import Factory
+from .base import Factory, Read, Reader, Readers, ReadError
 
 
 class Recurrent(nn.Module):
@@ -32,3 +33,16 @@ def _factory(cell: Cell) -> Factory:
 
 
 FACTORIES: dict[str, Factory] = {cell.kind: _factory(cell) for cell in (LSTM, GRU)}
+
+
+def _reader(cell: Cell) -> Reader:
+    def read(module: nn.Module, shapes: list[Shape]) -> list[Read]:
+        if not module.batch_first or getattr(module, "proj_size", 0):
+            raise ReadError(f"a {cell.module} that is not batch first, or projects its states")
+        return [Read(cell.kind, {"hidden": module.hidden_size, "layers": module.num_layers,
+                                 "bidirectional": module.bidirectional, "bias": module.bias,
+                                 "dropout": float(module.dropout)})]
+    return read
+
+
+READERS: Readers = {getattr(nn, cell.module): _reader(cell) for cell in (LSTM, GRU)}

@@ -6,7 +6,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .base import Factory
+from ...rules.base import Shape
+from .base import Factory, Read, Readers, ReadError
 
 
 class ClassToken(nn.Module):
@@ -48,3 +49,13 @@ FACTORIES: dict[str, Factory] = {
     "pos_embed": lambda args, shapes, out: PosEmbed(args["max"] or shapes[0][0], shapes[0][1]),
     "type_embed": lambda args, shapes, out: TypeEmbed(args["types"], shapes[0][1]),
 }
+
+
+def _read_embedding(module: nn.Module, shapes: list[Shape]) -> list[Read]:
+    if module.max_norm is not None or module.sparse:
+        raise ReadError("an embedding with max_norm or sparse gradients")
+    return [Read("embedding", {"vocab": module.num_embeddings, "dim": module.embedding_dim,
+                               "padding_idx": module.padding_idx})]
+
+
+READERS: Readers = {nn.Embedding: _read_embedding}

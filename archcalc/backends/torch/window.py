@@ -16,7 +16,7 @@ from torch import nn
 
 from ...rules.base import Shape
 from ...rules.window import padded
-from .base import Factory
+from .base import Factory, Read, Readers, ReadError, optional_class, present
 
 MASKED = -100.0  # torchvision's score for a pair of positions from different regions of a shifted window
 
@@ -110,3 +110,19 @@ FACTORIES: dict[str, Factory] = {
     "window_attention": _window_attention,
     "patch_merging": lambda args, shapes, out: PatchMerging(shapes[0][-1], args["eps"]),
 }
+
+
+def _read_window_attention(module: nn.Module, shapes: list[Shape]) -> list[Read]:
+    """torchvision's ShiftedWindowAttention (square windows, an equal shift on both axes)."""
+    window, shift = tuple(module.window_size), tuple(module.shift_size)
+    if len(set(window)) != 1 or len(set(shift)) != 1 or (module.qkv.bias is None) != (module.proj.bias is None):
+        raise ReadError(f"window attention of window {window}, shift {shift} (the kind: a square window)")
+    return [Read("window_attention", {"heads": module.num_heads, "window": window[0], "shift": shift[0],
+                                      "bias": module.qkv.bias is not None})]
+
+
+READERS: Readers = present({
+    optional_class("torchvision.models.swin_transformer", "ShiftedWindowAttention"): _read_window_attention,
+    optional_class("torchvision.models.swin_transformer", "PatchMerging"):
+        lambda module, shapes: [Read("patch_merging", {"eps": module.norm.eps})],
+})
