@@ -11,6 +11,7 @@ through the Builder, so each layer is checked as a spec's is.
 
 from __future__ import annotations
 
+import math
 import os
 import stat
 from collections.abc import Sequence
@@ -19,6 +20,7 @@ from typing import Any
 
 from .errors import ArchcalcError
 from .ir import Network
+from .onnxgraph import SMALL, graph_input, network
 from .safe import clip, printable
 from .symbolic import Expr
 
@@ -28,7 +30,6 @@ MAX_INITIALIZERS = 200_000
 MAX_NODE_EDGES = 1_000  # inputs or outputs of one node (a Concat of DenseNet's widest block: 64)
 MAX_RANK = 8  # dimensions of one tensor
 MAX_DIM = 10**12  # a declared dimension (the engine's own tensor limit)
-SMALL_TENSOR = 4_096  # elements of a constant whose values are read (a shape, scales, split sizes)
 INSTALL = "pip install onnx (or archcalc[onnx])"
 
 
@@ -46,9 +47,7 @@ def load(path: str, input: tuple | None = None) -> Network:
         inferred = onnx.shape_inference.infer_shapes(model, strict_mode=False, data_prop=True)
     except Exception as err:  # onnx's checker and inference raise several types, C++ errors among them
         raise ArchcalcError(f"{shown}: onnx's shape inference failed: {clip(str(err).strip(), 200)}") from None
-    from . import onnxgraph  # the mapping, and through it the Builder
-
-    return onnxgraph.network(inferred.graph, shown, _stem(path))
+    return network(inferred.graph, shown, _stem(path))
 
 
 def _onnx() -> Any:
@@ -134,8 +133,6 @@ def _external_inside(tensor: Any, folder: Path, shown: str) -> None:
 
 def _set_input(model: Any, sizes: tuple, shown: str) -> None:
     """The first graph input's sizes after the batch become `sizes` (a symbol as a dim_param)."""
-    from .onnxgraph import graph_input
-
     dims = graph_input(model.graph, shown).type.tensor_type.shape.dim
     if len(dims) != len(sizes) + 1:
         raise ArchcalcError(f"{shown}: --input has {len(sizes)} sizes; the model's input has {len(dims) - 1} after the batch")
@@ -149,10 +146,7 @@ def _set_input(model: Any, sizes: tuple, shown: str) -> None:
 def _drop_weight_bytes(model: Any) -> None:
     """Large initializers keep their type and dimensions, not their values: inference reads no more."""
     for tensor in model.graph.initializer:
-        count = 1
-        for d in tensor.dims:
-            count *= d
-        if count > SMALL_TENSOR:
+        if math.prod(tensor.dims) > SMALL:
             for field in ("raw_data", "float_data", "int32_data", "int64_data", "double_data", "uint64_data",
                           "string_data"):
                 tensor.ClearField(field)

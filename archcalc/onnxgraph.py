@@ -11,6 +11,7 @@ operator.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable
 from typing import Any
@@ -18,12 +19,15 @@ from typing import Any
 from .builder import Builder
 from .errors import ArchcalcError, SpecError
 from .ir import INPUT, SEQUENCE, SIZE_SYMBOLS, Network
-from .onnxops import OPS, STATIC_OPS, MappingError
+from .onnxfold import fold
+from .onnxops import OPS, STATIC_OPS, MappingError, attrs
 from .safe import clip
 
 _STATIC = object()  # the reference of a tensor known without running the network
+_UNMAPPED = object()  # the reference of a tensor made by a node of no kind, or after one
 _UNSAFE = re.compile(r"[^A-Za-z0-9_\-]+")
 _INTEGERS = (6, 7, 3, 5, 12, 13)  # TensorProto's INT32, INT64, INT8, INT16, UINT32, UINT64: token ids
+SMALL = 4_096  # elements of a constant whose values are read
 MAX_NAME = 120  # characters of a layer name made from a node's (archcalc's limit is 200)
 
 
@@ -58,6 +62,7 @@ class _Walk:
         for node in graph.node:
             for tensor in node.input:
                 self.consumers.setdefault(tensor, []).append(node)
+        self.folded: dict[str, list[Any]] = {}
         self.absorbed: set[int] = set()
         self.names: set[str] = set()
         source = graph_input(graph, shown)
@@ -65,20 +70,26 @@ class _Walk:
         self.builder = Builder(input=self._input(source), name=name)
 
     def run(self) -> Network:
-        unmapped = [n for n in self.graph.node if n.op_type not in OPS and n.op_type not in STATIC_OPS]
+        unmapped: list[Any] = []  # computed nodes of no kind, all named in one error
         for node in self.graph.node:
+            inputs = [t for t in node.input if t]
             if id(node) in self.absorbed:
                 continue
-            inputs = [t for t in node.input if t]
             if node.op_type in STATIC_OPS or all(self.refs.get(t) is _STATIC for t in inputs):
                 self.refs.update(dict.fromkeys(node.output, _STATIC))
-                continue
-            if node.op_type not in OPS:
-                shown = ", ".join(f"'{clip(n.name or n.op_type, 60)}' ({clip(n.op_type, 30)})" for n in unmapped[:5])
-                more = f" and {len(unmapped) - 5:,} more" if len(unmapped) > 5 else ""
-                raise MappingError(f"{self.shown}: {len(unmapped)} node{'s' if len(unmapped) > 1 else ''} with no archcalc "
-                                   f"kind: {shown}{more}")
-            OPS[node.op_type](self, node)
+                self._fold(node)
+            elif any(self.refs.get(t) is _UNMAPPED for t in inputs):
+                self.refs.update(dict.fromkeys(node.output, _UNMAPPED))
+            elif node.op_type not in OPS:
+                unmapped.append(node)
+                self.refs.update(dict.fromkeys(node.output, _UNMAPPED))
+            else:
+                OPS[node.op_type](self, node)
+        if unmapped:
+            named = ", ".join(f"'{clip(n.name or n.op_type, 60)}' ({clip(n.op_type, 30)})" for n in unmapped[:5])
+            more = f" and {len(unmapped) - 5:,} more" if len(unmapped) > 5 else ""
+            raise MappingError(f"{self.shown}: {len(unmapped)} node{'s' if len(unmapped) > 1 else ''} with no archcalc "
+                               f"kind: {named}{more}")
         try:
             return self.builder.build()
         except SpecError as err:
@@ -126,8 +137,10 @@ class _Walk:
     def value(self, node: Any, index: int) -> list[Any] | None:
         """The values of the node's `index`th input when it is a small constant written in the file."""
         tensor = node.input[index] if index < len(node.input) else ""
+        if tensor in self.folded:
+            return self.folded[tensor]
         found = self.weights.get(tensor) or self.constants.get(tensor)
-        if found is None or _count(found.dims) > 4_096:
+        if found is None or math.prod(found.dims) > SMALL:
             return None
         from onnx import numpy_helper
 
@@ -135,6 +148,14 @@ class _Walk:
             return numpy_helper.to_array(found).reshape(-1).tolist()
         except Exception:  # a tensor whose bytes do not fit its shape
             raise self.refuse(node, f"its constant '{clip(tensor, 60)}' does not hold its declared shape") from None
+
+    def _fold(self, node: Any) -> None:
+        """The values of a static node's output, where `onnxfold` knows them (the exporter's small sums)."""
+        shape = self.shapes.get(node.input[0]) if node.op_type == "Shape" and node.input else None
+        values = [self.value(node, i) for i in range(len(node.input)) if node.input[i]] if node.op_type != "Shape" else []
+        out = fold(node.op_type, attrs(node), values, None if shape is None else [d if isinstance(d, int) else None for d in shape])
+        if out is not None and len(out) <= SMALL and node.output:
+            self.folded[node.output[0]] = out
 
     def shape(self, tensor: str) -> list[Any] | None:
         return self.shapes.get(tensor)
@@ -239,13 +260,6 @@ def _dims(value: Any) -> list[Any] | None:
     if not tensor.HasField("shape"):
         return None
     return [d.dim_value if d.HasField("dim_value") else d.dim_param or None for d in tensor.shape.dim]
-
-
-def _count(dims: Any) -> int:
-    count = 1
-    for d in dims:
-        count *= d
-    return count
 
 
 def _is_output(graph: Any, tensor: str) -> bool:

@@ -261,6 +261,26 @@ def _gather(walk: Any, node: Any) -> None:
     walk.add(node, "getitem", {"dim": axis - 1, "index": index[0]})
 
 
+def _slice(walk: Any, node: Any) -> None:
+    """One axis cut from start to end, step 1: getitem's slice (a chunk of the channels, a token range)."""
+    bounds = [walk.value(node, i) if i < len(node.input) and node.input[i] else None for i in range(1, 5)]
+    starts, ends, axes, steps = bounds
+    rank = len(walk.shape(node.input[0]) or [])
+    known = starts is not None and ends is not None and len(starts) == len(ends) == 1 and all(
+        isinstance(v, int) for v in (*starts, *ends, *(axes or []), *(steps or [])))
+    if not known or (steps and steps != [1]) or (axes and len(axes) != 1):
+        raise walk.refuse(node, "slices by bounds computed in the graph, along several axes, or by a step; archcalc's "
+                                "getitem cuts one axis")
+    axis = (axes or [0])[0]
+    axis = axis + rank if axis < 0 else axis
+    if not 1 <= axis < rank:
+        raise walk.refuse(node, "slices the batch; archcalc's getitem keeps it")
+    args: dict[str, Any] = {"dim": axis - 1, "start": starts[0]}
+    if ends[0] < 1 << 31:  # a larger end is "to the end" (the exporters write INT64_MAX)
+        args["stop"] = ends[0]
+    walk.add(node, "getitem", args)
+
+
 def _split(walk: Any, node: Any) -> None:
     a = attrs(node)
     parts = len(node.output)
@@ -312,5 +332,6 @@ OPS: dict[str, Handler] = {
     "Transpose": _transpose,
     "Gather": _gather,
     "Split": _split,
+    "Slice": _slice,
 }
 STATIC_OPS = frozenset({"Shape", "Size", "Constant"})  # known without running the network, whatever they read
