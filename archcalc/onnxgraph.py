@@ -64,10 +64,14 @@ class _Walk:
                 self.consumers.setdefault(tensor, []).append(node)
         self.folded: dict[str, list[Any]] = {}
         self.absorbed: set[int] = set()
-        self.names: set[str] = set()
+        self.taken: set[str] = set()  # layer names, and the module paths that hold some
+        self.numbers: dict[str, int] = {}  # the last number a name was given (relu_2, relu_3 …)
         source = graph_input(graph, shown)
         self.refs[source.name] = INPUT
-        self.builder = Builder(input=self._input(source), name=name)
+        try:
+            self.builder = Builder(input=self._input(source), name=name)
+        except SpecError as err:
+            raise ArchcalcError(f"{shown}: the input '{clip(source.name, 60)}' {_dims(source)}: {err.message}") from None
 
     def run(self) -> Network:
         unmapped: list[Any] = []  # computed nodes of no kind, all named in one error
@@ -197,14 +201,15 @@ class _Walk:
             path = segment if not path or segment.startswith(path + ".") else f"{path}.{segment}"
         parts = [_UNSAFE.sub("_", p).strip("_") or "_" for p in path.split(".") if p]
         base = ".".join(parts)
-        if not base or any(n == base or n.startswith(base + ".") for n in self.names):
+        if not base or base in self.taken:
             base = ".".join([*parts, _UNSAFE.sub("_", node.op_type).strip("_").lower() or "node"])
         base = base[:MAX_NAME].strip(".")
-        name, n = base, 1
-        while name in self.names or any(other.startswith(name + ".") for other in self.names):
-            n += 1
-            name = f"{base}_{n}"
-        self.names.add(name)
+        name = base
+        while name in self.taken:  # the next free number after the last one given to this base
+            self.numbers[base] = self.numbers.get(base, 1) + 1
+            name = f"{base}_{self.numbers[base]}"
+        parts = name.split(".")
+        self.taken.update(".".join(parts[:i]) for i in range(1, len(parts) + 1))  # a name, and the paths above it
         return name
 
     def _input(self, value: Any) -> Any:
@@ -214,9 +219,9 @@ class _Walk:
         if not dims or not sizes and value.type.tensor_type.elem_type not in _INTEGERS:
             raise ArchcalcError(f"{self.shown}: the input '{clip(value.name, 60)}' has no sizes after the batch")
         if value.type.tensor_type.elem_type in _INTEGERS:
-            return {"ids": _symbols(sizes, 0, self.shown)[0]} if len(sizes) == 1 else self._bad_input(value)
+            return {"ids": _symbols(sizes, 0, self.shown, True)[0]} if len(sizes) == 1 else self._bad_input(value)
         spatial = len(sizes) - 1 if len(sizes) >= 3 or self._reads_a_map(value.name) else 0
-        symbols = _symbols(sizes, spatial, self.shown)
+        symbols = _symbols(sizes, spatial, self.shown, len(sizes) == 2)
         if len(sizes) == 2 and spatial:
             return {"channels": symbols[0], "length": symbols[1]}
         return symbols
@@ -229,10 +234,10 @@ class _Walk:
                             f"{_dims(value)}; token ids are a batch of one sequence, [batch, S]")
 
 
-def _symbols(sizes: list[Any], spatial: int, shown: str) -> list[Any]:
+def _symbols(sizes: list[Any], spatial: int, shown: str, sequence: bool) -> list[Any]:
     """The input's sizes with each named one a symbol: a name archcalc knows (H, W, N, T, L; S, a sequence's
-    length) as itself, another by its axis (a map's T, H, W or L, N where height and width share one; a
-    sequence's S)."""
+    length) as itself, another by its axis (a map's T, H, W or L, N where height and width share one; the
+    length S of a `sequence`, token ids or tokens)."""
     axes = {1: ("L",), 2: ("H", "W"), 3: ("T", "H", "W")}.get(spatial, ())
     square = spatial >= 2 and isinstance(sizes[-1], str) and sizes[-1] == sizes[-2]
     out: list[Any] = []
@@ -245,7 +250,7 @@ def _symbols(sizes: list[Any], spatial: int, shown: str) -> list[Any]:
         position = i - (len(sizes) - spatial)
         symbol = size if size in (*SIZE_SYMBOLS, SEQUENCE) else (
             "N" if square and position >= spatial - 2 else axes[position] if position >= 0 and spatial else
-            SEQUENCE if i == 0 and not spatial else None)
+            SEQUENCE if i == 0 and not spatial and sequence else None)
         if symbol is None or size is None:
             raise ArchcalcError(f"{shown}: the input's size {i + 1} after the batch is "
                                 f"{'unknown' if size is None else repr(clip(size, 30))}, and only a map's spatial sizes "

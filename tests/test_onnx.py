@@ -8,6 +8,7 @@ import json
 import os
 import sys
 import warnings
+from pathlib import Path
 
 import pytest
 
@@ -312,3 +313,10 @@ def test_without_onnx_the_error_says_how_to_install_it(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "onnx", None)  # an import of onnx now fails, as where it is not installed
     with pytest.raises(ArchcalcError, match=r"needs the onnx package: pip install onnx"):
         load(str(tmp_path / "model.onnx"))
+
+
+def test_the_docs_list_every_operator():
+    from archcalc.onnxops import OPS
+
+    text = (Path(__file__).resolve().parent.parent / "docs" / "onnx.md").read_text(encoding="utf-8")
+    assert [op for op in OPS if f"`{op}`" not in text] == []
