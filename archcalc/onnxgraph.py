@@ -162,6 +162,9 @@ class _Walk:
             self.folded[node.output[0]] = out
 
     def shape(self, tensor: str) -> list[Any] | None:
+        """A tensor's shape: an initializer's dimensions, or onnx's inferred ones (None where unknown)."""
+        if tensor in self.weights:
+            return list(self.weights[tensor].dims)
         return self.shapes.get(tensor)
 
     def rank(self, node: Any) -> int:

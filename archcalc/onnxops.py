@@ -94,8 +94,7 @@ def _matmul(walk: Any, node: Any) -> None:
 def _is_bias(walk: Any, add: Any, tensor: str, out: int) -> bool:
     """Whether `add` adds a vector of `out` constants to `tensor` (a linear layer's bias)."""
     other = [t for t in add.input if t != tensor]
-    return len(other) == 1 and walk.is_static(other[0]) and walk.shape(other[0]) in ([out], None) and (
-        other[0] not in walk.weights or list(walk.weights[other[0]].dims) == [out])
+    return len(other) == 1 and walk.is_static(other[0]) and walk.shape(other[0]) == [out]
 
 
 def _batchnorm(walk: Any, node: Any) -> None:
@@ -161,7 +160,26 @@ def _global(kind: str) -> Handler:
 def _concat(walk: Any, node: Any) -> None:
     if walk.axis(node, attrs(node).get("axis", 0)) != 0:
         raise walk.refuse(node, "concatenates along another axis than the channels; archcalc's concat joins channels")
-    walk.add(node, "concat", inputs=[t for t in node.input if t])
+    inputs = [t for t in node.input if t]
+    if len(inputs) == 1:  # torch.cat([x]): the same tensor
+        walk.alias(node)
+        return
+    walk.add(node, "concat", inputs=inputs)
+
+
+def _reduce_mean(walk: Any, node: Any) -> None:
+    """The mean over every spatial axis (x.mean([2, 3])) is a global average pool; without keepdims, flattened."""
+    a = attrs(node)
+    axes = a.get("axes") or walk.value(node, 1) or []
+    rank = len(walk.shape(node.input[0]) or [])
+    if rank < 3 or sorted(x + rank if x < 0 else x for x in axes) != list(range(2, rank)):
+        raise walk.refuse(node, "averages other axes than every spatial one; archcalc's global avgpool takes those")
+    if a.get("keepdims", 1):
+        walk.add(node, "avgpool", {"global": True})
+        return
+    pooled = f"{node.output[0]}:pooled"
+    walk.add(node, "avgpool", {"global": True}, outputs=[pooled])
+    walk.add(node, "flatten", inputs=[pooled])
 
 
 def _merge(kind: str) -> Handler:
@@ -323,6 +341,7 @@ OPS: dict[str, Handler] = {
     "AveragePool": _pool("avgpool"),
     "GlobalAveragePool": _global("avgpool"),
     "GlobalMaxPool": _global("maxpool"),
+    "ReduceMean": _reduce_mean,
     "Concat": _concat,
     "Add": _merge("add"),
     "Mul": _merge("mul"),

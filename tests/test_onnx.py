@@ -105,6 +105,16 @@ def test_resnet18_equals_torchvision_and_the_bundled_spec(torch, tmp_path):
     assert report.rows[0].name == "conv1" and "layer1.0.conv1" in {row.name for row in report.rows}
 
 
+@pytest.mark.parametrize("name", ["mobilenet_v3_small", "shufflenet_v2_x0_5", "densenet121", "convnext_tiny"])
+def test_torchvision_models_have_torchs_figures(torch, tmp_path, name):
+    # squeeze-and-excitation (a Mul by a gate), hardswish; a channel shuffle (Reshape, Transpose) and a mean
+    # over H and W (ReduceMean); concatenations of one and of many tensors; LayerNorm between two
+    # Transposes and a layer scale (a Mul by a weight [C, 1, 1])
+    torchvision = module_or_fail("torchvision")
+    module, example = torchvision.models.get_model(name), torch.randn(1, 3, 64, 64)
+    assert_as_torch(export(module, example, tmp_path / f"{name}.onnx"), module, example)
+
+
 def test_a_transformer_mlp_of_token_ids(torch, tmp_path):
     nn = torch.nn
 
