@@ -62,9 +62,11 @@ class _Walk:
         for node in graph.node:
             for tensor in node.input:
                 self.consumers.setdefault(tensor, []).append(node)
-        self.folded: dict[str, list[Any]] = {}
+        self.folded: dict[str, list[Any]] = {n.output[0]: _listed(attrs(n)) for n in graph.node
+                                              if n.op_type == "Constant" and n.output and _listed(attrs(n)) is not None}
         self.absorbed: set[int] = set()
         self.taken: set[str] = set()  # layer names, and the module paths that hold some
+        self.layers: set[str] = set()  # the names given, before their numbers
         self.numbers: dict[str, int] = {}  # the last number a name was given (relu_2, relu_3 …)
         source = graph_input(graph, shown)
         self.refs[source.name] = INPUT
@@ -82,6 +84,8 @@ class _Walk:
             if node.op_type in STATIC_OPS or all(self.refs.get(t) is _STATIC for t in inputs):
                 self.refs.update(dict.fromkeys(node.output, _STATIC))
                 self._fold(node)
+                if node.op_type == "Identity" and node.input[0] in self.weights:  # the exporter's copy of a weight
+                    self.weights[node.output[0]] = self.weights[node.input[0]]
             elif any(self.refs.get(t) is _UNMAPPED for t in inputs):
                 self.refs.update(dict.fromkeys(node.output, _UNMAPPED))
             elif node.op_type not in OPS:
@@ -127,6 +131,11 @@ class _Walk:
 
     def is_static(self, tensor: str) -> bool:
         return self.refs.get(tensor) is _STATIC
+
+    def learned(self, node: Any, index: int) -> bool:
+        """Whether the node's `index`th input is a weight of the file (a bias that is an initializer), not a
+        tensor the graph makes (the zeros an exporter writes for a convolution without a bias)."""
+        return index < len(node.input) and node.input[index] in self.weights
 
     def weight_dims(self, node: Any, index: int) -> list[int]:
         """The dimensions of the node's `index`th input, a weight."""
@@ -197,14 +206,11 @@ class _Walk:
 
     def _name(self, node: Any) -> str:
         """A layer name from the node's: its module path (`/layer1/layer1.0/conv1/Conv` → `layer1.0.conv1`),
-        the operator's name after it where the path already names a layer or holds some."""
-        segments = [s for s in node.name.split("/") if s]
-        path = ""
-        for segment in segments[:-1]:
-            path = segment if not path or segment.startswith(path + ".") else f"{path}.{segment}"
-        parts = [_UNSAFE.sub("_", p).strip("_") or "_" for p in path.split(".") if p]
+        the operator's name after it where the path holds layers (`layer1.0.add`), numbered where a module
+        runs twice (`layer1.0.relu_2`)."""
+        parts = [_UNSAFE.sub("_", p).strip("_") or "_" for p in _module_path(node).split(".") if p]
         base = ".".join(parts)
-        if not base or base in self.taken:
+        if not base or base in self.taken and base not in self.layers:
             base = ".".join([*parts, _UNSAFE.sub("_", node.op_type).strip("_").lower() or "node"])
         base = base[:MAX_NAME].strip(".")
         name = base
@@ -213,6 +219,7 @@ class _Walk:
             name = f"{base}_{self.numbers[base]}"
         parts = name.split(".")
         self.taken.update(".".join(parts[:i]) for i in range(1, len(parts) + 1))  # a name, and the paths above it
+        self.layers.add(base)
         return name
 
     def _input(self, value: Any) -> Any:
@@ -235,6 +242,29 @@ class _Walk:
     def _bad_input(self, value: Any) -> Any:
         raise ArchcalcError(f"{self.shown}: the input '{clip(value.name, 60)}' holds integers of the shape "
                             f"{_dims(value)}; token ids are a batch of one sequence, [batch, S]")
+
+
+def _listed(constant: dict[str, Any]) -> list[Any] | None:
+    """The values of a Constant written as numbers (value_int, value_ints, value_float, value_floats)."""
+    for key in ("value_ints", "value_floats", "value_int", "value_float"):
+        if key in constant:
+            value = constant[key]
+            return value[:SMALL] if isinstance(value, list) else [value]
+    return None
+
+
+def _module_path(node: Any) -> str:
+    """The path of the module a node comes from: torch's TorchScript exporter writes it in the node's name
+    (`/layer1/layer1.0/conv1/Conv`: layer1.0.conv1), its dynamo exporter in the metadata
+    `pkg.torch.onnx.name_scopes` (`['', 'layer1', 'layer1.0', 'layer1.0.conv1', 'convolution']`)."""
+    scopes = next((p.value for p in node.metadata_props if p.key == "pkg.torch.onnx.name_scopes"), None)
+    if scopes is not None and "/" not in node.name:
+        names = re.findall(r"'([^']*)'", scopes[:2_000])
+        return names[-2] if len(names) >= 2 else ""
+    path = ""
+    for segment in [s for s in node.name.split("/") if s][:-1]:
+        path = segment if not path or segment.startswith(path + ".") else f"{path}.{segment}"
+    return path
 
 
 def _symbols(sizes: list[Any], spatial: int, shown: str, sequence: bool) -> list[Any]:

@@ -53,7 +53,7 @@ def _conv(walk: Any, node: Any) -> None:
     weight = walk.weight_dims(node, 1)
     a = attrs(node)
     args = {"out": weight[0], "k": _one(weight[2:]), **_window(walk, node, len(weight) - 2),
-            "groups": a.get("group", 1), "bias": len(node.input) > 2 and bool(node.input[2])}
+            "groups": a.get("group", 1), "bias": walk.learned(node, 2)}
     walk.add(node, "conv", args)
 
 
@@ -65,7 +65,7 @@ def _conv_transpose(walk: Any, node: Any) -> None:
     rank = len(weight) - 2
     groups = a.get("group", 1)
     args = {"out": weight[1] * groups, "k": _one(weight[2:]), **_window(walk, node, rank), "groups": groups,
-            "output_padding": _one(a.get("output_padding", [0] * rank)), "bias": len(node.input) > 2 and bool(node.input[2])}
+            "output_padding": _one(a.get("output_padding", [0] * rank)), "bias": walk.learned(node, 2)}
     if args["p"] == "same":
         raise walk.refuse(node, "pads itself automatically (auto_pad); archcalc's convtranspose takes its padding")
     walk.add(node, "convtranspose", args)
@@ -77,7 +77,7 @@ def _gemm(walk: Any, node: Any) -> None:
         raise walk.refuse(node, "multiplies a transposed or constant first operand; archcalc's fc reads features")
     weight = walk.weight_dims(node, 1)
     out = weight[0] if a.get("transB", 0) else weight[-1]
-    walk.add(node, "fc", {"out": out, "bias": len(node.input) > 2 and bool(node.input[2])})
+    walk.add(node, "fc", {"out": out, "bias": walk.learned(node, 2)})
 
 
 def _matmul(walk: Any, node: Any) -> None:
@@ -337,6 +337,8 @@ OPS: dict[str, Handler] = {
     "Softmax": _plain("softmax"),
     "Dropout": _dropout,
     "Identity": _identity,
+    "Cast": _identity,  # a computed tensor's type: the figures are at --dtype
+    "CastLike": _identity,
     "MaxPool": _pool("maxpool"),
     "AveragePool": _pool("avgpool"),
     "GlobalAveragePool": _global("avgpool"),

@@ -115,6 +115,26 @@ def test_torchvision_models_have_torchs_figures(torch, tmp_path, name):
     assert_as_torch(export(module, example, tmp_path / f"{name}.onnx"), module, example)
 
 
+@pytest.mark.parametrize("optimize", [False, True])
+def test_torchs_default_exporter(torch, tmp_path, optimize):
+    # torch.export-based (needs onnxscript), its weights in a file beside the model (external data, never
+    # read). Unoptimised, the file is torch's model. Optimised (the default), each batch norm is folded into
+    # its convolution, and the bias that makes is dropped where it is all zeros (a freshly built model's):
+    # the file counts neither the norms' scale and shift nor a bias
+    module_or_fail("onnxscript")
+    torchvision = module_or_fail("torchvision")
+    module, example = torchvision.models.resnet18().eval(), torch.randn(1, 3, 224, 224)
+    path = str(tmp_path / "resnet18.onnx")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(module, (example,), path, optimize=optimize)
+    report = archcalc.analyze(load(path))
+    params, macs, shape = torch_figures(module, example)
+    folded = 2 * sum(m.num_features for m in module.modules() if isinstance(m, torch.nn.BatchNorm2d)) if optimize else 0
+    assert (report.totals.params, report.totals.macs, report.rows[-1].output) == (params - folded, macs, shape)
+    assert {"layer1.0.add", "layer1.0.relu_2", "fc"} <= {row.name for row in report.rows}
+
+
 def test_a_transformer_mlp_of_token_ids(torch, tmp_path):
     nn = torch.nn
 
