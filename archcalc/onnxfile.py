@@ -132,7 +132,8 @@ def _external_inside(tensor: Any, folder: Path, shown: str) -> None:
 
 
 def _set_input(model: Any, sizes: tuple, shown: str) -> None:
-    """The first graph input's sizes after the batch become `sizes` (a symbol as a dim_param)."""
+    """The graph input's sizes after the batch become `sizes` (a symbol as a dim_param); the shapes the file
+    holds of other tensors are dropped, to be inferred from these."""
     dims = graph_input(model.graph, shown).type.tensor_type.shape.dim
     if len(dims) != len(sizes) + 1:
         raise ArchcalcError(f"{shown}: --input has {len(sizes)} sizes; the model's input has {len(dims) - 1} after the batch")
@@ -141,6 +142,9 @@ def _set_input(model: Any, sizes: tuple, shown: str) -> None:
             dim.dim_param = str(size)
         else:
             dim.dim_value = int(size)
+    del model.graph.value_info[:]  # the exporter's shapes, at its own input: inferred again
+    for output in model.graph.output:
+        output.type.tensor_type.ClearField("shape")
 
 
 def _drop_weight_bytes(model: Any) -> None:

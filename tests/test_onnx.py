@@ -192,6 +192,20 @@ def test_a_square_dynamic_input_is_n_and_the_command_line_evaluates_it(torch, tm
     assert (totals["params"], totals["macs"]) == (bundled.params, bundled.macs)
 
 
+def test_an_input_given_replaces_the_files_before_inference(torch, tmp_path):
+    torchvision = module_or_fail("torchvision")
+    module, example = torchvision.models.resnet18(), torch.randn(1, 3, 96, 128)
+    path = export(module, torch.randn(1, 3, 64, 64), tmp_path / "resnet18.onnx")
+    report = archcalc.analyze(load(path, input=(3, 96, 128)))
+    assert (report.totals.params, report.totals.macs, report.rows[-1].output) == torch_figures(module, example)
+    with pytest.raises(ArchcalcError, match="--input has 2 sizes; the model's input has 3 after the batch"):
+        load(path, input=(3, 96))
+    # a file exported at a fixed size may hold that size (a channel shuffle's Reshape to [2, 24, 8, 8]): said
+    shuffled = export(torchvision.models.shufflenet_v2_x0_5(), torch.randn(1, 3, 64, 64), tmp_path / "shufflenet.onnx")
+    with pytest.raises(ArchcalcError, match=r"reshape to \[2, 24, 8, 8\] needs 3,072 elements; 48×12×16 has 9,216"):
+        archcalc.analyze(load(shuffled, input=(3, 96, 128)))
+
+
 def test_the_command_line_reads_a_file(torch, tmp_path, cli):
     module, example = small_cnn(torch), torch.randn(1, 3, 32, 32)
     ran = cli("table", export(module, example, tmp_path / "cnn.onnx"))
