@@ -98,17 +98,25 @@ def _bound(model: Any, path: str, shown: str) -> None:
         if count > limit:
             raise ArchcalcError(f"{shown}: {count:,} {what}, more than {limit:,}, the limit for an ONNX file")
     for node in graph.node:
+        _utf8((node.name, node.op_type, node.domain, *node.input, *node.output, *(a.name for a in node.attribute)), shown)
         if len(node.input) > MAX_NODE_EDGES or len(node.output) > MAX_NODE_EDGES:
             raise ArchcalcError(f"{shown}: node '{clip(node.name)}' has more than {MAX_NODE_EDGES:,} inputs or outputs")
         if any(a.HasField("g") or len(a.graphs) for a in node.attribute):
             raise ArchcalcError(f"{shown}: node '{clip(node.name)}' ({clip(node.op_type, 40)}) holds a subgraph; "
                                 "control flow (If, Loop, Scan) is not analysed")
+    _utf8([v.name for v in (*graph.initializer, *graph.input, *graph.output, *graph.value_info)], shown)
     for tensor in (*graph.initializer, *(s.values for s in graph.sparse_initializer)):
         _bound_dims(tensor.dims, f"initializer '{clip(tensor.name)}'", shown)
         _external_inside(tensor, Path(path).parent, shown)
     for value in (*graph.input, *graph.output, *graph.value_info):
         dims = [d.dim_value for d in value.type.tensor_type.shape.dim]
         _bound_dims(dims, f"tensor '{clip(value.name)}'", shown)
+
+
+def _utf8(names: Sequence[Any], shown: str) -> None:
+    """protobuf gives a name that is not UTF-8 (which ONNX requires) as bytes: refused."""
+    if any(isinstance(name, bytes) for name in names):
+        raise ArchcalcError(f"{shown}: a name in the graph is not UTF-8 text; not an ONNX model")
 
 
 def _bound_dims(dims: Sequence[int], what: str, shown: str) -> None:

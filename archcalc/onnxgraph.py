@@ -79,7 +79,7 @@ class _Walk:
         unmapped: list[Any] = []  # computed nodes of no kind, all named in one error
         for node in self.graph.node:
             inputs = [t for t in node.input if t]
-            if id(node) in self.absorbed:
+            if id(node) in self.absorbed or not node.output:
                 continue
             if node.op_type in STATIC_OPS or all(self.refs.get(t) is _STATIC for t in inputs):
                 self.refs.update(dict.fromkeys(node.output, _STATIC))
@@ -92,7 +92,7 @@ class _Walk:
                 unmapped.append(node)
                 self.refs.update(dict.fromkeys(node.output, _UNMAPPED))
             else:
-                OPS[node.op_type](self, node)
+                self._map(node)
         if unmapped:
             named = ", ".join(f"'{clip(n.name or n.op_type, 60)}' ({clip(n.op_type, 30)})" for n in unmapped[:5])
             more = f" and {len(unmapped) - 5:,} more" if len(unmapped) > 5 else ""
@@ -102,6 +102,14 @@ class _Walk:
             return self.builder.build()
         except SpecError as err:
             raise ArchcalcError(f"{self.shown}: {err.message}") from None
+
+    def _map(self, node: Any) -> None:
+        """The node through its operator's handler; attributes or inputs of a form no valid file has (a
+        pooling without its kernel_shape, a list for a number) are refused as the handlers' own questions are."""
+        try:
+            OPS[node.op_type](self, node)
+        except (IndexError, KeyError, TypeError, ValueError, OverflowError):
+            raise self.refuse(node, "has attributes or inputs of a form archcalc cannot read") from None
 
     # ── what a handler asks of the graph ─────────────────────────────────────
 
@@ -113,7 +121,8 @@ class _Walk:
         try:
             layer = self.builder.add(kind, args, inputs=refs, name=self._name(node))
         except SpecError as err:
-            raise MappingError(f"{self.shown}: node '{clip(node.name, 80)}' ({node.op_type}) as {kind}: {err.message}") from None
+            raise MappingError(f"{self.shown}: node '{clip(node.name, 80)}' ({clip(node.op_type, 30)}) as {kind}: "
+                               f"{err.message}") from None
         for tensor in outputs or node.output[:1]:
             self.refs[tensor] = layer
         return layer

@@ -281,6 +281,25 @@ def field(number: int, payload: bytes) -> bytes:
     return bytes([number << 3 | 2]) + varint + payload
 
 
+def test_changed_bytes_give_a_report_or_one_line(torch, tmp_path, cli):
+    # each of 40 copies of a real file with 8 bytes changed at random (seeded): a table, or one clean line
+    import random
+
+    module, example = small_cnn(torch), torch.randn(1, 3, 32, 32)
+    export(module, example, tmp_path / "cnn.onnx")
+    raw = (tmp_path / "cnn.onnx").read_bytes()
+    rng = random.Random(18)
+    for i in range(40):
+        changed = bytearray(raw)
+        for _ in range(8):
+            changed[rng.randrange(len(changed))] = rng.randrange(256)
+        path = tmp_path / f"changed{i}.onnx"
+        path.write_bytes(bytes(changed))
+        ran = cli("table", str(path))
+        assert ran.code == 0 or (ran.code == 1 and ran.err.count("\n") == 1), ran.err
+        assert "Traceback" not in ran.err and "internal error" not in ran.err, ran.err
+
+
 def test_deep_nesting_is_a_clean_error(torch, tmp_path, cli):
     # a graph in an attribute of a node of a graph …, 200 deep (protobuf's libraries refuse to build it:
     # written byte by byte): GraphProto.node 1, NodeProto.attribute 5, AttributeProto.g 6, ModelProto.graph 7
