@@ -88,7 +88,7 @@ class _Walk:
                     self.weights[node.output[0]] = self.weights[node.input[0]]
             elif any(self.refs.get(t) is _UNMAPPED for t in inputs):
                 self.refs.update(dict.fromkeys(node.output, _UNMAPPED))
-            elif node.op_type not in OPS:
+            elif node.op_type not in OPS or node.domain not in ("", "ai.onnx"):  # another domain's op of that name
                 unmapped.append(node)
                 self.refs.update(dict.fromkeys(node.output, _UNMAPPED))
             else:

@@ -216,12 +216,12 @@ def test_the_command_line_reads_a_file(torch, tmp_path, cli):
 # ── what no kind expresses, and hostile files ───────────────────────────────
 
 
-def graph_file(tmp_path, nodes, inputs, outputs, initializers=(), name="model.onnx") -> str:
-    """Write a graph made with onnx.helper; returns its path."""
+def graph_file(tmp_path, nodes, inputs, outputs, initializers=(), name="model.onnx", domains=()) -> str:
+    """Write a graph made with onnx.helper (opset 17, and version 1 of `domains`); returns its path."""
     from onnx import helper
 
     model = helper.make_model(helper.make_graph(list(nodes), "g", list(inputs), list(outputs), list(initializers)),
-                              opset_imports=[helper.make_opsetid("", 17)])
+                              opset_imports=[helper.make_opsetid("", 17), *(helper.make_opsetid(d, 1) for d in domains)])
     path = tmp_path / name
     path.write_bytes(model.SerializeToString())
     return str(path)
@@ -247,6 +247,9 @@ def test_an_op_with_no_kind_names_the_node_and_its_op(torch, tmp_path, cli):
                                  helper.make_node("Relu", ["e"], ["y"], name="/act/Relu")],
                       [tensor("x", [1, 8])], [tensor("y", [1, 8])])
     assert "1 node with no archcalc kind: '/block/Erf' (Erf)" in one_line_error(cli, path)
+    custom = graph_file(tmp_path, [helper.make_node("Relu", ["x"], ["y"], name="fused", domain="com.example")],
+                        [tensor("x", [1, 8])], [tensor("y", [1, 8])], name="custom.onnx", domains=["com.example"])
+    assert "1 node with no archcalc kind: 'fused' (Relu)" in one_line_error(cli, custom)
 
 
 def test_an_attribute_no_kind_expresses_is_refused(torch, tmp_path, cli):
