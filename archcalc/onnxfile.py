@@ -33,9 +33,10 @@ MAX_DIM = 10**12  # a declared dimension (the engine's own tensor limit)
 INSTALL = "pip install onnx (or archcalc[onnx])"
 
 
-def load(path: str, input: tuple | None = None) -> Network:
+def load(path: str, input: tuple | None = None, *, allow_opaque: bool = False) -> Network:
     """The network of an ONNX file; `input` (sizes after the batch, numbers or the symbols H, W, N, T, L,
-    S) replaces the input's sizes before the shapes are inferred."""
+    S) replaces the input's sizes before the shapes are inferred; `allow_opaque` keeps a node of no kind
+    that reads one computed tensor as an `opaque` layer (MACs unknown), instead of an error."""
     onnx = _onnx()
     shown = printable(path)
     model = _parse(onnx, _read(path, shown), shown)
@@ -47,7 +48,7 @@ def load(path: str, input: tuple | None = None) -> Network:
         inferred = onnx.shape_inference.infer_shapes(model, strict_mode=False, data_prop=True)
     except Exception as err:  # onnx's checker and inference raise several types, C++ errors among them
         raise ArchcalcError(f"{shown}: onnx's shape inference failed: {clip(str(err).strip(), 200)}") from None
-    return network(inferred.graph, shown, _stem(path))
+    return network(inferred.graph, shown, _stem(path), allow_opaque)
 
 
 def _onnx() -> Any:

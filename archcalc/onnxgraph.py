@@ -42,16 +42,17 @@ def graph_input(graph: Any, shown: str) -> Any:
     return inputs[0]
 
 
-def network(graph: Any, shown: str, name: str) -> Network:
-    """The Network of an inferred graph."""
-    return _Walk(graph, shown, name).run()
+def network(graph: Any, shown: str, name: str, allow_opaque: bool = False) -> Network:
+    """The Network of an inferred graph; `allow_opaque` keeps a node of no kind as an `opaque` layer (its
+    inferred shape, its weights' parameters, MACs unknown) where it reads one computed tensor."""
+    return _Walk(graph, shown, name, allow_opaque).run()
 
 
 class _Walk:
     """The graph's tensors as the layers that make them, built node by node."""
 
-    def __init__(self, graph: Any, shown: str, name: str):
-        self.graph, self.shown = graph, shown
+    def __init__(self, graph: Any, shown: str, name: str, allow_opaque: bool = False):
+        self.graph, self.shown, self.allow_opaque = graph, shown, allow_opaque
         self.shapes = {v.name: _dims(v) for v in (*graph.input, *graph.value_info, *graph.output)}
         self.weights = {t.name: t for t in graph.initializer}
         self.weights.update({s.values.name: s.values for s in graph.sparse_initializer})
@@ -89,8 +90,9 @@ class _Walk:
             elif any(self.refs.get(t) is _UNMAPPED for t in inputs):
                 self.refs.update(dict.fromkeys(node.output, _UNMAPPED))
             elif node.op_type not in OPS or node.domain not in ("", "ai.onnx"):  # another domain's op of that name
-                unmapped.append(node)
-                self.refs.update(dict.fromkeys(node.output, _UNMAPPED))
+                if not (self.allow_opaque and self._opaque(node)):
+                    unmapped.append(node)
+                    self.refs.update(dict.fromkeys(node.output, _UNMAPPED))
             else:
                 self._map(node)
         if unmapped:
@@ -110,6 +112,18 @@ class _Walk:
             OPS[node.op_type](self, node)
         except (IndexError, KeyError, TypeError, ValueError, OverflowError):
             raise self.refuse(node, "has attributes or inputs of a form archcalc cannot read") from None
+
+    def _opaque(self, node: Any) -> bool:
+        """The node as an opaque layer, where it reads one computed tensor and onnx inferred its one output's
+        sizes; whether it is one."""
+        computed = [t for t in node.input if t and not self.is_static(t)]
+        shape = self.shapes.get(node.output[0]) if len(node.output) == 1 else None
+        if len(computed) != 1 or not shape or not all(isinstance(d, int) for d in shape[1:]):
+            return False
+        params = sum(math.prod(self.weights[t].dims) for t in set(node.input) if t in self.weights)
+        self.add(node, "opaque", {"shape": shape[1:], "params": params, "op": f"onnx.{clip(node.op_type, 40)}"},
+                 inputs=computed)
+        return True
 
     # ── what a handler asks of the graph ─────────────────────────────────────
 

@@ -252,6 +252,27 @@ def test_an_op_with_no_kind_names_the_node_and_its_op(torch, tmp_path, cli):
     assert "1 node with no archcalc kind: 'fused' (Relu)" in one_line_error(cli, custom)
 
 
+def test_allow_opaque_keeps_an_op_of_no_kind(torch, tmp_path):
+    from onnx import helper, numpy_helper
+    import numpy
+
+    from archcalc.rules import RULES
+
+    path = graph_file(tmp_path, [helper.make_node("Erf", ["x"], ["e"], name="/block/Erf"),
+                                 helper.make_node("Relu", ["e"], ["y"], name="/act/Relu")],
+                      [tensor("x", [1, 8])], [tensor("y", [1, 8])])
+    with pytest.raises(ArchcalcError, match=r"1 node with no archcalc kind: '/block/Erf' \(Erf\)"):
+        load(path)
+    if "opaque" not in RULES:  # the kind comes with the torch importer's branch
+        pytest.skip("no opaque kind on this branch")
+    weight = numpy_helper.from_array(numpy.zeros((8, 4), numpy.float32), "w")
+    path = graph_file(tmp_path, [helper.make_node("Erf", ["x"], ["e"], name="/block/Erf"),
+                                 helper.make_node("Einsum", ["e", "w"], ["y"], name="/mix/Einsum", equation="bi,ij->bj")],
+                      [tensor("x", [1, 8])], [tensor("y", [1, 4])], [weight], name="opaque.onnx")
+    report = archcalc.analyze(load(path, allow_opaque=True))
+    assert [(row.kind, row.output, row.params) for row in report.rows] == [("opaque", (8,), 0), ("opaque", (4,), 8 * 4)]
+
+
 def test_an_attribute_no_kind_expresses_is_refused(torch, tmp_path, cli):
     from onnx import helper, numpy_helper
     import numpy
