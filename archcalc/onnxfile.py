@@ -19,15 +19,17 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ArchcalcError
+from .expand import PROGRAM_LIMITS
 from .ir import Network
 from .onnxgraph import SMALL, graph_input, network
 from .safe import clip, printable
 from .symbolic import Expr
 
 MAX_FILE_BYTES = (1 << 31) - 1  # protobuf's own limit for one message; larger models keep their weights outside
-MAX_NODES = 100_000  # the Builder's layer limit (expand.PROGRAM_LIMITS); ResNet-152 exports 500 or so
+MAX_NODES = PROGRAM_LIMITS.layers  # the Builder's layers (100,000); ResNet-152 exports 1,123 nodes
 MAX_INITIALIZERS = 200_000
-MAX_NODE_EDGES = 1_000  # inputs or outputs of one node (a Concat of DenseNet's widest block: 64)
+MAX_VALUE_INFO = 4 * MAX_NODES  # the shapes an exporter writes: one a tensor
+MAX_NODE_EDGES = 1_000  # inputs or outputs of one node (DenseNet-121: a Concat of 25)
 MAX_RANK = 8  # dimensions of one tensor
 MAX_DIM = 10**12  # a declared dimension (the engine's own tensor limit)
 INSTALL = "pip install onnx (or archcalc[onnx])"
@@ -92,9 +94,13 @@ def _parse(onnx: Any, raw: bytes, shown: str) -> Any:
 def _bound(model: Any, path: str, shown: str) -> None:
     """Refuse what is past the limits, subgraphs, and external data outside the file's folder."""
     graph = model.graph
-    counts = (("nodes", len(graph.node), MAX_NODES), ("initializers", len(graph.initializer) +
-              len(graph.sparse_initializer), MAX_INITIALIZERS), ("graph inputs and outputs",
-              len(graph.input) + len(graph.output), MAX_NODE_EDGES), ("value_info entries", len(graph.value_info), MAX_NODES * 4))
+    counts = (
+        ("nodes", len(graph.node), MAX_NODES),
+        ("nodes of local functions", sum(len(f.node) for f in model.functions), MAX_NODES),
+        ("initializers", len(graph.initializer) + len(graph.sparse_initializer), MAX_INITIALIZERS),
+        ("graph inputs and outputs", len(graph.input) + len(graph.output), MAX_NODE_EDGES),
+        ("value_info entries", len(graph.value_info), MAX_VALUE_INFO),
+    )
     for what, count, limit in counts:
         if count > limit:
             raise ArchcalcError(f"{shown}: {count:,} {what}, more than {limit:,}, the limit for an ONNX file")
