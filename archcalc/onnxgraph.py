@@ -213,14 +213,18 @@ class _Walk:
             raise self.refuse(node, f"works along axis {axis}, the batch" if axis == 0 else f"has an axis {axis} out of range")
         return axis - 1
 
-    def absorb(self, node: Any, op: str, accept: Callable[[Any], bool]) -> Any:
-        """The one node that reads this node's output, when it is an `op` that `accept`s; it becomes part of
-        this node's layer (a MatMul's bias Add, a Sigmoid's Mul of SiLU), or None."""
-        readers = self.consumers.get(node.output[0], [])
-        if len(readers) == 1 and readers[0].op_type == op and accept(readers[0]) and not _is_output(self.graph, node.output[0]):
-            self.absorbed.add(id(readers[0]))
-            return readers[0]
-        return None
+    def absorb(self, node: Any, *steps: tuple[str, Callable[[Any], bool]]) -> list[Any] | None:
+        """The chain of nodes that each read the one before (from `node`) alone, each an `op` its test
+        `accept`s: they become part of this node's layer (a MatMul's bias Add, a Sigmoid's Mul of SiLU, the
+        four nodes after GELU's Div); None, and nothing absorbed, where one is not so."""
+        chain, last = [], node
+        for op, accept in steps:
+            readers = self.consumers.get(last.output[0], []) if last.output else []
+            if len(readers) != 1 or readers[0].op_type != op or not accept(readers[0]) or _is_output(self.graph, last.output[0]):
+                return None
+            chain.append(last := readers[0])
+        self.absorbed.update(id(n) for n in chain)
+        return chain
 
     def refuse(self, node: Any, why: str) -> MappingError:
         return MappingError(f"{self.shown}: node '{clip(node.name or node.op_type, 80)}' ({clip(node.op_type, 30)}) {why}")

@@ -87,8 +87,8 @@ def _matmul(walk: Any, node: Any) -> None:
     weight = walk.weight_dims(node, 1)
     if len(weight) != 2:
         raise walk.refuse(node, f"multiplies by a weight of shape {weight}; a linear layer's is [in, out]")
-    bias = walk.absorb(node, "Add", lambda add: _is_bias(walk, add, node.output[0], weight[1]))
-    walk.add(node, "linear", {"out": weight[1], "bias": bias is not None}, outputs=[(bias or node).output[0]])
+    bias = walk.absorb(node, ("Add", lambda add: _is_bias(walk, add, node.output[0], weight[1])))
+    walk.add(node, "linear", {"out": weight[1], "bias": bias is not None}, outputs=[(bias or [node])[-1].output[0]])
 
 
 def _is_bias(walk: Any, add: Any, tensor: str, out: int) -> bool:
@@ -121,8 +121,23 @@ def _gelu(walk: Any, node: Any) -> None:
 
 def _sigmoid(walk: Any, node: Any) -> None:
     """x·sigmoid(x), as torch exports SiLU, is silu; any other Sigmoid is sigmoid."""
-    gate = walk.absorb(node, "Mul", lambda mul: sorted(mul.input) == sorted([node.input[0], node.output[0]]))
-    walk.add(node, "silu" if gate else "sigmoid", outputs=[(gate or node).output[0]])
+    gate = walk.absorb(node, ("Mul", lambda mul: sorted(mul.input) == sorted([node.input[0], node.output[0]])))
+    walk.add(node, "silu" if gate else "sigmoid", outputs=[(gate or [node])[-1].output[0]])
+
+
+def _div(walk: Any, node: Any) -> None:
+    """GELU as opsets before 20 write it, x·½·(1 + erf(x/√2)): Div, Erf, Add 1, Mul x, Mul ½."""
+    x = node.input[0]
+
+    def by(value: float) -> Callable[[Any], bool]:  # a constant operand (maybe later in the file) of that value
+        return lambda n: any(v is not None and len(v) == 1 and abs(v[0] - value) < 1e-4
+                             for v in (walk.value(n, i) for i in range(len(n.input))))
+
+    chain = walk.absorb(node, ("Erf", lambda n: True), ("Add", by(1)), ("Mul", lambda n: x in n.input), ("Mul", by(0.5))) \
+        if not walk.is_static(x) and by(2 ** 0.5)(node) else None
+    if chain is None:
+        raise walk.refuse(node, "divides, other than as GELU's x/√2; archcalc has no kind for a division")
+    walk.add(node, "gelu", outputs=[chain[-1].output[0]])
 
 
 def _clip(walk: Any, node: Any) -> None:
@@ -333,6 +348,7 @@ OPS: dict[str, Handler] = {
     "HardSigmoid": _plain("hardsigmoid"),
     "HardSwish": _plain("hardswish"),
     "Gelu": _gelu,
+    "Div": _div,
     "Clip": _clip,
     "Softmax": _plain("softmax"),
     "Dropout": _dropout,

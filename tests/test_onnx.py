@@ -26,7 +26,7 @@ def torch():
     return torch_or_fail()
 
 
-def export(module, example, path, dynamic: dict | None = None) -> str:
+def export(module, example, path, dynamic: dict | None = None, opset: int | None = None) -> str:
     """Write `module` (in eval mode) as ONNX with the TorchScript exporter (torch's default, the dynamo
     one, needs onnxscript), batch norm kept apart from the convolutions, and return the path."""
     import torch
@@ -34,7 +34,7 @@ def export(module, example, path, dynamic: dict | None = None) -> str:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the exporter's deprecation notices
         torch.onnx.export(module.eval(), (example,), str(path), dynamo=False, do_constant_folding=False,
-                          input_names=["x"], output_names=["y"], dynamic_axes=dynamic)
+                          input_names=["x"], output_names=["y"], dynamic_axes=dynamic, opset_version=opset)
     return str(path)
 
 
@@ -159,6 +159,13 @@ def test_a_transformer_mlp_of_token_ids(torch, tmp_path):
     assert [row.kind for row in report.rows] == ["embedding", "layernorm", "linear", "gelu", "linear", "add",
                                                  "gelu_tanh", "linear", "permute", "softmax"]
     assert [row.args.get("bias") for row in report.rows if row.kind == "linear"] == [True, False, True]
+
+
+def test_gelu_before_opset_20_is_found_in_its_five_nodes(torch, tmp_path):
+    nn = torch.nn
+    module, example = nn.Sequential(nn.LayerNorm(16), nn.Linear(16, 48), nn.GELU(), nn.Linear(48, 16)), torch.randn(1, 7, 16)
+    report = assert_as_torch(export(module, example, tmp_path / "mlp17.onnx", opset=17), module, example)
+    assert [row.kind for row in report.rows] == ["layernorm", "linear", "gelu", "linear"]
 
 
 def test_a_dynamic_file_gives_formulas_that_evaluate_to_the_concrete_figures(torch, tmp_path):
