@@ -21,8 +21,12 @@ from tests.conftest import module_or_fail, torch_or_fail
 
 
 @pytest.fixture(scope="module")
-def torch():
-    module_or_fail("onnx")
+def onnx():
+    return module_or_fail("onnx")
+
+
+@pytest.fixture(scope="module")
+def torch(onnx):
     return torch_or_fail()
 
 
@@ -247,7 +251,7 @@ def one_line_error(cli, path: str) -> str:
     return ran.err
 
 
-def test_an_op_with_no_kind_names_the_node_and_its_op(torch, tmp_path, cli):
+def test_an_op_with_no_kind_names_the_node_and_its_op(onnx, tmp_path, cli):
     from onnx import helper
 
     path = graph_file(tmp_path, [helper.make_node("Erf", ["x"], ["e"], name="/block/Erf"),
@@ -259,7 +263,7 @@ def test_an_op_with_no_kind_names_the_node_and_its_op(torch, tmp_path, cli):
     assert "1 node with no archcalc kind: 'fused' (Relu)" in one_line_error(cli, custom)
 
 
-def test_allow_opaque_keeps_an_op_of_no_kind(torch, tmp_path):
+def test_allow_opaque_keeps_an_op_of_no_kind(onnx, tmp_path):
     from onnx import helper, numpy_helper
     import numpy
 
@@ -280,7 +284,7 @@ def test_allow_opaque_keeps_an_op_of_no_kind(torch, tmp_path):
     assert [(row.kind, row.output, row.params) for row in report.rows] == [("opaque", (8,), 0), ("opaque", (4,), 8 * 4)]
 
 
-def test_an_attribute_no_kind_expresses_is_refused(torch, tmp_path, cli):
+def test_an_attribute_no_kind_expresses_is_refused(onnx, tmp_path, cli):
     from onnx import helper, numpy_helper
     import numpy
 
@@ -331,7 +335,7 @@ def test_changed_bytes_give_a_report_or_one_line(torch, tmp_path, cli):
         assert "Traceback" not in ran.err and "internal error" not in ran.err, ran.err
 
 
-def test_deep_nesting_is_a_clean_error(torch, tmp_path, cli):
+def test_deep_nesting_is_a_clean_error(onnx, tmp_path, cli):
     # a graph in an attribute of a node of a graph …, 200 deep (protobuf's libraries refuse to build it:
     # written byte by byte): GraphProto.node 1, NodeProto.attribute 5, AttributeProto.g 6, ModelProto.graph 7
     graph = b""
@@ -342,7 +346,7 @@ def test_deep_nesting_is_a_clean_error(torch, tmp_path, cli):
     assert "not an ONNX model" in one_line_error(cli, str(path))
 
 
-def test_a_subgraph_is_refused(torch, tmp_path, cli):
+def test_a_subgraph_is_refused(onnx, tmp_path, cli):
     from onnx import helper
 
     branch = helper.make_graph([helper.make_node("Relu", ["x"], ["r"])], "b", [], [tensor("r", [1, 8])])
@@ -351,7 +355,7 @@ def test_a_subgraph_is_refused(torch, tmp_path, cli):
     assert "holds a subgraph" in one_line_error(cli, path)
 
 
-def test_huge_declared_dims(torch, tmp_path, cli):
+def test_huge_declared_dims(onnx, tmp_path, cli):
     from onnx import TensorProto, helper
 
     relu = [helper.make_node("Relu", ["x"], ["y"])]
@@ -365,7 +369,7 @@ def test_huge_declared_dims(torch, tmp_path, cli):
     assert "/c/Conv" in one_line_error(cli, conv)
 
 
-def test_a_node_count_past_the_limit(torch, tmp_path, cli):
+def test_a_node_count_past_the_limit(onnx, tmp_path, cli):
     from onnx import helper
 
     nodes = [helper.make_node("Relu", [f"t{i}"], [f"t{i + 1}"]) for i in range(MAX_NODES + 1)]
@@ -374,7 +378,7 @@ def test_a_node_count_past_the_limit(torch, tmp_path, cli):
 
 
 @pytest.mark.parametrize("location", ["../outside.bin", "/etc/passwd", "sub/../../outside.bin", ""])
-def test_external_data_outside_the_folder_is_refused(torch, tmp_path, cli, location):
+def test_external_data_outside_the_folder_is_refused(onnx, tmp_path, cli, location):
     from onnx import TensorProto, helper
 
     weight = TensorProto(name="w", data_type=TensorProto.FLOAT, dims=[4, 8], data_location=TensorProto.EXTERNAL)
@@ -385,7 +389,7 @@ def test_external_data_outside_the_folder_is_refused(torch, tmp_path, cli, locat
     assert "outside the model's folder; refused" in one_line_error(cli, path)
 
 
-def test_external_data_inside_the_folder_is_not_read(torch, tmp_path):
+def test_external_data_inside_the_folder_is_not_read(onnx, tmp_path):
     from onnx import TensorProto, helper
 
     weight = TensorProto(name="w", data_type=TensorProto.FLOAT, dims=[4, 8], data_location=TensorProto.EXTERNAL)
@@ -395,7 +399,7 @@ def test_external_data_inside_the_folder_is_not_read(torch, tmp_path):
     assert archcalc.analyze(load(path)).totals.params == 4 * 8
 
 
-def test_not_a_regular_file(torch, tmp_path, cli):
+def test_not_a_regular_file(onnx, tmp_path, cli):
     os.mkfifo(tmp_path / "fifo.onnx")  # never written to: a read that blocked would hang the test
     assert "not a regular file" in one_line_error(cli, str(tmp_path / "fifo.onnx"))
     (tmp_path / "dir.onnx").mkdir()
