@@ -38,7 +38,7 @@ def load_model(name: str, input: tuple[Any, ...] | None = None, *, allow_opaque:
     if text.lower().endswith(ONNX_SUFFIX):
         from . import onnxfile
 
-        return onnxfile.load(text, input)
+        return onnxfile.load(text, input, allow_opaque=allow_opaque)
     if input is not None and not all(isinstance(n, int) for n in input):
         raise ArchcalcError(f"{text}: a model is traced at a numeric --input (e.g. 3x224x224); received a "
                             "symbolic one (import it with `archcalc import`, then give the spec a symbolic input)")
