@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .errors import ArchcalcError
+from .rules.base import along
 
 Handler = Callable[[Any, Any], None]  # (the walk, the node)
 
@@ -173,13 +174,12 @@ def _global(kind: str) -> Handler:
 
 
 def _concat(walk: Any, node: Any) -> None:
-    if walk.axis(node, attrs(node).get("axis", 0)) != 0:
-        raise walk.refuse(node, "concatenates along another axis than the channels; archcalc's concat joins channels")
+    axis = walk.axis(node, attrs(node).get("axis", 0))
     inputs = [t for t in node.input if t]
     if len(inputs) == 1:  # torch.cat([x]): the same tensor
         walk.alias(node)
         return
-    walk.add(node, "concat", inputs=inputs)
+    walk.add(node, "concat", along(axis, walk.rank(node) - 1), inputs=inputs)
 
 
 def _reduce_mean(walk: Any, node: Any) -> None:
@@ -318,13 +318,13 @@ def _split(walk: Any, node: Any) -> None:
     a = attrs(node)
     parts = len(node.output)
     sizes = walk.value(node, 1) if len(node.input) > 1 and node.input[1] else a.get("split")
-    if walk.axis(node, a.get("axis", 0)) != 0 or (sizes and len(set(sizes)) != 1):
-        raise walk.refuse(node, "splits along another axis than the channels, or into unequal parts; archcalc's split "
-                                "makes equal parts of the channels")
+    axis = walk.axis(node, a.get("axis", 0))
+    if sizes and len(set(sizes)) != 1:
+        raise walk.refuse(node, "splits into unequal parts; archcalc's split makes equal parts")
     if parts == 1:
         walk.alias(node)
         return
-    layer = walk.add(node, "split", {"parts": parts}, outputs=[])
+    layer = walk.add(node, "split", {"parts": parts, **along(axis, walk.rank(node) - 1)}, outputs=[])
     for i, tensor in enumerate(node.output):
         walk.refs[tensor] = f"{layer}:{i}"
 

@@ -281,6 +281,18 @@ def test_concat_joins_a_sequence_s_features_and_a_map_s_channels_by_default():
     assert rows["longest"].output == (4 * 8 * 8, 20)
 
 
+def test_a_2d_split_or_concat_that_does_not_say_its_dim_is_refused(cli, write_spec):
+    """A C×L map and an S×D sequence are both 2-D: without `dim`, a concat of equal shapes or a split would
+    have to guess whether it cuts channels or features, a silently wrong figure either way."""
+    for layer in ("split: {parts: 2}", "concat: {from: [input, input]}"):
+        done = cli("table", write_spec(f"input: [4, 6]\nlayers:\n  - {layer}\n", "ambiguous.yaml"))
+        assert done.code != 0 and "internal error" not in done.err
+        assert "give dim (0 for the channels of a C×L map, 1 for the features of a token sequence" in done.err
+    taken = cli("table", write_spec("input: [4, 6]\nlayers:\n  - conv: {out: 2, k: 1, name: a}\n"
+                                    "  - concat: {from: [a, input]}\n", "channels.yaml"), "--format", "json")
+    assert taken.code == 0 and json.loads(taken.out)["layers"][-1]["output"] == [2 + 4, 6]
+
+
 def test_concat_and_split_refuse_a_dim_the_input_lacks(cli, write_spec):
     for layer in ("split: {parts: 2, dim: 2}", "concat: {from: [input, input], dim: -3}"):
         done = cli("table", write_spec(f"input: [4, 6]\nlayers:\n  - {layer}\n", "dim.yaml"))

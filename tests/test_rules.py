@@ -72,7 +72,7 @@ CASES = [
     ("tokens:", [768, 14, 14], (196, 768), 0, 0),
     ("token: 0", [197, 768], (768,), 0, 0),
     ("split: {parts: 2, part: 2}", [116, 28, 28], (58, 28, 28), 0, 0),
-    ("split: {parts: 2}", [197, 768], (197, 768 // 2), 0, 0),  # a sequence: its features, as linear reads them
+    ("split: {parts: 2, dim: 1}", [197, 768], (197, 768 // 2), 0, 0),  # a sequence: its features, as linear reads them
     ("split: {parts: 4, dim: 0, part: 1}", [196, 768], (196 // 4, 768), 0, 0),  # its tokens, asked for
     ("split: {parts: 2, dim: -1}", [64, 8, 6], (64, 8, 6 // 2), 0, 0),  # a map's width
     ("reshape: [512, -1]", [512, 7, 7], (512, 7 * 7), 0, 0),  # x.reshape(b, c, h*w)

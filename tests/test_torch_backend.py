@@ -115,8 +115,8 @@ layers:
   - pos_embed:
   - attention: 4
   - layernorm:
-  - split: {parts: 2, name: halves}                               # a sequence's features, both halves
-  - concat: {from: ["halves:1", "halves:0"]}
+  - split: {parts: 2, dim: 1, name: halves}                         # a sequence's features, both halves
+  - concat: {from: ["halves:1", "halves:0"], dim: 1}
   - moe: {experts: 3, top: 2, body: expert}
   - reshape: [-1, 16]
   - view: [17, 32]

@@ -285,21 +285,35 @@ def one_map(kind: str, shapes: list[Shape]) -> tuple[Any, tuple[Any, ...]]:
 
 
 DIM_DOC = ("the dimension, 0-based, batch excluded (negative from the end); default by layout: the channels "
-           "(0) of a C×H×W or C×T×H×W map, the last (a token's features) of an N×D sequence or a vector. A C×L "
-           "map is 2-D as a sequence is: its channels are dim: 0")
+           "(0) of a C×H×W or C×T×H×W map. A 2-D input is a C×L map or an S×D token sequence alike, so there a "
+           "concat joins along the one dimension its inputs differ in, and otherwise dim is required (0 for a "
+           "map's channels, 1 for a sequence's features)")
 
 
-def layout_dim(kind: str, dim: int | None, shape: Shape) -> int:
-    """The dimension a split or a concat acts on, from 0: `dim` (negative from the end), or by layout (DIM_DOC):
-    a map's channels, the features of a token sequence, as linear and layernorm read them."""
+def layout_dim(kind: str, dim: int | None, shapes: list[Shape]) -> int:
+    """The dimension a split or a concat of `shapes` acts on, from 0: `dim` (negative from the end), or by
+    layout (DIM_DOC). A 2-D input says nothing of its layout: a guess would silently cut tokens or channels."""
+    shape = shapes[0]
     rank = len(shape)
     if dim is None:
-        return 0 if rank > 2 else rank - 1
+        if rank != 2:
+            return 0
+        differ = [axis for axis in range(rank) if len({s[axis] for s in shapes}) > 1]
+        if len(differ) == 1:
+            return differ[0]
+        raise RuleError(f"{kind} of a 2-D input {shape_text(shape)}: give dim (0 for the channels of a C×L map, 1 "
+                        "for the features of a token sequence; a 2-D shape does not say which it is)")
     at = dim + rank if dim < 0 else dim
     if not 0 <= at < rank:
         raise RuleError(f"{kind}: dim {dim} of a {rank}-D input {shape_text(shape)} (the batch is not counted; "
                         f"expected {-rank} ≤ dim ≤ {rank - 1})")
     return at
+
+
+def along(dim: int, rank: int) -> dict[str, int]:
+    """The `dim` argument a spec writes for a split or concat along `dim` of a `rank`-D input: none where the
+    layout's default is that dimension (a map's channels), else `dim` itself (layout_dim)."""
+    return {} if dim == 0 and rank > 2 else {"dim": dim}
 
 
 def dim_name(shape: Shape, dim: int) -> str:

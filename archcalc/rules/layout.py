@@ -45,7 +45,7 @@ def _token(args: Mapping[str, Any], shapes: list[Shape]) -> Eval:
 
 
 def _resolve_split(args: Mapping[str, Any], shapes: list[Shape]) -> Mapping[str, Any]:
-    return {**args, "dim": layout_dim("split", args["dim"], one_input("split", shapes))}
+    return {**args, "dim": layout_dim("split", args["dim"], [one_input("split", shapes)])}
 
 
 def _split(args: Mapping[str, Any], shapes: list[Shape]) -> Eval:

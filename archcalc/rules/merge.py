@@ -25,7 +25,7 @@ def _shapes_text(shapes: list[Shape]) -> str:
 
 
 def _resolve_concat(args: Mapping[str, Any], shapes: list[Shape]) -> Mapping[str, Any]:
-    return {**args, "dim": layout_dim("concat", args["dim"], shapes[0])}
+    return {**args, "dim": layout_dim("concat", args["dim"], shapes)}
 
 
 def _concat(args: Mapping[str, Any], shapes: list[Shape]) -> Eval:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ...rules import ACTIVATIONS
-from ...rules.base import Shape
+from ...rules.base import Shape, along
 from ..torch.base import Read
 
 BATCH = 2  # the batch the model is traced at: 2, so that the batch axis is told from an axis of size 1
@@ -183,9 +183,7 @@ def _cat(op: Op) -> Value:
         raise Unmapped("cat of parameters")
     if len(parts) == 1:
         return parts[0]
-    if _axis(dim, rank) != 0:
-        raise Unmapped(f"cat along dimension {dim} (the concat kind joins channels, dimension 1)")
-    return Emit(Read("concat"), tuple(parts))
+    return Emit(Read("concat", along(_axis(dim, rank), rank - 1)), tuple(parts))
 
 
 def _expand(op: Op) -> Value:
@@ -301,14 +299,14 @@ def _getitem(op: Op) -> Value:
 
 
 def _split(op: Op) -> Value:
-    """chunk(x, n, dim=1) or split(x, size, dim=1) into equal parts along the channels: a split, every part an
-    output (`name:0`, `name:1` …)."""
+    """chunk(x, n, dim) or split(x, size, dim) into equal parts along one dimension after the batch: a split,
+    every part an output (`name:0`, `name:1` …)."""
     x = _one(op)
-    dim = op.arg(2, "dim", 0)
+    axis = _axis(op.arg(2, "dim", 0), len(x.shape))
     parts = len(op.out)
-    if _axis(dim, len(x.shape)) != 0 or len({tuple(t.shape) for t in op.out}) != 1 or parts < 2:
-        raise Unmapped("a split other than into equal parts along the channels")
-    return Emit(Read("split", {"parts": parts}), (x,))
+    if len({tuple(t.shape) for t in op.out}) != 1 or parts < 2:
+        raise Unmapped("a split other than into equal parts")
+    return Emit(Read("split", {"parts": parts, **along(axis, len(x.shape) - 1)}), (x,))
 
 
 def _upsample(op: Op) -> Value:
