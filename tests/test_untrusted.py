@@ -26,7 +26,7 @@ from archcalc import ArchcalcError, analyze, expand, expr, load, sizes, symbolic
 from archcalc.catalog import bundled
 from archcalc.check import check_paths
 from archcalc.source import load_text
-from conftest import REPO, module_or_fail
+from conftest import REPO, module_or_fail, tool_or_fail
 
 HOSTILE = REPO / "tests" / "hostile"
 
@@ -188,10 +188,27 @@ def test_diagrams_quote_spec_text_as_text(cli, tmp_path):
     spec = tmp_path / "markup.yaml"
     spec.write_text(MARKUP, encoding="utf-8")
     dot = cli("diagram", str(spec)).out
-    assert r'label="$\\frac{1}{0}$ <script>alert(1)</script> [bold]x[/bold] & \"q\" #35;: ' in dot
+    assert r'label="$\\frac{1}{0}$ <script>alert(1)</script> [bold]x[/bold] &amp; \"q\" #35;: ' in dot
     mermaid = cli("diagram", str(spec), "--format", "mermaid").out
     assert "<script" not in mermaid and "[bold]" not in mermaid.replace("#91;", "[")  # nothing that renders
     assert dot.count("{") == dot.count("}") and all(line.count('"') % 2 == 0 for line in dot.splitlines())
+
+
+ENTITIES = r"&lt;b&gt; &amp; &nbsp; &foo; &#60;x&#62; \N \G \l {a|b} <p>"
+
+
+def test_graphviz_shows_a_title_of_entities_and_escapes_as_written(cli, tmp_path):
+    """Graphviz reads entities in a label (`&lt;` drawn as `<`) and keeps an unknown one, which breaks
+    its SVG as XML: the drawn SVG is well-formed, and its text is the title, character for character."""
+    from xml.etree import ElementTree
+
+    tool_or_fail("dot", "apt-get install graphviz")
+    spec = tmp_path / "entities.yaml"
+    spec.write_text(f"title: '{ENTITIES}'\ninput: [3, 8, 8]\nlayers:\n  - conv: {{out: 4, k: 3}}\n", encoding="utf-8")
+    ran = cli("diagram", str(spec), "-o", str(tmp_path / "d.svg"))
+    assert ran.code == 0, ran.err
+    texts = [t.text for t in ElementTree.parse(tmp_path / "d.svg").iter("{http://www.w3.org/2000/svg}text")]
+    assert texts[0] == f"{ENTITIES}: 112 parameters, 3,888 MACs"
 
 
 def test_pictures_and_the_html_report_show_spec_text_as_text(cli, tmp_path):
