@@ -76,6 +76,8 @@ def test_fit_solves_for_the_input(cli):
     (["sizes", "vgg16", "--range", "9..3"], "error: --range: expected 1 ≤ low ≤ high"),
     (["sizes", "vgg16", "0"], "error: N: expected an integer from 1 to"),
     (["table", "vgg16", "--input", "3xNxN", "--at", "Q=3"], "error: --at: expected sizes such as N=224"),
+    (["table", "vgg16", "--input", "3xNxN", "--at", "N=224,N=32"],
+     "error: --at: N is given twice (N=224, N=32); give each size once"),
     (["fit", "vgg16", "-m", "1GiB", "--solve", "height"], "error: --solve: expected batch, input or seq"),
     (["table", "lenet5", "--input", "1xNxN", "--strict"], "error: --strict with a symbolic input needs sizes"),
     (["fit", "lenet5", "-m", "1GiB", "--batch", "4"], "error: --batch is the batch of --solve input"),
@@ -134,3 +136,10 @@ def test_explain_json_of_a_symbolic_size_is_formulas_as_text(cli, row):
     assert ran.code == 0, ran.err
     data = json.loads(ran.out)
     assert isinstance(data["macs"], str) and expr.names(data["macs"]) <= {"H", "W"}
+
+
+def test_fit_solve_input_says_the_reserve_took_the_memory(cli):
+    """1 GiB, all of it the default reserve: no size fits, and the refusal says why, as --solve batch does."""
+    ran = cli("fit", "lenet5", "--memory", "1GiB", "--solve", "input")
+    assert (ran.code, ran.err) == (1, f"error: lenet5 does not fit 1.0 GiB at batch 1 with any input size "
+                                      f"(in {2**30:,} bytes, of which {2**30:,} reserved and 10% for fragmentation)\n")
