@@ -368,6 +368,45 @@ def test_table_never_blocks_on_a_fifo(tmp_path, cli):
     assert (ran.code, ran.err) == (1, f"error: {tmp_path / 'fifo.yaml'}: not a regular file\n")
 
 
+def test_devices_sparse_files_and_long_names_in_a_tree(tmp_path, monkeypatch, cli):
+    """A link to /dev/zero is not followed, a sparse file of 1 GiB is refused by its size before a byte is read,
+    and a spec whose file name is longer than a `name:` may be (250 characters) is checked as any other."""
+    monkeypatch.chdir(tmp_path)
+    tree = tmp_path / "specs"
+    tree.mkdir()
+    (tree / "zero.yaml").symlink_to("/dev/zero")
+    with open(tree / "sparse.yaml", "wb") as sparse:
+        sparse.truncate(2**30)
+    long = "l" * 250 + ".yaml"
+    (tree / long).write_text("input: [3, 8, 8]\nlayers:\n  - fc: 0\n", encoding="utf-8")
+    ran = cli("check", "specs")
+    assert ran.out.splitlines() == [
+        f"specs/{long}:3:5: layers[0].fc: expected an integer ≥ 1 for 'out'; received out=0",
+        "specs/sparse.yaml:1:1: file is larger than 131,072 bytes, the limit for a spec",
+        "specs/zero.yaml:1:1: symbolic link to a file outside the checked directory; not followed",
+        "3 specs, 3 findings",
+    ]
+
+
+def test_a_given_path_that_cannot_be_looked_at_says_why(tmp_path, cli):
+    (tmp_path / "ok.yaml").write_text("input: [3, 8, 8]\nlayers: [relu: ]\n", encoding="utf-8")
+    for given, why in (("ok.yaml/x", "cannot read: Not a directory"), ("nowhere.yaml", "no such file or directory")):
+        ran = cli("check", str(tmp_path / given))
+        assert (ran.code, ran.err) == (2, f"error: {tmp_path / given}: {why}\n")
+
+
+def test_pictures_in_a_home_where_nothing_can_be_made_write_one_line(tmp_path):
+    """HOME a file, so that matplotlib cannot make its config directory (not even as root): its notes about
+    that, and about the temporary one it makes, do not reach stderr; the pictures are written."""
+    module_or_fail("matplotlib", "pip install -e '.[plot]'")
+    home = tmp_path / "home-is-a-file"
+    home.write_text("", encoding="utf-8")
+    env = {"HOME": str(home), "MPLCONFIGDIR": "", "XDG_CONFIG_HOME": "", "XDG_CACHE_HOME": ""}
+    for args in (["plot", "lenet5", "-o", "p.svg"], ["report", "lenet5", "-o", "r.html"]):
+        ran = process(*args, cwd=tmp_path, env=env)
+        assert (ran.returncode, ran.stderr.decode()) == (0, f"wrote {args[-1]}\n")
+
+
 # ── 4. which network a name means ────────────────────────────────────────────────────────
 
 IMPOSTOR = "name: impostor\ninput: [3, 8, 8]\nlayers: [relu: ]\n"
