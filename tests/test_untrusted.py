@@ -407,6 +407,20 @@ def test_pictures_in_a_home_where_nothing_can_be_made_write_one_line(tmp_path):
         assert (ran.returncode, ran.stderr.decode()) == (0, f"wrote {args[-1]}\n")
 
 
+@pytest.mark.parametrize("env", [{"LC_ALL": "C", "LANG": "C", "PYTHONCOERCECLOCALE": "0", "PYTHONUTF8": "0"},
+                                 {"PYTHONIOENCODING": "ascii"}, {"TERM": "dumb", "COLUMNS": "3"}],
+                         ids=["c-locale", "ascii", "dumb-terminal"])
+def test_an_output_that_cannot_hold_the_text_still_gets_it(tmp_path, env):
+    """×, — and a title's é where the output's encoding has none: written as escapes, never an encoding error."""
+    spec = tmp_path / "accents.yaml"
+    spec.write_text("title: 'réseau × 2 — ok'\ninput: [3, 8, 8]\nlayers:\n  - conv: {out: 4, k: 3}\n", encoding="utf-8")
+    for args in (["table", "accents.yaml"], ["check", "accents.yaml"], ["explain", "accents.yaml", "conv1"]):
+        ran = process(*args, cwd=tmp_path, env=env)
+        assert (ran.returncode, ran.stderr) == (0, b""), ran.stderr
+    assert "r\\xe9seau \\xd7 2 \\u2014 ok" in process("table", "accents.yaml", cwd=tmp_path,
+                                                          env={"PYTHONIOENCODING": "ascii"}).stdout.decode("ascii")
+
+
 # ── 4. which network a name means ────────────────────────────────────────────────────────
 
 IMPOSTOR = "name: impostor\ninput: [3, 8, 8]\nlayers: [relu: ]\n"
