@@ -166,16 +166,12 @@ def fit_batch(net: Network, goal: Goal, input_shape: tuple[int, ...] | None = No
     budget, headroom = goal.budget, goal.headroom
     batch = _largest_fitting(at, budget, MAX_BATCH)
     if batch is None:
+        room = ""
+        if headroom.reserve or headroom.fragmentation:
+            room = f", of which {headroom.reserve:,} reserved and {headroom.fragmentation}% for fragmentation"
         raise ArchcalcError(f"{net.name} does not fit in {budget:,} bytes even at batch 1 "
-                            f"(needs {at(1).bytes:,} bytes{_room(headroom)})")
+                            f"(needs {at(1).bytes:,} bytes{room})")
     return Fit(batch, at(batch), at(batch + 1) if batch < MAX_BATCH else None, goal.plan, headroom)
-
-
-def _room(headroom: Headroom) -> str:
-    """What of the memory is not the step's, when anything: the reserve and the fragmentation allowance."""
-    if not (headroom.reserve or headroom.fragmentation):
-        return ""
-    return f", of which {headroom.reserve:,} reserved and {headroom.fragmentation}% for fragmentation"
 
 
 def _largest_fitting(at: Callable[[int], Step], budget: int, most: int) -> int | None:
@@ -203,8 +199,7 @@ def fit_input(net: Network, goal: Goal, batch: int = 1, solve: str = "input") ->
     best = sizes.largest_input(symbolic, lambda r: goal.step(r).bytes, goal.budget, {}, variable)
     if best is None:
         raise ArchcalcError(f"{net.name} does not fit {format_bytes(goal.budget)} at batch {batch:,} with any "
-                            f"{'input size' if solve == 'input' else 'sequence length'} (in {goal.budget:,} bytes"
-                            f"{_room(goal.headroom)})")
+                            f"{'input size' if solve == 'input' else 'sequence length'}")
     steps = [goal.step(sizes.at(symbolic, {variable: best}, net))]
     beyond = None
     if best < sizes.MAX_SIDE:

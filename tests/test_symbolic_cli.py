@@ -136,10 +136,3 @@ def test_explain_json_of_a_symbolic_size_is_formulas_as_text(cli, row):
     assert ran.code == 0, ran.err
     data = json.loads(ran.out)
     assert isinstance(data["macs"], str) and expr.names(data["macs"]) <= {"H", "W"}
-
-
-def test_fit_solve_input_says_the_reserve_took_the_memory(cli):
-    """1 GiB, all of it the default reserve: no size fits, and the refusal says why, as --solve batch does."""
-    ran = cli("fit", "lenet5", "--memory", "1GiB", "--solve", "input")
-    assert (ran.code, ran.err) == (1, f"error: lenet5 does not fit 1.0 GiB at batch 1 with any input size "
-                                      f"(in {2**30:,} bytes, of which {2**30:,} reserved and 10% for fragmentation)\n")
