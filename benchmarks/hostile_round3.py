@@ -94,18 +94,25 @@ class Table:
     """A class's rows, and its worst time and memory."""
 
     def __init__(self, title: str, intro: str, header: tuple[str, ...]):
+        self.title = title
         self.lines = [f"### {title}", "", intro, "", row(*header), "|" + "---|" * len(header)]
-        self.worst_s, self.worst_bytes, self.failures = 0.0, 0, 0
+        self.worst_s, self.worst_bytes, self.failures, self.slow, self.cases = 0.0, 0, 0, 0, 0
 
     def add(self, ran: Ran, *cells: str) -> None:
         self.worst_s, self.worst_bytes = max(self.worst_s, ran.seconds), max(self.worst_bytes, ran.peak)
         self.failures += any(cell.startswith("FAIL") for cell in cells)
+        self.slow += any(f"past {TARGET_S:g} s" in cell for cell in cells)
+        self.cases += 1
         self.lines.append(row(*cells))
         print(self.lines[-1], file=sys.stderr)
 
     def close(self) -> list[str]:
         return [*self.lines, "", f"Worst: {self.worst_s * 1000:,.0f} ms and {self.worst_bytes / 2**20:,.1f} MiB; "
                                  f"{self.failures} failures.", ""]
+
+    def summary(self) -> str:
+        return row(self.title.split(". ", 1)[1], f"{self.cases:,}", f"{self.worst_s * 1000:,.0f} ms",
+                   f"{self.worst_bytes / 2**20:,.1f} MiB", str(self.failures), str(self.slow))
 
 
 # ── 1. markup and label injection, in Chromium and Graphviz ─────────────────────────────
@@ -162,7 +169,7 @@ def well_formed(svg: Path, title: str | None) -> str:
     return "ok" if title is None or title in texts else "FAIL: the title is not drawn as written"
 
 
-def markup(folder: Path, env: dict[str, str], archcalc: list[str]) -> list[str]:
+def markup(folder: Path, env: dict[str, str], archcalc: list[str]) -> Table:
     browser = chromium()
     table = Table("1. The HTML report and diagrams: markup and label injection",
                   "Each payload is a spec's `name` (its first 100 characters), `title`, `source` and `reference`. "
@@ -192,7 +199,7 @@ def markup(folder: Path, env: dict[str, str], archcalc: list[str]) -> list[str]:
             balanced = all(line.replace('\\"', "").count('"') % 2 == 0 for line in ran.out.splitlines())
             table.add(ran, key, f"`diagram --format {fmt}`", *timing(ran), verdict(ran),
                       "quotes balanced" if balanced else "FAIL: a label's quote is open")
-    return table.close()
+    return table
 
 
 # ── 2. the symbolic engine: forms and ranges that could blow up ──────────────────────────
@@ -243,7 +250,7 @@ def symbolic_cases(folder: Path) -> list[list[str]]:
     return cases
 
 
-def symbolic(folder: Path, env: dict[str, str], archcalc: list[str]) -> list[str]:
+def symbolic(folder: Path, env: dict[str, str], archcalc: list[str]) -> Table:
     table = Table("2. The symbolic engine: input forms, sizes and ranges",
                   f"Target: each answered or refused in one line within {TARGET_S:g} s. The specs are written "
                   "here: floor divisions nested through 24 strides of 2 to 13, strides of nine primes (a period of "
@@ -257,7 +264,7 @@ def symbolic(folder: Path, env: dict[str, str], archcalc: list[str]) -> list[str
             judged += "" if ran.seconds < TARGET_S else f" (past {TARGET_S:g} s)"
         shown = " ".join(a if len(a) < 60 else a[:20] + "…" for a in case).replace(str(folder) + "/", "")
         table.add(ran, f"`{shown}`", *timing(ran), judged)
-    return table.close()
+    return table
 
 
 # ── 3. the notebook API on hostile values ────────────────────────────────────────────────
@@ -318,7 +325,7 @@ for name, call in cases.items():
 """
 
 
-def api(env: dict[str, str]) -> list[str]:
+def api(env: dict[str, str]) -> Table:
     ran = launch([sys.executable, "-c", API], env, timeout=600)
     table = Table("3. The notebook API on hostile values",
                   "Every call in one child interpreter; the peak memory is that interpreter's, for all of them. "
@@ -330,7 +337,7 @@ def api(env: dict[str, str]) -> list[str]:
                   outcome.replace("`", "'"))
     if ran.code != 0:
         table.add(ran, "the interpreter", "—", "FAIL: " + (ran.err.strip().splitlines() or [""])[-1][:80])
-    return table.close()
+    return table
 
 
 # ── 4. check on odd trees ────────────────────────────────────────────────────────────────
@@ -356,10 +363,13 @@ def odd_tree(folder: Path) -> Path:
     with open(os.path.join(os.fsencode(tree), b"not-utf8-\xff\xfe\x1b[31m.yaml"), "w", encoding="utf-8") as odd:
         odd.write(SPEC)
     (tree / ("l" * 250 + ".yaml")).write_text(SPEC, encoding="utf-8")
-    deep = tree
-    for _ in range(20):  # 20 × 251 characters: past PATH_MAX (4,096)
-        os.mkdir(deep / ("d" * 250))
-        deep = deep / ("d" * 250)
+    deep = os.open(tree, os.O_RDONLY)
+    for _ in range(20):  # 20 × 251 characters: past PATH_MAX (4,096), so made relative to each parent
+        os.mkdir("d" * 250, dir_fd=deep)
+        inner = os.open("d" * 250, os.O_RDONLY, dir_fd=deep)
+        os.close(deep)
+        deep = inner
+    os.close(deep)
     return tree
 
 
@@ -379,7 +389,7 @@ def as_nobody(argv: list[str]) -> list[str]:
     return ["unshare", "--user", f"--map-user={DEFAULT_USER}", f"--map-group={DEFAULT_USER}", *argv]
 
 
-def check_trees(folder: Path, env: dict[str, str], archcalc: list[str]) -> list[str]:
+def check_trees(folder: Path, env: dict[str, str], archcalc: list[str]) -> Table:
     tree, many = odd_tree(folder), many_files(folder)
     nobody = as_nobody(["true"]) != ["true"]
     table = Table("4. `check` on odd trees",
@@ -401,11 +411,11 @@ def check_trees(folder: Path, env: dict[str, str], archcalc: list[str]) -> list[
     for label, argv in runs:
         ran = launch(argv, env)
         last = (ran.out.strip().splitlines() or ran.err.strip().splitlines() or [""])[-1]
-        shown = " ".join(argv[argv.index("-m") + 2 if "-m" in argv else 1:]).replace(str(folder) + "/", "")
+        shown = " ".join(argv[argv.index(archcalc[-1]) + 1:]).replace(str(folder) + "/", "")
         table.add(ran, label, f"`{shown[:70]}`", *timing(ran), verdict(ran), last[:90].replace("`", "'"))
     for path in (tree / "unlistable", tree / "unreadable.yaml"):
         path.chmod(0o700)
-    return table.close()
+    return table
 
 
 # ── 5. the environment ───────────────────────────────────────────────────────────────────
@@ -429,7 +439,7 @@ COMMANDS = [["table", "resnet50"], ["table", "resnet50", "--format", "markdown"]
             ["plot", "lenet5", "-o", "p.svg"], ["report", "lenet5", "-o", "r.html"], ["diagram", "lenet5", "-o", "d.svg"]]
 
 
-def environment(folder: Path, env: dict[str, str], archcalc: list[str]) -> list[str]:
+def environment(folder: Path, env: dict[str, str], archcalc: list[str]) -> Table:
     (folder / "home-file").write_text("", encoding="utf-8")
     (folder / "read-only").mkdir()
     (folder / "read-only").chmod(0o555)
@@ -468,7 +478,7 @@ def environment(folder: Path, env: dict[str, str], archcalc: list[str]) -> list[
             failures.append(f"{command[0]}: {judged}, {ran.err.strip()[:60]}")
     table.add(worst, "working directory read-only", "3 (`-o` into it)", *timing(worst), "; ".join(failures) or
               "ok (refused, exit 1: cannot write …: Permission denied)")
-    return table.close()
+    return table
 
 
 # ── the section ──────────────────────────────────────────────────────────────────────────
@@ -479,13 +489,17 @@ def section(env: dict[str, str], archcalc: list[str]) -> list[str]:
              f"Written by `python benchmarks/hostile.py` on {time.strftime('%Y-%m-%d')}, load average at start "
              f"{os.getloadavg()[0]:.2f} (2 CPUs shared: times are upper bounds). Each case is one run: wall time "
              "and the peak resident memory of the process.", ""]
+    tables = []
     with tempfile.TemporaryDirectory() as place:
         folder = Path(place)
         for part in (lambda: markup(folder, env, archcalc), lambda: symbolic(folder, env, archcalc),
                      lambda: api(env), lambda: check_trees(folder, env, archcalc),
                      lambda: environment(folder, env, archcalc)):
-            lines += part()
-    return lines
+            tables.append(part())
+            lines += tables[-1].close()
+    return [*lines, "### Round 3 in one table", "",
+            row("class", "cases", "worst time", "worst memory", "failures", f"past {TARGET_S:g} s"),
+            "|---|---:|---:|---:|---:|---:|", *(table.summary() for table in tables), ""]
 
 
 def rewrite(out: Path, lines: list[str]) -> None:
