@@ -66,7 +66,11 @@ def _exists(name: str) -> bool:
 
 
 def load(name_or_path: str) -> Network:
-    """A network from a bundled name or a spec file path."""
+    """A network from a bundled name, a spec file path, or an ONNX file's path (`model.onnx`)."""
+    if name_or_path.endswith(".onnx"):
+        from . import onnxfile  # onnx is optional, and imported only for a model file
+
+        return onnxfile.load(name_or_path)
     path = locate(name_or_path)
     shown = str(path) if is_path(name_or_path) else f"specs/{path.name}"  # not where it is installed
     return expand.build(source.load_file(path, shown), shown, path.stem)
