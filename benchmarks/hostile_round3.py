@@ -12,7 +12,9 @@ no element or attribute of the spec's is made, and its text shows as written.
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -23,6 +25,8 @@ from html.parser import HTMLParser
 from pathlib import Path
 from typing import NamedTuple
 from xml.etree import ElementTree
+
+np = TensorProto = helper = numpy_helper = None  # onnx's, imported in the child that writes the ONNX files only
 
 MARK = "## Round 3"
 TARGET_S = 2.0
@@ -481,6 +485,122 @@ def environment(folder: Path, env: dict[str, str], archcalc: list[str]) -> Table
     return table
 
 
+# ── 6. ONNX files (untrusted like a spec) ───────────────────────────────────────────────
+# Built with onnx's own helper: truncated and garbage protobufs, dimensions past every limit, 100,000 nodes and
+# one more, external data that leaves the folder, nested control flow, an opset and IR version from the future.
+
+def _small(dims=(1, 3, 32, 32), name="x"):
+    w = numpy_helper.from_array(np.zeros((8, 3, 3, 3), np.float32), "w")
+    fcw = numpy_helper.from_array(np.zeros((10, 8 * 30 * 30), np.float32), "fcw")
+    shape = numpy_helper.from_array(np.array([1, -1], np.int64), "shape")
+    nodes = [helper.make_node("Conv", [name, "w"], ["c"], kernel_shape=[3, 3], name="conv"),
+             helper.make_node("Relu", ["c"], ["r"], name="relu"),
+             helper.make_node("Reshape", ["r", "shape"], ["f"], name="flat"),
+             helper.make_node("Gemm", ["f", "fcw"], ["y"], transB=1, name="fc")]
+    g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info(name, TensorProto.FLOAT, list(dims))],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], [w, fcw, shape])
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+
+def _chain(n):
+    nodes = [helper.make_node("Relu", [f"t{i}"], [f"t{i+1}"], name=f"r{i}") for i in range(n)]
+    g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("t0", TensorProto.FLOAT, [1, 3, 8, 8])],
+                          [helper.make_tensor_value_info(f"t{n}", TensorProto.FLOAT, None)])
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+
+def _external(location):
+    m = _small()
+    t = m.graph.initializer[0]
+    t.ClearField("raw_data"); t.ClearField("float_data")
+    t.data_location = TensorProto.EXTERNAL
+    for k, v in (("location", location), ("offset", "0"), ("length", str(8 * 27 * 4))):
+        e = t.external_data.add(); e.key, e.value = k, v
+    return m
+
+def _nested_if(depth):
+    body = helper.make_graph([helper.make_node("Relu", ["x"], ["y"])], "b", [],
+                             [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)])
+    leaf = body
+    for _ in range(depth):  # the else branch a leaf: the file grows with the depth, not twice per level
+        node = helper.make_node("If", ["cond"], ["y"], then_branch=body, else_branch=leaf)
+        body = helper.make_graph([node], "b", [], [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)])
+    g = helper.make_graph(body.node, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 8, 8]),
+                                            helper.make_tensor_value_info("cond", TensorProto.BOOL, [])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)])
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+
+def _huge_weight(dims):
+    m = _small()
+    t = m.graph.initializer[1]
+    t.ClearField("raw_data"); t.ClearField("float_data")
+    del t.dims[:]; t.dims.extend(dims)
+    return m
+
+def onnx_files(folder: Path) -> dict[str, Path]:
+    """The hostile files, and two at the limits: 100,000 nodes, 512 MiB of weights."""
+    folder.mkdir(parents=True, exist_ok=True)
+    files = {}
+    def put(name, data):
+        files[name] = folder / f"{name}.onnx"
+        files[name].write_bytes(data if isinstance(data, bytes) else data.SerializeToString())
+    good = _small().SerializeToString()
+    put("valid", good)
+    put("truncated-half", good[: len(good) // 2])
+    put("truncated-1-byte", good[:-1])
+    put("garbage-1MiB", os.urandom(2**20))
+    put("zeros-16MiB", bytes(16 * 2**20))
+    put("empty", b"")
+    put("spec-yaml-as-onnx", b"input: [3, 8, 8]\nlayers: [relu: ]\n")
+    put("dims-1e12", _small((1, 3, 10**12, 10**12)))
+    put("dims-2pow62", _small((1, 3, 2**62, 1)))
+    put("dims-negative", _small((1, 3, -5, 32)))
+    put("dims-zero", _small((1, 3, 0, 32)))
+    put("dims-rank-100", _small((1,) * 100))
+    put("dim-param-markup", _small((1, 3, "<script>\x1b[31m", "N")))
+    put("input-name-escape", _small(name="x\x1b]0;pwned\x07"))
+    put("weight-dims-1e9x1e9", _huge_weight([10**9, 10**9]))
+    put("weight-dims-rank-64", _huge_weight([2] * 64))
+    put("chain-5000", _chain(5000))
+    put("chain-100000", _chain(100_000))
+    put("chain-100001", _chain(100_001))
+    put("external-parent", _external("../../../../etc/passwd"))
+    put("external-absolute", _external("/etc/passwd"))
+    put("external-dev-zero", _external("/dev/zero"))
+    put("external-beside", _external("weights.bin"))
+    (folder / "weights.bin").write_bytes(bytes(8 * 27 * 4))
+    put("nested-if-30", _nested_if(30))
+    m = _small(); m.opset_import[0].version = 10**6
+    put("opset-1e6", m)
+    m = _small(); m.ir_version = 2**40
+    put("ir-version-2pow40", m)
+    heavy = _small()
+    heavy.graph.initializer[1].CopyFrom(numpy_helper.from_array(np.zeros((4, 2**25), np.float32), "fcw"))
+    put("weights-512MiB", heavy)
+    return files
+
+
+
+def onnx_class(folder: Path, env: dict[str, str], archcalc: list[str]) -> Table | None:
+    if importlib.util.find_spec("onnx") is None:
+        return None
+    # Written by a child: this process stays small, since each child's peak counts its parent's when it starts.
+    written = subprocess.run([sys.executable, __file__, "--onnx-files", str(folder / "onnx")], env=env, check=True,
+                             capture_output=True, text=True).stdout.split()
+    files = {name: folder / "onnx" / f"{name}.onnx" for name in written}
+    table = Table("6. ONNX files",
+                  "Each file through `table FILE` and `table FILE --format json --memory`. ok as above; the limits "
+                  "of the threat model are 2 s and 256 MiB.", ("file", "bytes", "command", "time", "peak memory",
+                                                               "verdict"))
+    for name, path in files.items():
+        for extra in ([], ["--format", "json", "--memory"]):
+            ran = launch([*archcalc, "table", str(path), *extra], env, timeout=300)
+            judged = verdict(ran)
+            over = [f"past {TARGET_S:g} s"] * (ran.seconds > TARGET_S) + ["past 256 MiB"] * (ran.peak > 256 * 2**20)
+            table.add(ran, name, f"{path.stat().st_size:,}", "`table FILE" + (" --format json --memory`" if extra else "`"),
+                      *timing(ran), judged + (f" ({', '.join(over)})" if over else ""))
+        print(name, file=sys.stderr)
+    return table
+
+
 # ── the section ──────────────────────────────────────────────────────────────────────────
 
 
@@ -488,15 +608,18 @@ def section(env: dict[str, str], archcalc: list[str]) -> list[str]:
     lines = [f"{MARK} (issue 19): what is new since, attacked", "",
              f"Written by `python benchmarks/hostile.py` on {time.strftime('%Y-%m-%d')}, load average at start "
              f"{os.getloadavg()[0]:.2f} (2 CPUs shared: times are upper bounds). Each case is one run: wall time "
-             "and the peak resident memory of the process.", ""]
+             "and the peak resident memory of the process, which the kernel counts from the benchmark's own "
+             f"({resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:,.1f} MiB here) when it starts.", ""]
     tables = []
     with tempfile.TemporaryDirectory() as place:
         folder = Path(place)
         for part in (lambda: markup(folder, env, archcalc), lambda: symbolic(folder, env, archcalc),
                      lambda: api(env), lambda: check_trees(folder, env, archcalc),
-                     lambda: environment(folder, env, archcalc)):
-            tables.append(part())
-            lines += tables[-1].close()
+                     lambda: environment(folder, env, archcalc), lambda: onnx_class(folder, env, archcalc)):
+            table = part()
+            if table is not None:  # the ONNX class needs onnx installed
+                tables.append(table)
+                lines += table.close()
     return [*lines, "### Round 3 in one table", "",
             row("class", "cases", "worst time", "worst memory", "failures", f"past {TARGET_S:g} s"),
             "|---|---:|---:|---:|---:|---:|", *(table.summary() for table in tables), ""]
@@ -508,3 +631,9 @@ def rewrite(out: Path, lines: list[str]) -> None:
     kept = text[: text.index(MARK)] if MARK in text else text.rstrip("\n") + "\n\n"
     out.write_text(kept + "\n".join(lines), encoding="utf-8")
     print("\n".join(lines))
+
+
+if __name__ == "__main__" and sys.argv[1:2] == ["--onnx-files"]:
+    import numpy as np  # noqa: F811 (the module's names, made real in this child)
+    from onnx import TensorProto, helper, numpy_helper  # noqa: F811
+    print("\n".join(onnx_files(Path(sys.argv[2]))))
