@@ -178,7 +178,7 @@ def markup(folder: Path, env: dict[str, str], archcalc: list[str]) -> Table:
     table = Table("1. The HTML report and diagrams: markup and label injection",
                   "Each payload is a spec's `name` (its first 100 characters), `title`, `source` and `reference`. "
                   "The page and the pictures are opened in Chromium "
-                  + (f"({browser} --headless --dump-dom)" if browser else "(**not installed here: not rendered**)")
+                  + (f"({Path(browser).name} --headless --dump-dom)" if browser else "(**not installed here: not rendered**)")
                   + "; each SVG is parsed as strict XML and its text compared with the title; DOT and Mermaid are "
                     "checked for a closed quote.",
                   ("payload", "output", "time", "peak memory", "archcalc", "rendered"))
@@ -416,6 +416,7 @@ def check_trees(folder: Path, env: dict[str, str], archcalc: list[str]) -> Table
         ran = launch(argv, env)
         last = (ran.out.strip().splitlines() or ran.err.strip().splitlines() or [""])[-1]
         shown = " ".join(argv[argv.index(archcalc[-1]) + 1:]).replace(str(folder) + "/", "")
+        last = last.replace(str(folder) + "/", "")
         table.add(ran, label, f"`{shown[:70]}`", *timing(ran), verdict(ran), last[:90].replace("`", "'"))
     for path in (tree / "unlistable", tree / "unreadable.yaml"):
         path.chmod(0o700)
