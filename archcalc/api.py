@@ -44,7 +44,8 @@ def load(spec: Spec, name: str = "spec") -> Network:
         return expand.build(source.load_text(spec, f"<{name}>"), f"<{name}>", name)
     if isinstance(spec, str):
         return catalog.load(spec)
-    raise TypeError(f"expected a network name, a path, YAML text, a mapping or a Network; received {type(spec).__name__}")
+    raise ArchcalcError(f"expected a network name, a path, YAML text, a mapping or a Network; "
+                        f"received {type(spec).__name__}")
 
 
 def _is_file(text: str) -> bool:

@@ -36,7 +36,7 @@ class Builder:
     def __init__(self, input: Sequence[Any], name: str = "network", *, title: str = "", source: str = "",
                  reference: str = ""):
         data = plain({"input": input, "name": name, "title": title, "source": source, "reference": reference})
-        network = header(data, "", name)
+        network = header(data, "", "network")  # `name` is checked as a spec's name, with the spec's message
         self._network = replace(network, file=f"<{network.name}>")
         self._expander = Expander(self._network.file, {}, {}, PROGRAM_LIMITS)
         self._scope = top_scope({})

@@ -9,6 +9,7 @@ from pathlib import Path
 from . import expand, models, source
 from .errors import ArchcalcError, ShadowWarning, did_you_mean
 from .ir import Network
+from .safe import clip
 
 SUFFIXES = (".yaml", ".yml")
 
@@ -49,7 +50,7 @@ def locate(name_or_path: str) -> Path:
     networks = bundled()
     if name_or_path not in networks:
         local = " (a file of this name is read as ./" + name_or_path + ")" if _exists(name_or_path) else ""
-        raise ArchcalcError(f"unknown network '{name_or_path}'{did_you_mean(name_or_path, list(networks))}"
+        raise ArchcalcError(f"unknown network '{clip(name_or_path)}'{did_you_mean(name_or_path, list(networks))}"
                             f" (see `archcalc list`, or give a path to a .yaml spec){local}")
     if _exists(name_or_path):  # said, not refused: which one was used, and how to name the other
         warnings.warn(ShadowWarning(f"'{name_or_path}' is the bundled network; ./{name_or_path} in this directory "

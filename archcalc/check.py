@@ -15,6 +15,7 @@ read one (`analysis.Unfinished`).
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -82,6 +83,16 @@ class Found(NamedTuple):
     problem: str = ""
 
 
+def _given(path: str) -> None:
+    """A path given to check that can be looked at (itself, not what a link leads to), else why not."""
+    try:
+        os.lstat(path)
+    except (OSError, ValueError) as err:  # ValueError: a NUL in the name
+        if isinstance(err, ValueError) or err.errno == errno.ENOENT:
+            raise ArchcalcError(f"{path}: no such file or directory") from None
+        raise ArchcalcError(f"{path}: cannot read: {err.strerror or err}") from None
+
+
 def find_specs(paths: Iterable[str]) -> list[Found]:
     """Files as given, and the *.yaml / *.yml entries under directories (recursively, sorted); each once.
 
@@ -94,8 +105,7 @@ def find_specs(paths: Iterable[str]) -> list[Found]:
     found: list[Found] = []
     here = os.path.realpath(os.curdir)
     for path in paths:
-        if not os.path.lexists(path):
-            raise ArchcalcError(f"{path}: no such file or directory")
+        _given(path)
         problem = link_problem(path, here)
         if not problem and os.path.isdir(path):
             inside = _walk(path)

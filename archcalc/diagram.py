@@ -144,7 +144,10 @@ def _indented(g: Graph) -> Iterator[tuple[str, tuple[int, str], str]]:
 
 
 def _dot_text(text: str) -> str:
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+    """Text as a quoted DOT string that Graphviz shows as written: `&` first, as Graphviz reads entities
+    (`&lt;`, `&nbsp;`) in labels and keeps an unknown one (`&foo;`), which no XML reader of its SVG takes."""
+    text = text.replace("&", "&amp;").replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    return '"' + text + '"'
 
 
 def dot(report: Report) -> str:

@@ -14,6 +14,7 @@ a fixed salt, no dates or versions in the files.
 from __future__ import annotations
 
 import io
+import logging
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -47,7 +48,14 @@ MIB = 2**20
 
 
 def matplotlib() -> Any:
-    """matplotlib, or a one-line error that says what to install."""
+    """matplotlib, or a one-line error that says what to install.
+
+    What matplotlib logs on import (a config directory it cannot make under a read-only or unset home, and
+    the temporary one it makes instead) goes to the handlers of a program that has them, never to stderr
+    through logging's last resort."""
+    logger = logging.getLogger("matplotlib")
+    if not logger.handlers:
+        logger.addHandler(logging.NullHandler())
     try:
         import matplotlib as mpl
         from matplotlib.figure import Figure  # noqa: F401

@@ -79,8 +79,8 @@ def describe(value: Any) -> str:
         return "null"
     if isinstance(value, bool):
         return f"boolean {str(value).lower()}"
-    if isinstance(value, int):
-        return f"integer {value}"
+    if isinstance(value, int):  # one of 5,000 digits has no decimal text (Python refuses to make it)
+        return f"integer {value}" if value.bit_length() <= 64 else f"an integer of {value.bit_length():,} bits"
     if isinstance(value, float):
         return f"number {value:g}"
     if isinstance(value, str):

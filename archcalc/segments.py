@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from .errors import ArchcalcError
 from .ir import Network
-from .safe import clip
+from .safe import clip, describe
 
 EVERY_BLOCK = "every-block"
 MAX_SEGMENTS = 5_000  # no network has more layers (expand.MAX_LAYERS)
@@ -60,6 +60,9 @@ def cut(network: Network, checkpoint: str | int | None) -> tuple[range, ...]:
             raise ArchcalcError(f"{network.name} has no blocks to checkpoint (its spec writes no block); "
                                 "give --checkpoint N to cut it into N segments")
         return tuple(runs)
+    if isinstance(checkpoint, bool) or not isinstance(checkpoint, int) or not 1 <= checkpoint <= MAX_SEGMENTS:
+        raise ArchcalcError(f"checkpoint: expected none, {EVERY_BLOCK} or a number of segments from 1 to "
+                            f"{MAX_SEGMENTS:,}; received {describe(checkpoint)}")
     if checkpoint > len(layers):
         raise ArchcalcError(f"{network.name} has {len(layers)} layers: at most {len(layers)} segments")
     size = len(layers) // checkpoint

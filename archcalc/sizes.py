@@ -93,10 +93,12 @@ def parse_sizes(text: str) -> dict[str, int]:
         name, sep, value = part.strip().partition("=")
         if not sep or name.strip() not in NAMES or not (value.strip().isascii() and value.strip().isdigit()) or len(value.strip()) > 7:
             raise ValueError(f"expected sizes such as N=224 or H=224,W=320,B=32; received '{clip(text, 40)}'")
-        number = int(value)
+        number, name = int(value), name.strip()
         if not 1 <= number <= MAX_SIDE:
-            raise ValueError(f"expected {name.strip()} from 1 to {MAX_SIDE:,}; received {number}")
-        env[name.strip()] = number
+            raise ValueError(f"expected {name} from 1 to {MAX_SIDE:,}; received {number}")
+        if name in env:  # else the last would win, in silence
+            raise ValueError(f"{name} is given twice ({name}={env[name]}, {name}={number}); give each size once")
+        env[name] = number
     return env
 
 

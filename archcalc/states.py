@@ -19,11 +19,14 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+from .errors import ArchcalcError
 from .precision import Precision
+from .safe import clip, describe
 from .units import DTYPE_BYTES
 
 OPTIMIZER_STATES = {"sgd": 0, "momentum": 1, "adam": 2}  # tensors per parameter
 SHARDS = ("none", "optimizer", "gradients", "parameters")  # ZeRO stages 0 to 3: what the devices divide
+MAX_DEVICES = 10**6
 
 
 class Part(NamedTuple):
@@ -48,9 +51,11 @@ def model_states(params: int, trainable: int, precision: Precision, optimizer: s
                  shard: str = "none") -> list[Part]:
     """Weights (all `params`), gradients and optimizer state (of the `trainable` ones) on each device."""
     if optimizer not in OPTIMIZER_STATES:
-        raise ValueError(f"unknown optimizer '{optimizer}' (known: {', '.join(OPTIMIZER_STATES)})")
+        raise ArchcalcError(f"unknown optimizer '{clip(str(optimizer))}' (known: {', '.join(OPTIMIZER_STATES)})")
     if shard not in SHARDS:
-        raise ValueError(f"unknown sharding '{shard}' (known: {', '.join(SHARDS)})")
+        raise ArchcalcError(f"unknown sharding '{clip(str(shard))}' (known: {', '.join(SHARDS)})")
+    if isinstance(devices, bool) or not isinstance(devices, int) or not 1 <= devices <= MAX_DEVICES:
+        raise ArchcalcError(f"devices: expected an integer from 1 to {MAX_DEVICES:,}; received {describe(devices)}")
     stage, states, low = SHARDS.index(shard), OPTIMIZER_STATES[optimizer], precision.autocast
     kept = DTYPE_BYTES[precision.weights]
     state = (f"{optimizer} state", precision.weights, kept * states * trainable, 1, f"{states} per parameter")

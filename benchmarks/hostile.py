@@ -13,6 +13,16 @@
 2. Many specs. `archcalc check` of directories of 250 to 2,000 specs of
    bundled size (the bundled specs, copied round robin): the time per spec
    stays flat, so the time is linear in the directory's size.
+3. Round 3 (issue 19): what is new since, attacked as a stranger would, one
+   table per class, each case with its time, peak memory and verdict:
+   markup and label injection in the HTML report and the diagrams, rendered
+   in real Chromium and Graphviz; symbolic inputs and ranges that could blow
+   up; the notebook API on hostile values; `check` on odd trees (devices,
+   FIFOs, unreadable files, a sparse 10 GiB file, names that are not UTF-8,
+   a path past PATH_MAX, 10,000 files); and the environment (C locale, ASCII
+   output, a dumb terminal, a home that is read-only, unset or a file, a
+   read-only working directory, odd COLUMNS). `--only round3` runs this part
+   alone and rewrites only its section of --out.
 
 It reuses benchmarks/run.py's process helpers and writes Markdown.
 """
@@ -26,6 +36,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+import hostile_round3 as round3
 
 from run import archcalc_command, child_environment, machine, peak_bytes
 
@@ -120,8 +132,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--out", default=str(HERE / "HOSTILE.md"))
+    parser.add_argument("--only", choices=("round3",), help="run this part alone; the rest of --out is kept")
     args = parser.parse_args()
     env, archcalc = child_environment(), archcalc_command()
+    if args.only:
+        round3.rewrite(Path(args.out), round3.section(env, archcalc))
+        return
     lines = ["# What a hostile spec can cost", "",
              f"Written by `python benchmarks/hostile.py --runs {args.runs}` on {time.strftime('%Y-%m-%d')}: whole "
              f"processes, output piped, medians of {args.runs} runs; peak memory measured apart.", "",
@@ -156,6 +172,7 @@ def main() -> None:
         spread = max(per_spec) / min(per_spec)
         lines += ["", f"Time per spec from {DIRECTORIES[0]:,} to {DIRECTORIES[-1]:,} specs: within {spread:.2f}× "
                       f"(linear: within {LINEAR}×) — {'met' if spread <= LINEAR else 'missed'}.", ""]
+    lines += round3.section(env, archcalc)
     Path(args.out).write_text("\n".join(lines), encoding="utf-8")
     print("\n".join(lines))
 

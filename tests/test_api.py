@@ -63,7 +63,7 @@ def test_load_takes_a_name_a_path_yaml_text_a_mapping_or_a_network(write_spec):
     assert archcalc.load("vgg16").name == "vgg16" and archcalc.load(archcalc.load("vgg16")).name == "vgg16"
     with pytest.raises(SpecError, match="unknown layer kind 'convv'"):
         archcalc.load({"input": [3, 8, 8], "layers": [{"convv": 3}]})
-    with pytest.raises(TypeError):
+    with pytest.raises(archcalc.ArchcalcError, match="received int$"):
         archcalc.load(42)  # type: ignore[arg-type]
 
 
@@ -125,3 +125,30 @@ def test_the_notebook_view_is_styled_within_itself_and_gives_no_command_line_adv
     assert "divisions are not whole" in shown
     for advice in ("--strict", "--formulas", "archcalc explain", "--depth"):
         assert advice not in shown
+
+
+_CHECKPOINT = "checkpoint: expected none, every-block or a number of segments from 1 to 5,000; received "
+_DEVICES = "devices: expected an integer from 1 to 1,000,000; received "
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda: archcalc.analyze("lenet5", checkpoint="sometimes"), _CHECKPOINT + "text 'sometimes'"),
+    (lambda: archcalc.analyze("lenet5", checkpoint=2.5), _CHECKPOINT + "number 2.5"),
+    (lambda: archcalc.analyze("lenet5", checkpoint=-3), _CHECKPOINT + "integer -3"),
+    (lambda: archcalc.analyze("lenet5", checkpoint=10**5000), _CHECKPOINT + f"an integer of {(10**5000).bit_length():,} bits"),
+    (lambda: archcalc.analyze("lenet5").train_parts(-1), _DEVICES + "integer -1"),
+    (lambda: archcalc.analyze("lenet5").train_parts("2"), _DEVICES + "text '2'"),
+    (lambda: archcalc.analyze("lenet5").train_parts(2, "zero3"),
+     "unknown sharding 'zero3' (known: none, optimizer, gradients, parameters)"),
+    (lambda: archcalc.Builder(input=(3, 8, 8), name=5), "expected text for 'name'; received integer 5"),
+    (lambda: archcalc.load(None), "expected a network name, a path, YAML text, a mapping or a Network; received NoneType"),
+    (lambda: archcalc.load("x\x1b[2J" * 50),  # the first 59 of its 250 characters, escaped: 11 of 5, and 4
+     "unknown network '" + "x\\x1b[2J" * 11 + "x\\x1b[2…' (see `archcalc list`, or give a path to a .yaml spec)"),
+], ids=["checkpoint-text", "checkpoint-float", "checkpoint-negative", "checkpoint-5000-digits", "devices-negative",
+        "devices-text", "shard", "builder-name", "load-none", "long-name-with-escapes"])
+def test_the_api_refuses_hostile_values_with_an_archcalc_error(call, message):
+    """What Python would have raised itself (TypeError, AttributeError, its int-to-text ValueError), or taken
+    in silence (a negative count), is an ArchcalcError with the message the command line would give."""
+    with pytest.raises(archcalc.ArchcalcError) as refused:
+        call()
+    assert str(refused.value) == message

@@ -76,6 +76,8 @@ def test_fit_solves_for_the_input(cli):
     (["sizes", "vgg16", "--range", "9..3"], "error: --range: expected 1 ≤ low ≤ high"),
     (["sizes", "vgg16", "0"], "error: N: expected an integer from 1 to"),
     (["table", "vgg16", "--input", "3xNxN", "--at", "Q=3"], "error: --at: expected sizes such as N=224"),
+    (["table", "vgg16", "--input", "3xNxN", "--at", "N=224,N=32"],
+     "error: --at: N is given twice (N=224, N=32); give each size once"),
     (["fit", "vgg16", "-m", "1GiB", "--solve", "height"], "error: --solve: expected batch, input or seq"),
     (["table", "lenet5", "--input", "1xNxN", "--strict"], "error: --strict with a symbolic input needs sizes"),
 ])

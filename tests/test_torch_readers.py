@@ -90,12 +90,12 @@ CASES = [
 ]
 
 
-def _id(case):
+def _id(index, case):
     module = case[0]()
-    return f"{type(module).__name__}-{'x'.join(map(str, case[1]))}-{id(case) % 1000}"
+    return f"{index}-{type(module).__name__}-{'x'.join(map(str, case[1]))}"  # the same in every xdist worker
 
 
-@pytest.mark.parametrize("make, shape, call", CASES, ids=[_id(case) for case in CASES])
+@pytest.mark.parametrize("make, shape, call", CASES, ids=[_id(i, case) for i, case in enumerate(CASES)])
 def test_reader_holds_the_module_parameters_and_shape(make, shape, call):
     module = make().eval()
     ids = call == "ids"

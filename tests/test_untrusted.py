@@ -26,7 +26,7 @@ from archcalc import ArchcalcError, analyze, expand, expr, load, sizes, symbolic
 from archcalc.catalog import bundled
 from archcalc.check import check_paths
 from archcalc.source import load_text
-from conftest import REPO, module_or_fail
+from conftest import REPO, module_or_fail, tool_or_fail
 
 HOSTILE = REPO / "tests" / "hostile"
 
@@ -188,10 +188,27 @@ def test_diagrams_quote_spec_text_as_text(cli, tmp_path):
     spec = tmp_path / "markup.yaml"
     spec.write_text(MARKUP, encoding="utf-8")
     dot = cli("diagram", str(spec)).out
-    assert r'label="$\\frac{1}{0}$ <script>alert(1)</script> [bold]x[/bold] & \"q\" #35;: ' in dot
+    assert r'label="$\\frac{1}{0}$ <script>alert(1)</script> [bold]x[/bold] &amp; \"q\" #35;: ' in dot
     mermaid = cli("diagram", str(spec), "--format", "mermaid").out
     assert "<script" not in mermaid and "[bold]" not in mermaid.replace("#91;", "[")  # nothing that renders
     assert dot.count("{") == dot.count("}") and all(line.count('"') % 2 == 0 for line in dot.splitlines())
+
+
+ENTITIES = r"&lt;b&gt; &amp; &nbsp; &foo; &#60;x&#62; \N \G \l {a|b} <p>"
+
+
+def test_graphviz_shows_a_title_of_entities_and_escapes_as_written(cli, tmp_path):
+    """Graphviz reads entities in a label (`&lt;` drawn as `<`) and keeps an unknown one, which breaks
+    its SVG as XML: the drawn SVG is well-formed, and its text is the title, character for character."""
+    from xml.etree import ElementTree
+
+    tool_or_fail("dot", "apt-get install graphviz")
+    spec = tmp_path / "entities.yaml"
+    spec.write_text(f"title: '{ENTITIES}'\ninput: [3, 8, 8]\nlayers:\n  - conv: {{out: 4, k: 3}}\n", encoding="utf-8")
+    ran = cli("diagram", str(spec), "-o", str(tmp_path / "d.svg"))
+    assert ran.code == 0, ran.err
+    texts = [t.text for t in ElementTree.parse(tmp_path / "d.svg").iter("{http://www.w3.org/2000/svg}text")]
+    assert texts[0] == f"{ENTITIES}: 112 parameters, 3,888 MACs"
 
 
 def test_pictures_and_the_html_report_show_spec_text_as_text(cli, tmp_path):
@@ -349,6 +366,59 @@ def test_table_never_blocks_on_a_fifo(tmp_path, cli):
     os.mkfifo(tmp_path / "fifo.yaml")
     ran = cli("table", str(tmp_path / "fifo.yaml"))
     assert (ran.code, ran.err) == (1, f"error: {tmp_path / 'fifo.yaml'}: not a regular file\n")
+
+
+def test_devices_sparse_files_and_long_names_in_a_tree(tmp_path, monkeypatch, cli):
+    """A link to /dev/zero is not followed, a sparse file of 1 GiB is refused by its size before a byte is read,
+    and a spec whose file name is longer than a `name:` may be (250 characters) is checked as any other."""
+    monkeypatch.chdir(tmp_path)
+    tree = tmp_path / "specs"
+    tree.mkdir()
+    (tree / "zero.yaml").symlink_to("/dev/zero")
+    with open(tree / "sparse.yaml", "wb") as sparse:
+        sparse.truncate(2**30)
+    long = "l" * 250 + ".yaml"
+    (tree / long).write_text("input: [3, 8, 8]\nlayers:\n  - fc: 0\n", encoding="utf-8")
+    ran = cli("check", "specs")
+    assert ran.out.splitlines() == [
+        f"specs/{long}:3:5: layers[0].fc: expected an integer ≥ 1 for 'out'; received out=0",
+        "specs/sparse.yaml:1:1: file is larger than 131,072 bytes, the limit for a spec",
+        "specs/zero.yaml:1:1: symbolic link to a file outside the checked directory; not followed",
+        "3 specs, 3 findings",
+    ]
+
+
+def test_a_given_path_that_cannot_be_looked_at_says_why(tmp_path, cli):
+    (tmp_path / "ok.yaml").write_text("input: [3, 8, 8]\nlayers: [relu: ]\n", encoding="utf-8")
+    for given, why in (("ok.yaml/x", "cannot read: Not a directory"), ("nowhere.yaml", "no such file or directory")):
+        ran = cli("check", str(tmp_path / given))
+        assert (ran.code, ran.err) == (2, f"error: {tmp_path / given}: {why}\n")
+
+
+def test_pictures_in_a_home_where_nothing_can_be_made_write_one_line(tmp_path):
+    """HOME a file, so that matplotlib cannot make its config directory (not even as root): its notes about
+    that, and about the temporary one it makes, do not reach stderr; the pictures are written."""
+    module_or_fail("matplotlib", "pip install -e '.[plot]'")
+    home = tmp_path / "home-is-a-file"
+    home.write_text("", encoding="utf-8")
+    env = {"HOME": str(home), "MPLCONFIGDIR": "", "XDG_CONFIG_HOME": "", "XDG_CACHE_HOME": ""}
+    for args in (["plot", "lenet5", "-o", "p.svg"], ["report", "lenet5", "-o", "r.html"]):
+        ran = process(*args, cwd=tmp_path, env=env)
+        assert (ran.returncode, ran.stderr.decode()) == (0, f"wrote {args[-1]}\n")
+
+
+@pytest.mark.parametrize("env", [{"LC_ALL": "C", "LANG": "C", "PYTHONCOERCECLOCALE": "0", "PYTHONUTF8": "0"},
+                                 {"PYTHONIOENCODING": "ascii"}, {"TERM": "dumb", "COLUMNS": "3"}],
+                         ids=["c-locale", "ascii", "dumb-terminal"])
+def test_an_output_that_cannot_hold_the_text_still_gets_it(tmp_path, env):
+    """×, — and a title's é where the output's encoding has none: written as escapes, never an encoding error."""
+    spec = tmp_path / "accents.yaml"
+    spec.write_text("title: 'réseau × 2 — ok'\ninput: [3, 8, 8]\nlayers:\n  - conv: {out: 4, k: 3}\n", encoding="utf-8")
+    for args in (["table", "accents.yaml"], ["check", "accents.yaml"], ["explain", "accents.yaml", "conv1"]):
+        ran = process(*args, cwd=tmp_path, env=env)
+        assert (ran.returncode, ran.stderr) == (0, b""), ran.stderr
+    assert "r\\xe9seau \\xd7 2 \\u2014 ok" in process("table", "accents.yaml", cwd=tmp_path,
+                                                          env={"PYTHONIOENCODING": "ascii"}).stdout.decode("ascii")
 
 
 # ── 4. which network a name means ────────────────────────────────────────────────────────

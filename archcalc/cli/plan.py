@@ -10,11 +10,10 @@ from ..fit import DEFAULT_HEADROOM, Headroom
 from ..plan import Plan
 from ..precision import PRECISION_ALIASES, PRECISIONS
 from ..safe import clip
-from ..states import OPTIMIZER_STATES, SHARDS
+from ..states import MAX_DEVICES, OPTIMIZER_STATES, SHARDS
 from ..units import format_bytes, parse_bytes
 from .command import UsageError, integer, one_of, option
 
-MAX_DEVICES = 10**6
 _PRECISION_HELP = ("Training precision: fp32; amp-fp16 or amp-bf16, torch.autocast over float32 weights (float32 "
                    "master weights, gradients and optimizer state; each activation in the type autocast gives it; "
                    "the low-precision weight copies it keeps); bf16, everything in bfloat16 (float32 and bfloat16 name fp32 and "
