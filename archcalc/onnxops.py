@@ -50,9 +50,19 @@ def _window(walk: Any, node: Any, rank: int) -> dict[str, Any]:
     return {"s": _one(a.get("strides", [1] * rank)), "p": p, "d": _one(a.get("dilations", [1] * rank))}
 
 
+def _reads(walk: Any, node: Any, axis: int, expected: int, what: str) -> None:
+    """Refuse a weight that does not fit its input: the engine derives a layer's weight from the input and the
+    node's output width, so a weight declared for other input features would be priced as it is not."""
+    shape = walk.shape(node.input[0])
+    given = shape[axis] if shape is not None and len(shape) > abs(axis) else None
+    if isinstance(given, int) and given != expected:
+        raise walk.refuse(node, f"has a weight for {expected:,} {what}, but its input {list(shape)} has {given:,}")
+
+
 def _conv(walk: Any, node: Any) -> None:
     weight = walk.weight_dims(node, 1)
     a = attrs(node)
+    _reads(walk, node, 1, weight[1] * a.get("group", 1), "input channels")
     args = {"out": weight[0], "k": _one(weight[2:]), **_window(walk, node, len(weight) - 2),
             "groups": a.get("group", 1), "bias": walk.learned(node, 2)}
     walk.add(node, "conv", args)
@@ -65,6 +75,7 @@ def _conv_transpose(walk: Any, node: Any) -> None:
         raise walk.refuse(node, "gives an output_shape; archcalc's convtranspose takes its padding")
     rank = len(weight) - 2
     groups = a.get("group", 1)
+    _reads(walk, node, 1, weight[0], "input channels")
     args = {"out": weight[1] * groups, "k": _one(weight[2:]), **_window(walk, node, rank), "groups": groups,
             "output_padding": _one(a.get("output_padding", [0] * rank)), "bias": walk.learned(node, 2)}
     if args["p"] == "same":
@@ -77,7 +88,8 @@ def _gemm(walk: Any, node: Any) -> None:
     if a.get("transA", 0) or walk.is_static(node.input[0]):
         raise walk.refuse(node, "multiplies a transposed or constant first operand; archcalc's fc reads features")
     weight = walk.weight_dims(node, 1)
-    out = weight[0] if a.get("transB", 0) else weight[-1]
+    out, features = (weight[0], weight[-1]) if a.get("transB", 0) else (weight[-1], weight[0])
+    _reads(walk, node, -1, features, "input features")
     walk.add(node, "fc", {"out": out, "bias": walk.learned(node, 2)})
 
 
@@ -88,6 +100,7 @@ def _matmul(walk: Any, node: Any) -> None:
     weight = walk.weight_dims(node, 1)
     if len(weight) != 2:
         raise walk.refuse(node, f"multiplies by a weight of shape {weight}; a linear layer's is [in, out]")
+    _reads(walk, node, -1, weight[0], "input features")
     bias = walk.absorb(node, ("Add", lambda add: _is_bias(walk, add, node.output[0], weight[1])))
     walk.add(node, "linear", {"out": weight[1], "bias": bias is not None}, outputs=[(bias or [node])[-1].output[0]])
 

@@ -418,3 +418,18 @@ def test_the_docs_list_every_operator():
 
     text = (Path(__file__).resolve().parent.parent / "docs" / "onnx.md").read_text(encoding="utf-8")
     assert [op for op in OPS if f"`{op}`" not in text] == []
+
+
+def test_a_weight_that_does_not_fit_its_input_is_refused(onnx, tmp_path, cli):
+    """The engine prices a layer's weight from its input and its width: a weight declared for other features
+    would be priced as the file does not hold it (7,200 inputs against a 10⁹-row weight), so it is refused."""
+    from onnx import TensorProto, helper
+
+    weight = TensorProto(name="w", data_type=TensorProto.FLOAT, dims=[10**9, 10])
+    gemm = graph_file(tmp_path, [helper.make_node("Gemm", ["x", "w"], ["y"], name="/fc/Gemm")],
+                      [tensor("x", [1, 7200])], [tensor("y", [1, 10])], [weight], name="gemm.onnx")
+    assert "has a weight for 1,000,000,000 input features, but its input [1, 7200] has 7,200" in one_line_error(cli, gemm)
+    kernel = TensorProto(name="k", data_type=TensorProto.FLOAT, dims=[4, 5, 3, 3])
+    conv = graph_file(tmp_path, [helper.make_node("Conv", ["x", "k"], ["y"], name="/c/Conv")],
+                      [tensor("x", [1, 3, 8, 8])], [tensor("y", [1, 4, 6, 6])], [kernel], name="conv.onnx")
+    assert "has a weight for 5 input channels, but its input [1, 3, 8, 8] has 3" in one_line_error(cli, conv)
