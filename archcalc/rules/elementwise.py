@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
 from ..args import Arg
-from .base import FP32_ON_CUDA, PROMOTE, Eval, Role, Rule, Saved, Shape, elements, num, one_input
+from .base import FP32_ON_CUDA, PROMOTE, Eval, Role, Rule, Saved, Shape, elements, one_input
 
 
 class Activation(NamedTuple):
