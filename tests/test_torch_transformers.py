@@ -151,7 +151,7 @@ def test_options_override_a_named_config():
 
 
 @pytest.mark.parametrize(("text", "message"), [
-    ("transformers:gtp2", "transformers has no config 'gtp2'; did you mean 'gpt2'"),
+    ("transformers:gtp2", "transformers has no model 'gtp2'; did you mean 'gpt2'"),
     ("transformers:LamaConfig()", "did you mean 'LlamaConfig'"),
     ("transformers:LlamaConfig(num_hiden_layers=2)", "LlamaConfig has no option 'num_hiden_layers'; did you mean "
                                                      "'num_hidden_layers'"),
