@@ -33,6 +33,7 @@ from .errors import ArchcalcError
 
 Number = Union[int, Fraction, "Expr"]
 _INTERNED: WeakValueDictionary[tuple, Expr] = WeakValueDictionary()
+MAX_SIZE = 20_000  # nodes of one formula written out (the bundled specs' largest: U-Net's, 1,874)
 MAX_WORK = 300_000  # terms of expressions made and compared in one analysis (ResNet-1202: 73,842)
 
 
@@ -102,6 +103,8 @@ class Var:
     def __reduce__(self) -> tuple:  # pickled by its fields: a cached hash holds only in the process that made it
         return Var, (self.name,)
 
+    size = 1  # nodes of the written formula (see Expr.size)
+
     def at(self, env: Mapping[str, int], memo: dict | None = None) -> int:
         return env[self.name]
 
@@ -127,6 +130,10 @@ class Floor:
     def __reduce__(self) -> tuple:
         return Floor, (self.num, self.den)
 
+    @cached_property
+    def size(self) -> int:
+        return 1 + self.num.size
+
     def at(self, env: Mapping[str, int], memo: dict | None = None) -> int:
         return self.num.at(env, memo) // self.den
 
@@ -150,6 +157,10 @@ class Max:
 
     def __reduce__(self) -> tuple:
         return Max, (self.args,)
+
+    @cached_property
+    def size(self) -> int:
+        return 1 + sum(a.size for a in self.args)
 
     def at(self, env: Mapping[str, int], memo: dict | None = None) -> int:
         return max(a.at(env, memo) for a in self.args)
@@ -181,24 +192,30 @@ class Expr:
     them in a dict, as evaluating a report at a size does thousands of times) is an identity test.
     """
 
-    __slots__ = ("terms", "_key", "_hash", "__weakref__")
+    __slots__ = ("terms", "_key", "_hash", "size", "__weakref__")
     terms: dict[Monomial, int]
     _key: tuple
     _hash: int
+    size: int  # nodes of the formula written out, nested floors and maxima in full: what hashing and walking cost
 
     def __new__(cls, terms: Mapping[Monomial, int | Fraction]) -> Expr:
         clean = {m: c if type(c) is int else _whole(c) for m, c in terms.items() if c}
-        return cls._interned(clean, tuple(sorted([(_mono_key(m), c) for m, c in clean.items()])))
+        size = sum(1 + sum(atom.size for atom, _ in m) for m in clean)
+        if size > MAX_SIZE:  # before its key is sorted and hashed, which cost as much
+            raise TooComplex(f"a formula of this network in a symbolic size grows past {MAX_SIZE:,} nodes (sizes "
+                             "that each nest every earlier one, as an upsampling against a pooling does); analyse it "
+                             "at a concrete size, such as --input 3x224x224")
+        return cls._interned(clean, tuple(sorted([(_mono_key(m), c) for m, c in clean.items()])), size)
 
     @classmethod
-    def _interned(cls, clean: dict[Monomial, int | Fraction], key: tuple) -> Expr:
+    def _interned(cls, clean: dict[Monomial, int | Fraction], key: tuple, size: int) -> Expr:
         """The one expression of canonical terms `clean` and their sorted `key`."""
         spend(len(clean))
         found = _INTERNED.get(key)
         if found is not None:
             return found
         self = super().__new__(cls)
-        self.terms, self._key, self._hash = clean, key, hash(key)
+        self.terms, self._key, self._hash, self.size = clean, key, hash(key), size
         _INTERNED[key] = self
         return self
 
@@ -206,7 +223,7 @@ class Expr:
         """k·self for a whole k ≠ 0: the same monomials in the same order, so the key is made from self's."""
         whole = _whole if any(type(c) is not int for c in self.terms.values()) else _same
         return Expr._interned({m: whole(c * k) for m, c in self.terms.items()},
-                              tuple([(mk, whole(c * k)) for mk, c in self._key]))
+                              tuple([(mk, whole(c * k)) for mk, c in self._key]), self.size)
 
     @staticmethod
     def var(name: str) -> Expr:

@@ -18,6 +18,7 @@ import pty
 import select
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -97,6 +98,22 @@ def test_symbolic_analysis_is_bounded_by_its_work(monkeypatch):
         analyze(chain, input_shape=(3, h, w))
     monkeypatch.setattr(symbolic, "MAX_WORK", 300_000)
     assert analyze(load("resnet1202"), input_shape=(3, h, w)).rows[-1].output == (10,)  # the largest bundled fits
+
+
+def test_a_formula_that_nests_every_earlier_size_is_refused_by_its_size(cli, tmp_path):
+    """Upsampling against pooling makes each size a floor of all the earlier ones: written out, a formula
+    doubles with every pair of layers, and so do hashing and walking it. Past MAX_SIZE nodes the analysis
+    is refused in one line, in bounded time (it took minutes, inside the budget of terms)."""
+    spec = tmp_path / "upsample-against-pool.yaml"
+    spec.write_text("input: [1, 64, 64]\nlayers:\n" + "  - upsample: {scale: 3}\n  - avgpool: {k: 2, s: 2}\n" * 200)
+    started = time.process_time()
+    ran = cli("table", str(spec), "--input", "1xNxN")
+    assert ran.code == 1 and ran.err.count("\n") == 1, ran.err
+    assert f"grows past {symbolic.MAX_SIZE:,} nodes" in ran.err
+    assert time.process_time() - started < 5
+    n = symbolic.Expr.var("N")
+    for name in ("unet", "densenet121", "googlenet-aux"):  # the bundled specs with the largest formulas
+        analyze(load(name), input_shape=(load(name).input[0], n, n))
 
 
 def test_sizes_does_not_read_a_period_too_long():
