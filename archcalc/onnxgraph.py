@@ -299,6 +299,9 @@ def _symbols(sizes: list[Any], spatial: int, shown: str, sequence: bool) -> list
     length) as itself, another by its axis (a map's T, H, W or L, N where height and width share one; the
     length S of a `sequence`, token ids or tokens)."""
     axes = {1: ("L",), 2: ("H", "W"), 3: ("T", "H", "W")}.get(spatial, ())
+    if spatial > len(axes) and any(isinstance(s, str) for s in sizes):
+        raise ArchcalcError(f"{shown}: the input has {spatial} spatial sizes, one of them named; archcalc names at "
+                            "most 3 (T, H, W); give --input")
     square = spatial >= 2 and isinstance(sizes[-1], str) and sizes[-1] == sizes[-2]
     out: list[Any] = []
     for i, size in enumerate(sizes):

@@ -433,3 +433,11 @@ def test_a_weight_that_does_not_fit_its_input_is_refused(onnx, tmp_path, cli):
     conv = graph_file(tmp_path, [helper.make_node("Conv", ["x", "k"], ["y"], name="/c/Conv")],
                       [tensor("x", [1, 3, 8, 8])], [tensor("y", [1, 4, 6, 6])], [kernel], name="conv.onnx")
     assert "has a weight for 5 input channels, but its input [1, 3, 8, 8] has 3" in one_line_error(cli, conv)
+
+
+def test_a_named_size_past_three_spatial_axes_is_refused(onnx, tmp_path, cli):
+    from onnx import helper
+
+    path = graph_file(tmp_path, [helper.make_node("Relu", ["x"], ["y"], name="r")],
+                      [tensor("x", [1, 3, 4, 5, 6, "h"])], [tensor("y", [1, 3, 4, 5, 6, "h"])])
+    assert "the input has 4 spatial sizes, one of them named" in one_line_error(cli, path)
