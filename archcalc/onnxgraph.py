@@ -27,6 +27,7 @@ _STATIC = object()  # the reference of a tensor known without running the networ
 _UNMAPPED = object()  # the reference of a tensor made by a node of no kind, or after one
 _UNSAFE = re.compile(r"[^A-Za-z0-9_\-]+")
 _INTEGERS = (6, 7, 3, 5, 12, 13)  # TensorProto's INT32, INT64, INT8, INT16, UINT32, UINT64: token ids
+_STRING = 8  # TensorProto's STRING: never a number the graph computes with
 SMALL = 4_096  # elements of a constant whose values are read
 MAX_NAME = 120  # characters of a layer name made from a node's (archcalc's limit is 200)
 
@@ -176,7 +177,7 @@ class _Walk:
         if tensor in self.folded:
             return self.folded[tensor]
         found = self.weights.get(tensor) or self.constants.get(tensor)
-        if found is None or math.prod(found.dims) > SMALL:
+        if found is None or found.data_type == _STRING or math.prod(found.dims) > SMALL:
             return None
         from onnx import numpy_helper
 

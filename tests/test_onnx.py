@@ -441,3 +441,24 @@ def test_a_named_size_past_three_spatial_axes_is_refused(onnx, tmp_path, cli):
     path = graph_file(tmp_path, [helper.make_node("Relu", ["x"], ["y"], name="r")],
                       [tensor("x", [1, 3, 4, 5, 6, "h"])], [tensor("y", [1, 3, 4, 5, 6, "h"])])
     assert "the input has 4 spatial sizes, one of them named" in one_line_error(cli, path)
+
+
+@pytest.mark.parametrize("op", ["Add", "Mul"])
+def test_a_text_constant_is_never_computed_with(onnx, tmp_path, cli, op):
+    # "ab" + 2⁴⁰ would be a TypeError, "ab" · 2⁴⁰ a string of a terabyte: a text is no value of the graph's
+    from onnx import TensorProto, helper
+
+    text = helper.make_tensor("s", TensorProto.STRING, [1], [b"ab"])
+    count = helper.make_tensor("n", TensorProto.INT64, [1], [1 << 40])
+    path = graph_file(tmp_path, [helper.make_node("Constant", [], ["s"], value=text),
+                                 helper.make_node("Constant", [], ["n"], value=count),
+                                 helper.make_node(op, ["s", "n"], ["m"]), helper.make_node("Relu", ["x"], ["y"])],
+                      [tensor("x", [1, 3, 8, 8])], [tensor("y", [1, 3, 8, 8])])
+    ran = cli("table", path)
+    assert ran.code == 0 and "relu" in ran.out, ran.err
+
+
+def test_fold_leaves_what_arithmetic_cannot_take_unknown():
+    from archcalc.onnxfold import fold
+
+    assert fold("Add", {}, [["ab"], [1]]) is None
