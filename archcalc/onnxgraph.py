@@ -60,6 +60,10 @@ class _Walk:
         self.constants = {n.output[0]: a.t for n in graph.node if n.op_type == "Constant" and n.output
                           for a in n.attribute if a.name == "value"}
         self.refs: dict[str, Any] = dict.fromkeys(self.weights, _STATIC)
+        self.sources: dict[str, str] = {}  # a weight's copy or Transpose: the initializer it holds
+        self.owners: dict[str, tuple[str, str]] = {}  # an initializer: the layer that counts it, and its kind
+        self.reading: list[str] = []  # the initializers of the layer being added
+        self.tie: str | None = None  # the embedding whose table the layer being added shares
         self.consumers: dict[str, list[Any]] = {}
         for node in graph.node:
             for tensor in node.input:
@@ -86,6 +90,8 @@ class _Walk:
             if node.op_type in STATIC_OPS or all(self.refs.get(t) is _STATIC for t in inputs):
                 self.refs.update(dict.fromkeys(node.output, _STATIC))
                 self._fold(node)
+                if node.op_type in ("Identity", "Transpose") and node.input[0] in (*self.weights, *self.sources):
+                    self.sources[node.output[0]] = self.sources.get(node.input[0], node.input[0])
                 if node.op_type == "Identity" and node.input[0] in self.weights:  # the exporter's copy of a weight
                     self.weights[node.output[0]] = self.weights[node.input[0]]
             elif any(self.refs.get(t) is _UNMAPPED for t in inputs):
@@ -133,11 +139,15 @@ class _Walk:
         """A layer of `kind` for `node`, reading its first input (or `inputs`, tensor names); its output
         tensors (`outputs`, by default the node's first) become this layer."""
         refs = [self.ref(node, t) for t in (inputs or [node.input[0]])]
+        if self.tie is not None:
+            args, self.tie = {**(args or {}), "tie": self.tie}, None
         try:
             layer = self.builder.add(kind, args, inputs=refs, name=self._name(node))
         except SpecError as err:
             raise MappingError(f"{self.shown}: node '{clip(node.name, 80)}' ({clip(node.op_type, 30)}) as {kind}: "
                                f"{err.message}") from None
+        self.owners.update(dict.fromkeys(self.reading, (layer, kind)))
+        self.reading.clear()
         for tensor in outputs or node.output[:1]:
             self.refs[tensor] = layer
         return layer
@@ -164,12 +174,23 @@ class _Walk:
     def weight_dims(self, node: Any, index: int) -> list[int]:
         """The dimensions of the node's `index`th input, a weight."""
         tensor = node.input[index] if index < len(node.input) else ""
-        if tensor in self.weights:
-            return list(self.weights[tensor].dims)
-        dims = self.shapes.get(tensor)
+        dims = list(self.weights[tensor].dims) if tensor in self.weights else self.shapes.get(tensor)
         if not self.is_static(tensor) or dims is None or not all(isinstance(d, int) for d in dims):
             raise self.refuse(node, f"input {index + 1} is not a weight of known shape")
+        self._claim(node, self.sources.get(tensor, tensor))
         return list(dims)
+
+    def _claim(self, node: Any, weight: str) -> None:
+        """The layer being added counts `weight`, unless an earlier one does: a MatMul or Gemm by an
+        embedding's table (a tied LM head) shares it (`tie`); any other reuse would count it twice."""
+        owner, kind = self.owners.get(weight, (None, None))
+        if owner is None:
+            self.reading.append(weight)
+        elif kind == "embedding" and node.op_type in ("MatMul", "Gemm"):
+            self.tie = owner
+        else:
+            raise self.refuse(node, f"reads the weight '{clip(weight, 60)}' that layer '{owner}' holds; archcalc "
+                                    "shares only an embedding's table, with a linear layer (tie)")
 
     def value(self, node: Any, index: int) -> list[Any] | None:
         """The values of the node's `index`th input when it is a small constant written in the file."""

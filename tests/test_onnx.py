@@ -462,3 +462,25 @@ def test_fold_leaves_what_arithmetic_cannot_take_unknown():
     from archcalc.onnxfold import fold
 
     assert fold("Add", {}, [["ab"], [1]]) is None
+
+
+def test_a_weight_read_by_two_nodes_is_counted_once_or_refused(onnx, tmp_path, cli):
+    # a tied LM head (Gather on the table, MatMul by its Transpose) shares the table; two Conv nodes on one
+    # weight would count it twice, and are refused
+    from onnx import TensorProto, helper, numpy_helper
+    import numpy
+
+    vocab, dim, tokens = 1000, 64, 16
+    table = numpy_helper.from_array(numpy.zeros((vocab, dim), numpy.float32), "wte")
+    tied = graph_file(tmp_path, [helper.make_node("Gather", ["wte", "x"], ["e"], name="/wte/Gather"),
+                                 helper.make_node("Transpose", ["wte"], ["wt"], perm=[1, 0], name="/lm_head/Transpose"),
+                                 helper.make_node("MatMul", ["e", "wt"], ["y"], name="/lm_head/MatMul")],
+                      [tensor("x", [1, tokens], TensorProto.INT64)], [tensor("y", None)], [table], name="tied.onnx")
+    report = archcalc.analyze(load(tied))
+    assert [(row.kind, row.params) for row in report.rows] == [("embedding", vocab * dim), ("linear", 0)]
+    assert report.totals.params == vocab * dim
+    kernel = numpy_helper.from_array(numpy.zeros((4, 4, 3, 3), numpy.float32), "w")
+    shared = graph_file(tmp_path, [helper.make_node("Conv", ["x", "w"], ["a"], name="/c1/Conv", pads=[1, 1, 1, 1]),
+                                   helper.make_node("Conv", ["a", "w"], ["y"], name="/c2/Conv", pads=[1, 1, 1, 1])],
+                        [tensor("x", [1, 4, 8, 8])], [tensor("y", None)], [kernel], name="shared.onnx")
+    assert "node '/c2/Conv' (Conv) reads the weight 'w' that layer 'c1' holds" in one_line_error(cli, shared)
