@@ -28,6 +28,7 @@ _UNMAPPED = object()  # the reference of a tensor made by a node of no kind, or 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_\-]+")
 _INTEGERS = (6, 7, 3, 5, 12, 13)  # TensorProto's INT32, INT64, INT8, INT16, UINT32, UINT64: token ids
 _STRING = 8  # TensorProto's STRING: never a number the graph computes with
+_EXTERNAL = 1  # TensorProto's data_location of a tensor whose bytes are in another file
 SMALL = 4_096  # elements of a constant whose values are read
 MAX_NAME = 120  # characters of a layer name made from a node's (archcalc's limit is 200)
 
@@ -198,8 +199,8 @@ class _Walk:
         if tensor in self.folded:
             return self.folded[tensor]
         found = self.weights.get(tensor) or self.constants.get(tensor)
-        if found is None or found.data_type == _STRING or math.prod(found.dims) > SMALL:
-            return None
+        if found is None or found.data_type == _STRING or found.data_location == _EXTERNAL or math.prod(found.dims) > SMALL:
+            return None  # a text, a tensor kept in another file (never opened), or too large to read
         from onnx import numpy_helper
 
         try:

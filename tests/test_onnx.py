@@ -484,3 +484,18 @@ def test_a_weight_read_by_two_nodes_is_counted_once_or_refused(onnx, tmp_path, c
                                    helper.make_node("Conv", ["a", "w"], ["y"], name="/c2/Conv", pads=[1, 1, 1, 1])],
                         [tensor("x", [1, 4, 8, 8])], [tensor("y", None)], [kernel], name="shared.onnx")
     assert "node '/c2/Conv' (Conv) reads the weight 'w' that layer 'c1' holds" in one_line_error(cli, shared)
+
+
+def test_a_small_constant_in_external_data_is_not_read(onnx, tmp_path, cli, monkeypatch):
+    # a Reshape's target kept in a file beside the model: never opened (onnx's reader would take it from the
+    # working folder), so the target is unknown and the Reshape refused
+    from onnx import TensorProto, helper
+    import numpy
+
+    target = TensorProto(name="t", data_type=TensorProto.INT64, dims=[3], data_location=TensorProto.EXTERNAL)
+    target.external_data.add(key="location", value="target.bin")
+    numpy.array([0, 3, 4], numpy.int64).tofile(tmp_path / "target.bin")
+    path = graph_file(tmp_path, [helper.make_node("Reshape", ["x", "t"], ["y"], name="/r/Reshape")],
+                      [tensor("x", [1, 12])], [tensor("y", None)], [target])
+    monkeypatch.chdir(tmp_path)
+    assert "node '/r/Reshape' (Reshape) reshapes to sizes computed in the graph" in one_line_error(cli, path)
