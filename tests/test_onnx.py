@@ -499,3 +499,16 @@ def test_a_small_constant_in_external_data_is_not_read(onnx, tmp_path, cli, monk
                       [tensor("x", [1, 12])], [tensor("y", None)], [target])
     monkeypatch.chdir(tmp_path)
     assert "node '/r/Reshape' (Reshape) reshapes to sizes computed in the graph" in one_line_error(cli, path)
+
+
+def test_a_batch_norm_or_gemm_weight_of_the_wrong_shape_is_refused(onnx, tmp_path, cli):
+    from onnx import TensorProto, helper
+
+    stats = [TensorProto(name=n, data_type=TensorProto.FLOAT, dims=[9]) for n in ("g", "b", "m", "v")]
+    bn = graph_file(tmp_path, [helper.make_node("BatchNormalization", ["x", "g", "b", "m", "v"], ["y"], name="/bn/BN")],
+                    [tensor("x", [1, 3, 8, 8])], [tensor("y", [1, 3, 8, 8])], stats, name="bn.onnx")
+    assert "has a weight for 9 channels, but its input [1, 3, 8, 8] has 3" in one_line_error(cli, bn)
+    flat = TensorProto(name="w", data_type=TensorProto.FLOAT, dims=[8])
+    gemm = graph_file(tmp_path, [helper.make_node("Gemm", ["x", "w"], ["y"], name="/fc/Gemm")],
+                      [tensor("x", [1, 8])], [tensor("y", None)], [flat], name="gemm.onnx")
+    assert "node '/fc/Gemm' (Gemm) multiplies by a weight of shape [8]" in one_line_error(cli, gemm)
