@@ -512,3 +512,20 @@ def test_a_batch_norm_or_gemm_weight_of_the_wrong_shape_is_refused(onnx, tmp_pat
     gemm = graph_file(tmp_path, [helper.make_node("Gemm", ["x", "w"], ["y"], name="/fc/Gemm")],
                       [tensor("x", [1, 8])], [tensor("y", None)], [flat], name="gemm.onnx")
     assert "node '/fc/Gemm' (Gemm) multiplies by a weight of shape [8]" in one_line_error(cli, gemm)
+
+
+def test_a_symbolic_input_given_replaces_the_files(onnx, tmp_path, cli):
+    # the shapes are inferred at 3×H×W, not the file's 3×8×8: the Reshape's size follows H and W
+    from onnx import helper, numpy_helper
+    import numpy
+
+    weights = [numpy_helper.from_array(numpy.zeros((4, 3, 3, 3), numpy.float32), "w"),
+               numpy_helper.from_array(numpy.array([0, -1], numpy.int64), "t")]
+    path = graph_file(tmp_path, [helper.make_node("Conv", ["x", "w"], ["c"], name="/conv/Conv"),
+                                 helper.make_node("Reshape", ["c", "t"], ["y"], name="/r/Reshape")],
+                      [tensor("x", [1, 3, 8, 8])], [tensor("y", None)], weights)
+    ran = cli("table", path, "--input", "3xHxW", "--at", "H=10,W=12", "--format", "json")
+    assert ran.code == 0, ran.err
+    report = json.loads(ran.out)
+    assert report["totals"]["macs"] == 4 * 3 * 3 * 3 * (10 - 2) * (12 - 2)
+    assert report["layers"][-1]["output"] == [4 * (10 - 2) * (12 - 2)]
