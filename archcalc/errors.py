@@ -6,14 +6,14 @@ from typing import NamedTuple
 
 
 class Mark(NamedTuple):  # a NamedTuple: one per node of every spec read, and a tenth of a dataclass's cost to define
-    """A place in a spec file, 1-based as editors count."""
+    """A place in a spec file, 1-based as editors count; line 0 is the whole file (a network built from one)."""
 
     file: str
     line: int
     col: int
 
     def __str__(self) -> str:
-        return f"{self.file}:{self.line}:{self.col}"
+        return f"{self.file}:{self.line}:{self.col}" if self.line else self.file
 
 
 class ArchcalcError(Exception):

@@ -78,7 +78,7 @@ class _Walk:
         source = graph_input(graph, shown)
         self.refs[source.name] = INPUT
         try:
-            self.builder = Builder(input=self._input(source), name=name)
+            self.builder = Builder(input=self._input(source), name=name, file=shown)
         except SpecError as err:
             raise ArchcalcError(f"{shown}: the input '{clip(source.name, 60)}' {_dims(source)}: {err.message}") from None
 

@@ -529,3 +529,13 @@ def test_a_symbolic_input_given_replaces_the_files(onnx, tmp_path, cli):
     report = json.loads(ran.out)
     assert report["totals"]["macs"] == 4 * 3 * 3 * 3 * (10 - 2) * (12 - 2)
     assert report["layers"][-1]["output"] == [4 * (10 - 2) * (12 - 2)]
+
+
+def test_an_analysis_error_names_the_file(onnx, tmp_path, cli):
+    from onnx import helper, numpy_helper
+    import numpy
+
+    index = numpy_helper.from_array(numpy.array(-7, numpy.int64), "i")
+    path = graph_file(tmp_path, [helper.make_node("Gather", ["x", "i"], ["y"], name="/pick/Gather", axis=1)],
+                      [tensor("x", [1, 3])], [tensor("y", None)], [index])
+    assert one_line_error(cli, path).startswith(f"error: {path}: layers[0].getitem")
