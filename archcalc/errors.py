@@ -86,8 +86,10 @@ def unknown(what: str, word: str, known: list[str] | tuple[str, ...]) -> str:
     return f"unknown {what} '{word}'{did_you_mean(word, known)} (known: {', '.join(sorted(known))})"
 
 
-def numbers_needed(name: str, shape: str, command: str) -> str:
+def numbers_needed(name: str, shape: str, command: str, input: tuple = ()) -> str:
     """The message of a command that compares figures with numbers (budgets, memory) given a symbolic input
-    (`shape`, as text), saying what to do."""
+    (`shape`, as text; `input`, its sizes), saying what to do: sizes for the input's own symbols."""
+    symbols = sorted({v for d in input if hasattr(d, "variables") for v in d.variables()}) or ["N"]
+    at = ",".join(f"{s}=224" for s in symbols)
     return (f"{command} needs a concrete input; {name}'s is symbolic ({shape}): give its spec a size, or read the "
-            f"formulas with `archcalc table {name} --at N=224`")
+            f"formulas with `archcalc table {name} --at {at}`")

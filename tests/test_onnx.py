@@ -539,3 +539,12 @@ def test_an_analysis_error_names_the_file(onnx, tmp_path, cli):
     path = graph_file(tmp_path, [helper.make_node("Gather", ["x", "i"], ["y"], name="/pick/Gather", axis=1)],
                       [tensor("x", [1, 3])], [tensor("y", None)], [index])
     assert one_line_error(cli, path).startswith(f"error: {path}: layers[0].getitem")
+
+
+def test_a_command_that_needs_numbers_suggests_the_inputs_own_sizes(onnx, tmp_path, cli):
+    from onnx import helper
+
+    path = graph_file(tmp_path, [helper.make_node("Relu", ["x"], ["y"], name="r")],
+                      [tensor("x", [1, 3, "height", "width"])], [tensor("y", [1, 3, "height", "width"])], name="hw.onnx")
+    ran = cli("compare", path, path)
+    assert ran.code == 1 and "hw's is symbolic (3×H×W)" in ran.err and "--at H=224,W=224`" in ran.err, ran.err

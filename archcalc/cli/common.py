@@ -135,7 +135,7 @@ def at_note(at: dict[str, int] | None) -> list[str]:
 def needs_numbers(report: Report, command: str) -> None:
     """A command that compares figures with numbers (budgets, memory) refuses formulas, saying what to do."""
     if report.symbolic:
-        raise ArchcalcError(numbers_needed(report.name, render.shape(report.input), command))
+        raise ArchcalcError(numbers_needed(report.name, render.shape(report.input), command, report.input))
 
 
 def emit(report: Report, fmt: str, formulas: bool = False, memory: bool = False, bars: bool = False,
