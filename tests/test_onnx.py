@@ -548,3 +548,13 @@ def test_a_command_that_needs_numbers_suggests_the_inputs_own_sizes(onnx, tmp_pa
                       [tensor("x", [1, 3, "height", "width"])], [tensor("y", [1, 3, "height", "width"])], name="hw.onnx")
     ran = cli("compare", path, path)
     assert ran.code == 1 and "hw's is symbolic (3×H×W)" in ran.err and "--at H=224,W=224`" in ran.err, ran.err
+
+
+def test_check_says_it_reads_specs_given_an_onnx_file(onnx, tmp_path, cli):
+    from onnx import helper
+
+    path = graph_file(tmp_path, [helper.make_node("Relu", ["x"], ["y"], name="r")], [tensor("x", [1, 8])],
+                      [tensor("y", [1, 8])])
+    ran = cli("check", path)
+    assert ran.code == 2 and f"check reads specs (YAML); '{path}' is a model" in ran.err, ran.err
+    assert ran.err.count("\n") == 1 and "Traceback" not in ran.err
