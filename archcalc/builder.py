@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
-from .errors import SpecError
+from .errors import Mark, SpecError
 from .expand import PROGRAM_LIMITS, Expander, header, read_blocks, top_scope
 from .ir import INPUT, Network
 from .source import plain
@@ -34,10 +34,11 @@ class Builder:
     """
 
     def __init__(self, input: Sequence[Any], name: str = "network", *, title: str = "", source: str = "",
-                 reference: str = ""):
+                 reference: str = "", file: str = ""):
         data = plain({"input": input, "name": name, "title": title, "source": source, "reference": reference})
         network = header(data, "", "network")  # `name` is checked as a spec's name, with the spec's message
-        self._network = replace(network, file=f"<{network.name}>")
+        self._network = replace(network, file=file or f"<{network.name}>")
+        self._mark = Mark(file, 0, 0) if file else None  # the file the layers come from, in their errors
         self._expander = Expander(self._network.file, {}, {}, PROGRAM_LIMITS)
         self._scope = top_scope({})
         self._current = INPUT
@@ -62,7 +63,10 @@ class Builder:
                 item[key] = value
         path = f"layers[{self._items}]"
         self._items += 1
-        self._current = self._expander.item(plain(item), self._scope, self._current, path, None)
+        data = plain(item)
+        if self._mark:
+            data.mark = self._mark
+        self._current = self._expander.item(data, self._scope, self._current, path, None)
         return self._current
 
     def build(self) -> Network:

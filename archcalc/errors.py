@@ -6,14 +6,14 @@ from typing import NamedTuple
 
 
 class Mark(NamedTuple):  # a NamedTuple: one per node of every spec read, and a tenth of a dataclass's cost to define
-    """A place in a spec file, 1-based as editors count."""
+    """A place in a spec file, 1-based as editors count; line 0 is the whole file (a network built from one)."""
 
     file: str
     line: int
     col: int
 
     def __str__(self) -> str:
-        return f"{self.file}:{self.line}:{self.col}"
+        return f"{self.file}:{self.line}:{self.col}" if self.line else self.file
 
 
 class ArchcalcError(Exception):
@@ -86,8 +86,10 @@ def unknown(what: str, word: str, known: list[str] | tuple[str, ...]) -> str:
     return f"unknown {what} '{word}'{did_you_mean(word, known)} (known: {', '.join(sorted(known))})"
 
 
-def numbers_needed(name: str, shape: str, command: str) -> str:
+def numbers_needed(name: str, shape: str, command: str, input: tuple = ()) -> str:
     """The message of a command that compares figures with numbers (budgets, memory) given a symbolic input
-    (`shape`, as text), saying what to do."""
+    (`shape`, as text; `input`, its sizes), saying what to do: sizes for the input's own symbols."""
+    symbols = sorted({v for d in input if hasattr(d, "variables") for v in d.variables()}) or ["N"]
+    at = ",".join(f"{s}=224" for s in symbols)
     return (f"{command} needs a concrete input; {name}'s is symbolic ({shape}): give its spec a size, or read the "
-            f"formulas with `archcalc table {name} --at N=224`")
+            f"formulas with `archcalc table {name} --at {at}`")

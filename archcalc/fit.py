@@ -325,7 +325,7 @@ NOT_COUNTED = "backward's transient tensors, a little above these (the fragmenta
 def check_batch(net: Network, goal: Goal, batch: int) -> Answer:
     """`archcalc fit --batch N`: the step at `batch`, part by part, whether it reaches `goal` or not."""
     if any(isinstance(d, Expr) for d in net.input):
-        raise ArchcalcError(numbers_needed(net.name, shape_text(net.input), "fit --batch"))
+        raise ArchcalcError(numbers_needed(net.name, shape_text(net.input), "fit --batch", net.input))
     return Answer(net, goal, "check", None, checked=goal.step(goal.plan.analyze(net, batch, goal.dtype)))
 
 
@@ -336,7 +336,7 @@ def answer(net: Network, goal: Goal, solve: str = "batch", batch: int = 1) -> An
     symbolic = any(isinstance(d, Expr) for d in net.input)
     side, steps, beyond = fit_input(net, goal, batch, solve) if solve in SOLVED else (None, [], None)
     if symbolic and side is None:
-        raise ArchcalcError(numbers_needed(net.name, shape_text(net.input), "fit --solve batch"))
+        raise ArchcalcError(numbers_needed(net.name, shape_text(net.input), "fit --solve batch", net.input))
     return Answer(net, goal, solve, None if symbolic else fit_batch(net, goal), side, tuple(steps), beyond=beyond)
 
 

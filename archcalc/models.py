@@ -24,10 +24,15 @@ ONNX_SUFFIX = ".onnx"
 _CALLABLE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*")
 
 
+def is_onnx(name: str) -> bool:
+    """Whether a network name is an ONNX file's path, whose shapes are inferred at any input, symbolic too."""
+    return name.strip().lower().endswith(ONNX_SUFFIX)
+
+
 def is_model(name: str) -> bool:
     """Whether a network name names a model (above) rather than a bundled network or a spec file."""
     text = name.strip()
-    return (text.lower().endswith(ONNX_SUFFIX) or (":" in text and text.partition(":")[0] in SOURCES)
+    return (is_onnx(text) or (":" in text and text.partition(":")[0] in SOURCES)
             or bool(_CALLABLE.fullmatch(text)))
 
 
@@ -35,7 +40,7 @@ def load_model(name: str, input: tuple[Any, ...] | None = None, *, allow_opaque:
     """The Network of the model `name` names, traced at one sample of `input` (C×H×W, or S token ids), or at
     the model's own default input; `allow_opaque` keeps what no kind expresses as opaque layers."""
     text = name.strip()
-    if text.lower().endswith(ONNX_SUFFIX):
+    if is_onnx(text):
         from . import onnxfile
 
         return onnxfile.load(text, input, allow_opaque=allow_opaque)

@@ -73,7 +73,10 @@ def fold(op: str, attrs: dict, values: list[Values | None], shape: Values | None
         return None if shape is None else _shape(attrs, [shape])
     if op not in FOLDS or not values or any(v is None for v in values):
         return None
-    out = FOLDS[op](attrs, values)  # type: ignore[arg-type]
+    try:
+        out = FOLDS[op](attrs, values)  # type: ignore[arg-type]
+    except TypeError:  # values no arithmetic takes (a text, a list where a number is)
+        return None
     if out is None or any(isinstance(x, (int, float)) and abs(x) > MAX_VALUE for x in out):
         return None
     return out

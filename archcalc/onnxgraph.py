@@ -27,6 +27,8 @@ _STATIC = object()  # the reference of a tensor known without running the networ
 _UNMAPPED = object()  # the reference of a tensor made by a node of no kind, or after one
 _UNSAFE = re.compile(r"[^A-Za-z0-9_\-]+")
 _INTEGERS = (6, 7, 3, 5, 12, 13)  # TensorProto's INT32, INT64, INT8, INT16, UINT32, UINT64: token ids
+_STRING = 8  # TensorProto's STRING: never a number the graph computes with
+_EXTERNAL = 1  # TensorProto's data_location of a tensor whose bytes are in another file
 SMALL = 4_096  # elements of a constant whose values are read
 MAX_NAME = 120  # characters of a layer name made from a node's (archcalc's limit is 200)
 
@@ -59,6 +61,10 @@ class _Walk:
         self.constants = {n.output[0]: a.t for n in graph.node if n.op_type == "Constant" and n.output
                           for a in n.attribute if a.name == "value"}
         self.refs: dict[str, Any] = dict.fromkeys(self.weights, _STATIC)
+        self.sources: dict[str, str] = {}  # a weight's copy or Transpose: the initializer it holds
+        self.owners: dict[str, tuple[str, str]] = {}  # an initializer: the layer that counts it, and its kind
+        self.reading: list[str] = []  # the initializers of the layer being added
+        self.tie: str | None = None  # the embedding whose table the layer being added shares
         self.consumers: dict[str, list[Any]] = {}
         for node in graph.node:
             for tensor in node.input:
@@ -72,7 +78,7 @@ class _Walk:
         source = graph_input(graph, shown)
         self.refs[source.name] = INPUT
         try:
-            self.builder = Builder(input=self._input(source), name=name)
+            self.builder = Builder(input=self._input(source), name=name, file=shown)
         except SpecError as err:
             raise ArchcalcError(f"{shown}: the input '{clip(source.name, 60)}' {_dims(source)}: {err.message}") from None
 
@@ -85,6 +91,8 @@ class _Walk:
             if node.op_type in STATIC_OPS or all(self.refs.get(t) is _STATIC for t in inputs):
                 self.refs.update(dict.fromkeys(node.output, _STATIC))
                 self._fold(node)
+                if node.op_type in ("Identity", "Transpose") and node.input[0] in (*self.weights, *self.sources):
+                    self.sources[node.output[0]] = self.sources.get(node.input[0], node.input[0])
                 if node.op_type == "Identity" and node.input[0] in self.weights:  # the exporter's copy of a weight
                     self.weights[node.output[0]] = self.weights[node.input[0]]
             elif any(self.refs.get(t) is _UNMAPPED for t in inputs):
@@ -132,11 +140,15 @@ class _Walk:
         """A layer of `kind` for `node`, reading its first input (or `inputs`, tensor names); its output
         tensors (`outputs`, by default the node's first) become this layer."""
         refs = [self.ref(node, t) for t in (inputs or [node.input[0]])]
+        if self.tie is not None:
+            args, self.tie = {**(args or {}), "tie": self.tie}, None
         try:
             layer = self.builder.add(kind, args, inputs=refs, name=self._name(node))
         except SpecError as err:
             raise MappingError(f"{self.shown}: node '{clip(node.name, 80)}' ({clip(node.op_type, 30)}) as {kind}: "
                                f"{err.message}") from None
+        self.owners.update(dict.fromkeys(self.reading, (layer, kind)))
+        self.reading.clear()
         for tensor in outputs or node.output[:1]:
             self.refs[tensor] = layer
         return layer
@@ -163,12 +175,23 @@ class _Walk:
     def weight_dims(self, node: Any, index: int) -> list[int]:
         """The dimensions of the node's `index`th input, a weight."""
         tensor = node.input[index] if index < len(node.input) else ""
-        if tensor in self.weights:
-            return list(self.weights[tensor].dims)
-        dims = self.shapes.get(tensor)
+        dims = list(self.weights[tensor].dims) if tensor in self.weights else self.shapes.get(tensor)
         if not self.is_static(tensor) or dims is None or not all(isinstance(d, int) for d in dims):
             raise self.refuse(node, f"input {index + 1} is not a weight of known shape")
+        self._claim(node, self.sources.get(tensor, tensor))
         return list(dims)
+
+    def _claim(self, node: Any, weight: str) -> None:
+        """The layer being added counts `weight`, unless an earlier one does: a MatMul or Gemm by an
+        embedding's table (a tied LM head) shares it (`tie`); any other reuse would count it twice."""
+        owner, kind = self.owners.get(weight, (None, None))
+        if owner is None:
+            self.reading.append(weight)
+        elif kind == "embedding" and node.op_type in ("MatMul", "Gemm"):
+            self.tie = owner
+        else:
+            raise self.refuse(node, f"reads the weight '{clip(weight, 60)}' that layer '{owner}' holds; archcalc "
+                                    "shares only an embedding's table, with a linear layer (tie)")
 
     def value(self, node: Any, index: int) -> list[Any] | None:
         """The values of the node's `index`th input when it is a small constant written in the file."""
@@ -176,8 +199,8 @@ class _Walk:
         if tensor in self.folded:
             return self.folded[tensor]
         found = self.weights.get(tensor) or self.constants.get(tensor)
-        if found is None or math.prod(found.dims) > SMALL:
-            return None
+        if found is None or found.data_type == _STRING or found.data_location == _EXTERNAL or math.prod(found.dims) > SMALL:
+            return None  # a text, a tensor kept in another file (never opened), or too large to read
         from onnx import numpy_helper
 
         try:
@@ -299,6 +322,9 @@ def _symbols(sizes: list[Any], spatial: int, shown: str, sequence: bool) -> list
     length) as itself, another by its axis (a map's T, H, W or L, N where height and width share one; the
     length S of a `sequence`, token ids or tokens)."""
     axes = {1: ("L",), 2: ("H", "W"), 3: ("T", "H", "W")}.get(spatial, ())
+    if spatial > len(axes) and any(isinstance(s, str) for s in sizes):
+        raise ArchcalcError(f"{shown}: the input has {spatial} spatial sizes, one of them named; archcalc names at "
+                            "most 3 (T, H, W); give --input")
     square = spatial >= 2 and isinstance(sizes[-1], str) and sizes[-1] == sizes[-2]
     out: list[Any] = []
     for i, size in enumerate(sizes):

@@ -88,6 +88,8 @@ def _gemm(walk: Any, node: Any) -> None:
     if a.get("transA", 0) or walk.is_static(node.input[0]):
         raise walk.refuse(node, "multiplies a transposed or constant first operand; archcalc's fc reads features")
     weight = walk.weight_dims(node, 1)
+    if len(weight) != 2:
+        raise walk.refuse(node, f"multiplies by a weight of shape {weight}; an fc layer's is [out, in] or [in, out]")
     out, features = (weight[0], weight[-1]) if a.get("transB", 0) else (weight[-1], weight[0])
     _reads(walk, node, -1, features, "input features")
     walk.add(node, "fc", {"out": out, "bias": walk.learned(node, 2)})
@@ -112,6 +114,11 @@ def _is_bias(walk: Any, add: Any, tensor: str, out: int) -> bool:
 
 
 def _batchnorm(walk: Any, node: Any) -> None:
+    for tensor in node.input[1:5]:  # scale, bias, mean and variance: one value per channel
+        dims = walk.shape(tensor)
+        if dims is None or len(dims) != 1:
+            raise walk.refuse(node, f"has a scale, bias, mean or variance of shape {dims}; batch norm's are [C]")
+        _reads(walk, node, 1, dims[0], "channels")
     walk.add(node, "bn", {"eps": attrs(node).get("epsilon", 1e-5)})
 
 

@@ -267,15 +267,11 @@ def test_allow_opaque_keeps_an_op_of_no_kind(onnx, tmp_path):
     from onnx import helper, numpy_helper
     import numpy
 
-    from archcalc.rules import RULES
-
     path = graph_file(tmp_path, [helper.make_node("Erf", ["x"], ["e"], name="/block/Erf"),
                                  helper.make_node("Relu", ["e"], ["y"], name="/act/Relu")],
                       [tensor("x", [1, 8])], [tensor("y", [1, 8])])
     with pytest.raises(ArchcalcError, match=r"1 node with no archcalc kind: '/block/Erf' \(Erf\)"):
         load(path)
-    if "opaque" not in RULES:  # the kind comes with the torch importer's branch
-        pytest.skip("no opaque kind on this branch")
     weight = numpy_helper.from_array(numpy.zeros((8, 4), numpy.float32), "w")
     path = graph_file(tmp_path, [helper.make_node("Erf", ["x"], ["e"], name="/block/Erf"),
                                  helper.make_node("Einsum", ["e", "w"], ["y"], name="/mix/Einsum", equation="bi,ij->bj")],
@@ -433,3 +429,128 @@ def test_a_weight_that_does_not_fit_its_input_is_refused(onnx, tmp_path, cli):
     conv = graph_file(tmp_path, [helper.make_node("Conv", ["x", "k"], ["y"], name="/c/Conv")],
                       [tensor("x", [1, 3, 8, 8])], [tensor("y", [1, 4, 6, 6])], [kernel], name="conv.onnx")
     assert "has a weight for 5 input channels, but its input [1, 3, 8, 8] has 3" in one_line_error(cli, conv)
+
+
+def test_a_named_size_past_three_spatial_axes_is_refused(onnx, tmp_path, cli):
+    from onnx import helper
+
+    path = graph_file(tmp_path, [helper.make_node("Relu", ["x"], ["y"], name="r")],
+                      [tensor("x", [1, 3, 4, 5, 6, "h"])], [tensor("y", [1, 3, 4, 5, 6, "h"])])
+    assert "the input has 4 spatial sizes, one of them named" in one_line_error(cli, path)
+
+
+@pytest.mark.parametrize("op", ["Add", "Mul"])
+def test_a_text_constant_is_never_computed_with(onnx, tmp_path, cli, op):
+    # "ab" + 2⁴⁰ would be a TypeError, "ab" · 2⁴⁰ a string of a terabyte: a text is no value of the graph's
+    from onnx import TensorProto, helper
+
+    text = helper.make_tensor("s", TensorProto.STRING, [1], [b"ab"])
+    count = helper.make_tensor("n", TensorProto.INT64, [1], [1 << 40])
+    path = graph_file(tmp_path, [helper.make_node("Constant", [], ["s"], value=text),
+                                 helper.make_node("Constant", [], ["n"], value=count),
+                                 helper.make_node(op, ["s", "n"], ["m"]), helper.make_node("Relu", ["x"], ["y"])],
+                      [tensor("x", [1, 3, 8, 8])], [tensor("y", [1, 3, 8, 8])])
+    ran = cli("table", path)
+    assert ran.code == 0 and "relu" in ran.out, ran.err
+
+
+def test_fold_leaves_what_arithmetic_cannot_take_unknown():
+    from archcalc.onnxfold import fold
+
+    assert fold("Add", {}, [["ab"], [1]]) is None
+
+
+def test_a_weight_read_by_two_nodes_is_counted_once_or_refused(onnx, tmp_path, cli):
+    # a tied LM head (Gather on the table, MatMul by its Transpose) shares the table; two Conv nodes on one
+    # weight would count it twice, and are refused
+    from onnx import TensorProto, helper, numpy_helper
+    import numpy
+
+    vocab, dim, tokens = 1000, 64, 16
+    table = numpy_helper.from_array(numpy.zeros((vocab, dim), numpy.float32), "wte")
+    tied = graph_file(tmp_path, [helper.make_node("Gather", ["wte", "x"], ["e"], name="/wte/Gather"),
+                                 helper.make_node("Transpose", ["wte"], ["wt"], perm=[1, 0], name="/lm_head/Transpose"),
+                                 helper.make_node("MatMul", ["e", "wt"], ["y"], name="/lm_head/MatMul")],
+                      [tensor("x", [1, tokens], TensorProto.INT64)], [tensor("y", None)], [table], name="tied.onnx")
+    report = archcalc.analyze(load(tied))
+    assert [(row.kind, row.params) for row in report.rows] == [("embedding", vocab * dim), ("linear", 0)]
+    assert report.totals.params == vocab * dim
+    kernel = numpy_helper.from_array(numpy.zeros((4, 4, 3, 3), numpy.float32), "w")
+    shared = graph_file(tmp_path, [helper.make_node("Conv", ["x", "w"], ["a"], name="/c1/Conv", pads=[1, 1, 1, 1]),
+                                   helper.make_node("Conv", ["a", "w"], ["y"], name="/c2/Conv", pads=[1, 1, 1, 1])],
+                        [tensor("x", [1, 4, 8, 8])], [tensor("y", None)], [kernel], name="shared.onnx")
+    assert "node '/c2/Conv' (Conv) reads the weight 'w' that layer 'c1' holds" in one_line_error(cli, shared)
+
+
+def test_a_small_constant_in_external_data_is_not_read(onnx, tmp_path, cli, monkeypatch):
+    # a Reshape's target kept in a file beside the model: never opened (onnx's reader would take it from the
+    # working folder), so the target is unknown and the Reshape refused
+    from onnx import TensorProto, helper
+    import numpy
+
+    target = TensorProto(name="t", data_type=TensorProto.INT64, dims=[3], data_location=TensorProto.EXTERNAL)
+    target.external_data.add(key="location", value="target.bin")
+    numpy.array([0, 3, 4], numpy.int64).tofile(tmp_path / "target.bin")
+    path = graph_file(tmp_path, [helper.make_node("Reshape", ["x", "t"], ["y"], name="/r/Reshape")],
+                      [tensor("x", [1, 12])], [tensor("y", None)], [target])
+    monkeypatch.chdir(tmp_path)
+    assert "node '/r/Reshape' (Reshape) reshapes to sizes computed in the graph" in one_line_error(cli, path)
+
+
+def test_a_batch_norm_or_gemm_weight_of_the_wrong_shape_is_refused(onnx, tmp_path, cli):
+    from onnx import TensorProto, helper
+
+    stats = [TensorProto(name=n, data_type=TensorProto.FLOAT, dims=[9]) for n in ("g", "b", "m", "v")]
+    bn = graph_file(tmp_path, [helper.make_node("BatchNormalization", ["x", "g", "b", "m", "v"], ["y"], name="/bn/BN")],
+                    [tensor("x", [1, 3, 8, 8])], [tensor("y", [1, 3, 8, 8])], stats, name="bn.onnx")
+    assert "has a weight for 9 channels, but its input [1, 3, 8, 8] has 3" in one_line_error(cli, bn)
+    flat = TensorProto(name="w", data_type=TensorProto.FLOAT, dims=[8])
+    gemm = graph_file(tmp_path, [helper.make_node("Gemm", ["x", "w"], ["y"], name="/fc/Gemm")],
+                      [tensor("x", [1, 8])], [tensor("y", None)], [flat], name="gemm.onnx")
+    assert "node '/fc/Gemm' (Gemm) multiplies by a weight of shape [8]" in one_line_error(cli, gemm)
+
+
+def test_a_symbolic_input_given_replaces_the_files(onnx, tmp_path, cli):
+    # the shapes are inferred at 3×H×W, not the file's 3×8×8: the Reshape's size follows H and W
+    from onnx import helper, numpy_helper
+    import numpy
+
+    weights = [numpy_helper.from_array(numpy.zeros((4, 3, 3, 3), numpy.float32), "w"),
+               numpy_helper.from_array(numpy.array([0, -1], numpy.int64), "t")]
+    path = graph_file(tmp_path, [helper.make_node("Conv", ["x", "w"], ["c"], name="/conv/Conv"),
+                                 helper.make_node("Reshape", ["c", "t"], ["y"], name="/r/Reshape")],
+                      [tensor("x", [1, 3, 8, 8])], [tensor("y", None)], weights)
+    ran = cli("table", path, "--input", "3xHxW", "--at", "H=10,W=12", "--format", "json")
+    assert ran.code == 0, ran.err
+    report = json.loads(ran.out)
+    assert report["totals"]["macs"] == 4 * 3 * 3 * 3 * (10 - 2) * (12 - 2)
+    assert report["layers"][-1]["output"] == [4 * (10 - 2) * (12 - 2)]
+
+
+def test_an_analysis_error_names_the_file(onnx, tmp_path, cli):
+    from onnx import helper, numpy_helper
+    import numpy
+
+    index = numpy_helper.from_array(numpy.array(-7, numpy.int64), "i")
+    path = graph_file(tmp_path, [helper.make_node("Gather", ["x", "i"], ["y"], name="/pick/Gather", axis=1)],
+                      [tensor("x", [1, 3])], [tensor("y", None)], [index])
+    assert one_line_error(cli, path).startswith(f"error: {path}: layers[0].getitem")
+
+
+def test_a_command_that_needs_numbers_suggests_the_inputs_own_sizes(onnx, tmp_path, cli):
+    from onnx import helper
+
+    path = graph_file(tmp_path, [helper.make_node("Relu", ["x"], ["y"], name="r")],
+                      [tensor("x", [1, 3, "height", "width"])], [tensor("y", [1, 3, "height", "width"])], name="hw.onnx")
+    ran = cli("compare", path, path)
+    assert ran.code == 1 and "hw's is symbolic (3×H×W)" in ran.err and "--at H=224,W=224`" in ran.err, ran.err
+
+
+def test_check_says_it_reads_specs_given_an_onnx_file(onnx, tmp_path, cli):
+    from onnx import helper
+
+    path = graph_file(tmp_path, [helper.make_node("Relu", ["x"], ["y"], name="r")], [tensor("x", [1, 8])],
+                      [tensor("y", [1, 8])])
+    ran = cli("check", path)
+    assert ran.code == 2 and f"check reads specs (YAML); '{path}' is a model" in ran.err, ran.err
+    assert ran.err.count("\n") == 1 and "Traceback" not in ran.err

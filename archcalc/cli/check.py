@@ -6,11 +6,12 @@ import json
 import sys
 from typing import Annotated, Any, Optional
 
-from .. import segments
+from .. import models, segments
 from ..budget import Budget, from_options, load_budget_file
 from ..check import check_paths, github_annotation
 from ..errors import ArchcalcError
 from ..report import MAX_BATCH
+from ..safe import clip
 from ..states import OPTIMIZER_STATES
 from .command import UsageError, argument, command, integer, option
 from .common import STRICT
@@ -62,6 +63,10 @@ def check_command(
     archcalc check net.yaml --max-train-memory 8GiB --batch 32 --format github ·
     archcalc check net.yaml --max-train-memory 24GiB --batch 64 --optimizer adam --precision amp-bf16
     """
+    model = next((p for p in paths if models.is_model(p)), None)
+    if model is not None:  # its findings are a spec's, at lines of YAML
+        raise UsageError(f"check reads specs (YAML); '{clip(model, 80)}' is a model: write its spec with "
+                         f"`archcalc import {clip(model, 80)} -o net.yaml`, and check that")
     try:
         budgets: list[Budget] = [load_budget_file(budget_file)] if budget_file else []
         options = {"params": max_params, "macs": max_macs, "activation_memory": max_activation_memory,

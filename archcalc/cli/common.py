@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 from typing import Annotated, Any
 
-from .. import catalog, render
+from .. import catalog, models, render
 from ..analysis import analyze
 from ..errors import ArchcalcError, numbers_needed
 from ..ir import Network
@@ -105,7 +105,8 @@ def load_report(net: str, batch: int | Expr | None = 1, dtype: str = "float32",
     spec's own) makes a symbolic report, its batch B unless one is given; `at` then evaluates it at sizes
     (through its formulas)."""
     numeric = input_shape is not None and not any(is_symbolic(d) for d in input_shape)
-    network = catalog.load(net, input_shape if numeric else None, allow_opaque=allow_opaque)  # a model: traced there
+    traced = input_shape if numeric or models.is_onnx(net) else None  # a model: traced there (an ONNX file at any)
+    network = catalog.load(net, traced, allow_opaque=allow_opaque)
     shape = _sizes().channels_first(network, input_shape) if input_shape else network.input
     symbolic = any(is_symbolic(d) for d in shape)
     if batch is None:
@@ -134,7 +135,7 @@ def at_note(at: dict[str, int] | None) -> list[str]:
 def needs_numbers(report: Report, command: str) -> None:
     """A command that compares figures with numbers (budgets, memory) refuses formulas, saying what to do."""
     if report.symbolic:
-        raise ArchcalcError(numbers_needed(report.name, render.shape(report.input), command))
+        raise ArchcalcError(numbers_needed(report.name, render.shape(report.input), command, report.input))
 
 
 def emit(report: Report, fmt: str, formulas: bool = False, memory: bool = False, bars: bool = False,
