@@ -195,3 +195,22 @@ def test_precision_and_dtype_take_each_others_spelling(cli):
     assert json.loads(cli(*serve, "--kv-dtype", "float16").out) == json.loads(cli(*serve, "--kv-dtype", "fp16").out)
     wrong = cli("table", "lenet5", "--dtype", "half")
     assert wrong.code == 2 and "expected float32, float16, bfloat16 or int8 (or fp32, fp16, bf16)" in wrong.err
+
+
+@pytest.mark.parametrize("net, given, shape", [("resnet50", "3x160x160", (3, 160, 160)), ("gpt2", "512", (512,))])
+def test_fit_takes_an_input(cli, net, given, shape):
+    """fit at another input than the spec's (a 4,096-token training step, a smaller image): the batch is the
+    largest whose step at that input fits, and the next one does not."""
+    ran = cli("fit", net, "--memory", "24GiB", "--train", "--input", given, "--format", "json")
+    assert ran.code == 0, ran.err
+    batch = json.loads(ran.out)["batch"]
+    network, budget, plan = load(net), 24 * 2**30, Plan()
+
+    def step(b):
+        return needed(plan.analyze(network, b, input_shape=shape), True, plan, DEFAULT_HEADROOM)
+
+    assert step(batch) <= budget < step(batch + 1)
+    own = json.loads(cli("fit", net, "--memory", "24GiB", "--train", "--format", "json").out)["batch"]
+    assert own != batch
+    refused = cli("fit", net, "--memory", "24GiB", "--input", "3xNxN" if net == "resnet50" else "S")
+    assert refused.code == 2 and "--input here is numeric" in refused.err

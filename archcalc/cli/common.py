@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from dataclasses import replace
 from collections.abc import Sequence
 from typing import Annotated, Any
 
@@ -97,6 +98,23 @@ SYMBOLIC_BATCH = Annotated[Any, option("--batch", "-b", metavar="N|B", convert=b
                                        help="Batch size for every byte figure; B keeps it a symbol (formulas in B).")]
 
 
+def load_network(net: str, input_shape: tuple[int | Expr, ...] | None, allow_opaque: bool = False) -> Network:
+    """The network NET names; a model is traced at a numeric `input_shape` (an ONNX file at any)."""
+    numeric = input_shape is not None and not any(is_symbolic(d) for d in input_shape)
+    traced = input_shape if numeric or models.is_onnx(net) else None
+    return catalog.load(net, traced, allow_opaque=allow_opaque)
+
+
+def at_input(net: str, input_shape: tuple[int | Expr, ...] | None) -> Network:
+    """The network NET names, at a numeric --input (its own input without one): for a command that sizes the
+    input itself (fit, which solves for a side or a sequence from the network's input)."""
+    if input_shape is not None and any(is_symbolic(d) for d in input_shape):
+        raise UsageError("--input here is numeric (e.g. 3x224x224, or 4096 token ids): fit finds a size with --solve "
+                         "input or --solve seq")
+    network = load_network(net, input_shape)
+    return replace(network, input=_sizes().channels_first(network, input_shape)) if input_shape else network
+
+
 def load_report(net: str, batch: int | Expr | None = 1, dtype: str = "float32",
                 input_shape: tuple[int | Expr, ...] | None = None, strict: bool = False, optimizer: str = "sgd",
                 at: dict[str, int] | None = None, precision: str | None = None,
@@ -104,9 +122,7 @@ def load_report(net: str, batch: int | Expr | None = 1, dtype: str = "float32",
     """The network and its report (under a training `precision`, if given). A symbolic input (`3xHxW`, or a
     spec's own) makes a symbolic report, its batch B unless one is given; `at` then evaluates it at sizes
     (through its formulas)."""
-    numeric = input_shape is not None and not any(is_symbolic(d) for d in input_shape)
-    traced = input_shape if numeric or models.is_onnx(net) else None  # a model: traced there (an ONNX file at any)
-    network = catalog.load(net, traced, allow_opaque=allow_opaque)
+    network = load_network(net, input_shape, allow_opaque)
     shape = _sizes().channels_first(network, input_shape) if input_shape else network.input
     symbolic = any(is_symbolic(d) for d in shape)
     if batch is None:

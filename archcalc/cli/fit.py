@@ -6,13 +6,13 @@ import json
 import sys
 from typing import Annotated, Any, Optional
 
-from .. import catalog, render
+from .. import render
 from ..fit import NOT_COUNTED, Goal, answer, check_batch, serve_answer
 from ..plan import Plan
 from ..report import MAX_BATCH, Report
 from ..units import format_bytes, format_count, parse_bytes
 from .command import command, flag, integer, option
-from .common import DTYPE, NET, OPTIMIZER
+from .common import DTYPE, INPUT, NET, OPTIMIZER, at_input
 from .plan import (ACCUMULATE, CHECKPOINT, DATA_PARALLEL, FRAGMENTATION, PRECISION, RESERVE, SHARD, headroom,
                    training_plan)
 from .serving import CONTEXT, KV_DTYPE, SERVE, print_served, serve_goal
@@ -28,7 +28,7 @@ def fit_command(
                                        "17179869184.")],
     train: Annotated[bool, flag("--train", help="Fit a training step (saved activations, weights, gradients, "
                                                 "optimizer state) instead of inference.")] = False,
-    optimizer: OPTIMIZER = "sgd", dtype: DTYPE = "float32", precision: PRECISION = None, checkpoint: CHECKPOINT = None,
+    input_shape: INPUT = None, optimizer: OPTIMIZER = "sgd", dtype: DTYPE = "float32", precision: PRECISION = None, checkpoint: CHECKPOINT = None,
     accumulate: ACCUMULATE = None, data_parallel: DATA_PARALLEL = None, shard: SHARD = None, reserve: RESERVE = None,
     fragmentation: FRAGMENTATION = None,
     solve: Annotated[str, option("--solve", choices=("batch", "input", "seq"),
@@ -70,15 +70,15 @@ def fit_command(
     archcalc fit llama-3-8b --serve --batch 16 --memory 80GiB --dtype bfloat16
     """
     if serve or context is not None or kv_dtype is not None:
-        found = serve_answer(catalog.load(net), serve_goal(memory, serve, context, kv_dtype, batch, train, solve,
+        found = serve_answer(at_input(net, input_shape), serve_goal(memory, serve, context, kv_dtype, batch, train, solve,
                                                            dtype, headroom(reserve, fragmentation)), batch)
         print_served(found, fmt)
         return
     goal = Goal(memory, train, training_plan(train, optimizer, precision, checkpoint, accumulate, data_parallel,
                                              shard, dtype), headroom(reserve, fragmentation), dtype)
     checking = batch is not None and solve == "batch"
-    found = check_batch(catalog.load(net), goal, batch) if checking else answer(catalog.load(net), goal, solve,
-                                                                                batch or 1)
+    network = at_input(net, input_shape)
+    found = check_batch(network, goal, batch) if checking else answer(network, goal, solve, batch or 1)
     if fmt == "json":
         sys.stdout.write(json.dumps(found.to_dict(), indent=2) + "\n")
         return
