@@ -85,6 +85,7 @@ CASES = [
     (lambda: ShiftedWindowAttention(16, [4, 4], [2, 2], 2), (8, 8, 16), None),
     (lambda: PatchMerging(16), (8, 8, 16), None),
     (lambda: nn.Embedding(100, 8, padding_idx=0), (5,), "ids"),
+    (lambda: nn.Embedding(100, 8), (5,), "ids"),
     (lambda: nn.LSTM(10, 16, 2, batch_first=True), (7, 10), first),
     (lambda: nn.GRU(10, 16, bidirectional=True, batch_first=True), (7, 10), first),
 ]
