@@ -120,6 +120,14 @@ def test_every_reader_has_a_case():
     assert {f"{cls.__module__}.{cls.__name__}" for cls in set(READERS) - read} == set()
 
 
+def test_attention_keeps_its_dropout():
+    module = nn.MultiheadAttention(16, 4, batch_first=True, dropout=0.25)
+    (read,) = reader_of(module, READERS)(module, [(7, 16)])
+    assert read.args["dropout"] == module.dropout
+    module = nn.MultiheadAttention(16, 4, batch_first=True)
+    assert "dropout" not in reader_of(module, READERS)(module, [(7, 16)])[0].args  # none: the kind's default
+
+
 def test_a_subclass_with_its_own_forward_is_not_read():
     class Doubled(nn.Conv2d):
         def forward(self, x):
