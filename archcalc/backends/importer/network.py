@@ -16,6 +16,7 @@ from torch import fx, nn
 
 from ...builder import Builder
 from ...errors import ArchcalcError
+from ...expand import network_name
 from ...ir import INPUT, Network
 from ..torch.base import Read, ReadError, reader_of
 from ...rules import RULES
@@ -51,7 +52,8 @@ def import_module(module: nn.Module, input: tuple[int, ...], name: str, referenc
     traced = trace(module, example, lambda m: reader_of(m, READERS) is not None)
     how = traced.how + (f" (torch.export failed: {traced.why})" if traced.why else "")
     ids = example.dtype == torch.long
-    builder = Builder(input={"ids": input[0]} if ids else list(input), name=name, title=title or name, reference=reference,
+    builder = Builder(input={"ids": input[0]} if ids else list(input), name=network_name(name), title=title or name,
+                      reference=reference,
                       source=f"imported from {type(module).__name__}, traced with {how}")
     _Importer(module, traced, builder, allow_opaque).run()
     return builder.build()
