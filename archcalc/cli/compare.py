@@ -24,8 +24,10 @@ from .terminal import out_console
 
 
 @command("compare")
-def compare_command(nets: Annotated[list[str], argument("NET|PATH…", "Bundled networks or spec paths; ratios are to the "
-                                                                   "first.", complete=complete_networks)],
+def compare_command(nets: Annotated[list[str], argument("NET|PATH…", "Bundled networks, spec paths or models "
+                                                                   "(torchvision:NAME, a .onnx file …); ratios are "
+                                                                   "to the first.",
+                                                               complete=complete_networks)],
                     batch: BATCH = 1, dtype: DTYPE = "float32", optimizer: OPTIMIZERS_LISTED = None,
                     precision: PRECISIONS_LISTED = None, checkpoint: CHECKPOINTS_LISTED = None,
                     data_parallel: DATA_PARALLEL_LISTED = None, shard: SHARDS_LISTED = None,
