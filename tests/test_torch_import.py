@@ -153,6 +153,36 @@ def test_a_user_module_that_changes_directory_is_imported(cli, tmp_path, monkeyp
     assert sys.path == path  # what was put on the path for the import, and only that, taken off
 
 
+class InPlace(torch.nn.Module):
+    """In-place activations whose results go unused: later layers read the tensors they wrote."""
+
+    def __init__(self, fx_only: bool):
+        super().__init__()
+        self.conv, self.side, self.relu = torch.nn.Conv2d(3, 8, 3), torch.nn.Conv2d(8, 8, 1), torch.nn.ReLU(inplace=True)
+        self.fx_only = fx_only
+
+    def forward(self, x):
+        if self.fx_only and torch.compiler.is_exporting():
+            raise RuntimeError("not under export")
+        y = self.conv(x)
+        z = self.side(y)  # reads y before the relu writes it
+        self.relu(y)
+        torch.nn.functional.relu(z, inplace=True)
+        return y + z
+
+
+def test_an_in_place_activation_is_read_by_what_follows():
+    import archcalc
+
+    with torch.device("meta"):
+        exported, traced = (import_module(InPlace(fx_only), (3, 8, 8), "inplace") for fx_only in (False, True))
+    assert "torch.fx" in traced.source and "torch.fx" not in exported.source
+    for network in (exported, traced):
+        assert [(layer.kind, layer.inputs) for layer in network.layers] == [
+            ("conv", ("input",)), ("conv", ("conv",)), ("relu", ("conv",)), ("add", ("relu", "side"))]
+        assert network.layers[1].args["act"] == "relu" and archcalc.analyze(network).unread == ()
+
+
 def test_bad_model_names_are_one_line(cli, user_code):
     for name, words in (("timm:resnet50", "timm is not installed (pip install timm)"),
                         ("torchvision:resnet5", "did you mean 'resnet50'"),

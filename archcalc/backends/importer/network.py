@@ -103,11 +103,28 @@ class _Importer:
                 continue
             elif id(node) in last:
                 self._module(last[id(node)])
+                for inner in last[id(node)].nodes:
+                    self._write_in_place(inner)
             elif node.name not in member:
                 self._function(node)
+                self._write_in_place(node)
         if self.missing:
             raise UnmappedError(_listing(self.missing))
         self.build()
+
+    def _write_in_place(self, node: fx.Node) -> None:
+        """An in-place op (`relu_(y)`, `F.relu(y, inplace=True)`, an nn.ReLU(inplace=True)) writes its first
+        input: what reads that tensor later reads the op's result (torch.fx's graph still names the tensor)."""
+        if node.args and isinstance(node.args[0], fx.Node) and self._in_place(node):
+            self.values[node.args[0].name] = self.values.get(node.name)
+
+    def _in_place(self, node: fx.Node) -> bool:
+        if node.op == "call_module":
+            return getattr(self._submodule(str(node.target)), "inplace", False) is True
+        target = node.target
+        name = (target._schema.name if isinstance(target, torch._ops.OpOverload)
+                else str(target) if node.op == "call_method" else getattr(target, "__name__", ""))
+        return node.kwargs.get("inplace") is True or (name.endswith("_") and not name.endswith("__"))
 
     # modules with readers
 
