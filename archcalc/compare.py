@@ -105,6 +105,11 @@ def _word(field: str, value: object) -> str:
     return str(value)
 
 
+def _bound(report: Report) -> dict:
+    """`macs_at_least: true` where the report's MACs are a lower bound (docs/json.md); else nothing."""
+    return {"macs_at_least": True} if report.totals.macs_at_least else {}
+
+
 def to_dict(reports: list[Report], plans: list[Plan] | None = None) -> dict:
     """JSON: the shared convention, then one totals object per network (its plan, every tensor of its
     training step by dtype) with ratios to the first."""
@@ -117,7 +122,7 @@ def to_dict(reports: list[Report], plans: list[Plan] | None = None) -> dict:
             {"name": r.name, "input": list(r.input),
              "plan": {"precision": p.precision, "checkpoint": p.checkpoint, "optimizer": p.optimizer,
                       "data_parallel": p.devices, "shard": p.shard},
-             "totals": {m.key: m.value(r, p) for m in shown} | ({"macs_at_least": True} if r.totals.macs_at_least else {}),
+             "totals": {m.key: m.value(r, p) for m in shown} | _bound(r),
              "ratio_to_first": {m.key: ratio(m.value(r, p), m.value(first, base)) for m in shown},
              "train_memory": [part._asdict() for part in p.parts(r)]}
             for r, p in zip(reports, plans)
