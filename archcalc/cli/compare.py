@@ -25,8 +25,8 @@ from .terminal import out_console
 
 @command("compare")
 def compare_command(nets: Annotated[list[str], argument("NET|PATH…", "Bundled networks, spec paths or models "
-                                                                   "(torchvision:NAME, a .onnx file …); ratios are "
-                                                                   "to the first.",
+                                                                   "(such as torchvision:NAME or a .onnx file); "
+                                                                   "ratios are to the first.",
                                                                complete=complete_networks)],
                     batch: BATCH = 1, dtype: DTYPE = "float32", optimizer: OPTIMIZERS_LISTED = None,
                     precision: PRECISIONS_LISTED = None, checkpoint: CHECKPOINTS_LISTED = None,
