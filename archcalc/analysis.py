@@ -27,6 +27,7 @@ from .report import Report, Row, Totals
 from .rules import RULES, Eval, Inputs, Role, Rule, RuleError, Saved, Shape
 from .rules.base import Formulas, num, per_axis_text, product, texts
 from .rules.norm import COUNTER_ITEMSIZE
+from .rules.opaque import unknown_macs
 from .states import OPTIMIZER_STATES
 from .symbolic import Conditions, Expr, Max, bounded, collecting, current_layer, is_symbolic, largest
 from .units import DTYPE_BYTES
@@ -672,4 +673,5 @@ def _totals(net: Network, rows: tuple[Row, ...], fields: dict, memory: _Memory, 
         depth=_depth(net),
         receptive_field=fields[net.layers[-1].name].rf,
         kv_cache=sum(r.cache for r in rows),
+        macs_at_least=any(unknown_macs(r.flags) for r in rows),
     )

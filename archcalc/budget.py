@@ -37,6 +37,7 @@ class Measure:
     label: str
     unit: str  # "count" or "bytes"
     read: Callable[[Report], int]
+    at_least: Callable[[Report], bool] = lambda report: False  # the figure read is only a lower bound
 
     def show(self, value: int) -> str:
         if self.unit == "bytes":
@@ -46,7 +47,7 @@ class Measure:
 
 MEASURES: dict[str, Measure] = {
     "params": Measure("parameters", "count", lambda r: r.totals.params),
-    "macs": Measure("MACs", "count", lambda r: r.totals.macs),
+    "macs": Measure("MACs", "count", lambda r: r.totals.macs, lambda r: r.totals.macs_at_least),
     "activation_memory": Measure(ACTIVATION_MEMORY, "bytes", lambda r: r.totals.activation_bytes),
     "inference_memory": Measure(INFERENCE_MEMORY, "bytes", lambda r: sum(r.inference_breakdown().values())),
     "train_memory": Measure(TRAINING_MEMORY, "bytes", lambda r: r.train_total_bytes),
@@ -86,14 +87,18 @@ class Overrun:
     actual: int
     batch: int
     plan: str = ""  # the training step's plan in words (plan.Plan.text)
+    at_least: bool = False  # `actual` is a lower bound (an opaque layer's MACs unknown): within the limit, unproven
 
     def message(self) -> str:
         measure = MEASURES[self.limit.key]
         what = measure.label + (f" at batch {self.batch:,}" if measure.unit == "bytes" else "")
         if self.limit.key == "train_memory":
             what += f" ({self.plan})"
-        return (f"{what} over budget: expected at most {measure.show(self.limit.value)}, set by {self.limit.source};"
-                f" received {measure.show(self.actual)}")
+        verdict = "over budget" if self.actual > self.limit.value else "not known to be within budget"
+        received = (f"at least {measure.show(self.actual)} (an opaque layer's are unknown)" if self.at_least
+                    else measure.show(self.actual))
+        return (f"{what} {verdict}: expected at most {measure.show(self.limit.value)}, set by {self.limit.source};"
+                f" received {received}")
 
 
 def parse_value(key: str, value: Any) -> Any:
@@ -195,11 +200,12 @@ def from_options(options: dict[str, str | None], batch: int | None) -> Budget:
 
 
 def overruns(report: Report, limits: tuple[Limit, ...], plan: str = "") -> list[Overrun]:
-    """The limits `report` exceeds (memory figures are at the report's batch; `plan`: its training step's plan
-    in words)."""
+    """The limits `report` exceeds, or of a lower bound may (memory figures are at the report's batch; `plan`: its
+    training step's plan in words)."""
     found = []
     for limit in limits:
-        actual = MEASURES[limit.key].read(report)
-        if actual > limit.value:
-            found.append(Overrun(limit, actual, report.batch, plan))
+        measure = MEASURES[limit.key]
+        actual, at_least = measure.read(report), measure.at_least(report)
+        if actual > limit.value or at_least:
+            found.append(Overrun(limit, actual, report.batch, plan, at_least))
     return found

@@ -35,6 +35,12 @@ METRICS = (
     Metric("Training memory", "train_total_bytes", "bytes", lambda r, p: sum(part.bytes for part in p.parts(r))),
 )
 PLAN_FIELDS = ("precision", "checkpoint", "optimizer", "devices", "shard")  # what may differ between columns
+MACS_KEYS = ("macs", "flops", "train_step_macs", "recompute_macs")  # lower bounds where an opaque layer's are unknown
+
+
+def at_least(metric: Metric, report: Report) -> bool:
+    """Whether `report`'s value of `metric` is a lower bound: MACs, some of them unknown (an opaque layer's)."""
+    return metric.key in MACS_KEYS and report.totals.macs_at_least
 
 
 def ratio(value: int, base: int) -> float | None:
@@ -54,11 +60,13 @@ def figure(unit: str, value: int) -> str:
     return format_count(value) if unit == "ops" else str(value)
 
 
-def cell(unit: str, value: int, base: int, first: bool) -> str:
-    """A value and, after the first column, its ratio to the first: `13.1 MiB (3.84×)`."""
-    shown = figure(unit, value)
-    factor = ratio(value, base)
-    return shown if first or factor is None else f"{shown} ({times(factor)})"
+def cell(unit: str, value: int, base: int, first: bool, bound: bool = False, base_bound: bool = False) -> str:
+    """A value and, after the first column, its ratio to the first: `13.1 MiB (3.84×)`; `bound`: the value is a
+    lower bound (`≥ 7.8K (≥ 0.01×)`); `base_bound`: the first's is, so no ratio is known."""
+    mark = "≥ " if bound else ""
+    factor = None if base_bound else ratio(value, base)
+    shown = mark + figure(unit, value)
+    return shown if first or factor is None else f"{shown} ({mark}{times(factor)})"
 
 
 def metrics(reports: list[Report], plans: list[Plan]) -> list[Metric]:
@@ -97,6 +105,11 @@ def _word(field: str, value: object) -> str:
     return str(value)
 
 
+def _bound(report: Report) -> dict:
+    """`macs_at_least: true` where the report's MACs are a lower bound (docs/json.md); else nothing."""
+    return {"macs_at_least": True} if report.totals.macs_at_least else {}
+
+
 def to_dict(reports: list[Report], plans: list[Plan] | None = None) -> dict:
     """JSON: the shared convention, then one totals object per network (its plan, every tensor of its
     training step by dtype) with ratios to the first."""
@@ -109,7 +122,7 @@ def to_dict(reports: list[Report], plans: list[Plan] | None = None) -> dict:
             {"name": r.name, "input": list(r.input),
              "plan": {"precision": p.precision, "checkpoint": p.checkpoint, "optimizer": p.optimizer,
                       "data_parallel": p.devices, "shard": p.shard},
-             "totals": {m.key: m.value(r, p) for m in shown},
+             "totals": {m.key: m.value(r, p) for m in shown} | _bound(r),
              "ratio_to_first": {m.key: ratio(m.value(r, p), m.value(first, base)) for m in shown},
              "train_memory": [part._asdict() for part in p.parts(r)]}
             for r, p in zip(reports, plans)

@@ -133,7 +133,7 @@ def spec_vars(data: Any, file: str, found: list[SpecError] | None = None) -> dic
 def header(data: YMap, file: str, default_name: str, found: list[SpecError] | None = None) -> Network:
     """The network a spec's top-level keys describe, without its layers: texts, input, budget."""
     texts = {key: _text(data, key, default)
-             for key, default in (("name", _default_name(default_name)), ("title", ""), ("source", ""), ("reference", ""))}
+             for key, default in (("name", network_name(default_name)), ("title", ""), ("source", ""), ("reference", ""))}
     sizes, axes = _input(data)
     value = data["input"]
     return Network(texts["name"], texts["title"], texts["source"], sizes, (), file,
@@ -141,9 +141,9 @@ def header(data: YMap, file: str, default_name: str, found: list[SpecError] | No
                    ids=isinstance(value, YMap) and set(value) == {"ids"})
 
 
-def _default_name(stem: str) -> str:
-    """The name of a network whose spec gives none (its file's stem), as a name must be: printable, and clipped
-    to the length a spec's own `name` may have (a file's name may be longer)."""
+def network_name(stem: str) -> str:
+    """A network's name made of other text (a spec's file stem, a model name), as a name must be: printable, and
+    clipped to the length a spec's own `name` may have (the text may be longer)."""
     text = printable(stem)
     return text if len(text) <= MAX_TEXT["name"] else text[: MAX_TEXT["name"] - 1] + "…"
 

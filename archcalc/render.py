@@ -143,7 +143,7 @@ def _sum_of(parts: Mapping[str, Any]) -> str:
 
 def _at_least(report: Report) -> str:
     """"at least " where an opaque layer's MACs are unknown (counted as 0)."""
-    return "at least " if any(unknown_macs(row.flags) for row in report.rows) else ""
+    return "at least " if report.totals.macs_at_least else ""
 
 
 def flag_lines(report: Report, each: bool = False, advice: bool = True) -> list[str]:
@@ -425,9 +425,10 @@ def to_csv(report: Report) -> str:
     writer.writerow(csv_fields(rank))
     for row in report.rows:
         rf = (*(row.receptive_field or ()), *("",) * rank)  # blank where there is no closed form
+        macs = ("", "") if unknown_macs(row.flags) else (row.macs, row.backward_macs)  # blank: unknown, not 0
         cells = [row.name, row.kind, "x".join(f"({_code(d)})" if isinstance(d, Expr) else str(d) for d in row.output),
                  row.params, row.trainable_params,
-                 row.buffers, row.macs, row.backward_macs, row.activations, _activation_bytes(report, row),
+                 row.buffers, *macs, row.activations, _activation_bytes(report, row),
                  *rf[:rank], row.saved_bytes, row.alive_bytes]
         writer.writerow(cells if not report.symbolic else [_code(cell) for cell in cells])
     return out.getvalue()

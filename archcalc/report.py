@@ -81,6 +81,7 @@ class Totals:
     recompute_macs: int = 0  # forward MACs run again in backward: every checkpointed segment's
     kv_cache: int = 0  # elements per sample the attention layers keep for later decode steps (K and V)
     counter_bytes: int = 0  # of buffer_bytes, the int64 counts (BN's num_batches_tracked, 8 B each)
+    macs_at_least: bool = False  # an opaque layer's MACs are unknown (counted as 0): every MACs total is a lower bound
 
     @property
     def flops(self) -> int:
@@ -210,6 +211,8 @@ class Report:
         totals.update(flops=self.totals.flops, forward_backward_bytes=self.totals.forward_backward_bytes,
                       train_step_macs=self.totals.train_step_macs,
                       train_total_bytes=self.train_total_bytes, receptive_field=_pair(self.totals.receptive_field))
+        if not self.totals.macs_at_least:  # the key only where it holds: the contract of every other report unchanged
+            del totals["macs_at_least"]
         data = {
             "name": self.name, "title": self.title, "source": self.source, "input": list(self.input),
             "batch": self.batch, "dtype": self.dtype, "optimizer": self.optimizer, "precision": self.precision,

@@ -15,7 +15,7 @@ from archcalc.check import Finding, Result, check_paths, check_spec, find_specs,
 from archcalc.errors import SpecError
 from archcalc.plan import Plan
 from archcalc.rules import RULES
-from archcalc.units import format_bytes
+from archcalc.units import format_bytes, format_count
 
 REPO = Path(__file__).resolve().parent.parent
 FIXTURES = REPO / "tests" / "check_fixtures"
@@ -25,6 +25,19 @@ BROKEN, FINE, OVER = (str(FIXTURES / name) for name in ("broken.yaml", "fine.yam
 BROKEN_LINE = f"{BROKEN}:10:5: layers[3].conv 'too_big': output size 0 ≤ 0: (4 − 5 + 2·0)/1 + 1 = 0"
 OVER_LINE = (f"{OVER}:13:11: budget: parameters over budget: expected at most 1,000,000 (1.00M), set by budget.params;"
              f" received 1,098,570 (1.10M)")
+
+
+def test_a_macs_budget_on_unknown_macs_is_a_finding(cli, write_spec):
+    path = write_spec("input: [4, 8, 8]\nlayers:\n  - conv: {out: 8, k: 3, p: 1}\n"
+                      "  - opaque: {shape: [8, 8, 8], params: 10, op: aten.roll}\n")
+    macs = 8 * 8 * 3 * 3 * 4 * 8
+    ran = cli("check", path, "--max-macs", str(macs + 1))
+    assert ran.code == 1
+    assert (f"{path}:1:1: MACs not known to be within budget: expected at most {macs + 1:,} "
+            f"({format_count(macs + 1)}), set by --max-macs; received at least {macs:,} ({format_count(macs)}) "
+            "(an opaque layer's are unknown)") in ran.out
+    assert "MACs over budget" in cli("check", path, "--max-macs", str(macs - 1)).out
+    assert cli("check", path, "--max-params", "1M").code == 0  # its parameters are known
 
 
 def test_fixtures_give_exactly_two_findings(cli):

@@ -90,6 +90,39 @@ def test_csv_has_a_header_and_one_row_per_layer(cli):
     assert rows[0]["output"] == "6x28x28"
 
 
+OPAQUE = """
+input: [4, 8, 8]
+layers:
+  - conv: {out: 8, k: 3, p: 1}
+  - opaque: {shape: [8, 8, 8], params: 10, op: aten.roll}
+"""
+CONV_MACS = 8 * 8 * 3 * 3 * 4 * 8  # the conv's, the only MACs known
+
+
+def test_unknown_macs_are_a_lower_bound_in_json_and_csv(cli, write_spec):
+    path = write_spec(OPAQUE)
+    totals = json.loads(cli("table", path, "-f", "json").out)["totals"]
+    assert (totals["macs"], totals["macs_at_least"]) == (CONV_MACS, True)
+    assert "macs_at_least" not in json.loads(cli("table", "lenet5", "-f", "json").out)["totals"]
+    conv, opaque = csv.DictReader(io.StringIO(cli("table", path, "-f", "csv").out))
+    assert (conv["macs"], opaque["macs"], opaque["backward_macs"]) == (str(CONV_MACS), "", "")
+
+
+def test_compare_marks_unknown_macs_at_least(cli, write_spec):
+    path = write_spec(OPAQUE)
+    table = cli("compare", "lenet5", path).out
+    macs = next(line for line in table.splitlines() if line.startswith("MACs, forward"))
+    lenet5 = json.loads(cli("table", "lenet5", "-f", "json").out)["totals"]["macs"]
+    assert macs.endswith(f"≥ {CONV_MACS / 1000:.2f}K (≥ {CONV_MACS / lenet5:.2g}×)")
+    assert "at least" in table.splitlines()[-1]
+    networks = json.loads(cli("compare", "lenet5", path, "-f", "json").out)["networks"]
+    assert ["macs_at_least" in n["totals"] for n in networks] == [False, True]
+    rows = {row[0]: row[1:] for row in csv.reader(io.StringIO(cli("compare", "lenet5", path, "-f", "csv").out))}
+    assert rows["macs_at_least"] == ["false", "true"]
+    first = next(line for line in cli("compare", path, "lenet5").out.splitlines() if line.startswith("MACs, forward"))
+    assert "×" not in first  # a ratio to a lower bound bounds nothing
+
+
 def test_markdown_is_a_pipe_table(cli):
     out = cli("table", "lenet5", "--format", "markdown").out
     lines = out.splitlines()

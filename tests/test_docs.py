@@ -13,6 +13,7 @@ import pytest
 
 from archcalc import conventions
 from archcalc.cli.registry import MODULES
+from archcalc.models import ONNX_SUFFIX, SOURCES
 from archcalc.rules import RULES
 from conftest import REPO
 
@@ -103,3 +104,11 @@ def test_an_example_that_fails_stops_the_generator(tmp_path, monkeypatch):
     with pytest.raises(SystemExit, match="no such spec file"):
         make_docs.output("archcalc table nope.yaml")
     assert Path.cwd() == tmp_path and "COLUMNS" not in os.environ  # the run's directory and width are undone
+
+
+@pytest.mark.parametrize("command", ["table", "compare"])
+def test_the_network_argument_names_models(cli, command):
+    shown = " ".join(cli(command, "--help").out.split())
+    assert "torchvision:NAME" in shown and ONNX_SUFFIX in shown
+    if command == "table":
+        assert all(f"{source}:" in shown for source in SOURCES) and "package.module:callable" in shown

@@ -4,6 +4,7 @@ each figure against torch's (parameters, FlopCounterMode's MACs, the output shap
 from __future__ import annotations
 
 import json
+import sys
 import textwrap
 
 import pytest
@@ -14,6 +15,7 @@ torch = torch_or_fail()
 module_or_fail("torchvision", "pip install torchvision")
 
 from archcalc import catalog  # noqa: E402
+from archcalc.expand import MAX_TEXT  # noqa: E402
 from archcalc.backends.importer import import_module  # noqa: E402
 from archcalc.backends.importer.roundtrip import measure  # noqa: E402
 
@@ -131,6 +133,54 @@ def test_fx_where_export_fails_and_said(user_code):
     with torch.device("meta"):
         plain = import_module(user_code.Net(), (3, 16, 16), "plain")
     assert [(layer.name, layer.kind) for layer in network.layers] == [(layer.name, layer.kind) for layer in plain.layers]
+
+
+def test_a_long_model_name_is_clipped_to_a_network_name(cli, user_code, monkeypatch):
+    attribute = "make_" + "x" * 120
+    monkeypatch.setattr(user_code, attribute, user_code.make, raising=False)
+    data = totals(cli("table", f"usernet:{attribute}", "--format", "json"))
+    assert len(data["name"]) == MAX_TEXT["name"] and data["name"].endswith("x…")
+    assert f"usernet:{attribute}" in data["title"]  # the whole name
+
+
+def test_a_user_module_that_changes_directory_is_imported(cli, tmp_path, monkeypatch):
+    (tmp_path / "wander.py").write_text("import os\nfrom torch import nn\nos.chdir('elsewhere')\n"
+                                        "def make():\n    return nn.Linear(4, 4)\nmake.archcalc_input = (4,)\n")
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path)
+    path = list(sys.path)
+    assert totals(cli("table", "wander:make", "--format", "json"))["totals"]["params"] == 4 * 4 + 4
+    assert sys.path == path  # what was put on the path for the import, and only that, taken off
+
+
+class InPlace(torch.nn.Module):
+    """In-place activations whose results go unused: later layers read the tensors they wrote."""
+
+    def __init__(self, fx_only: bool):
+        super().__init__()
+        self.conv, self.side, self.relu = torch.nn.Conv2d(3, 8, 3), torch.nn.Conv2d(8, 8, 1), torch.nn.ReLU(inplace=True)
+        self.fx_only = fx_only
+
+    def forward(self, x):
+        if self.fx_only and torch.compiler.is_exporting():
+            raise RuntimeError("not under export")
+        y = self.conv(x)
+        z = self.side(y)  # reads y before the relu writes it
+        self.relu(y)
+        torch.nn.functional.relu(z, inplace=True)
+        return y + z
+
+
+def test_an_in_place_activation_is_read_by_what_follows():
+    import archcalc
+
+    with torch.device("meta"):
+        exported, traced = (import_module(InPlace(fx_only), (3, 8, 8), "inplace") for fx_only in (False, True))
+    assert "torch.fx" in traced.source and "torch.fx" not in exported.source
+    for network in (exported, traced):
+        assert [(layer.kind, layer.inputs) for layer in network.layers] == [
+            ("conv", ("input",)), ("conv", ("conv",)), ("relu", ("conv",)), ("add", ("relu", "side"))]
+        assert network.layers[1].args["act"] == "relu" and archcalc.analyze(network).unread == ()
 
 
 def test_bad_model_names_are_one_line(cli, user_code):

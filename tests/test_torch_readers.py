@@ -85,6 +85,7 @@ CASES = [
     (lambda: ShiftedWindowAttention(16, [4, 4], [2, 2], 2), (8, 8, 16), None),
     (lambda: PatchMerging(16), (8, 8, 16), None),
     (lambda: nn.Embedding(100, 8, padding_idx=0), (5,), "ids"),
+    (lambda: nn.Embedding(100, 8), (5,), "ids"),
     (lambda: nn.LSTM(10, 16, 2, batch_first=True), (7, 10), first),
     (lambda: nn.GRU(10, 16, bidirectional=True, batch_first=True), (7, 10), first),
 ]
@@ -117,6 +118,14 @@ def test_reader_holds_the_module_parameters_and_shape(make, shape, call):
 def test_every_reader_has_a_case():
     read = {type(case[0]()) for case in CASES}
     assert {f"{cls.__module__}.{cls.__name__}" for cls in set(READERS) - read} == set()
+
+
+def test_attention_keeps_its_dropout():
+    module = nn.MultiheadAttention(16, 4, batch_first=True, dropout=0.25)
+    (read,) = reader_of(module, READERS)(module, [(7, 16)])
+    assert read.args["dropout"] == module.dropout
+    module = nn.MultiheadAttention(16, 4, batch_first=True)
+    assert "dropout" not in reader_of(module, READERS)(module, [(7, 16)])[0].args  # none: the kind's default
 
 
 def test_a_subclass_with_its_own_forward_is_not_read():

@@ -31,8 +31,9 @@ def complete_networks(incomplete: str) -> list[str]:
     return names + paths
 
 
-NET = Annotated[str, argument("NET|PATH", "A bundled network (see `archcalc list`) or a path to a .yaml spec.",
-                              complete=complete_networks)]
+NET = Annotated[str, argument("NET|PATH", "A bundled network (see `archcalc list`), a path to a .yaml spec, or a "
+                                          "model: torchvision:NAME, transformers:CONFIG, timm:NAME, "
+                                          "package.module:callable or a .onnx file.", complete=complete_networks)]
 BATCH = Annotated[int, option("--batch", "-b", metavar="N", convert=integer(1, MAX_BATCH),
                               help="Batch size for every byte figure.")]
 DTYPE = Annotated[str, option("--dtype", choices=tuple(DTYPE_BYTES), aliases=DTYPE_ALIASES,

@@ -24,8 +24,10 @@ from .terminal import out_console
 
 
 @command("compare")
-def compare_command(nets: Annotated[list[str], argument("NET|PATH…", "Bundled networks or spec paths; ratios are to the "
-                                                                   "first.", complete=complete_networks)],
+def compare_command(nets: Annotated[list[str], argument("NET|PATH…", "Bundled networks, spec paths or models "
+                                                                   "(such as torchvision:NAME or a .onnx file); "
+                                                                   "ratios are to the first.",
+                                                               complete=complete_networks)],
                     batch: BATCH = 1, dtype: DTYPE = "float32", optimizer: OPTIMIZERS_LISTED = None,
                     precision: PRECISIONS_LISTED = None, checkpoint: CHECKPOINTS_LISTED = None,
                     data_parallel: DATA_PARALLEL_LISTED = None, shard: SHARDS_LISTED = None,
@@ -77,9 +79,13 @@ def _emit(reports: list[Report], plans: list[Plan], fmt: str) -> None:
         writer.writerow(["metric", *map(safe.spreadsheet, names)])
         writer.writerow(["input", *("x".join(map(str, r.input)) for r in reports)])
         writer.writerows([metric.key, *values] for metric, values in rows)
+        if any(r.totals.macs_at_least for r in reports):
+            writer.writerow(["macs_at_least", *(str(r.totals.macs_at_least).lower() for r in reports)])
         sys.stdout.write(out.getvalue())
         return
-    cells = [(metric.label, [compare.cell(metric.unit, v, values[0], i == 0) for i, v in enumerate(values)]) for metric, values in rows]
+    cells = [(metric.label, [compare.cell(metric.unit, v, values[0], i == 0, compare.at_least(metric, r),
+                                          compare.at_least(metric, reports[0]))
+                             for i, (v, r) in enumerate(zip(values, reports))]) for metric, values in rows]
     cells.insert(0, ("Input", [render.shape(r.input) for r in reports]))
     first = reports[0]
     varying = compare.varying(plans)
@@ -104,6 +110,7 @@ def _emit(reports: list[Report], plans: list[Plan], fmt: str) -> None:
     for r in reports[1:]:
         factor = compare.ratio(r.totals.params, first.totals.params)
         if factor is not None and r.name != first.name:
-            macs = compare.ratio(r.totals.macs, first.totals.macs)
+            macs = None if first.totals.macs_at_least else compare.ratio(r.totals.macs, first.totals.macs)
+            bound = "at least " if r.totals.macs_at_least else ""
             console.print(f"{r.name}: {compare.times(factor)} {first.name}'s parameters"
-                          + (f", {compare.times(macs)} its MACs" if macs is not None else ""))
+                          + (f", {bound}{compare.times(macs)} its MACs" if macs is not None else ""))

@@ -16,6 +16,7 @@ from torch import fx, nn
 
 from ...builder import Builder
 from ...errors import ArchcalcError
+from ...expand import network_name
 from ...ir import INPUT, Network
 from ..torch.base import Read, ReadError, reader_of
 from ...rules import RULES
@@ -51,7 +52,8 @@ def import_module(module: nn.Module, input: tuple[int, ...], name: str, referenc
     traced = trace(module, example, lambda m: reader_of(m, READERS) is not None)
     how = traced.how + (f" (torch.export failed: {traced.why})" if traced.why else "")
     ids = example.dtype == torch.long
-    builder = Builder(input={"ids": input[0]} if ids else list(input), name=name, title=title or name, reference=reference,
+    builder = Builder(input={"ids": input[0]} if ids else list(input), name=network_name(name), title=title or name,
+                      reference=reference,
                       source=f"imported from {type(module).__name__}, traced with {how}")
     _Importer(module, traced, builder, allow_opaque).run()
     return builder.build()
@@ -101,11 +103,28 @@ class _Importer:
                 continue
             elif id(node) in last:
                 self._module(last[id(node)])
+                for inner in last[id(node)].nodes:
+                    self._write_in_place(inner)
             elif node.name not in member:
                 self._function(node)
+                self._write_in_place(node)
         if self.missing:
             raise UnmappedError(_listing(self.missing))
         self.build()
+
+    def _write_in_place(self, node: fx.Node) -> None:
+        """An in-place op (`relu_(y)`, `F.relu(y, inplace=True)`, an nn.ReLU(inplace=True)) writes its first
+        input: what reads that tensor later reads the op's result (torch.fx's graph still names the tensor)."""
+        if node.args and isinstance(node.args[0], fx.Node) and self._in_place(node):
+            self.values[node.args[0].name] = self.values.get(node.name)
+
+    def _in_place(self, node: fx.Node) -> bool:
+        if node.op == "call_module":
+            return getattr(self._submodule(str(node.target)), "inplace", False) is True
+        target = node.target
+        name = (target._schema.name if isinstance(target, torch._ops.OpOverload)
+                else str(target) if node.op == "call_method" else getattr(target, "__name__", ""))
+        return node.kwargs.get("inplace") is True or (name.endswith("_") and not name.endswith("__"))
 
     # modules with readers
 

@@ -100,7 +100,8 @@ def _callable(text: str, input: tuple[int, ...] | None) -> Model:
     """`package.module:callable`: imported from the working directory or the path, called with no arguments
     on the meta device; its `archcalc_input` is the default input."""
     module_name, _, attribute = text.partition(":")
-    sys.path.insert(0, os.getcwd())
+    here = os.getcwd()  # removed as inserted: the user's module may change the working directory
+    sys.path.insert(0, here)
     try:
         module = importlib.import_module(module_name)
     except ImportError as err:
@@ -108,7 +109,7 @@ def _callable(text: str, input: tuple[int, ...] | None) -> Model:
     except Exception as err:  # the user's module failed as it ran
         raise ArchcalcError(f"{text}: importing {module_name} failed: {type(err).__name__}: {err}") from None
     finally:
-        sys.path.remove(os.getcwd())
+        sys.path.remove(here)
     make = getattr(module, attribute, None)
     if not callable(make):
         raise ArchcalcError(f"{text}: {module_name} has no callable '{attribute}'")

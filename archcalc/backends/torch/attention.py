@@ -108,8 +108,9 @@ def _read_multihead(module: nn.Module, shapes: list[Shape]) -> list[Read]:
         raise ReadError("multi-head attention other than batch-first self-attention (query = key = value)")
     if module.bias_k is not None or module.add_zero_attn:
         raise ReadError("multi-head attention with add_bias_kv or add_zero_attn")
+    dropout = {"dropout": float(module.dropout)} if module.dropout else {}  # of the attention probabilities
     return [Read("attention", {"heads": module.num_heads, "qkv_bias": module.in_proj_bias is not None,
-                               "out_bias": module.out_proj.bias is not None})]
+                               "out_bias": module.out_proj.bias is not None, **dropout})]
 
 
 READERS: Readers = {nn.MultiheadAttention: _read_multihead}

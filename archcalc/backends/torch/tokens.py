@@ -54,8 +54,10 @@ FACTORIES: dict[str, Factory] = {
 def _read_embedding(module: nn.Module, shapes: list[Shape]) -> list[Read]:
     if module.max_norm is not None or module.sparse:
         raise ReadError("an embedding with max_norm or sparse gradients")
-    return [Read("embedding", {"vocab": module.num_embeddings, "dim": module.embedding_dim,
-                               "padding_idx": module.padding_idx})]
+    args = {"vocab": module.num_embeddings, "dim": module.embedding_dim}
+    if module.padding_idx is not None:
+        args["padding_idx"] = module.padding_idx
+    return [Read("embedding", args)]
 
 
 READERS: Readers = {nn.Embedding: _read_embedding}
