@@ -21,7 +21,7 @@ from typing import Any, NamedTuple
 
 from . import late, segments
 from .errors import ShapeError
-from .ir import IDS_ITEMSIZE, INPUT, UNREAD, Experts, Layer, Network, producer
+from .ir import HOLE, IDS_ITEMSIZE, INPUT, UNREAD, Experts, Layer, Network, producer
 from .precision import DEVICES, PRECISIONS, Precision
 from .report import Report, Row, Totals
 from .rules import RULES, Eval, Inputs, Role, Rule, RuleError, Saved, Shape
@@ -47,8 +47,9 @@ class Field(NamedTuple):
 
 def analyze(net: Network, batch: int = 1, dtype: str = "float32", *, strict: bool = False,
             input_shape: tuple[int, ...] | None = None, optimizer: str = "sgd", precision: str | None = None,
-            checkpoint: str | int | None = None, device: str = "cuda") -> Report:
-    """The report of `net` at a batch size and dtype; raises ShapeError on an impossible layer.
+            checkpoint: str | int | None = None, device: str = "cuda", collect: bool = False) -> Report:
+    """The report of `net` at a batch size and dtype; raises ShapeError on an impossible layer (with
+    `collect`, Unfinished: every impossible layer whose inputs are not themselves impossible).
 
     `precision` (precision.PRECISIONS: fp32, amp-fp16, amp-bf16, bf16) sets the dtype of a training
     step and, under autocast, each tensor's type by the op lists of `device` (cuda or cpu);
@@ -57,7 +58,7 @@ def analyze(net: Network, batch: int = 1, dtype: str = "float32", *, strict: boo
     regime = _regime(dtype, precision, device)
     with _without_cycle_collection(), bounded():  # bounded: the work of formulas in a symbolic size
         report = _analyze(net, batch, regime.weights, strict, input_shape, optimizer, regime.autocast, device,
-                          segments.cut(net, checkpoint))
+                          segments.cut(net, checkpoint), collect)
     return replace(report, precision=precision, checkpoint=checkpoint, device=device)
 
 
@@ -88,8 +89,19 @@ def _without_cycle_collection() -> Iterator[None]:
             gc.enable()
 
 
+class Unfinished(ShapeError):
+    """A collecting analysis that could not finish: every layer's error (the first is its message), and the
+    inexact divisions of the layers it did evaluate, as (layer, flags)."""
+
+    def __init__(self, errors: list[ShapeError], flagged: list[tuple[Layer, tuple[str, ...]]]):
+        first = errors[0] if errors else ShapeError("layers after a spec error were not analysed")
+        super().__init__(first.message, first.mark, first.path)
+        self.errors, self.flagged = tuple(errors), tuple(flagged)
+
+
 def _analyze(net: Network, batch: int, dtype: str, strict: bool, input_shape: tuple[int, ...] | None,
-             optimizer: str, autocast: str | None, device: str, checkpointed: tuple[range, ...]) -> Report:
+             optimizer: str, autocast: str | None, device: str, checkpointed: tuple[range, ...],
+             collect: bool = False) -> Report:
     if batch < 1:
         raise ValueError(f"batch must be ≥ 1; received {batch}")
     if optimizer not in OPTIMIZER_STATES:
@@ -102,22 +114,25 @@ def _analyze(net: Network, batch: int, dtype: str, strict: bool, input_shape: tu
         evals, resolved = [], []
         memo: dict[tuple, tuple] | None = None if symbolic_input else {}  # symbolic: each layer records its conditions
         several: dict[str, int] = {}  # layers with several outputs, and how many
+        failed: list[ShapeError] = []
+        broken = {HOLE}  # collecting: the layers not evaluated; a layer reading one is passed over
         for layer in net.layers:
-            current_layer(layer.name)
-            _check_reads(layer, several)
-            _check_ids(net, layer)
-            args, ev = _evaluate(layer, shapes, strict, memo)  # resolved once, for the rule and the report
-            if layer.experts is not None:
-                ev = _held_by_experts(ev, layer.experts)
-            shapes[layer.name] = ev.shape
-            fields[layer.name] = _field(RULES[layer.kind], ev, [fields[i] for i in layer.inputs], shapes[layer.inputs[0]])
-            _within_bounds(layer, ev.shape, fields[layer.name])
-            if ev.outputs:
-                several[layer.name] = len(ev.outputs)
-                for index, shape in enumerate(ev.outputs):
-                    shapes[f"{layer.name}:{index}"], fields[f"{layer.name}:{index}"] = shape, fields[layer.name]
+            if collect and any(producer(tensor) in broken for tensor in layer.inputs):
+                broken.add(layer.name)
+                continue
+            try:
+                args, ev = _layer(net, layer, shapes, fields, several, strict, memo)
+            except ShapeError as err:
+                if not collect:
+                    raise
+                failed.append(err)
+                broken.add(layer.name)
+                continue
             evals.append(ev)
             resolved.append(args)  # equal layers share one mapping
+    if len(broken) > 1 or HOLE in net.outputs:
+        done = [layer for layer in net.layers if layer.name not in broken]
+        raise Unfinished(failed, [(layer, ev.flags) for layer, ev in zip(done, evals) if ev.flags])
     evals = _tied(net, evals, resolved)
     unread = net.unread()
     if strict and unread:
@@ -134,6 +149,25 @@ def _analyze(net: Network, batch: int, dtype: str, strict: bool, input_shape: tu
                          recompute_macs=sum(rows[i].macs for seg in checkpointed for i in seg))
     return Report(net.name, net.title, net.source, tuple(shape_in), batch, dtype, itemsize, optimizer,
                   rows, totals, tuple(conditions.items) if conditions else (), unread=tuple(l.name for l in unread))
+
+
+def _layer(net: Network, layer: Layer, shapes: dict[str, Shape], fields: dict[str, Field], several: dict[str, int],
+           strict: bool, memo: dict[tuple, tuple] | None) -> tuple[Mapping[str, Any], Eval]:
+    """One layer evaluated, its output shapes and receptive fields recorded; ShapeError if it is impossible."""
+    current_layer(layer.name)
+    _check_reads(layer, several)
+    _check_ids(net, layer)
+    args, ev = _evaluate(layer, shapes, strict, memo)  # resolved once, for the rule and the report
+    if layer.experts is not None:
+        ev = _held_by_experts(ev, layer.experts)
+    field = _field(RULES[layer.kind], ev, [fields[i] for i in layer.inputs], shapes[layer.inputs[0]])
+    _within_bounds(layer, ev.shape, field)
+    shapes[layer.name], fields[layer.name] = ev.shape, field
+    if ev.outputs:
+        several[layer.name] = len(ev.outputs)
+        for index, shape in enumerate(ev.outputs):
+            shapes[f"{layer.name}:{index}"], fields[f"{layer.name}:{index}"] = shape, field
+    return args, ev
 
 
 def arguments(layer: Layer, shapes: Mapping[str, Shape]) -> Mapping[str, Any]:
@@ -496,7 +530,7 @@ class _Memory:
             weight = item.ref == "weight"
             if (weight and not types.copies) or (item.for_input_grad and not any(needs_grad[i] for i in layer.inputs)):
                 continue  # a weight kept is the parameter itself, counted apart, unless autocast copied it
-            if item.autocast_only and not types.copies:
+            if (item.autocast_only and not types.copies) or (item.device is not None and item.device != self.device):
                 continue
             if weight:
                 copy = self.bytes(item.elements, types.out, item.per_sample)

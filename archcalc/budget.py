@@ -3,20 +3,25 @@
 A budget comes from a spec's own `budget:` mapping, from a YAML file of the
 same keys (`archcalc check --budget FILE`) or from the command line. Values
 take human units: counts `25M`, `4G` (decimal), bytes `8GiB`, `512MB`.
-Memory limits hold at the budget's `batch` (else the command's `--batch`, else 1).
+Memory limits hold at the budget's `batch` (else the command's `--batch`, else 1),
+and a training step runs as its plan keys say (`optimizer`, `precision`,
+`checkpoint`; else the command's options, else sgd, fp32, no checkpointing).
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import ArchcalcError, Mark, SpecError, unknown
+from . import segments
+from .errors import ArchcalcError, Mark, SpecError, collect, unknown
+from .precision import PRECISIONS, precision_name
 from .links import inside, link_problem
 from .report import MAX_BATCH, Report
+from .states import OPTIMIZER_STATES
 from .source import YMap, describe, load_file, mark_of
 from .units import OutOfRange, format_bytes, format_count, parse_bytes, parse_count
 
@@ -45,7 +50,8 @@ MEASURES: dict[str, Measure] = {
     "inference_memory": Measure("inference memory", "bytes", lambda r: sum(r.inference_breakdown().values())),
     "train_memory": Measure("training memory", "bytes", lambda r: r.train_total_bytes),
 }
-BUDGET_KEYS = (*MEASURES, "batch")
+PLAN_KEYS = ("optimizer", "precision", "checkpoint")  # how the training step of a memory budget runs (plan.Plan)
+BUDGET_KEYS = (*MEASURES, "batch", *PLAN_KEYS)
 
 
 @dataclass(frozen=True)
@@ -60,10 +66,12 @@ class Limit:
 
 @dataclass(frozen=True)
 class Budget:
-    """Limits that hold together, memory ones at `batch` (None: the command's batch)."""
+    """Limits that hold together, memory ones at `batch` (None: the command's batch) and under the plan keys
+    `plan` gives (the command's for the others)."""
 
     limits: tuple[Limit, ...] = ()
     batch: int | None = None
+    plan: Mapping[str, Any] = field(default_factory=dict)  # PLAN_KEYS given: optimizer, precision, checkpoint
 
     def memory(self) -> bool:
         return any(MEASURES[limit.key].unit == "bytes" for limit in self.limits)
@@ -76,16 +84,22 @@ class Overrun:
     limit: Limit
     actual: int
     batch: int
+    plan: str = ""  # the training step's plan in words (plan.Plan.text)
 
     def message(self) -> str:
         measure = MEASURES[self.limit.key]
         what = measure.label + (f" at batch {self.batch:,}" if measure.unit == "bytes" else "")
+        if self.limit.key == "train_memory":
+            what += f" ({self.plan})"
         return (f"{what} over budget: expected at most {measure.show(self.limit.value)}, set by {self.limit.source};"
                 f" received {measure.show(self.actual)}")
 
 
-def parse_value(key: str, value: Any) -> int:
-    """A budget value in plain units (a count, bytes, or a batch size); ValueError says what was expected."""
+def parse_value(key: str, value: Any) -> Any:
+    """A budget value in plain units (a count, bytes, a batch size, or a plan key's choice); ValueError says
+    what was expected."""
+    if key in PLAN_KEYS:
+        return _plan_value(key, value)
     if key == "batch":
         if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_BATCH:
             raise ValueError(f"expected an integer from 1 to {MAX_BATCH:,} for 'batch'; received {describe(value)}")
@@ -105,20 +119,36 @@ def parse_value(key: str, value: Any) -> int:
     raise ValueError(f"expected {expected} for '{key}'; received {describe(value)}")
 
 
-def read_budget(data: Any, mark: Mark | None, path: str) -> YMap:
-    """A budget mapping checked: known keys, values in plain units; marks kept (SpecError otherwise)."""
+def _plan_value(key: str, value: Any) -> str | int:
+    """An optimizer, a precision (or its dtype's name: bfloat16) or a checkpointing choice."""
+    text = str(value) if isinstance(value, int) and not isinstance(value, bool) and key == "checkpoint" else value
+    if not isinstance(text, str) or len(text) > 40:
+        raise ValueError(f"expected text for '{key}'; received {describe(value)}")
+    if key == "checkpoint":
+        return segments.chosen(segments.parse(text))
+    choices = OPTIMIZER_STATES if key == "optimizer" else PRECISIONS
+    chosen = precision_name(text) if key == "precision" else text
+    if chosen not in choices:
+        raise ValueError(f"expected one of {', '.join(choices)} for '{key}'; received {describe(value)}")
+    return chosen
+
+
+def read_budget(data: Any, mark: Mark | None, path: str, found: list[SpecError] | None = None) -> YMap:
+    """A budget mapping checked: known keys, values in plain units; marks kept (SpecError otherwise; with a
+    collector, `found`, every bad key and value is kept there and skipped)."""
     if not isinstance(data, YMap):
         raise SpecError(f"'budget' must be a mapping such as {{params: 25M, macs: 4G}}; received {describe(data)}",
                         mark_of(data) or mark, path)
     out = YMap()
     out.mark, out.key_marks, out.value_marks = data.mark, dict(data.key_marks), dict(data.value_marks)
+    errors = []
     for key, value in data.items():
-        if key not in BUDGET_KEYS:
-            raise SpecError(unknown("budget key", key, BUDGET_KEYS), data.key_marks[key], path)
         try:
             out[key] = parse_value(key, value)
         except ValueError as err:
-            raise SpecError(str(err), data.value_marks[key], path) from None
+            where = data.key_marks[key] if key not in BUDGET_KEYS else data.value_marks[key]
+            errors.append(SpecError(str(err), where, path))
+    collect(errors, found)
     return out
 
 
@@ -129,7 +159,7 @@ def from_mapping(data: YMap, source: Callable[[str, Mark | None], str], *, in_sp
     """
     limits = tuple(Limit(key, value, source(key, mark_of(data, key)), mark_of(data, key) if in_spec else None)
                    for key, value in data.items() if key in MEASURES)
-    return Budget(limits, data.get("batch"))
+    return Budget(limits, data.get("batch"), {key: data[key] for key in PLAN_KEYS if key in data})
 
 
 def load_budget_file(path: str | Path) -> Budget:
@@ -163,11 +193,12 @@ def from_options(options: dict[str, str | None], batch: int | None) -> Budget:
     return Budget(tuple(limits), batch)
 
 
-def overruns(report: Report, limits: tuple[Limit, ...]) -> list[Overrun]:
-    """The limits `report` exceeds (memory figures are at the report's batch)."""
+def overruns(report: Report, limits: tuple[Limit, ...], plan: str = "") -> list[Overrun]:
+    """The limits `report` exceeds (memory figures are at the report's batch; `plan`: its training step's plan
+    in words)."""
     found = []
     for limit in limits:
         actual = MEASURES[limit.key].read(report)
         if actual > limit.value:
-            found.append(Overrun(limit, actual, report.batch))
+            found.append(Overrun(limit, actual, report.batch, plan))
     return found

@@ -7,25 +7,29 @@ file, a directory it cannot list), `spec` (cannot be read or expanded), `shape` 
 `inexact` (a division that is not whole, under --strict), `unread` (a layer
 whose output no layer reads: a typo in a `from:`), `budget` (a figure
 over its limit) or `internal` (a bug of ours, reported, never a traceback).
-A bad spec never stops the others from being checked.
+A bad spec never stops the others from being checked, and a spec's own
+mistakes are found together: every unknown key, kind and budget key (what
+could not be read is passed over), and every impossible layer that does not
+read one (`analysis.Unfinished`).
 """
 
 from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from . import expand, render, safe, sizes, source
-from .analysis import analyze
+from .analysis import Unfinished, analyze
 from .budget import Budget, Limit, from_mapping, overruns
 from .catalog import SUFFIXES
-from .errors import ArchcalcError, Mark, ShapeError, SpecError
-from .ir import UNREAD, Network
+from .errors import ArchcalcError, Mark, ShapeError, SpecError, each_error
+from .ir import HOLE, UNREAD, Layer, Network
 from .links import link_problem
+from .plan import Plan
 from .report import Report
 from .symbolic import Expr
 
@@ -161,56 +165,73 @@ def _kind_problem(path: str) -> str:
 
 
 def check_paths(paths: Iterable[str], budgets: Sequence[Budget] = (), *, strict: bool = False,
-                batch: int = 1) -> Result:
-    """Check every spec under `paths` against its own budget and `budgets` (memory at `batch` unless they say)."""
+                batch: int = 1, plan: Mapping[str, Any] | None = None) -> Result:
+    """Check every spec under `paths` against its own budget and `budgets` (memory at `batch`, a training step
+    under `plan`'s keys (budget.PLAN_KEYS), unless they say)."""
     specs = find_specs(paths)
     findings = [finding for spec in specs for finding in
                 ([Finding(spec.path, 1, 1, "", spec.problem, "file")] if spec.problem
-                 else check_spec(spec.path, budgets, strict=strict, batch=batch))]
+                 else check_spec(spec.path, budgets, strict=strict, batch=batch, plan=plan))]
     return Result(tuple(spec.path for spec in specs), tuple(findings))
 
 
-def check_spec(path: str, budgets: Sequence[Budget] = (), *, strict: bool = False, batch: int = 1) -> list[Finding]:
-    """The findings of one spec file (an empty list when it is fine)."""
+def check_spec(path: str, budgets: Sequence[Budget] = (), *, strict: bool = False, batch: int = 1,
+               plan: Mapping[str, Any] | None = None) -> list[Finding]:
+    """The findings of one spec file (an empty list when it is fine), each once."""
     try:
-        return _check(path, budgets, strict, batch)
+        found = _check(path, budgets, strict, batch, plan or {})
+    except SpecError as err:
+        found = [_finding(one, path) for one in each_error(err)]
     except ArchcalcError as err:
         return [_finding(err, path)]
     except Exception as err:  # a bug of ours: say so, keep checking the other specs
         message = f"internal error: {type(err).__name__}: {source.one_line(str(err))} (please report this spec)"
         return [Finding(path, 1, 1, "", message, "internal")]
+    unique: dict[tuple, Finding] = {}  # a mistake inside a block is found in each of its instances: once is enough
+    for finding in found:
+        unique.setdefault((finding.file, finding.line, finding.col, finding.message, finding.kind), finding)
+    return list(unique.values())
 
 
-def _check(path: str, budgets: Sequence[Budget], strict: bool, batch: int) -> list[Finding]:
-    network = expand.build(source.load_file(path), path, Path(path).stem)
-    reports: dict[int, Report] = {1: analyze(network)}  # by batch; ShapeError stops here
-
-    def at(size: int) -> Report:
-        if size not in reports:
-            reports[size] = analyze(network, size)
-        return reports[size]
-
-    findings = [*_unread(network), *(_inexact(network, reports[1]) if strict else [])]
+def _check(path: str, budgets: Sequence[Budget], strict: bool, batch: int, plan: Mapping[str, Any]) -> list[Finding]:
+    read: list[SpecError] = []  # what expansion could not read, collected: the rest is expanded
+    try:
+        network = expand.build(source.load_file(path), path, Path(path).stem, found=read)
+    except SpecError as err:  # what stops the expansion (a limit, a missing 'layers'), after what it had found
+        return [_finding(one, path) for one in (*read, *each_error(err))]
+    findings = [_finding(err, path) for err in read]
+    unread = [] if HOLE in network.outputs else _unread(network)  # a hole reads layers no layer reads
+    try:
+        first = analyze(network, collect=True)
+    except Unfinished as err:
+        return [*findings, *(_finding(one, path) for one in err.errors),
+                *(_inexact(network, err.flagged) if strict else []), *unread]
+    findings += [*unread, *(_inexact(network, list(zip(network.layers, (row.flags for row in first.rows))))
+                            if strict else [])]
     own = from_mapping(network.budget, lambda key, mark: f"budget.{key}", in_spec=True)
-    if reports[1].symbolic and any(budget.limits for budget in (own, *budgets)):
+    if first.symbolic and any(budget.limits for budget in (own, *budgets)):
         mark = mark_of_input(network)
         return [*findings, Finding(mark.file, mark.line, mark.col, "budget",
                                    "budgets need a concrete input; this spec's is symbolic "
                                    f"({render.shape(network.input)})", "budget")]
+    reports: dict[tuple[int, Plan], Report] = {(1, Plan()): first}  # by batch and plan
     for budget in (own, *budgets):
-        report = at(budget.batch or batch) if budget.memory() else reports[1]
-        findings += [_budget_finding(path, over.limit, over.message()) for over in overruns(report, budget.limits)]
+        size, steps = (budget.batch or batch, Plan(**{**plan, **budget.plan})) if budget.memory() else (1, Plan())
+        if (size, steps) not in reports:
+            reports[size, steps] = steps.analyze(network, size)
+        findings += [_budget_finding(path, over.limit, over.message())
+                     for over in overruns(reports[size, steps], budget.limits, steps.text())]
     return findings
 
 
-def _inexact(network: Network, report: Report) -> list[Finding]:
+def _inexact(network: Network, flagged: Sequence[tuple[Layer, Sequence[str]]]) -> list[Finding]:
     """Every division that is not whole, as --strict refuses them (analysis stops at the first), each
-    with the input sizes at which every division would be."""
+    with the input sizes at which every division would be; `flagged`: the layers evaluated, with their flags."""
     found = []
     exact = ""
-    for layer, row in zip(network.layers, report.rows):
+    for layer, flags in flagged:
         mark = layer.origin.mark or Mark(network.file, 1, 1)
-        for flag in row.flags:
+        for flag in flags:
             exact = exact or _exact_sizes(network)
             found.append(Finding(mark.file, mark.line, mark.col, f"{layer.origin.path} '{layer.name}'",
                                  f"{flag} (--strict refuses inexact divisions){exact}", "inexact"))

@@ -39,6 +39,29 @@ class SpecError(ArchcalcError):
         return f"{where}{layer}{self.message}"
 
 
+class SpecErrors(SpecError):
+    """Several independent errors of one place found at once (every unknown key of a mapping); the first is
+    its message, so a caller that reports one error reports what it did before."""
+
+    def __init__(self, errors: list[SpecError]):
+        first = errors[0]
+        super().__init__(first.message, first.mark, first.path)
+        self.errors = tuple(errors)
+
+
+def each_error(err: SpecError) -> tuple[SpecError, ...]:
+    """The errors `err` holds: its own list (SpecErrors), or itself."""
+    return err.errors if isinstance(err, SpecErrors) else (err,)
+
+
+def collect(errors: list[SpecError], found: list[SpecError] | None) -> None:
+    """Raise `errors` (the first is the message), or with a collector (`found`) keep them all and go on."""
+    if errors and found is None:
+        raise SpecErrors(errors)
+    if errors:
+        found.extend(errors)
+
+
 class ShapeError(SpecError):
     """A layer whose output shape is impossible (empty, mismatched, inexact under --strict)."""
 

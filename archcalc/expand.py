@@ -20,8 +20,8 @@ from types import MappingProxyType
 from typing import Any, NamedTuple
 
 from . import expr
-from .errors import Mark, SpecError, did_you_mean, unknown
-from .ir import INPUT, LIST_AXES, SEQUENCE, SIZE_SYMBOLS, Experts, LateArg, Layer, Network, Origin, producer
+from .errors import Mark, SpecError, SpecErrors, collect, did_you_mean, each_error, unknown
+from .ir import HOLE, INPUT, LIST_AXES, SEQUENCE, SIZE_SYMBOLS, Experts, LateArg, Layer, Network, Origin, producer
 from .late import SHAPE_NAMES, Late, TensorDim, is_late
 from .symbolic import Expr
 from .rules import RULES, Inputs, Role, Rule, kinds
@@ -39,7 +39,8 @@ MAX_STEPS = 25_000  # items, copies and branches visited: bounds repeats of bloc
 MAX_EDGES = 20_000  # inputs of all layers together, `from:` lists included (ResNet-1202: 3,004); a merge's
 # rule, formula and memory model take time in its inputs, so edges, not layers, bound a wide network's cost
 MAX_NAME = 200  # characters of a layer's full name (bundled specs: ≤ 52); with MAX_LAYERS, bounds every output
-MAX_TEXT = {"name": 100, "title": 300, "source": 300, "reference": 100}  # one line each, shown by every command
+# one line each, shown by every command; a reference `transformers:CONFIG(…)` holds up to 1,000 characters of options
+MAX_TEXT = {"name": 100, "title": 300, "source": 300, "reference": 1200}
 MAX_NESTING = 32  # block instances and branches inside one another (bundled specs: 3)
 _NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_\-]*")
 # a layer's or block instance's name may have dots, as a flattened network's names have (archcalc.dump)
@@ -79,29 +80,39 @@ FILE_LIMITS = Limits(MAX_LAYERS, MAX_EDGES, MAX_STEPS)  # a spec file, YAML text
 PROGRAM_LIMITS = Limits(100_000, 400_000, 500_000)
 
 
-def build(data: Any, file: str, default_name: str, limits: Limits = FILE_LIMITS) -> Network:
-    """Check a loaded spec and expand it into a Network."""
-    names = spec_vars(data, file)
-    network = header(data, file, default_name)
-    expander = Expander(file, read_blocks(data.get("blocks"), mark_of(data, "blocks")), names, limits)
+def build(data: Any, file: str, default_name: str, limits: Limits = FILE_LIMITS,
+          found: list[SpecError] | None = None) -> Network:
+    """Check a loaded spec and expand it into a Network.
+
+    With `found`, the errors that leave the rest of the spec readable (unknown keys, kinds and budget keys, a
+    layer item that cannot be expanded) are collected there instead of the first raised: a key is skipped, an
+    item becomes a hole (`HOLE`) that the layers after it read and the analysis passes over (archcalc check).
+    """
+    names = spec_vars(data, file, found)
+    network = header(data, file, default_name, found)
+    expander = Expander(file, read_blocks(data.get("blocks"), mark_of(data, "blocks"), found), names, limits, found)
     layers = data["layers"]
     if not isinstance(layers, YList) or not layers:
         raise SpecError(f"'layers' must be a non-empty list of layers; received {describe(layers)}", mark_of(data, "layers"))
     expander.sequence(layers, top_scope(names), INPUT, "layers", mark_of(data, "layers"))
+    if found and not expander.layers:  # every item failed: those are the findings
+        raise SpecErrors(found)
     if not expander.layers:
         raise SpecError("the network has no layers once expanded (is every repeat 0?)", mark_of(data, "layers"))
     outputs = data.get("outputs")
-    found = () if outputs is None else expander.resolve(outputs, top_scope(names), mark_of(data, "outputs") or data.mark, "outputs",
-                                                          "outputs")
-    return replace(network, layers=tuple(expander.layers), outputs=tuple(producer(name) for name in found))
+    found_outputs = () if outputs is None else expander.resolve(outputs, top_scope(names),
+                                                                mark_of(data, "outputs") or data.mark, "outputs", "outputs")
+    holes = (HOLE,) if expander.holes else ()  # what the network lacks is one of its outputs: nothing is complete
+    return replace(network, layers=tuple(expander.layers),
+                   outputs=tuple(dict.fromkeys((*(producer(name) for name in found_outputs), *holes))))
 
 
-def spec_vars(data: Any, file: str) -> dict[str, Any]:
+def spec_vars(data: Any, file: str, found: list[SpecError] | None = None) -> dict[str, Any]:
     """The spec's `vars`, once its top-level keys and version are checked, and that it has `input` and `layers`."""
     if not isinstance(data, YMap):
         raise SpecError(f"a spec is a mapping with 'input' and 'layers'; received {describe(data)}",
                         mark_of(data) or Mark(file, 1, 1))
-    _check_keys(data, TOP_KEYS, "top-level key", "")
+    _check_keys(data, TOP_KEYS, "top-level key", "", found)
     for required in ("input", "layers"):
         if required not in data:
             raise SpecError(f"missing '{required}' (a spec needs input: [C, H, W] and layers: [...])", data.mark)
@@ -112,14 +123,14 @@ def spec_vars(data: Any, file: str) -> dict[str, Any]:
     return _vars(data.get("vars", YMap()), mark_of(data, "vars"))
 
 
-def header(data: YMap, file: str, default_name: str) -> Network:
+def header(data: YMap, file: str, default_name: str, found: list[SpecError] | None = None) -> Network:
     """The network a spec's top-level keys describe, without its layers: texts, input, budget."""
     texts = {key: _text(data, key, default)
              for key, default in (("name", printable(default_name)), ("title", ""), ("source", ""), ("reference", ""))}
     sizes, axes = _input(data)
     value = data["input"]
     return Network(texts["name"], texts["title"], texts["source"], sizes, (), file,
-                   _budget(data.get("budget"), mark_of(data, "budget")), texts["reference"], axes,
+                   _budget(data.get("budget"), mark_of(data, "budget"), found), texts["reference"], axes,
                    ids=isinstance(value, YMap) and set(value) == {"ids"})
 
 
@@ -128,10 +139,9 @@ def top_scope(names: dict[str, Any]) -> Scope:
     return Scope("", {**names, **_shape_names(INPUT)})
 
 
-def _check_keys(mapping: YMap, known: tuple[str, ...], what: str, path: str) -> None:
-    for key in mapping:
-        if key not in known:
-            raise SpecError(unknown(what, key, known), mapping.key_marks[key], path)
+def _check_keys(mapping: YMap, known: tuple[str, ...], what: str, path: str, found: list[SpecError] | None) -> None:
+    collect([SpecError(unknown(what, key, known), mapping.key_marks[key], path) for key in mapping if key not in known],
+            found)
 
 
 def _text(data: YMap, key: str, default: str) -> str:
@@ -213,16 +223,16 @@ def _not_reserved(name: str, mark: Mark | None, path: str) -> None:
                         f"{'channels' if SHAPE_NAMES[name] == 0 else 'last dimension'}", mark, path)
 
 
-def _budget(data: Any, mark: Mark | None) -> YMap:
+def _budget(data: Any, mark: Mark | None, found: list[SpecError] | None) -> YMap:
     """The spec's own budget, its values checked and in plain units (bytes, counts); marks kept."""
     if data is None:
         return YMap()
     from .budget import read_budget  # only a spec with a budget pays for the budget module (startup)
 
-    return read_budget(data, mark, "budget")
+    return read_budget(data, mark, "budget", found)
 
 
-def read_blocks(data: Any, mark: Mark | None) -> dict[str, YMap]:
+def read_blocks(data: Any, mark: Mark | None, found: list[SpecError] | None = None) -> dict[str, YMap]:
     """A spec's `blocks:` (name → definition), each checked: its name, keys, one body and its args."""
     if data is None:
         return {}
@@ -238,7 +248,7 @@ def read_blocks(data: Any, mark: Mark | None) -> dict[str, YMap]:
         if not isinstance(block, YMap):
             raise SpecError(f"a block is a mapping with args and layers (or {' / '.join(BLOCK_BODIES[1:])}); "
                             f"received {describe(block)}", mark_of(data, name), path)
-        _check_keys(block, BLOCK_KEYS, "block key", path)
+        _check_keys(block, BLOCK_KEYS, "block key", path, found)
         bodies = [key for key in BLOCK_BODIES if key in block]
         if len(bodies) != 1:
             raise SpecError(f"a block needs exactly one of {', '.join(BLOCK_BODIES)}", block.mark, path)
@@ -276,8 +286,9 @@ def _integer(value: Any, names: dict[str, Any], mark: Mark | None, path: str) ->
 class Expander:
     """Walks layer items, appending primitive Layers in run order."""
 
-    def __init__(self, file: str, blocks: dict[str, YMap], names: dict[str, Any], limits: Limits = FILE_LIMITS):
-        self.file, self.blocks, self.top_names, self.limits = file, blocks, names, limits
+    def __init__(self, file: str, blocks: dict[str, YMap], names: dict[str, Any], limits: Limits = FILE_LIMITS,
+                 found: list[SpecError] | None = None):
+        self.file, self.blocks, self.top_names, self.limits, self.found = file, blocks, names, limits, found
         self.layers: list[Layer] = []
         self.outputs: dict[str, str] = {INPUT: INPUT}  # name (layer, block or branch) → layer producing it
         self.steps = 0
@@ -285,6 +296,7 @@ class Expander:
         self.interned: dict[tuple, MappingProxyType] = {}  # equal arguments share one mapping (see analysis)
         self.read: dict[tuple, tuple] = {}  # an item's arguments, read once per scope
         self.in_mixture = False  # expanding a moe's body
+        self.holes = 0  # items a collecting expansion could not expand
 
     def step(self, mark: Mark | None, path: str) -> None:
         """Count one unit of expansion work; refuse a spec that needs too many."""
@@ -302,6 +314,26 @@ class Expander:
         return current
 
     def item(self, item: Any, scope: Scope, current: str, path: str, mark: Mark | None) -> str:
+        """The item expanded, its output's name; collecting (`found`), an item that fails is a hole instead."""
+        if self.found is None:
+            return self.expand_item(item, scope, current, path, mark)
+        try:
+            return self.expand_item(item, scope, current, path, mark)
+        except SpecError as err:
+            if self.exhausted():  # a limit stops the expansion: going on would cost what the limit bounds
+                raise
+            self.found.extend(each_error(err))
+            self.holes += 1
+            name = _given_name(item)
+            if name is not None:  # `from: name` reads the hole: not a second finding
+                self.outputs.setdefault(scope.prefix + name, HOLE)
+            return HOLE
+
+    def exhausted(self) -> bool:
+        limits = self.limits
+        return self.steps > limits.steps or len(self.layers) >= limits.layers or self.edges > limits.edges
+
+    def expand_item(self, item: Any, scope: Scope, current: str, path: str, mark: Mark | None) -> str:
         if not isinstance(item, YMap):
             raise SpecError(f"a layer is a mapping like '- conv: {{out: 64, k: 3}}'; received {describe(item)}", mark, path)
         kinds = [key for key in item if key not in ITEM_KEYS]
@@ -381,6 +413,9 @@ class Expander:
             raise SpecError(f"{rule.kind} takes one input; 'from' names {len(inputs)}", mark, path)
         if rule.inputs is Inputs.MAP_AND_SIZE and len(inputs) != 2:
             raise SpecError(f"{rule.kind} takes two inputs: give 'from: [a, b]'", mark, path)
+        if rule.inputs is Inputs.QUERIES_AND_MEMORY and len(inputs) > 2:
+            raise SpecError(f"{rule.kind} reads one input, or two ('from: [queries, memory]'); 'from' names "
+                            f"{len(inputs)}", mark, path)
         args, late = self.arguments(rule, value, scope, path, mark)
         if args.get("tie") is not None:  # the full name of the layer whose weight it shares
             tied = self.resolve(args["tie"], scope, mark_of(value, "tie") or mark, path, "tie")[0]
@@ -457,7 +492,8 @@ class Expander:
         experts = Experts(args["experts"], args["top"])
         for index in range(start, len(self.layers)):
             layer = self.layers[index]
-            outside = next((i for i in layer.inputs if i.partition(":")[0] not in made and i != router), None)
+            outside = next((i for i in layer.inputs if i.partition(":")[0] not in made and i not in (router, HOLE)),
+                           None)
             if outside is not None:
                 raise SpecError(f"a moe's body reads only its own layers and the routed tokens; '{layer.name}' "
                                 f"reads '{outside}'", layer.origin.mark, layer.origin.path)
@@ -496,9 +532,8 @@ class Expander:
         elif isinstance(value, YMap):
             given = {k: v for k, v in value.items() if k not in ("name", "from")}
             marks = dict(value.value_marks)
-            for key in given:
-                if key not in params:
-                    raise SpecError(unknown(f"argument of block '{kind}'", key, params), value.key_marks[key], path)
+            collect([SpecError(unknown(f"argument of block '{kind}'", key, params), value.key_marks[key], path)
+                     for key in given if key not in params], None)
         else:
             raise SpecError(f"block '{kind}' takes [args] or {{name: value}}; received {describe(value)}", mark, path)
         missing = [p for p in params if p not in given]
@@ -550,6 +585,16 @@ class Expander:
         return tuple(found)
 
 
+def _given_name(item: Any) -> str | None:
+    """The name an item gives its layer, on the item or among its arguments, if it gives one."""
+    if not isinstance(item, YMap):
+        return None
+    kinds = [key for key in item if key not in ITEM_KEYS]
+    value = item[kinds[0]] if len(kinds) == 1 else None
+    name = item.get("name", value.get("name") if isinstance(value, YMap) else None)
+    return name if isinstance(name, str) else None
+
+
 def _check_nesting(scope: Scope, mark: Mark, path: str) -> None:
     """Blocks and branches open scopes inside one another; bound how deep (and Python's stack)."""
     if scope.prefix.count(".") >= MAX_NESTING:
@@ -581,10 +626,9 @@ class _Arguments:
             given: dict[str, Any] = {}
         elif isinstance(value, dict):
             given = {k: v for k, v in value.items() if k not in ("name", "from")}
-            for key in given:
-                if rule.arg(key) is None:
-                    known = [a.name for a in rule.args] + ["name", "from"]
-                    raise SpecError(unknown(f"argument of {rule.kind}", key, known), mark_of(value, key, of_key=True), self.path)
+            known = [a.name for a in rule.args] + ["name", "from"]
+            collect([SpecError(unknown(f"argument of {rule.kind}", key, known), mark_of(value, key, of_key=True),
+                               self.path) for key in given if rule.arg(key) is None], None)
         elif isinstance(value, str) and (arg := rule.arg(value)) is not None and arg.type == "bool":
             given = {value: True}  # `avgpool: global`
         elif rule.shorthand is not None and (not isinstance(value, list) or rule.arg(rule.shorthand).type in _LIST_TYPES):

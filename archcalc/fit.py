@@ -7,7 +7,7 @@ line through batches 1 and 2 gives a first guess, and real analyses around it
 Each batch tried is analysed once, and its memory read once, part by part
 (`step`, a `Step`). With a symbolic analysis (every figure a formula in N),
 the same `Goal` solves for the largest square input, or the longest sequence, instead (`fit_input`);
-`answer` is `archcalc fit`, its JSON `Answer.to_dict`.
+`answer` is `archcalc fit`, `check_batch` its `--batch N` (whether that batch fits), its JSON `Answer.to_dict`.
 """
 
 from __future__ import annotations
@@ -224,6 +224,7 @@ class Answer:
     side_steps: tuple[Step, ...] = ()  # at `side`, and at side + 1 when that is a size archcalc takes
     serving: Serving | None = None  # serving: the MACs of decode and prefill at the context
     beyond: str | None = None  # why side + 1 is refused by the network itself (its position table), if it is
+    checked: Step | None = None  # `check_batch`: the step at the batch asked for, fitting or not
 
     def to_dict(self) -> dict[str, Any]:
         """fit's JSON (README, "JSON output"): the goal, the batch found, and with --solve input the side (with
@@ -234,6 +235,13 @@ class Answer:
             data.update(batch=fit.batch, samples_per_step=goal.plan.samples(fit.batch) if goal.train else None,
                         at_batch=goal.step_dict(fit.step),
                         at_next=fit.next_step and goal.step_dict(fit.next_step))
+        if self.checked is not None:
+            step = self.checked
+            data.update(batch=step.report.batch, fits=step.bytes <= goal.budget, margin_bytes=goal.budget - step.bytes,
+                        samples_per_step=goal.plan.samples(step.report.batch) if goal.train else None,
+                        at_batch=goal.step_dict(step))
+        if goal.train:
+            data["not_counted"] = [NOT_COUNTED]
         if self.side is not None:
             first, *rest = self.side_steps
             key = {"input": "side", "seq": "seq"}.get(self.solve, "context")
@@ -295,6 +303,18 @@ def _serving(net: Network, goal: Goal, decode: Report, context: int) -> Serving:
     """The MACs of the decode step at `context` (its report's, per sequence) and of prefilling `context` tokens."""
     prefill = analyze(net, 1, goal.dtype, input_shape=sizes.sequence_input(net, "fit --serve", context))
     return Serving(context, decode.totals.macs, prefill.totals.macs)
+
+
+# What a training step's parts leave out: torch's MemTracker (fake tensors, ResNet-50, Adam, batch 256) peaks
+# 0.5–1.3 % above these steady tensors during backward (docs/conventions.md, "Headroom")
+NOT_COUNTED = "backward's transient tensors, a little above these (the fragmentation allowance holds them)"
+
+
+def check_batch(net: Network, goal: Goal, batch: int) -> Answer:
+    """`archcalc fit --batch N`: the step at `batch`, part by part, whether it reaches `goal` or not."""
+    if any(isinstance(d, Expr) for d in net.input):
+        raise ArchcalcError(numbers_needed(net.name, shape_text(net.input), "fit --batch"))
+    return Answer(net, goal, "check", None, checked=goal.step(goal.plan.analyze(net, batch, goal.dtype)))
 
 
 def answer(net: Network, goal: Goal, solve: str = "batch", batch: int = 1) -> Answer:

@@ -11,6 +11,9 @@ from .errors import Mark
 from .symbolic import Expr
 
 INPUT = "input"  # the name by which layers refer to the network's input
+# What layers read in place of an item a collecting check could not expand (expand.build's `found`); a network
+# with one also has it among its outputs, so that nothing takes it for complete
+HOLE = "?"
 IDS_ITEMSIZE = 8  # token ids are int64, as torch.nn.Embedding reads them
 SIZE_SYMBOLS = ("H", "W", "N", "T", "L")  # the symbolic sizes an input's spatial axes may have (N: a square side)
 SEQUENCE = "S"  # the symbolic length of a token sequence: the first axis of a token input [S, D]

@@ -111,7 +111,11 @@ class Korthikanti:
         notes = [f"attention: the paper keeps the s×s softmax output, its dropout mask and the dropout's output "
                  f"(5·a·s²·b = {_bytes(5 * a * s * s * b)}); PyTorch's fused attention (SDPA: flash or memory-"
                  f"efficient), as archcalc counts it, keeps no s×s tensor, only each row's log-sum-exp in float32 "
-                 f"(4·a·s·b = {_bytes(4 * a * s * b)})"]
+                 f"(4·a·s·b = {_bytes(4 * a * s * b)})"
+                 + (f"; with this spec's attention dropout (p = {args['dropout']:g}) on CUDA too, whose fused kernels "
+                    "draw the mask again in backward; on the CPU (no fused kernel with dropout) SDPA's math path keeps "
+                    "the probabilities, the dropout's noise in their type and their product, as the paper does"
+                    if args.get("dropout") else "")]
         if kv_heads != a or head_dim * a != h:
             notes.append(f"attention: the paper's Q, K and V are each h = {h} wide; here Q is {a}·{head_dim} = "
                          f"{a * head_dim} and K, V {kv_heads}·{head_dim} = {kv_heads * head_dim} each "

@@ -32,6 +32,22 @@ PRECISIONS = {p.name: p for p in (
     Precision("bf16", "bfloat16"),
 )}
 
+# The other spelling of each, accepted wherever a precision or a dtype is asked for (docs/cli.md, "Precisions and
+# dtypes"): a training precision by its dtype's name, a dtype by its short name
+PRECISION_ALIASES = {"float32": "fp32", "bfloat16": "bf16"}
+DTYPE_ALIASES = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}
+
+
+def precision_name(text: str) -> str:
+    """A precision's own name (fp32, amp-fp16, amp-bf16, bf16) for it or its alias; other text unchanged."""
+    return PRECISION_ALIASES.get(text, text)
+
+
+def dtype_name(text: str) -> str:
+    """A dtype's own name (float32, float16, bfloat16, int8) for it or its alias; other text unchanged."""
+    return DTYPE_ALIASES.get(text, text)
+
+
 DEVICES = ("cuda", "cpu")  # whose autocast op lists an analysis follows
 
 

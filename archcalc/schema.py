@@ -11,11 +11,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import expand
+from . import expand, segments
 from .args import MAX_AXES, MAX_INT, Arg
 from .ir import SEQUENCE, SIZE_SYMBOLS
 from .budget import BUDGET_KEYS, MAX_BATCH, MEASURES
 from .rules import RULES, Inputs, Role, Rule, kinds
+from .precision import PRECISION_ALIASES, PRECISIONS
+from .states import OPTIMIZER_STATES
 
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
 _NAME = "^[A-Za-z_][A-Za-z0-9_]*$"  # a block argument or var standing for a value
@@ -175,6 +177,12 @@ def _budget() -> dict[str, Any]:
     }
     properties["batch"] = {"type": "integer", "minimum": 1, "maximum": MAX_BATCH,
                            "description": "the batch size the memory limits hold at"}
+    properties["optimizer"] = {"enum": list(OPTIMIZER_STATES), "description": "the training step's optimizer"}
+    properties["precision"] = {"enum": [*PRECISIONS, *PRECISION_ALIASES],
+                               "description": "the training step's precision (float32, bfloat16: fp32, bf16)"}
+    properties["checkpoint"] = {"anyOf": [{"enum": ["none", segments.EVERY_BLOCK]},
+                                          {"type": "integer", "minimum": 1, "maximum": segments.MAX_SEGMENTS}],
+                                "description": "the training step's activation checkpointing (N: segments)"}
     assert tuple(properties) == BUDGET_KEYS
     return {"type": "object", "description": "limits `archcalc check` holds the network to",
             "properties": properties, "additionalProperties": False}

@@ -34,7 +34,8 @@ ATTENTION = "attention"
 
 
 def decoding(net: Network, past: int) -> Network:
-    """`net` with every attention's `past` set: tokens already in its KV cache (checked as a spec's value is)."""
+    """`net` with every self-attention's `past` set: tokens already in its KV cache (checked as a spec's value
+    is)."""
     attention = [layer for layer in net.layers if layer.kind == ATTENTION]
     if not attention:
         raise ArchcalcError(f"{net.name}: serving reads the KV cache of attention layers; this network has none")
@@ -50,7 +51,9 @@ def decoding(net: Network, past: int) -> Network:
             changed[id(args)] = MappingProxyType({**args, "past": value})
         return changed[id(args)]
 
-    return replace(net, layers=tuple(replace(layer, args=with_past(layer.args)) if layer.kind == ATTENTION else layer
+    # a cross-attention's keys and values are its memory's, made once: no past of its own
+    return replace(net, layers=tuple(replace(layer, args=with_past(layer.args))
+                                     if layer.kind == ATTENTION and len(layer.inputs) == 1 else layer
                                      for layer in net.layers))
 
 

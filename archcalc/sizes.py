@@ -195,6 +195,17 @@ def _node(network: Network | None, layer: str) -> Layer | None:
 # ── the sizes a network accepts ──────────────────────────────────────────────
 
 
+def channels_first(network: Network, shape: tuple[int | Expr, ...]) -> tuple[int | Expr, ...]:
+    """`shape`, given for the network's input, unless it reads as channels last (224x224x3 for a 3×H×W
+    network): ArchcalcError then, with the channels-first shape it means."""
+    own = network.input
+    if len(shape) == len(own) >= 3 and network.input_rank(shape) > 0 and shape[-1] == own[0] != shape[0]:
+        meant = "x".join(map(str, (shape[-1], *shape[:-1])))
+        raise ArchcalcError(f"--input {'x'.join(map(str, shape))}: an input is channels first, "
+                            f"{'C×H×W' if len(shape) == 3 else 'C×T×H×W'}; did you mean {meant}?")
+    return shape
+
+
 def square_input(network: Network, command: str) -> tuple[int, Expr, Expr]:
     """The network's input as C×N×N, for `command` to analyse at every square size."""
     if len(network.input) != 3:
@@ -272,16 +283,19 @@ def _value(value: Any, env: Mapping[str, int]) -> int:
 
 def trial(network: Network, side: int) -> dict[str, Any]:
     """One side through the concrete engine: accepted or the first failing layer; exact or the first rounding."""
-    shape = (network.input[0], side, side)
+    return {"side": side, **tried(network, (network.input[0], side, side))}
+
+
+def tried(network: Network, shape: tuple[int, ...]) -> dict[str, Any]:
+    """One input through the concrete engine: accepted or the first failing layer; exact or the first rounding."""
     try:
         report = analyze(network, input_shape=shape)
     except ShapeError as err:
-        return {"side": side, "accepted": False, "exact": False, "verdict": f"not accepted: {err.path}: {err.message}"}
+        return {"accepted": False, "exact": False, "verdict": f"not accepted: {err.path}: {err.message}"}
     rounded = next((row for row in report.rows if row.flags), None)
     if rounded is None:
-        return {"side": side, "accepted": True, "exact": True, "verdict": "accepted, every division whole"}
-    return {"side": side, "accepted": True, "exact": False,
-            "verdict": f"accepted; first rounding at {rounded.name}: {rounded.flags[0]}"}
+        return {"accepted": True, "exact": True, "verdict": "accepted, every division whole"}
+    return {"accepted": True, "exact": False, "verdict": f"accepted; first rounding at {rounded.name}: {rounded.flags[0]}"}
 
 
 @dataclass(frozen=True)
@@ -308,3 +322,30 @@ def survey(network: Network, low: int = 32, high: int = 1024, sides: Sequence[in
     """The square inputs C×N×N the network accepts (and makes exact) within low..high, and `sides` tried."""
     report = analyze(network, input_shape=square_input(network, "sizes"))
     return Survey(network, sizes(report, low, high), tuple(trial(network, side) for side in sides))
+
+
+@dataclass(frozen=True)
+class InputSurvey:
+    """`archcalc sizes --input`: another input than C×N×N, each of its symbols read alone (3xHxW: H and W;
+    3xHx320: H at a width of 320), or, all numbers, that input tried."""
+
+    network: Network
+    input: tuple[int | Expr, ...]
+    found: Mapping[str, Sizes]  # by symbol; empty for a concrete input
+    tried: dict[str, Any] | None = None  # a concrete input through the engine
+
+    def to_dict(self) -> dict[str, Any]:
+        """`archcalc sizes --input … --format json`: the input, the rules of each symbol, or the input tried."""
+        return {"network": self.network.name, "input": "x".join(map(str, self.input)),
+                "sizes": {v: found.to_dict() for v, found in self.found.items()}, "tried": self.tried}
+
+
+def survey_input(network: Network, shape: tuple[int | Expr, ...], low: int = 32, high: int = 1024) -> InputSurvey:
+    """What the network makes of `shape`: the rules of each of its symbols within low..high, or, concrete, the
+    input tried."""
+    if not any(isinstance(d, Expr) for d in shape):
+        return InputSurvey(network, shape, {}, tried(network, shape))
+    report = analyze(network, input_shape=shape)
+    names = variables(report) - {"B"}
+    return InputSurvey(network, shape, {v: read(report.name, report.conditions, names, low, high, v)
+                                        for v in sorted(names)})

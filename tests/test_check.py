@@ -13,10 +13,13 @@ from archcalc import analyze, load
 from archcalc.budget import Limit, load_budget_file, parse_value
 from archcalc.check import Finding, Result, check_paths, check_spec, find_specs, github_annotation
 from archcalc.errors import SpecError
+from archcalc.plan import Plan
+from archcalc.rules import RULES
 from archcalc.units import format_bytes
 
 REPO = Path(__file__).resolve().parent.parent
 FIXTURES = REPO / "tests" / "check_fixtures"
+FINE_BLOCKS = str(REPO / "specs" / "resnet20.yaml")  # small, and written in blocks (checkpoint every-block)
 BROKEN, FINE, OVER = (str(FIXTURES / name) for name in ("broken.yaml", "fine.yaml", "over-budget.yaml"))
 
 BROKEN_LINE = f"{BROKEN}:10:5: layers[3].conv 'too_big': output size 0 ≤ 0: (4 − 5 + 2·0)/1 + 1 = 0"
@@ -89,7 +92,7 @@ def test_train_memory_at_a_batch(cli):
     ran = cli("check", vgg16, "--max-train-memory", "8GiB", "--batch", "128")
     assert ran.code == 1
     assert ran.out.splitlines() == [
-        f"{vgg16}:1:1: training memory at batch 128 over budget: expected at most 8,589,934,592 B (8.0 GiB),"
+        f"{vgg16}:1:1: training memory at batch 128 (sgd, float32) over budget: expected at most 8,589,934,592 B (8.0 GiB),"
         f" set by --max-train-memory; received {needed:,} B ({format_bytes(needed)})",
         "1 spec, 1 finding",
     ]
@@ -114,7 +117,7 @@ def test_spec_budget_batch_sets_its_memory_batch(write_spec, cli):
     ran = cli("check", path)
     needed = analyze(load(path), 4).train_total_bytes
     assert ran.out.splitlines() == [
-        f"{path}:11:47: budget: training memory at batch 4 over budget: expected at most 1,048,576 B (1.0 MiB),"
+        f"{path}:11:47: budget: training memory at batch 4 (sgd, float32) over budget: expected at most 1,048,576 B (1.0 MiB),"
         f" set by budget.train_memory; received {needed:,} B ({format_bytes(needed)})",
         "1 spec, 1 finding",
     ]
@@ -361,3 +364,119 @@ def test_words_after_a_double_dash_are_paths_even_when_they_look_like_options(tm
     assert ran.code == 1
     assert ran.out.splitlines() == ["--format=json.yaml:2:10: layers[0].conv: conv is missing 'k' (required: out, k)",
                                     "1 spec, 1 finding"]
+
+
+def test_three_mistakes_are_three_findings_in_one_run(write_spec, cli):
+    path = write_spec("""
+        input: [3, 32, 32]
+        budget: {param: 25M, train_mem: 8GiB}
+        layers:
+          - conv: {out: 16, k: 3, kernel: 3}
+          - linear: {out: 10}
+        """)
+    ran = cli("check", path)
+    assert ran.code == 1
+    assert ran.out.splitlines() == [
+        f"{path}:2:10: budget: unknown budget key 'param'; did you mean 'params'? (known: activation_memory, batch, "
+        "checkpoint, inference_memory, macs, optimizer, params, precision, train_memory)",
+        f"{path}:2:22: budget: unknown budget key 'train_mem'; did you mean 'train_memory'? (known: activation_memory, "
+        "batch, checkpoint, inference_memory, macs, optimizer, params, precision, train_memory)",
+        f"{path}:4:27: layers[0].conv: unknown argument of conv 'kernel'; did you mean 'k'? (known: act, bias, bn, d, "
+        "from, groups, k, name, out, p, s, table)",
+        "1 spec, 3 findings",
+    ]
+    with pytest.raises(SpecError, match="unknown budget key 'param'"):  # other commands stop at the first
+        load(path)
+
+
+def test_every_impossible_layer_and_the_strict_finding_beside_a_shape_error(write_spec, cli):
+    # conv1 on 32: (32 − 3)/2 + 1 = 15.5, inexact; `bad` (k 99 on 15) and `worse` (k 50 on 13) are impossible,
+    # each on its own branch; `after` reads `bad` and is passed over; `head` reads the fine branch
+    path = write_spec("""
+        input: [3, 32, 32]
+        layers:
+          - conv: {out: 16, k: 3, s: 2}
+          - conv: {out: 8, k: 99, name: bad}
+          - conv: {out: 8, k: 3, name: after}
+          - conv: {out: 8, k: 3, from: conv1, name: ok}
+          - conv: {out: 8, k: 50, from: ok, name: worse}
+          - linear: {out: 10, from: ok, name: head}
+        """)
+    found = json.loads(cli("check", path, "--strict", "--format", "json").out)
+    assert [(f["kind"], f["layer"].split()[-1]) for f in found] == [
+        ("shape", "'bad'"), ("shape", "'worse'"), ("inexact", "'conv1'"), ("unread", "'after'"),
+        ("unread", "'worse'")]
+    assert found[0]["message"] == f"output size {(15 - 99) + 1} ≤ 0: (15 − 99 + 2·0)/1 + 1 = {(15 - 99) + 1}"
+
+
+def test_a_block_s_mistake_is_one_finding_and_what_it_makes_is_passed_over(write_spec, cli):
+    path = write_spec("""
+        input: [3, 32, 32]
+        blocks:
+          unit:
+            layers:
+              - conv: {out: 8, k: 3, p: 1, stride: 1}
+              - relu: {}
+        layers:
+          - unit:
+            repeat: 3
+          - cnv: {out: 8}
+          - linear: {out: 10}
+        """)
+    ran = cli("check", path)
+    assert ran.out.splitlines()[1:] == [f"{path}:10:5: layers[1].cnv: unknown layer kind 'cnv'; did you mean 'conv'? "
+                                        f"(known: {', '.join(sorted([*RULES, 'unit']))})", "1 spec, 2 findings"]
+    assert ran.out.startswith(f"{path}:5:36: layers[0].unit > blocks.unit.layers[0].conv: unknown argument of conv "
+                              "'stride'; did you mean 's'?")
+
+
+def test_training_budgets_price_the_plan(write_spec, cli):
+    vgg16 = str(REPO / "specs" / "vgg16.yaml")
+    plan = Plan("amp-bf16", "adam", None)
+    needed = plan.analyze(load(vgg16), 32).train_total_bytes
+    ran = cli("check", vgg16, "--max-train-memory", str(needed - 1), "--batch", "32", "--optimizer", "adam",
+              "--precision", "amp-bf16")
+    assert ran.out.splitlines()[0].endswith(f"training memory at batch 32 (adam, amp-bf16) over budget: expected at "
+                                            f"most {needed - 1:,} B ({format_bytes(needed - 1)}), set by "
+                                            f"--max-train-memory; received {needed:,} B ({format_bytes(needed)})")
+    assert cli("check", vgg16, "--max-train-memory", str(needed), "--batch", "32", "--optimizer", "adam",
+               "--precision", "amp-bf16").code == 0
+    assert needed != analyze(load(vgg16), 32).train_total_bytes  # sgd, fp32 would price another step
+    # the spec's own plan keys win over the command line's, key by key
+    checkpointed = Plan("bf16", "momentum", "every-block").analyze(load(FINE_BLOCKS), 4).train_total_bytes
+    path = write_spec(Path(FINE_BLOCKS).read_text(encoding="utf-8") +
+                      f"budget: {{train_memory: {checkpointed}, batch: 4, optimizer: momentum, precision: bfloat16,"
+                      " checkpoint: every-block}\n")
+    assert cli("check", path, "--optimizer", "adam").code == 0
+    assert cli("check", path, "--checkpoint", "none").code == 0
+    tighter = write_spec(Path(path).read_text(encoding="utf-8").replace(f"train_memory: {checkpointed}",
+                                                                        f"train_memory: {checkpointed - 1}"), "t.yaml")
+    assert "(momentum, bf16, checkpoint every block) over budget" in cli("check", tighter).out
+    team = Path(write_spec(f"train_memory: {needed - 1}\nbatch: 32\noptimizer: adam\nprecision: amp-bf16\n", "b.yaml"))
+    assert "(adam, amp-bf16) over budget" in cli("check", vgg16, "--budget", str(team)).out  # a budget file's plan
+    bad = write_spec("input: [3, 8, 8]\nbudget: {optimizer: lion}\nlayers:\n  - linear: {out: 2}\n", "bad.yaml")
+    assert "expected one of sgd, momentum, adam for 'optimizer'; received text 'lion'" in cli("check", bad).out
+
+
+def test_a_limit_stops_the_expansion_and_keeps_what_was_found(write_spec, cli):
+    path = write_spec("input: [16, 32]\nbogus: 1\nlayers:\n  - linear: {out: 4}\n    repeat: 9000\n  - conv: {kk: 3}\n")
+    found = json.loads(cli("check", path, "--format", "json").out)
+    assert [(f["line"], f["kind"]) for f in found] == [(2, "spec"), (4, "spec")]
+    assert found[1]["message"] == "network expands past 5,000 layers"  # and the conv after it is not read
+
+
+def test_a_hole_in_a_mixture_s_body_is_one_finding(write_spec, cli):
+    path = write_spec("""
+        input: [16, 32]
+        blocks:
+          expert:
+            layers:
+              - linear: {out: 64, bais: true}
+              - linear: {out: 32}
+        layers:
+          - moe: {experts: 4, top: 2, body: expert}
+          - linear: {out: 10}
+        """)
+    ran = cli("check", path)
+    assert ran.out.splitlines()[1:] == ["1 spec, 1 finding"]
+    assert "unknown argument of linear 'bais'; did you mean 'bias'?" in ran.out

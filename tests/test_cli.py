@@ -166,8 +166,8 @@ def test_flags_show_as_flags_and_values_by_their_metavar(cli):
 @pytest.mark.parametrize("args, message", [
     (["table", "vgg16", "--batch", "0"], "error: --batch/-b: expected an integer from 1 to 1,000,000,000, or B; received '0'"),
     (["compare", "vgg16", "alexnet", "--batch", "0"], "error: --batch/-b: expected an integer from 1 to 1,000,000,000; received '0'"),
-    (["table", "vgg16", "--dtype", "float64"], "error: --dtype: expected float32, float16, bfloat16 or int8; "
-                                               "received 'float64'"),
+    (["table", "vgg16", "--dtype", "float64"], "error: --dtype: expected float32, float16, bfloat16 or int8 (or fp32, fp16, "
+                                               "bf16); received 'float64'"),
     (["table", "vgg16", "--input", "3x224x224x1x1"], "error: --input/-i: expected C×H×W such as 3x224x224, 3xHxW or "
                                                      "3xNxN, C×L such as 1xL, C×T×H×W such as 3xTxHxW, N×D tokens such "
                                                      "as 197x768 or Sx768, features, or S token ids; received "
@@ -285,3 +285,10 @@ def test_a_bundled_spec_is_named_specs_name_yaml_wherever_it_is_installed(cli):
     ran = cli("explain", "alexnet", "conv1")
     assert ran.code == 0
     assert ran.out.splitlines()[0].endswith("(layers[0].conv, specs/alexnet.yaml:14:5)")
+
+
+@pytest.mark.parametrize("command", ["table", "plot", "diagram"])
+def test_depth_0_is_refused_with_its_reason(cli, command):
+    ran = cli(command, "vgg16", "--depth", "0")
+    assert ran.code == 2 and ran.err.count("\n") == 1
+    assert "received '0': depth 0 would fold every layer into the network's total row" in ran.err

@@ -13,6 +13,9 @@ import yaml
 from conftest import REPO, tool_or_fail
 
 DOC = (REPO / "docs" / "ci.md").read_text(encoding="utf-8")
+# The code that reads a stranger's spec before anything else does: the YAML reader, the link rule, what is shown.
+# A CI that follows the docs must run a commit with its last change.
+UNTRUSTED_INPUT = ("archcalc/source.py", "archcalc/links.py", "archcalc/safe.py")
 
 
 def git(*args: str) -> subprocess.CompletedProcess:
@@ -26,6 +29,9 @@ def history():
         if os.environ.get("CI") == "true":
             pytest.fail("docs/ci.md's pins are checked against the repository's history: run from a git clone")
         pytest.skip("not a git checkout")
+    if git("rev-parse", "--is-shallow-repository").stdout.strip() == "true":
+        pytest.fail("docs/ci.md's pins are checked against the repository's history: clone it whole "
+                    "(actions/checkout: fetch-depth: 0)")
 
 
 def blocks(language: str) -> list[str]:
@@ -50,6 +56,15 @@ def test_every_pin_is_a_commit_with_the_hook_and_the_command(history):
     hooks = yaml.safe_load(git("show", f"{commit}:.pre-commit-hooks.yaml").stdout)
     assert [hook["id"] for hook in hooks] == ["archcalc-check"] and hooks[0]["entry"] == "archcalc check"
     assert 'archcalc = "archcalc.cli:main"' in git("show", f"{commit}:pyproject.toml").stdout
+
+
+def test_the_pin_has_the_last_change_to_the_code_that_reads_untrusted_specs(history):
+    (commit,) = pins()
+    last = git("log", "-1", "--format=%H", "--", *UNTRUSTED_INPUT).stdout.strip()
+    assert last, f"no commit changes {', '.join(UNTRUSTED_INPUT)}"
+    assert git("merge-base", "--is-ancestor", last, commit).returncode == 0, (
+        f"docs/ci.md pins {commit[:7]}, older than {last[:7]}, the last change to {', '.join(UNTRUSTED_INPUT)}: "
+        "a CI that follows the docs would run code without it; pin a commit that has it")
 
 
 def test_the_documented_yaml_parses():

@@ -76,3 +76,5 @@ def test_korthikanti_for_the_bundled_decoders(cli, name, s, h, a, layers):
     notes = " ".join(found.notes())
     if name == "llama-3-8b":
         assert "grouped-query attention, kv_heads 8" in notes and "gated MLP" in notes and "14,336" in notes
+    else:  # GPT2Config's attn_pdrop: the CPU's math path keeps the s×s tensors the paper counts
+        assert "with this spec's attention dropout (p = 0.1) on CUDA too" in notes

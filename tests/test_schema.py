@@ -83,6 +83,8 @@ def test_block_bodies_and_act_come_from_the_roles():
     {"input": [3, 8, 8], "blocks": {"pair": {"args": ["c", "a"], "layers": [{"conv": {"out": "c", "k": 3, "act": "a", "bn": "c"}}]}},
      "layers": [{"pair": [8, "relu"]}, {"pair": {"c": 4, "a": "tanh"}, "name": "p2"}]},
     {"input": [3, 8, 8], "layers": [{"relu": None}], "budget": {"params": "25M", "macs": 4000, "train_memory": "8GiB", "batch": 32}},
+    {"input": [3, 8, 8], "layers": [{"relu": None}], "budget": {"train_memory": "8GiB", "optimizer": "adam",
+                                                               "precision": "bfloat16", "checkpoint": 4}},
 ])
 def test_good_specs_validate(spec):
     assert errors(spec) == []
@@ -102,6 +104,7 @@ def test_good_specs_validate(spec):
     ({"input": [3, 8, 8], "layers": [{"relu": None}], "version": 2}, "1 was expected"),
     ({"input": [3, 8, 8], "layers": [{"relu": None}], "budget": {"params": "lots"}}, "is not valid under any of the given schemas"),
     ({"input": [3, 8, 8], "layers": [{"relu": None}], "budget": {"memory": "8GiB"}}, "Additional properties are not allowed"),
+    ({"input": [3, 8, 8], "layers": [{"relu": None}], "budget": {"optimizer": "lion"}}, "'lion' is not one of"),
     ({"input": [3, 8, 8], "blocks": {"b": {"layers": [], "add": []}}, "layers": [{"b": None}]}, "is valid under each of"),
     ({"input": [3, 8, 8], "blocks": {"conv": {"layers": []}}, "layers": [{"relu": None}]}, "should not be valid under"),
     ({"input": [3, 8, 8], "blocks": {"b": {"layers": [{"relu": None}], "act": "dropout"}}, "layers": [{"b": None}]},

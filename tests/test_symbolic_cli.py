@@ -78,7 +78,6 @@ def test_fit_solves_for_the_input(cli):
     (["table", "vgg16", "--input", "3xNxN", "--at", "Q=3"], "error: --at: expected sizes such as N=224"),
     (["fit", "vgg16", "-m", "1GiB", "--solve", "height"], "error: --solve: expected batch, input or seq"),
     (["table", "lenet5", "--input", "1xNxN", "--strict"], "error: --strict with a symbolic input needs sizes"),
-    (["fit", "lenet5", "-m", "1GiB", "--batch", "4"], "error: --batch is the batch of --solve input"),
 ])
 def test_symbolic_usage_errors(cli, args, message):
     ran = cli(*args)
@@ -134,3 +133,35 @@ def test_explain_json_of_a_symbolic_size_is_formulas_as_text(cli, row):
     assert ran.code == 0, ran.err
     data = json.loads(ran.out)
     assert isinstance(data["macs"], str) and expr.names(data["macs"]) <= {"H", "W"}
+
+
+def test_sizes_of_a_rectangle_each_side_alone(cli):
+    ran = cli("sizes", "resnet50", "--input", "3xHxW", "--range", "200..260")
+    assert ran.code == 0, ran.err
+    assert ran.out.splitlines() == [
+        "resnet50: input 3×H×W (each side read alone)",
+        "  H: every layer accepts H ≥ 1; every division is whole for H ≡ 1 (mod 32): 1, 33, 65, … (1 + 32k)",
+        f"  H within 200..260: {260 - 200 + 1} accepted, 2 exact: {1 + 32 * 7}, {1 + 32 * 8}",
+        "  W: every layer accepts W ≥ 1; every division is whole for W ≡ 1 (mod 32): 1, 33, 65, … (1 + 32k)",
+        f"  W within 200..260: {260 - 200 + 1} accepted, 2 exact: {1 + 32 * 7}, {1 + 32 * 8}",
+    ]
+    found = json.loads(cli("sizes", "googlenet", "--input", "3xHx320", "-f", "json").out)
+    assert list(found["sizes"]) == ["H"] and found["input"] == "3xHx320" and found["tried"] is None
+    assert found["sizes"]["H"]["smallest"] == json.loads(cli("sizes", "googlenet", "-f", "json").out)["smallest"]
+    tried = cli("sizes", "resnet50", "--input", "3x225x320")
+    assert tried.out == ("resnet50: input 3×225×320: accepted; first rounding at conv1: W: (320 − 7 + 2·3)/2 = 159.5 "
+                         "is not whole; rounded down\n")
+    assert "not accepted: layers[18].avgpool 'pool5'" in cli("sizes", "googlenet", "--input", "3x100x320").out
+    both = cli("sizes", "resnet50", "224", "--input", "3xHxW")
+    assert both.code == 2 and both.err.startswith("error: N tries square inputs; with --input, give the input")
+
+
+@pytest.mark.parametrize("args, meant", [
+    (["table", "resnet18", "--input", "224x224x3"], "C×H×W; did you mean 3x224x224?"),
+    (["explain", "alexnet", "conv1", "--input", "227x227x3"], "C×H×W; did you mean 3x227x227?"),
+    (["sizes", "resnet18", "--input", "320x224x3"], "C×H×W; did you mean 3x320x224?"),
+    (["table", "r3d-18", "--input", "16x112x112x3"], "C×T×H×W; did you mean 3x16x112x112?"),
+])
+def test_a_channels_last_input_is_asked_about(cli, args, meant):
+    ran = cli(*args)
+    assert ran.code == 1 and ran.err == f"error: --input {args[-1]}: an input is channels first, {meant}\n"

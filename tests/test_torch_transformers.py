@@ -330,12 +330,10 @@ def test_a_model_that_runs_no_forward_is_compared_by_its_tensors_and_not_passed(
     assert len(result.tensors) == 2 * (2 + 1) + 2 * 3  # theirs: experts (gate_up, down) and router; ours: gate, up, down
 
 
-@pytest.mark.parametrize("name", ["bert-base", "llama-3-8b"])  # gpt2: its small twin above (time)
+@pytest.mark.parametrize("name", ["bert-base", "llama-3-8b"])  # gpt2: at 2 layers in test_bundled_sequence_models.py
 def test_the_bundled_language_models_equal_their_transformers_model(name):
-    """Tensor for tensor, MACs, output and matched layers exact; Llama-3-8B (on fake tensors) also in saved
-    bytes. GPT-2's and BERT's saved bytes are not held here: GPT2Config()'s gelu_new and both configs'
-    attention dropout (which sends SDPA to its unfused math path) keep tensors the specs' kinds do not
-    describe, and on the CPU a dropout keeps a float32 mask where the engine counts CUDA's one-byte mask."""
+    """At full size, tensor for tensor, MACs, output and matched layers exact, and the bytes autograd saves
+    within 5 % (BERT-base for real on the CPU, Llama-3-8B on fake tensors: the CPU's kernels, no storage)."""
     from archcalc import load
     from archcalc.backends.reference import compare
 
@@ -345,7 +343,6 @@ def test_the_bundled_language_models_equal_their_transformers_model(name):
     assert result.output[0] == result.output[1]
     assert (result.tensors, result.layers) == ((), ())
     assert result.compared == result.matched > 0
-    assert all(check.measured is not None for check in result.saved)
-    if name == "llama-3-8b":
-        assert [check.where for check in result.saved] == ["fake", "fake"]
-        assert all(abs(check.diff) <= 0.05 for check in result.saved) and result.ok
+    assert [check.where for check in result.saved] == ["cpu" if name == "bert-base" else "fake"] * 2
+    assert all(abs(check.diff) <= 0.05 for check in result.saved), [(c.engine, c.measured) for c in result.saved]
+    assert result.ok

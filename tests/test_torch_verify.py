@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
+import sys
 
 import pytest
 
+from archcalc import analyze, load
 from archcalc.catalog import bundled
-from conftest import SPECS, torch_or_fail
+from conftest import REPO, SPECS, torch_or_fail
 
 
 @pytest.fixture(autouse=True)
@@ -159,3 +163,35 @@ def test_the_language_models_verify_at_a_small_config(cli, write_spec, name):
     (result,) = json.loads(ran.out)
     assert result["mismatches"] == [] and result["ok"], result
     assert [(check["on"], check["diff"]) for check in result["saved"]] == [("cpu", 0.0), ("cpu", 0.0)]
+
+
+def test_verify_at_another_input(cli):
+    torch_or_fail()
+    ran = cli("verify", "lenet5", "--input", "1x40x40", "--format", "json", "--batch", "1")
+    assert ran.code == 0, ran.err
+    (result,) = json.loads(ran.out)
+    at_40 = analyze(load("lenet5"), input_shape=(1, 40, 40)).totals.macs
+    assert result["ok"] and result["macs"] == {"engine": at_40, "torch": at_40}
+    assert at_40 != analyze(load("lenet5")).totals.macs
+    symbolic = cli("verify", "lenet5", "--input", "1xNxN")
+    assert symbolic.code == 2 and symbolic.err.startswith("error: --input: verify runs the network: give numbers")
+
+
+@pytest.mark.parametrize("args, message", [
+    (["resnet18", "--against", "transformers:gpt2"], "error: --against transformers:gpt2: that model reads token "
+                                                     "ids, but resnet18's input is 3×224×224, not token ids"),
+    (["gpt2", "--against", "torchvision:resnet18"], "error: --against torchvision:resnet18: that model reads images, "
+                                                    "signals or features, but gpt2's input is token ids"),
+    (["gpt2", "--against", "transformers:gtp2"], "error: --against: transformers has no model 'gtp2'; did you mean "
+                                                 "'gpt2'?"),
+])
+def test_verify_against_a_model_of_another_kind_is_refused_before_anything_runs(cli, args, message):
+    torch_or_fail()
+    ran = cli("verify", *args)
+    assert ran.code == 1 and ran.err.startswith(message) and ran.err.count("\n") == 1, ran.err
+    program = ("import contextlib, io, sys; from archcalc.cli import run\n"
+               "with contextlib.redirect_stderr(io.StringIO()): code = run(sys.argv[1:])\n"
+               "print(code, 'transformers' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", program, "verify", *args], capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=120)
+    assert done.stdout.split() == ["1", "False"], done.stderr  # said before transformers' import (tens of seconds)

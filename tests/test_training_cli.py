@@ -10,6 +10,7 @@ import pytest
 from archcalc import analyze, load
 from archcalc.fit import DEFAULT_HEADROOM, needed
 from archcalc.plan import Plan
+from archcalc.units import format_bytes
 
 GiB = 2**30
 
@@ -158,3 +159,39 @@ def test_compare_checkpointing_counts_the_forward_run_again(cli):
     assert checkpointed["totals"]["recompute_macs"] == in_blocks > 0
     assert checkpointed["totals"]["train_step_macs"] == plain["totals"]["train_step_macs"] + in_blocks
     assert checkpointed["totals"]["train_total_bytes"] < plain["totals"]["train_total_bytes"]
+
+
+def test_fit_at_a_batch_says_whether_it_fits_with_every_part_and_the_margin(cli):
+    args = ("fit", "resnet50-tv", "--memory", "24GiB", "--train", "--precision", "amp-fp16", "--batch", "256")
+    ran = cli(*args)
+    assert ran.code == 0, ran.err
+    plan = Plan("amp-fp16")
+    report = plan.analyze(load("resnet50-tv"), 256)
+    parts = [*plan.parts(report)]
+    step = needed(report, True, plan, DEFAULT_HEADROOM)
+    assert ran.out.startswith("resnet50-tv: batch 256 fits 24.0 GiB for a training step (sgd, amp-fp16)")
+    assert f"batch 256: {format_bytes(step)} ({step:,} B) fits, {format_bytes(24 * GiB - step)} to spare" in ran.out
+    for part in (*parts, "fragmentation allowance", "reserve"):
+        name = part if isinstance(part, str) else part.tensor
+        assert any(line.split()[:len(name.split())] == name.split() for line in ran.out.splitlines()), name
+    assert "not counted: backward's transient tensors" in ran.out
+    found = json.loads(cli(*args, "-f", "json").out)
+    assert (found["batch"], found["fits"], found["margin_bytes"]) == (256, True, 24 * GiB - step)
+    assert found["at_batch"]["bytes"] == step and sum(found["at_batch"]["parts"].values()) == step
+    assert found["not_counted"] and "at_next" not in found
+    over = cli("fit", "resnet50-tv", "--memory", "8GiB", "--train", "--precision", "amp-fp16", "--batch", "256")
+    assert over.code == 0 and f"does not fit, {format_bytes(step - 8 * GiB)} over" in over.out
+    assert json.loads(cli("fit", "vgg16", "-m", "1GiB", "--batch", "64", "-f", "json").out)["fits"] is False
+
+
+def test_precision_and_dtype_take_each_others_spelling(cli):
+    for first, second in ((["--precision", "bfloat16"], ["--precision", "bf16"]),
+                          (["--precision", "float32"], ["--precision", "fp32"])):
+        assert cli("fit", "lenet5", "-m", "1GiB", "--reserve", "0", "--train", *first).out == \
+            cli("fit", "lenet5", "-m", "1GiB", "--reserve", "0", "--train", *second).out
+    assert cli("table", "lenet5", "--dtype", "bf16", "-f", "json").out == \
+        cli("table", "lenet5", "--dtype", "bfloat16", "-f", "json").out
+    serve = ("fit", "gpt2", "--serve", "--context", "64", "-m", "4GiB", "--batch", "2", "-f", "json")
+    assert json.loads(cli(*serve, "--kv-dtype", "float16").out) == json.loads(cli(*serve, "--kv-dtype", "fp16").out)
+    wrong = cli("table", "lenet5", "--dtype", "half")
+    assert wrong.code == 2 and "expected float32, float16, bfloat16 or int8 (or fp32, fp16, bf16)" in wrong.err

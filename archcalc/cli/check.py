@@ -6,12 +6,15 @@ import json
 import sys
 from typing import Annotated, Any, Optional
 
+from .. import segments
 from ..budget import Budget, from_options, load_budget_file
 from ..check import check_paths, github_annotation
 from ..errors import ArchcalcError
 from ..report import MAX_BATCH
+from ..states import OPTIMIZER_STATES
 from .command import UsageError, argument, command, integer, option
 from .common import STRICT
+from .plan import CHECKPOINT, PRECISION
 
 
 def _max(name: str, example: str, what: str) -> Any:
@@ -27,17 +30,21 @@ def check_command(
     budget_file: Annotated[Optional[str], option("--budget", metavar="FILE",
                                                  help="A YAML file of budgets, the keys of a spec's budget: params, "
                                                       "macs, activation_memory, inference_memory, train_memory, "
-                                                      "batch.")] = None,
+                                                      "batch, optimizer, precision, checkpoint.")] = None,
     max_params: _max("--max-params", "25M", "parameter count") = None,
     max_macs: _max("--max-macs", "4G", "MAC count (per sample)") = None,
     max_activation_memory: _max("--max-activation-memory", "512MiB", "activation sum") = None,
     max_inference_memory: _max("--max-inference-memory", "2GiB",
                                "inference memory (peak activations, weights, buffers)") = None,
     max_train_memory: _max("--max-train-memory", "8GiB",
-                           "training memory (saved activations, weights, gradients, buffers; sgd)") = None,
+                           "training memory (saved activations, weights, gradients, optimizer state, buffers)") = None,
     batch: Annotated[Optional[int], option("--batch", "-b", metavar="N", convert=integer(1, MAX_BATCH),
                                            help="Batch size of memory budgets that do not give their own "
                                                 "(default 1).")] = None,
+    optimizer: Annotated[Optional[str], option("--optimizer", choices=tuple(OPTIMIZER_STATES), shown_default="sgd",
+                                               help="The optimizer of a training budget's step (sgd 0, momentum 1, "
+                                                    "adam 2 state tensors per parameter).")] = None,
+    precision: PRECISION = None, checkpoint: CHECKPOINT = None,
     strict: STRICT = False,
     fmt: Annotated[str, option("--format", "-f", choices=("text", "github", "json"),
                                help="text (file:line:col: layer: message), github (workflow annotations) or json (a "
@@ -46,17 +53,23 @@ def check_command(
     """Check specs for CI: each is read, expanded and analysed; every error, and every figure over a budget, is a finding.
 
     Budgets come from each spec's own `budget:` mapping, from --budget FILE and from the --max-* options; all hold.
-    Exit 0 when clean, 1 with findings, 2 on a usage error.
+    A training budget prices the step that --optimizer, --precision and --checkpoint plan (sgd, fp32, none unless
+    told), where the budget does not name its own. Every mistake of a spec is a finding in one run: each unknown
+    key, kind or budget key, each impossible layer the others do not depend on. Exit 0 when clean, 1 with
+    findings, 2 on a usage error.
 
     Examples: archcalc check specs/ · archcalc check specs/ --max-params 25M --max-macs 4G ·
-    archcalc check net.yaml --max-train-memory 8GiB --batch 32 --format github
+    archcalc check net.yaml --max-train-memory 8GiB --batch 32 --format github ·
+    archcalc check net.yaml --max-train-memory 24GiB --batch 64 --optimizer adam --precision amp-bf16
     """
     try:
         budgets: list[Budget] = [load_budget_file(budget_file)] if budget_file else []
         options = {"params": max_params, "macs": max_macs, "activation_memory": max_activation_memory,
                    "inference_memory": max_inference_memory, "train_memory": max_train_memory}
         budgets.append(from_options(options, None))
-        result = check_paths(paths, budgets, strict=strict, batch=batch or 1)
+        plan = {key: value for key, value in (("optimizer", optimizer), ("precision", precision),
+                                              ("checkpoint", segments.chosen(checkpoint))) if value is not None}
+        result = check_paths(paths, budgets, strict=strict, batch=batch or 1, plan=plan)
     except ArchcalcError as err:  # a missing path, a bad option or budget file: usage errors
         raise UsageError(str(err)) from None
     if fmt == "json":

@@ -18,7 +18,7 @@ usage error (exit 2).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import click
@@ -52,9 +52,10 @@ class Checked(click.ParamType):
         return [CompletionItem(choice) for choice in self.choices if choice.startswith(incomplete)]
 
 
-def _type(convert: Callable[[str], Any] | None, choices: Sequence[str], metavar: str) -> tuple[Checked | None, str]:
+def _type(convert: Callable[[str], Any] | None, choices: Sequence[str], metavar: str,
+          aliases: Mapping[str, str] = {}) -> tuple[Checked | None, str]:
     if choices:
-        return Checked(one_of(tuple(choices)), "|".join(choices), choices), "|".join(choices)
+        return Checked(one_of(tuple(choices), aliases), "|".join(choices), choices), "|".join(choices)
     return (Checked(convert, metavar) if convert else None), metavar
 
 
@@ -67,11 +68,12 @@ def argument(metavar: str, help: str, *, convert: Callable[[str], Any] | None = 
 
 
 def option(*flags: str, help: str, metavar: str = "TEXT", convert: Callable[[str], Any] | None = None,  # noqa: A002
-           choices: Sequence[str] = (), shown_default: str | None = None,
+           choices: Sequence[str] = (), aliases: Mapping[str, str] = {}, shown_default: str | None = None,
            complete: Callable[..., list[str]] | None = None) -> Any:
-    """An option taking a value: `choices` or `convert` check it; annotated `list[…]`, every use is collected.
-    Help shows the default unless it is None; `shown_default` says it in words instead."""
-    click_type, metavar = _type(convert, choices, metavar)
+    """An option taking a value: `choices` (and their `aliases`, other spellings of them) or `convert` check it;
+    annotated `list[…]`, every use is collected. Help shows the default unless it is None; `shown_default` says it
+    in words instead."""
+    click_type, metavar = _type(convert, choices, metavar, aliases)
     return typer.Option(*flags, help=help, metavar=metavar, click_type=click_type, autocompletion=complete,
                         show_default=shown_default if shown_default is not None else True)
 
@@ -110,13 +112,15 @@ def integer(low: int, high: int) -> Callable[[str], int]:
     return convert
 
 
-def one_of(choices: Sequence[str]) -> Callable[[str], str]:
-    """A converter accepting exactly one of `choices`."""
+def one_of(choices: Sequence[str], aliases: Mapping[str, str] = {}) -> Callable[[str], str]:
+    """A converter accepting exactly one of `choices`, or an alias of one (read as the one it names)."""
     listed = ", ".join(choices[:-1]) + f" or {choices[-1]}" if len(choices) > 1 else choices[0]
+    also = f" (or {', '.join(aliases)})" if aliases else ""
 
     def convert(text: str) -> str:
+        text = aliases.get(text, text)
         if text not in choices:
-            raise ValueError(f"expected {listed}; received '{clip(text, 40)}'")
+            raise ValueError(f"expected {listed}{also}; received '{clip(text, 40)}'")
         return text
 
     return convert

@@ -15,6 +15,7 @@ from ..ir import Network
 from ..report import MAX_BATCH, OPTIMIZER_STATES, Report
 from ..safe import clip
 from ..symbolic import Expr, is_symbolic
+from ..precision import DTYPE_ALIASES
 from ..units import DTYPE_BYTES
 from .command import UsageError, argument, flag, integer, option
 from .registry import terminal
@@ -32,7 +33,8 @@ NET = Annotated[str, argument("NET|PATH", "A bundled network (see `archcalc list
                               complete=complete_networks)]
 BATCH = Annotated[int, option("--batch", "-b", metavar="N", convert=integer(1, MAX_BATCH),
                               help="Batch size for every byte figure.")]
-DTYPE = Annotated[str, option("--dtype", choices=tuple(DTYPE_BYTES), help="Element type for byte figures.")]
+DTYPE = Annotated[str, option("--dtype", choices=tuple(DTYPE_BYTES), aliases=DTYPE_ALIASES,
+                              help="Element type for byte figures (fp32, fp16, bf16 name them too).")]
 FORMAT = Annotated[str, option("--format", "-f", choices=render.FORMATS, help="table (terminal), json, csv or markdown.")]
 OPTIMIZER = Annotated[str, option("--optimizer", choices=tuple(OPTIMIZER_STATES),
                                   help="Optimizer state in training memory: sgd 0, momentum 1, adam 2 tensors per "
@@ -42,6 +44,16 @@ ALLOW_OPAQUE = Annotated[bool, flag("--allow-opaque", help="For a model (torchvi
                                   "operation no kind expresses as an opaque layer (MACs unknown, totals at least) "
                                   "instead of refusing.")]
 MAX_DEPTH = 64  # levels of a layer's dotted name: blocks and branches nest at most 32 deep
+
+
+def depth_level(text: str) -> int:
+    """A --depth: levels of the dotted names, from 1. Depth 0 is refused, saying why: it would fold every layer
+    into one row, the total row every table already ends with."""
+    if text.strip() == "0":
+        raise ValueError(f"expected an integer from 1 to {MAX_DEPTH}; received '0': depth 0 would fold every layer "
+                         "into the network's total row (for the totals alone: --format json's totals, or "
+                         "`archcalc compare NET`)")
+    return integer(1, MAX_DEPTH)(text)
 
 
 INPUT = Annotated[Any, option("--input", "-i", metavar="C×H×W", convert=sizes.parse_shape,
@@ -77,7 +89,7 @@ def load_report(net: str, batch: int | Expr | None = 1, dtype: str = "float32",
     (through its formulas)."""
     numeric = input_shape is not None and not any(is_symbolic(d) for d in input_shape)
     network = catalog.load(net, input_shape if numeric else None, allow_opaque=allow_opaque)  # a model: traced there
-    shape = input_shape or network.input
+    shape = sizes.channels_first(network, input_shape) if input_shape else network.input
     symbolic = any(is_symbolic(d) for d in shape)
     if batch is None:
         batch = Expr.var("B") if symbolic and at is None else 1

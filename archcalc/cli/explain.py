@@ -12,6 +12,7 @@ from .. import render
 from ..explain import Explained, explain, names
 from ..errors import ArchcalcError
 from ..literature import PAPER, PARTS, Korthikanti, korthikanti
+from ..report import Report, Row
 from ..safe import printable
 from ..units import format_bytes
 from .command import UsageError, argument, command, flag, option
@@ -88,12 +89,22 @@ def _layer(found: Explained) -> None:
         ("memory", format_bytes(row.activations * report.itemsize * report.batch), row.formulas.get("memory", "")),
         ("receptive field", render.field(row.receptive_field), row.formulas.get("receptive_field", "")
          + f"; jump {render.field(row.jump)}"),
+        _cache_line(row, report),
     ]
     for label, value, formula in lines:
         if value or formula:
             console.print(f"  {label:<16}{value:>14}   {formula}".rstrip(), markup=False)
     for note in row.flags:
         console.print(f"  ⚠ {note} (as PyTorch does; --strict makes it an error)", markup=False)
+
+
+def _cache_line(row: Row, report: Report) -> tuple[str, str, str]:
+    """An attention layer's KV cache: its formula in elements, then their bytes (the weights' type) per batch."""
+    if not row.cache:
+        return ("KV cache", "", "")
+    size = row.cache * report.itemsize * report.batch
+    return ("KV cache", format_bytes(size), f"{row.formulas.get('cache', render.count(row.cache))} × "
+                                            f"{report.itemsize} B × batch {report.batch} = {render.count(size)} B")
 
 
 def _block(found: Explained) -> None:

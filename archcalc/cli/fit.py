@@ -7,11 +7,11 @@ import sys
 from typing import Annotated, Any, Optional
 
 from .. import catalog, render
-from ..fit import Goal, answer, serve_answer
+from ..fit import NOT_COUNTED, Goal, answer, check_batch, serve_answer
 from ..plan import Plan
 from ..report import MAX_BATCH, Report
 from ..units import format_bytes, format_count, parse_bytes
-from .command import UsageError, command, flag, integer, option
+from .command import command, flag, integer, option
 from .common import DTYPE, NET, OPTIMIZER
 from .plan import (ACCUMULATE, CHECKPOINT, DATA_PARALLEL, FRAGMENTATION, PRECISION, RESERVE, SHARD, headroom,
                    training_plan)
@@ -37,28 +37,33 @@ def fit_command(
                                       "--batch), found through the formulas of a symbolic analysis.")] = "batch",
     batch: Annotated[Optional[int], option("--batch", "-b", metavar="N", convert=integer(1, MAX_BATCH),
                                            shown_default="1",
-                                           help="The batch of --solve input and --solve seq; with --serve, the batch "
-                                                "of sequences (the longest context, or with --context whether it "
-                                                "fits).")] = None,
+                                           help="Whether this batch fits, every part and the margin said (without "
+                                                "it, fit finds the largest); the batch of --solve input and --solve "
+                                                "seq; with --serve, the batch of sequences (the longest context, or "
+                                                "with --context whether it fits).")] = None,
     serve: SERVE = False, context: CONTEXT = None, kv_dtype: KV_DTYPE = None,
     fmt: Annotated[str, option("--format", "-f", choices=("text", "json"),
                                help="text, or json: {network, budget_bytes, mode, optimizer, dtype, plan, headroom, "
-                                    "batch, samples_per_step, at_batch, at_next}; with --solve input also {side, "
+                                    "batch, samples_per_step, at_batch, at_next}; with --batch {batch, fits, "
+                                    "margin_bytes, at_batch}; training, not_counted; with --solve input also {side, "
                                     "at_side, at_next_side}, with --solve seq {seq, at_seq, at_next_seq}; each at_* "
                                     "with its parts, and every tensor by dtype.")] = "text",
 ) -> None:
-    """The largest batch whose inference peak (or, with --train, training step) fits a device's memory,
-    after a reserve and a fragmentation allowance; or, with --solve input, the largest square input at a batch
-    (with --solve seq, the longest sequence of a token input). With --serve, one decode step of a language
-    model: its weights, the KV cache of --context tokens per sequence and the step's largest activation; it
+    """The largest batch, square input or sequence whose step fits a device's memory (inference, training or
+    serving), or with --batch N whether that batch fits; after a reserve and a fragmentation allowance.
+
+    The step is a forward pass (its inference peak), with --train a training step; --solve input finds the
+    largest square input at a batch, --solve seq the longest sequence of a token input. With --serve, one
+    decode step of a language model: its weights, the KV cache of --context tokens per sequence and the step's largest activation; it
     answers the largest batch, or at --batch the longest context, and says the MACs per generated token and
     of the prefill.
 
     A training step is planned with --precision, --checkpoint, --optimizer, --accumulate, --data-parallel
-    and --shard; the answer lists every tensor by dtype, and says how close the next batch comes.
+    and --shard; the answer lists every tensor by dtype, and says how close the next batch comes. With --batch N
+    it says whether batch N fits, part by part, and by how much (exit 0 either way; JSON `fits`).
 
     Examples: archcalc fit resnet50 --memory 24GiB --train --optimizer adam --precision amp-bf16 --checkpoint
-    every-block · archcalc fit vit-b16 --memory 80GiB --train --data-parallel 8 --shard parameters ·
+    every-block · archcalc fit resnet50-tv --memory 24GiB --train --precision amp-fp16 --batch 256 · archcalc fit vit-b16 --memory 80GiB --train --data-parallel 8 --shard parameters ·
     archcalc fit vgg16 -m 8GB --format json · archcalc fit resnet50 --memory 16GiB --batch 32 --train --solve input
     · archcalc fit gpt2 --memory 24GiB --batch 8 --train --precision amp-bf16 --solve seq ·
     archcalc fit llama-3-8b --serve --context 8192 --memory 80GiB --dtype bfloat16 --kv-dtype fp8 ·
@@ -69,16 +74,19 @@ def fit_command(
                                                            dtype, headroom(reserve, fragmentation)), batch)
         print_served(found, fmt)
         return
-    if batch is not None and solve == "batch":
-        raise UsageError("--batch is the batch of --solve input and --solve seq; fit --solve batch finds the batch")
-    batch = batch or 1
     goal = Goal(memory, train, training_plan(train, optimizer, precision, checkpoint, accumulate, data_parallel,
                                              shard, dtype), headroom(reserve, fragmentation), dtype)
-    found = answer(catalog.load(net), goal, solve, batch)
+    checking = batch is not None and solve == "batch"
+    found = check_batch(catalog.load(net), goal, batch) if checking else answer(catalog.load(net), goal, solve,
+                                                                                batch or 1)
     if fmt == "json":
         sys.stdout.write(json.dumps(found.to_dict(), indent=2) + "\n")
         return
     console = out_console()
+    if found.checked is not None:
+        _print_checked(console, goal, found.network.name, found.checked)
+        return
+    batch = batch or 1
     network, fit = found.network, found.fit
     if found.side is not None:
         side = found.side
@@ -112,6 +120,17 @@ def fit_command(
         _print_step_facts(console, goal.plan, fit.at_batch)
 
 
+def _print_checked(console: Any, goal: Goal, name: str, step: Any) -> None:
+    """fit --batch N: whether the step at N fits, part by part, and the margin."""
+    fits = "fits" if step.bytes <= goal.budget else "does not fit"
+    devices = " per device" if goal.train and goal.plan.devices > 1 else ""
+    console.print(f"{name}: batch {step.report.batch:,}{devices} {fits} {format_bytes(goal.budget)} for "
+                  f"{mode_text(goal)}", markup=False)
+    print_steps(console, goal, [step], "batch", lambda r: f"{r.batch:,}")
+    if goal.train:
+        _print_step_facts(console, goal.plan, step.report)
+
+
 def _print_step_facts(console: Any, plan: Plan, report: Report) -> None:
     """The arithmetic of a training step at the batch found, and how many samples an optimizer step sees."""
     totals = report.totals
@@ -123,3 +142,4 @@ def _print_step_facts(console: Any, plan: Plan, report: Report) -> None:
                                                                          (plan.devices, "devices")) if n > 1]
         console.print(f"  samples per optimizer step: {' × '.join(factors)} = {plan.samples(report.batch):,}",
                       markup=False)
+    console.print(f"  not counted: {NOT_COUNTED}", markup=False)

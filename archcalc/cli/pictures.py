@@ -15,10 +15,10 @@ from ..errors import ArchcalcError
 from ..report import fold
 from ..safe import printable
 from . import streams
-from .command import UsageError, argument, command, integer, option
-from .common import BATCH, DTYPE, MAX_DEPTH, NET, OPTIMIZER, complete_networks, needs_numbers
+from .command import UsageError, argument, command, option
+from .common import BATCH, DTYPE, NET, OPTIMIZER, complete_networks, depth_level, needs_numbers
 
-DEPTH = Annotated[Optional[int], option("--depth", "-d", metavar="N", convert=integer(1, MAX_DEPTH),
+DEPTH = Annotated[Optional[int], option("--depth", "-d", metavar="N", convert=depth_level,
                                         help="Fold layers to this many levels of their dotted names (blocks become "
                                              "one node or bar).")]
 
@@ -119,7 +119,7 @@ def report_command(
     nets: Annotated[list[str], argument("NET|PATH…", "One or more networks; several are also compared.",
                                         complete=complete_networks)],
     output: Annotated[str, option("--output", "-o", metavar="FILE", help="The HTML file to write.")],
-    depth: Annotated[Optional[int], option("--depth", "-d", metavar="N", convert=integer(1, MAX_DEPTH),
+    depth: Annotated[Optional[int], option("--depth", "-d", metavar="N", convert=depth_level,
                                            help="Fold the table and the diagram to this depth (default: every "
                                                 "layer in the table; the diagram folded to 2 levels when it has "
                                                 "over 120 nodes).")] = None,

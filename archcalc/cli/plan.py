@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from .. import segments
 from ..fit import DEFAULT_HEADROOM, Headroom
 from ..plan import Plan
-from ..precision import PRECISIONS
+from ..precision import PRECISION_ALIASES, PRECISIONS
 from ..safe import clip
 from ..states import OPTIMIZER_STATES, SHARDS
 from ..units import format_bytes, parse_bytes
@@ -17,7 +17,8 @@ from .command import UsageError, integer, one_of, option
 MAX_DEVICES = 10**6
 _PRECISION_HELP = ("Training precision: fp32; amp-fp16 or amp-bf16, torch.autocast over float32 weights (float32 "
                    "master weights, gradients and optimizer state; each activation in the type autocast gives it; "
-                   "the low-precision weight copies it keeps); bf16, everything in bfloat16.")
+                   "the low-precision weight copies it keeps); bf16, everything in bfloat16 (float32 and bfloat16 name fp32 and "
+                   "bf16 too).")
 _CHECKPOINT_HELP = ("Activation checkpointing (torch.utils.checkpoint): every-block checkpoints each block instance "
                     "of the spec; N cuts the layers into N segments as checkpoint_sequential does. A segment keeps "
                     "only its inputs; its backward runs it again (its MACs are counted).")
@@ -42,7 +43,7 @@ def percent(text: str) -> int:
     return int(digits)
 
 
-PRECISION = Annotated[Any, option("--precision", choices=tuple(PRECISIONS), shown_default="fp32",
+PRECISION = Annotated[Any, option("--precision", choices=tuple(PRECISIONS), aliases=PRECISION_ALIASES, shown_default="fp32",
                                   help=_PRECISION_HELP)]
 CHECKPOINT = Annotated[Any, option("--checkpoint", metavar="none|every-block|N", convert=segments.parse,
                                    shown_default="none", help=_CHECKPOINT_HELP)]
@@ -62,7 +63,8 @@ FRAGMENTATION = Annotated[Any, option("--fragmentation", metavar="PERCENT", conv
 
 # compare: a comma-separated list puts each network under its own regime (one value: all of them)
 PRECISIONS_LISTED = Annotated[Any, option("--precision", metavar="fp32|amp-fp16|amp-bf16|bf16,…",
-                                          convert=each(one_of(tuple(PRECISIONS))), shown_default="fp32",
+                                          convert=each(one_of(tuple(PRECISIONS), PRECISION_ALIASES)),
+                                          shown_default="fp32",
                                           help="Training precision, or one per column: fp32,amp-bf16.")]
 CHECKPOINTS_LISTED = Annotated[Any, option("--checkpoint", metavar="none|every-block|N,…", convert=each(segments.parse),
                                            shown_default="none",

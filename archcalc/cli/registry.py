@@ -42,9 +42,8 @@ SUMMARIES = {  # the first sentence of each command's docstring (tests/test_cli.
     "sizes": "Which square inputs C×N×N a network accepts, and at which every division is whole.",
     "compare": "Networks side by side: depth, parameters, MACs, FLOPs, training-step MACs, activation sum, "
                "inference peak and training memory, with ratios to the first.",
-    "fit": "The largest batch whose inference peak (or, with --train, training step) fits a device's memory, "
-           "after a reserve and a fragmentation allowance; or, with --solve input, the largest square input at "
-           "a batch.",
+    "fit": "The largest batch, square input or sequence whose step fits a device's memory (inference, training or "
+           "serving), or with --batch N whether that batch fits; after a reserve and a fragmentation allowance.",
     "check": "Check specs for CI: each is read, expanded and analysed; every error, and every figure over a "
              "budget, is a finding.",
     "schema": "Print a JSON Schema (draft 2020-12) of the spec language, for editors and validators.",

@@ -7,6 +7,7 @@ import sys
 from typing import Annotated, Optional
 
 from ..fit import Answer, Goal, Headroom, Serve
+from ..precision import DTYPE_ALIASES
 from ..serve import KV_DTYPES, KV_OF_DTYPE
 from ..sides import MAX_SIDE
 from ..units import format_bytes, format_count
@@ -21,6 +22,7 @@ CONTEXT = Annotated[Optional[int], option("--context", metavar="TOKENS", convert
                                           help="With --serve: the tokens each sequence holds (prompt and generated); "
                                                "without it, --batch is given and the longest context is found.")]
 KV_DTYPE = Annotated[Optional[str], option("--kv-dtype", choices=tuple(KV_DTYPES), shown_default="the weights' (--dtype)",
+                                           aliases={name: short for short, name in DTYPE_ALIASES.items()},
                                            help="With --serve: the KV cache's element type.")]
 
 

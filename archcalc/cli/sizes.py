@@ -7,7 +7,7 @@ from typing import Annotated, Any, Optional
 
 from .. import catalog, render, sizes
 from ..safe import clip
-from .command import argument, command, integer, option
+from .command import UsageError, argument, command, integer, option
 from .common import NET
 
 MAX_RANGE = 100_000  # sides listed at most: a million-wide range would print for minutes
@@ -32,7 +32,13 @@ def sizes_command(
                                                         "first layer that fails.", convert=integer(1, sizes.MAX_SIDE))] = None,
     span: Annotated[Any, option("--range", metavar="LOW..HIGH", convert=size_range, shown_default="32..1024",
                                 help="The sides listed.")] = (32, 1024),
-    fmt: Annotated[str, option("--format", "-f", choices=("text", "json"), help="text or json.")] = "text",
+    input_shape: Annotated[Any, option("--input", "-i", metavar="SHAPE", convert=sizes.parse_shape,
+                                       help="Another input than C×N×N: 3xHxW reads H and W each alone, 3xHx320 H at a "
+                                            "width of 320 (1xL, 3xTxHxW, Sx768 alike); all numbers, 3x224x320, tries "
+                                            "that input.")] = None,
+    fmt: Annotated[str, option("--format", "-f", choices=("text", "json"),
+                               help="text or json (with --input: {network, input, sizes: {H: …, W: …}, tried}).")
+                   ] = "text",
 ) -> None:
     """Which square inputs C×N×N a network accepts, and at which every division is whole.
 
@@ -43,8 +49,15 @@ def sizes_command(
     rectangular input follow the same rules one by one).
 
     Examples: archcalc sizes googlenet · archcalc sizes unet --range 500..700 · archcalc sizes resnet50 200 224 225
+    · archcalc sizes resnet50 --input 3xHxW · archcalc sizes resnet50 --input 3xHx320 · archcalc sizes resnet50
+    --input 3x224x320
     """
     network = catalog.load(net)
+    if input_shape is not None:
+        if sides:
+            raise UsageError("N tries square inputs; with --input, give the input to try: --input 3x224x320")
+        _print_input(sizes.survey_input(network, sizes.channels_first(network, input_shape), *span), fmt)
+        return
     survey = sizes.survey(network, *span, sides or [])
     if fmt == "json":
         sys.stdout.write(render.dumps(survey.to_dict()) + "\n")
@@ -61,6 +74,28 @@ def sizes_command(
         lines.append(f"  within {low}..{high}: {found.valid:,} accepted, {len(found.exact):,} exact"
                      + (f": {shown}" if found.exact else ""))
     lines += [f"  N = {t['side']}: {t['verdict']}" for t in trials]
+    sys.stdout.write("\n".join(lines) + "\n")
+
+
+def _print_input(survey: sizes.InputSurvey, fmt: str) -> None:
+    """sizes --input: the rules of each symbol of the input, or the input tried."""
+    if fmt == "json":
+        sys.stdout.write(render.dumps(survey.to_dict()) + "\n")
+        return
+    shown = render.shape(survey.input)
+    if survey.tried is not None:
+        sys.stdout.write(f"{survey.network.name}: input {shown}: {survey.tried['verdict']}\n")
+        return
+    lines = [f"{survey.network.name}: input {shown}" + (" (each side read alone)" if len(survey.found) > 1 else "")]
+    for v, found in survey.found.items():
+        if found.smallest is None:
+            lines.append(f"  {v}: no {v} up to {sizes.MAX_SIDE:,} is accepted by every layer")
+            continue
+        low, high = found.within
+        listed = ", ".join(map(str, found.exact[:24])) + (" …" if len(found.exact) > 24 else "")
+        lines += [f"  {v}: every layer accepts {v} ≥ {found.smallest}; every division is whole for {found.rule()}",
+                  f"  {v} within {low}..{high}: {found.valid:,} accepted, {len(found.exact):,} exact"
+                  + (f": {listed}" if found.exact else "")]
     sys.stdout.write("\n".join(lines) + "\n")
 
 

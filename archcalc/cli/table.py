@@ -5,15 +5,16 @@ from __future__ import annotations
 from typing import Annotated, Optional
 
 from ..report import fold
-from .command import command, flag, integer, option
-from .common import ALLOW_OPAQUE, AT, DTYPE, FORMAT, INPUT, MAX_DEPTH, NET, STRICT, SYMBOLIC_BATCH, at_note, emit, load_report
+from .command import command, flag, option
+from .common import (ALLOW_OPAQUE, AT, DTYPE, FORMAT, INPUT, NET, STRICT, SYMBOLIC_BATCH, at_note, depth_level,
+                     emit, load_report)
 
 
 @command("table")
 def table_command(
     net: NET, input_shape: INPUT = None, at: AT = None, batch: SYMBOLIC_BATCH = None, dtype: DTYPE = "float32",
     fmt: FORMAT = "table",
-    depth: Annotated[Optional[int], option("--depth", "-d", metavar="N", convert=integer(1, MAX_DEPTH),
+    depth: Annotated[Optional[int], option("--depth", "-d", metavar="N", convert=depth_level,
                                            help="Fold rows to this many levels of their dotted names, figures summed.")] = None,
     formulas: Annotated[bool, flag("--formulas", help="Show the arithmetic behind each shape, parameter and MAC count.")] = False,
     strict: STRICT = False,

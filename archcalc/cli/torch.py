@@ -10,15 +10,18 @@ from __future__ import annotations
 import json
 import os
 import sys
+from dataclasses import replace
 from typing import Annotated, Any, Optional
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from .. import catalog, segments
+from .. import catalog, segments, sizes
 from ..backends import torch_backend
 from ..conventions import FLOPS, MACS
 from ..plan import Plan
+from ..precision import DTYPE_ALIASES
 from ..report import MAX_BATCH
+from ..symbolic import Expr
 from ..units import format_bytes, format_count, parse_count
 from .command import UsageError, argument, command, flag, integer, option
 from .common import NET, complete_networks
@@ -51,7 +54,7 @@ def bench_command(
     batch: Annotated[int, option("--batch", "-b", metavar="N", convert=integer(1, MAX_BATCH),
                                  help="Images per forward pass.")] = 1,
     device: Annotated[str, option("--device", choices=DEVICES, help="auto picks cuda, then mps, then cpu.")] = "auto",
-    dtype: Annotated[str, option("--dtype", choices=("float32", "float16", "bfloat16"),
+    dtype: Annotated[str, option("--dtype", choices=("float32", "float16", "bfloat16"), aliases=DTYPE_ALIASES,
                                  help="Parameter and input type.")] = "float32",
     warmup: Annotated[int, option("--warmup", metavar="N", convert=integer(0, MAX_WARMUP),
                                   help="Untimed passes first (allocation, kernel choice).")] = 3,
@@ -148,6 +151,10 @@ def verify_command(
                                                   "transformers at sequence lengths 16 and 32) measured on that "
                                                   "model.")] = None,
     force: FORCE = False,
+    input_shape: Annotated[Any, option("--input", "-i", metavar="C×H×W", convert=sizes.parse_shape,
+                                       help="Verify at this input instead of each spec's own (3x384x384: an "
+                                            "EfficientNetV2 at its evaluation size), against --against's model "
+                                            "too.")] = None,
     fmt: OUT_FORMAT = "table",
 ) -> int:
     """Check the engine's figures against torch; exit 1 with a diff table on any mismatch.
@@ -177,12 +184,15 @@ def verify_command(
 
     Examples: archcalc verify vgg16 · archcalc verify alexnet zfnet · archcalc verify --all · archcalc verify resnet50 --device cuda ·
     archcalc verify resnet50 --precision amp-bf16 · archcalc verify vit-b16 --checkpoint every-block ·
-    archcalc verify efficientnet-b0 --against torchvision:efficientnet_b0 · archcalc verify --all --against spec
+    archcalc verify efficientnet-b0 --against torchvision:efficientnet_b0 · archcalc verify --all --against spec ·
+    archcalc verify resnet50-tv --input 3x320x320 --against spec
     """
     if every == bool(nets):
         raise UsageError("give networks, or --all")
     if batch and len(set(batch)) > MAX_BATCHES:
         raise UsageError(f"--batch: at most {MAX_BATCHES} batch sizes; received {len(set(batch))}")
+    if input_shape is not None and any(isinstance(d, Expr) for d in input_shape):
+        raise UsageError("--input: verify runs the network: give numbers, such as 3x384x384")
     torch_backend()
     from ..backends import timing, verify
 
@@ -192,7 +202,7 @@ def verify_command(
     names = list(catalog.bundled()) if every else nets
     regime = Plan(None if precision in (None, "fp32") else precision, checkpoint=segments.chosen(checkpoint))
     results, comparisons = _verify_each(names, batches, timing.resolve_device(device), real_limit, against,
-                                        tuple(batch or (1, 2)), regime, force)
+                                        tuple(batch or (1, 2)), regime, force, input_shape)
     if fmt == "json":
         sys.stdout.write(json.dumps(verify.document(results, comparisons), indent=2) + "\n")
     else:
@@ -204,12 +214,18 @@ def verify_command(
 
 def _verify_each(names: list[str], batches: tuple[int, ...], device: str, real_limit: int, against: str | None,
                  reference_batches: tuple[int, ...], regime: Plan = Plan(), force: bool = False,
-                 ) -> tuple[list[Any], list[Any]]:
+                 input_shape: tuple[int, ...] | None = None) -> tuple[list[Any], list[Any]]:
     """Verify the networks in turn, each against its reference too when asked: the bar names the network and
     batch; a line reports each as it ends (or says it was skipped: every-block, and a network without blocks)."""
     from ..backends import reference, verify
 
     networks = [catalog.load(name) for name in names]  # every name and spec checked before anything runs
+    if input_shape is not None:
+        networks = [replace(network, input=sizes.channels_first(network, input_shape)) for network in networks]
+    for network in networks:
+        model = network.reference if against == "spec" else against
+        if model:
+            reference.check(network, model)
     results, comparisons = [], []
     with _progress() as bar:
         task = bar.add_task("verify", total=len(names))

@@ -91,6 +91,7 @@ class Saved(NamedTuple):
     # On the CPU the tensor has its input's type, not `itemsize`: dropout's mask is CUDA's one byte, the CPU's a
     # float of the input's type (F.dropout multiplies by it).
     input_type_on_cpu: bool = False
+    device: str | None = None  # kept only where this device's kernel runs ("cpu", "cuda"); None: on every device
 
 
 class Autocast(NamedTuple):
@@ -190,6 +191,7 @@ class Inputs(Enum):
     ONE = "one"
     MANY = "many"  # two or more of one role each: the merges
     MAP_AND_SIZE = "map and size"  # a map, then one whose size only is read (crop): its values and field are not
+    QUERIES_AND_MEMORY = "queries, and a memory"  # one sequence, or a second that keys and values are read from
 
 
 @dataclass(frozen=True)

@@ -94,11 +94,29 @@ class Comparison:
 
 def oracle(text: str) -> Oracle:
     """The independent model `text` names (`torchvision:…` or `transformers:…`), checked, not yet built."""
+    return SOURCES[_source(text)](text)
+
+
+def _source(text: str) -> str:
     source = text.strip().partition(":")[0]
     if source not in SOURCES:
         raise ArchcalcError("--against: expected torchvision:NAME (e.g. torchvision:resnet50) or transformers:NAME "
                             f"(e.g. transformers:gpt2); received '{text}'")
-    return SOURCES[source](text)
+    return source
+
+
+def check(network: Network, text: str) -> None:
+    """What can be said of `text` for `network` before its library is imported or anything runs: its source,
+    a transformers name, and that the model reads what the spec's input is (token ids, or not)."""
+    source = _source(text)
+    if source == hf.SOURCE:
+        hf.check_name(text)
+    if network.ids != (source == hf.SOURCE):
+        reads, given = (("token ids", f"{shape_text(network.input)}, not token ids ({{ids: S}})") if not network.ids
+                        else ("images, signals or features", "token ids"))
+        other = "torchvision:NAME" if not network.ids else "transformers:NAME"
+        raise ArchcalcError(f"--against {text}: that model reads {reads}, but {network.name}'s input is {given}; "
+                            f"compare it with a model of its kind ({other})")
 
 
 def reference_model(text: str) -> nn.Module:

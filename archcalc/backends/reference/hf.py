@@ -44,6 +44,7 @@ from .oracle import Oracle
 SOURCE = "transformers"
 DEFAULTS = {"use_cache": False, "experts_implementation": "eager"}  # unless given (see the module's docstring)
 SEQUENCE_LENGTHS = ((16,), (32,))
+EXAMPLE = "transformers:gpt2 or transformers:LlamaConfig(num_hidden_layers=2)"
 NAMED = {
     "gpt2": "GPT2Config()",
     "bert-base": "BertConfig()",
@@ -54,9 +55,18 @@ NAMED = {
 }
 
 
+def check_name(text: str) -> None:
+    """A name that is neither a preset nor a Config class refused before transformers is imported (seconds)."""
+    name, _ = options.split(text, SOURCE, EXAMPLE)
+    if name not in NAMED and not name.endswith("Config"):
+        raise ArchcalcError(f"--against: transformers has no model '{name}'{did_you_mean(name, list(NAMED))} (a "
+                            f"name of {', '.join(NAMED)}, or a Config class such as LlamaConfig)")
+
+
 def oracle(text: str) -> Oracle:
     """The model `text` names, its config built and checked now, the model built later on whatever device."""
-    name, inside = options.split(text, SOURCE, "transformers:gpt2 or transformers:LlamaConfig(num_hidden_layers=2)")
+    check_name(text)
+    name, inside = options.split(text, SOURCE, EXAMPLE)
     given = options.options(inside, text, (bool, int, float, str, type(None)))
     if name in NAMED:
         preset, preset_inside = options.split(f"{SOURCE}:{NAMED[name]}", SOURCE, "")

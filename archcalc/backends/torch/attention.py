@@ -1,5 +1,6 @@
 """Torch facets of attention (rules/attention.py): torch's nn.MultiheadAttention where the attention is the
-plain one it computes (ViT, BERT), else Q, K, V and output projections around scaled_dot_product_attention."""
+plain self-attention it computes (ViT, BERT), else Q, K, V and output projections around
+scaled_dot_product_attention (causal, grouped-query, rotary, cross-attention, dropout)."""
 
 from __future__ import annotations
 
@@ -28,17 +29,18 @@ class SelfAttention(nn.MultiheadAttention):
 
 class Attention(nn.Module):
     """Q, K, V and output projections around torch's SDPA: causal, grouped-query (K and V of kv_heads heads,
-    read by SDPA as they are), rotary, and after `past` cached tokens (zeros here: their values change nothing
-    counted or kept)."""
+    read by SDPA as they are), rotary, after `past` cached tokens (zeros here: their values change nothing
+    counted or kept), keys and values from a memory of `memory_dim` features (cross-attention), and dropout of
+    the probabilities while training."""
 
     def __init__(self, dim: int, heads: int, kv_heads: int, head_dim: int, *, causal: bool, rope: bool,
-                 qkv_bias: bool, out_bias: bool, past: int):
+                 qkv_bias: bool, out_bias: bool, past: int, dropout: float, memory_dim: int):
         super().__init__()
         self.heads, self.kv_heads, self.head_dim = heads, kv_heads, head_dim
-        self.causal, self.rope, self.past = causal, rope, past
+        self.causal, self.rope, self.past, self.dropout = causal, rope, past, dropout
         self.q_proj = nn.Linear(dim, heads * head_dim, qkv_bias)
-        self.k_proj = nn.Linear(dim, kv_heads * head_dim, qkv_bias)
-        self.v_proj = nn.Linear(dim, kv_heads * head_dim, qkv_bias)
+        self.k_proj = nn.Linear(memory_dim, kv_heads * head_dim, qkv_bias)
+        self.v_proj = nn.Linear(memory_dim, kv_heads * head_dim, qkv_bias)
         self.o_proj = nn.Linear(heads * head_dim, dim, out_bias)
 
     def _split(self, x: torch.Tensor, heads: int) -> torch.Tensor:
@@ -50,11 +52,12 @@ class Attention(nn.Module):
         b, h, _, d = x.shape
         return torch.cat([x.new_zeros(b, h, self.past, d), x], 2)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, memory: torch.Tensor | None = None) -> torch.Tensor:
         b, s, _ = x.shape
+        source = x if memory is None else memory
         q = self._split(self.q_proj(x), self.heads)
-        k = self._split(self.k_proj(x), self.kv_heads)
-        v = self._split(self.v_proj(x), self.kv_heads)
+        k = self._split(self.k_proj(source), self.kv_heads)
+        v = self._split(self.v_proj(source), self.kv_heads)
         if self.rope:
             cos, sin = rotary_tables(self.past, s, self.head_dim, q.dtype, q.device)
             q, k = rotate(q, cos, sin), rotate(k, cos, sin)
@@ -63,6 +66,7 @@ class Attention(nn.Module):
         if self.causal and self.past:  # queries after the cache: the lower-right triangle
             mask = torch.ones(s, s + self.past, dtype=torch.bool, device=x.device).tril(self.past)
         out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=self.causal and not self.past,
+                                             dropout_p=self.dropout if self.training else 0.0,
                                              enable_gqa=self.kv_heads != self.heads)
         return self.o_proj(out.transpose(1, 2).reshape(b, s, self.heads * self.head_dim))
 
@@ -85,12 +89,13 @@ def rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tenso
 def _attention(args: Mapping[str, Any], shapes: list[Shape], out: Shape) -> nn.Module:
     dim = shapes[0][-1]
     heads, kv_heads, head_dim = args["heads"], args["kv_heads"], args["head_dim"]
-    plain = (kv_heads == heads and heads * head_dim == dim and args["qkv_bias"] == args["out_bias"]
-             and not (args["causal"] or args["rope"] or args["past"]))
+    plain = (len(shapes) == 1 and kv_heads == heads and heads * head_dim == dim and args["qkv_bias"] == args["out_bias"]
+             and not (args["causal"] or args["rope"] or args["past"] or args["dropout"]))
     if plain:
         return SelfAttention(dim, heads, args["qkv_bias"])
     return Attention(dim, heads, kv_heads, head_dim, causal=args["causal"], rope=args["rope"],
-                     qkv_bias=args["qkv_bias"], out_bias=args["out_bias"], past=args["past"])
+                     qkv_bias=args["qkv_bias"], out_bias=args["out_bias"], past=args["past"],
+                     dropout=args["dropout"], memory_dim=shapes[-1][-1])
 
 
 FACTORIES: dict[str, Factory] = {"attention": _attention}
