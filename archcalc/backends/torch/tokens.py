@@ -54,8 +54,8 @@ FACTORIES: dict[str, Factory] = {
 def _read_embedding(module: nn.Module, shapes: list[Shape]) -> list[Read]:
     if module.max_norm is not None or module.sparse:
         raise ReadError("an embedding with max_norm or sparse gradients")
-    return [Read("embedding", {"vocab": module.num_embeddings, "dim": module.embedding_dim,
-                               "padding_idx": module.padding_idx})]
+    padding = {} if module.padding_idx is None else {"padding_idx": module.padding_idx}
+    return [Read("embedding", {"vocab": module.num_embeddings, "dim": module.embedding_dim, **padding})]
 
 
 READERS: Readers = {nn.Embedding: _read_embedding}
