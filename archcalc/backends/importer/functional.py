@@ -161,7 +161,9 @@ def _what(value: Value) -> str:
         return f"a {'×'.join(map(str, value.shape))} tensor"
     if isinstance(value, Param):
         return f"parameter {value.name} {'×'.join(map(str, value.shape))}"
-    return f"the constant {value!r}"
+    if isinstance(value, (int, float, bool, str, list, tuple, type(None))):
+        return f"the constant {value!r}"
+    return repr(value)  # a tensor of the index arithmetic (indices.Index)
 
 
 def _cat(op: Op) -> Value:
