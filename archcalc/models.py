@@ -36,8 +36,10 @@ def load_model(name: str, input: tuple[Any, ...] | None = None, *, allow_opaque:
     the model's own default input; `allow_opaque` keeps what no kind expresses as opaque layers."""
     text = name.strip()
     if text.lower().endswith(ONNX_SUFFIX):
-        from . import onnxfile
-
+        try:
+            from . import onnxfile
+        except ImportError as err:
+            raise ArchcalcError(f"{text}: this archcalc reads no ONNX files ({err})") from None
         return onnxfile.load(text, input)
     if input is not None and not all(isinstance(n, int) for n in input):
         raise ArchcalcError(f"{text}: a model is traced at a numeric --input (e.g. 3x224x224); received a "

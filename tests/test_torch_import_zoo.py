@@ -14,14 +14,11 @@ from archcalc.backends.importer.roundtrip import round_trip  # noqa: E402
 
 FAMILIES = [
     ("torchvision:resnet18", (3, 64, 64)),
-    ("torchvision:resnext50_32x4d", (3, 32, 32)),
     ("torchvision:vgg11_bn", (3, 32, 32)),
     ("torchvision:alexnet", (3, 64, 64)),
     ("torchvision:densenet121", (3, 32, 32)),
-    ("torchvision:mobilenet_v2", (3, 32, 32)),
     ("torchvision:mobilenet_v3_small", (3, 64, 64)),
     ("torchvision:efficientnet_b0", (3, 32, 32)),
-    ("torchvision:efficientnet_v2_s", (3, 32, 32)),
     ("torchvision:regnet_y_400mf", (3, 64, 64)),
     ("torchvision:convnext_tiny", (3, 64, 64)),
     ("torchvision:vit_b_32(image_size=64)", None),
@@ -29,7 +26,6 @@ FAMILIES = [
     ("torchvision:shufflenet_v2_x0_5", (3, 64, 64)),
     ("torchvision:squeezenet1_1", (3, 64, 64)),
     ("torchvision:googlenet(aux_logits=False)", (3, 64, 64)),
-    ("torchvision:inception_v3(aux_logits=False)", (3, 96, 96)),
     ("torchvision:mnasnet0_5", (3, 64, 64)),
     ("torchvision:r3d_18", (3, 4, 32, 32)),
     ("torchvision:lraspp_mobilenet_v3_large", (3, 64, 64)),

@@ -40,7 +40,7 @@ OPTIMIZER = Annotated[str, option("--optimizer", choices=tuple(OPTIMIZER_STATES)
                                   help="Optimizer state in training memory: sgd 0, momentum 1, adam 2 tensors per "
                                        "parameter.")]
 STRICT = Annotated[bool, flag("--strict", help="Make a division that is not whole an error.")]
-ALLOW_OPAQUE = Annotated[bool, flag("--allow-opaque", help="For a model (torchvision:NAME, module:callable …): keep each "
+ALLOW_OPAQUE = Annotated[bool, flag("--allow-opaque", help="For a model (torchvision:NAME or module:callable): keep each "
                                   "operation no kind expresses as an opaque layer (MACs unknown, totals at least) "
                                   "instead of refusing.")]
 MAX_DEPTH = 64  # levels of a layer's dotted name: blocks and branches nest at most 32 deep

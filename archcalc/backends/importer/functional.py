@@ -49,6 +49,13 @@ class Param:
 
 
 @dataclass(frozen=True)
+class Const:
+    """A tensor made from neither the input nor a parameter (torch.arange's positions, a mask of the sizes)."""
+
+    shape: tuple[int, ...]
+
+
+@dataclass(frozen=True)
 class Emit:
     """A new layer: `read` applied to `inputs` (Layers)."""
 
@@ -57,7 +64,7 @@ class Emit:
     params: tuple[Param, ...] = field(default=())
 
 
-Value = Any  # Layer, Param, Emit, a tuple of Values, or a Python constant (an int, a list of them, None)
+Value = Any  # Layer, Param, Const, Emit, a tuple of Values, or a Python constant (an int, a list of them, None)
 
 
 @dataclass(frozen=True)
@@ -72,16 +79,19 @@ class Op:
 
     @property
     def layers(self) -> list[Layer]:
-        return [a for a in _flat(self.args) if isinstance(a, Layer)]
+        return [a for a in flat(self.args) if isinstance(a, Layer)]
 
     @property
     def out_shape(self) -> tuple[int, ...]:
         return tuple(self.out.shape)
 
 
-def _flat(values: Any) -> list[Any]:
+def flat(values: Any) -> list[Any]:
+    """The items of nested tuples, lists and dicts (an op's arguments), in order."""
+    if isinstance(values, dict):
+        values = list(values.values())
     if isinstance(values, (tuple, list)):
-        return [item for value in values for item in _flat(value)]
+        return [item for value in values for item in flat(value)]
     return [values]
 
 
@@ -101,7 +111,7 @@ def _axis(dim: int, rank: int) -> int:
 
 def _one(op: Op) -> Layer:
     layers = op.layers
-    if len(layers) != 1 or any(isinstance(a, Param) for a in _flat(op.args)):
+    if len(layers) != 1 or any(isinstance(a, Param) for a in flat(op.args)):
         raise Unmapped(f"{op.name} of {len(layers)} layer outputs and parameters")
     return layers[0]
 
@@ -111,8 +121,7 @@ def _kind(kind: str) -> Callable[[Op], Value]:
 
 
 def _same(op: Op) -> Value:
-    x = op.arg(0, "input")
-    return x if isinstance(x, Param) else _one(op)  # a cast of a parameter's view (a position table's) too
+    return _one(op)
 
 
 def _gelu(op: Op) -> Value:
@@ -161,9 +170,9 @@ def _what(value: Value) -> str:
         return f"a {'×'.join(map(str, value.shape))} tensor"
     if isinstance(value, Param):
         return f"parameter {value.name} {'×'.join(map(str, value.shape))}"
-    if isinstance(value, (int, float, bool, str, list, tuple, type(None))):
-        return f"the constant {value!r}"
-    return repr(value)  # a tensor of the index arithmetic (indices.Index)
+    if isinstance(value, Const):
+        return f"a {'×'.join(map(str, value.shape))} tensor of constants"
+    return f"the constant {value!r}"
 
 
 def _cat(op: Op) -> Value:
@@ -207,7 +216,7 @@ def _permute(op: Op) -> Value:
     x = _one(op)
     dims = op.args[1:] if len(op.args) > 2 else op.arg(1, "dims")  # x.permute(0, 2, 1) under fx
     rank = len(x.shape)
-    dims = [d + rank if d < 0 else d for d in _flat(list(dims))]
+    dims = [d + rank if d < 0 else d for d in flat(list(dims))]
     if dims[0] != 0:
         raise Unmapped("a permutation that moves the batch dimension")
     return x if dims == sorted(dims) else Emit(Read("permute", {"dims": [d - 1 for d in dims[1:]]}), (x,))
@@ -225,7 +234,7 @@ def _transpose(op: Op) -> Value:
 def _mean(op: Op) -> Value:
     x = _one(op)
     rank = len(x.shape)
-    dims = sorted(d + rank if d < 0 else d for d in _flat([op.arg(1, "dim")]) if d is not None)
+    dims = sorted(d + rank if d < 0 else d for d in flat([op.arg(1, "dim")]) if d is not None)
     if len(x.sample) < 2 or dims != list(range(2, rank)):
         raise Unmapped(f"mean over dimensions {dims} (the kind: a map's every spatial axis, a global pool)")
     pooled = Emit(Read("avgpool", {"global": True}), (x,))

@@ -18,35 +18,28 @@ table at positions 0 … S−1) is its table, as a parameter the network adds.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import Any
 
 import torch
 
-
-@dataclass(frozen=True)
-class Index:
-    """A tensor of the index and mask arithmetic, left out of the network (its traced shape, for messages)."""
-
-    shape: tuple[int, ...]
-
-    def __repr__(self) -> str:
-        return f"an index or mask tensor {'×'.join(map(str, self.shape))}"
+from .functional import Const
 
 
-def index_of(value: Any) -> Index:
+def const_of(value: Any) -> Const:
+    """The left-out tensor a traced value is (a tuple's first: a rotary embedding's cos and sin)."""
     while isinstance(value, (tuple, list)) and value:
         value = value[0]
-    return Index(tuple(value.shape) if isinstance(value, torch.Tensor) else ())
+    return Const(tuple(value.shape) if isinstance(value, torch.Tensor) else ())
 
 
 def left_out(reads: Iterable[tuple[Any, Any]], is_buffer: Any, is_parameter: Any) -> bool:
     """Whether an op is index arithmetic, from what it reads: (its input's Value, its traced value) pairs;
-    `is_buffer(value)` and `is_parameter(value)` tell a Value that is a buffer or a learned parameter."""
+    `is_buffer(value)` and `is_parameter(value)` tell a Value that is a buffer or a learned parameter. (An op
+    that reads neither an activation nor a parameter nor a buffer is a Const before this is asked.)"""
     for value, traced in reads:
         if is_parameter(value):
             return False
-        if isinstance(value, Index) or is_buffer(value):
+        if isinstance(value, Const) or is_buffer(value):
             continue
         if isinstance(traced, torch.Tensor) and (traced.is_floating_point() or traced.is_complex()):
             return False

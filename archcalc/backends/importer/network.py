@@ -23,13 +23,16 @@ from ...rules import RULES
 from ..torch.kinds import READERS
 from . import huggingface
 from .fuse import Item, fuse
-from .functional import BATCH, FUNCTIONS, Emit, Layer, Op, Param, Unmapped, operator_names, per_sample
-from .indices import Index, index_of, left_out
+from .functional import BATCH, FUNCTIONS, Const, Emit, Layer, Op, Param, Unmapped, flat, operator_names, per_sample
+from .indices import const_of, left_out
 from .trace import Traced, trace
 
 
 class UnmappedError(ArchcalcError):
     """Ops of a model that no kind expresses (listed, each with its module path and torch op)."""
+
+
+UNKNOWN = object()  # the value of an op no kind expresses (without --allow-opaque): what reads it is not listed
 
 
 @dataclass(frozen=True)
@@ -138,33 +141,36 @@ class _Importer:
     def _module(self, group: _Group) -> None:
         inside = {node.name for node in group.nodes}
         inputs: list[Layer] = []
-        for node in group.nodes:
-            for arg in node.all_input_nodes:
-                value = self.values.get(arg.name)
-                if arg.name not in inside and isinstance(value, Layer) and value not in inputs:
-                    inputs.append(value)
+        outside = [self.values.get(arg.name) for node in group.nodes for arg in node.all_input_nodes
+                   if arg.name not in inside]
+        if any(value is UNKNOWN for value in outside):
+            return self._set(group, UNKNOWN)
+        for value in outside:
+            if isinstance(value, Layer) and value not in inputs:
+                inputs.append(value)
         module = self.model.get_submodule(group.path) if group.path else self.model
         out = _tensor_of(group.nodes[-1].meta.get("val"))
         op = type(module).__name__
+        if not inputs:
+            return self._set(group, self._of_constants(module, group, out))
         try:
-            if not inputs:
-                result = self._of_indices(module, group)
-            else:
-                name = self._name(group.path or "model", group.key)
-                reads = self._shared(module, _reader(module)(module, [layer.sample for layer in inputs]), name)
-                result = self._add_reads(reads, inputs, name, out)
-        except ReadError as err:
-            result = self._opaque(group.path, op, str(err), inputs, out, _params_of(module))
-        except Unmapped as err:
+            reads = self._shared(module, _reader(module)(module, [layer.sample for layer in inputs]))
+            result = self._add_reads(reads, inputs, self._name(group.path or "model", group.key), out)
+            if isinstance(result, Layer):
+                for p in module.parameters():
+                    self.holders.setdefault(id(p), result.name)
+        except (ReadError, Unmapped) as err:
             result = self._opaque(group.path, op, str(err), inputs, out, _params_of(module))
         for name, _ in module.named_parameters(group.path, remove_duplicate=False):
             self.used.add(name)
-        passed = self._passed_on(group, inputs)
+        self._set(group, result, self._passed_on(group, inputs))
+
+    def _set(self, group: _Group, result: Any, passed: dict[str, Layer] | None = None) -> None:
         for node in group.nodes:  # a module's tuple (MultiheadAttention's, an LSTM's): its first is the layer's
             val = node.meta.get("val")
-            if node.name in passed:
+            if passed and node.name in passed:
                 self.values[node.name] = passed[node.name]
-            elif isinstance(result, Index):
+            elif isinstance(result, Const):
                 self.values[node.name] = result
             else:
                 self.values[node.name] = (result, *[None] * (len(val) - 1)) if isinstance(val, (tuple, list)) else result
@@ -186,25 +192,19 @@ class _Importer:
                 passed[node.name] = value
         return passed
 
-    def _of_indices(self, module: nn.Module, group: _Group) -> Any:
-        """A module that reads no activation (index arithmetic, see indices.py): left out where it has no
-        parameters (a rotary embedding), its table where it is an embedding (a position table)."""
-        out = group.nodes[-1].meta.get("val")
+    def _of_constants(self, module: nn.Module, group: _Group, out: Any) -> Any:
+        """A module that reads no activation: left out where it has no parameters (a rotary embedding, see
+        indices.py), else a parameter (a position table at positions 0 … S−1, Swin v2's position-bias MLP)."""
         if not _params_of(module):
-            return index_of(out)
-        if isinstance(module, nn.Embedding) and isinstance(out, torch.Tensor):
-            weight = f"{group.path}.weight"
-            self.used.add(weight)
-            return Param(weight, tuple(out.shape), module.weight.numel())
-        raise Unmapped("a module with parameters that reads no activation")
+            return const_of(out)
+        return Param(group.path, tuple(out.shape) if out is not None else (), _params_of(module))
 
-    def _shared(self, module: nn.Module, reads: list[Read], name: str) -> list[Read]:
+    def _shared(self, module: nn.Module, reads: list[Read]) -> list[Read]:
         """A module whose parameters a layer already holds (a module called again, GPT-2's LM head that is
         its token table) holds no new ones: its weight tied to that layer."""
         params = list(module.parameters())
         holders = {self.holders.get(id(p)) for p in params}
         if not params or holders == {None}:
-            self.holders.update({id(p): name for p in params})
             return reads
         (first,) = holders if len(holders) == 1 else (None,)
         if (first is not None and len(reads) == 1 and RULES[reads[0].kind].arg("tie") is not None
@@ -240,12 +240,18 @@ class _Importer:
         if not _has_tensor(val):
             self.values[node.name] = val  # a size, a shape: a constant of the trace
             return
+        if any(a is UNKNOWN for a in flat([args, kwargs])):
+            self.values[node.name] = UNKNOWN
+            return
+        if not any(isinstance(a, (Layer, Param)) for a in flat([args, kwargs])):
+            self.values[node.name] = Const(tuple(_tensor_of(val).shape))  # made of constants alone: no layer
+            return
         path = _path_of(node)
         handler = FUNCTIONS.get(op_name)
         op = Op(op_name, tuple(args), dict(kwargs), val)
         reads = [(self.values.get(n.name), n.meta.get("val")) for n in node.all_input_nodes]
         if left_out(reads, self._is_buffer, lambda v: isinstance(v, Param) and not self._is_buffer(v)):
-            self.values[node.name] = self._ids_passed_on(handler, op) or index_of(val)
+            self.values[node.name] = self._ids_passed_on(handler, op) or const_of(val)
             return
         try:
             if handler is None:
@@ -253,7 +259,11 @@ class _Importer:
             value = handler(op)
             self.values[node.name] = self._emit(value, path, op_name, val)
         except Unmapped as err:
-            params = [a for a in _flat(args) if isinstance(a, Param)]
+            params = list(dict.fromkeys(a for a in flat([args, kwargs]) if isinstance(a, Param)))
+            if not op.layers:  # arithmetic on parameters alone (a bias table indexed): a parameter still
+                self.values[node.name] = Param("+".join(p.name for p in params), tuple(_tensor_of(val).shape),
+                                               sum(p.numel for p in params))
+                return
             self.values[node.name] = self._opaque(path, _torch_name(node), str(err), op.layers, _tensor_of(val),
                                                   sum(p.numel for p in params if not self._take(p)))
 
@@ -294,12 +304,12 @@ class _Importer:
     def _opaque(self, path: str, op: str, why: str, inputs: list[Layer], out: Any, params: int) -> Any:
         if not self.allow_opaque or out is None or not inputs:
             self.missing.append(Missing(path or "(model)", op, why))
-            return inputs[0] if inputs else None
+            return UNKNOWN
         try:
             shape = per_sample(tuple(out.shape), op)
         except Unmapped as err:
             self.missing.append(Missing(path or "(model)", op, str(err)))
-            return inputs[0]
+            return UNKNOWN
         layer = self._add("opaque", {"shape": list(shape) or [1], "params": params, "op": op}, [inputs[0].name],
                           self._name(f"{path}.opaque" if path else "opaque"))
         return Layer(layer, (BATCH, *shape))
@@ -345,14 +355,6 @@ def _has_tensor(value: Any) -> bool:
     return isinstance(value, torch.Tensor)
 
 
-def _flat(values: Any) -> list[Any]:
-    if isinstance(values, (tuple, list)):
-        return [item for value in values for item in _flat(value)]
-    if isinstance(values, dict):
-        return _flat(list(values.values()))
-    return [values]
-
-
 def _op_name(node: fx.Node) -> str:
     """The op's name, as FUNCTIONS knows it: aten's without overload and in-place mark, or a function's or
     method's."""
@@ -369,7 +371,7 @@ def _op_name(node: fx.Node) -> str:
 def _torch_name(node: fx.Node) -> str:
     target = node.target
     if isinstance(target, torch._ops.OpOverload):
-        return str(target.overloadpacket).replace("aten.", "aten.")
+        return str(target.overloadpacket)  # aten.roll
     if node.op == "call_method":
         return f"Tensor.{target}"
     module = getattr(target, "__module__", "") or ""
@@ -384,6 +386,6 @@ def _path_of(node: fx.Node) -> str:
 def _listing(missing: list[Missing]) -> str:
     shown = "; ".join(f"{m.path}: {m.op} ({m.why})" for m in missing[:20])
     more = f"; and {len(missing) - 20} more" if len(missing) > 20 else ""
-    return (f"{len(missing)} operation{'s' if len(missing) > 1 else ''} no kind expresses: {shown}{more} "
-            "(--allow-opaque keeps each as an opaque layer, MACs unknown)")
+    return (f"{len(missing)} operation{'s' if len(missing) > 1 else ''} no kind expresses (what reads them is not "
+            f"listed): {shown}{more} (--allow-opaque keeps each as an opaque layer, MACs unknown)")
 

@@ -15,7 +15,7 @@ from torch import nn
 
 from ...errors import ArchcalcError
 from ...ir import Network
-from ..reference import options
+from ..reference.options import options, split
 from .network import import_module
 
 CLASSIFICATION_INPUT = (3, 224, 224)
@@ -46,34 +46,38 @@ def build(text: str, input: tuple[int, ...] | None) -> Model:
 
 
 def _torchvision(text: str, input: tuple[int, ...] | None) -> Model:
-    from ..reference import vision
+    from ..reference.vision import SOURCE, oracle as vision
 
-    oracle = _quoted(text, lambda: vision.oracle(text))
-    name = options.split(text, vision.SOURCE, "torchvision:resnet50")[0]
+    oracle = _quoted(text, lambda: vision(text))
+    name, inside = split(text, SOURCE, "torchvision:resnet50")
     with torch.device("meta"):
         model = _quoted(text, oracle.make)
-    return Model(model, input or _torchvision_input(name), f"{oracle.built} (imported)", text)
+    side = options(inside, text, (bool, int, float, type(None))).get("image_size")  # a ViT's own size
+    return Model(model, input or ((3, side, side) if isinstance(side, int) else _torchvision_input(name)),
+                 f"{oracle.built} (imported)", text)
 
 
 def _torchvision_input(name: str) -> tuple[int, ...]:
-    """The input torchvision's weights for `name` are evaluated at (its crop size; a 16-frame clip for video)."""
+    """The input torchvision's weights for `name` are evaluated at: the smallest crop of its weights (ViT-H/14's
+    518 comes with its weights; the untrained model takes 224), a 16-frame clip for video."""
     import torchvision
 
     try:
-        weights = next(iter(torchvision.models.get_model_weights(name)))
-    except (ValueError, StopIteration):
-        return CLASSIFICATION_INPUT
-    crop = weights.transforms.keywords.get("crop_size", CLASSIFICATION_INPUT[1:])
-    side = tuple(crop) if isinstance(crop, (list, tuple)) else (crop, crop)
+        crops = [w.transforms.keywords.get("crop_size", CLASSIFICATION_INPUT[1:])
+                 for w in torchvision.models.get_model_weights(name)]
+    except ValueError:
+        crops = []
+    sides = [tuple(crop) if isinstance(crop, (list, tuple)) else (crop, crop) for crop in crops]
+    side = min(sides, default=CLASSIFICATION_INPUT[1:])
     if name in torchvision.models.list_models(module=torchvision.models.video):
         return (3, VIDEO_FRAMES, *side)
     return (3, *side)
 
 
 def _transformers(text: str, input: tuple[int, ...] | None) -> Model:
-    from ..reference import hf
+    from ..reference.hf import oracle as transformers
 
-    oracle = _quoted(text, lambda: hf.oracle(text))
+    oracle = _quoted(text, lambda: transformers(text))
     with torch.device("meta"):
         model = _quoted(text, oracle.make)
     return Model(model, input or oracle.inputs[0], f"{oracle.built} (imported)", text)

@@ -114,7 +114,7 @@ def _refusal(export_err: BaseException, fx_err: BaseException) -> str:
 def _user_line(err: BaseException) -> str:
     """The last frame of the traceback outside torch and archcalc: the user's line."""
     frames = [f for f in traceback.extract_tb(err.__traceback__)
-              if "/torch/" not in f.filename and "/archcalc/" not in f.filename and "/torchvision/" not in f.filename]
+              if not f.filename.startswith("<") and "/torch/" not in f.filename and "/archcalc/" not in f.filename and "/torchvision/" not in f.filename]
     if not frames:
         return ""
     frame = frames[-1]
