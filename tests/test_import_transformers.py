@@ -136,3 +136,12 @@ def test_an_activation_plus_a_left_out_tensor_is_listed():
         module = Shifted()
     with pytest.raises(UnmappedError, match=r"aten\.add \(add of a 2×16×8 tensor and a 16×1 tensor of constants\)"):
         import_module(module, (S,), "shifted")
+
+
+def test_a_mixture_of_experts_is_refused_in_one_line_naming_the_routing(cli):
+    """Mixtral's experts run on the tokens routed to them, a value no trace follows: one line, no traceback."""
+    ran = cli("table", "transformers:MixtralConfig(num_hidden_layers=1, hidden_size=64, num_attention_heads=4, "
+              "num_key_value_heads=2, intermediate_size=128, vocab_size=1000, num_local_experts=4)", "--input", "16")
+    assert ran.code != 0 and "Traceback" not in ran.err
+    assert len(ran.err.strip().splitlines()) == 1
+    assert "cannot trace the model at" in ran.err and "modeling_mixtral.py" in ran.err
