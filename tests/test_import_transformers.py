@@ -1,5 +1,5 @@
 """`transformers:CONFIG(…)` models imported exactly: each equals the bundled spec of its family (gpt2, bert-base,
-llama-3-8b), figure for figure and layer for layer, at a small config and, for GPT-2 and Llama-3-8B, at full
+llama-3-8b, mixtral-8x7b), figure for figure and layer for layer, at a small config and at full
 size; the index and mask arithmetic of their forward left out by the importer's rule, never an activation."""
 
 from __future__ import annotations
@@ -25,6 +25,8 @@ SPECS = Path(__file__).resolve().parent.parent / "specs"
 S = 16
 
 # each family's small config, written twice: as transformers builds it and as the bundled spec's vars
+MIXTRAL = ("MixtralConfig(num_hidden_layers=2, hidden_size=64, num_attention_heads=4, num_key_value_heads=2, "
+           "intermediate_size=128, vocab_size=1000, num_local_experts=4")
 SMALL = {
     "gpt2": ("transformers:GPT2Config(n_layer=2, n_embd=128, n_head=2)",
              "{vocab: 50257, positions: 1024, dim: 128, mlp: 512, heads: 2, depth: 2}"),
@@ -34,6 +36,8 @@ SMALL = {
     "llama-3-8b": ("transformers:LlamaConfig(num_hidden_layers=2, hidden_size=128, num_attention_heads=4, "
                    "num_key_value_heads=2, intermediate_size=256, vocab_size=1000, rms_norm_eps=1e-5)",
                    "{vocab: 1000, dim: 128, mlp: 256, heads: 4, kv_heads: 2, depth: 2}"),
+    "mixtral-8x7b": (f"transformers:{MIXTRAL})", "{vocab: 1000, dim: 64, mlp: 128, heads: 4, kv_heads: 2, depth: 2, "
+                     "experts: 4, top: 2}"),
 }
 
 
@@ -47,7 +51,8 @@ def _bundled(name: str, vars_: str | None = None, length: int = S) -> str:
 
 def _figures(report) -> tuple:
     totals = report.totals
-    return (totals.params, totals.macs, totals.activations, [tuple(row.output) for row in report.rows])
+    return (totals.params, totals.active_params, totals.macs, totals.activations,
+            [tuple(row.output) for row in report.rows])
 
 
 def _kinds(report) -> list[str]:
@@ -74,10 +79,12 @@ def test_gpt2s_head_is_tied_to_its_token_table():
     assert rows["transformer.add"].kind == "pos_embed" and rows["transformer.add"].params == 1024 * 128
 
 
-def test_llama_3_8b_at_full_size_on_the_meta_device():
-    imported, bundled = analyze(load_model("transformers:llama-3-8b", (S,))), analyze(_bundled("llama-3-8b"))
+@pytest.mark.parametrize(("family", "params", "active"), [
+    ("bert-base", 109_482_240, 109_482_240), ("llama-3-8b", 8_030_261_248, 8_030_261_248), ("mixtral-8x7b", 46_702_792_704, 12_879_925_248)])
+def test_a_full_size_model_on_the_meta_device(family, params, active):
+    imported, bundled = analyze(load_model(f"transformers:{family}", (S,))), analyze(_bundled(family))
     assert _figures(imported) == _figures(bundled)
-    assert imported.totals.params == 8_030_261_248
+    assert (imported.totals.params, imported.totals.active_params) == (params, active)
 
 
 def test_gpt2_at_its_context_through_the_command_line(cli):
@@ -138,10 +145,10 @@ def test_an_activation_plus_a_left_out_tensor_is_listed():
         import_module(module, (S,), "shifted")
 
 
-def test_a_mixture_of_experts_is_refused_in_one_line_naming_the_routing(cli):
-    """Mixtral's experts run on the tokens routed to them, a value no trace follows: one line, no traceback."""
-    ran = cli("table", "transformers:MixtralConfig(num_hidden_layers=1, hidden_size=64, num_attention_heads=4, "
-              "num_key_value_heads=2, intermediate_size=128, vocab_size=1000, num_local_experts=4)", "--input", "16")
+def test_experts_run_by_their_routed_tokens_are_refused_in_one_line(cli):
+    """Mixtral's eager experts run on the tokens routed to them, a value no trace follows (the import runs
+    them grouped unless the name says otherwise): one line naming the routing, no traceback."""
+    ran = cli("table", f"transformers:{MIXTRAL}, experts_implementation='eager')", "--input", "16")
     assert ran.code != 0 and "Traceback" not in ran.err
     assert len(ran.err.strip().splitlines()) == 1
     assert "cannot trace the model at" in ran.err and "modeling_mixtral.py" in ran.err

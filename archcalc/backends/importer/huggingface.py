@@ -5,7 +5,8 @@ Classes are known by their qualified names, so that nothing of transformers is i
 built of them has imported them already. GPT-2: Conv1D (a linear layer, its weight stored in × out),
 NewGELUActivation (gelu_new, op by op), GPT2Attention (causal self-attention, packed c_attn and c_proj
 with biases, attn_pdrop, then resid_dropout). Llama and the models written as it is (Mistral, Mixtral,
-Qwen2): their attention (grouped-query, head_dim, rotary, the biases) and RMSNorm. BERT: its embeddings
+Qwen2): their attention (grouped-query, head_dim, rotary, the biases) and RMSNorm; Mixtral's sparse MoE
+block (a moe of SwiGLU experts; the import runs the experts as one grouped product, which a trace follows). BERT: its embeddings
 (token, position and token-type tables, LayerNorm, dropout) and its attention with its output (Q, K, V,
 the output dense, dropout, the residual sum and LayerNorm). What other modules compute (MLPs, SiLU,
 GELUActivation, the rotary tables) the importer maps op by op.
@@ -23,6 +24,15 @@ from ..torch.base import Read, Reader, ReadError, reader_of
 from ..torch.kinds import READERS
 
 LIBRARY = "transformers."
+TRACEABLE_EXPERTS = "grouped_mm"  # experts run as one grouped product: torch.export traces it (eager loops by value)
+
+
+def traceable(model: nn.Module, text: str) -> nn.Module:
+    """`model` with its mixture of experts run as a trace can follow, unless the name chose how."""
+    can_set = getattr(model, "_can_set_experts_implementation", None)
+    if "experts_implementation" not in text and can_set is not None and can_set():
+        model.set_experts_implementation(TRACEABLE_EXPERTS)
+    return model
 
 
 def reader(module: nn.Module) -> Reader | None:
@@ -119,6 +129,23 @@ def _bert_attention(module: nn.Module, shapes: list[Shape]) -> list[Read]:
             Read("add", {}, "output.add", residual=True), *_parts(output.LayerNorm, shapes, "output.LayerNorm")]
 
 
+def _mixtral_moe(module: nn.Module, shapes: list[Shape]) -> list[Read]:
+    """Mixtral's sparse MoE block: a router (D → E, no bias) and E SwiGLU experts (gate and up packed in
+    gate_up_proj, E × 2·mlp × D; down_proj E × D × mlp), each token to its top k."""
+    experts = module.experts
+    _only(module, [module.gate, experts], "Mixtral's sparse MoE block")
+    count, double, dim = experts.gate_up_proj.shape
+    mlp = double // 2
+    if (getattr(experts, "has_bias", False) or count * dim != module.gate.weight.numel()
+            or type(experts.act_fn).__name__ not in ("SiLUActivation", "SiLU")):
+        raise ReadError("a sparse MoE block with biases, a router other than D → experts, or experts without silu")
+    body = {"layers": [
+        {"mul": [[{"linear": {"out": mlp, "bias": False, "act": "silu", "name": "w1"}}],
+                 [{"linear": {"out": mlp, "bias": False, "name": "w3"}}]]},
+        {"linear": {"out": dim, "bias": False, "name": "w2"}}]}
+    return [Read("moe", {"experts": count, "top": module.top_k, "body": body})]
+
+
 def _named(readers: dict[str, Reader], family: str, names: dict[str, Callable]) -> None:
     for name, read in names.items():
         readers[f"{LIBRARY}models.{family}.modeling_{family}.{name}"] = read
@@ -129,6 +156,7 @@ READERS_BY_NAME: dict[str, Reader] = {
     f"{LIBRARY}activations.NewGELUActivation": lambda module, shapes: [Read("gelu_new")],
 }
 _named(READERS_BY_NAME, "gpt2", {"GPT2Attention": _gpt2_attention})
+_named(READERS_BY_NAME, "mixtral", {"MixtralSparseMoeBlock": _mixtral_moe})
 _named(READERS_BY_NAME, "bert", {"BertEmbeddings": _bert_embeddings, "BertAttention": _bert_attention})
 for _family in ("llama", "mistral", "mixtral", "qwen2"):
     _named(READERS_BY_NAME, _family, {f"{_family.capitalize()}Attention": _llama_attention,

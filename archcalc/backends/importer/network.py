@@ -319,7 +319,14 @@ class _Importer:
         return name
 
     def build(self) -> None:
+        blocks: dict[str, str] = {}  # a body's definition → its block's name
         for item in fuse(self.items):
+            body = item.args.get("body")
+            if isinstance(body, dict):  # a reader's block (Mixtral's expert): defined once, by its definition
+                key = repr(body)
+                if key not in blocks:
+                    blocks[key] = self.builder.block(f"expert_{len(blocks) + 1}" if blocks else "expert", body)
+                item.args["body"] = blocks[key]
             self.builder.add(item.kind, item.args, inputs=item.inputs, name=item.name)
 
     # names and shapes
