@@ -8,9 +8,10 @@ import textwrap
 
 import pytest
 
-from conftest import torch_or_fail
+from conftest import module_or_fail, torch_or_fail
 
 torch = torch_or_fail()
+module_or_fail("torchvision", "pip install torchvision")
 
 from archcalc import catalog  # noqa: E402
 from archcalc.backends.importer import import_module  # noqa: E402

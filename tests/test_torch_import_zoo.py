@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import torch_or_fail
+from conftest import module_or_fail, torch_or_fail
 
 torch_or_fail()
+module_or_fail("torchvision", "pip install torchvision")
 
 from archcalc.backends.importer.roundtrip import round_trip  # noqa: E402
 

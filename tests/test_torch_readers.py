@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import torch_or_fail
+from conftest import module_or_fail, torch_or_fail
 
 torch = torch_or_fail()
+module_or_fail("torchvision", "pip install torchvision")
 from torch import nn  # noqa: E402
 
 from archcalc import Builder, analyze  # noqa: E402
