@@ -70,6 +70,17 @@ def test_a_small_config_imports_as_its_bundled_spec(family):
     assert not any(row.kind == "opaque" for row in imported.rows)
 
 
+@pytest.mark.parametrize("config", ["MistralConfig", "Qwen2Config"])
+def test_llamas_kin_import_as_llama(config):
+    """Mistral is Llama's architecture; Qwen2 too, with biases on Q, K and V (2 layers · (4 + 2 + 2) heads of 32)."""
+    options = SMALL["llama-3-8b"][0].partition("(")[2]
+    imported = analyze(load_model(f"transformers:{config}({options}", (S,)))
+    bundled = analyze(_bundled("llama-3-8b", SMALL["llama-3-8b"][1]))
+    biases = 2 * (4 + 2 + 2) * 32 if config == "Qwen2Config" else 0
+    assert imported.totals.params == bundled.totals.params + biases
+    assert (imported.totals.macs, imported.totals.activations) == (bundled.totals.macs, bundled.totals.activations)
+
+
 def test_gpt2s_head_is_tied_to_its_token_table():
     network = load_model(SMALL["gpt2"][0], (S,))
     rows = {row.name: row for row in analyze(network).rows}
