@@ -108,6 +108,8 @@ def test_gpt2_at_its_context_through_the_command_line(cli):
     assert {k: ours["totals"][k] for k in keys} == {k: bundled["totals"][k] for k in keys}
     assert [layer["output"] for layer in ours["layers"]] == [layer["output"] for layer in bundled["layers"]]
     assert ours["totals"]["params"] == 124_439_808
+    own = cli("table", "transformers:GPT2Config()", "--format", "json")  # traced at its context, n_positions
+    assert json.loads(own.out)["input"] == ours["input"] == bundled["input"]
 
 
 def test_a_symbolic_sequence_length_gives_the_bundled_formulas(cli, write_spec):

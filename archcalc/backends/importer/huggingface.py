@@ -27,6 +27,17 @@ LIBRARY = "transformers."
 TRACEABLE_EXPERTS = "grouped_mm"  # experts run as one grouped product: torch.export traces it (eager loops by value)
 
 
+def context(model: nn.Module) -> tuple[int, ...] | None:
+    """The token ids a transformers model is built for: its config's context (GPT-2's n_positions, BERT's
+    and Llama's max_position_embeddings), as the bundled specs take it; None for a config without one."""
+    config = getattr(model, "config", None)
+    for key in ("n_positions", "max_position_embeddings"):
+        value = getattr(config, key, None)
+        if isinstance(value, int) and value > 0:
+            return (value,)
+    return None
+
+
 def traceable(model: nn.Module, text: str) -> nn.Module:
     """`model` with its mixture of experts run as a trace can follow, unless the name chose how."""
     can_set = getattr(model, "_can_set_experts_implementation", None)

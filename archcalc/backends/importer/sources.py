@@ -81,7 +81,7 @@ def _transformers(text: str, input: tuple[int, ...] | None) -> Model:
     oracle = _quoted(text, lambda: transformers(text))
     with torch.device("meta"):
         model = huggingface.traceable(_quoted(text, oracle.make), text)
-    return Model(model, input or oracle.inputs[0], f"{oracle.built} (imported)", text)
+    return Model(model, input or huggingface.context(model) or oracle.inputs[0], f"{oracle.built} (imported)", text)
 
 
 def _timm(text: str, input: tuple[int, ...] | None) -> Model:
