@@ -148,7 +148,9 @@ def _add(op: Op) -> Value:
     if isinstance(a, Layer) and isinstance(b, Layer) and a.shape == b.shape:
         return Emit(Read("add"), (a, b))
     if isinstance(a, Layer) and isinstance(b, Param) and b.shape == (1, *a.sample) and len(a.sample) == 2:
-        return Emit(Read("pos_embed"), (a,), (b,))  # a learned table added to every sample's tokens (ViT)
+        # a learned table added to every sample's tokens (ViT), or its first S rows (GPT-2's position table)
+        rows = b.numel // a.sample[1]
+        return Emit(Read("pos_embed", {"max": rows} if rows != a.sample[0] else {}), (a,), (b,))
     raise Unmapped(f"add of {_what(a)} and {_what(b)}")
 
 

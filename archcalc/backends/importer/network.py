@@ -21,8 +21,10 @@ from ...ir import INPUT, Network
 from ..torch.base import Read, ReadError, reader_of
 from ...rules import RULES
 from ..torch.kinds import READERS
+from . import huggingface
 from .fuse import Item, fuse
 from .functional import BATCH, FUNCTIONS, Const, Emit, Layer, Op, Param, Unmapped, flat, operator_names, per_sample
+from .indices import const_of, left_out
 from .trace import Traced, trace
 
 
@@ -49,7 +51,7 @@ def import_module(module: nn.Module, input: tuple[int, ...], name: str, referenc
     keeps each as an `opaque` layer (shape and parameters as traced, MACs unknown)."""
     module = module.eval()
     example = example_input(module, input)
-    traced = trace(module, example, lambda m: reader_of(m, READERS) is not None)
+    traced = trace(module, example, lambda m: _reader(m) is not None)
     how = traced.how + (f" (torch.export failed: {traced.why})" if traced.why else "")
     ids = example.dtype == torch.long
     builder = Builder(input={"ids": input[0]} if ids else list(input), name=network_name(name), title=title or name,
@@ -57,6 +59,11 @@ def import_module(module: nn.Module, input: tuple[int, ...], name: str, referenc
                       source=f"imported from {type(module).__name__}, traced with {how}")
     _Importer(module, traced, builder, allow_opaque).run()
     return builder.build()
+
+
+def _reader(module: nn.Module) -> Any:
+    """The reader of `module`: its kind's torch facet's, or one of a library's own classes (transformers')."""
+    return reader_of(module, READERS) or huggingface.reader(module)
 
 
 def example_input(module: nn.Module, input: tuple[int, ...], batch: int = BATCH) -> torch.Tensor:
@@ -83,7 +90,8 @@ class _Importer:
         self.missing: list[Missing] = []
         self.used: set[str] = set()  # parameters read by a layer
         self.items: list[Item] = []
-        self.calls: dict[str, str] = {}  # module path → the layer of its first call
+        self.holders: dict[int, str] = {}  # id of a parameter → the layer holding it
+        self.buffers = {name for name, _ in model.named_buffers(remove_duplicate=False)}
 
     def run(self) -> None:
         groups = self._groups()
@@ -135,7 +143,7 @@ class _Importer:
                 continue
             for key, (path, _) in (node.meta.get("nn_module_stack") or {}).items():
                 submodule = self._submodule(path)
-                if submodule is not None and reader_of(submodule, READERS) is not None:
+                if submodule is not None and _reader(submodule) is not None:
                     groups.setdefault(key, _Group(key, path)).nodes.append(node)
                     break
         return groups
@@ -159,31 +167,64 @@ class _Importer:
         module = self.model.get_submodule(group.path) if group.path else self.model
         out = _tensor_of(group.nodes[-1].meta.get("val"))
         op = type(module).__name__
-        if not inputs:  # a module of parameters and constants alone (Swin v2's position-bias MLP): a parameter
-            self._set(group, Param(group.path, tuple(out.shape) if out is not None else (), _params_of(module)))
-            return
+        if not inputs:
+            return self._set(group, self._of_constants(module, group, out))
         try:
-            reads = self._shared(group, reader_of(module, READERS)(module, [layer.sample for layer in inputs]))
+            reads = self._shared(module, _reader(module)(module, [layer.sample for layer in inputs]))
             result = self._add_reads(reads, inputs, self._name(group.path or "model", group.key), out)
             if isinstance(result, Layer):
-                self.calls.setdefault(group.path, result.name)
+                for p in module.parameters():
+                    self.holders.setdefault(id(p), result.name)
         except (ReadError, Unmapped) as err:
             result = self._opaque(group.path, op, str(err), inputs, out, _params_of(module))
         for name, _ in module.named_parameters(group.path, remove_duplicate=False):
             self.used.add(name)
-        self._set(group, result)
+        self._set(group, result, self._passed_on(group, inputs))
 
-    def _set(self, group: _Group, result: Any) -> None:
+    def _set(self, group: _Group, result: Any, passed: dict[str, Layer] | None = None) -> None:
         for node in group.nodes:  # a module's tuple (MultiheadAttention's, an LSTM's): its first is the layer's
             val = node.meta.get("val")
-            self.values[node.name] = (result, *[None] * (len(val) - 1)) if isinstance(val, (tuple, list)) else result
+            if passed and node.name in passed:
+                self.values[node.name] = passed[node.name]
+            elif isinstance(result, Const):
+                self.values[node.name] = result
+            else:
+                self.values[node.name] = (result, *[None] * (len(val) - 1)) if isinstance(val, (tuple, list)) else result
 
-    def _shared(self, group: _Group, reads: list[Read]) -> list[Read]:
-        """A module called again holds no new parameters: its weight tied to the first call's layer."""
-        first = self.calls.get(group.path)
-        if first is None or not _params_of(self._submodule(group.path)):
+    def _passed_on(self, group: _Group, inputs: list[Layer]) -> dict[str, Layer]:
+        """The module's nodes that give one of its inputs back unchanged (LlamaRMSNorm's `x.to(float32)`,
+        which the layer's residual sum reads as the norm's input): each is that input, not the module's output."""
+        passed: dict[str, Layer] = {}
+        for node in group.nodes[:-1]:
+            handler = FUNCTIONS.get(_op_name(node))
+            args = fx.node.map_arg(node.args, lambda n: passed.get(n.name, self.values.get(n.name)))
+            if handler is None or not isinstance(node.meta.get("val"), torch.Tensor):
+                continue
+            try:
+                value = handler(Op(_op_name(node), tuple(args), dict(node.kwargs), node.meta["val"]))
+            except Unmapped:
+                continue
+            if isinstance(value, Layer) and value in inputs:
+                passed[node.name] = value
+        return passed
+
+    def _of_constants(self, module: nn.Module, group: _Group, out: Any) -> Any:
+        """A module that reads no activation: left out where it has no parameters (a rotary embedding, see
+        indices.py), else a parameter (a position table at positions 0 … S−1, Swin v2's position-bias MLP)."""
+        if not _params_of(module):
+            return const_of(out)
+        return Param(group.path, tuple(out.shape) if out is not None else (), _params_of(module))
+
+    def _shared(self, module: nn.Module, reads: list[Read]) -> list[Read]:
+        """A module whose parameters a layer already holds (a module called again, GPT-2's LM head that is
+        its token table) holds no new ones: its weight tied to that layer."""
+        params = list(module.parameters())
+        holders = {self.holders.get(id(p)) for p in params}
+        if not params or holders == {None}:
             return reads
-        if len(reads) == 1 and RULES[reads[0].kind].arg("tie") is not None and not reads[0].args.get("bias"):
+        (first,) = holders if len(holders) == 1 else (None,)
+        if (first is not None and len(reads) == 1 and RULES[reads[0].kind].arg("tie") is not None
+                and not reads[0].args.get("bias")):
             return [Read(reads[0].kind, {**reads[0].args, "tie": first})]
         raise Unmapped("a module with parameters called again (only a bias-free fc, linear or embedding can "
                        "share its weight)")
@@ -200,7 +241,8 @@ class _Importer:
             raise Unmapped(f"a composite module of {len(inputs)} inputs")
         current = [layer.name for layer in inputs]
         for read in reads:
-            layer = self._add(read.kind, read.args, current, name if not read.part else self._name(f"{name}.{read.part}"))
+            reading = [*current, inputs[0].name] if read.residual else current
+            layer = self._add(read.kind, read.args, reading, name if not read.part else self._name(f"{name}.{read.part}"))
             current = [layer]
         return Layer(current[0], tuple(out.shape))
 
@@ -223,6 +265,10 @@ class _Importer:
         path = _path_of(node)
         handler = FUNCTIONS.get(op_name)
         op = Op(op_name, tuple(args), dict(kwargs), val)
+        reads = [(self.values.get(n.name), n.meta.get("val")) for n in node.all_input_nodes]
+        if left_out(reads, self._is_buffer, lambda v: isinstance(v, Param) and not self._is_buffer(v)):
+            self.values[node.name] = self._ids_passed_on(handler, op) or const_of(val)
+            return
         try:
             if handler is None:
                 raise Unmapped("no kind expresses it")
@@ -236,6 +282,19 @@ class _Importer:
                 return
             self.values[node.name] = self._opaque(path, _torch_name(node), str(err), op.layers, _tensor_of(val),
                                                   sum(p.numel for p in params if not self._take(p)))
+
+    def _is_buffer(self, value: Any) -> bool:
+        return isinstance(value, Param) and value.name in self.buffers
+
+    def _ids_passed_on(self, handler: Any, op: Op) -> Layer | None:
+        """The token ids, where an op of the index arithmetic gives them back unchanged (a view)."""
+        if handler is None or not op.layers:
+            return None
+        try:
+            value = handler(op)
+        except Unmapped:
+            return None
+        return value if isinstance(value, Layer) else None
 
     def _emit(self, value: Any, path: str, op_name: str, out: Any) -> Any:
         """The layer `value` is added as (and, first, the Emits it reads); `out` its traced output."""
@@ -276,7 +335,14 @@ class _Importer:
         return name
 
     def build(self) -> None:
+        blocks: dict[str, str] = {}  # a body's definition → its block's name
         for item in fuse(self.items):
+            body = item.args.get("body")
+            if isinstance(body, dict):  # a reader's block (Mixtral's expert): defined once, by its definition
+                key = repr(body)
+                if key not in blocks:
+                    blocks[key] = self.builder.block(f"expert_{len(blocks) + 1}" if blocks else "expert", body)
+                item.args["body"] = blocks[key]
             self.builder.add(item.kind, item.args, inputs=item.inputs, name=item.name)
 
     # names and shapes

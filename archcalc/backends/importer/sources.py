@@ -16,6 +16,7 @@ from torch import nn
 from ...errors import ArchcalcError
 from ...ir import Network
 from ..reference.options import options, split
+from . import huggingface
 from .network import import_module
 
 CLASSIFICATION_INPUT = (3, 224, 224)
@@ -79,8 +80,8 @@ def _transformers(text: str, input: tuple[int, ...] | None) -> Model:
 
     oracle = _quoted(text, lambda: transformers(text))
     with torch.device("meta"):
-        model = _quoted(text, oracle.make)
-    return Model(model, input or oracle.inputs[0], f"{oracle.built} (imported)", text)
+        model = huggingface.traceable(_quoted(text, oracle.make), text)
+    return Model(model, input or huggingface.context(model) or oracle.inputs[0], f"{oracle.built} (imported)", text)
 
 
 def _timm(text: str, input: tuple[int, ...] | None) -> Model:

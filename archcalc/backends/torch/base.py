@@ -26,11 +26,13 @@ Factory = Callable[[Mapping[str, Any], list[Shape], Shape], nn.Module]
 class Read:
     """One spec item a module reads as: its kind and its arguments as a spec writes them (`Builder.add`'s
     `kind` and `args`). `part` names it inside the module: "" is the module's own path (`layer1.0.conv1`),
-    else the item is named `path.part` (a composite module read as several items)."""
+    else the item is named `path.part` (a composite module read as several items). `residual`: the item
+    reads the module's input as well as the item before it (a sum around the module's earlier items)."""
 
     kind: str
     args: Mapping[str, Any] = field(default_factory=dict)
     part: str = ""
+    residual: bool = False
 
 
 # A kind's torch facet inverted: a module as torch built it and its input shapes (per sample, batch
