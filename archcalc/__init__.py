@@ -1,6 +1,6 @@
 """archcalc: shape and cost of neural-network architectures, from a small YAML spec."""
 
-__version__ = "0.4.0"
+__version__ = "0.5.0"
 
 from importlib import import_module as _import_module  # noqa: E402
 
