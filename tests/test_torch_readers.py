@@ -115,9 +115,13 @@ def test_reader_holds_the_module_parameters_and_shape(make, shape, call):
     assert report.rows[-1].output == tuple(out.shape[1:])
 
 
+def _qualified(cls) -> str:
+    return cls if isinstance(cls, str) else f"{cls.__module__}.{cls.__qualname__}"
+
+
 def test_every_reader_has_a_case():
-    read = {type(case[0]()) for case in CASES}
-    assert {f"{cls.__module__}.{cls.__name__}" for cls in set(READERS) - read} == set()
+    read = {_qualified(type(case[0]())) for case in CASES}
+    assert {_qualified(cls) for cls in READERS} - read == set()
 
 
 def test_attention_keeps_its_dropout():

@@ -41,9 +41,10 @@ class Read:
 # A reader raises ReadError for a module of its class that no kind expresses (a padding mode, an option).
 Reader = Callable[[nn.Module, list[Shape]], list[Read]]
 
-# Each facet module's READERS: the nn.Module classes it reads, by class. A subclass is read by its nearest
-# class's reader only if it keeps that class's forward (reader_of).
-Readers = Mapping[type[nn.Module], Reader]
+# Each facet module's READERS: the nn.Module classes it reads, by class, or by qualified name for a class of
+# another library (`torchvision.ops.misc.Permute`), which is then never imported to be read. A subclass is read
+# by its nearest class's reader only if it keeps that class's forward (reader_of).
+Readers = Mapping[type[nn.Module] | str, Reader]
 
 
 class ReadError(ArchcalcError):
@@ -54,8 +55,9 @@ def reader_of(module: nn.Module, readers: Readers) -> Reader | None:
     """The reader of `module`'s class, or of its nearest base class in `readers` when the module runs that
     class's forward (torchvision's NonDynamicallyQuantizableLinear is a Linear); None if none reads it."""
     for cls in type(module).__mro__:
-        if cls in readers:
-            return readers[cls] if cls is type(module) or type(module).forward is cls.forward else None
+        found = readers.get(cls) or readers.get(f"{cls.__module__}.{cls.__qualname__}")
+        if found is not None:
+            return found if cls is type(module) or type(module).forward is cls.forward else None
     return None
 
 
@@ -63,19 +65,6 @@ def axes(values: Any) -> Any:
     """A module's per-axis option as a spec writes it: one number where every axis has it, else the list."""
     values = tuple(values) if isinstance(values, (tuple, list)) else (values,)
     return values[0] if len(set(values)) == 1 else list(values)
-
-
-def optional_class(module: str, name: str) -> type[nn.Module] | None:
-    """A class of an optional library (torchvision's Permute), or None where it is not installed."""
-    try:
-        return getattr(__import__(module, fromlist=[name]), name)
-    except ImportError:
-        return None
-
-
-def present(readers: Mapping[type[nn.Module] | None, Reader]) -> dict[type[nn.Module], Reader]:
-    """`readers` without the classes an optional library would have given (optional_class's None)."""
-    return {cls: reader for cls, reader in readers.items() if cls is not None}
 
 
 class BuildError(ArchcalcError):

@@ -12,7 +12,7 @@ from torch import nn
 
 from ...rules import ACTIVATIONS
 from ...rules.base import Shape
-from .base import Factory, Read, Readers, ReadError, optional_class, present
+from .base import Factory, Read, Readers, ReadError
 
 
 class InplaceTanh(nn.Module):
@@ -112,11 +112,11 @@ def _kind(kind: str) -> Callable[[nn.Module, list[Shape]], list[Read]]:
     return lambda module, shapes: [Read(kind)]
 
 
-READERS: Readers = present({
+READERS: Readers = {
     nn.ReLU: _kind("relu"), nn.ReLU6: _kind("relu6"), nn.LeakyReLU: _kind("leaky_relu"), nn.ELU: _kind("elu"),
     nn.Tanh: _kind("tanh"), nn.Sigmoid: _kind("sigmoid"), nn.GELU: _read_gelu, nn.SiLU: _kind("silu"),
     nn.Hardswish: _kind("hardswish"), nn.Hardsigmoid: _kind("hardsigmoid"), nn.Softmax: _kind("softmax"),
     nn.Dropout: _read_dropout, nn.Identity: lambda module, shapes: [],
     StochasticDepth: _read_stochastic_depth,
-    optional_class("torchvision.ops", "StochasticDepth"): _read_stochastic_depth,
-})
+    "torchvision.ops.stochastic_depth.StochasticDepth": _read_stochastic_depth,
+}

@@ -11,7 +11,7 @@ from torch import nn
 
 from ...rules.base import Shape
 from ...rules.layout import INTERPOLATION
-from .base import Factory, Read, Readers, ReadError, axes, optional_class, present
+from .base import Factory, Read, Readers, ReadError, axes
 
 
 class Permute(nn.Module):
@@ -125,14 +125,16 @@ def _read_upsample(module: nn.Module, shapes: list[Shape]) -> list[Read]:
     return [Read("upsample", {**size, "mode": mode, "align_corners": bool(module.align_corners)})]
 
 
-READERS: Readers = present({
-    Permute: lambda module, shapes: [Read("permute", {"dims": [d - 1 for d in module.dims[1:]]})],
-    optional_class("torchvision.ops.misc", "Permute"): lambda module, shapes: [
-        Read("permute", {"dims": [d - 1 for d in module.dims[1:]]})] if module.dims[0] == 0 else _batch_moved(),
+def _read_permute(module: nn.Module, shapes: list[Shape]) -> list[Read]:
+    """archcalc's Permute and torchvision's: dims of the batched tensor, the batch first."""
+    if module.dims[0] != 0:
+        raise ReadError("a permutation that moves the batch dimension")
+    return [Read("permute", {"dims": [d - 1 for d in module.dims[1:]]})]
+
+
+READERS: Readers = {
+    Permute: _read_permute,
+    "torchvision.ops.misc.Permute": _read_permute,
     nn.Upsample: _read_upsample,
     nn.ChannelShuffle: lambda module, shapes: [Read("shuffle", {"groups": module.groups})],
-})
-
-
-def _batch_moved() -> list[Read]:
-    raise ReadError("a permutation that moves the batch dimension")
+}

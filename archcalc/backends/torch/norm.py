@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from ...rules.base import Shape
-from .base import Factory, Read, Readers, ReadError, of_rank, optional_class, present
+from .base import Factory, Read, Readers, ReadError, of_rank
 
 
 class LayerNorm2d(nn.LayerNorm):
@@ -63,14 +63,17 @@ def _read_groupnorm(module: nn.Module, shapes: list[Shape]) -> list[Read]:
     return [Read("groupnorm", {"groups": module.num_groups, "eps": module.eps})]
 
 
-READERS: Readers = present({
+def _read_layernorm2d(module: nn.Module, shapes: list[Shape]) -> list[Read]:
+    return [Read("layernorm", {"eps": module.eps, "over": "channels"})]
+
+
+READERS: Readers = {
     **{cls: _read_bn for cls in (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)},
     nn.LayerNorm: _read_layernorm,
     nn.RMSNorm: _read_rmsnorm,
     nn.GroupNorm: _read_groupnorm,
     nn.LocalResponseNorm: lambda module, shapes: [Read("lrn", {"size": module.size, "alpha": module.alpha,
                                                                "beta": module.beta, "k": float(module.k)})],
-    LayerNorm2d: lambda module, shapes: [Read("layernorm", {"eps": module.eps, "over": "channels"})],
-    optional_class("torchvision.models.convnext", "LayerNorm2d"):
-        lambda module, shapes: [Read("layernorm", {"eps": module.eps, "over": "channels"})],
-})
+    LayerNorm2d: _read_layernorm2d,
+    "torchvision.models.convnext.LayerNorm2d": _read_layernorm2d,
+}

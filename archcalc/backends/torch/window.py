@@ -16,7 +16,7 @@ from torch import nn
 
 from ...rules.base import Shape
 from ...rules.window import padded
-from .base import Factory, Read, Readers, ReadError, optional_class, present
+from .base import Factory, Read, Readers, ReadError
 
 MASKED = -100.0  # torchvision's score for a pair of positions from different regions of a shifted window
 
@@ -121,8 +121,8 @@ def _read_window_attention(module: nn.Module, shapes: list[Shape]) -> list[Read]
                                       "bias": module.qkv.bias is not None})]
 
 
-READERS: Readers = present({
-    optional_class("torchvision.models.swin_transformer", "ShiftedWindowAttention"): _read_window_attention,
-    optional_class("torchvision.models.swin_transformer", "PatchMerging"):
+READERS: Readers = {
+    "torchvision.models.swin_transformer.ShiftedWindowAttention": _read_window_attention,
+    "torchvision.models.swin_transformer.PatchMerging":
         lambda module, shapes: [Read("patch_merging", {"eps": module.norm.eps})],
-})
+}
