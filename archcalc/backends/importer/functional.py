@@ -18,7 +18,7 @@ from typing import Any
 
 from ...rules import ACTIVATIONS
 from ...rules.base import Shape, along
-from ..torch.base import Read
+from ..torch.base import Read, axes
 
 BATCH = 2  # the batch the model is traced at: 2, so that the batch axis is told from an axis of size 1
 
@@ -248,18 +248,13 @@ def _pool(kind: str) -> Callable[[Op], Value]:
     def read(op: Op) -> Value:
         k = op.arg(1, "kernel_size")
         s, p = op.arg(2, "stride") or k, op.arg(3, "padding", 0)
-        args = {"k": _each(k), "s": _each(s), "p": _each(p)}
+        args = {"k": axes(k), "s": axes(s), "p": axes(p)}
         if kind == "maxpool":
-            args.update(d=_each(op.arg(4, "dilation", 1)), ceil=bool(op.arg(5, "ceil_mode", False)))
+            args.update(d=axes(op.arg(4, "dilation", 1)), ceil=bool(op.arg(5, "ceil_mode", False)))
         else:
             args["ceil"] = bool(op.arg(4, "ceil_mode", False))
         return Emit(Read(kind, args), (_one(op),))
     return read
-
-
-def _each(value: Any) -> Any:
-    values = list(value) if isinstance(value, (list, tuple)) else [value]
-    return values[0] if len(set(values)) == 1 else values
 
 
 def _select(op: Op) -> Value:

@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 
 from ...analysis import analyze
 from ...errors import ArchcalcError
-from ..measure import flop_counter
+from ..measure import first_tensor, flop_counter
 from .network import example_input, import_module
 from .sources import build
 
@@ -67,7 +66,7 @@ def measure(module: torch.nn.Module, input: tuple[int, ...]) -> tuple[int, int, 
     counter = flop_counter()
     with counter, torch.no_grad():
         out = module.eval()(example_input(module, input, 1))
-    shape = _first_tensor(out).shape
+    shape = first_tensor(out).shape
     return params, counter.get_total_flops() // 2, tuple(shape[1:])
 
 
@@ -86,8 +85,3 @@ def idle(module: torch.nn.Module, input: tuple[int, ...]) -> tuple[str, ...]:
     return tuple(name for name in never if not any(name.startswith(other + ".") for other in never))
 
 
-def _first_tensor(out: Any) -> torch.Tensor:
-    """A model's main output: a tensor, a tuple's first, a dict's "out" (torchvision's segmentation)."""
-    while not isinstance(out, torch.Tensor):
-        out = out["out"] if isinstance(out, dict) else out[0] if isinstance(out, (tuple, list)) else out.logits
-    return out
