@@ -79,6 +79,7 @@ CASES = [
     (lambda: Permute([0, 2, 3, 1]), (4, 5, 6), None),
     (lambda: layout.Permute((2, 0, 1)), (4, 5, 6), None),
     (lambda: nn.Upsample(scale_factor=2), (4, 5, 5), None),
+    (lambda: nn.Upsample(scale_factor=(2.0, 3.0)), (4, 5, 5), None),
     (lambda: nn.Upsample(size=(8, 8), mode="bilinear", align_corners=True), (4, 5, 5), None),
     (lambda: nn.ChannelShuffle(2), (4, 5, 5), None),
     (lambda: nn.MultiheadAttention(16, 4, batch_first=True), (7, 16), self_attention),
@@ -147,6 +148,7 @@ def test_a_subclass_with_its_own_forward_is_not_read():
     (lambda: nn.LayerNorm(4, bias=False), "layer norm over (4,)"),
     (lambda: nn.MaxPool2d(2, return_indices=True), "indices"),
     (lambda: nn.MultiheadAttention(8, 2), "batch-first"),
+    (lambda: nn.Upsample(scale_factor=(1.5, 2.0)), "upsampling by (1.5, 2.0)"),  # one axis's scale is not whole
 ])
 def test_a_module_no_kind_expresses_is_a_read_error(make, words):
     module = make()

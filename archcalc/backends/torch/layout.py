@@ -117,11 +117,13 @@ def _read_upsample(module: nn.Module, shapes: list[Shape]) -> list[Read]:
     mode = "linear" if module.mode in INTERPOLATION.values() else module.mode
     if mode not in ("nearest", "linear"):
         raise ReadError(f"upsampling of mode {module.mode!r} (the kind: nearest or linear)")
-    size = {"size": axes(module.size)} if module.size is not None else {"scale": axes(module.scale_factor)}
-    if any(isinstance(n, float) and not n.is_integer() for n in (size.get("scale"),) if n is not None):
-        raise ReadError(f"upsampling by {module.scale_factor} (the kind scales by integers)")
-    if "scale" in size:
-        size["scale"] = [int(n) for n in size["scale"]] if isinstance(size["scale"], list) else int(size["scale"])
+    if module.size is not None:
+        size = {"size": axes(module.size)}
+    else:
+        scales = module.scale_factor if isinstance(module.scale_factor, tuple) else (module.scale_factor,)
+        if any(not float(n).is_integer() for n in scales):  # each axis's: (1.5, 2.0) is not (1, 2)
+            raise ReadError(f"upsampling by {module.scale_factor} (the kind scales by integers)")
+        size = {"scale": axes(tuple(int(n) for n in scales))}
     return [Read("upsample", {**size, "mode": mode, "align_corners": bool(module.align_corners)})]
 
 
