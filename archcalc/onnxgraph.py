@@ -91,7 +91,8 @@ class _Walk:
             if node.op_type in STATIC_OPS or all(self.refs.get(t) is _STATIC for t in inputs):
                 self.refs.update(dict.fromkeys(node.output, _STATIC))
                 self._fold(node)
-                if node.op_type in ("Identity", "Transpose") and node.input[0] in (*self.weights, *self.sources):
+                if node.op_type in ("Identity", "Transpose") and (node.input[0] in self.weights
+                                                                  or node.input[0] in self.sources):
                     self.sources[node.output[0]] = self.sources.get(node.input[0], node.input[0])
                 if node.op_type == "Identity" and node.input[0] in self.weights:  # the exporter's copy of a weight
                     self.weights[node.output[0]] = self.weights[node.input[0]]
@@ -175,7 +176,7 @@ class _Walk:
     def weight_dims(self, node: Any, index: int) -> list[int]:
         """The dimensions of the node's `index`th input, a weight."""
         tensor = node.input[index] if index < len(node.input) else ""
-        dims = list(self.weights[tensor].dims) if tensor in self.weights else self.shapes.get(tensor)
+        dims = self.shape(tensor)
         if not self.is_static(tensor) or dims is None or not all(isinstance(d, int) for d in dims):
             raise self.refuse(node, f"input {index + 1} is not a weight of known shape")
         self._claim(node, self.sources.get(tensor, tensor))
@@ -211,7 +212,9 @@ class _Walk:
     def _fold(self, node: Any) -> None:
         """The values of a static node's output, where `onnxfold` knows them (the exporter's small sums)."""
         shape = self.shapes.get(node.input[0]) if node.op_type == "Shape" and node.input else None
-        values = [self.value(node, i) for i in range(len(node.input)) if node.input[i]] if node.op_type != "Shape" else []
+        # an empty optional input keeps its place (unknown), so a Slice's steps are never read as its axes
+        values = [self.value(node, i) if node.input[i] else None for i in range(len(node.input))] \
+            if node.op_type != "Shape" else []
         out = fold(node.op_type, attrs(node), values, None if shape is None else [d if isinstance(d, int) else None for d in shape])
         if out is not None and len(out) <= SMALL and node.output:
             self.folded[node.output[0]] = out

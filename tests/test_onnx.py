@@ -556,3 +556,22 @@ def test_check_says_it_reads_specs_given_an_onnx_file(onnx, tmp_path, cli):
     ran = cli("check", path)
     assert ran.code == 2 and f"check reads specs (YAML); '{clip(path, 80)}' is a model" in ran.err, ran.err
     assert ran.err.count("\n") == 1 and "Traceback" not in ran.err
+
+
+def test_an_empty_optional_input_keeps_its_place_when_folding(onnx):
+    """Slice(data, starts, ends, "", steps): the empty `axes` is not dropped, which made the steps read as
+    the axes and the slice's value wrong ([1, 3, 8, 8] for a stride of 2); the value is now unknown."""
+    from onnx import helper, numpy_helper
+    import numpy
+
+    from archcalc.onnxgraph import _Walk
+
+    consts = [numpy_helper.from_array(numpy.array([v], numpy.int64), name) for name, v in
+              (("starts", 0), ("ends", 4), ("steps", 2))]
+    shape = helper.make_node("Shape", ["x"], ["s"])
+    sliced = helper.make_node("Slice", ["s", "starts", "ends", "", "steps"], ["sl"])
+    graph = helper.make_graph([shape, sliced], "g", [tensor("x", [1, 3, 8, 8])], [tensor("sl", [2], 7)], consts)
+    walk = _Walk(graph, "f.onnx", "f")
+    walk._fold(shape)
+    walk._fold(sliced)
+    assert walk.folded["s"] == [1, 3, 8, 8] and "sl" not in walk.folded
