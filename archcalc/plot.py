@@ -152,9 +152,10 @@ def compare_figure(reports: list[Report]) -> Any:
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.margins(0.25)
+        counts = _counts(mpl)
         for axis in (ax.xaxis, ax.yaxis):  # every tick label, a decade's or between, as a count: 60.00M, 100.00M
-            axis.set_major_formatter(_counts(mpl)())
-            axis.set_minor_formatter(_counts(mpl)())
+            axis.set_major_formatter(counts())
+            axis.set_minor_formatter(counts())
         ax.set_xlabel(f"MACs per sample ({MACS}, log)")
         ax.set_ylabel("parameters (log)")
         first = reports[0]

@@ -169,13 +169,13 @@ class Report:
         """The names of the symbolic sizes (H, W, N, and B for a symbolic batch); none for a concrete report."""
         return {name for d in (*self.input, self.batch) if isinstance(d, Expr) for name in d.variables()}
 
-    def sides(self) -> dict[str, Sizes]:
-        """The sizes each side of a symbolic input (N, or H and W) accepts and makes exact, each read alone
-        from the report's conditions (`archcalc sizes` says more); none for a concrete report."""
+    def sides(self, low: int = 1, high: int = 1024) -> dict[str, Sizes]:
+        """The sizes each side of a symbolic input (N, or H and W) accepts and makes exact within low..high,
+        each read alone from the report's conditions (`archcalc sizes` says more); none for a concrete report."""
         from .sides import read  # a symbolic report's only: a concrete one never loads the solver
 
         names = self.variables() - {"B"}
-        return {v: read(self.name, self.conditions, names, variable=v) for v in sorted(names)}
+        return {v: read(self.name, self.conditions, names, low, high, v) for v in sorted(names)}
 
     def to_pandas(self) -> Any:
         """The layers as a pandas DataFrame, one row per layer (needs pandas: pip install pandas)."""

@@ -355,7 +355,4 @@ def survey_input(network: Network, shape: tuple[int | Expr, ...], low: int = 32,
     input tried."""
     if not any(isinstance(d, Expr) for d in shape):
         return InputSurvey(network, shape, {}, tried(network, shape))
-    report = analyze(network, input_shape=shape)
-    names = variables(report) - {"B"}
-    return InputSurvey(network, shape, {v: read(report.name, report.conditions, names, low, high, v)
-                                        for v in sorted(names)})
+    return InputSurvey(network, shape, analyze(network, input_shape=shape).sides(low, high))
