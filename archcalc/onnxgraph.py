@@ -19,7 +19,7 @@ from typing import Any
 from .builder import Builder
 from .errors import ArchcalcError, SpecError
 from .ir import INPUT, SEQUENCE, SIZE_SYMBOLS, Network
-from .onnxfold import fold
+from .onnxfold import FOLDS, fold
 from .onnxops import OPS, STATIC_OPS, MappingError, attrs
 from .safe import clip
 
@@ -56,6 +56,7 @@ class _Walk:
     def __init__(self, graph: Any, shown: str, name: str, allow_opaque: bool = False):
         self.graph, self.shown, self.allow_opaque = graph, shown, allow_opaque
         self.shapes = {v.name: _dims(v) for v in (*graph.input, *graph.value_info, *graph.output)}
+        self.outputs = {v.name for v in graph.output}
         self.weights = {t.name: t for t in graph.initializer}
         self.weights.update({s.values.name: s.values for s in graph.sparse_initializer})
         self.constants = {n.output[0]: a.t for n in graph.node if n.op_type == "Constant" and n.output
@@ -211,6 +212,8 @@ class _Walk:
 
     def _fold(self, node: Any) -> None:
         """The values of a static node's output, where `onnxfold` knows them (the exporter's small sums)."""
+        if node.op_type != "Shape" and node.op_type not in FOLDS:  # its inputs' values would be read for nothing
+            return
         shape = self.shapes.get(node.input[0]) if node.op_type == "Shape" and node.input else None
         # an empty optional input keeps its place (unknown), so a Slice's steps are never read as its axes
         values = [self.value(node, i) if node.input[i] else None for i in range(len(node.input))] \
@@ -246,7 +249,7 @@ class _Walk:
         chain, last = [], node
         for op, accept in steps:
             readers = self.consumers.get(last.output[0], []) if last.output else []
-            if len(readers) != 1 or readers[0].op_type != op or not accept(readers[0]) or _is_output(self.graph, last.output[0]):
+            if len(readers) != 1 or readers[0].op_type != op or not accept(readers[0]) or last.output[0] in self.outputs:
                 return None
             chain.append(last := readers[0])
         self.absorbed.update(id(n) for n in chain)
@@ -354,7 +357,3 @@ def _dims(value: Any) -> list[Any] | None:
     if not tensor.HasField("shape"):
         return None
     return [d.dim_value if d.HasField("dim_value") else d.dim_param or None for d in tensor.shape.dim]
-
-
-def _is_output(graph: Any, tensor: str) -> bool:
-    return any(v.name == tensor for v in graph.output)
