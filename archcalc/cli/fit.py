@@ -67,7 +67,8 @@ def fit_command(
     archcalc fit vgg16 -m 8GB --format json · archcalc fit resnet50 --memory 16GiB --batch 32 --train --solve input
     · archcalc fit gpt2 --memory 24GiB --batch 8 --train --precision amp-bf16 --solve seq ·
     archcalc fit llama-3-8b --serve --context 8192 --memory 80GiB --dtype bfloat16 --kv-dtype fp8 ·
-    archcalc fit llama-3-8b --serve --batch 16 --memory 80GiB --dtype bfloat16
+    archcalc fit llama-3-8b --serve --batch 16 --memory 80GiB --dtype bfloat16 ·
+    archcalc fit gpt2 --memory 24GiB --train --precision amp-bf16 --input 512
     """
     if serve or context is not None or kv_dtype is not None:
         found = serve_answer(at_input(net, input_shape), serve_goal(memory, serve, context, kv_dtype, batch, train, solve,
